@@ -1,0 +1,1 @@
+"""streamscope collector: OTLP receiver, storage, query API and Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""streamscope dashboard: a Flask UI over the collector's query layer."""

@@ -1,0 +1,3 @@
+from streamscope.cli import main
+
+main(prog_name="streamscope")

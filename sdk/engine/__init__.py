@@ -1,0 +1,1 @@
+"""The streaming runnable engine (LangChain-style runnables, callbacks, flow control)."""
