@@ -1,0 +1,105 @@
+"""The overview dashboard: latency, gap and TTFT percentiles by model, throughput, outcomes, token usage."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
+
+from . import metrics as m
+from .panels import RATE, STREAM_SELECTOR, quantile, quantile_panel, query, stat, stream_variables, timeseries
+
+UID = "streamscope-overview"
+
+
+def streams_rate(extra: str = "", by: str = m.MODEL) -> str:
+    selector = f"{STREAM_SELECTOR}, {extra}" if extra else STREAM_SELECTOR
+    return f"sum by ({by}) (rate({m.STREAMS}{{{selector}}}[{RATE}]))"
+
+
+def outcome_ratio(outcome: str) -> str:
+    """Share of streams per model that ended with ``outcome`` (0..1)."""
+    return f'{streams_rate(f"{m.OUTCOME}={chr(34)}{outcome}{chr(34)}")} / {streams_rate()}'
+
+
+def build() -> Dashboard:
+    dash = (
+        Dashboard("streamscope / Overview")
+        .uid(UID)
+        .description("LLM streams seen by the streamscope collector: time to first chunk, gaps, durations, "
+                     "throughput, outcomes and token usage, by model.")
+        .tags(["streamscope", "llm"])
+        .refresh("30s")
+        .time("now-1h", "now")
+        .timezone("browser")
+        .editable()
+    )
+    for variable in stream_variables():
+        dash = dash.with_variable(variable)
+
+    dash = (
+        dash.with_row(Row("Summary"))
+        .with_panel(stat("Streams / s", "All LLM streams per second.", "reqps",
+                         f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
+        .with_panel(stat("TTFT p95", "95th percentile time to first chunk, all models.", "s",
+                         quantile(0.95, m.TTFC, "")))
+        .with_panel(stat("Error ratio", "Share of streams that ended with an error or a timeout.", "percentunit",
+                         f'sum(rate({m.STREAMS}{{{STREAM_SELECTOR}, {m.OUTCOME}=~"error|timeout"}}[{RATE}])) / '
+                         f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
+        .with_panel(stat("Abandon ratio", "Share of streams the consumer stopped reading before the end.",
+                         "percentunit",
+                         f'sum(rate({m.STREAMS}{{{STREAM_SELECTOR}, {m.OUTCOME}="abandoned"}}[{RATE}])) / '
+                         f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
+    )
+
+    dash = (
+        dash.with_row(Row("Latency"))
+        .with_panel(quantile_panel(
+            "Time to first chunk", "Request start to the first chunk of any kind (p50/p95/p99 by model).",
+            m.TTFC, m.MODEL))
+        .with_panel(quantile_panel(
+            "Gap between chunks", "Time between consecutive chunks after the first (p50/p95/p99 by model).",
+            m.CHUNK_GAP, m.MODEL))
+        .with_panel(quantile_panel(
+            "Stream duration", "Whole model call, request to last chunk (p50/p95/p99 by model).",
+            m.DURATION, m.MODEL))
+    )
+
+    dash = (
+        dash.with_row(Row("Throughput"))
+        .with_panel(timeseries("Streams / s", "LLM streams finished per second, by model.", "reqps",
+                               [query(streams_rate(), "{{model}}", "A")]))
+        .with_panel(timeseries(
+            "Chunks / s", "Chunks after the first received per second (one gap observation per chunk), by model.",
+            "cps", [query(f"sum by ({m.MODEL}) (rate({m.CHUNK_GAP}_count{{{STREAM_SELECTOR}}}[{RATE}]))",
+                          "{{model}}", "A")]))
+        .with_panel(quantile_panel(
+            "Output tokens / s per stream", "Decoding speed of each stream (p50/p95/p99 by model).",
+            m.TOKENS_PER_SECOND, m.MODEL, unit="short"))
+    )
+
+    dash = (
+        dash.with_row(Row("Outcomes"))
+        .with_panel(timeseries(
+            "Streams by outcome", "completed | abandoned | cancelled | error | timeout, per second.", "reqps",
+            [query(streams_rate(by=m.OUTCOME), "{{outcome}}", "A")]))
+        .with_panel(timeseries(
+            "Error, timeout and abandon ratios", "Share of streams per model by how they ended.", "percentunit",
+            [query(outcome_ratio("error"), "error {{model}}", "A"),
+             query(outcome_ratio("timeout"), "timeout {{model}}", "B"),
+             query(outcome_ratio("abandoned"), "abandoned {{model}}", "C")]))
+        .with_panel(timeseries(
+            "Stalls / s", "Gaps longer than the stall threshold, per second, by model.", "short",
+            [query(f"sum by ({m.MODEL}) (rate({m.STALLS}{{{STREAM_SELECTOR}}}[{RATE}]))", "{{model}}", "A")]))
+    )
+
+    tokens = f"{m.TOKEN_USAGE}_sum{{{STREAM_SELECTOR}}}"
+    dash = (
+        dash.with_row(Row("Token usage"))
+        .with_panel(timeseries(
+            "Tokens / s", "Input and output tokens per second, by model.", "short",
+            [query(f"sum by ({m.MODEL}, {m.TOKEN_TYPE}) (rate({tokens}[{RATE}]))", "{{token_type}} {{model}}", "A")],
+            width=12))
+        .with_panel(timeseries(
+            "Tokens per stream p95", "95th percentile of tokens per stream, by token type.", "short",
+            [query(quantile(0.95, m.TOKEN_USAGE, m.TOKEN_TYPE), "p95 {{token_type}}", "A")], width=12))
+    )
+    return dash
