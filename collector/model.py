@@ -1,0 +1,261 @@
+"""The collector's data model: frozen dataclasses decoded once at the edge.
+
+* :class:`Span` is one OTLP span, decoded (ids as lowercase hex, times in ns, attributes as plain Python values).
+* :class:`Stream` is one LLM stream (one per model call) with its rollups, whatever dialect it came from.
+* :class:`Chunk` is one compact chunk row of a stream.
+* :class:`TraceSummary` is the per-trace rollup behind ``/api/traces``.
+
+Attribute mappings are plain dicts for speed; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+NS = 1_000_000_000
+
+KIND_NAMES = ("unspecified", "internal", "server", "client", "producer", "consumer")
+STATUS_NAMES = ("unset", "ok", "error")
+OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
+CHUNK_KINDS = ("role", "content", "reasoning", "tool_call", "usage", "empty")
+
+
+def kind_name(kind: int) -> str:
+    return KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "unspecified"
+
+
+def status_name(code: int) -> str:
+    return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else "unset"
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    start_ns: int
+    end_ns: int
+    status_code: int = 0
+    status_message: str = ""
+    service: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    events: tuple[SpanEvent, ...] = ()
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    scope: str = ""
+    session_id: str | None = None
+    user_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of a span in ``GET /api/traces/<trace_id>``."""
+        return {
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "kind": kind_name(self.kind),
+            "start": self.start_ns / NS,
+            "end": self.end_ns / NS,
+            "status": status_name(self.status_code),
+            "status_message": self.status_message,
+            "service": self.service,
+            "attributes": dict(self.attributes),
+            "events": [
+                {"name": e.name, "time": e.time_ns / NS, "attributes": dict(e.attributes)}
+                for e in self.events
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One LLM stream (one model call) with its rollups. Times are seconds except ``*_ns``.
+
+    A ``None`` timing means "that never happened or the source did not say", never 0.
+    """
+
+    trace_id: str
+    span_id: str
+    start_ns: int
+    end_ns: int
+    service: str = ""
+    model: str = ""
+    provider: str = ""
+    operation: str = "chat"
+    outcome: str = "completed"
+    ttft: float | None = None
+    time_to_first_chunk: float | None = None
+    time_to_first_byte: float | None = None
+    time_to_first_tool_call: float | None = None
+    time_to_first_reasoning_token: float | None = None
+    chunk_count: int | None = None
+    gap_p50: float | None = None
+    gap_p95: float | None = None
+    gap_max: float | None = None
+    stall_count: int | None = None
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens_per_second: float | None = None
+    usage_source: str | None = None
+    error_type: str | None = None
+    cost_usd: float | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    name: str = ""
+    dialect: str = "genai"
+
+    @property
+    def start(self) -> float:
+        return self.start_ns / NS
+
+    @property
+    def duration(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / NS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of one item of ``GET /api/streams``."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "name": self.name,
+            "service": self.service,
+            "model": self.model,
+            "provider": self.provider,
+            "operation": self.operation,
+            "start": self.start,
+            "duration": self.duration,
+            "outcome": self.outcome,
+            "ttft": self.ttft,
+            "time_to_first_chunk": self.time_to_first_chunk,
+            "time_to_first_byte": self.time_to_first_byte,
+            "time_to_first_tool_call": self.time_to_first_tool_call,
+            "time_to_first_reasoning_token": self.time_to_first_reasoning_token,
+            "chunk_count": self.chunk_count,
+            "gap_p50": self.gap_p50,
+            "gap_p95": self.gap_p95,
+            "gap_max": self.gap_max,
+            "stall_count": self.stall_count,
+            "output_tokens": self.output_tokens,
+            "input_tokens": self.input_tokens,
+            "output_tokens_per_second": self.output_tokens_per_second,
+            "usage_source": self.usage_source,
+            "error_type": self.error_type,
+            "cost_usd": self.cost_usd,
+            "cost_is_estimate": True,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "dialect": self.dialect,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One chunk of a stream: ``offset`` is seconds since the stream span's start, ``gap`` since the previous chunk."""
+
+    span_id: str  # the stream span this chunk belongs to
+    index: int
+    offset: float
+    gap: float | None
+    kind: str = "content"
+    size: int = 0
+    tokens: int | None = None
+    content: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of one item of ``GET /api/streams/<span_id>/chunks``."""
+        return {
+            "index": self.index,
+            "offset": self.offset,
+            "gap": self.gap,
+            "kind": self.kind,
+            "size": self.size,
+            "tokens": self.tokens,
+            "content": self.content,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    trace_id: str
+    root_name: str
+    service: str
+    start_ns: int
+    end_ns: int
+    status: str  # "unset" | "ok" | "error"
+    span_count: int
+    stream_count: int
+    session_id: str | None = None
+    user_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of one item of ``GET /api/traces``."""
+        return {
+            "trace_id": self.trace_id,
+            "root_name": self.root_name,
+            "service": self.service,
+            "start": self.start_ns / NS,
+            "duration": max(0, self.end_ns - self.start_ns) / NS,
+            "status": self.status,
+            "span_count": self.span_count,
+            "stream_count": self.stream_count,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBatch:
+    """What one export request becomes after normalisation: written by a store in one transaction."""
+
+    spans: tuple[Span, ...] = ()
+    streams: tuple[Stream, ...] = ()
+    chunks: tuple[Chunk, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.spans) + len(self.streams) + len(self.chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset pagination position: items strictly older than (start_ns, key) come next."""
+
+    start_ns: int
+    key: str
+
+    def encode(self) -> str:
+        return f"{self.start_ns}_{self.key}"
+
+    @staticmethod
+    def decode(text: str) -> Cursor:
+        start, sep, key = text.partition("_")
+        if not sep or not start.isdigit() or not key or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError("cursor is not one this server issued")
+        return Cursor(int(start), key)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Filters shared by ``/api/traces`` and ``/api/streams``. Durations and TTFT in seconds, times in ns."""
+
+    service: str | None = None
+    model: str | None = None
+    outcome: str | None = None
+    status: str | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    min_ttft: float | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    search: str | None = None
+    trace_id: str | None = None

@@ -1,0 +1,333 @@
+"""Query layer: pure functions (no Flask, no SQL). The HTTP API and the dashboard both call these.
+
+Every ``list_*``/``get_*``/``stats`` function returns exactly the JSON-ready dict of the query API
+(``GET /api/traces``, ``/api/traces/<id>``, ``/api/streams``, ``/api/streams/<id>/chunks``, ``/api/stats``).
+Bad parameters raise :class:`QueryError` whose message is one sentence (the HTTP layer answers 400 with it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from streamscope.collector.model import NS, OUTCOMES, STATUS_NAMES, Cursor, Filters, Span, Stream
+from streamscope.collector.store import SpanStore
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+GROUP_BY = ("model", "provider", "service", "outcome", "operation", "none")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+class QueryError(ValueError):
+    """A bad query parameter; ``str(err)`` is a one-sentence reason."""
+
+
+# -- pure statistics ---------------------------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    if len(xs) == 1:
+        return float(xs[0])
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+
+
+def summary(values: Iterable[float | None]) -> dict[str, float | None]:
+    """p50/p95/p99/mean/max of the non-missing values."""
+    xs = sorted(v for v in values if v is not None)
+    return {
+        "p50": percentile(xs, 50),
+        "p95": percentile(xs, 95),
+        "p99": percentile(xs, 99),
+        "mean": (sum(xs) / len(xs)) if xs else None,
+        "max": xs[-1] if xs else None,
+        "count": len(xs),
+    }
+
+
+def rate(count: int, seconds: float) -> float | None:
+    """Events per second over a window; None for an empty window."""
+    return count / seconds if seconds > 0 else None
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def bucket_start(t_ns: int, bucket_s: int) -> float:
+    width = bucket_s * NS
+    return (t_ns - t_ns % width) / NS
+
+
+def tree_order(spans: Iterable[Span]) -> list[Span]:
+    """Depth-first order, parents before children, siblings by start time; orphans are roots."""
+    items = list(spans)
+    ids = {s.span_id for s in items}
+    children: dict[str | None, list[Span]] = {}
+    for s in items:
+        parent = s.parent_span_id if s.parent_span_id in ids else None
+        children.setdefault(parent, []).append(s)
+    for kids in children.values():
+        kids.sort(key=lambda s: (s.start_ns, s.span_id))
+    out: list[Span] = []
+    stack = list(reversed(children.get(None, [])))
+    seen: set[str] = set()
+    while stack:
+        s = stack.pop()
+        if s.span_id in seen:
+            continue
+        seen.add(s.span_id)
+        out.append(s)
+        stack.extend(reversed(children.get(s.span_id, [])))
+    out.extend(s for s in items if s.span_id not in seen)  # cycles: still returned
+    return out
+
+
+# -- parameters -------------------------------------------------------------------------------------
+_FILTER_KEYS = {
+    "service", "model", "outcome", "status", "min_duration", "max_duration", "min_ttft", "session_id",
+    "user_id", "since", "until", "q", "trace_id",
+}  # fmt: skip
+
+
+def _number(args: Mapping[str, str], key: str) -> float | None:
+    raw = args.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise QueryError(f"parameter {key!r} must be a number of seconds.") from None
+    if not math.isfinite(value) or value < 0 or value > 1e11:
+        raise QueryError(f"parameter {key!r} must be a finite, non-negative number of seconds.")
+    return value
+
+
+def _text(args: Mapping[str, str], key: str, max_len: int = 256) -> str | None:
+    raw = args.get(key)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > max_len:
+        raise QueryError(f"parameter {key!r} is longer than {max_len} characters.")
+    return raw
+
+
+def parse_filters(args: Mapping[str, str]) -> Filters:
+    outcome = _text(args, "outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise QueryError(f"parameter 'outcome' must be one of {', '.join(OUTCOMES)}.")
+    status = _text(args, "status")
+    if status is not None and status not in STATUS_NAMES:
+        raise QueryError(f"parameter 'status' must be one of {', '.join(STATUS_NAMES)}.")
+    trace_id = _text(args, "trace_id")
+    if trace_id is not None and not (len(trace_id) == 32 and _HEX.match(trace_id)):
+        raise QueryError("parameter 'trace_id' must be 32 lowercase hex characters.")
+    since = _number(args, "since")
+    until = _number(args, "until")
+    return Filters(
+        service=_text(args, "service"),
+        model=_text(args, "model"),
+        outcome=outcome,
+        status=status,
+        min_duration=_number(args, "min_duration"),
+        max_duration=_number(args, "max_duration"),
+        min_ttft=_number(args, "min_ttft"),
+        session_id=_text(args, "session_id"),
+        user_id=_text(args, "user_id"),
+        since_ns=int(since * NS) if since is not None else None,
+        until_ns=int(until * NS) if until is not None else None,
+        search=_text(args, "q"),
+        trace_id=trace_id,
+    )
+
+
+def parse_limit(args: Mapping[str, str]) -> int:
+    raw = args.get("limit")
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise QueryError(f"parameter 'limit' must be an integer from 1 to {MAX_LIMIT}.")
+    return int(raw)
+
+
+def parse_cursor(raw: str | None) -> Cursor | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > 128:
+        raise QueryError("parameter 'cursor' is not one this server issued.")
+    try:
+        return Cursor.decode(raw)
+    except ValueError:
+        raise QueryError("parameter 'cursor' is not one this server issued.") from None
+
+
+def check_keys(args: Mapping[str, str], allowed: Iterable[str]) -> None:
+    allowed_set = set(allowed)
+    for key in args:
+        if key not in allowed_set:
+            raise QueryError(f"unknown parameter {key[:64]!r}.")
+
+
+def parse_list_args(args: Mapping[str, str]) -> tuple[Filters, int, Cursor | None]:
+    """Validate the parameters of ``/api/traces`` and ``/api/streams``."""
+    check_keys(args, _FILTER_KEYS | {"limit", "cursor"})
+    return parse_filters(args), parse_limit(args), parse_cursor(args.get("cursor"))
+
+
+def _check_id(value: str, n: int, what: str) -> str:
+    if len(value) != n or not _HEX.match(value):
+        raise QueryError(f"{what} must be {n} lowercase hex characters.")
+    return value
+
+
+# -- API functions ----------------------------------------------------------------------------------
+def list_traces(
+    store: SpanStore,
+    filters: Filters | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: Cursor | str | None = None,
+) -> dict[str, Any]:
+    cur = parse_cursor(cursor) if isinstance(cursor, str) else cursor
+    rows = store.traces(filters or Filters(), limit + 1, cur)
+    page = rows[:limit]
+    nxt = Cursor(page[-1].start_ns, page[-1].trace_id).encode() if len(rows) > limit else None
+    return {"traces": [t.to_dict() for t in page], "next": nxt}
+
+
+def get_trace(store: SpanStore, trace_id: str) -> dict[str, Any] | None:
+    """All spans of a trace in tree order, with its streams; None when the trace is unknown."""
+    _check_id(trace_id, 32, "trace id")
+    spans = store.trace_spans(trace_id)
+    if not spans:
+        return None
+    streams = store.streams(Filters(trace_id=trace_id), None)
+    return {
+        "trace_id": trace_id,
+        "spans": [s.to_dict() for s in tree_order(spans)],
+        "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
+    }
+
+
+def list_streams(
+    store: SpanStore,
+    filters: Filters | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: Cursor | str | None = None,
+) -> dict[str, Any]:
+    cur = parse_cursor(cursor) if isinstance(cursor, str) else cursor
+    rows = store.streams(filters or Filters(), limit + 1, cur)
+    page = rows[:limit]
+    nxt = Cursor(page[-1].start_ns, page[-1].span_id).encode() if len(rows) > limit else None
+    return {"streams": [st.to_dict() for st in page], "next": nxt}
+
+
+def stream_chunks(store: SpanStore, span_id: str) -> dict[str, Any] | None:
+    """Chunk rows of a stream; None when neither the stream nor any chunk is known."""
+    _check_id(span_id, 16, "span id")
+    stream = store.stream(span_id)
+    chunks = store.chunks(span_id)
+    if stream is None and not chunks:
+        return None
+    return {
+        "span_id": span_id,
+        "stream": stream.to_dict() if stream is not None else None,
+        "chunks": [c.to_dict() for c in chunks],
+    }
+
+
+def _key(st: Stream, group_by: str) -> str:
+    return "all" if group_by == "none" else str(getattr(st, group_by) or "")
+
+
+def _group_stats(streams: Sequence[Stream], window_s: float) -> dict[str, Any]:
+    n = len(streams)
+    outcomes = {o: 0 for o in OUTCOMES}
+    for st in streams:
+        outcomes[st.outcome] = outcomes.get(st.outcome, 0) + 1
+    errors = outcomes.get("error", 0) + outcomes.get("timeout", 0)
+    costs = [st.cost_usd for st in streams if st.cost_usd is not None]
+    return {
+        "count": n,
+        "rate_per_second": rate(n, window_s),
+        "ttft": summary(st.ttft for st in streams),
+        "time_to_first_chunk": summary(st.time_to_first_chunk for st in streams),
+        "duration": summary(st.duration for st in streams),
+        "gap_p95": summary(st.gap_p95 for st in streams),
+        "gap_max": summary(st.gap_max for st in streams),
+        "output_tokens_per_second": summary(st.output_tokens_per_second for st in streams),
+        "outcomes": outcomes,
+        "error_rate": ratio(errors, n),
+        "abandon_rate": ratio(outcomes.get("abandoned", 0), n),
+        "stall_count": sum(st.stall_count or 0 for st in streams),
+        "input_tokens": sum(st.input_tokens or 0 for st in streams),
+        "output_tokens": sum(st.output_tokens or 0 for st in streams),
+        "cost_usd_estimate": sum(costs) if costs else None,
+    }
+
+
+def compute_stats(
+    streams: Sequence[Stream],
+    group_by: str = "model",
+    bucket: int = 60,
+    window: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Pure: percentiles (p50/p95/p99) of TTFT, duration and gaps, rates and tokens, per group and time bucket."""
+    if window is None:
+        lo = min((st.start_ns for st in streams), default=0)
+        hi = max((st.start_ns for st in streams), default=0)
+        window = (lo, hi + bucket * NS)
+    window_s = max(0, window[1] - window[0]) / NS
+    groups: dict[str, list[Stream]] = {}
+    series: dict[tuple[str, float], list[Stream]] = {}
+    for st in streams:
+        k = _key(st, group_by)
+        groups.setdefault(k, []).append(st)
+        series.setdefault((k, bucket_start(st.start_ns, bucket)), []).append(st)
+    return {
+        "group_by": group_by,
+        "bucket": bucket,
+        "since": window[0] / NS,
+        "until": window[1] / NS,
+        "total": _group_stats(streams, window_s),
+        "groups": [{"key": k, **_group_stats(v, window_s)} for k, v in sorted(groups.items())],
+        "series": [
+            {"key": k, "bucket_start": b, **_group_stats(v, float(bucket))}
+            for (k, b), v in sorted(series.items())
+        ],
+    }
+
+
+def stats(
+    store: SpanStore,
+    group_by: str = "model",
+    bucket: int = 60,
+    filters: Filters | None = None,
+) -> dict[str, Any]:
+    if group_by not in GROUP_BY:
+        raise QueryError(f"parameter 'group_by' must be one of {', '.join(GROUP_BY)}.")
+    if not isinstance(bucket, int) or not 1 <= bucket <= 86400:
+        raise QueryError("parameter 'bucket' must be an integer number of seconds from 1 to 86400.")
+    f = filters or Filters()
+    streams = store.streams(f, None)
+    window = None
+    if f.since_ns is not None and f.until_ns is not None:
+        window = (f.since_ns, f.until_ns)
+    return compute_stats(streams, group_by, bucket, window)
+
+
+def parse_stats_args(args: Mapping[str, str]) -> tuple[str, int, Filters]:
+    check_keys(args, _FILTER_KEYS | {"group_by", "bucket"})
+    group_by = args.get("group_by") or "model"
+    if group_by not in GROUP_BY:
+        raise QueryError(f"parameter 'group_by' must be one of {', '.join(GROUP_BY)}.")
+    raw = args.get("bucket") or "60"
+    if not raw.isdigit() or not 1 <= int(raw) <= 86400:
+        raise QueryError("parameter 'bucket' must be an integer number of seconds from 1 to 86400.")
+    return group_by, int(raw), parse_filters(args)

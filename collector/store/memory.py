@@ -1,0 +1,187 @@
+"""An in-memory SpanStore: the reference semantics for the contract tests, and handy in unit tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from streamscope.collector import codec
+from streamscope.collector.model import (
+    NS,
+    Chunk,
+    Cursor,
+    Filters,
+    IngestBatch,
+    Span,
+    Stream,
+    TraceSummary,
+)
+from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
+
+
+def _head(s: Span) -> SpanHead:
+    return SpanHead(
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.service,
+        s.start_ns,
+        s.end_ns,
+        s.status_code,
+        s.session_id,
+        s.user_id,
+    )
+
+
+def _page(items: Iterable[tuple[int, str, object]], limit: int | None, cursor: Cursor | None) -> list[object]:
+    ordered = sorted(items, key=lambda t: (t[0], t[1]), reverse=True)
+    if cursor is not None:
+        ordered = [t for t in ordered if (t[0], t[1]) < (cursor.start_ns, cursor.key)]
+    if limit is not None:
+        ordered = ordered[:limit]
+    return [t[2] for t in ordered]
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spans: dict[str, dict[str, Span]] = {}  # trace_id -> span_id -> span
+        self._streams: dict[str, Stream] = {}
+        self._chunks: dict[str, dict[int, Chunk]] = {}
+        self._traces: dict[str, TraceSummary] = {}
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, batch: IngestBatch) -> None:
+        with self._lock:
+            touched: set[str] = set()
+            for s in batch.spans:
+                bucket = self._spans.setdefault(s.trace_id, {})
+                if s.span_id not in bucket:
+                    bucket[s.span_id] = s
+                    touched.add(s.trace_id)
+            for st in batch.streams:
+                if st.span_id not in self._streams:
+                    self._streams[st.span_id] = st
+                    touched.add(st.trace_id)
+            for c in batch.chunks:
+                self._chunks.setdefault(c.span_id, {}).setdefault(c.index, c)
+            for trace_id in touched:
+                n_streams = sum(1 for st in self._streams.values() if st.trace_id == trace_id)
+                summary = rollup_trace(
+                    trace_id, map(_head, self._spans.get(trace_id, {}).values()), n_streams
+                )
+                if summary is not None:
+                    self._traces[trace_id] = summary
+
+    def delete_before(self, cutoff_ns: int) -> int:
+        with self._lock:
+            old = [t for t, s in self._traces.items() if s.start_ns < cutoff_ns]
+            for trace_id in old:
+                del self._traces[trace_id]
+                self._spans.pop(trace_id, None)
+                for sid in [sid for sid, st in self._streams.items() if st.trace_id == trace_id]:
+                    del self._streams[sid]
+                    self._chunks.pop(sid, None)
+            return len(old)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _span_matches(self, span: Span, needle: str) -> bool:
+        return needle in ascii_lower(span.name) or needle in ascii_lower(codec.dumps(dict(span.attributes)))
+
+    def _trace_pred(self, f: Filters) -> Callable[[TraceSummary], bool]:
+        def pred(t: TraceSummary) -> bool:
+            dur = (t.end_ns - t.start_ns) / NS
+            streams = [st for st in self._streams.values() if st.trace_id == t.trace_id]
+            return (
+                (f.trace_id is None or t.trace_id == f.trace_id)
+                and (f.service is None or t.service == f.service)
+                and (f.status is None or t.status == f.status)
+                and (f.min_duration is None or dur >= f.min_duration)
+                and (f.max_duration is None or dur <= f.max_duration)
+                and (f.since_ns is None or t.start_ns >= f.since_ns)
+                and (f.until_ns is None or t.start_ns < f.until_ns)
+                and (f.session_id is None or t.session_id == f.session_id)
+                and (f.user_id is None or t.user_id == f.user_id)
+                and (f.model is None or any(st.model == f.model for st in streams))
+                and (f.outcome is None or any(st.outcome == f.outcome for st in streams))
+                and (
+                    f.min_ttft is None or any(st.ttft is not None and st.ttft >= f.min_ttft for st in streams)
+                )
+                and (
+                    f.search is None
+                    or any(
+                        self._span_matches(s, ascii_lower(f.search))
+                        for s in self._spans.get(t.trace_id, {}).values()
+                    )
+                )
+            )
+
+        return pred
+
+    def _stream_pred(self, f: Filters) -> Callable[[Stream], bool]:
+        def pred(st: Stream) -> bool:
+            trace = self._traces.get(st.trace_id)
+            span = self._spans.get(st.trace_id, {}).get(st.span_id)
+            return (
+                (f.trace_id is None or st.trace_id == f.trace_id)
+                and (f.service is None or st.service == f.service)
+                and (f.model is None or st.model == f.model)
+                and (f.outcome is None or st.outcome == f.outcome)
+                and (f.status is None or (trace is not None and trace.status == f.status))
+                and (f.min_duration is None or st.duration >= f.min_duration)
+                and (f.max_duration is None or st.duration <= f.max_duration)
+                and (f.min_ttft is None or (st.ttft is not None and st.ttft >= f.min_ttft))
+                and (f.since_ns is None or st.start_ns >= f.since_ns)
+                and (f.until_ns is None or st.start_ns < f.until_ns)
+                and (
+                    f.session_id is None
+                    or st.session_id == f.session_id
+                    or (trace is not None and trace.session_id == f.session_id)
+                )
+                and (
+                    f.user_id is None
+                    or st.user_id == f.user_id
+                    or (trace is not None and trace.user_id == f.user_id)
+                )
+                and (
+                    f.search is None or (span is not None and self._span_matches(span, ascii_lower(f.search)))
+                )
+            )
+
+        return pred
+
+    def traces(self, filters: Filters, limit: int, cursor: Cursor | None = None) -> list[TraceSummary]:
+        with self._lock:
+            pred = self._trace_pred(filters)
+            rows = [(t.start_ns, t.trace_id, t) for t in self._traces.values() if pred(t)]
+            return _page(rows, limit, cursor)  # type: ignore[return-value]
+
+    def trace_spans(self, trace_id: str) -> list[Span]:
+        with self._lock:
+            return list(self._spans.get(trace_id, {}).values())
+
+    def streams(self, filters: Filters, limit: int | None, cursor: Cursor | None = None) -> list[Stream]:
+        with self._lock:
+            pred = self._stream_pred(filters)
+            rows = [(st.start_ns, st.span_id, st) for st in self._streams.values() if pred(st)]
+            return _page(rows, limit, cursor)  # type: ignore[return-value]
+
+    def stream(self, span_id: str) -> Stream | None:
+        with self._lock:
+            return self._streams.get(span_id)
+
+    def chunks(self, span_id: str) -> list[Chunk]:
+        with self._lock:
+            return [c for _, c in sorted(self._chunks.get(span_id, {}).items())]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "spans": sum(len(v) for v in self._spans.values()),
+                "streams": len(self._streams),
+                "chunks": sum(len(v) for v in self._chunks.values()),
+                "traces": len(self._traces),
+            }
+
+    def close(self) -> None:
+        pass

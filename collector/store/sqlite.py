@@ -1,0 +1,341 @@
+"""SQLite (WAL) SpanStore: the embedded default. Every SQL detail of this dialect stays in this module.
+
+One writer connection (writes are serialised by a lock and committed with ``synchronous=FULL`` by default, so a
+returned ``write`` survives ``kill -9`` and power loss); readers get one connection per thread and never block
+the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from streamscope.collector import codec
+from streamscope.collector.model import (
+    Chunk,
+    Cursor,
+    Filters,
+    IngestBatch,
+    Span,
+    SpanEvent,
+    Stream,
+    TraceSummary,
+)
+from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
+
+STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
+TRACE_COLUMNS = tuple(f.name for f in dataclasses.fields(TraceSummary))
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, name TEXT NOT NULL,
+    kind INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+    status_code INTEGER NOT NULL, status_message TEXT NOT NULL, service TEXT NOT NULL,
+    attributes TEXT NOT NULL, events TEXT, resource TEXT, scope TEXT NOT NULL,
+    session_id TEXT, user_id TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans(trace_id, span_id);
+CREATE TABLE IF NOT EXISTS streams (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "span_id" else "") for c in STREAM_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS streams_start ON streams(start_ns, span_id);
+CREATE INDEX IF NOT EXISTS streams_trace ON streams(trace_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    span_id TEXT NOT NULL, idx INTEGER NOT NULL, "offset" REAL NOT NULL, gap REAL, kind TEXT NOT NULL,
+    size INTEGER NOT NULL, tokens INTEGER, content TEXT, PRIMARY KEY (span_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL, start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL, status TEXT NOT NULL, span_count INTEGER NOT NULL, stream_count INTEGER NOT NULL,
+    session_id TEXT, user_id TEXT
+);
+CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
+"""
+
+_INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
+_INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
+_INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?,?,?,?,?,?,?,?)"
+_REPLACE_TRACE = (
+    f"INSERT OR REPLACE INTO traces ({','.join(TRACE_COLUMNS)}) VALUES ({','.join('?' * len(TRACE_COLUMNS))})"
+)
+_SPAN_COLS = (
+    "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, service,"
+    " attributes, events, resource, scope, session_id, user_id"
+)
+
+
+def _span_row(s: Span) -> tuple[Any, ...]:
+    events = (
+        codec.dumps(
+            [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events]
+        )
+        if s.events
+        else None
+    )
+    return (
+        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
+        s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
+        codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id,
+    )  # fmt: skip
+
+
+def _row_span(r: Sequence[Any]) -> Span:
+    events = tuple(
+        SpanEvent(e["name"], e["time_ns"], e.get("attributes") or {}) for e in (codec.loads(r[11]) or [])
+    )
+    return Span(
+        trace_id=r[0], span_id=r[1], parent_span_id=r[2], name=r[3], kind=r[4], start_ns=r[5], end_ns=r[6],
+        status_code=r[7], status_message=r[8], service=r[9], attributes=codec.loads(r[10]), events=events,
+        resource=codec.loads(r[12]), scope=r[13], session_id=r[14], user_id=r[15],
+    )  # fmt: skip
+
+
+def _chunk_row(c: Chunk) -> tuple[Any, ...]:
+    return (c.span_id, c.index, c.offset, c.gap, c.kind, c.size, c.tokens, c.content)
+
+
+def _row_chunk(r: Sequence[Any]) -> Chunk:
+    return Chunk(
+        span_id=r[0], index=r[1], offset=r[2], gap=r[3], kind=r[4], size=r[5], tokens=r[6], content=r[7]
+    )
+
+
+def _batched(items: Sequence[str], n: int = 400) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class SQLiteStore:
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"unknown synchronous mode {synchronous!r}")
+        self.path = path
+        self._sync = synchronous.upper()
+        self._wlock = threading.Lock()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        self._w = self._connect()
+        self._w.execute("PRAGMA journal_mode=WAL")
+        self._w.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        con.execute(f"PRAGMA synchronous={self._sync}")
+        con.execute("PRAGMA busy_timeout=30000")
+        with self._all_lock:
+            self._all.append(con)
+        return con
+
+    def _r(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            con = self._connect()
+            self._local.con = con
+        return con
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, batch: IngestBatch) -> None:
+        if not len(batch):
+            return
+        with self._wlock:
+            con = self._w
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if batch.spans:
+                    con.executemany(_INSERT_SPAN, [_span_row(s) for s in batch.spans])
+                if batch.streams:
+                    con.executemany(_INSERT_STREAM, [dataclasses.astuple(st) for st in batch.streams])
+                if batch.chunks:
+                    con.executemany(_INSERT_CHUNK, [_chunk_row(c) for c in batch.chunks])
+                touched = sorted({s.trace_id for s in batch.spans} | {st.trace_id for st in batch.streams})
+                self._rollup(con, touched)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def _rollup(self, con: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
+        summaries = []
+        for part in _batched(trace_ids):
+            marks = ",".join("?" * len(part))
+            heads: dict[str, list[SpanHead]] = {}
+            for r in con.execute(
+                "SELECT trace_id, span_id, parent_span_id, name, service, start_ns, end_ns, status_code,"
+                f" session_id, user_id FROM spans WHERE trace_id IN ({marks})",
+                part,
+            ):
+                heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
+            counts = dict(
+                con.execute(
+                    f"SELECT trace_id, count(*) FROM streams WHERE trace_id IN ({marks}) GROUP BY trace_id",
+                    part,
+                ).fetchall()
+            )
+            for trace_id, hs in heads.items():
+                summary = rollup_trace(trace_id, hs, counts.get(trace_id, 0))
+                if summary is not None:
+                    summaries.append(dataclasses.astuple(summary))
+        if summaries:
+            con.executemany(_REPLACE_TRACE, summaries)
+
+    def delete_before(self, cutoff_ns: int) -> int:
+        with self._wlock:
+            con = self._w
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("CREATE TEMP TABLE IF NOT EXISTS old_traces (trace_id TEXT PRIMARY KEY)")
+                con.execute("DELETE FROM old_traces")
+                con.execute(
+                    "INSERT INTO old_traces SELECT trace_id FROM traces WHERE start_ns < ?", (cutoff_ns,)
+                )
+                n = con.execute("SELECT count(*) FROM old_traces").fetchone()[0]
+                con.execute(
+                    "DELETE FROM chunks WHERE span_id IN (SELECT span_id FROM streams WHERE trace_id IN"
+                    " (SELECT trace_id FROM old_traces))"
+                )
+                for table in ("streams", "spans", "traces"):
+                    con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM old_traces)")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return int(n)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @staticmethod
+    def _search_clause(alias: str, needle: str, params: list[Any]) -> str:
+        params.extend([ascii_lower(needle)] * 2)
+        return f"(instr(lower({alias}.name), ?) > 0 OR instr(lower({alias}.attributes), ?) > 0)"
+
+    def traces(self, filters: Filters, limit: int, cursor: Cursor | None = None) -> list[TraceSummary]:
+        f = filters
+        where: list[str] = []
+        p: list[Any] = []
+        for col, val in (("trace_id", f.trace_id), ("service", f.service), ("status", f.status),
+                         ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
+            if val is not None:
+                where.append(f"t.{col} = ?")
+                p.append(val)
+        if f.min_duration is not None:
+            where.append("(t.end_ns - t.start_ns) / 1e9 >= ?")
+            p.append(f.min_duration)
+        if f.max_duration is not None:
+            where.append("(t.end_ns - t.start_ns) / 1e9 <= ?")
+            p.append(f.max_duration)
+        if f.since_ns is not None:
+            where.append("t.start_ns >= ?")
+            p.append(f.since_ns)
+        if f.until_ns is not None:
+            where.append("t.start_ns < ?")
+            p.append(f.until_ns)
+        if f.model is not None:
+            where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.model = ?)")
+            p.append(f.model)
+        if f.outcome is not None:
+            where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.outcome = ?)")
+            p.append(f.outcome)
+        if f.min_ttft is not None:
+            where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.ttft >= ?)")
+            p.append(f.min_ttft)
+        if f.search is not None:
+            clause = self._search_clause("x", f.search, p)
+            where.append(f"EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = t.trace_id AND {clause})")
+        if cursor is not None:
+            where.append("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))")
+            p.extend([cursor.start_ns, cursor.start_ns, cursor.key])
+        sql = f"SELECT {', '.join('t.' + c for c in TRACE_COLUMNS)} FROM traces t"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
+        p.append(int(limit))
+        return [TraceSummary(*r) for r in self._r().execute(sql, p)]
+
+    def trace_spans(self, trace_id: str) -> list[Span]:
+        rows = self._r().execute(f"SELECT {_SPAN_COLS} FROM spans WHERE trace_id = ?", (trace_id,))
+        return [_row_span(r) for r in rows]
+
+    def streams(self, filters: Filters, limit: int | None, cursor: Cursor | None = None) -> list[Stream]:
+        f = filters
+        where: list[str] = []
+        p: list[Any] = []
+        for col, val in (("trace_id", f.trace_id), ("service", f.service), ("model", f.model),
+                         ("outcome", f.outcome)):  # fmt: skip
+            if val is not None:
+                where.append(f"s.{col} = ?")
+                p.append(val)
+        if f.status is not None:
+            where.append("EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = s.trace_id AND t.status = ?)")
+            p.append(f.status)
+        if f.min_duration is not None:
+            where.append("MAX(0, s.end_ns - s.start_ns) / 1e9 >= ?")
+            p.append(f.min_duration)
+        if f.max_duration is not None:
+            where.append("MAX(0, s.end_ns - s.start_ns) / 1e9 <= ?")
+            p.append(f.max_duration)
+        if f.min_ttft is not None:
+            where.append("s.ttft >= ?")
+            p.append(f.min_ttft)
+        if f.since_ns is not None:
+            where.append("s.start_ns >= ?")
+            p.append(f.since_ns)
+        if f.until_ns is not None:
+            where.append("s.start_ns < ?")
+            p.append(f.until_ns)
+        for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
+            if val is not None:
+                where.append(
+                    f"(s.{col} = ? OR EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = s.trace_id AND t.{col} = ?))"
+                )
+                p.extend([val, val])
+        if f.search is not None:
+            clause = self._search_clause("x", f.search, p)
+            where.append(
+                f"EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = s.trace_id AND x.span_id = s.span_id AND {clause})"
+            )
+        if cursor is not None:
+            where.append("(s.start_ns < ? OR (s.start_ns = ? AND s.span_id < ?))")
+            p.extend([cursor.start_ns, cursor.start_ns, cursor.key])
+        sql = f"SELECT {', '.join('s.' + c for c in STREAM_COLUMNS)} FROM streams s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.start_ns DESC, s.span_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            p.append(int(limit))
+        return [Stream(*r) for r in self._r().execute(sql, p)]
+
+    def stream(self, span_id: str) -> Stream | None:
+        r = (
+            self._r()
+            .execute(f"SELECT {','.join(STREAM_COLUMNS)} FROM streams WHERE span_id = ?", (span_id,))
+            .fetchone()
+        )
+        return Stream(*r) if r else None
+
+    def chunks(self, span_id: str) -> list[Chunk]:
+        rows = self._r().execute(
+            'SELECT span_id, idx, "offset", gap, kind, size, tokens, content FROM chunks WHERE span_id = ? ORDER BY idx',
+            (span_id,),
+        )
+        return [_row_chunk(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        con = self._r()
+        return {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("spans", "streams", "chunks", "traces")
+        }
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            cons, self._all = self._all, []
+        for con in cons:
+            con.close()

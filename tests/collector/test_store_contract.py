@@ -1,0 +1,200 @@
+"""One contract, every SpanStore implementation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from factories import T0, llm_trace, span, span_id, stream, trace_id
+
+from streamscope.collector.model import NS, Chunk, Cursor, Filters, IngestBatch
+from streamscope.collector.store import SpanStore
+from streamscope.collector.store.memory import MemoryStore
+from streamscope.collector.store.sqlite import SQLiteStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
+    s: SpanStore = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "db.sqlite"))
+    yield s
+    s.close()
+
+
+def test_is_a_spanstore(store: SpanStore) -> None:
+    assert isinstance(store, SpanStore)
+
+
+def test_roundtrip_trace_stream_chunks(store: SpanStore) -> None:
+    b = llm_trace(4, session="sess-1")
+    store.write(b)
+    tid = b.spans[0].trace_id
+    (summary,) = store.traces(Filters(), 10)
+    assert summary.trace_id == tid and summary.root_name == "handle request"
+    assert summary.span_count == 2 and summary.stream_count == 1 and summary.session_id == "sess-1"
+    assert sorted(s.span_id for s in store.trace_spans(tid)) == sorted(s.span_id for s in b.spans)
+    assert (
+        store.trace_spans(tid)[0].attributes
+        == next(s for s in b.spans if s.span_id == store.trace_spans(tid)[0].span_id).attributes
+    )
+    assert store.stream(b.streams[0].span_id) == b.streams[0]
+    assert store.chunks(b.streams[0].span_id) == list(b.chunks)
+    assert store.counts() == {"spans": 2, "streams": 1, "chunks": 4, "traces": 1}
+
+
+def test_duplicates_change_nothing(store: SpanStore) -> None:
+    b = llm_trace(2)
+    store.write(b)
+    before = (store.counts(), store.traces(Filters(), 10), store.chunks(b.streams[0].span_id))
+    changed = IngestBatch(
+        spans=tuple(
+            s.__class__(**{**{f: getattr(s, f) for f in s.__slots__}, "name": "evil"}) for s in b.spans
+        ),
+        streams=tuple(
+            st.__class__(**{**{f: getattr(st, f) for f in st.__slots__}, "model": "evil"}) for st in b.streams
+        ),
+        chunks=tuple(Chunk(c.span_id, c.index, 9.0, 9.0, "content", 99, None, "evil") for c in b.chunks),
+    )
+    store.write(changed)
+    store.write(b)
+    assert (store.counts(), store.traces(Filters(), 10), store.chunks(b.streams[0].span_id)) == before
+    assert store.stream(b.streams[0].span_id) == b.streams[0]
+
+
+def test_children_arriving_later_update_the_summary(store: SpanStore) -> None:
+    tid, root, child = trace_id(), span_id(), span_id()
+    store.write(IngestBatch(spans=(span(tid, child, root, name="child", start=1.0, dur=1.0, status=2),)))
+    (t,) = store.traces(Filters(), 10)
+    assert t.root_name == "child"  # orphan acts as root until its parent arrives
+    store.write(IngestBatch(spans=(span(tid, root, None, name="root", start=0.0, dur=5.0),),
+                            streams=(stream(tid, child, start=1.0),)))  # fmt: skip
+    (t,) = store.traces(Filters(), 10)
+    assert (t.root_name, t.status, t.span_count, t.stream_count) == ("root", "error", 2, 1)
+    assert (t.start_ns, t.end_ns) == (T0, T0 + 5 * NS)
+
+
+def _fill(store: SpanStore) -> list[IngestBatch]:
+    batches = [
+        llm_trace(start=0, model="a", outcome="completed", ttft=0.1, service="svc1", session="s1"),
+        llm_trace(start=10, model="b", outcome="error", ttft=0.9, service="svc1", status=2),
+        llm_trace(
+            start=20,
+            model="a",
+            outcome="abandoned",
+            ttft=None,
+            service="svc2",
+            root_attrs={"http.route": "/Chat/Stream"},
+        ),
+        llm_trace(start=30, model="c", outcome="timeout", ttft=2.5, service="svc2", session="s1"),
+    ]
+    for b in batches:
+        store.write(b)
+    return batches
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(), [3, 2, 1, 0]),
+        (Filters(service="svc1"), [1, 0]),
+        (Filters(model="a"), [2, 0]),
+        (Filters(outcome="error"), [1]),
+        (Filters(status="error"), [1]),
+        (Filters(min_ttft=0.5), [3, 1]),
+        (Filters(session_id="s1"), [3, 0]),
+        (Filters(since_ns=T0 + 10 * NS, until_ns=T0 + 30 * NS), [2, 1]),
+        (Filters(search="chat/STREAM"), [2]),
+        (Filters(search="chat b"), [1]),
+        (Filters(min_duration=1.9, max_duration=2.1), [3, 2, 1, 0]),
+        (Filters(max_duration=1.0), []),
+        (Filters(search="%"), []),
+    ],
+)
+def test_trace_filters(store: SpanStore, filters: Filters, expected: list[int]) -> None:
+    batches = _fill(store)
+    got = [t.trace_id for t in store.traces(filters, 100)]
+    assert got == [batches[i].spans[0].trace_id for i in expected]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(), [3, 2, 1, 0]),
+        (Filters(model="a", service="svc2"), [2]),
+        (Filters(outcome="timeout"), [3]),
+        (Filters(status="error"), [1]),
+        (Filters(min_ttft=0.5), [3, 1]),
+        (Filters(session_id="s1"), [3, 0]),
+        (Filters(min_duration=1.6), []),
+        (Filters(search="chat c"), [3]),
+        (Filters(since_ns=T0 + 15 * NS), [3, 2]),
+    ],
+)
+def test_stream_filters(store: SpanStore, filters: Filters, expected: list[int]) -> None:
+    batches = _fill(store)
+    got = [st.span_id for st in store.streams(filters, 100)]
+    assert got == [batches[i].streams[0].span_id for i in expected]
+
+
+def test_cursor_pagination_visits_everything_once(store: SpanStore) -> None:
+    for i in range(7):
+        store.write(llm_trace(start=i // 2))  # pairs share a start time: the id breaks ties
+    seen, cursor = [], None
+    while True:
+        page = store.traces(Filters(), 3, cursor)
+        if not page:
+            break
+        seen += [t.trace_id for t in page]
+        cursor = Cursor(page[-1].start_ns, page[-1].trace_id)
+    assert len(seen) == len(set(seen)) == 7
+    streams = store.streams(Filters(), 2, None)
+    nxt = store.streams(Filters(), 10, Cursor(streams[-1].start_ns, streams[-1].span_id))
+    assert len(streams) + len(nxt) == 7
+
+
+def test_retention_deletes_old_traces_only(store: SpanStore) -> None:
+    old, new = llm_trace(start=0), llm_trace(start=100)
+    store.write(old)
+    store.write(new)
+    assert store.delete_before(T0 + 50 * NS) == 1
+    assert [t.trace_id for t in store.traces(Filters(), 10)] == [new.spans[0].trace_id]
+    assert store.chunks(old.streams[0].span_id) == []
+    assert store.trace_spans(old.spans[0].trace_id) == []
+    assert store.counts()["streams"] == 1
+
+
+def test_concurrent_writes_and_reads(store: SpanStore) -> None:
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for _ in range(20):
+                store.write(llm_trace(2))
+        except BaseException as e:
+            errors.append(e)
+
+    def reader() -> None:
+        try:
+            for _ in range(20):
+                store.traces(Filters(), 5)
+                store.streams(Filters(model="gpt-4o-mini"), 5)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=f) for f in (writer, writer, reader, reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.counts()["traces"] == 40
+
+
+def test_unicode_and_huge_values_roundtrip(store: SpanStore) -> None:
+    tid, sid = trace_id(), span_id()
+    attrs = {"text": "héllo \u2603 <script>alert(1)</script> \x00", "big": "x" * 100_000, "n": 2**62, "f": 1.5,
+             "list": [1, "a", True], "nested": {"k": [1, {"z": None}]}}  # fmt: skip
+    store.write(IngestBatch(spans=(span(tid, sid, attrs=attrs),)))
+    (got,) = store.trace_spans(tid)
+    assert dict(got.attributes) == attrs
