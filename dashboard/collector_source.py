@@ -1,0 +1,130 @@
+"""A :class:`~streamscope.dashboard.source.DataSource` over the collector's store and query layer.
+
+The dashboard never writes SQL: it calls the collector's ``SpanStore`` Protocol (and its query functions) and
+turns the collector's frozen dataclasses into the query-API dicts the pages render.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from streamscope.collector import model as cm
+from streamscope.collector import query
+from streamscope.dashboard import overview_stats
+from streamscope.dashboard.errors import BadParameter
+from streamscope.dashboard.params import Filters
+from streamscope.dashboard.source import Row
+
+FACETS_SAMPLE = 5000
+FACETS_TTL = 15.0
+NS = cm.NS
+
+
+def open_store(path: str) -> Any:
+    """Open the collector's SQLite store at ``path`` for reading.
+
+    Raises:
+        ValueError: If the file does not exist.
+    """
+    import os
+
+    if path != ":memory:" and not os.path.exists(path):
+        raise ValueError(f"No database at {path}; start the collector first or pass --db.")
+    from streamscope.collector.store.sqlite import SQLiteStore
+
+    return SQLiteStore(path)
+
+
+def _to_collector(f: Filters) -> cm.Filters:
+    return cm.Filters(
+        service=f.service,
+        model=f.model,
+        outcome=f.outcome,
+        status=f.status,
+        min_duration=f.min_duration,
+        max_duration=f.max_duration,
+        min_ttft=f.min_ttft,
+        session_id=f.session,
+        user_id=f.user,
+        since_ns=int(f.since * NS) if f.since is not None else None,
+        until_ns=int(f.until * NS) if f.until is not None else None,
+        search=f.q,
+    )
+
+
+def _cursor(raw: str | None) -> cm.Cursor | None:
+    if raw is None:
+        return None
+    try:
+        return cm.Cursor.decode(raw)
+    except ValueError:
+        raise BadParameter("The cursor parameter is not a cursor this dashboard handed out.") from None
+
+
+class CollectorSource:
+    """Reads through a collector ``SpanStore``.
+
+    Args:
+        store: Any ``streamscope.collector.store.SpanStore`` (in-memory or SQLite).
+        clock: Returns the current time in seconds (tests pass a fixed clock).
+    """
+
+    def __init__(self, store: Any, *, clock: Any = time.time) -> None:
+        self.store = store
+        self._clock = clock
+        self._facets: tuple[float, Row] | None = None
+        self._lock = threading.Lock()
+
+    def traces(self, filters: Filters) -> Row:
+        return query.list_traces(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
+
+    def trace(self, trace_id: str) -> Row | None:
+        return query.get_trace(self.store, trace_id)
+
+    def streams(self, filters: Filters) -> Row:
+        return query.list_streams(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
+
+    def chunks(self, span_id: str) -> list[Row] | None:
+        found = query.stream_chunks(self.store, span_id)
+        return None if found is None else list(found["chunks"])
+
+    def stats(self, filters: Filters, *, bucket: int) -> Row:
+        until = filters.until if filters.until is not None else self._clock()
+        cf = _to_collector(Filters(service=filters.service, model=filters.model, since=filters.since, until=until))
+        streams = self.store.streams(cf, None)
+        since_ns = cf.since_ns if cf.since_ns is not None else min((s.start_ns for s in streams), default=cf.until_ns)
+        window = (since_ns, cf.until_ns) if since_ns is not None and cf.until_ns is not None else None
+        computed = query.compute_stats(streams, "model", bucket, window)
+        return overview_stats.reshape(computed, streams, providers=self.facets()["providers"])
+
+    def live(self, *, window: float) -> list[Row]:
+        live_streams = getattr(self.store, "live_streams", None)
+        if live_streams is None:
+            return []
+        now = self._clock()
+        out = []
+        for item in live_streams(since_ns=int((now - window) * NS)):
+            row = dict(item) if isinstance(item, dict) else item.to_dict()
+            elapsed = max(now - row["start"], 0.0) if isinstance(row.get("start"), (int, float)) else None
+            last = row.get("last_offset")
+            row["elapsed"] = elapsed
+            row["last_chunk_age"] = (max(elapsed - last, 0.0) if elapsed is not None
+                                     and isinstance(last, (int, float)) else None)
+            row["chunks_per_second"] = (row.get("chunk_count") or 0) / elapsed if elapsed else None
+            out.append(row)
+        return out
+
+    def facets(self) -> Row:
+        with self._lock:
+            now = time.monotonic()
+            if self._facets is not None and now - self._facets[0] < FACETS_TTL:
+                return self._facets[1]
+        rows = self.store.streams(cm.Filters(), FACETS_SAMPLE)
+        value = {"services": sorted({s.service for s in rows if s.service}),
+                 "models": sorted({s.model for s in rows if s.model}),
+                 "providers": {s.model: s.provider for s in rows if s.model and s.provider}}
+        with self._lock:
+            self._facets = (now, value)
+        return value

@@ -1,0 +1,79 @@
+"""Dashboard settings, read once from a mapping or the environment.
+
+Environment variables (all optional):
+
+- ``STREAMSCOPE_DB``: path of the collector's SQLite database to read.
+- ``STREAMSCOPE_DASHBOARD_TOKEN``: a token that unlocks every page and API (``Authorization: Bearer`` or the
+  login form).
+- ``STREAMSCOPE_DASHBOARD_USER`` / ``STREAMSCOPE_DASHBOARD_PASSWORD``: a username/password pair (HTTP Basic or the
+  login form).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_DB = "STREAMSCOPE_DB"
+ENV_TOKEN = "STREAMSCOPE_DASHBOARD_TOKEN"
+ENV_USER = "STREAMSCOPE_DASHBOARD_USER"
+ENV_PASSWORD = "STREAMSCOPE_DASHBOARD_PASSWORD"
+
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard needs to run.
+
+    Attributes:
+        db_path: SQLite file written by the collector; ``None`` when a store is passed in directly.
+        token: Access token; when set (or ``username``/``password``), every page and API needs a login.
+        username: Login name for username/password access.
+        password: Password for username/password access.
+        page_size: Rows per page in the traces and streams lists.
+        live_window: Seconds after which an in-flight stream with no new chunk is no longer shown as live.
+    """
+
+    db_path: str | None = None
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
+    live_window: float = 120.0
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether any credential is configured."""
+        return bool(self.token) or bool(self.username and self.password)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | None = None) -> DashboardSettings:
+        """Build settings from ``config`` keys (lower-case field names), falling back to the environment.
+
+        Args:
+            config: Optional overrides, e.g. ``{"db_path": "spans.db", "token": "s3cret"}``.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ValueError: If a value has the wrong type or is out of range.
+        """
+        config = dict(config or {})
+        unknown = set(config) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ValueError(f"unknown dashboard setting(s): {', '.join(sorted(unknown))}.")
+        page_size = int(config.get("page_size", DEFAULT_PAGE_SIZE))
+        if not 1 <= page_size <= 500:
+            raise ValueError("page_size must be between 1 and 500.")
+        return cls(
+            db_path=config.get("db_path", os.environ.get(ENV_DB) or None),
+            token=config.get("token", os.environ.get(ENV_TOKEN) or None),
+            username=config.get("username", os.environ.get(ENV_USER) or None),
+            password=config.get("password", os.environ.get(ENV_PASSWORD) or None),
+            page_size=page_size,
+            live_window=float(config.get("live_window", 120.0)),
+        )

@@ -1,0 +1,35 @@
+"""Where the dashboard keeps its per-app state: ``app.extensions["streamscope"]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from streamscope.dashboard.config import DashboardSettings
+from streamscope.dashboard.source import DataSource
+
+
+@dataclass
+class DashboardState:
+    """Per-app state.
+
+    Attributes:
+        source: Where the pages read their data.
+        settings: The app's settings.
+    """
+
+    source: DataSource
+    settings: DashboardSettings
+
+
+def init_app(app: Flask, source: DataSource, settings: DashboardSettings) -> None:
+    """Attach a data source and settings to ``app``."""
+    app.extensions["streamscope"] = DashboardState(source=source, settings=settings)
+
+
+def state() -> DashboardState:
+    """The current app's dashboard state."""
+    value = current_app.extensions["streamscope"]
+    assert isinstance(value, DashboardState)
+    return value

@@ -1,0 +1,57 @@
+"""Template filters: durations, timestamps and numbers, formatted for people.
+
+All return plain strings; Jinja autoescaping does the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from flask import Flask
+
+
+def duration(seconds: float | None) -> str:
+    """``0.0123`` → ``"12.3 ms"``; ``None`` (never happened) → ``"–"``."""
+    if seconds is None or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def timestamp(seconds: float | None) -> str:
+    """Epoch seconds → ``"2026-11-25 00:12:03.123Z"`` (UTC)."""
+    if seconds is None or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "–"
+    try:
+        value = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return "–"
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    """A number with thousands separators; ``None`` → ``"–"``."""
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    """``0.125`` → ``"12.5%"``."""
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    return f"{value * 100:.1f}%"
+
+
+def register(app: Flask) -> None:
+    """Install the filters on ``app``."""
+    app.add_template_filter(duration, "duration")
+    app.add_template_filter(timestamp, "timestamp")
+    app.add_template_filter(number, "number")
+    app.add_template_filter(percent, "percent")

@@ -1,0 +1,216 @@
+"""Geometry for the trace page: the step waterfall and the per-chunk timeline.
+
+Pure functions over the query-API dicts. Positions are percentages of the drawing width, so the page can draw
+them as SVG attributes (no inline styles, which the Content-Security-Policy forbids).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+CHUNK_SPAN_NAME = "streamscope.chunk"
+STREAM_OPERATIONS = ("chat", "text_completion", "generate_content")
+DEFAULT_STALL_THRESHOLD = 2.0
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _pct(value: float, total: float) -> float:
+    if total <= 0:
+        return 0.0
+    return round(min(max(value / total * 100.0, 0.0), 100.0), 3)
+
+
+@dataclass(frozen=True)
+class WaterfallRow:
+    """One span drawn as a bar.
+
+    Attributes:
+        span: The span dict from the query API.
+        depth: Nesting depth (0 for roots).
+        left: Bar start, percent of the trace's duration.
+        width: Bar width in percent (at least a sliver so instant spans stay visible).
+        offset: Seconds from the trace's start to the span's start.
+        duration: Span duration in seconds.
+        is_stream: Whether the span is an LLM stream (gets a chunk timeline).
+    """
+
+    span: dict[str, Any]
+    depth: int
+    left: float
+    width: float
+    offset: float
+    duration: float
+    is_stream: bool
+
+
+def is_stream(span: dict[str, Any]) -> bool:
+    """Whether ``span`` is an LLM stream span (a model call)."""
+    attrs = span.get("attributes") or {}
+    return attrs.get("gen_ai.operation.name") in STREAM_OPERATIONS or "streamscope.stream.chunk_count" in attrs
+
+
+def waterfall(spans: list[dict[str, Any]], stream_ids: set[str] | frozenset[str] = frozenset(),
+              ) -> tuple[list[WaterfallRow], float, float]:
+    """Lay spans out as nested bars on one time axis.
+
+    Chunk spans are left out (they are drawn on their stream's chunk timeline). Spans whose parent is missing
+    are shown as roots; parent cycles cannot loop.
+
+    Args:
+        spans: Spans of one trace (query-API shape).
+        stream_ids: Span ids the collector recognised as LLM streams (any dialect); spans that look like
+            streams by their attributes count too.
+
+    Returns:
+        ``(rows, trace_start, trace_duration)``; rows in depth-first order, children sorted by start time.
+    """
+    steps = [s for s in spans if s.get("name") != CHUNK_SPAN_NAME and _num(s.get("start")) is not None]
+    if not steps:
+        return [], 0.0, 0.0
+    start = min(float(s["start"]) for s in steps)
+    end = max(max(_num(s.get("end")) or float(s["start"]), float(s["start"])) for s in steps)
+    total = end - start
+    by_id = {s.get("span_id"): s for s in steps}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    roots = []
+    for s in steps:
+        parent = s.get("parent_span_id")
+        if parent and parent in by_id and parent != s.get("span_id"):
+            children.setdefault(parent, []).append(s)
+        else:
+            roots.append(s)
+    rows: list[WaterfallRow] = []
+    seen: set[Any] = set()
+
+    def visit(span: dict[str, Any], depth: int) -> None:
+        if span.get("span_id") in seen:
+            return
+        seen.add(span.get("span_id"))
+        s_start = float(span["start"])
+        s_end = max(_num(span.get("end")) or s_start, s_start)
+        rows.append(WaterfallRow(span=span, depth=depth, left=_pct(s_start - start, total),
+                                 width=max(_pct(s_end - s_start, total), 0.2), offset=s_start - start,
+                                 duration=s_end - s_start,
+                                 is_stream=span.get("span_id") in stream_ids or is_stream(span)))
+        for child in sorted(children.get(span.get("span_id"), []), key=lambda c: float(c["start"])):
+            visit(child, depth + 1)
+
+    for root in sorted(roots, key=lambda r: float(r["start"])):
+        visit(root, 0)
+    for s in steps:  # members of a parent cycle, unreachable from any root
+        if s.get("span_id") not in seen:
+            visit(s, 0)
+    return rows, start, total
+
+
+@dataclass(frozen=True)
+class ChunkMark:
+    """One chunk on the timeline.
+
+    Attributes:
+        index: Chunk index.
+        x: Position, percent of the stream's duration.
+        offset: Seconds since the stream started.
+        gap: Seconds since the previous chunk (None for the first).
+        kind: ``content``, ``role``, ``tool_call``, ...
+        size: Characters.
+        content: Captured text, or None.
+        stall: Whether the gap before it exceeds the stall threshold.
+    """
+
+    index: int
+    x: float
+    offset: float
+    gap: float | None
+    kind: str
+    size: int | None
+    content: str | None
+    stall: bool
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A stream's chunk timeline.
+
+    Attributes:
+        span: The stream span.
+        duration: Axis length in seconds (stream duration, or last chunk if later).
+        marks: One per chunk.
+        stalls: ``(x, width)`` percent spans of each stalled gap.
+        markers: ``(label, x, seconds)`` for each TTFT flavour that happened.
+        outcome: Stream outcome.
+        threshold: Stall threshold used.
+        text: The captured text in arrival order ('' when content was not captured).
+    """
+
+    span: dict[str, Any]
+    duration: float
+    marks: list[ChunkMark]
+    stalls: list[tuple[float, float]]
+    markers: list[tuple[str, float, float]]
+    outcome: str | None
+    threshold: float
+    text: str = ""
+    ticks: list[tuple[float, float]] = field(default_factory=list)
+
+
+_MARKERS = (
+    ("first byte", "time_to_first_byte", "streamscope.stream.time_to_first_byte"),
+    ("first chunk", "time_to_first_chunk", "streamscope.stream.time_to_first_chunk"),
+    ("TTFT", "ttft", "streamscope.stream.time_to_first_token"),
+    ("first tool call", "time_to_first_tool_call", "streamscope.stream.time_to_first_tool_call"),
+)
+
+
+def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None) -> Timeline:
+    """Place a stream's chunks, stalls and TTFT markers on its time axis.
+
+    Args:
+        span: The stream span (query-API shape).
+        chunks: Its chunks (query-API shape) in any order.
+        stream: The collector's normalised stream row (query-API shape); its timings win over the span's own
+            ``streamscope.stream.*`` attributes, so streams from other dialects get markers too.
+
+    Returns:
+        The timeline.
+    """
+    attrs = span.get("attributes") or {}
+    stream = stream or {}
+    threshold = _num(attrs.get("streamscope.stream.stall_threshold")) or DEFAULT_STALL_THRESHOLD
+    start = _num(span.get("start")) or 0.0
+    end = _num(span.get("end")) or start
+    ordered = sorted(chunks, key=lambda c: (_num(c.get("offset")) or 0.0, c.get("index") or 0))
+    last = max((_num(c.get("offset")) or 0.0 for c in ordered), default=0.0)
+    markers_raw = [(label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
+                   for label, key, attr in _MARKERS]
+    axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), 1e-9)
+    marks = []
+    stalls = []
+    pieces = []
+    for chunk in ordered:
+        offset = _num(chunk.get("offset")) or 0.0
+        gap = _num(chunk.get("gap"))
+        stall = gap is not None and gap > threshold
+        if stall and gap is not None:
+            stalls.append((_pct(offset - gap, axis), max(_pct(gap, axis), 0.2)))
+        content = chunk.get("content")
+        content = content if isinstance(content, str) else None
+        if content:
+            pieces.append(content)
+        size = chunk.get("size")
+        marks.append(ChunkMark(index=int(chunk.get("index") or 0), x=_pct(offset, axis), offset=offset, gap=gap,
+                               kind=str(chunk.get("kind") or "content"),
+                               size=size if isinstance(size, int) else None, content=content, stall=stall))
+    markers = [(label, _pct(v, axis), v) for label, v in markers_raw if v is not None]
+    ticks = [(_pct(axis * i / 4, axis), axis * i / 4) for i in range(5)]
+    outcome = stream.get("outcome") or attrs.get("streamscope.stream.outcome")
+    return Timeline(span=span, duration=axis, marks=marks, stalls=stalls, markers=markers,
+                    outcome=outcome if isinstance(outcome, str) else None, threshold=threshold,
+                    text="".join(pieces), ticks=ticks)

@@ -1,0 +1,104 @@
+"""Reshape the collector's ``compute_stats`` output into what the overview and models pages draw.
+
+The collector's query layer computes percentiles, rates and tokens per group and per time bucket; this module
+only rearranges them (per-model columns, dense aligned time series for Chart.js) and adds the chunk counts
+behind chunks/s. Pure functions: no Flask, no store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from streamscope.collector.model import NS, Stream
+
+MAX_BUCKETS = 2000
+RATE_OUTCOMES = ("error", "abandoned", "timeout", "cancelled")
+
+
+def _pcts(summary: Mapping[str, Any] | None) -> dict[str, float | None]:
+    summary = summary or {}
+    return {"p50": summary.get("p50"), "p95": summary.get("p95"), "p99": summary.get("p99")}
+
+
+def _group(stats: Mapping[str, Any], chunks: int, window_s: float | None) -> dict[str, Any]:
+    n = int(stats.get("count") or 0)
+    outcomes = stats.get("outcomes") or {}
+    return {
+        "streams": n,
+        "chunks": chunks,
+        "streams_per_second": n / window_s if window_s else None,
+        "chunks_per_second": chunks / window_s if window_s else None,
+        "ttft": _pcts(stats.get("ttft")),
+        "time_to_first_chunk": _pcts(stats.get("time_to_first_chunk")),
+        "duration": _pcts(stats.get("duration")),
+        "gap": _pcts(stats.get("gap_p95")),  # distribution of each stream's own p95 gap
+        "output_tokens_per_second": _pcts(stats.get("output_tokens_per_second")),
+        "rates": {o: (outcomes.get(o, 0) / n if n else None) for o in RATE_OUTCOMES},
+        "stalls": stats.get("stall_count") or 0,
+        "tokens": {"input": stats.get("input_tokens") or 0, "output": stats.get("output_tokens") or 0},
+        "cost": stats.get("cost_usd_estimate"),
+    }
+
+
+def reshape(computed: Mapping[str, Any], streams: Sequence[Stream], *,
+            providers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Turn ``streamscope.collector.query.compute_stats(streams, "model", bucket, window)`` into page data.
+
+    Args:
+        computed: The collector's stats dict (grouped by model).
+        streams: The same streams it was computed from (for chunk counts).
+        providers: Known provider per model name.
+
+    Returns:
+        ``{"totals": {...}, "models": [...], "series": {"buckets": [t, ...], "by_model": {model: {metric: [...]}}}}``
+        where every series list is aligned with ``buckets`` (None where a bucket has no data).
+    """
+    providers = providers or {}
+    bucket = int(computed.get("bucket") or 60)
+    since, until = computed.get("since"), computed.get("until")
+    window_s = (until - since) if streams and since is not None and until is not None and until > since else None
+    chunks_by_model: dict[str, int] = {}
+    chunks_by_slot: dict[tuple[str, float], int] = {}
+    for st in streams:
+        key = st.model or ""
+        chunks_by_model[key] = chunks_by_model.get(key, 0) + (st.chunk_count or 0)
+        slot = (key, (st.start_ns - st.start_ns % (bucket * NS)) / NS)
+        chunks_by_slot[slot] = chunks_by_slot.get(slot, 0) + (st.chunk_count or 0)
+    groups = sorted(computed.get("groups") or [], key=lambda g: (-int(g.get("count") or 0), str(g.get("key"))))
+    models = [{"model": g["key"] or "(unknown)", "provider": providers.get(g["key"]),
+               **_group(g, chunks_by_model.get(g["key"], 0), window_s)} for g in groups]
+    totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), window_s)
+
+    buckets: list[float] = []
+    if streams and since is not None and until is not None:
+        first = math.floor(since / bucket) * bucket
+        count = min(int((until - first) // bucket) + 1, MAX_BUCKETS)
+        buckets = [float(first + i * bucket) for i in range(count)]
+    index = {b: i for i, b in enumerate(buckets)}
+    by_model: dict[str, dict[str, list[Any]]] = {}
+    for entry in computed.get("series") or []:
+        name = entry["key"] or "(unknown)"
+        i = index.get(float(entry["bucket_start"]))
+        if i is None:
+            continue
+        series = by_model.setdefault(name, _empty(len(buckets)))
+        outcomes = entry.get("outcomes") or {}
+        series["streams"][i] = entry.get("count") or 0
+        series["chunks"][i] = chunks_by_slot.get((entry["key"], float(entry["bucket_start"])), 0)
+        series["ttft_p50"][i] = (entry.get("ttft") or {}).get("p50")
+        series["ttft_p95"][i] = (entry.get("ttft") or {}).get("p95")
+        series["duration_p95"][i] = (entry.get("duration") or {}).get("p95")
+        series["tokens_per_second_p50"][i] = (entry.get("output_tokens_per_second") or {}).get("p50")
+        for outcome in ("error", "abandoned", "timeout"):
+            series[outcome][i] = outcomes.get(outcome, 0)
+        series["input_tokens"][i] = entry.get("input_tokens") or 0
+        series["output_tokens"][i] = entry.get("output_tokens") or 0
+    return {"totals": totals, "models": models, "series": {"buckets": buckets, "by_model": by_model}}
+
+
+def _empty(n: int) -> dict[str, list[Any]]:
+    zero = ("streams", "chunks", "error", "abandoned", "timeout", "input_tokens", "output_tokens")
+    gaps = ("ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50")
+    return {**{k: [0] * n for k in zero}, **{k: [None] * n for k in gaps}}

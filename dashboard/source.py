@@ -1,0 +1,46 @@
+"""The dashboard's view of the data: a small Protocol over the collector's query layer.
+
+Pages ask a :class:`DataSource` for the collector's query-API shapes (``docs`` in DESIGN.md, "Query API") and
+never touch SQL or the store directly. :class:`~streamscope.dashboard.collector_source.CollectorSource` implements
+it with ``streamscope.collector.query`` over any ``SpanStore``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from streamscope.dashboard.params import Filters
+
+Row = dict[str, Any]
+
+
+class DataSource(Protocol):
+    """Read access to traces, streams, chunks and aggregates."""
+
+    def traces(self, filters: Filters) -> Row:
+        """``{"traces": [...], "next": cursor | None}`` matching ``filters``."""
+        ...
+
+    def trace(self, trace_id: str) -> Row | None:
+        """``{"trace_id", "spans": [...]}``, or None if unknown."""
+        ...
+
+    def streams(self, filters: Filters) -> Row:
+        """``{"streams": [...], "next": cursor | None}`` matching ``filters``."""
+        ...
+
+    def chunks(self, span_id: str) -> list[Row] | None:
+        """The chunks of one stream in arrival order, or None if the stream is unknown."""
+        ...
+
+    def stats(self, filters: Filters, *, bucket: int) -> Row:
+        """Overview aggregates: ``{"totals": {...}, "models": [...], "series": [...]}`` (see ``overview.py``)."""
+        ...
+
+    def live(self, *, window: float) -> list[Row]:
+        """Streams in flight: chunks seen recently, stream not ended yet."""
+        ...
+
+    def facets(self) -> Row:
+        """Known filter values: ``{"services": [...], "models": [...]}``."""
+        ...
