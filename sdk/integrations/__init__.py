@@ -1,0 +1,1 @@
+"""Adapters for third-party frameworks (optional extras; nothing here is imported by ``import streamscope``)."""

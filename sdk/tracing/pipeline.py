@@ -1,0 +1,177 @@
+"""The span pipeline: a span processor with one bounded queue for spans and chunk batches, drained by a
+background thread.
+
+Capacity is counted in spans (a chunk batch counts as its number of chunks), so one queue size bounds memory
+whatever mix arrives. When the queue is full the item is dropped, the drop is counted (:attr:`dropped_spans`)
+and logged once; nothing is dropped silently. Export failures are counted as :attr:`failed_spans`.
+
+``synchronous=True`` exports on the caller's thread instead (used by :func:`streamscope.testing.capture_spans`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from streamscope.tracing.chunks import ChunkBatch
+from streamscope.tracing.exporters import BatchExporter
+
+logger = logging.getLogger("streamscope.export")
+
+DEFAULT_MAX_QUEUE_SIZE = 1_000_000
+DEFAULT_MAX_EXPORT_BATCH_SIZE = 8192
+DEFAULT_SCHEDULE_DELAY = 0.5
+
+_Item = ReadableSpan | ChunkBatch
+
+
+class SpanPipeline(SpanProcessor):
+    """Queue + worker thread in front of a :class:`BatchExporter`."""
+
+    def __init__(
+        self,
+        exporter: BatchExporter,
+        *,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        max_export_batch_size: int = DEFAULT_MAX_EXPORT_BATCH_SIZE,
+        schedule_delay: float = DEFAULT_SCHEDULE_DELAY,
+        synchronous: bool = False,
+    ) -> None:
+        self.exporter = exporter
+        self.max_queue_size = max_queue_size
+        self.max_export_batch_size = max(1, max_export_batch_size)
+        self.schedule_delay = schedule_delay
+        self.synchronous = synchronous
+        self.dropped_spans = 0
+        self.failed_spans = 0
+        self.exported_spans = 0
+        self._queue: deque[_Item] = deque()
+        self._queued = 0
+        self._enqueued_seq = 0
+        self._done_seq = 0
+        self._flush = False
+        self._stopping = False
+        self._shut = False
+        self._warned_drop = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if not synchronous:
+            self._thread = threading.Thread(target=self._run, name="streamscope-export", daemon=True)
+            self._thread.start()
+
+    # -- intake ------------------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        self._offer(span, 1)
+
+    def submit_chunks(self, batch: ChunkBatch) -> bool:
+        """Queue a stream's chunk spans; False (and counted as dropped) if they do not fit."""
+        return self._offer(batch, len(batch))
+
+    def _offer(self, item: _Item, n: int) -> bool:
+        if self.synchronous:
+            self._export([item], n)
+            return True
+        with self._cond:
+            if self._shut or self._queued + n > self.max_queue_size:
+                self.dropped_spans += n
+                warn = not self._warned_drop
+                self._warned_drop = True
+            else:
+                self._queue.append(item)
+                self._queued += n
+                self._enqueued_seq += 1
+                if self._queued >= self.max_export_batch_size:
+                    self._cond.notify()
+                return True
+        if warn:
+            logger.warning(
+                "streamscope dropped %d span(s): export queue full (max_queue_size=%d) or shut down; "
+                "drops are counted in dropped_spans", n, self.max_queue_size)
+        return False
+
+    # -- export ------------------------------------------------------------------------------------------
+
+    def _export(self, items: Sequence[_Item], n: int) -> None:
+        spans = [i for i in items if not isinstance(i, ChunkBatch)]
+        batches = [i for i in items if isinstance(i, ChunkBatch)]
+        try:
+            ok = self.exporter.export(spans, batches)
+        except Exception:
+            logger.exception("streamscope exporter raised; %d span(s) lost", n)
+            ok = False
+        if ok:
+            self.exported_spans += n
+        else:
+            self.failed_spans += n
+
+    def _take(self) -> tuple[list[_Item], int, int]:
+        items: list[_Item] = []
+        n = 0
+        while self._queue and n < self.max_export_batch_size:
+            item = self._queue.popleft()
+            items.append(item)
+            n += len(item) if isinstance(item, ChunkBatch) else 1
+        self._queued -= n
+        return items, n, len(items)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._stopping or self._flush or self._queued >= self.max_export_batch_size,
+                    timeout=self.schedule_delay,
+                )
+                items, n, count = self._take()
+                if not items:
+                    self._flush = False
+                    self._cond.notify_all()
+                    if self._stopping:
+                        return
+                    continue
+            self._export(items, n)
+            with self._cond:
+                self._done_seq += count
+                self._cond.notify_all()
+
+    # -- control -----------------------------------------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self.synchronous or self._thread is None:
+            return True
+        with self._cond:
+            target = self._enqueued_seq
+            self._flush = True
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done_seq >= target, timeout=timeout_millis / 1000)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        if self._shut:
+            return
+        if self._thread is not None:
+            # One last attempt per batch, no retry back-off: a collector that is down must not hold up exit.
+            stop = getattr(self.exporter, "stop_retrying", None)
+            if stop is not None:
+                stop()
+            self.force_flush(int(timeout * 1000))
+            with self._cond:
+                self._stopping = True
+                self._shut = True
+                self._cond.notify_all()
+            self._thread.join(timeout)
+        self._shut = True
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            logger.exception("streamscope exporter failed to shut down")

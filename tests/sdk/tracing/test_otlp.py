@@ -1,0 +1,69 @@
+"""The chunk-span fast encoder decodes to exactly what the SDK encoder makes of the same spans."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+
+from streamscope.tracing.chunks import ChunkBatch
+from streamscope.tracing.otlp import Encoder, varint
+from streamscope.tracing.rollups import CONTENT, ROLE, TOOL_CALL
+from streamscope.tracing.state import SCOPE
+
+
+def _batch(texts: list[str] | None) -> ChunkBatch:
+    now = time.perf_counter_ns()
+    return ChunkBatch(
+        trace_id=0x0123456789ABCDEF0123456789ABCDEF, parent_span_id=0x1122334455667788,
+        resource=Resource.create({"service.name": "svc", "deployment": "test"}), scope=SCOPE,
+        start_wall_ns=1_700_000_000_000_000_000, start_perf_ns=now,
+        times_ns=[now + 5_000_000, now + 6_000_000, now + 900_000_000, now + 901_000_000],
+        kinds=[ROLE, CONTENT, TOOL_CALL, CONTENT], sizes=[0, 2, 9, 300],
+        texts=texts, extra_attributes={"session.id": "s-1", "streamscope.tags": ("a", "b")},
+    )
+
+
+def _decoded(body: bytes) -> list[dict[str, object]]:
+    req = ExportTraceServiceRequest.FromString(body)
+    out = []
+    for rs in req.resource_spans:
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                attrs = {kv.key: kv.value for kv in sp.attributes}
+                out.append({
+                    "resource": sorted((kv.key, kv.value.SerializeToString()) for kv in rs.resource.attributes),
+                    "scope": (ss.scope.name, ss.scope.version),
+                    "trace_id": sp.trace_id, "span_id": sp.span_id, "parent": sp.parent_span_id,
+                    "name": sp.name, "kind": sp.kind, "start": sp.start_time_unix_nano,
+                    "end": sp.end_time_unix_nano, "flags": sp.flags, "status": sp.status.code,
+                    "attrs": {k: v.SerializeToString() for k, v in sorted(attrs.items())},
+                })
+    return out
+
+
+@pytest.mark.parametrize("texts", [None, ["", "hé", '{"q": "x"}', "z" * 300]])
+def test_fast_encoding_matches_the_sdk_encoder(texts: list[str] | None) -> None:
+    batch = _batch(texts)
+    ours = _decoded(Encoder().encode([], [batch]))
+    reference = _decoded(encode_spans(batch.spans()).SerializeToString())
+    assert len(ours) == 4
+    assert ours == reference
+
+
+def test_mixed_body_holds_sdk_spans_and_batches() -> None:
+    batch = _batch(["", "a", "b", "c"])
+    sdk_spans = _batch(None).spans()[:2]
+    body = Encoder().encode(sdk_spans, [batch, batch])
+    assert len(_decoded(body)) == 2 + 8
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 300, 2**35, -1])
+def test_varint_roundtrip(n: int) -> None:
+    from google.protobuf.internal import decoder
+
+    value, _ = decoder._DecodeVarint(varint(n), 0)  # type: ignore[attr-defined]
+    assert value == (n if n >= 0 else n + (1 << 64))
