@@ -1,0 +1,135 @@
+"""A bounded hand-off from a producer thread to the consuming thread (used by sync buffer and timeout)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from streamscope.engine.flow._stage import close_sync
+
+__all__ = ["BufferStats", "Empty", "ThreadFeed"]
+
+
+class Empty(Exception):
+    """Raised by :meth:`ThreadFeed.get` when its timeout passed with nothing to take."""
+
+
+class BufferStats:
+    """Live counters of one buffered stream (``max_occupancy`` never exceeds ``maxsize``)."""
+
+    __slots__ = ("consumed", "max_occupancy", "maxsize", "produced")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.max_occupancy = 0
+        self.produced = 0
+        self.consumed = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<BufferStats maxsize={self.maxsize} max_occupancy={self.max_occupancy} "
+            f"produced={self.produced} consumed={self.consumed}>"
+        )
+
+
+class ThreadFeed:
+    """A daemon thread pulls ``source`` into a deque of at most ``stats.maxsize`` items.
+
+    The producer blocks while the deque is full, so a slow consumer slows the producer instead of growing
+    memory. The thread runs in a copy of the caller's context (ContextVars such as the engine's config
+    travel with it). :meth:`stop` asks the producer to stop at its next hand-off and close ``source``.
+    """
+
+    def __init__(self, source: Iterable[Any], stats: BufferStats) -> None:
+        self.stats = stats
+        self.items: deque[Any] = deque()
+        self.error: BaseException | None = None
+        self._cond = threading.Condition(threading.Lock())
+        self._done = False
+        self._stopped = False
+        self._consumer_waiting = False
+        self._producer_waiting = False
+        ctx = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=ctx.run, args=(self._produce, source), name="streamscope-flow-feed", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, source: Iterable[Any]) -> None:
+        it = iter(source)
+        cond = self._cond
+        items = self.items
+        stats = self.stats
+        maxsize = stats.maxsize
+        try:
+            for item in it:
+                with cond:
+                    while len(items) >= maxsize and not self._stopped:
+                        self._producer_waiting = True
+                        cond.wait()
+                        self._producer_waiting = False
+                    if self._stopped:
+                        break
+                    items.append(item)
+                    stats.produced += 1
+                    if len(items) > stats.max_occupancy:
+                        stats.max_occupancy = len(items)
+                    if self._consumer_waiting:
+                        cond.notify()
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            self.error = exc
+        finally:
+            if self._stopped:
+                with contextlib.suppress(Exception):  # an abandoned source must not raise in a daemon thread
+                    close_sync(it)
+            with cond:
+                self._done = True
+                cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Next item; raises ``StopIteration`` at the end, the producer's exception, or :class:`Empty`."""
+        items = self.items
+        if items:
+            if self._producer_waiting:
+                with self._cond:
+                    item = items.popleft()
+                    self._cond.notify()
+                return item
+            return items.popleft()
+        cond = self._cond
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with cond:
+            while not items and not self._done:
+                self._consumer_waiting = True
+                if self._producer_waiting:  # it may have missed a lock-free pop: wake it
+                    cond.notify()
+                if deadline is None:
+                    cond.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    timed_out = remaining <= 0 or not cond.wait(remaining)
+                    if timed_out and not items and not self._done:
+                        self._consumer_waiting = False
+                        raise Empty
+                self._consumer_waiting = False
+            if items:
+                item = items.popleft()
+                if self._producer_waiting:
+                    cond.notify()
+                return item
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+        raise StopIteration
+
+    def stop(self) -> None:
+        """Ask the producer to stop and close the source; does not wait for a blocked source."""
+        with self._cond:
+            self._stopped = True
+            self.items.clear()
+            self._cond.notify_all()

@@ -1,0 +1,168 @@
+"""Per-chunk and whole-stream timeouts that raise :class:`StreamTimeoutError` with the partial output."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, TypeVar
+
+from streamscope.engine.flow._stage import FlowStage
+from streamscope.engine.flow._threadfeed import BufferStats, Empty, ThreadFeed
+from streamscope.engine.flow.errors import StreamTimeoutError
+
+__all__ = ["Timeout", "timeout"]
+
+T = TypeVar("T")
+_EARLY = 0.0005
+
+
+class Timeout(FlowStage):
+    """Timeout stage. Build it with :func:`timeout`."""
+
+    stage_name = "timeout"
+
+    def __init__(self, per_chunk: float | None = None, total: float | None = None) -> None:
+        if per_chunk is None and total is None:
+            raise ValueError("timeout needs per_chunk, total, or both")
+        for name, value in (("per_chunk", per_chunk), ("total", total)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+        self.per_chunk = per_chunk
+        self.total = total
+
+    def iter(self, source: Iterable[T]) -> Iterator[T]:
+        return _timeout_sync(source, self.per_chunk, self.total)
+
+    def aiter(self, source: AsyncIterable[T]) -> AsyncIterator[T]:
+        return _timeout_async(source, self.per_chunk, self.total)
+
+
+def timeout(*, per_chunk: float | None = None, total: float | None = None) -> Timeout:
+    """Bound how long the stream may wait for upstream.
+
+    ``per_chunk``: seconds allowed between asking upstream for a chunk and getting it (the first chunk
+    included). ``total``: seconds from the first pull to the end of the stream. When one is exceeded the
+    stage raises :class:`StreamTimeoutError` (a ``TimeoutError``) whose ``partial``/``chunks`` hold what got
+    through, and the source is stopped. Time the consumer spends between pulls counts toward ``total``
+    (checked at the next pull) but never toward ``per_chunk``.
+
+    Async streams are interrupted exactly when a limit passes (the wait is cancelled through one lazily
+    re-armed timer per stream, not one timer per chunk). A blocked sync iterator cannot be interrupted from
+    its own thread, so a sync source is pulled by a daemon producer thread, at most one chunk ahead.
+    """
+    return Timeout(per_chunk=per_chunk, total=total)
+
+
+def _timeout_sync(source: Iterable[T], per_chunk: float | None, total: float | None) -> Iterator[T]:
+    clock = time.monotonic
+    deadline = None if total is None else clock() + total
+    feed = ThreadFeed(source, BufferStats(1))
+    chunks: list[Any] = []
+    append = chunks.append
+    try:
+        while True:
+            wait = per_chunk
+            scope: Any = "chunk"
+            if deadline is not None:
+                left = deadline - clock()
+                if wait is None or left < wait:
+                    wait, scope = max(left, 0.0), "stream"
+            try:
+                item = feed.get(wait)
+            except StopIteration:
+                return
+            except Empty:
+                limit = per_chunk if scope == "chunk" else total
+                assert limit is not None
+                raise StreamTimeoutError(scope, limit, chunks) from None
+            append(item)
+            yield item
+    finally:
+        feed.stop()  # the producer closes the source at its next hand-off
+
+
+class _Watch:
+    """Lazily re-armed timer: it fires at most once per limit period and cancels the task only if it is
+    still waiting on upstream past a limit."""
+
+    __slots__ = ("deadline", "fired", "handle", "loop", "per_chunk", "task", "wait_start", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None,
+                 per_chunk: float | None, deadline: float | None) -> None:
+        self.loop = loop
+        self.task = task
+        self.per_chunk = per_chunk
+        self.deadline = deadline
+        self.waiting = False
+        self.wait_start = 0.0
+        self.fired: str | None = None
+        self.handle: asyncio.TimerHandle | None = None
+
+    def due(self) -> float:
+        due = float("inf") if self.per_chunk is None else self.wait_start + self.per_chunk
+        if self.deadline is not None and self.deadline < due:
+            due = self.deadline
+        return due
+
+    def arm(self) -> None:
+        self.handle = self.loop.call_at(self.due(), self.check)
+
+    def check(self) -> None:
+        self.handle = None
+        if not self.waiting:
+            return  # re-armed at the next wait
+        now = self.loop.time()
+        due = self.due()
+        if now + _EARLY < due:  # timers may fire a clock tick early; anything else is a re-arm
+            self.handle = self.loop.call_at(due, self.check)
+            return
+        self.fired = "stream" if self.deadline is not None and now >= self.deadline else "chunk"
+        if self.task is not None:
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, total: float | None) -> AsyncIterator[T]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    it = source.__aiter__()
+    anext_ = it.__anext__
+    deadline = None if total is None else loop.time() + total
+    watch = _Watch(loop, task, per_chunk, deadline)
+    chunks: list[Any] = []
+    append = chunks.append
+    try:
+        while True:
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                assert total is not None
+                raise StreamTimeoutError("stream", total, chunks)
+            watch.wait_start = now
+            watch.waiting = True
+            if watch.handle is None:
+                watch.arm()
+            try:
+                item = await anext_()
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                scope = watch.fired
+                if scope is None:
+                    raise
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None and uncancel() > 0:
+                    raise  # also cancelled from outside: cancellation wins
+                limit = per_chunk if scope == "chunk" else total
+                assert limit is not None
+                raise StreamTimeoutError(scope, limit, chunks) from None  # type: ignore[arg-type]
+            finally:
+                watch.waiting = False
+            append(item)
+            yield item
+    finally:
+        watch.disarm()
