@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streamscope.dashboard.errors import BadParameter
 
@@ -122,6 +122,7 @@ class Filters:
         until: End of the time window (epoch seconds), when given.
         cursor: Pagination cursor from a previous page.
         limit: Page size.
+        limit_given: Whether ``limit`` came from the URL (then links keep it).
         bucket: Chart bucket width in seconds (overview only).
     """
 
@@ -140,8 +141,8 @@ class Filters:
     until: float | None = None
     cursor: str | None = None
     limit: int = 50
+    limit_given: bool = False
     bucket: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def as_query(self, **changes: str | None) -> dict[str, str]:
         """The filter state as URL query parameters (for shareable links), with ``changes`` applied."""
@@ -153,6 +154,10 @@ class Filters:
                 out[key] = f"{value:g}" if isinstance(value, float) else str(value)
         if self.range is None and self.since is not None:
             out["since"] = f"{self.since:.6f}".rstrip("0").rstrip(".")
+        if self.limit_given:
+            out["limit"] = str(self.limit)
+        if self.bucket is not None:
+            out["bucket"] = str(self.bucket)
         if self.until is not None:
             out["until"] = f"{self.until:.6f}".rstrip("0").rstrip(".")
         for key, value in changes.items():
@@ -210,6 +215,7 @@ def filters(
     if "cursor" in values:
         got["cursor"] = cursor(values["cursor"])
     got["limit"] = integer("limit", values["limit"], low=1, high=MAX_LIMIT) if "limit" in values else default_limit
+    got["limit_given"] = "limit" in values
     if "bucket" in values:
         got["bucket"] = integer("bucket", values["bucket"], low=1, high=86400)
     now = time.time() if now is None else now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import params
@@ -17,13 +19,22 @@ def overview_filters() -> params.Filters:
     return params.filters(request.args.to_dict(flat=False), allowed=OVERVIEW_FILTERS, default_range="24h")
 
 
+MAX_POINTS = 2000
+
+
 def bucket_for(filters: params.Filters) -> int:
-    """Chart bucket width: the requested one, or one that gives about 60 points over the range."""
-    if filters.bucket:
-        return filters.bucket
-    seconds = params.RANGES.get(filters.range or "", None)
+    """Chart bucket width: the requested one, or one that gives about 60 points over the range.
+
+    Raises:
+        BadParameter: If the requested bucket would give more than 2000 points over a known range.
+    """
+    seconds: float | None = params.RANGES.get(filters.range or "", None)
     if seconds is None and filters.since is not None:
-        seconds = int((filters.until or 0) - filters.since) if filters.until else None
+        seconds = (filters.until or time.time()) - filters.since
+    if filters.bucket:
+        if seconds is not None and seconds / filters.bucket > MAX_POINTS:
+            raise params.BadParameter(f"The bucket is too small for this time range (at most {MAX_POINTS} points).")
+        return filters.bucket
     if not seconds:
         return 3600
     return max(10, int(seconds // 60))

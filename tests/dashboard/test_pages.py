@@ -1,0 +1,126 @@
+"""Every page renders over the collector's real stores; filters, pagination and the trace page work."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+from dashboard_seed import XSS_MODEL, Seeded
+from flask.testing import FlaskClient
+
+
+def _rows(html: str, table_id: str) -> list[str]:
+    body = html.split(f'id="{table_id}"', 1)[1].split("</tbody>", 1)[0]
+    return [r for r in body.split("<tr")[2:] if 'class="empty"' not in r]
+
+
+@pytest.mark.parametrize("url", ["/", "/traces", "/streams", "/live", "/models", "/api/overview", "/api/live",
+                                 "/api/traces", "/api/streams"])
+def test_every_page_renders(client: FlaskClient, url: str) -> None:
+    """Each page and API answers 200."""
+    response = client.get(url)
+    assert response.status_code == 200, response.data[:300]
+
+
+def test_overview_shows_kpis_and_model_table(client: FlaskClient, seeded: Seeded) -> None:
+    """The overview lists every model with a stream count that adds up to the total."""
+    html = client.get("/").get_data(as_text=True)
+    rows = _rows(html, "models")
+    assert len(rows) == 4  # three models + the hostile model name
+    counts = [int(re.findall(r'class="num">([\d,]+)</td>', r)[0].replace(",", "")) for r in rows]
+    assert sum(counts) == len(seeded.stream_ids)
+
+
+def test_overview_api_series_are_aligned_with_buckets(client: FlaskClient, seeded: Seeded) -> None:
+    """Every per-model series has one value per bucket and the stream counts add up."""
+    data = client.get("/api/overview?range=24h&bucket=300").get_json()
+    buckets = data["series"]["buckets"]
+    assert buckets and all(b2 - b1 == 300 for b1, b2 in itertools.pairwise(buckets))
+    total = 0
+    for series in data["series"]["by_model"].values():
+        assert all(len(values) == len(buckets) for values in series.values())
+        total += sum(series["streams"])
+    assert total == data["totals"]["streams"] == len(seeded.stream_ids)
+    assert data["totals"]["chunks"] > 0 and data["totals"]["ttft"]["p95"] is not None
+
+
+def test_overview_model_filter(client: FlaskClient) -> None:
+    """Filtering the overview by model keeps only that model."""
+    data = client.get("/api/overview?model=claude-haiku").get_json()
+    assert [m["model"] for m in data["models"]] == ["claude-haiku"]
+
+
+def test_streams_filter_by_outcome_and_model(client: FlaskClient, seeded: Seeded) -> None:
+    """Outcome and model filters change the rows shown."""
+    everything = _rows(client.get("/streams?limit=500").get_data(as_text=True), "streams")
+    errors = _rows(client.get("/streams?outcome=error&limit=500").get_data(as_text=True), "streams")
+    assert len(everything) == len(seeded.stream_ids)
+    assert 0 < len(errors) < len(everything)
+    assert all("outcome-error" in r for r in errors)
+    claude = _rows(client.get("/streams?model=claude-haiku&limit=500").get_data(as_text=True), "streams")
+    assert claude and all("claude-haiku" in r for r in claude)
+
+
+def test_traces_filters_keep_state_in_links(client: FlaskClient) -> None:
+    """The next-page link keeps the filters (shareable URLs)."""
+    html = client.get("/traces?service=chat-api&limit=5").get_data(as_text=True)
+    nxt = re.search(r'href="([^"]+)" rel="next"', html)
+    assert nxt is not None
+    link = nxt.group(1).replace("&amp;", "&")
+    assert "service=chat-api" in link and "limit=5" in link and "cursor=" in link
+
+
+def test_traces_pagination_walks_every_trace_once(client: FlaskClient, seeded: Seeded) -> None:
+    """Following next links visits every trace exactly once."""
+    seen: list[str] = []
+    url: str | None = "/api/traces?limit=7"
+    while url:
+        data = client.get(url).get_json()
+        seen += [t["trace_id"] for t in data["traces"]]
+        url = f"/api/traces?limit=7&cursor={data['next']}" if data["next"] else None
+    assert sorted(seen) == sorted(seeded.trace_ids)
+
+
+def test_traces_search(client: FlaskClient, seeded: Seeded) -> None:
+    """Text search finds the trace whose span attributes contain the needle."""
+    rows = _rows(client.get("/traces?q=app.note").get_data(as_text=True), "traces")
+    assert len(rows) == 1 and seeded.xss_trace in rows[0]
+
+
+def test_trace_page_draws_waterfall_and_chunk_timeline(client: FlaskClient, seeded: Seeded) -> None:
+    """The stalled trace shows 3 steps, one chunk mark per chunk, a TTFT marker and one stall."""
+    html = client.get(f"/traces/{seeded.stall_trace}").get_data(as_text=True)
+    waterfall = html.split('id="waterfall"', 1)[1].split("</tbody>", 1)[0]
+    assert waterfall.count('<tr class="step') == 3
+    section = html.split(f'id="stream-{seeded.stall_stream}"', 1)[1]
+    assert section.count('class="chunk kind-') == seeded.stall_chunks
+    assert 'class="marker marker-2 ttft"' in section
+    assert section.count('class="stall"') == 1
+    assert section.count("after-stall") == 1
+
+
+def test_trace_id_is_case_insensitive(client: FlaskClient, seeded: Seeded) -> None:
+    """Upper-case hex ids find the same trace."""
+    assert client.get(f"/traces/{seeded.stall_trace.upper()}").status_code == 200
+
+
+def test_unknown_trace_is_a_friendly_404(client: FlaskClient) -> None:
+    """An unknown (well-formed) trace id gets a 404 page with a reason."""
+    response = client.get("/traces/" + "f" * 32)
+    assert response.status_code == 404
+    assert "No trace with that id is stored." in response.get_data(as_text=True)
+
+
+def test_chunks_api(client: FlaskClient, seeded: Seeded) -> None:
+    """The chunks endpoint returns the stream's chunks in order."""
+    chunks = client.get(f"/api/streams/{seeded.stall_stream}/chunks").get_json()["chunks"]
+    assert [c["index"] for c in chunks] == list(range(seeded.stall_chunks))
+    assert client.get("/api/streams/" + "e" * 16 + "/chunks").status_code == 404
+
+
+def test_models_page_lists_hostile_model_name_as_text(client: FlaskClient) -> None:
+    """The model comparison shows every model, the hostile name escaped."""
+    html = client.get("/models").get_data(as_text=True)
+    assert XSS_MODEL not in html
+    assert "&lt;img src=x onerror=window.__xss=5&gt;" in html
