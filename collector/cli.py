@@ -1,0 +1,59 @@
+"""``streamscope collector``: run the collector (registered through the ``streamscope.commands`` entry point)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
+from streamscope.collector.server import CollectorServer
+
+
+@click.command("collector")
+@click.option("--db", "db", default="streamscope.db", show_default=True, help="SQLite database file.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--http-port", default=4318, show_default=True, type=click.IntRange(0, 65535),
+              help="OTLP/HTTP, query API and /metrics port (0: pick a free port).")  # fmt: skip
+@click.option("--grpc-port", default=4317, show_default=True, type=click.IntRange(0, 65535),
+              help="OTLP/gRPC port (0: pick a free port).")  # fmt: skip
+@click.option(
+    "--api-key", "api_keys", multiple=True, help="Require this API key on /v1 and /api (repeatable)."
+)
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
+@click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
+              help="Delete traces older than this many hours (in the background).")  # fmt: skip
+@click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
+              help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
+def collector(
+    db: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    api_keys: tuple[str, ...],
+    prices_file: str | None,
+    retention_hours: float | None,
+    queue_size: int,
+) -> None:
+    """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
+    prices = load_prices(prices_file) if prices_file else DEFAULT_PRICES
+    server = CollectorServer(
+        db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
+        max_queue_rows=queue_size, retention_seconds=retention_hours * 3600 if retention_hours else None,
+    )  # fmt: skip
+    server.start()
+    for line in server.listening_lines():
+        click.echo(line)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop.wait(0.5):
+        pass
+    server.stop()

@@ -1,0 +1,256 @@
+"""Decode OTLP trace exports (protobuf or JSON) once, at the edge, into frozen dataclasses.
+
+Whole-request problems (not protobuf, not JSON, wrong JSON types, bad hex ids) raise :class:`DecodeError`
+with a one-sentence reason (HTTP 400 / gRPC INVALID_ARGUMENT). Problems with single spans (missing or
+zero ids, timestamps out of range) reject just those spans: they are counted for an OTLP partial success.
+Chunk spans (``streamscope.chunk``) are decoded straight into compact :class:`Chunk` rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as _PbDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from streamscope.collector.model import NS, Chunk, Span, SpanEvent
+
+CHUNK_SPAN = "streamscope.chunk"
+MAX_ATTRIBUTES = 1024  # per span (and per event); the rest is counted, not stored
+MAX_EVENTS = 1024  # per span
+MAX_STRING = 1 << 20  # characters per string value
+MAX_FUTURE_NS = 24 * 3600 * NS  # timestamps further ahead of the collector's clock are rejected
+DROPPED_ATTRS = "streamscope.collector.dropped_attributes_count"
+
+SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "langfuse.session.id")
+USER_KEYS = ("user.id", "enduser.id", "langfuse.user.id")
+
+
+class DecodeError(ValueError):
+    """The whole request is unreadable; ``str(err)`` is a one-sentence reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    spans: tuple[Span, ...]
+    chunks: tuple[Chunk, ...]
+    received: int
+    rejected: int
+    reason: str = ""  # first rejection reason, for the partial-success message
+
+
+def _any(v: Any) -> Any:
+    k = v.WhichOneof("value")
+    if k == "string_value":
+        s: str = v.string_value
+        return s if len(s) <= MAX_STRING else s[:MAX_STRING]
+    if k == "int_value":
+        return v.int_value
+    if k == "double_value":
+        return v.double_value
+    if k == "bool_value":
+        return v.bool_value
+    if k == "array_value":
+        return [_any(x) for x in v.array_value.values]
+    if k == "kvlist_value":
+        return {kv.key: _any(kv.value) for kv in v.kvlist_value.values}
+    if k == "bytes_value":
+        return v.bytes_value.hex()
+    return None
+
+
+def _attrs(kvs: Any) -> dict[str, Any]:
+    n = len(kvs)
+    if n <= MAX_ATTRIBUTES:
+        return {kv.key: _any(kv.value) for kv in kvs}
+    out = {kvs[i].key: _any(kvs[i].value) for i in range(MAX_ATTRIBUTES)}
+    out[DROPPED_ATTRS] = n - MAX_ATTRIBUTES
+    return out
+
+
+def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return str(v)[:256]
+    return None
+
+
+def _chunk(s: Any, parent: str, start: int) -> Chunk:
+    index, offset, gap, kind, size, tokens, content = 0, None, None, "content", 0, None, None
+    for kv in s.attributes:
+        key = kv.key
+        if not key.startswith("streamscope.chunk."):
+            continue
+        v = _any(kv.value)
+        name = key[18:]
+        if name == "index" and isinstance(v, int):
+            index = v
+        elif name == "offset" and isinstance(v, (int, float)):
+            offset = float(v)
+        elif name == "gap" and isinstance(v, (int, float)):
+            gap = float(v)
+        elif name == "kind" and isinstance(v, str):
+            kind = v[:32]
+        elif name == "size" and isinstance(v, int):
+            size = v
+        elif name == "tokens" and isinstance(v, int):
+            tokens = v
+        elif name == "content" and isinstance(v, str):
+            content = v
+    return Chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content)
+
+
+def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) -> Decoded:
+    """Walk an ``ExportTraceServiceRequest`` into spans and chunk rows, rejecting invalid spans one by one."""
+    horizon = (now_ns if now_ns is not None else time.time_ns()) + MAX_FUTURE_NS
+    spans: list[Span] = []
+    chunks: list[Chunk] = []
+    received = rejected = 0
+    reason = ""
+    for rs in req.resource_spans:
+        resource = _attrs(rs.resource.attributes)
+        service = str(resource.get("service.name") or "unknown_service")[:256]
+        r_session = _first(resource, SESSION_KEYS)
+        r_user = _first(resource, USER_KEYS)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name[:256]
+            for s in ss.spans:
+                received += 1
+                tid, sid, pid = s.trace_id, s.span_id, s.parent_span_id
+                start, end = s.start_time_unix_nano, s.end_time_unix_nano
+                if len(tid) != 16 or not any(tid):
+                    rejected += 1
+                    reason = reason or "a span has a missing or invalid trace id (16 non-zero bytes required)"
+                    continue
+                if len(sid) != 8 or not any(sid):
+                    rejected += 1
+                    reason = reason or "a span has a missing or invalid span id (8 non-zero bytes required)"
+                    continue
+                if pid and len(pid) != 8:
+                    rejected += 1
+                    reason = reason or "a span has an invalid parent span id (8 bytes required)"
+                    continue
+                if start == 0 or start > horizon or end > horizon:
+                    rejected += 1
+                    reason = reason or "a span has a start or end time that is zero or more than a day ahead"
+                    continue
+                if end < start:
+                    end = start
+                parent = pid.hex() if pid and any(pid) else None
+                if s.name == CHUNK_SPAN and parent is not None:
+                    chunks.append(_chunk(s, parent, start))
+                    continue
+                attrs = _attrs(s.attributes)
+                events = tuple(
+                    SpanEvent(
+                        e.name[:256], e.time_unix_nano, _attrs(e.attributes) if len(e.attributes) else {}
+                    )
+                    for e in s.events[:MAX_EVENTS]
+                )
+                spans.append(
+                    Span(
+                        trace_id=tid.hex(),
+                        span_id=sid.hex(),
+                        parent_span_id=parent,
+                        name=s.name[:1024],
+                        kind=s.kind,
+                        start_ns=start,
+                        end_ns=end,
+                        status_code=s.status.code,
+                        status_message=s.status.message[:4096],
+                        service=service,
+                        attributes=attrs,
+                        events=events,
+                        resource=resource,
+                        scope=scope,
+                        session_id=_first(attrs, SESSION_KEYS) or r_session,
+                        user_id=_first(attrs, USER_KEYS) or r_user,
+                    )
+                )
+    return Decoded(tuple(spans), tuple(chunks), received, rejected, reason)
+
+
+def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except _PbDecodeError as e:
+        detail = "invalid UTF-8 in a string field" if "UTF-8" in str(e) else "truncated or not protobuf"
+        raise DecodeError(f"the body is not a valid OTLP ExportTraceServiceRequest ({detail}).") from None
+    except RecursionError:
+        raise DecodeError("the body nests values too deeply.") from None
+
+
+_ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
+
+
+def _fix_ids(obj: dict[str, Any]) -> None:
+    """OTLP/JSON ids are hex; protobuf's JSON parser expects base64: convert (and validate) in place."""
+    for key, n in _ID_FIELDS.items():
+        if key not in obj:
+            continue
+        raw = obj[key]
+        if raw in ("", None):
+            obj[key] = ""
+            continue
+        if not isinstance(raw, str) or len(raw) != 2 * n:
+            raise DecodeError(f"{key} must be a {2 * n}-character hex string.")
+        try:
+            obj[key] = base64.b64encode(binascii.unhexlify(raw)).decode()
+        except (binascii.Error, ValueError):
+            raise DecodeError(f"{key} must be a {2 * n}-character hex string.") from None
+
+
+def _walk_ids(doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise DecodeError("the JSON body must be an object with a resourceSpans list.")
+    rss = doc.get("resourceSpans", doc.get("resource_spans", []))
+    if not isinstance(rss, list):
+        raise DecodeError("resourceSpans must be a list.")
+    for rs in rss:
+        if not isinstance(rs, dict):
+            raise DecodeError("each resourceSpans item must be an object.")
+        for ss in rs.get("scopeSpans", rs.get("scope_spans", [])) or []:
+            if not isinstance(ss, dict):
+                raise DecodeError("each scopeSpans item must be an object.")
+            for s in ss.get("spans", []) or []:
+                if not isinstance(s, dict):
+                    raise DecodeError("each span must be an object.")
+                for alias in ("trace_id", "span_id", "parent_span_id"):
+                    if alias in s:
+                        camel = {
+                            "trace_id": "traceId",
+                            "span_id": "spanId",
+                            "parent_span_id": "parentSpanId",
+                        }[alias]
+                        s[camel] = s.pop(alias)
+                _fix_ids(s)
+                for link in s.get("links", []) or []:
+                    if isinstance(link, dict):
+                        _fix_ids(link)
+
+
+def parse_json(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        detail = "nested too deeply" if "recursion" in msg.lower() else "not valid JSON"
+        raise DecodeError(f"the body is {detail}.") from None
+    _walk_ids(doc)
+    req = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(doc, req, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as e:
+        first = str(e).splitlines()[0][:200].rstrip(".")
+        raise DecodeError(f"the JSON body does not match OTLP: {first}.") from None
+    except RecursionError:
+        raise DecodeError("the body nests values too deeply.") from None
+    return req

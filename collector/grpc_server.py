@@ -1,0 +1,90 @@
+"""OTLP/gRPC receiver (``TraceService/Export``; metrics and logs answered with a clear partial success)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from streamscope.collector.http_app import MAX_BODY, SIGNALS_NOT_STORED
+from streamscope.collector.pipeline import Overloaded
+from streamscope.collector.receiver import NotStored, Receiver
+
+
+def _authorised(context: grpc.ServicerContext, keys: Sequence[bytes]) -> bool:
+    if not keys:
+        return True
+    md = {k.lower(): v for k, v in context.invocation_metadata() or ()}
+    given = str(md.get("x-api-key") or "")
+    auth = str(md.get("authorization") or "")
+    if not given and auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    return any(hmac.compare_digest(given.encode(), k) for k in keys)
+
+
+class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, receiver: Receiver, keys: Sequence[bytes]) -> None:
+        self.receiver, self.keys = receiver, keys
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if not _authorised(context, self.keys):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required.")
+        try:
+            return self.receiver.export(request)
+        except Overloaded as e:
+            context.set_trailing_metadata((("retry-after", str(e.retry_after)),))
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
+        except NotStored as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
+
+
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        n = 0
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    kind = m.WhichOneof("data")
+                    n += len(getattr(m, kind).data_points) if kind else 0
+        resp = metrics_service_pb2.ExportMetricsServiceResponse()
+        resp.partial_success.rejected_data_points = n
+        resp.partial_success.error_message = SIGNALS_NOT_STORED
+        return resp
+
+
+class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        n = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+        resp = logs_service_pb2.ExportLogsServiceResponse()
+        resp.partial_success.rejected_log_records = n
+        resp.partial_success.error_message = SIGNALS_NOT_STORED
+        return resp
+
+
+def start_grpc(
+    receiver: Receiver, host: str, port: int, api_keys: Sequence[str] = (), workers: int = 8
+) -> tuple[grpc.Server, int]:
+    """Start the gRPC server; returns it and the bound port (``port=0`` picks a free one)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+        options=[("grpc.max_receive_message_length", MAX_BODY), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=workers * 4,
+    )
+    keys = [k.encode() for k in api_keys]
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(receiver, keys), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC on {host}:{port}")
+    server.start()
+    return server, bound
+
+
+__all__ = ["start_grpc", "trace_service_pb2"]

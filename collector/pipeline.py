@@ -1,0 +1,160 @@
+"""Ingest pipeline: a bounded queue between the receivers and one batching writer thread.
+
+Receivers call :meth:`Ingestor.submit`, which either raises :class:`Overloaded` at once (answer 429/503 with
+``Retry-After``; memory never grows past the bound) or returns a :class:`Ticket`. The writer coalesces queued
+batches into one transaction; a ticket completes only after its transaction has committed, and receivers
+acknowledge only then. Stores ignore duplicates, so a client retrying an unacknowledged export is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from streamscope.collector.metrics import CollectorMetrics
+from streamscope.collector.model import IngestBatch
+from streamscope.collector.store import SpanStore
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """The ingest queue is full; retry after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("the ingest queue is full; retry later.")
+        self.retry_after = retry_after
+
+
+class Ticket:
+    __slots__ = ("_done", "batch", "error", "received_at", "size", "spans")
+
+    def __init__(self, batch: IngestBatch, size: int, spans: int) -> None:
+        self.batch = batch
+        self.size = size
+        self.spans = spans
+        self.received_at = time.monotonic()
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True when the batch is durably stored; raises the store's error if the write failed."""
+        if not self._done.wait(timeout):
+            return False
+        if self.error is not None:
+            raise self.error
+        return True
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self._done.set()
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: SpanStore,
+        metrics: CollectorMetrics | None = None,
+        *,
+        max_queue_rows: int = 100_000,
+        max_batch_rows: int = 20_000,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics or CollectorMetrics()
+        self.max_queue_rows = max_queue_rows
+        self.max_batch_rows = max_batch_rows
+        self._queue: deque[Ticket] = deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.paused = threading.Event()  # tests: hold the writer to fill the queue
+        self._thread = threading.Thread(target=self._run, name="streamscope-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def submit(self, batch: IngestBatch, spans: int | None = None) -> Ticket:
+        """Queue a batch (``spans``: how many received spans it stands for, for the stored counter)."""
+        size = max(1, len(batch))
+        with self._cond:
+            if self._stopping:
+                raise Overloaded(5)
+            if self._queued_rows and self._queued_rows + size > self.max_queue_rows:
+                raise Overloaded(1)
+            ticket = Ticket(batch, size, len(batch.spans) if spans is None else spans)
+            self._queue.append(ticket)
+            self._queued_rows += size
+            self.metrics.queue_depth.set(self._queued_rows)
+            self._cond.notify()
+        return ticket
+
+    def _take(self) -> list[Ticket] | None:
+        with self._cond:
+            while not self._queue or self.paused.is_set():
+                if self._stopping and not self._queue:
+                    return None
+                self._cond.wait(0.05)
+            taken = [self._queue.popleft()]
+            rows = taken[0].size
+            while self._queue and rows + self._queue[0].size <= self.max_batch_rows:
+                t = self._queue.popleft()
+                rows += t.size
+                taken.append(t)
+            return taken
+
+    def _release(self, taken: list[Ticket]) -> None:
+        with self._cond:
+            self._queued_rows -= sum(t.size for t in taken)
+            self.metrics.queue_depth.set(self._queued_rows)
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                return
+            if len(taken) == 1:
+                merged = taken[0].batch
+            else:
+                merged = IngestBatch(
+                    spans=tuple(s for t in taken for s in t.batch.spans),
+                    streams=tuple(s for t in taken for s in t.batch.streams),
+                    chunks=tuple(c for t in taken for c in t.batch.chunks),
+                )
+            try:
+                self.store.write(merged)
+            except BaseException as e:  # keep the writer alive; receivers answer 503 and clients retry
+                log.exception("store write failed")
+                self._release(taken)
+                for t in taken:
+                    t._finish(e)
+                continue
+            self._release(taken)
+            now = time.monotonic()
+            self.metrics.stored.inc(sum(t.spans for t in taken))
+            for t in taken:
+                self.metrics.ingest_lag.observe(now - t.received_at)
+                t._finish()
+            try:
+                self.metrics.observe_batch(merged)
+            except Exception:
+                log.exception("metrics update failed")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cond:
+                if not self._queue and self._queued_rows == 0:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.paused.clear()
+        self._thread.join(timeout)

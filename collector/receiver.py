@@ -1,0 +1,60 @@
+"""The transport-independent part of OTLP ingest, shared by the HTTP and gRPC receivers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from streamscope.collector.decode import decode_request
+from streamscope.collector.normalise import normalise
+from streamscope.collector.pipeline import Ingestor, Overloaded
+from streamscope.collector.pricing import DEFAULT_PRICES, Prices
+
+ACK_TIMEOUT = 30.0
+
+
+class NotStored(Exception):
+    """The batch was queued but could not be committed in time; the client should retry (duplicates are ignored)."""
+
+
+@dataclass
+class Receiver:
+    ingestor: Ingestor
+    prices: Prices = field(default_factory=lambda: DEFAULT_PRICES)
+    api_keys: Sequence[str] = ()
+
+    def export(self, req: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        """Decode, normalise, queue and wait until durable. Raises Overloaded or NotStored."""
+        metrics = self.ingestor.metrics
+        decoded = decode_request(req)
+        metrics.received.inc(decoded.received)
+        if decoded.rejected:
+            metrics.rejected.labels("invalid_span").inc(decoded.rejected)
+        resp = ExportTraceServiceResponse()
+        if decoded.rejected:
+            resp.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.reason + ".")
+            )
+        accepted = decoded.received - decoded.rejected
+        if accepted == 0:
+            return resp
+        batch = normalise(decoded, self.prices)
+        try:
+            ticket = self.ingestor.submit(batch, accepted)
+        except Overloaded:
+            metrics.rejected.labels("queue_full").inc(accepted)
+            raise
+        try:
+            stored = ticket.wait(ACK_TIMEOUT)
+        except Exception as e:
+            metrics.rejected.labels("store_error").inc(accepted)
+            raise NotStored("the store could not commit the batch; retry later.") from e
+        if not stored:
+            raise NotStored("the batch was not committed in time; retry later.")
+        return resp

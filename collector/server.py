@@ -1,0 +1,122 @@
+"""An embeddable collector: HTTP (OTLP + query API + /metrics) and OTLP/gRPC in one process.
+
+    server = CollectorServer(db="streamscope.db", http_port=0, grpc_port=0)
+    http_port, grpc_port = server.start()
+    ...
+    server.stop()
+
+``streamscope collector`` and ``streamscope up`` both use this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from waitress.server import create_server
+
+from streamscope.collector.grpc_server import start_grpc
+from streamscope.collector.http_app import MAX_BODY, create_app
+from streamscope.collector.metrics import CollectorMetrics
+from streamscope.collector.model import NS
+from streamscope.collector.pipeline import Ingestor
+from streamscope.collector.pricing import DEFAULT_PRICES, Prices
+from streamscope.collector.receiver import Receiver
+from streamscope.collector.store import SpanStore
+from streamscope.collector.store.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+
+class CollectorServer:
+    def __init__(
+        self,
+        db: str | None = "streamscope.db",
+        *,
+        store: SpanStore | None = None,
+        host: str = "127.0.0.1",
+        http_port: int = 4318,
+        grpc_port: int | None = 4317,
+        api_keys: Sequence[str] = (),
+        prices: Prices = DEFAULT_PRICES,
+        max_queue_rows: int = 100_000,
+        retention_seconds: float | None = None,
+        http_threads: int = 6,
+        synchronous: str = "FULL",
+    ) -> None:
+        if store is None:
+            if db is None:
+                raise ValueError("give a database path or a store")
+            store = SQLiteStore(db, synchronous=synchronous)
+        self.store = store
+        self.host = host
+        self.metrics = CollectorMetrics()
+        self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows)
+        self.receiver = Receiver(self.ingestor, prices, tuple(api_keys))
+        self.app = create_app(self.receiver, api_keys=api_keys)
+        self._http_port, self._grpc_port = http_port, grpc_port
+        self._api_keys = tuple(api_keys)
+        self._http_threads = http_threads
+        self._retention = retention_seconds
+        self._http: Any = None
+        self._http_thread: threading.Thread | None = None
+        self._grpc: grpc.Server | None = None
+        self._stop = threading.Event()
+        self._janitor: threading.Thread | None = None
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+
+    def start(self) -> tuple[int, int | None]:
+        """Bind and serve; returns ``(http_port, grpc_port)`` (gRPC port None when disabled)."""
+        self._http = create_server(
+            self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
+            max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
+            clear_untrusted_proxy_headers=True,
+        )  # fmt: skip
+        self.http_port = int(self._http.effective_port)
+        self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
+        self._http_thread.start()
+        if self._grpc_port is not None:
+            self._grpc, self.grpc_port = start_grpc(self.receiver, self.host, self._grpc_port, self._api_keys)
+        if self._retention:
+            self._janitor = threading.Thread(
+                target=self._enforce_retention, name="collector-retention", daemon=True
+            )
+            self._janitor.start()
+        return self.http_port, self.grpc_port
+
+    def _serve_http(self) -> None:
+        with contextlib.suppress(OSError):  # closed during shutdown
+            self._http.run()
+
+    def _enforce_retention(self) -> None:
+        assert self._retention is not None
+        while not self._stop.wait(min(60.0, self._retention)):
+            try:
+                n = self.store.delete_before(time.time_ns() - int(self._retention * NS))
+                if n:
+                    log.info("retention removed %d traces", n)
+            except Exception:
+                log.exception("retention failed")
+
+    def listening_lines(self) -> list[str]:
+        lines = [f"listening on http://{self.host}:{self.http_port}"]
+        if self.grpc_port is not None:
+            lines.append(f"listening on grpc://{self.host}:{self.grpc_port}")
+        return lines
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._stop.set()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait(grace)
+        if self._http is not None:
+            self._http.close()
+            if self._http_thread is not None:
+                self._http_thread.join(grace)
+        self.ingestor.close()
+        self.store.close()
