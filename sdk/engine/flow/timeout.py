@@ -129,11 +129,11 @@ class _Watch:
 
 async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, total: float | None) -> AsyncIterator[T]:
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
+    current_task = asyncio.current_task
     it = source.__aiter__()
     anext_ = it.__anext__
     deadline = None if total is None else loop.time() + total
-    watch = _Watch(loop, task, per_chunk, deadline)
+    watch = _Watch(loop, None, per_chunk, deadline)
     chunks: list[Any] = []
     append = chunks.append
     try:
@@ -143,6 +143,7 @@ async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, tota
                 assert total is not None
                 raise StreamTimeoutError("stream", total, chunks)
             watch.wait_start = now
+            watch.task = current_task()  # each pull may come from another task (e.g. a window's pull task)
             watch.waiting = True
             if watch.handle is None:
                 watch.arm()
@@ -154,7 +155,7 @@ async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, tota
                 scope = watch.fired
                 if scope is None:
                     raise
-                uncancel = getattr(task, "uncancel", None)
+                uncancel = getattr(watch.task, "uncancel", None)
                 if uncancel is not None and uncancel() > 0:
                     raise  # also cancelled from outside: cancellation wins
                 limit = per_chunk if scope == "chunk" else total
