@@ -53,3 +53,27 @@ def expand(expr: str, values: Mapping[str, str], interval: str) -> str:
         return values[match.group(1)]
 
     return VARIABLE.sub(substitute, expr)
+
+
+LABEL_VALUES = re.compile(r"^label_values\((?:(?P<match>.+),\s*)?(?P<label>\w+)\)$")
+
+
+@dataclass(frozen=True)
+class VariableQuery:
+    dashboard: str
+    name: str
+    match: str  # series selector ("" = all series)
+    label: str
+
+
+def variable_queries(dashboard: Mapping[str, Any]) -> list[VariableQuery]:
+    """The ``label_values(selector, label)`` query variables of a dashboard."""
+    found = []
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        parsed = LABEL_VALUES.match(variable["query"])
+        if parsed is None:
+            raise ValueError(f"{variable['name']}: not a label_values() query: {variable['query']!r}")
+        found.append(VariableQuery(dashboard["uid"], variable["name"], parsed["match"] or "", parsed["label"]))
+    return found

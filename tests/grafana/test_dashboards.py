@@ -136,3 +136,22 @@ def test_every_panel_query_is_valid_promql(promtool: str, tmp_path: Path) -> Non
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_variables_are_label_values_queries_over_exposed_metrics(name: str) -> None:
+    queries = targets.variable_queries(DASHBOARDS[name])
+    assert queries, name
+    for query in queries:
+        assert query.label == query.name
+        series = re.match(r"[a-z_:][a-z0-9_:]*", query.match)
+        assert series is not None
+        base = series.group(0).removesuffix("_count")
+        assert base in METRIC_NAMES, query
+
+
+def test_variable_parser_rejects_other_query_shapes() -> None:
+    broken = copy.deepcopy(DASHBOARDS["streamscope-overview.json"])
+    broken["templating"]["list"][1]["query"] = "query_result(up)"
+    with pytest.raises(ValueError, match="not a label_values"):
+        targets.variable_queries(broken)
