@@ -1,0 +1,222 @@
+"""Real headless Chromium (Playwright) against a real `streamscope dashboard` server on a free port.
+
+Screenshots of every page are saved under ``build/test-artifacts/dashboard/`` (or ``$STREAMSCOPE_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from dashboard_seed import XSS_CONTENT, Seeded, one_trace, seed
+
+from streamscope.collector.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(os.environ.get("STREAMSCOPE_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" /
+                                "test-artifacts")) / "dashboard"
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
+    pytest.skip("Chromium is not installed (bash scripts/system-deps.sh)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@dataclass
+class Server:
+    url: str
+    db: str
+    seeded: Seeded
+    proc: subprocess.Popen[str] = field(repr=False)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`streamscope dashboard --db ... --port 0` over a seeded SQLite store, stopped by PID afterwards."""
+    db = str(tmp_path_factory.mktemp("dash") / "spans.db")
+    store = SQLiteStore(db, synchronous="OFF")
+    seeded = seed(store, time.time())
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from streamscope.cli import main; main()", "dashboard", "--db", db, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:") and line.endswith(" (dashboard)"), line
+        yield Server(url=line.split()[2], db=db, seeded=seeded, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Console:
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser) -> Iterator[tuple[sync_api.Page, Console]]:
+    """A fresh page that records console errors, uncaught exceptions and failed requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    console = Console()
+    pg.on("console", lambda msg: console.errors.append(msg.text) if msg.type == "error" else None)
+    pg.on("pageerror", lambda exc: console.errors.append(f"pageerror: {exc}"))
+    pg.on("requestfailed", lambda req: console.errors.append(f"requestfailed: {req.url}"))
+    yield pg, console
+    context.close()
+
+
+def _shot(pg: sync_api.Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("name,path", [("overview", "/"), ("traces", "/traces"), ("streams", "/streams"),
+                                       ("live", "/live"), ("models", "/models")])
+def test_pages_load_without_console_errors(server: Server, page: tuple[sync_api.Page, Console], name: str,
+                                           path: str) -> None:
+    """Each page loads, shows its table and logs no console error (CSP violations included)."""
+    pg, console = page
+    response = pg.goto(server.url + path)
+    assert response is not None and response.status == 200
+    pg.wait_for_load_state("networkidle")
+    if name in ("overview", "models"):
+        pg.wait_for_function("() => document.body.dataset.chartsReady === 'true'")
+    assert pg.locator("table.list").count() >= 1
+    _shot(pg, name)
+    assert console.errors == []
+
+
+def test_overview_charts_draw_data(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Every overview chart is a Chart.js chart with data and paints non-blank pixels."""
+    pg, console = page
+    pg.goto(server.url + "/?range=24h")
+    pg.wait_for_function("() => document.body.dataset.chartsReady === 'true'")
+    result = pg.evaluate("""() => Array.from(document.querySelectorAll('canvas')).map(c => {
+        const chart = Chart.getChart(c);
+        const points = chart ? chart.data.datasets.reduce(
+            (n, d) => n + d.data.filter(v => v !== null && v !== 0).length, 0) : 0;
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let painted = 0;
+        for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
+        return {id: c.id, points, painted, datasets: chart ? chart.data.datasets.length : 0};
+    })""")
+    assert len(result) == 7
+    for chart in result:
+        assert chart["datasets"] >= 1 and chart["points"] > 0 and chart["painted"] > 1000, chart
+    assert console.errors == []
+
+
+def test_stream_filters_change_results(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Choosing an outcome in the form narrows the list and the URL keeps the filter."""
+    pg, console = page
+    pg.goto(server.url + "/streams?limit=500")
+    everything = pg.locator("#streams tbody tr").count()
+    pg.select_option("select[name=outcome]", "error")
+    pg.click("form.filters button[type=submit]")
+    pg.wait_for_url("**/streams?*outcome=error*")
+    rows = pg.locator("#streams tbody tr")
+    assert 0 < rows.count() < everything
+    assert rows.locator(".outcome-error").count() == rows.count()
+    _shot(pg, "streams-filtered")
+    assert console.errors == []
+
+
+def test_traces_pagination(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """The next-page link shows the following traces and the first-page link returns."""
+    pg, console = page
+    pg.goto(server.url + "/traces?limit=10")
+    first = pg.locator("#traces tbody td.mono").all_inner_texts()
+    pg.click("a[rel=next]")
+    pg.wait_for_url("**cursor=*")
+    second = pg.locator("#traces tbody td.mono").all_inner_texts()
+    assert len(first) == len(second) == 10 and not set(first) & set(second)
+    pg.click("a[rel=first]")
+    assert pg.locator("#traces tbody td.mono").all_inner_texts() == first
+    assert console.errors == []
+
+
+def test_chunk_timeline_shows_every_chunk_ttft_and_stall(server: Server,
+                                                         page: tuple[sync_api.Page, Console]) -> None:
+    """The trace page draws one mark per chunk, the TTFT marker and the stall; hovering shows chunk details."""
+    pg, console = page
+    s = server.seeded
+    pg.goto(f"{server.url}/traces/{s.stall_trace}")
+    section = pg.locator(f"#stream-{s.stall_stream}")
+    assert section.locator("rect.chunk").count() == s.stall_chunks
+    assert section.locator("line.marker.ttft").count() == 1
+    assert section.locator("rect.stall").count() == 1
+    assert pg.locator("#waterfall tbody tr.step").count() == 3
+    title = section.locator("rect.chunk").nth(10).locator("title").text_content() or ""
+    assert title.startswith("#10 · content") and "gap 2.50 s" in title
+    section.locator("rect.chunk").nth(10).hover()
+    _shot(pg, "trace-detail")
+    assert console.errors == []
+
+
+def test_xss_payloads_stay_text(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Payloads in chunk content, span names, attributes and model names render as text and never run."""
+    pg, console = page
+    s = server.seeded
+    pg.goto(f"{server.url}/traces/{s.xss_trace}")
+    pg.click(f"#stream-{s.xss_stream} .replay-button")
+    pg.wait_for_function("() => document.querySelector('.stream-text').dataset.full === 'true'")
+    text = pg.locator(f"#stream-{s.xss_stream} .stream-text").inner_text()
+    assert XSS_CONTENT[0] in text and XSS_CONTENT[1] in text
+    pg.locator(f"#stream-{s.xss_stream} details.chunks summary").click()
+    assert XSS_CONTENT[0] in pg.locator(f"#stream-{s.xss_stream} .chunk-table").inner_text()
+    assert pg.locator("h1, summary").filter(has_text="<script>window.__xss=3</script>").count() >= 1
+    assert pg.locator("img[src=x]").count() == 0
+    for path in ("/", "/streams", "/models", "/traces"):
+        pg.goto(server.url + path)
+        pg.wait_for_load_state("networkidle")
+        assert pg.locator("img[src=x]").count() == 0
+    assert pg.evaluate("typeof window.__xss") == "undefined"
+    _shot(pg, "xss")
+    assert console.errors == []
+
+
+def test_live_page_picks_up_new_streams(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """A stream written while /live is open appears without a reload (polling)."""
+    pg, console = page
+    pg.goto(server.url + "/live")
+    pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
+    batch = one_trace(900, time.time() + 2900, model="gpt-4o-mini", provider="openai", outcome="completed",
+                      service="chat-api", n_chunks=4)
+    store = SQLiteStore(server.db, synchronous="OFF")
+    try:
+        store.write(batch)
+    finally:
+        store.close()
+    span_id = batch.streams[0].span_id
+    pg.wait_for_selector(f"#finished tr[data-span-id='{span_id}']", timeout=10_000)
+    _shot(pg, "live")
+    assert console.errors == []
