@@ -2,10 +2,18 @@
 
 The streaming runnable engine lives in :mod:`streamscope.engine`; tracing is attached to it
 through its public callback API.
+
+Public tracing API: :func:`init`, :func:`trace`, :class:`context`, :class:`TracingCallbackHandler`;
+test helpers in :mod:`streamscope.testing`; the LangChain adapter in :mod:`streamscope.integrations.langchain`.
 """
 
 from __future__ import annotations
 
+from streamscope.tracing.context import context
+from streamscope.tracing.decorator import trace
+from streamscope.tracing.handler import TracingCallbackHandler
+from streamscope.tracing.setup import Tracing, init
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Tracing", "TracingCallbackHandler", "__version__", "context", "init", "trace"]

@@ -1,0 +1,427 @@
+"""``TracingCallbackHandler``: engine (and LangChain) callbacks to spans.
+
+One span per run, nested after the run tree (``parent_run_id``; a root run nests under the current
+OpenTelemetry context, e.g. a ``@streamscope.trace`` function). LLM runs go through the stream recorder
+(:mod:`streamscope.tracing.streams`): GenAI inference span, rollups, chunk spans. Tools become
+``execute_tool {name}``, agents ``invoke_agent {name}``, every other step an INTERNAL span named after the run
+with ``streamscope.run.type``. Every run ends exactly once, with the outcome from the engine's ``reason=``
+keyword (or, for LangChain, derived from the exception: ``GeneratorExit`` = abandoned, ``CancelledError`` =
+cancelled, ``TimeoutError`` = timeout).
+
+The handler never attaches an OpenTelemetry context (callbacks of one run can fire on different threads and
+tasks); parents are looked up by run id. ``on_llm_new_token`` only appends ``(time, token, chunk)`` to the
+stream's record; chunks are classified when the run ends. Every method is guarded: tracing failures are
+logged once and never reach the application.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from streamscope.tracing import attributes as A
+from streamscope.tracing import state
+from streamscope.tracing.decorator import outcome_of
+from streamscope.tracing.guard import guarded, report
+from streamscope.tracing.streams import (
+    CONTENT,
+    EMPTY,
+    OUTCOMES,
+    REASONING,
+    ROLE,
+    TOOL_CALL,
+    USAGE,
+    StreamRecorder,
+    start_stream,
+)
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool",
+          "chat": "user", "AIMessageChunk": "assistant"}
+_perf = time.perf_counter_ns
+
+
+def _text_of(content: Any) -> str:
+    """Visible text of message content: a string, or the text parts of a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+        return "".join(parts)
+    return ""
+
+
+def _reasoning_of(message: Any) -> str:
+    extra = getattr(message, "additional_kwargs", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    if isinstance(value, str) and value:
+        return value
+    content = getattr(message, "content", None)
+    if isinstance(content, list):
+        return "".join(str(b.get("reasoning") or b.get("thinking") or b.get("text") or "")
+                       for b in content if isinstance(b, Mapping) and b.get("type") in ("reasoning", "thinking"))
+    return ""
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    role = _ROLES.get(str(getattr(message, "type", "")), str(getattr(message, "type", "user")))
+    return {"role": role, "content": _text_of(getattr(message, "content", ""))}
+
+
+class _ChunkClassifier:
+    """Classifies ``(token, chunk)`` records at the end of a stream; sums usage reported on chunks."""
+
+    __slots__ = ("input_tokens", "output_tokens", "seen")
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+
+    def __call__(self, record: tuple[str, Any], rec: StreamRecorder) -> tuple[int, str]:
+        token, chunk = record
+        first = not self.seen
+        self.seen = True
+        message = getattr(chunk, "message", None)
+        info = getattr(chunk, "generation_info", None) or {}
+        meta = getattr(message, "response_metadata", None) or {}
+        finish = info.get("finish_reason") or meta.get("finish_reason")
+        if finish:
+            rec.set_response(finish_reasons=[str(finish)])
+        if meta.get("model_name") or meta.get("id"):
+            rec.set_response(response_model=meta.get("model_name"), response_id=meta.get("id"))
+        if getattr(message, "id", None) and str(message.id).startswith("chatcmpl"):  # type: ignore[union-attr]
+            rec.set_response(response_id=str(message.id))  # type: ignore[union-attr]
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            self.input_tokens = (self.input_tokens or 0) + int(usage.get("input_tokens") or 0)
+            self.output_tokens = (self.output_tokens or 0) + int(usage.get("output_tokens") or 0)
+            rec.set_usage(self.input_tokens, self.output_tokens, "provider")
+        calls = getattr(message, "tool_call_chunks", None)
+        if calls:
+            return TOOL_CALL, "".join(str(c.get("name") or "") + str(c.get("args") or "") for c in calls)
+        text = token if isinstance(token, str) and token else _text_of(getattr(message, "content", ""))
+        if text:
+            return CONTENT, text
+        reasoning = _reasoning_of(message) if message is not None else ""
+        if reasoning:
+            return REASONING, reasoning
+        if usage:
+            return USAGE, ""
+        return (ROLE, "") if first and not finish else (EMPTY, "")
+
+
+class _Step:
+    """A non-LLM run: its span and the context its children use as parent."""
+
+    __slots__ = ("ctx", "span")
+
+    def __init__(self, span: Span, ctx: otel_context.Context) -> None:
+        self.span = span
+        self.ctx = ctx
+
+
+class _Llm:
+    __slots__ = ("classifier", "ctx", "rec")
+
+    def __init__(self, rec: StreamRecorder, classifier: _ChunkClassifier) -> None:
+        self.rec = rec
+        self.classifier = classifier
+        self.ctx = otel_trace.set_span_in_context(rec.span)
+
+
+def _outcome(reason: Any, error: BaseException | None) -> str:
+    if isinstance(reason, str) and reason in OUTCOMES:
+        return reason
+    return outcome_of(error)
+
+
+class TracingCallbackHandler:
+    """Turns engine / LangChain callbacks into streamscope spans. Installed by ``streamscope.init()``; can
+    also be passed per call: ``chain.invoke(x, config={"callbacks": [TracingCallbackHandler()]})``."""
+
+    raise_error = False
+    run_inline = True
+    ignore_llm = False
+    ignore_chat_model = False
+    ignore_chain = False
+    ignore_agent = False
+    ignore_retry = False
+    ignore_retriever = False
+    ignore_custom_event = False
+
+    def __init__(self) -> None:
+        self._steps: dict[UUID, _Step] = {}
+        self._llms: dict[UUID, _Llm] = {}
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _parent(self, parent_run_id: UUID | None) -> otel_context.Context | None:
+        if parent_run_id is not None:
+            found = self._steps.get(parent_run_id) or self._llms.get(parent_run_id)
+            if found is not None:
+                return found.ctx
+        return None  # the current context
+
+    def _start_step(self, name: str, run_id: UUID, parent_run_id: UUID | None,
+                    attrs: dict[str, AttributeValue], kind: SpanKind = SpanKind.INTERNAL) -> None:
+        attrs[A.RUN_ID] = str(run_id)
+        parent = self._parent(parent_run_id)
+        span = state.current().tracer.start_span(name, context=parent, kind=kind, attributes=attrs)
+        self._steps[run_id] = _Step(span, otel_trace.set_span_in_context(span, parent))
+
+    def _end_step(self, run_id: UUID, outcome: str, error: BaseException | None = None,
+                  attrs: Mapping[str, AttributeValue] | None = None) -> None:
+        step = self._steps.pop(run_id, None)
+        if step is None:
+            return
+        span = step.span
+        try:
+            if attrs:
+                span.set_attributes(attrs)
+            span.set_attribute(A.OUTCOME, outcome)
+            if outcome in ("error", "timeout"):
+                if error is not None:
+                    span.record_exception(error)
+                span.set_attribute(A.ERROR_TYPE, type(error).__name__ if error is not None else outcome)
+                span.set_status(Status(StatusCode.ERROR, str(error) if error is not None and str(error) else outcome))
+        finally:
+            span.end()
+
+    @staticmethod
+    def _capture() -> bool:
+        return state.current().settings.capture_content
+
+    @staticmethod
+    def _run_name(serialized: Mapping[str, Any] | None, name: str | None, default: str) -> str:
+        if name:
+            return str(name)
+        if serialized:
+            if serialized.get("name"):
+                return str(serialized["name"])
+            ident = serialized.get("id")
+            if isinstance(ident, Sequence) and ident and not isinstance(ident, str):
+                return str(ident[-1])
+        return default
+
+    # -- LLM runs ------------------------------------------------------------------------------------------
+
+    def _start_llm(self, operation: str, serialized: Mapping[str, Any] | None, inputs: list[dict[str, Any]],
+                   run_id: UUID, parent_run_id: UUID | None, metadata: Mapping[str, Any] | None,
+                   invocation_params: Mapping[str, Any] | None, name: str | None) -> None:
+        params = dict(invocation_params or {})
+        meta = metadata or {}
+        model = params.get("model") or params.get("model_name") or meta.get("ls_model_name")
+        classifier = _ChunkClassifier()
+        rec = start_stream(
+            model=str(model) if model else None,
+            provider=str(meta.get("ls_provider")) if meta.get("ls_provider") else None,
+            operation=operation,
+            stream=bool(params.get("stream")),
+            request_params={**{k[3:]: v for k, v in meta.items() if k.startswith("ls_") and k not in
+                               ("ls_provider", "ls_model_name", "ls_model_type")}, **params},
+            input_messages=inputs,
+            run_id=run_id,
+            parent=self._parent(parent_run_id),
+            classify=classifier,
+        )
+        self._llms[run_id] = _Llm(rec, classifier)
+
+    @guarded
+    def on_chat_model_start(self, serialized: Mapping[str, Any] | None, messages: Sequence[Sequence[Any]], *,
+                            run_id: UUID, parent_run_id: UUID | None = None, tags: Any = None,
+                            metadata: Mapping[str, Any] | None = None,
+                            invocation_params: Mapping[str, Any] | None = None, name: str | None = None,
+                            **kwargs: Any) -> None:
+        inputs = [_message_dict(m) for m in (messages[0] if messages else [])]
+        self._start_llm("chat", serialized, inputs, run_id, parent_run_id, metadata,
+                        invocation_params or kwargs.get("invocation_params"), name)
+
+    @guarded
+    def on_llm_start(self, serialized: Mapping[str, Any] | None, prompts: Sequence[str], *, run_id: UUID,
+                     parent_run_id: UUID | None = None, tags: Any = None,
+                     metadata: Mapping[str, Any] | None = None,
+                     invocation_params: Mapping[str, Any] | None = None, name: str | None = None,
+                     **kwargs: Any) -> None:
+        inputs = [{"role": "user", "content": str(p)} for p in prompts[:1]]
+        self._start_llm("text_completion", serialized, inputs, run_id, parent_run_id, metadata,
+                        invocation_params, name)
+
+    def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
+        """Hot path: one dict lookup, one clock read, one append."""
+        try:
+            llm = self._llms.get(run_id)
+            if llm is not None:
+                llm.rec.records.append((_perf(), -1, (token, chunk)))
+        except Exception as exc:  # pragma: no cover - nothing above can reasonably fail
+            report("on_llm_new_token", exc)
+
+    @guarded
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if name == "streamscope.first_byte":
+            llm = self._llms.get(run_id)
+            if llm is not None:
+                wall = data.get("time_ns") if isinstance(data, Mapping) else None
+                llm.rec.first_byte(int(wall) if wall is not None else None)
+
+    def _llm_facts(self, llm: _Llm, response: Any) -> None:
+        """Usage, response model/id and (for non-streamed calls) the output from an ``LLMResult``."""
+        rec = llm.rec
+        output = getattr(response, "llm_output", None) or {}
+        usage = output.get("token_usage") or output.get("usage") or {}
+        generations = getattr(response, "generations", None) or []
+        first = generations[0][0] if generations and generations[0] else None
+        message = getattr(first, "message", None)
+        if llm.classifier.output_tokens is None:
+            meta_usage = getattr(message, "usage_metadata", None)
+            if meta_usage:
+                rec.set_usage(meta_usage.get("input_tokens"), meta_usage.get("output_tokens"), "provider")
+            elif isinstance(usage, Mapping) and usage:
+                rec.set_usage(usage.get("prompt_tokens", usage.get("input_tokens")),
+                              usage.get("completion_tokens", usage.get("output_tokens")), "provider")
+        if output.get("model_name"):
+            rec.set_response(response_model=str(output["model_name"]))
+        info = getattr(first, "generation_info", None) or {}
+        meta = getattr(message, "response_metadata", None) or {}
+        if meta.get("model_name"):
+            rec.set_response(response_model=str(meta["model_name"]))
+        if not rec.records and first is not None:
+            # not streamed: the whole answer is one chunk that arrived now
+            text = getattr(first, "text", None) or _text_of(getattr(message, "content", ""))
+            finish = info.get("finish_reason") or meta.get("finish_reason")
+            if finish:
+                rec.set_response(finish_reasons=[str(finish)])
+            calls = getattr(message, "tool_calls", None)
+            if text:
+                rec.chunk(CONTENT, str(text))
+            elif calls:
+                rec.chunk(TOOL_CALL, "".join(str(c.get("name", "")) + json.dumps(c.get("args", {})) for c in calls))
+            else:
+                rec.chunk(EMPTY, "")
+        elif rec.records:
+            rec.span.set_attribute(A.GEN_AI_REQUEST_STREAM, True)
+
+    @guarded
+    def on_llm_end(self, response: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
+        llm = self._llms.pop(run_id, None)
+        if llm is None:
+            return
+        try:
+            self._llm_facts(llm, response)
+        finally:
+            llm.rec.end(_outcome(reason, None))
+
+    @guarded
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
+                     response: Any = None, **kwargs: Any) -> None:
+        llm = self._llms.pop(run_id, None)
+        if llm is None:
+            return
+        outcome = _outcome(reason, error)
+        try:
+            if response is not None and llm.rec.records:
+                self._llm_facts(llm, response)
+        finally:
+            llm.rec.end(outcome, error if outcome in ("error", "timeout") else None)
+
+    # -- chains, tools, agents, retrievers ---------------------------------------------------------------
+
+    @guarded
+    def on_chain_start(self, serialized: Mapping[str, Any] | None, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, tags: Any = None,
+                       metadata: Mapping[str, Any] | None = None, name: str | None = None,
+                       run_type: str | None = None, **kwargs: Any) -> None:
+        run_name = self._run_name(serialized, name, "chain")
+        meta = metadata or {}
+        agent_name = meta.get("agent_name")
+        if run_type == "agent" or agent_name or run_name == "AgentExecutor":
+            agent = str(agent_name or run_name)
+            self._start_step(f"invoke_agent {agent}", run_id, parent_run_id, {
+                A.GEN_AI_OPERATION_NAME: "invoke_agent", A.GEN_AI_AGENT_NAME: agent, A.RUN_TYPE: "agent"})
+            return
+        self._start_step(run_name, run_id, parent_run_id, {A.RUN_TYPE: str(run_type or "chain")})
+
+    @guarded
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
+        self._end_step(run_id, _outcome(reason, None))
+
+    @guarded
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
+                       **kwargs: Any) -> None:
+        self._end_step(run_id, _outcome(reason, error), error)
+
+    @guarded
+    def on_tool_start(self, serialized: Mapping[str, Any] | None, input_str: str, *, run_id: UUID,
+                      parent_run_id: UUID | None = None, tags: Any = None,
+                      metadata: Mapping[str, Any] | None = None, name: str | None = None,
+                      inputs: Any = None, tool_call_id: str | None = None, **kwargs: Any) -> None:
+        tool = self._run_name(serialized, name, "tool")
+        attrs: dict[str, AttributeValue] = {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: tool,
+                                            A.RUN_TYPE: "tool"}
+        if tool_call_id:
+            attrs[A.GEN_AI_TOOL_CALL_ID] = str(tool_call_id)
+        if self._capture():
+            attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS] = input_str if isinstance(input_str, str) else str(input_str)
+        self._start_step(f"execute_tool {tool}", run_id, parent_run_id, attrs)
+
+    @guarded
+    def on_tool_end(self, output: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
+        attrs: dict[str, AttributeValue] = {}
+        if self._capture():
+            content = getattr(output, "content", output)
+            attrs[A.GEN_AI_TOOL_CALL_RESULT] = content if isinstance(content, str) else str(content)
+        self._end_step(run_id, _outcome(reason, None), attrs=attrs)
+
+    @guarded
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
+                      **kwargs: Any) -> None:
+        self._end_step(run_id, _outcome(reason, error), error)
+
+    @guarded
+    def on_retriever_start(self, serialized: Mapping[str, Any] | None, query: str, *, run_id: UUID,
+                           parent_run_id: UUID | None = None, name: str | None = None, **kwargs: Any) -> None:
+        self._start_step(self._run_name(serialized, name, "retriever"), run_id, parent_run_id,
+                         {A.RUN_TYPE: "retriever"})
+
+    @guarded
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
+        self._end_step(run_id, _outcome(reason, None))
+
+    @guarded
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
+                           **kwargs: Any) -> None:
+        self._end_step(run_id, _outcome(reason, error), error)
+
+    @guarded
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        step = self._steps.get(run_id)
+        if step is not None:
+            step.span.add_event("gen_ai.agent.action", {"gen_ai.tool.name": str(getattr(action, "tool", ""))})
+
+    @guarded
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        step = self._steps.get(run_id)
+        if step is not None:
+            step.span.add_event("gen_ai.agent.finish")
+
+    @guarded
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        step = self._steps.get(run_id)
+        if step is not None:
+            attempt = getattr(retry_state, "attempt_number", None)
+            step.span.add_event("streamscope.retry", {"attempt": int(attempt)} if attempt is not None else {})
+
+    def on_text(self, text: str, *, run_id: UUID, **kwargs: Any) -> None:
+        return None
