@@ -1,0 +1,356 @@
+"""Messages and message chunks.
+
+``AIMessageChunk + AIMessageChunk`` combines explicitly (see ``docs/engine.md``): content concatenates,
+tool-call chunks merge by ``index`` (argument strings concatenate), usage is summed, metadata dicts merge
+(strings concatenate), the first non-``None`` id wins, preferring a provider id over a ``lc_run--`` one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "AIMessage",
+    "AIMessageChunk",
+    "BaseMessage",
+    "BaseMessageChunk",
+    "HumanMessage",
+    "SystemMessage",
+    "ToolMessage",
+    "convert_to_messages",
+    "get_buffer_string",
+    "merge_dicts",
+]
+
+Content = Any  # str, or a list of content blocks
+
+
+class BaseMessage:
+    """A message with ``content``; subclasses fix ``type``."""
+
+    type: ClassVar[str] = "base"
+    role_prefix: ClassVar[str] = "Message"
+
+    def __init__(
+        self,
+        content: Content = "",
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.content = content
+        self.id = id
+        self.name = name
+        self.additional_kwargs: dict[str, Any] = additional_kwargs if additional_kwargs is not None else {}
+        self.response_metadata: dict[str, Any] = response_metadata if response_metadata is not None else {}
+        for key, value in extra.items():
+            setattr(self, key, value)
+
+    @property
+    def text(self) -> str:
+        """The text of ``content`` (text blocks joined when content is a list)."""
+        return content_text(self.content)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"content": self.content, "id": self.id, "name": self.name}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, BaseMessage)
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._fields().items() if v not in (None, [], {}))
+        return f"{type(self).__name__}({shown})"
+
+    def pretty_repr(self) -> str:
+        return f"{self.role_prefix}: {self.text}"
+
+
+def content_text(content: Content) -> str:
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content or ():
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+class HumanMessage(BaseMessage):
+    type = "human"
+    role_prefix = "Human"
+
+
+class SystemMessage(BaseMessage):
+    type = "system"
+    role_prefix = "System"
+
+
+class ToolMessage(BaseMessage):
+    """The result of a tool call, linked to it by ``tool_call_id``."""
+
+    type = "tool"
+    role_prefix = "Tool"
+
+    def __init__(
+        self, content: Content = "", *, tool_call_id: str = "", status: str = "success", **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self.tool_call_id = tool_call_id
+        self.status = status
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "tool_call_id": self.tool_call_id}
+
+
+class AIMessage(BaseMessage):
+    """A model's answer; ``tool_calls`` are parsed ``{"name", "args", "id", "type"}`` dicts."""
+
+    type = "ai"
+    role_prefix = "AI"
+
+    def __init__(
+        self,
+        content: Content = "",
+        *,
+        tool_calls: list[dict[str, Any]] | None = None,
+        usage_metadata: dict[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self.tool_calls: list[dict[str, Any]] = tool_calls if tool_calls is not None else []
+        self.usage_metadata = usage_metadata
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "tool_calls": self.tool_calls, "usage_metadata": self.usage_metadata}
+
+
+class BaseMessageChunk(BaseMessage):
+    """Marker base for chunks that support ``+``."""
+
+
+class AIMessageChunk(AIMessage, BaseMessageChunk):
+    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas."""
+
+    type = "AIMessageChunk"
+
+    def __init__(
+        self,
+        content: Content = "",
+        *,
+        tool_call_chunks: list[dict[str, Any]] | None = None,
+        chunk_position: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("tool_calls", None)
+        super().__init__(content, **kwargs)
+        self.tool_call_chunks: list[dict[str, Any]] = tool_call_chunks if tool_call_chunks is not None else []
+        self.chunk_position = chunk_position
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """Tool calls parsed from the merged chunks (arguments that are not valid JSON yet parse to {})."""
+        calls = []
+        for tc in self.tool_call_chunks:
+            raw = tc.get("args") or ""
+            try:
+                args = json.loads(raw) if raw else {}
+            except ValueError:
+                from streamscope.engine.partial_json import parse_partial_json
+
+                try:
+                    args = parse_partial_json(raw)
+                except ValueError:
+                    args = {}
+            calls.append({"name": tc.get("name") or "", "args": args, "id": tc.get("id"), "type": "tool_call"})
+        return calls
+
+    @tool_calls.setter
+    def tool_calls(self, value: list[dict[str, Any]]) -> None:
+        pass  # derived from tool_call_chunks
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "tool_call_chunks": self.tool_call_chunks}
+
+    def __add__(self, other: Any) -> AIMessageChunk:
+        if isinstance(other, AIMessageChunk):
+            return merge_ai_chunks([self, other])
+        if isinstance(other, (list, tuple)) and all(isinstance(o, AIMessageChunk) for o in other):
+            return merge_ai_chunks([self, *other])
+        return NotImplemented
+
+    def to_message(self) -> AIMessage:
+        return AIMessage(
+            self.content,
+            id=self.id,
+            tool_calls=self.tool_calls,
+            usage_metadata=self.usage_metadata,
+            additional_kwargs=self.additional_kwargs,
+            response_metadata=self.response_metadata,
+        )
+
+
+def _merge_content(parts: list[Content]) -> Content:
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)
+    merged: list[Any] = []
+    for part in parts:
+        if isinstance(part, str):
+            if part:
+                merged.append(part)
+            continue
+        for block in part:
+            if (
+                isinstance(block, dict)
+                and "index" in block
+                and merged
+                and isinstance(merged[-1], dict)
+                and merged[-1].get("index") == block["index"]
+            ):
+                merged[-1] = merge_dicts(merged[-1], block)
+            else:
+                merged.append(block)
+    return merged
+
+
+def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``right`` into a copy of ``left``: strings concatenate, dicts merge, lists extend."""
+    out = dict(left)
+    for key, value in right.items():
+        if key not in out or out[key] is None:
+            out[key] = value
+        elif value is None or (out[key] == value and not isinstance(value, str)):
+            continue
+        elif isinstance(out[key], str) and isinstance(value, str):
+            out[key] = value if key in ("type", "id") else out[key] + value
+        elif isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = merge_dicts(out[key], value)
+        elif isinstance(out[key], list) and isinstance(value, list):
+            out[key] = out[key] + value
+        else:
+            out[key] = value
+    return out
+
+
+def _merge_tool_call_chunks(chunks: list[AIMessageChunk]) -> list[dict[str, Any]]:
+    by_index: dict[Any, dict[str, Any]] = {}
+    order: list[Any] = []
+    for chunk in chunks:
+        for i, tc in enumerate(chunk.tool_call_chunks):
+            index = tc.get("index", i)
+            current = by_index.get(index)
+            if current is None:
+                by_index[index] = {
+                    "name": tc.get("name"), "args": tc.get("args") or "", "id": tc.get("id"), "index": index,
+                }
+                order.append(index)
+                continue
+            if tc.get("name") and not current["name"]:
+                current["name"] = tc["name"]
+            if tc.get("args"):
+                current["args"] += tc["args"]
+            if tc.get("id") and not current["id"]:
+                current["id"] = tc["id"]
+    return [by_index[i] for i in order]
+
+
+def _sum_usage(chunks: list[AIMessageChunk]) -> dict[str, int] | None:
+    total: dict[str, int] | None = None
+    for chunk in chunks:
+        usage = chunk.usage_metadata
+        if not usage:
+            continue
+        if total is None:
+            total = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+        for key, value in usage.items():
+            if isinstance(value, int):
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def merge_ai_chunks(chunks: Sequence[AIMessageChunk]) -> AIMessageChunk:
+    """Fold many chunks at once (the same result as ``a + b + c``, without the quadratic copying)."""
+    chunk_list = list(chunks)
+    if len(chunk_list) == 1:
+        return chunk_list[0]
+    msg_id: str | None = None
+    for c in chunk_list:
+        if c.id and (msg_id is None or (msg_id.startswith("lc_run--") and not c.id.startswith("lc_run--"))):
+            msg_id = c.id
+    additional: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    for c in chunk_list:
+        if c.additional_kwargs:
+            additional = merge_dicts(additional, c.additional_kwargs)
+        if c.response_metadata:
+            metadata = merge_dicts(metadata, c.response_metadata)
+    return AIMessageChunk(
+        _merge_content([c.content for c in chunk_list]),
+        id=msg_id,
+        name=next((c.name for c in chunk_list if c.name), None),
+        tool_call_chunks=_merge_tool_call_chunks(chunk_list),
+        usage_metadata=_sum_usage(chunk_list),
+        additional_kwargs=additional,
+        response_metadata=metadata,
+        chunk_position="last" if any(c.chunk_position == "last" for c in chunk_list) else None,
+    )
+
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "user": HumanMessage,
+    "system": SystemMessage,
+    "ai": AIMessage,
+    "assistant": AIMessage,
+    "tool": ToolMessage,
+}
+
+
+def message_from_role(role: str, content: Content) -> BaseMessage:
+    try:
+        return _ROLES[role](content)
+    except KeyError:
+        raise ValueError(f"Unknown message role {role!r}; use one of {sorted(_ROLES)}.") from None
+
+
+def convert_to_messages(value: Any) -> list[BaseMessage]:
+    """A model input as messages: a string is one human message; prompt values, messages, (role, text) tuples
+    and ``{"role", "content"}`` dicts are accepted."""
+    if isinstance(value, str):
+        return [HumanMessage(value)]
+    if isinstance(value, BaseMessage):
+        return [value]
+    to_messages = getattr(value, "to_messages", None)
+    if callable(to_messages):
+        return list(to_messages())
+    if isinstance(value, Sequence):
+        out: list[BaseMessage] = []
+        for item in value:
+            if isinstance(item, BaseMessage):
+                out.append(item)
+            elif isinstance(item, str):
+                out.append(HumanMessage(item))
+            elif isinstance(item, tuple) and len(item) == 2:
+                out.append(message_from_role(str(item[0]), item[1]))
+            elif isinstance(item, dict) and "content" in item:
+                out.append(message_from_role(str(item.get("role", "human")), item["content"]))
+            else:
+                raise TypeError(f"Cannot turn {type(item).__name__} into a message.")
+        return out
+    raise TypeError(f"Cannot turn {type(value).__name__} into messages; pass a string or a list of messages.")
+
+
+def get_buffer_string(messages: Sequence[BaseMessage]) -> str:
+    """``"Human: hi\\nAI: hello"``: the text form used when a handler lacks ``on_chat_model_start``."""
+    return "\n".join(m.pretty_repr() for m in messages)

@@ -1,0 +1,185 @@
+"""Deterministic chat models for tests and demos: scripted chunks, delays, errors, usage and tool calls."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from streamscope.engine.callbacks.manager import RunManager
+from streamscope.engine.messages import AIMessage, AIMessageChunk, BaseMessage
+from streamscope.engine.models.base import BaseChatModel
+from streamscope.engine.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+__all__ = ["FakeListChatModel", "FakeListChatModelError", "FakeStreamingChatModel", "FakeStreamingError"]
+
+
+class FakeListChatModelError(Exception):
+    """Raised by ``FakeListChatModel`` at ``error_on_chunk_number``."""
+
+
+class FakeStreamingError(RuntimeError):
+    """Raised by ``FakeStreamingChatModel`` at ``error_at`` (unless another ``error`` is given)."""
+
+
+class FakeListChatModel(BaseChatModel):
+    """LangChain's fake: answers with ``responses`` in turn (cycling), streaming each one character by
+    character; sleeps ``sleep`` seconds before each chunk; raises at chunk ``error_on_chunk_number`` (0-based)."""
+
+    ls_provider = "fake"
+
+    def __init__(
+        self,
+        responses: list[str],
+        sleep: float | None = None,
+        error_on_chunk_number: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.responses = list(responses)
+        self.sleep = sleep
+        self.error_on_chunk_number = error_on_chunk_number
+        self.i = 0
+
+    @property
+    def model_name(self) -> str:
+        return "fake-list-chat-model"
+
+    def _next_response(self) -> str:
+        response = self.responses[self.i % len(self.responses)]
+        self.i += 1
+        return response
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.sleep:
+            time.sleep(self.sleep)
+        return ChatResult([ChatGeneration(AIMessage(self._next_response()))])
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.sleep:
+            await asyncio.sleep(self.sleep)
+        return ChatResult([ChatGeneration(AIMessage(self._next_response()))])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        response = self._next_response()
+        for index, char in enumerate(response):
+            if self.sleep:
+                time.sleep(self.sleep)
+            if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
+                raise FakeListChatModelError(f"error on chunk {index}")
+            yield ChatGenerationChunk(AIMessageChunk(char))
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        response = self._next_response()
+        for index, char in enumerate(response):
+            if self.sleep:
+                await asyncio.sleep(self.sleep)
+            if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
+                raise FakeListChatModelError(f"error on chunk {index}")
+            yield ChatGenerationChunk(AIMessageChunk(char))
+
+
+class FakeStreamingChatModel(BaseChatModel):
+    """Scripted timing: waits ``ttft`` seconds, then emits ``chunks`` (strings or ``AIMessageChunk``s) with
+    ``gap`` seconds between them, then the ``tool_calls`` (``{"name", "args", "id"?}``) as tool-call deltas.
+    ``usage`` (``{"input_tokens", "output_tokens"}``) rides on the last chunk. ``error_at=N`` raises ``error``
+    (default ``FakeStreamingError``) instead of emitting chunk N (0-based)."""
+
+    ls_provider = "fake"
+
+    def __init__(
+        self,
+        chunks: list[Any] | None = None,
+        ttft: float = 0.0,
+        gap: float = 0.0,
+        error_at: int | None = None,
+        usage: dict[str, int] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        *,
+        error: BaseException | None = None,
+        model: str = "fake-streaming",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.chunks = list(chunks or [])
+        self.ttft = ttft
+        self.gap = gap
+        self.error_at = error_at
+        self.usage = usage
+        self.tool_calls = list(tool_calls or [])
+        self.error = error
+        self.model = model
+
+    def _script(self) -> list[AIMessageChunk]:
+        script: list[AIMessageChunk] = []
+        for chunk in self.chunks:
+            script.append(AIMessageChunk(chunk) if isinstance(chunk, str) else copy.copy(chunk))
+        for index, call in enumerate(self.tool_calls):
+            args = call.get("args", {})
+            text = args if isinstance(args, str) else json.dumps(args)
+            half = len(text) // 2
+            call_id = call.get("id") or f"call_{index}"
+            script.append(AIMessageChunk("", tool_call_chunks=[
+                {"name": call["name"], "args": "", "id": call_id, "index": index}]))
+            for piece in (text[:half], text[half:]):
+                if piece:
+                    script.append(AIMessageChunk("", tool_call_chunks=[
+                        {"name": None, "args": piece, "id": None, "index": index}]))
+        if self.usage is not None:
+            usage = {
+                "input_tokens": self.usage.get("input_tokens", 0),
+                "output_tokens": self.usage.get("output_tokens", 0),
+            }
+            usage["total_tokens"] = self.usage.get("total_tokens", usage["input_tokens"] + usage["output_tokens"])
+            if not script:
+                script.append(AIMessageChunk(""))
+            script[-1].usage_metadata = usage
+        if script:
+            script[-1].response_metadata = {**script[-1].response_metadata, "finish_reason": (
+                "tool_calls" if self.tool_calls else "stop"), "model_name": self.model}
+        return script
+
+    def _fail(self, index: int) -> None:
+        if self.error_at is not None and index == self.error_at:
+            raise self.error if self.error is not None else FakeStreamingError(f"scripted error at chunk {index}")
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        script = self._script()
+        for index, chunk in enumerate(script):
+            delay = self.ttft if index == 0 else self.gap
+            if delay:
+                time.sleep(delay)
+            self._fail(index)
+            yield ChatGenerationChunk(chunk)
+        self._fail(len(script))
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        script = self._script()
+        for index, chunk in enumerate(script):
+            delay = self.ttft if index == 0 else self.gap
+            if delay:
+                await asyncio.sleep(delay)
+            self._fail(index)
+            yield ChatGenerationChunk(chunk)
+        self._fail(len(script))

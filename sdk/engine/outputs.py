@@ -1,0 +1,132 @@
+"""Generation results: what chat models hand to ``on_llm_new_token`` and ``on_llm_end``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from streamscope.engine.messages import AIMessage, AIMessageChunk, BaseMessage, merge_ai_chunks, merge_dicts
+
+__all__ = ["ChatGeneration", "ChatGenerationChunk", "ChatResult", "Generation", "GenerationChunk", "LLMResult"]
+
+
+class Generation:
+    """One text generation."""
+
+    type = "Generation"
+
+    def __init__(self, text: str = "", generation_info: dict[str, Any] | None = None) -> None:
+        self.text = text
+        self.generation_info = generation_info
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Generation):
+            return NotImplemented
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(text={self.text!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "generation_info": self.generation_info, "type": self.type}
+
+
+class GenerationChunk(Generation):
+    type = "GenerationChunk"
+
+    def __add__(self, other: GenerationChunk) -> GenerationChunk:
+        if not isinstance(other, GenerationChunk):
+            return NotImplemented
+        info = merge_dicts(self.generation_info or {}, other.generation_info or {})
+        return GenerationChunk(self.text + other.text, info or None)
+
+
+class ChatGeneration(Generation):
+    """A chat generation: ``message`` plus its text."""
+
+    type = "ChatGeneration"
+
+    def __init__(self, message: BaseMessage, generation_info: dict[str, Any] | None = None) -> None:
+        super().__init__(message.text, generation_info)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "message": self.message}
+
+
+class ChatGenerationChunk(ChatGeneration):
+    """A streamed piece of a chat generation; ``.message`` is an :class:`AIMessageChunk`."""
+
+    type = "ChatGenerationChunk"
+    message: AIMessageChunk
+
+    def __init__(self, message: AIMessageChunk, generation_info: dict[str, Any] | None = None) -> None:
+        self.message = message
+        self.generation_info = generation_info
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        pass  # derived from message
+
+    def __add__(self, other: ChatGenerationChunk) -> ChatGenerationChunk:
+        if not isinstance(other, ChatGenerationChunk):
+            return NotImplemented
+        return merge_generation_chunks([self, other])
+
+
+def merge_generation_chunks(chunks: Sequence[ChatGenerationChunk]) -> ChatGenerationChunk:
+    """Fold chat generation chunks (messages merge as ``AIMessageChunk`` does)."""
+    info: dict[str, Any] = {}
+    for c in chunks:
+        if c.generation_info:
+            info = merge_dicts(info, c.generation_info)
+    return ChatGenerationChunk(merge_ai_chunks([c.message for c in chunks]), info or None)
+
+
+class ChatResult:
+    """What ``BaseChatModel._generate`` returns."""
+
+    def __init__(self, generations: list[ChatGeneration], llm_output: dict[str, Any] | None = None) -> None:
+        self.generations = generations
+        self.llm_output = llm_output
+
+
+class LLMResult:
+    """``generations[i]`` holds the generations for the i-th prompt."""
+
+    def __init__(
+        self, generations: list[list[Generation]], llm_output: dict[str, Any] | None = None
+    ) -> None:
+        self.generations = generations
+        self.llm_output = llm_output
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LLMResult):
+            return NotImplemented
+        return self.generations == other.generations and self.llm_output == other.llm_output
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LLMResult(generations={self.generations!r}, llm_output={self.llm_output!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generations": [[g.to_dict() for g in gens] for gens in self.generations],
+            "llm_output": self.llm_output,
+        }
+
+
+def message_of(result: LLMResult) -> AIMessage | None:
+    """The first generation's message, if any."""
+    if result.generations and result.generations[0]:
+        first = result.generations[0][0]
+        if isinstance(first, ChatGeneration) and isinstance(first.message, AIMessage):
+            return first.message
+    return None

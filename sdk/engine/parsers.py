@@ -1,0 +1,154 @@
+"""Output parsers. ``StrOutputParser`` and ``JsonOutputParser`` stream: they transform chunk by chunk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from streamscope.engine.callbacks.manager import RunManager
+from streamscope.engine.config import RunnableConfig
+from streamscope.engine.messages import BaseMessage, content_text
+from streamscope.engine.partial_json import parse_partial_json, strip_code_fence
+from streamscope.engine.runnables.base import Runnable
+
+__all__ = ["BaseOutputParser", "JsonOutputParser", "OutputParserException", "StrOutputParser"]
+
+
+class OutputParserException(ValueError):
+    """The model's output could not be parsed."""
+
+    def __init__(self, message: str, llm_output: str | None = None) -> None:
+        super().__init__(message)
+        self.llm_output = llm_output
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, BaseMessage):
+        return content_text(value.content)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"An output parser needs a message or a string, got {type(value).__name__}.")
+
+
+class BaseOutputParser(Runnable[Any, Any]):
+    """Parse the text of a message (or a string)."""
+
+    run_type = "parser"
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(lambda v, rm, cfg: self.parse(_text(v)), input, config)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        async def run(value: Any, run_manager: RunManager, cfg: RunnableConfig) -> Any:
+            return self.parse(_text(value))
+
+        return await self._acall_with_config(run, input, config)
+
+
+class StrOutputParser(BaseOutputParser):
+    """Message chunks in, their text out, one string chunk per input chunk."""
+
+    streams_natively = True
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def _transform(
+        self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> Iterator[str]:
+        for chunk in input:
+            content = chunk.content if isinstance(chunk, BaseMessage) else chunk
+            yield content if type(content) is str else _text(chunk)
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        async for chunk in input:
+            content = chunk.content if isinstance(chunk, BaseMessage) else chunk
+            yield content if type(content) is str else _text(chunk)
+
+
+class JsonOutputParser(BaseOutputParser):
+    """Parse JSON. Streamed, it yields the growing parsed object each time it changes (``diff=False``, the
+    default) or JSONPatch-style lists of changes (``diff=True``)."""
+
+    streams_natively = True
+
+    def __init__(self, *, diff: bool = False) -> None:
+        self.diff = diff
+
+    def parse(self, text: str) -> Any:
+        body = strip_code_fence(text).strip()
+        try:
+            return json.loads(body)
+        except ValueError:
+            try:
+                return parse_partial_json(body)
+            except ValueError as exc:
+                raise OutputParserException(f"Invalid JSON output: {exc}", llm_output=text) from None
+
+    def _step(self, buffer: list[str], previous: Any) -> tuple[bool, Any]:
+        body = strip_code_fence("".join(buffer)).strip()
+        if not body:
+            return False, previous
+        try:
+            parsed = parse_partial_json(body)
+        except ValueError:
+            return False, previous
+        if parsed == previous:
+            return False, previous
+        return True, parsed
+
+    def _emit(self, previous: Any, parsed: Any) -> Any:
+        if not self.diff:
+            return parsed
+        return [{"op": "replace", "path": "", "value": parsed}] if previous is None else _diff(previous, parsed)
+
+    def _transform(
+        self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> Iterator[Any]:
+        buffer: list[str] = []
+        previous: Any = None
+        for chunk in input:
+            buffer.append(_text(chunk))
+            changed, parsed = self._step(buffer, previous)
+            if changed:
+                yield self._emit(previous, parsed)
+                previous = parsed
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        buffer: list[str] = []
+        previous: Any = None
+        async for chunk in input:
+            buffer.append(_text(chunk))
+            changed, parsed = self._step(buffer, previous)
+            if changed:
+                yield self._emit(previous, parsed)
+                previous = parsed
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        ops: list[dict[str, Any]] = []
+        for key, value in new.items():
+            sub = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if key not in old:
+                ops.append({"op": "add", "path": sub, "value": value})
+            elif old[key] != value:
+                ops.extend(_diff(old[key], value, sub))
+        return ops
+    if isinstance(old, list) and isinstance(new, list) and len(new) >= len(old):
+        ops = []
+        for index, value in enumerate(new):
+            if index >= len(old):
+                ops.append({"op": "add", "path": f"{path}/{index}", "value": value})
+            elif old[index] != value:
+                ops.extend(_diff(old[index], value, f"{path}/{index}"))
+        return ops
+    return [{"op": "replace", "path": path, "value": new}]

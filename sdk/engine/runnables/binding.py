@@ -1,0 +1,70 @@
+"""``RunnableBinding``: a runnable with a fixed config (``with_config``) and/or kwargs (``bind``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from streamscope.engine.config import RunnableConfig, merge_configs
+from streamscope.engine.runnables.base import Runnable
+
+__all__ = ["RunnableBinding"]
+
+
+class RunnableBinding(Runnable[Any, Any]):
+    """Delegates every call to ``bound`` with ``config`` merged under the caller's and ``kwargs`` added."""
+
+    def __init__(
+        self, bound: Runnable[Any, Any], *, config: RunnableConfig | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.bound = bound
+        self.config: RunnableConfig = config or {}
+        self.kwargs: dict[str, Any] = kwargs or {}
+        self.streams_natively = bound.streams_natively
+
+    def get_name(self, suffix: str | None = None) -> str:
+        return self.bound.get_name(suffix)
+
+    def __repr__(self) -> str:
+        return f"RunnableBinding({self.bound!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "bound":
+            raise AttributeError(name)
+        return getattr(self.bound, name)
+
+    def _merge(self, config: RunnableConfig | None) -> RunnableConfig:
+        return merge_configs(self.config, config)
+
+    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> RunnableBinding:
+        extra: RunnableConfig = {**(config or {}), **kwargs}  # type: ignore[typeddict-item]
+        return RunnableBinding(self.bound, config=merge_configs(self.config, extra), kwargs=self.kwargs)
+
+    def bind(self, **kwargs: Any) -> RunnableBinding:
+        return RunnableBinding(self.bound, config=self.config, kwargs={**self.kwargs, **kwargs})
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.bound.invoke(input, self._merge(config), **{**self.kwargs, **kwargs})
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self.bound.ainvoke(input, self._merge(config), **{**self.kwargs, **kwargs})
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self.bound.stream(input, self._merge(config), **{**self.kwargs, **kwargs})
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for chunk in self.bound.astream(input, self._merge(config), **{**self.kwargs, **kwargs}):
+            yield chunk
+
+    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self.bound.transform(input, self._merge(config), **{**self.kwargs, **kwargs})
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self.bound.atransform(input, self._merge(config), **{**self.kwargs, **kwargs}):
+            yield chunk
+
+    def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)

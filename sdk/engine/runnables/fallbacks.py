@@ -1,0 +1,140 @@
+"""``with_fallbacks``: try alternatives in order; streamed, switch only before the first chunk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from streamscope.engine.callbacks.manager import RunManager
+from streamscope.engine.config import RunnableConfig, patch_config
+from streamscope.engine.runnables.base import Runnable, aclose_quietly, close_quietly
+
+__all__ = ["RunnableWithFallbacks"]
+
+
+class RunnableWithFallbacks(Runnable[Any, Any]):
+    """``runnable.with_fallbacks([a, b])``: on a handled exception, the next candidate runs.
+
+    With ``exception_key`` set (dict inputs), later candidates get the previous exception under that key.
+    A streamed candidate that fails after yielding a chunk is not replaced: the error propagates.
+    """
+
+    streams_natively = True
+
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any],
+        fallbacks: list[Runnable[Any, Any]],
+        *,
+        exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
+        exception_key: str | None = None,
+    ) -> None:
+        self.runnable = runnable
+        self.fallbacks = fallbacks
+        self.exceptions_to_handle = exceptions_to_handle
+        self.exception_key = exception_key
+
+    @property
+    def runnables(self) -> list[Runnable[Any, Any]]:
+        return [self.runnable, *self.fallbacks]
+
+    def get_name(self, suffix: str | None = None) -> str:
+        return self.name or f"RunnableWithFallbacks<{self.runnable.get_name()}>"
+
+    def _input(self, value: Any, last: BaseException | None) -> Any:
+        if self.exception_key is not None and last is not None:
+            if not isinstance(value, dict):
+                raise TypeError("exception_key needs a dict input.")
+            return {**value, self.exception_key: last}
+        return value
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        def run(value: Any, run_manager: RunManager, cfg: RunnableConfig) -> Any:
+            first_error: BaseException | None = None
+            last: BaseException | None = None
+            for candidate in self.runnables:
+                try:
+                    child = patch_config(cfg, callbacks=run_manager.get_child())
+                    return candidate.invoke(self._input(value, last), child, **kwargs)
+                except self.exceptions_to_handle as exc:
+                    first_error = first_error or exc
+                    last = exc
+            assert first_error is not None
+            raise first_error
+
+        return self._call_with_config(run, input, config)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        async def run(value: Any, run_manager: RunManager, cfg: RunnableConfig) -> Any:
+            first_error: BaseException | None = None
+            last: BaseException | None = None
+            for candidate in self.runnables:
+                try:
+                    child = patch_config(cfg, callbacks=run_manager.get_child())
+                    return await candidate.ainvoke(self._input(value, last), child, **kwargs)
+                except self.exceptions_to_handle as exc:
+                    first_error = first_error or exc
+                    last = exc
+            assert first_error is not None
+            raise first_error
+
+        return await self._acall_with_config(run, input, config)
+
+    def _transform(
+        self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> Iterator[Any]:
+        from streamscope.engine.runnables.utils import fold
+
+        value = fold(list(input))
+        first_error: BaseException | None = None
+        last: BaseException | None = None
+        for candidate in self.runnables:
+            child = patch_config(config, callbacks=run_manager.get_child())
+            stream = candidate.stream(self._input(value, last), child, **kwargs)
+            try:
+                first = next(stream)
+            except StopIteration:
+                return
+            except self.exceptions_to_handle as exc:
+                close_quietly(stream)
+                first_error = first_error or exc
+                last = exc
+                continue
+            try:
+                yield first
+                yield from stream
+            finally:
+                close_quietly(stream)
+            return
+        assert first_error is not None
+        raise first_error
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        from streamscope.engine.runnables.utils import fold
+
+        value = fold([c async for c in input])
+        first_error: BaseException | None = None
+        last: BaseException | None = None
+        for candidate in self.runnables:
+            child = patch_config(config, callbacks=run_manager.get_child())
+            stream = candidate.astream(self._input(value, last), child, **kwargs)
+            try:
+                first = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except self.exceptions_to_handle as exc:
+                await aclose_quietly(stream)
+                first_error = first_error or exc
+                last = exc
+                continue
+            try:
+                yield first
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                await aclose_quietly(stream)
+            return
+        assert first_error is not None
+        raise first_error
