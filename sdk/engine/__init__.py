@@ -3,6 +3,14 @@
 Areas add their re-exports here as plain imports plus ``__all__`` entries.
 """
 
+from streamscope.engine.agents import (
+    AgentAction,
+    AgentExecutor,
+    AgentFinish,
+    AgentStep,
+    create_react_agent,
+    create_tool_calling_agent,
+)
 from streamscope.engine.callbacks import (
     AsyncCallbackHandler,
     AsyncIteratorCallbackHandler,
@@ -40,6 +48,7 @@ from streamscope.engine.models import (
     GenerationChunk,
     LLMResult,
 )
+from streamscope.engine.openai import ChatOpenAI
 from streamscope.engine.parsers import (
     BaseOutputParser,
     JsonOutputParser,
@@ -71,20 +80,27 @@ from streamscope.engine.runnables import (
     RunnableWithFallbacks,
     coerce_to_runnable,
 )
+from streamscope.engine.tools import BaseTool, StructuredTool, Tool, ToolException, tool
 
 __all__ = [
     "AIMessage",
     "AIMessageChunk",
     "AddableDict",
+    "AgentAction",
+    "AgentExecutor",
+    "AgentFinish",
+    "AgentStep",
     "AsyncCallbackHandler",
     "AsyncIteratorCallbackHandler",
     "BaseCallbackHandler",
     "BaseChatModel",
     "BaseMessage",
     "BaseOutputParser",
+    "BaseTool",
     "CallbackManager",
     "ChatGeneration",
     "ChatGenerationChunk",
+    "ChatOpenAI",
     "ChatPromptTemplate",
     "ChatPromptValue",
     "ChatResult",
@@ -120,12 +136,17 @@ __all__ = [
     "StrOutputParser",
     "StreamingStdOutCallbackHandler",
     "StringPromptValue",
+    "StructuredTool",
     "SystemMessage",
+    "Tool",
+    "ToolException",
     "ToolMessage",
     "add_global_handler",
     "adispatch_custom_event",
     "coerce_to_runnable",
     "convert_to_messages",
+    "create_react_agent",
+    "create_tool_calling_agent",
     "dispatch_custom_event",
     "ensure_config",
     "get_buffer_string",
@@ -133,4 +154,5 @@ __all__ = [
     "parse_partial_json",
     "patch_config",
     "remove_global_handler",
+    "tool",
 ]
