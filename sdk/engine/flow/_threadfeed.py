@@ -50,6 +50,7 @@ class ThreadFeed:
         self.items: deque[Any] = deque()
         self.error: BaseException | None = None
         self._cond = threading.Condition(threading.Lock())
+        self._low_water = stats.maxsize // 2  # wake a waiting producer once half the room is free
         self._done = False
         self._stopped = False
         self._consumer_waiting = False
@@ -60,6 +61,11 @@ class ThreadFeed:
         )
         self._thread.start()
 
+    # Hand-off protocol (lock-free on the fast path): each side first *publishes* that it is about to wait
+    # (a flag set under the lock), then re-checks the deque, then waits; the other side first changes the
+    # deque, then reads the flag and notifies under the lock. Either the waiter sees the change or the
+    # changer sees the flag, so no wake-up is lost.
+
     def _produce(self, source: Iterable[Any]) -> None:
         it = iter(source)
         cond = self._cond
@@ -68,18 +74,21 @@ class ThreadFeed:
         maxsize = stats.maxsize
         try:
             for item in it:
-                with cond:
-                    while len(items) >= maxsize and not self._stopped:
-                        self._producer_waiting = True
-                        cond.wait()
+                if len(items) >= maxsize:
+                    with cond:
+                        while len(items) >= maxsize and not self._stopped:
+                            self._producer_waiting = True
+                            cond.wait()
                         self._producer_waiting = False
-                    if self._stopped:
-                        break
-                    items.append(item)
-                    stats.produced += 1
-                    if len(items) > stats.max_occupancy:
-                        stats.max_occupancy = len(items)
-                    if self._consumer_waiting:
+                if self._stopped:
+                    break
+                items.append(item)
+                stats.produced += 1
+                if len(items) > stats.max_occupancy:
+                    stats.max_occupancy = len(items)
+                if self._consumer_waiting:
+                    with cond:
+                        self._consumer_waiting = False  # one wake-up per wait, not one per item
                         cond.notify()
         except BaseException as exc:  # handed to the consumer, re-raised there
             self.error = exc
@@ -94,38 +103,40 @@ class ThreadFeed:
     def get(self, timeout: float | None = None) -> Any:
         """Next item; raises ``StopIteration`` at the end, the producer's exception, or :class:`Empty`."""
         items = self.items
-        if items:
-            if self._producer_waiting:
-                with self._cond:
-                    item = items.popleft()
-                    self._cond.notify()
-                return item
-            return items.popleft()
+        if not items:
+            self._wait(timeout)
+            if not items:
+                if self.error is not None:
+                    err, self.error = self.error, None
+                    raise err
+                raise StopIteration
+        item = items.popleft()
+        if self._producer_waiting and len(items) <= self._low_water:
+            with self._cond:
+                self._producer_waiting = False  # one wake-up per wait, not one per item
+                self._cond.notify()
+        return item
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait until an item is there or the producer is done; raise :class:`Empty` on timeout."""
         cond = self._cond
         deadline = None if timeout is None else time.monotonic() + timeout
         with cond:
-            while not items and not self._done:
-                self._consumer_waiting = True
-                if self._producer_waiting:  # it may have missed a lock-free pop: wake it
-                    cond.notify()
-                if deadline is None:
-                    cond.wait()
-                else:
+            try:
+                while not self.items and not self._done:
+                    self._consumer_waiting = True
+                    if self._producer_waiting:  # it waits for room that a lock-free pop made: wake it
+                        self._producer_waiting = False
+                        cond.notify()
+                    if deadline is None:
+                        cond.wait()
+                        continue
                     remaining = deadline - time.monotonic()
-                    timed_out = remaining <= 0 or not cond.wait(remaining)
-                    if timed_out and not items and not self._done:
-                        self._consumer_waiting = False
+                    if remaining <= 0:
                         raise Empty
+                    cond.wait(remaining)
+            finally:
                 self._consumer_waiting = False
-            if items:
-                item = items.popleft()
-                if self._producer_waiting:
-                    cond.notify()
-                return item
-        if self.error is not None:
-            err, self.error = self.error, None
-            raise err
-        raise StopIteration
 
     def stop(self) -> None:
         """Ask the producer to stop and close the source; does not wait for a blocked source."""
