@@ -48,8 +48,8 @@ def build() -> Dashboard:
                                    m.CHUNK_GAP, m.OPERATION, width=12))
         .with_panel(quantile_panel("Duration percentiles by operation", "p50/p95/p99 stream duration.",
                                    m.DURATION, m.OPERATION, width=12))
-        .with_panel(quantile_panel("Output tokens / s per stream", "p50/p95/p99 decoding speed.",
-                                   m.TOKENS_PER_SECOND, m.OPERATION, unit="short", width=12))
+        .with_panel(quantile_panel("Output tokens / s per stream by provider", "p50/p95/p99 decoding speed.",
+                                   m.TOKENS_PER_SECOND, m.PROVIDER, unit="short", width=12))
     )
     dash = (
         dash.with_row(Row("Outcomes and tokens"))

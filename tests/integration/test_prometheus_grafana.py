@@ -197,8 +197,8 @@ class Workload:
     def batch(self) -> None:
         for outcome in OUTCOMES:
             self.stream(HEALTHY_MODEL, 0.1, outcome, stall=outcome == "completed")
-        for _ in range(3):
-            self.stream(SLOW_MODEL, 5.0, "completed")
+        for number in range(3):
+            self.stream(SLOW_MODEL, 5.0, "completed", stall=number == 0)
         self.provider.force_flush()
         # A malformed request: the collector must refuse it with a 4xx and count the rejection.
         with httpx.Client(timeout=10) as client:
