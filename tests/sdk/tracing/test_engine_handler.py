@@ -1,0 +1,167 @@
+"""TracingCallbackHandler over the real streamscope engine: run tree, LLM streams, outcomes, global install."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+import streamscope
+from streamscope.engine.callbacks import get_global_handlers
+from streamscope.engine.models import FakeStreamingChatModel
+from streamscope.engine.parsers import StrOutputParser
+from streamscope.engine.prompts import ChatPromptTemplate
+from streamscope.testing import capture_spans
+
+from .otlp_receiver import Receiver, attrs
+
+TOL = 0.015  # seconds: scheduler noise on a shared 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def clean_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    with caplog.at_level(logging.DEBUG):
+        yield
+    assert "Failed to detach context" not in caplog.text
+    assert "streamscope tracing failed" not in caplog.text
+
+
+def _a(span: object) -> dict[str, object]:
+    return dict(span.attributes or {})  # type: ignore[attr-defined]
+
+
+def _chain(model: FakeStreamingChatModel) -> object:
+    return ChatPromptTemplate.from_messages([("human", "{q}")]) | model | StrOutputParser()
+
+
+def _cfg() -> dict[str, object]:
+    return {"callbacks": [streamscope.TracingCallbackHandler()]}
+
+
+def test_chain_stream_spans_timings_match_the_script() -> None:
+    model = FakeStreamingChatModel(chunks=["", "Hel", "lo", " there"], ttft=0.06, gap=0.03,
+                                   usage={"input_tokens": 3, "output_tokens": 3})
+    with capture_spans() as spans:
+        out = "".join(_chain(model).stream({"q": "hi"}, config=_cfg()))  # type: ignore[attr-defined]
+    assert out == "Hello there"
+    root = spans.one("RunnableSequence")
+    llm = spans.one("chat fake-streaming")
+    assert llm.kind == SpanKind.CLIENT
+    assert llm.parent.span_id == root.context.span_id  # type: ignore[union-attr]
+    a = _a(llm)
+    assert a["gen_ai.provider.name"] == "fake"
+    assert a["streamscope.stream.outcome"] == "completed"
+    # the role-only/empty first delta is the first chunk, not the first token
+    assert a["streamscope.stream.time_to_first_chunk"] == pytest.approx(0.06, abs=TOL)
+    assert a["streamscope.stream.time_to_first_token"] == pytest.approx(0.09, abs=TOL)
+    assert a["streamscope.stream.gap_p50"] == pytest.approx(0.03, abs=TOL)
+    assert a["streamscope.stream.gap_max"] == pytest.approx(0.03, abs=TOL)
+    assert a["gen_ai.usage.output_tokens"] == 3 and a["streamscope.usage.source"] == "provider"
+    chunks = spans.chunks_of(llm)
+    assert [_a(c)["streamscope.chunk.kind"] for c in chunks] == ["role", "content", "content", "content"]
+    for c in chunks[1:]:
+        assert _a(c)["streamscope.chunk.gap"] == pytest.approx(0.03, abs=TOL)
+
+
+def test_tool_call_deltas_give_time_to_first_tool_call() -> None:
+    model = FakeStreamingChatModel(chunks=[""], tool_calls=[{"name": "add", "args": {"a": 1}}], ttft=0.02, gap=0.01)
+    with capture_spans() as spans:
+        list(model.stream("q", config=_cfg()))  # type: ignore[arg-type]
+    a = _a(spans.one("chat fake-streaming"))
+    assert "streamscope.stream.time_to_first_token" not in a
+    assert a["streamscope.stream.time_to_first_tool_call"] == pytest.approx(0.03, abs=TOL)
+
+
+def test_break_is_abandoned_and_not_an_error() -> None:
+    model = FakeStreamingChatModel(chunks=["a", "b", "c", "d"])
+    with capture_spans() as spans:
+        stream = _chain(model).stream({"q": "x"}, config=_cfg())  # type: ignore[attr-defined]
+        for piece in stream:
+            if piece == "b":
+                break
+        stream.close()
+    llm = spans.one("chat fake-streaming")
+    assert _a(llm)["streamscope.stream.outcome"] == "abandoned"
+    assert llm.status.status_code == StatusCode.UNSET
+    assert _a(llm)["streamscope.stream.partial_output"] == "ab"
+    assert all(_a(s)["streamscope.stream.outcome"] == "abandoned" for s in spans if s.name != "streamscope.chunk"
+               and s.name not in ("ChatPromptTemplate",))
+
+
+def test_error_mid_stream_is_error_with_exception() -> None:
+    model = FakeStreamingChatModel(chunks=["a", "b", "c"], error_at=2)
+    with capture_spans() as spans, pytest.raises(Exception) as info:
+        list(_chain(model).stream({"q": "x"}, config=_cfg()))  # type: ignore[attr-defined]
+    llm = spans.one("chat fake-streaming")
+    assert llm.status.status_code == StatusCode.ERROR
+    assert _a(llm)["error.type"] == type(info.value).__name__
+    assert _a(llm)["streamscope.stream.partial_output"] == "ab"
+    assert any(e.name == "exception" for e in llm.events)
+    assert spans.one("RunnableSequence").status.status_code == StatusCode.ERROR
+
+
+def test_async_cancellation_is_cancelled() -> None:
+    model = FakeStreamingChatModel(chunks=["a", "b", "c", "d"], gap=0.2)
+
+    async def main() -> None:
+        async def consume() -> None:
+            async for _ in model.astream("q", config=_cfg()):  # type: ignore[arg-type]
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with capture_spans() as spans:
+        asyncio.run(main())
+    llm = spans.one("chat fake-streaming")
+    assert _a(llm)["streamscope.stream.outcome"] == "cancelled"
+    assert llm.status.status_code == StatusCode.UNSET
+
+
+def test_first_byte_custom_event_sets_time_to_first_byte() -> None:
+    import time
+
+    handler = streamscope.TracingCallbackHandler()
+    run_id = uuid.uuid4()
+    with capture_spans() as spans:
+        handler.on_chat_model_start({"name": "ChatOpenAI"}, [[]], run_id=run_id,
+                                    metadata={"ls_provider": "openai", "ls_model_name": "gpt-x"},
+                                    invocation_params={"model": "gpt-x", "stream": True, "temperature": 0.1})
+        handler.on_custom_event("streamscope.first_byte", {"time_ns": time.time_ns()}, run_id=run_id)
+        handler.on_llm_new_token("hi", chunk=None, run_id=run_id)
+        handler.on_llm_end(None, run_id=run_id, reason="completed")
+    a = _a(spans.one("chat gpt-x"))
+    assert a["gen_ai.request.temperature"] == 0.1
+    assert 0 <= a["streamscope.stream.time_to_first_byte"] <= a["streamscope.stream.time_to_first_token"]  # type: ignore[operator]
+
+
+def test_handler_survives_nonsense_callbacks() -> None:
+    handler = streamscope.TracingCallbackHandler()
+    with capture_spans():
+        handler.on_llm_end(object(), run_id=uuid.uuid4())  # unknown run
+        handler.on_chain_start(None, 1, run_id=uuid.uuid4(), metadata="not a dict")  # type: ignore[arg-type]
+        handler.on_chat_model_start(None, "nonsense", run_id=uuid.uuid4())  # type: ignore[arg-type]
+
+
+def test_init_installs_the_handler_globally_and_shutdown_removes_it() -> None:
+    with Receiver() as receiver:
+        tracing = streamscope.init(receiver.url, service_name="engine-app")
+        try:
+            assert any(isinstance(h, streamscope.TracingCallbackHandler) for h in get_global_handlers())
+            assert "".join(_chain(FakeStreamingChatModel(chunks=["o", "k"])).stream({"q": "x"})) == "ok"  # type: ignore[attr-defined]
+            assert tracing.force_flush(10)
+        finally:
+            tracing.shutdown()
+        assert not any(isinstance(h, streamscope.TracingCallbackHandler) for h in get_global_handlers())
+    names = sorted(s.name for s in receiver.spans)
+    assert names.count("streamscope.chunk") == 2
+    assert "RunnableSequence" in names and "chat fake-streaming" in names
+    llm = receiver.named("chat fake-streaming")[0]
+    assert attrs(llm)["streamscope.stream.outcome"] == "completed"
