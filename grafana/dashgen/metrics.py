@@ -29,6 +29,7 @@ MODEL = "model"
 OPERATION = "operation"
 OUTCOME = "outcome"
 TOKEN_TYPE = "token_type"
+ERROR_TYPE = "error_type"  # on the duration histogram; "" when the call succeeded
 REASON = "reason"
 
 # The scrape job name used by grafana/prometheus/prometheus.yml and the collector panels.

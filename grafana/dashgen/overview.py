@@ -88,7 +88,13 @@ def build() -> Dashboard:
              query(outcome_ratio("abandoned"), "abandoned {{model}}", "C")]))
         .with_panel(timeseries(
             "Stalls / s", "Gaps longer than the stall threshold, per second, by model.", "short",
-            [query(f"sum by ({m.MODEL}) (rate({m.STALLS}{{{STREAM_SELECTOR}}}[{RATE}]))", "{{model}}", "A")]))
+            [query(f"sum by ({m.MODEL}) (rate({m.STALLS}{{{STREAM_SELECTOR}}}[{RATE}]))", "{{model}}", "A")],
+            width=12))
+        .with_panel(timeseries(
+            "Errors by type", "Failed model calls per second by error.type (rate limits, timeouts, API errors).",
+            "reqps",
+            [query(f'sum by ({m.MODEL}, {m.ERROR_TYPE}) (rate({m.DURATION}_count{{{STREAM_SELECTOR}, '
+                   f'{m.ERROR_TYPE}!=""}}[{RATE}]))', "{{error_type}} {{model}}", "A")], width=12))
     )
 
     tokens = f"{m.TOKEN_USAGE}_sum{{{STREAM_SELECTOR}}}"

@@ -42,7 +42,8 @@ def test_every_name_the_dashboards_use_is_registered_with_the_right_type() -> No
 @pytest.mark.parametrize(("series", "labels"), [
     (f"{metrics.TTFC}_bucket", {metrics.SERVICE, metrics.PROVIDER, metrics.MODEL, metrics.OPERATION}),
     (f"{metrics.CHUNK_GAP}_bucket", {metrics.SERVICE, metrics.PROVIDER, metrics.MODEL, metrics.OPERATION}),
-    (f"{metrics.DURATION}_bucket", {metrics.SERVICE, metrics.PROVIDER, metrics.MODEL, metrics.OPERATION}),
+    (f"{metrics.DURATION}_bucket", {metrics.SERVICE, metrics.PROVIDER, metrics.MODEL, metrics.OPERATION,
+                                    metrics.ERROR_TYPE}),
     (f"{metrics.TOKEN_USAGE}_sum", {metrics.SERVICE, metrics.MODEL, metrics.TOKEN_TYPE}),
     (f"{metrics.TOKENS_PER_SECOND}_bucket", {metrics.SERVICE, metrics.PROVIDER, metrics.MODEL}),
     (metrics.STREAMS, {metrics.SERVICE, metrics.MODEL, metrics.OUTCOME}),
