@@ -4,7 +4,7 @@ The scenario format is documented in ``docs/fake-llm.md``.
 """
 
 from streamscope.testing.fake_llm.scenario import Scenario, ScenarioError, ToolCallSpec
-from streamscope.testing.fake_llm.server import DEFAULT_SCENARIOS, FakeLLMServer, load_scenarios
+from streamscope.testing.fake_llm.server import DEFAULT_SCENARIOS, FakeLLMServer, load_scenarios, parse_script
 
 __all__ = [
     "DEFAULT_SCENARIOS",
@@ -13,4 +13,5 @@ __all__ = [
     "ScenarioError",
     "ToolCallSpec",
     "load_scenarios",
+    "parse_script",
 ]

@@ -63,14 +63,28 @@ class _APIError(Exception):
         self.code = code
 
 
-def load_scenarios(data: object) -> dict[str, Scenario]:
-    """Validate a ``{model name: scenario}`` mapping (the ``--scenarios`` file's content)."""
+Script = tuple[Scenario, ...]
+
+
+def parse_script(raw: object) -> Script:
+    """One scenario, or a non-empty list of scenarios answered in turn (cycling), e.g. tool call then text."""
+    if isinstance(raw, Scenario):
+        return (raw,)
+    if isinstance(raw, (list, tuple)):
+        if not raw:
+            raise ScenarioError("A list of scenarios must not be empty.")
+        return tuple(item if isinstance(item, Scenario) else Scenario.from_dict(item) for item in raw)
+    return (Scenario.from_dict(raw),)
+
+
+def load_scenarios(data: object) -> dict[str, Script]:
+    """Validate a ``{model name: scenario or [scenarios]}`` mapping (the ``--scenarios`` file's content)."""
     if not isinstance(data, Mapping):
         raise ScenarioError("The scenarios file must hold a JSON object keyed by model name.")
-    out: dict[str, Scenario] = {}
+    out: dict[str, Script] = {}
     for name, raw in data.items():
         try:
-            out[str(name)] = Scenario.from_dict(raw)
+            out[str(name)] = parse_script(raw)
         except ScenarioError as exc:
             raise ScenarioError(f"Model {name!r}: {exc}") from exc
     return out
@@ -88,22 +102,22 @@ class _Server(ThreadingHTTPServer):
 class FakeLLMServer:
     """The fake server as an object: ``with FakeLLMServer(scenarios) as srv: OpenAI(base_url=srv.base_url)``.
 
-    ``scenarios`` maps model names to scenario objects (dicts or :class:`Scenario`); the key ``"*"`` answers any
-    model. A request may carry its own ``"scenario"`` (``extra_body={"scenario": {...}}``), which wins.
+    ``scenarios`` maps model names to scenario objects (dicts or :class:`Scenario`), or to lists of them answered
+    in turn; the key ``"*"`` answers any model. A request may carry its own ``"scenario"`` (``extra_body=
+    {"scenario": {...}}``, or a list), which wins.
     ``received`` keeps every request body seen (in order) for tests to inspect.
     """
 
     def __init__(
         self,
-        scenarios: Mapping[str, Scenario | Mapping[str, Any]] | None = None,
+        scenarios: Mapping[str, Any] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         include_defaults: bool = True,
     ) -> None:
-        merged: dict[str, Scenario] = load_scenarios(DEFAULT_SCENARIOS) if include_defaults else {}
-        for name, value in (scenarios or {}).items():
-            merged[name] = value if isinstance(value, Scenario) else Scenario.from_dict(value)
+        merged: dict[str, Script] = load_scenarios(DEFAULT_SCENARIOS) if include_defaults else {}
+        merged.update(load_scenarios(scenarios or {}))
         self.scenarios = merged
         self.received: list[dict[str, Any]] = []
         self._host = host
@@ -210,7 +224,14 @@ class FakeLLMServer:
             self._counts[key] = n + 1
             return n
 
-    def _resolve(self, body: Mapping[str, Any]) -> tuple[str, Scenario]:
+    def _turn(self, model: str, script: Script, raw: object) -> Scenario:
+        """The scenario answering this request: scripts of several scenarios advance one per request."""
+        if len(script) == 1:
+            return script[0]
+        key = "turn\0" + model + "\0" + json.dumps(raw, sort_keys=True, default=str)
+        return script[self._attempt(key) % len(script)]
+
+    def _resolve(self, body: Mapping[str, Any]) -> tuple[str, Script, object]:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise _APIError(
@@ -218,17 +239,18 @@ class FakeLLMServer:
             )
         if body.get("scenario") is not None:
             try:
-                return model, Scenario.from_dict(body["scenario"])
+                return model, parse_script(body["scenario"]), body["scenario"]
             except ScenarioError as exc:
                 raise _APIError(400, str(exc), param="scenario", code="invalid_scenario") from exc
-        scenario = self.scenarios.get(model) or self.scenarios.get("*")
-        if scenario is None:
+        name = model if model in self.scenarios else "*"
+        script = self.scenarios.get(name)
+        if script is None:
             raise _APIError(
                 404,
                 f"The model `{model}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-        return model, scenario
+        return model, script, name
 
 
 class _Dropped(Exception):
@@ -348,11 +370,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = self._read_body()
-            model, scenario = self.server.owner._resolve(body)
+            model, script, raw = self.server.owner._resolve(body)
             self._validate(body)
         except _APIError as err:
             self._send_error(err)
             return
+        scenario = self.server.owner._turn(model, script, raw)
         self.server.owner._record(body)
         try:
             self._answer(t0, body, model, scenario)

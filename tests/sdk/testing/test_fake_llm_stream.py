@@ -140,3 +140,18 @@ def test_seed_reproduces_text_ids_and_timing(client: openai.OpenAI) -> None:
         model="m", messages=MSG, stream=True, extra_body={"scenario": dict(scenario, seed=43)}
     )
     assert [(c.id, c.choices[0].delta.content) for c in other] != first
+
+
+def test_a_list_of_scenarios_answers_in_turn(client: openai.OpenAI) -> None:
+    script = [{"tool_calls": [{"name": "add", "arguments": {"a": 1}}]}, {"text": "done"}]
+
+    def finish() -> str | None:
+        response = client.chat.completions.create(model="m", messages=MSG, extra_body={"scenario": script})
+        return response.choices[0].finish_reason
+
+    assert [finish(), finish(), finish()] == ["tool_calls", "stop", "tool_calls"]
+
+
+def test_bad_script_is_rejected_at_construction() -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        FakeLLMServer({"m": []})
