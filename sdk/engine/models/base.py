@@ -10,7 +10,7 @@ the shared message id, keeps the partial output for ``on_llm_error`` and ends th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
@@ -248,12 +248,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         rm = await self._manager(cfg, stop, kwargs).aon_chat_model_start(
             self._serialized, [messages], **self._start_kwargs(cfg, stop, True, kwargs)
         )
-        async for chunk in self._arun_stream(rm, messages, stop, kwargs):
-            yield chunk
+        stream = self._arun_stream(rm, messages, stop, kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
 
     async def _arun_stream(
         self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         track = bool(rm.handlers)
         chunks: list[ChatGenerationChunk] = []
         default_id = f"lc_run--{rm.run_id}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -149,10 +149,14 @@ class Runnable(Generic[Input, Output]):
         self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         if self.streams_natively:
-            async for chunk in self._atransform_stream_with_config(
+            stream = self._atransform_stream_with_config(
                 _aiter_one(input), self._atransform, config, known_input=input, **kwargs
-            ):
-                yield chunk
+            )
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                await stream.aclose()
         else:
             yield await self.ainvoke(input, config, **kwargs)
 
@@ -170,13 +174,17 @@ class Runnable(Generic[Input, Output]):
         self, input: AsyncIterator[Input], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         if self.streams_natively:
-            async for chunk in self._atransform_stream_with_config(input, self._atransform, config, **kwargs):
+            stream = self._atransform_stream_with_config(input, self._atransform, config, **kwargs)
+        else:
+            chunks = [c async for c in input]
+            if not chunks:
+                return
+            stream = self.astream(fold(chunks), config, **kwargs)
+        try:
+            async for chunk in stream:
                 yield chunk
-            return
-        chunks = [c async for c in input]
-        if chunks:
-            async for chunk in self.astream(fold(chunks), config, **kwargs):
-                yield chunk
+        finally:
+            await aclose_quietly(stream)
 
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
@@ -429,7 +437,7 @@ class Runnable(Generic[Input, Output]):
         *,
         known_input: Any = _NO_INPUT,
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         try:
             first = await inputs.__anext__()
         except StopAsyncIteration:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from streamscope.engine.config import RunnableConfig, merge_configs
-from streamscope.engine.runnables.base import Runnable
+from streamscope.engine.runnables.base import Runnable, aclose_quietly
 
 __all__ = ["RunnableBinding"]
 
@@ -54,8 +54,12 @@ class RunnableBinding(Runnable[Any, Any]):
         yield from self.bound.stream(input, self._merge(config), **{**self.kwargs, **kwargs})
 
     async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        async for chunk in self.bound.astream(input, self._merge(config), **{**self.kwargs, **kwargs}):
-            yield chunk
+        stream = self.bound.astream(input, self._merge(config), **{**self.kwargs, **kwargs})
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_quietly(stream)
 
     def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         yield from self.bound.transform(input, self._merge(config), **{**self.kwargs, **kwargs})
@@ -63,8 +67,12 @@ class RunnableBinding(Runnable[Any, Any]):
     async def atransform(
         self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        async for chunk in self.bound.atransform(input, self._merge(config), **{**self.kwargs, **kwargs}):
-            yield chunk
+        stream = self.bound.atransform(input, self._merge(config), **{**self.kwargs, **kwargs})
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_quietly(stream)
 
     def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
         return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig, child_config_var
-from streamscope.engine.runnables.base import Runnable, context_for
+from streamscope.engine.runnables.base import Runnable, aclose_quietly, context_for
 from streamscope.engine.runnables.utils import fold
 
 __all__ = ["RunnableLambda"]
@@ -174,8 +174,12 @@ class RunnableLambda(Runnable[Any, Any]):
             finally:
                 child_config_var.reset(token)
         if isinstance(output, Runnable):
-            async for chunk in output.astream(value, config):
-                yield chunk
+            stream = output.astream(value, config)
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                await aclose_quietly(stream)
         else:
             yield output
 

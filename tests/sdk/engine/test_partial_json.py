@@ -1,0 +1,63 @@
+"""The tolerant partial-JSON parser behind JsonOutputParser's streaming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streamscope.engine import parse_partial_json
+from streamscope.engine.partial_json import strip_code_fence
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('{"a": [1, 2, {"b": "hel', {"a": [1, 2, {"b": "hel"}]}),
+        ('{"a": tr', {}),
+        ('{"a": true, "b": nu', {"a": True}),
+        ('{"a": -', {}),
+        ('{"a": 1.', {}),
+        ('{"a": 12', {"a": 12}),
+        ('{"key', {}),
+        ('{"key": ', {}),
+        ('{"k": "a\\', {"k": "a"}),
+        ('{"k": "\\u00e', {"k": ""}),
+        ('{"k": "\\u00e9"}', {"k": "é"}),
+        ('[1, 2,', [1, 2]),
+        ('"abc', "abc"),
+        ('{"a": {"b": [', {"a": {"b": []}}),
+    ],
+)
+def test_prefixes_parse(text: str, expected: object) -> None:
+    assert parse_partial_json(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "tr"])
+def test_nothing_yet_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_partial_json(text)
+
+
+@pytest.mark.parametrize("text", ['{"a" 1}', "{1: 2}", '{"a": 1} x', "[1 2]", "@", '{"a": "\\q"}'])
+def test_invalid_json_is_rejected(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_partial_json(text)
+
+
+def test_every_prefix_of_a_document_parses_to_a_growing_object() -> None:
+    doc = {"name": "streamscope", "tags": ["a", "b"], "nested": {"x": 1.5, "ok": False, "none": None}}
+    text = json.dumps(doc)
+    seen = []
+    for end in range(1, len(text) + 1):
+        try:
+            seen.append(parse_partial_json(text[:end]))
+        except ValueError:
+            continue
+    assert seen[-1] == doc
+
+
+def test_code_fences_are_stripped() -> None:
+    assert strip_code_fence('```json\n{"a": 1}\n```') == '{"a": 1}\n'
+    assert strip_code_fence('{"a": 1}') == '{"a": 1}'
