@@ -19,6 +19,7 @@ from streamscope.dashboard.source import Row
 
 FACETS_SAMPLE = 5000
 FACETS_TTL = 15.0
+STATS_CACHE_SIZE = 64
 NS = cm.NS
 
 
@@ -69,11 +70,15 @@ class CollectorSource:
     Args:
         store: Any ``streamscope.collector.store.SpanStore`` (in-memory or SQLite).
         clock: Returns the current time in seconds (tests pass a fixed clock).
+        stats_ttl: Seconds an overview aggregate is reused for the same filters (0 disables). The overview page
+            and its chart request ask for the same aggregate within milliseconds; this computes it once.
     """
 
-    def __init__(self, store: Any, *, clock: Any = time.time) -> None:
+    def __init__(self, store: Any, *, clock: Any = time.time, stats_ttl: float = 5.0) -> None:
         self.store = store
         self._clock = clock
+        self._stats_ttl = stats_ttl
+        self._stats_cache: dict[tuple[Any, ...], tuple[float, Row]] = {}
         self._facets: tuple[float, Row] | None = None
         self._lock = threading.Lock()
 
@@ -91,6 +96,21 @@ class CollectorSource:
         return None if found is None else list(found["chunks"])
 
     def stats(self, filters: Filters, *, bucket: int) -> Row:
+        key = (filters.service, filters.model, filters.range or filters.since, filters.until, bucket)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._stats_cache.get(key)
+            if hit is not None and now - hit[0] < self._stats_ttl:
+                return hit[1]
+        value = self._compute_stats(filters, bucket=bucket)
+        if self._stats_ttl > 0:
+            with self._lock:
+                if len(self._stats_cache) >= STATS_CACHE_SIZE:
+                    self._stats_cache.clear()
+                self._stats_cache[key] = (now, value)
+        return value
+
+    def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
         until = filters.until if filters.until is not None else self._clock()
         cf = _to_collector(Filters(service=filters.service, model=filters.model, since=filters.since, until=until))
         streams = self.store.streams(cf, None)

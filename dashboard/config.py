@@ -35,6 +35,7 @@ class DashboardSettings:
         password: Password for username/password access.
         page_size: Rows per page in the traces and streams lists.
         live_window: Seconds after which an in-flight stream with no new chunk is no longer shown as live.
+        stats_ttl: Seconds an overview aggregate is reused for identical filters (0: always recompute).
     """
 
     db_path: str | None = None
@@ -43,6 +44,7 @@ class DashboardSettings:
     password: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     live_window: float = 120.0
+    stats_ttl: float = 5.0
 
     @property
     def auth_required(self) -> bool:
@@ -76,4 +78,5 @@ class DashboardSettings:
             password=config.get("password", os.environ.get(ENV_PASSWORD) or None),
             page_size=page_size,
             live_window=float(config.get("live_window", 120.0)),
+            stats_ttl=float(config.get("stats_ttl", 5.0)),
         )

@@ -1,0 +1,61 @@
+"""Waterfall and chunk-timeline geometry (pure functions)."""
+
+from __future__ import annotations
+
+from streamscope.dashboard import layout
+
+
+def _span(sid: str, parent: str | None, start: float, end: float, **attrs: object) -> dict[str, object]:
+    return {"span_id": sid, "parent_span_id": parent, "name": sid, "kind": "internal", "start": start, "end": end,
+            "status": "unset", "attributes": dict(attrs)}
+
+
+def test_waterfall_nests_children_in_start_order() -> None:
+    """Children follow their parent depth-first, siblings by start time, bars scaled to the trace."""
+    spans = [_span("b", "a", 5.0, 10.0), _span("a", None, 0.0, 10.0), _span("c", "a", 1.0, 2.0),
+             _span("d", "c", 1.5, 2.0, **{"gen_ai.operation.name": "chat"})]
+    rows, start, total = layout.waterfall(spans)
+    assert [(r.span["span_id"], r.depth) for r in rows] == [("a", 0), ("c", 1), ("d", 2), ("b", 1)]
+    assert start == 0.0 and total == 10.0
+    assert rows[3].left == 50.0 and rows[3].width == 50.0
+    assert [r.is_stream for r in rows] == [False, False, True, False]
+
+
+def test_waterfall_survives_orphans_cycles_and_instant_spans() -> None:
+    """Missing parents become roots, parent cycles do not loop, zero-length spans stay visible."""
+    spans = [_span("x", "missing", 0.0, 1.0), _span("p", "q", 0.2, 0.2), _span("q", "p", 0.3, 0.4),
+             _span("self", "self", 0.5, 0.6)]
+    rows, _, _ = layout.waterfall(spans)
+    assert sorted(r.span["span_id"] for r in rows) == ["p", "q", "self", "x"]
+    assert all(r.width >= 0.2 for r in rows)
+
+
+def test_waterfall_leaves_out_chunk_spans_and_marks_collector_streams() -> None:
+    """Chunk spans are drawn on the timeline, not as steps; the collector's stream ids mark stream rows."""
+    spans = [_span("a", None, 0.0, 1.0), {**_span("ch", "a", 0.5, 0.5), "name": "streamscope.chunk"}]
+    rows, _, _ = layout.waterfall(spans, frozenset({"a"}))
+    assert [r.span["span_id"] for r in rows] == ["a"] and rows[0].is_stream
+
+
+def test_timeline_places_chunks_stalls_and_markers() -> None:
+    """Chunks sit at offset/duration, gaps over the threshold become stalls, TTFT flavours become markers."""
+    span = _span("s", None, 100.0, 104.0, **{"streamscope.stream.stall_threshold": 1.0})
+    chunks = [{"index": 0, "offset": 0.5, "gap": None, "kind": "role", "size": 0, "content": None},
+              {"index": 1, "offset": 1.0, "gap": 0.5, "kind": "content", "size": 2, "content": "Hi"},
+              {"index": 2, "offset": 3.0, "gap": 2.0, "kind": "content", "size": 1, "content": "!"}]
+    stream = {"ttft": 1.0, "time_to_first_chunk": 0.5, "outcome": "completed"}
+    tl = layout.timeline(span, list(reversed(chunks)), stream)
+    assert [m.index for m in tl.marks] == [0, 1, 2]
+    assert [m.x for m in tl.marks] == [12.5, 25.0, 75.0]
+    assert [m.stall for m in tl.marks] == [False, False, True]
+    assert tl.stalls == [(25.0, 50.0)]
+    assert [(label, x) for label, x, _ in tl.markers] == [("first chunk", 12.5), ("TTFT", 25.0)]
+    assert tl.text == "Hi!" and tl.outcome == "completed" and tl.threshold == 1.0
+
+
+def test_timeline_absent_ttft_draws_no_marker_and_bad_numbers_are_ignored() -> None:
+    """A TTFT that never happened is absent (not 0); NaN or non-numeric values do not break the layout."""
+    span = _span("s", None, 0.0, float("nan"), **{"streamscope.stream.time_to_first_token": "soon"})
+    tl = layout.timeline(span, [{"index": 0, "offset": float("inf"), "gap": "x", "kind": 5, "content": 7}], {})
+    assert tl.markers == [] and len(tl.marks) == 1 and tl.marks[0].content is None
+    assert layout.timeline(_span("e", None, 0.0, 0.0), []).marks == []

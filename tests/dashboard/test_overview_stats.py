@@ -1,0 +1,42 @@
+"""Reshaping the collector's stats into the overview's per-model table and aligned series."""
+
+from __future__ import annotations
+
+from streamscope.collector import query
+from streamscope.collector.model import NS, Stream
+from streamscope.dashboard import overview_stats
+
+
+def _stream(n: int, start: float, model: str, outcome: str = "completed", chunks: int = 10) -> Stream:
+    return Stream(trace_id=f"{n:032x}", span_id=f"{n:016x}", start_ns=int(start * NS), end_ns=int((start + 2) * NS),
+                  model=model, provider="p", outcome=outcome, ttft=0.1 * n, chunk_count=chunks, input_tokens=3,
+                  output_tokens=5, cost_usd=0.5)
+
+
+def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
+    """Totals, per-model rates and chunk rates follow from the streams; series have one slot per bucket."""
+    streams = [_stream(1, 1000, "a"), _stream(2, 1010, "a", "error"), _stream(3, 1130, "b", "abandoned", 4),
+               _stream(4, 1135, "a", "timeout")]
+    computed = query.compute_stats(streams, "model", 60, (960 * NS, 1200 * NS))
+    out = overview_stats.reshape(computed, streams, providers={"a": "openai"})
+    totals = out["totals"]
+    assert totals["streams"] == 4 and totals["chunks"] == 34
+    assert totals["streams_per_second"] == 4 / 240 and totals["chunks_per_second"] == 34 / 240
+    assert totals["rates"] == {"error": 0.25, "abandoned": 0.25, "timeout": 0.25, "cancelled": 0.0}
+    assert totals["tokens"] == {"input": 12, "output": 20} and totals["cost"] == 2.0
+    a, b = out["models"]
+    assert (a["model"], a["provider"], a["streams"], a["chunks"]) == ("a", "openai", 3, 30)
+    assert (b["model"], b["provider"], b["rates"]["abandoned"]) == ("b", None, 1.0)
+    assert out["series"]["buckets"] == [960.0, 1020.0, 1080.0, 1140.0, 1200.0]
+    series_a = out["series"]["by_model"]["a"]
+    assert series_a["streams"] == [2, 0, 1, 0, 0]  # 1000 and 1010 fall in [960, 1020); 1135 in [1080, 1140)
+    assert series_a["chunks"] == [20, 0, 10, 0, 0]
+    assert series_a["error"] == [1, 0, 0, 0, 0] and series_a["timeout"] == [0, 0, 1, 0, 0]
+    assert series_a["ttft_p50"][1] is None
+
+
+def test_reshape_of_nothing_is_empty() -> None:
+    """No streams: zero counts, no rates, no buckets."""
+    out = overview_stats.reshape(query.compute_stats([], "model", 60, (0, 60 * NS)), [])
+    assert out["totals"]["streams"] == 0 and out["totals"]["rates"]["error"] is None
+    assert out["models"] == [] and out["series"] == {"buckets": [], "by_model": {}}
