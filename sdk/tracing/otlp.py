@@ -102,6 +102,18 @@ def _str_attr(key: bytes, value: str) -> bytes:
     return b"\x4A" + varint(len(kv)) + kv
 
 
+_SIZE_CACHED = 4096
+_SIZE_CACHE = [_int_attr(_P.size, i) for i in range(_SIZE_CACHED)]
+_INDEX_CACHE: list[bytes] = []
+
+
+def _cached_ints(cache: list[bytes], key: bytes, n: int) -> list[bytes]:
+    """Pre-encoded int attributes for 0..n-1, grown on demand and shared by every batch."""
+    if len(cache) < n:
+        cache.extend(_int_attr(key, i) for i in range(len(cache), n))
+    return cache
+
+
 class Encoder:
     """Encodes spans and chunk batches into one ``ExportTraceServiceRequest`` body."""
 
@@ -138,25 +150,40 @@ class Encoder:
         start = batch.start_perf_ns
         shift = batch.start_wall_ns - start
         p = _P
+        n = len(batch.times_ns)
+        index_attrs = _cached_ints(_INDEX_CACHE, p.index, n)
+        size_attrs = _SIZE_CACHE
         kind_attrs = p.kinds
+        content_key = p.content
         pack_times = _TIMES.pack
         pack_d = _DOUBLE.pack
+        offset_hdr, gap_hdr = p.offset, p.gap
+        tail = extra + _FLAGS
         spans: list[bytes] = []
         append = spans.append
         prev = 0
         for i, t in enumerate(batch.times_ns):
             wall = t + shift
+            size = sizes[i]
+            size_attr = size_attrs[size] if size < _SIZE_CACHED else _int_attr(p.size, size)
+            if texts is None:
+                content = b""
+            else:
+                raw = texts[i].encode("utf-8", "surrogatepass")
+                n_raw = len(raw)
+                if n_raw + len(content_key) + 4 < 0x80:  # every length prefix below fits in one byte
+                    content = b"".join((b"\x4A", bytes((len(content_key) + n_raw + 4,)), content_key,
+                                        b"\x12", bytes((n_raw + 2,)), b"\x0A", bytes((n_raw,)), raw))
+                else:
+                    content = _str_attr(content_key, texts[i])
             body = b"".join((
                 trace_part, ids[8 * i:8 * i + 8], parent_part, pack_times(0x39, wall, 0x41, wall),
-                _int_attr(p.index, i),
-                p.offset, pack_d((t - start) * 1e-9),
-                (p.gap + pack_d((t - prev) * 1e-9)) if i else b"",
-                kind_attrs[kinds[i]],
-                _int_attr(p.size, sizes[i]),
-                _str_attr(p.content, texts[i]) if texts is not None else b"",
-                extra, _FLAGS,
+                index_attrs[i], offset_hdr, pack_d((t - start) * 1e-9),
+                (gap_hdr + pack_d((t - prev) * 1e-9)) if i else b"",
+                kind_attrs[kinds[i]], size_attr, content, tail,
             ))
-            append(b"\x12" + varint(len(body)) + body)
+            blen = len(body)
+            append(b"".join((b"\x12", bytes((blen,)) if blen < 0x80 else varint(blen), body)))
             prev = t
         scope_spans = scope_field + b"".join(spans)
         return resource_field + _ld(0x12, scope_spans)

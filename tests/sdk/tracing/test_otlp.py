@@ -22,7 +22,8 @@ def _batch(texts: list[str] | None) -> ChunkBatch:
         resource=Resource.create({"service.name": "svc", "deployment": "test"}), scope=SCOPE,
         start_wall_ns=1_700_000_000_000_000_000, start_perf_ns=now,
         times_ns=[now + 5_000_000, now + 6_000_000, now + 900_000_000, now + 901_000_000],
-        kinds=[ROLE, CONTENT, TOOL_CALL, CONTENT], sizes=[0, 2, 9, 300],
+        kinds=[ROLE, CONTENT, TOOL_CALL, CONTENT],
+        sizes=[len(t) for t in texts] if texts else [0, 2, 9, 5000],
         texts=texts, extra_attributes={"session.id": "s-1", "streamscope.tags": ("a", "b")},
     )
 
@@ -45,7 +46,12 @@ def _decoded(body: bytes) -> list[dict[str, object]]:
     return out
 
 
-@pytest.mark.parametrize("texts", [None, ["", "hé", '{"q": "x"}', "z" * 300]])
+@pytest.mark.parametrize("texts", [
+    None,
+    ["", "hé", '{"q": "x"}', "z" * 300],
+    ["a" * 97, "b" * 98, "c" * 99, "d" * 100],  # around the one-byte length-prefix boundary
+    ["e" * 125, "f" * 126, "\U0001f600" * 40, "g" * 20000],
+])
 def test_fast_encoding_matches_the_sdk_encoder(texts: list[str] | None) -> None:
     batch = _batch(texts)
     ours = _decoded(Encoder().encode([], [batch]))
