@@ -43,7 +43,7 @@ HEALTHY_MODEL = "healthy-model"  # time to first chunk 0.1 s
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
 RATE_WINDOW = "5s"  # stands in for Grafana's $__rate_interval and the rules' 5m windows
 DEADLINE = 60.0  # seconds to wait for the stack to come up or an alert to travel
-QUERY_GRACE = 5.0  # seconds a query may still need once the stack has been scraped for a while
+QUERY_GRACE = 10.0  # seconds a query may still need once the stack has been scraped for a while
 
 
 def _collector_command_available() -> bool:
