@@ -221,9 +221,9 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        full = ingestor.queued_rows >= ingestor.max_queue_rows
+        full = ingestor.queued_rows >= 0.9 * ingestor.max_queue_rows
         if full:
-            return _error(503, "the ingest queue is full.", {"Retry-After": "1"})
+            return _error(503, "the ingest queue is nearly full.", {"Retry-After": "1"})
         return Response(orjson.dumps({"status": "ready", "queued": ingestor.queued_rows}), content_type=JSON)
 
     @app.get("/metrics")

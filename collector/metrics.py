@@ -179,7 +179,7 @@ class CollectorMetrics:
                 self.stalls.labels(*labels[:3]).inc(st.stall_count, exemplar=ex)
         gaps: dict[str, list[float]] = {}
         for c in batch.chunks:
-            if c.gap is not None and c.gap >= 0:
+            if c.index > 0 and c.gap is not None and c.gap >= 0:
                 gaps.setdefault(c.span_id, []).append(c.gap)
         with self._lock:
             for sid, val in fresh.items():

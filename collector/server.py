@@ -46,7 +46,7 @@ class CollectorServer:
         prices: Prices = DEFAULT_PRICES,
         max_queue_rows: int = 100_000,
         retention_seconds: float | None = None,
-        http_threads: int = 6,
+        http_threads: int = 16,
         synchronous: str = "FULL",
     ) -> None:
         if store is None:
@@ -76,7 +76,7 @@ class CollectorServer:
         self._http = create_server(
             self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
             max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
-            clear_untrusted_proxy_headers=True,
+            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=0.1,
         )  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
@@ -114,9 +114,13 @@ class CollectorServer:
         self._stop.set()
         if self._grpc is not None:
             self._grpc.stop(grace).wait(grace)
+        self.ingestor.close()  # drains the queue: requests waiting for their commit get answered
         if self._http is not None:
+            self._http.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
             self._http.close()
+            for channel in list(self._http._map.values()):  # open keep-alive connections
+                with contextlib.suppress(OSError):
+                    channel.close()
             if self._http_thread is not None:
                 self._http_thread.join(grace)
-        self.ingestor.close()
         self.store.close()
