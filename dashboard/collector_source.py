@@ -119,15 +119,27 @@ class CollectorSource:
         computed = query.compute_stats(streams, "model", bucket, window)
         return overview_stats.reshape(computed, streams, providers=self.facets()["providers"])
 
+    @property
+    def live_supported(self) -> bool:
+        """Whether the collector's query layer reports in-flight streams (``query.live_streams``)."""
+        return callable(getattr(query, "live_streams", None))
+
     def live(self, *, window: float) -> list[Row]:
-        live_streams = getattr(self.store, "live_streams", None)
-        if live_streams is None:
+        """In-flight streams from ``query.live_streams(store, since_ns=...)`` when the collector offers it.
+
+        Expected rows: ``{"trace_id", "span_id", "service", "model", "start", "chunk_count", "last_offset"}``;
+        this adds ``elapsed``, ``last_chunk_age`` and ``chunks_per_second``. Without collector support the list
+        is empty and the page says so.
+        """
+        live_streams = getattr(query, "live_streams", None)
+        if not callable(live_streams):
             return []
         now = self._clock()
         out = []
-        for item in live_streams(since_ns=int((now - window) * NS)):
-            row = dict(item) if isinstance(item, dict) else item.to_dict()
-            elapsed = max(now - row["start"], 0.0) if isinstance(row.get("start"), (int, float)) else None
+        for item in live_streams(self.store, since_ns=int((now - window) * NS)):
+            row = dict(item)
+            start = row.get("start")
+            elapsed = max(now - start, 0.0) if isinstance(start, (int, float)) else None
             last = row.get("last_offset")
             row["elapsed"] = elapsed
             row["last_chunk_age"] = (max(elapsed - last, 0.0) if elapsed is not None

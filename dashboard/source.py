@@ -37,6 +37,11 @@ class DataSource(Protocol):
         """Overview aggregates: ``{"totals": {...}, "models": [...], "series": [...]}`` (see ``overview.py``)."""
         ...
 
+    @property
+    def live_supported(self) -> bool:
+        """Whether :meth:`live` can report in-flight streams at all."""
+        ...
+
     def live(self, *, window: float) -> list[Row]:
         """Streams in flight: chunks seen recently, stream not ended yet."""
         ...

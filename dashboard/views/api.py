@@ -39,7 +39,7 @@ def live() -> dict[str, Any]:
     """Streams in flight right now."""
     _no_args()
     st = state()
-    return {"live": st.source.live(window=st.settings.live_window)}
+    return {"live": st.source.live(window=st.settings.live_window), "supported": st.source.live_supported}
 
 
 @bp.get("/traces")

@@ -18,4 +18,4 @@ def index() -> str:
     st = state()
     live = st.source.live(window=st.settings.live_window)
     recent = st.source.streams(params.Filters(limit=20))
-    return render_template("live.html", live=live, recent=recent["streams"])
+    return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported)

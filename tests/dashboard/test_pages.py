@@ -124,3 +124,14 @@ def test_models_page_lists_hostile_model_name_as_text(client: FlaskClient) -> No
     html = client.get("/models").get_data(as_text=True)
     assert XSS_MODEL not in html
     assert "&lt;img src=x onerror=window.__xss=5&gt;" in html
+
+
+def test_live_page_is_honest_about_in_flight_support(client: FlaskClient, seeded: Seeded) -> None:
+    """Without collector support for in-flight streams the page says so and lists recent finished streams."""
+    state = client.application.extensions["streamscope"]
+    html = client.get("/live").get_data(as_text=True)
+    data = client.get("/api/live").get_json()
+    assert data["supported"] is state.source.live_supported
+    if not data["supported"]:
+        assert 'id="live-unsupported"' in html and data["live"] == []
+    assert len(_rows(html, "finished")) == 20
