@@ -26,6 +26,7 @@ from streamscope.engine.agents.schema import (
 )
 from streamscope.engine.config import RunnableConfig
 from streamscope.engine.messages import AIMessage, BaseMessage, ToolMessage, content_text
+from streamscope.engine.parsers import OutputParserException as _BaseOutputParserException
 from streamscope.engine.runnables.base import Runnable
 
 __all__ = [
@@ -40,15 +41,14 @@ FINAL_ANSWER = "Final Answer:"
 _ACTION = re.compile(r"Action\s*\d*\s*:[\s]*(.*?)[\s]*Action\s*\d*\s*Input\s*\d*\s*:[\s]*(.*)", re.DOTALL)
 
 
-class OutputParserException(ValueError):
-    """The model's output could not be parsed; ``observation`` is what to tell the model, ``llm_output`` what
-    it said."""
+class OutputParserException(_BaseOutputParserException):
+    """The engine's parse error plus LangChain's agent fields: ``observation`` is what to tell the model,
+    ``send_to_llm`` whether to tell it that (``handle_parsing_errors=True``) rather than a generic message."""
 
     def __init__(self, error: str, *, observation: str | None = None, llm_output: str | None = None,
                  send_to_llm: bool = False) -> None:  # fmt: skip
-        super().__init__(error)
+        super().__init__(error, llm_output)
         self.observation = observation
-        self.llm_output = llm_output
         self.send_to_llm = send_to_llm
 
 
