@@ -173,6 +173,7 @@ class Runnable(Generic[Input, Output]):
     async def atransform(
         self, input: AsyncIterator[Input], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
+        stream: AsyncIterator[Any]
         if self.streams_natively:
             stream = self._atransform_stream_with_config(input, self._atransform, config, **kwargs)
         else:
