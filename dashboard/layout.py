@@ -13,6 +13,8 @@ from typing import Any
 CHUNK_SPAN_NAME = "streamscope.chunk"
 STREAM_OPERATIONS = ("chat", "text_completion", "generate_content")
 DEFAULT_STALL_THRESHOLD = 2.0
+MAX_MARKS = 4000  # chunk marks drawn per stream; beyond this an even sample plus every stalled chunk
+MAX_TABLE_ROWS = 1000  # chunk rows listed per stream on the page; the JSON endpoint has all of them
 
 
 def _num(value: Any) -> float | None:
@@ -159,6 +161,21 @@ class Timeline:
     threshold: float
     text: str = ""
     ticks: list[tuple[float, float]] = field(default_factory=list)
+    chunk_count: int = 0
+
+    @property
+    def drawn(self) -> list[ChunkMark]:
+        """The marks to draw: all of them, or an even sample that keeps every stalled chunk and the last one."""
+        if len(self.marks) <= MAX_MARKS:
+            return self.marks
+        step = len(self.marks) / MAX_MARKS
+        keep = {int(i * step) for i in range(MAX_MARKS)} | {len(self.marks) - 1}
+        return [m for i, m in enumerate(self.marks) if i in keep or m.stall]
+
+    @property
+    def table(self) -> list[ChunkMark]:
+        """The first chunks, for the page's chunk table."""
+        return self.marks[:MAX_TABLE_ROWS]
 
 
 _MARKERS = (
@@ -213,4 +230,4 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     outcome = stream.get("outcome") or attrs.get("streamscope.stream.outcome")
     return Timeline(span=span, duration=axis, marks=marks, stalls=stalls, markers=markers,
                     outcome=outcome if isinstance(outcome, str) else None, threshold=threshold,
-                    text="".join(pieces), ticks=ticks)
+                    text="".join(pieces), ticks=ticks, chunk_count=len(marks))

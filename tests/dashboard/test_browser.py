@@ -195,12 +195,12 @@ def test_xss_payloads_stay_text(server: Server, page: tuple[sync_api.Page, Conso
     assert XSS_CONTENT[0] in pg.locator(f"#stream-{s.xss_stream} .chunk-table").inner_text()
     assert pg.locator("h1, summary").filter(has_text="<script>window.__xss=3</script>").count() >= 1
     assert pg.locator("img[src=x]").count() == 0
+    _shot(pg, "xss-trace")
     for path in ("/", "/streams", "/models", "/traces"):
         pg.goto(server.url + path)
         pg.wait_for_load_state("networkidle")
         assert pg.locator("img[src=x]").count() == 0
     assert pg.evaluate("typeof window.__xss") == "undefined"
-    _shot(pg, "xss")
     assert console.errors == []
 
 

@@ -59,3 +59,15 @@ def test_timeline_absent_ttft_draws_no_marker_and_bad_numbers_are_ignored() -> N
     tl = layout.timeline(span, [{"index": 0, "offset": float("inf"), "gap": "x", "kind": 5, "content": 7}], {})
     assert tl.markers == [] and len(tl.marks) == 1 and tl.marks[0].content is None
     assert layout.timeline(_span("e", None, 0.0, 0.0), []).marks == []
+
+
+def test_huge_streams_are_sampled_but_keep_every_stall() -> None:
+    """Beyond MAX_MARKS chunks the timeline draws an even sample that keeps every stalled chunk and the last."""
+    n = layout.MAX_MARKS * 3
+    chunks = [{"index": i, "offset": i * 0.01 + (5.0 if i > 7000 else 0.0), "gap": 5.01 if i == 7001 else 0.01,
+               "kind": "content", "size": 1, "content": "x"} for i in range(n)]
+    tl = layout.timeline(_span("s", None, 0.0, 200.0), chunks)
+    drawn = tl.drawn
+    assert tl.chunk_count == n and len(drawn) <= layout.MAX_MARKS + 2
+    assert any(m.index == 7001 and m.stall for m in drawn) and drawn[-1].index == n - 1
+    assert len(tl.table) == layout.MAX_TABLE_ROWS
