@@ -3,6 +3,7 @@
 Areas add their re-exports here as plain imports plus ``__all__`` entries.
 """
 
+from streamscope.engine import flow
 from streamscope.engine.agents import (
     AgentAction,
     AgentExecutor,
@@ -149,6 +150,7 @@ __all__ = [
     "create_tool_calling_agent",
     "dispatch_custom_event",
     "ensure_config",
+    "flow",
     "get_buffer_string",
     "get_config",
     "parse_partial_json",

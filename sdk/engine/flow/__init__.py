@@ -25,9 +25,10 @@ from streamscope.engine.flow.stall import (
     StallState,
     detect_stalls,
 )
-from streamscope.engine.flow.timeout import Timeout, timeout
+from streamscope.engine.flow.timeout import TIMEOUT_CANCEL_MESSAGE, Timeout, timeout
 
 __all__ = [
+    "TIMEOUT_CANCEL_MESSAGE",
     "AsyncBufferedStream",
     "AsyncGuardedStream",
     "AsyncStallMonitor",

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
+from streamscope.engine.callbacks.manager import RunManager
+from streamscope.engine.config import RunnableConfig
+from streamscope.engine.runnables.base import Runnable
+
 __all__ = ["FlowStage", "apply", "is_async_source"]
 
 T = TypeVar("T")
@@ -15,15 +19,20 @@ def is_async_source(source: object) -> bool:
     return hasattr(source, "__aiter__")
 
 
-class FlowStage:
-    """A stage that turns an iterator of chunks into another one.
+class FlowStage(Runnable[Any, Any]):
+    """A stage that turns an iterator of chunks into another one, and a runnable that does so in a pipeline.
 
     ``stage(source)`` returns a sync iterator for a sync iterable and an async iterator for an async
     iterable. Subclasses implement :meth:`iter` and :meth:`aiter`; both must be lazy (nothing is pulled
     from ``source`` until the result is iterated) and must close ``source`` when they are closed early.
+
+    As a runnable (``prompt | model | flow.rechunk(chunk_size=20) | parser``) the stage is one streamed
+    chain run, started when its first output chunk is ready. The stage wraps the upstream iterator itself,
+    so a timeout also covers the wait for the first chunk. ``invoke`` runs one value through the stage.
     """
 
-    stage_name = "flow"
+    streams_natively = True
+    name = "flow"
 
     @overload
     def __call__(self, source: AsyncIterable[T]) -> AsyncIterator[T]: ...
@@ -43,6 +52,39 @@ class FlowStage:
     def aiter(self, source: AsyncIterable[T]) -> AsyncIterator[T]:
         """Wrap an async iterable."""
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"flow.{self.get_name()}()"
+
+    # -- as a runnable ------------------------------------------------------------------------------------
+    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(self.iter(input), _passthrough, config, **kwargs)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(self.aiter(input), _apassthrough, config, **kwargs):
+            yield chunk
+
+    def _transform(
+        self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self.iter(input)
+
+    def _atransform(
+        self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        return self.aiter(input)
+
+
+def _passthrough(source: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Iterator[Any]:
+    return source
+
+
+def _apassthrough(
+    source: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+) -> AsyncIterator[Any]:
+    return source
 
 
 @overload

@@ -19,7 +19,7 @@ T = TypeVar("T")
 class Buffer(FlowStage):
     """Bounded buffer stage. Build it with :func:`buffer`."""
 
-    stage_name = "buffer"
+    name = "buffer"
 
     def __init__(self, maxsize: int = 64) -> None:
         if maxsize < 1:

@@ -190,7 +190,7 @@ async def _aguard(source: AsyncIterable[T], end: StreamEnd) -> AsyncGenerator[T,
 class Guard(FlowStage):
     """The interruption guard stage. Build it with :func:`guard`."""
 
-    stage_name = "guard"
+    name = "guard"
 
     def __init__(self, on_end: Callable[[StreamEnd], Any] | None = None) -> None:
         self.on_end = on_end

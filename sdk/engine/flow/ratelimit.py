@@ -17,7 +17,7 @@ T = TypeVar("T")
 class RateLimit(FlowStage):
     """Token-bucket stage. Build it with :func:`rate_limit`."""
 
-    stage_name = "rate_limit"
+    name = "rate_limit"
 
     def __init__(self, rate: float, burst: int = 1) -> None:
         if not rate > 0:

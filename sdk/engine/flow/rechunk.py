@@ -18,7 +18,7 @@ T = TypeVar("T")
 class Rechunk(FlowStage):
     """Re-chunk by size, by time window, or both. Build it with :func:`rechunk`."""
 
-    stage_name = "rechunk"
+    name = "rechunk"
 
     def __init__(
         self,

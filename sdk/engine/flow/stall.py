@@ -75,7 +75,7 @@ class StallState:
 class DetectStalls(FlowStage):
     """Stall-detection stage. Build it with :func:`detect_stalls`."""
 
-    stage_name = "detect_stalls"
+    name = "detect_stalls"
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, on_stall: Callable[[Stall], Any] | None = None):
         if not threshold > 0:

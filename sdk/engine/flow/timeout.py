@@ -11,16 +11,18 @@ from streamscope.engine.flow._stage import FlowStage
 from streamscope.engine.flow._threadfeed import BufferStats, Empty, ThreadFeed
 from streamscope.engine.flow.errors import StreamTimeoutError
 
-__all__ = ["Timeout", "timeout"]
+__all__ = ["TIMEOUT_CANCEL_MESSAGE", "Timeout", "timeout"]
 
 T = TypeVar("T")
 _EARLY = 0.0005
+TIMEOUT_CANCEL_MESSAGE = "streamscope.flow.timeout"
+"""The message of the ``CancelledError`` an async upstream sees when a flow timeout interrupts it."""
 
 
 class Timeout(FlowStage):
     """Timeout stage. Build it with :func:`timeout`."""
 
-    stage_name = "timeout"
+    name = "timeout"
 
     def __init__(self, per_chunk: float | None = None, total: float | None = None, prefetch: int = 64) -> None:
         if prefetch < 1:
@@ -126,7 +128,7 @@ class _Watch:
             return
         self.fired = "stream" if self.deadline is not None and now >= self.deadline else "chunk"
         if self.task is not None:
-            self.task.cancel()
+            self.task.cancel(TIMEOUT_CANCEL_MESSAGE)
 
     def disarm(self) -> None:
         if self.handle is not None:
