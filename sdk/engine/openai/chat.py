@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -46,6 +46,13 @@ __all__ = ["FIRST_BYTE_EVENT", "ChatOpenAI"]
 FIRST_BYTE_EVENT = "streamscope.first_byte"
 
 _SAMPLING = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed", "n")
+
+
+async def _close_on_loop_shutdown(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 class ChatOpenAI(BaseChatModel):
@@ -110,9 +117,9 @@ class ChatOpenAI(BaseChatModel):
         self.model_kwargs = dict(model_kwargs or {})
         self.extra_body = extra_body
         self._client = client
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
         self._given_async_client = async_client
         self._lock = threading.Lock()
 
@@ -160,19 +167,26 @@ class ChatOpenAI(BaseChatModel):
                 self._client = openai.OpenAI(**self._client_kwargs())
             return self._client
 
-    @property
-    def async_client(self) -> openai.AsyncOpenAI:
-        """The ``openai.AsyncOpenAI`` client for the running event loop (one per loop: connections belong to
-        the loop that opened them)."""
+    async def _aclient(self) -> openai.AsyncOpenAI:
+        """The ``openai.AsyncOpenAI`` client for the running event loop.
+
+        Connections belong to the loop that opened them, so there is one client per loop. Each is closed when
+        its loop shuts down its async generators (``asyncio.run`` does), through a parked keeper generator, so
+        repeated ``asyncio.run(...)`` calls do not leak sockets.
+        """
         if self._given_async_client is not None:
             return self._given_async_client
         loop = asyncio.get_running_loop()
         with self._lock:
             found = self._async_clients.get(loop)
-            if found is None:
-                found = openai.AsyncOpenAI(**self._client_kwargs())
-                self._async_clients[loop] = found
-            return found
+        if found is not None:
+            return found[0]
+        client = openai.AsyncOpenAI(**self._client_kwargs())
+        keeper = _close_on_loop_shutdown(client)
+        await keeper.__anext__()  # parks it; the loop's shutdown_asyncgens() will close it
+        with self._lock:
+            self._async_clients[loop] = (client, keeper)
+        return client
 
     def close(self) -> None:
         """Close the sync client's connections."""
@@ -185,9 +199,9 @@ class ChatOpenAI(BaseChatModel):
         """Close the async client of the running loop (and the sync one)."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async_clients.pop(loop, None)
-        if client is not None:
-            await client.close()
+            found = self._async_clients.pop(loop, None)
+        if found is not None:
+            await found[1].aclose()
         self.close()
 
     def __enter__(self) -> ChatOpenAI:
@@ -299,7 +313,7 @@ class ChatOpenAI(BaseChatModel):
         params = self._request(messages, stop, True, kwargs)
         received: list[AIMessageChunk] = []
         try:
-            response = await self.async_client.chat.completions.create(**params)
+            response = await (await self._aclient()).chat.completions.create(**params)
         except (openai.APIError, json.JSONDecodeError) as exc:
             raise self._translate(exc, received) from exc
         await self._afirst_byte(run_manager)
@@ -333,7 +347,8 @@ class ChatOpenAI(BaseChatModel):
     ) -> ChatResult:
         params = self._request(messages, stop, False, kwargs)
         try:
-            async with self.async_client.chat.completions.with_streaming_response.create(**params) as raw:
+            client = await self._aclient()
+            async with client.chat.completions.with_streaming_response.create(**params) as raw:
                 await self._afirst_byte(run_manager)
                 completion = await raw.parse()
         except (openai.APIError, json.JSONDecodeError) as exc:

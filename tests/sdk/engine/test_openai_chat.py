@@ -320,3 +320,55 @@ def test_prompt_model_parser_sequence_streams(server: FakeLLMServer) -> None:
     assert "".join(pieces) == "Hello brave world"
     assert len([p for p in pieces if p]) == 3  # streamed word by word, not in one piece
     assert server.received[-1]["messages"][0] == {"role": "system", "content": "You write about AI."}
+
+
+def test_repeated_asyncio_run_reuses_nothing_across_loops_and_leaks_no_socket(server: FakeLLMServer) -> None:
+    import gc
+
+    llm = make(server)
+
+    async def once() -> str:
+        return str((await llm.ainvoke("hi")).content)
+
+    assert [asyncio.run(once()) for _ in range(3)] == ["Hello brave world"] * 3
+    gc.collect()  # an unclosed transport would surface here as an unraisable ResourceWarning (an error)
+    llm.close()
+
+
+def test_briefs_buffered_async_iterator_handler_with_agenerate(server: FakeLLMServer) -> None:
+    from streamscope.engine import AsyncIteratorCallbackHandler
+
+    async def stream_with_buffering(query: str, buffer_size: int = 2) -> list[str]:
+        callback = AsyncIteratorCallbackHandler()
+        model = make(server, callbacks=[callback], streaming=True)
+        task = asyncio.create_task(model.agenerate([query]))
+        out, buffer = [], []
+        async for token in callback.aiter():
+            buffer.append(token)
+            if len(buffer) >= buffer_size:
+                out.append("".join(buffer))
+                buffer = []
+        out.append("".join(buffer))
+        result = await task
+        assert result.generations[0][0].message.content == "Hello brave world"
+        await model.aclose()
+        return out
+
+    assert "".join(asyncio.run(stream_with_buffering("q"))) == "Hello brave world"
+
+
+def test_concurrent_astreams_and_astream_log(server: FakeLLMServer) -> None:
+    async def main() -> tuple[list[str], list[Any]]:
+        async with make(server) as chat:
+
+            async def process_stream() -> str:
+                return "".join([c.content async for c in chat.astream("Generate a response")])
+
+            texts = await asyncio.gather(process_stream(), process_stream())
+            patches = [p async for p in chat.astream_log([HumanMessage("Write a story")])]
+            return list(texts), patches
+
+    texts, patches = asyncio.run(main())
+    assert texts == ["Hello brave world"] * 2
+    paths = [op["path"] for patch in patches for op in patch.ops]
+    assert "/streamed_output/-" in paths and "/final_output" in paths
