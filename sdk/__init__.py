@@ -9,6 +9,7 @@ test helpers in :mod:`streamscope.testing`; the LangChain adapter in :mod:`strea
 
 from __future__ import annotations
 
+from streamscope.instrumentation import instrument_openai as instrument_openai
 from streamscope.tracing.context import context
 from streamscope.tracing.decorator import trace
 from streamscope.tracing.handler import TracingCallbackHandler
