@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "AIChunkAccumulator",
     "AIMessage",
     "AIMessageChunk",
     "BaseMessage",
@@ -151,12 +152,26 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         *,
         tool_call_chunks: list[dict[str, Any]] | None = None,
         chunk_position: str | None = None,
-        **kwargs: Any,
+        id: str | None = None,
+        name: str | None = None,
+        usage_metadata: dict[str, int] | None = None,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        **extra: Any,
     ) -> None:
-        kwargs.pop("tool_calls", None)
-        super().__init__(content, **kwargs)
-        self.tool_call_chunks: list[dict[str, Any]] = tool_call_chunks if tool_call_chunks is not None else []
+        # Assigned directly (no super() chain): chunks are created once per streamed piece.
+        self.content = content
+        self.id = id
+        self.name = name
+        self.additional_kwargs = additional_kwargs if additional_kwargs is not None else {}
+        self.response_metadata = response_metadata if response_metadata is not None else {}
+        self.usage_metadata = usage_metadata
+        self.tool_call_chunks = tool_call_chunks if tool_call_chunks is not None else []
         self.chunk_position = chunk_position
+        if extra:
+            extra.pop("tool_calls", None)
+            for key, value in extra.items():
+                setattr(self, key, value)
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
@@ -224,6 +239,12 @@ def _merge_content(parts: list[Content]) -> Content:
     return merged
 
 
+# String values that identify rather than accumulate: a repeated value replaces, never concatenates.
+_REPLACE_KEYS = frozenset(
+    {"type", "id", "model", "model_name", "system_fingerprint", "finish_reason", "service_tier", "object"}
+)
+
+
 def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge ``right`` into a copy of ``left``: strings concatenate, dicts merge, lists extend."""
     out = dict(left)
@@ -233,7 +254,7 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
         elif value is None or (out[key] == value and not isinstance(value, str)):
             continue
         elif isinstance(out[key], str) and isinstance(value, str):
-            out[key] = value if key in ("type", "id") else out[key] + value
+            out[key] = value if key in _REPLACE_KEYS else out[key] + value
         elif isinstance(out[key], dict) and isinstance(value, dict):
             out[key] = merge_dicts(out[key], value)
         elif isinstance(out[key], list) and isinstance(value, list):
@@ -243,18 +264,64 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge_tool_call_chunks(chunks: list[AIMessageChunk]) -> list[dict[str, Any]]:
-    by_index: dict[Any, dict[str, Any]] = {}
-    order: list[Any] = []
-    for chunk in chunks:
-        for i, tc in enumerate(chunk.tool_call_chunks):
+class AIChunkAccumulator:
+    """Folds ``AIMessageChunk``s one at a time without keeping them (``add`` each, then ``result()``)."""
+
+    __slots__ = (
+        "_additional", "_count", "_first", "_id", "_last", "_metadata", "_name", "_parts", "_tool_order",
+        "_tools", "_usage",
+    )
+
+    def __init__(self) -> None:
+        self._parts: list[Content] = []
+        self._count = 0
+        self._first: AIMessageChunk | None = None
+        self._id: str | None = None
+        self._name: str | None = None
+        self._tools: dict[Any, dict[str, Any]] | None = None
+        self._tool_order: list[Any] = []
+        self._usage: dict[str, int] | None = None
+        self._additional: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._last = False
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        if self._first is None:
+            self._first = chunk
+        self._count += 1
+        self._parts.append(chunk.content)
+        cid = chunk.id
+        if cid and (self._id is None or (self._id.startswith("lc_run--") and not cid.startswith("lc_run--"))):
+            self._id = cid
+        if chunk.name and self._name is None:
+            self._name = chunk.name
+        if chunk.tool_call_chunks:
+            self._add_tools(chunk.tool_call_chunks)
+        usage = chunk.usage_metadata
+        if usage:
+            total = self._usage
+            if total is None:
+                total = self._usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+            for key, value in usage.items():
+                if isinstance(value, int):
+                    total[key] = total.get(key, 0) + value
+        if chunk.additional_kwargs:
+            self._additional = merge_dicts(self._additional or {}, chunk.additional_kwargs)
+        if chunk.response_metadata:
+            self._metadata = merge_dicts(self._metadata or {}, chunk.response_metadata)
+        if chunk.chunk_position == "last":
+            self._last = True
+
+    def _add_tools(self, deltas: list[dict[str, Any]]) -> None:
+        tools = self._tools
+        if tools is None:
+            tools = self._tools = {}
+        for i, tc in enumerate(deltas):
             index = tc.get("index", i)
-            current = by_index.get(index)
+            current = tools.get(index)
             if current is None:
-                by_index[index] = {
-                    "name": tc.get("name"), "args": tc.get("args") or "", "id": tc.get("id"), "index": index,
-                }
-                order.append(index)
+                tools[index] = {"name": tc.get("name"), "args": tc.get("args") or "", "id": tc.get("id"), "index": index}
+                self._tool_order.append(index)
                 continue
             if tc.get("name") and not current["name"]:
                 current["name"] = tc["name"]
@@ -262,49 +329,29 @@ def _merge_tool_call_chunks(chunks: list[AIMessageChunk]) -> list[dict[str, Any]
                 current["args"] += tc["args"]
             if tc.get("id") and not current["id"]:
                 current["id"] = tc["id"]
-    return [by_index[i] for i in order]
 
-
-def _sum_usage(chunks: list[AIMessageChunk]) -> dict[str, int] | None:
-    total: dict[str, int] | None = None
-    for chunk in chunks:
-        usage = chunk.usage_metadata
-        if not usage:
-            continue
-        if total is None:
-            total = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        for key, value in usage.items():
-            if isinstance(value, int):
-                total[key] = total.get(key, 0) + value
-    return total
+    def result(self) -> AIMessageChunk:
+        if self._count == 1 and self._first is not None:
+            return self._first
+        tools = self._tools
+        return AIMessageChunk(
+            _merge_content(self._parts) if self._parts else "",
+            id=self._id,
+            name=self._name,
+            tool_call_chunks=[tools[i] for i in self._tool_order] if tools else [],
+            usage_metadata=dict(self._usage) if self._usage else None,
+            additional_kwargs=self._additional or {},
+            response_metadata=self._metadata or {},
+            chunk_position="last" if self._last else None,
+        )
 
 
 def merge_ai_chunks(chunks: Sequence[AIMessageChunk]) -> AIMessageChunk:
     """Fold many chunks at once (the same result as ``a + b + c``, without the quadratic copying)."""
-    chunk_list = list(chunks)
-    if len(chunk_list) == 1:
-        return chunk_list[0]
-    msg_id: str | None = None
-    for c in chunk_list:
-        if c.id and (msg_id is None or (msg_id.startswith("lc_run--") and not c.id.startswith("lc_run--"))):
-            msg_id = c.id
-    additional: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    for c in chunk_list:
-        if c.additional_kwargs:
-            additional = merge_dicts(additional, c.additional_kwargs)
-        if c.response_metadata:
-            metadata = merge_dicts(metadata, c.response_metadata)
-    return AIMessageChunk(
-        _merge_content([c.content for c in chunk_list]),
-        id=msg_id,
-        name=next((c.name for c in chunk_list if c.name), None),
-        tool_call_chunks=_merge_tool_call_chunks(chunk_list),
-        usage_metadata=_sum_usage(chunk_list),
-        additional_kwargs=additional,
-        response_metadata=metadata,
-        chunk_position="last" if any(c.chunk_position == "last" for c in chunk_list) else None,
-    )
+    acc = AIChunkAccumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    return acc.result()
 
 
 _ROLES: dict[str, type[BaseMessage]] = {

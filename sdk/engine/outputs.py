@@ -5,9 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streamscope.engine.messages import AIMessage, AIMessageChunk, BaseMessage, merge_ai_chunks, merge_dicts
+from streamscope.engine.messages import (
+    AIChunkAccumulator,
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    merge_ai_chunks,
+    merge_dicts,
+)
 
-__all__ = ["ChatGeneration", "ChatGenerationChunk", "ChatResult", "Generation", "GenerationChunk", "LLMResult"]
+__all__ = [
+    "ChatGeneration",
+    "ChatGenerationChunk",
+    "ChatResult",
+    "Generation",
+    "GenerationAccumulator",
+    "GenerationChunk",
+    "LLMResult",
+]
 
 
 class Generation:
@@ -87,6 +102,32 @@ def merge_generation_chunks(chunks: Sequence[ChatGenerationChunk]) -> ChatGenera
         if c.generation_info:
             info = merge_dicts(info, c.generation_info)
     return ChatGenerationChunk(merge_ai_chunks([c.message for c in chunks]), info or None)
+
+
+class GenerationAccumulator:
+    """Folds a model run's generation chunks as they pass (for ``on_llm_end`` / the partial ``response``)."""
+
+    __slots__ = ("_count", "_info", "_messages")
+
+    def __init__(self) -> None:
+        self._messages = AIChunkAccumulator()
+        self._info: dict[str, Any] | None = None
+        self._count = 0
+
+    def add(self, generation: ChatGenerationChunk) -> None:
+        self._count += 1
+        self._messages.add(generation.message)
+        if generation.generation_info:
+            self._info = merge_dicts(self._info or {}, generation.generation_info)
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def result(self) -> LLMResult:
+        """``LLMResult([[merged chunk]])``, or ``LLMResult([[]])`` when nothing arrived."""
+        if not self._count:
+            return LLMResult(generations=[[]])
+        return LLMResult(generations=[[ChatGenerationChunk(self._messages.result(), self._info)]])
 
 
 class ChatResult:

@@ -14,7 +14,14 @@ from typing import Any
 
 from streamscope.engine.messages import get_buffer_string
 
-__all__ = ["ahandle_event", "handle_event", "reason_for"]
+__all__ = [
+    "ahandle_event",
+    "handle_event",
+    "reason_for",
+    "run_coroutine",
+    "token_targets",
+    "unexpected_handler_error",
+]
 
 logger = logging.getLogger("streamscope.engine.callbacks")
 
@@ -49,7 +56,7 @@ def reason_for(error: BaseException) -> str:
     return "error"
 
 
-def _run_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -75,10 +82,30 @@ def _fallback_args(event: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, .
     return "on_llm_start", (serialized, [get_buffer_string(m) for m in messages])
 
 
-def _report(handler: Any, event: str, exc: Exception) -> None:
+def unexpected_handler_error(handler: Any, event: str, exc: Exception) -> None:
+    """Log and swallow a handler's exception, or re-raise it when the handler set ``raise_error``."""
     if getattr(handler, "raise_error", False):
         raise exc
     logger.warning("Error in %s.%s callback: %r", type(handler).__name__, event, exc)
+
+
+_report = unexpected_handler_error
+
+
+def token_targets(handlers: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """``(handler, bound on_llm_new_token)`` for the handlers that take tokens (resolved once per run)."""
+    targets = []
+    for handler in handlers:
+        try:
+            if getattr(handler, "ignore_llm", False):
+                continue
+            method = getattr(handler, "on_llm_new_token", None)
+        except Exception as exc:
+            unexpected_handler_error(handler, "on_llm_new_token", exc)
+            continue
+        if method is not None:
+            targets.append((handler, method))
+    return targets
 
 
 def handle_event(handlers: Sequence[Any], event: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -94,14 +121,14 @@ def handle_event(handlers: Sequence[Any], event: str, args: tuple[Any, ...], kwa
             try:
                 result = method(*args, **kwargs)
                 if result is not None and asyncio.iscoroutine(result):
-                    _run_coroutine(result)
+                    run_coroutine(result)
             except NotImplementedError:
                 if event != "on_chat_model_start":
                     raise
                 name, fargs = _fallback_args(event, args)
                 result = getattr(handler, name)(*fargs, **kwargs)
                 if result is not None and asyncio.iscoroutine(result):
-                    _run_coroutine(result)
+                    run_coroutine(result)
         except Exception as exc:
             _report(handler, event, exc)
 

@@ -7,11 +7,19 @@ nothing is dispatched at all (``RunManager.handlers`` is empty and callers skip 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from streamscope.engine.callbacks.dispatch import ahandle_event, handle_event, reason_for
+from streamscope.engine.callbacks.dispatch import (
+    ahandle_event,
+    handle_event,
+    reason_for,
+    run_coroutine,
+    token_targets,
+    unexpected_handler_error,
+)
 
 __all__ = [
     "CallbackManager",
@@ -211,8 +219,8 @@ class RunManager:
     """
 
     __slots__ = (
-        "ended", "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags", "metadata",
-        "parent_run_id", "run_id", "tags", "taps",
+        "_token_targets", "ended", "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags",
+        "metadata", "parent_run_id", "run_id", "tags", "taps",
     )
 
     def __init__(self, run_id: UUID, parent: CallbackManager) -> None:
@@ -225,6 +233,7 @@ class RunManager:
         self.metadata = parent.metadata
         self.inheritable_metadata = parent.inheritable_metadata
         self.ended = False
+        self._token_targets: list[tuple[Any, Any]] | None = None
         self.taps = [h for h in parent.handlers if getattr(h, "wants_chain_stream", False)] if parent.handlers else []
 
     def _start_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -252,14 +261,37 @@ class RunManager:
 
     # -- events during the run -------------------------------------------------------------------------
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
-        if self.handlers:
-            kwargs["chunk"] = chunk
-            handle_event(self.handlers, "on_llm_new_token", (token,), self._kw(kwargs))
+        """The per-chunk hot path: handler methods are resolved once per run, not once per chunk."""
+        if not self.handlers:
+            return
+        targets = self._token_targets
+        if targets is None:
+            targets = self._token_targets = token_targets(self.handlers)
+        kwargs["chunk"] = chunk
+        kw = self._kw(kwargs)
+        for handler, method in targets:
+            try:
+                result = method(token, **kw)
+                if result is not None and asyncio.iscoroutine(result):
+                    run_coroutine(result)
+            except Exception as exc:
+                unexpected_handler_error(handler, "on_llm_new_token", exc)
 
     async def aon_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
-        if self.handlers:
-            kwargs["chunk"] = chunk
-            await ahandle_event(self.handlers, "on_llm_new_token", (token,), self._kw(kwargs))
+        if not self.handlers:
+            return
+        targets = self._token_targets
+        if targets is None:
+            targets = self._token_targets = token_targets(self.handlers)
+        kwargs["chunk"] = chunk
+        kw = self._kw(kwargs)
+        for handler, method in targets:
+            try:
+                result = method(token, **kw)
+                if result is not None and asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                unexpected_handler_error(handler, "on_llm_new_token", exc)
 
     def on_chain_stream(self, chunk: Any) -> None:
         """Our addition: tell tapping handlers about one output chunk of this run."""

@@ -26,6 +26,7 @@ from streamscope.engine.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
     ChatResult,
+    GenerationAccumulator,
     LLMResult,
     merge_generation_chunks,
 )
@@ -34,12 +35,6 @@ from streamscope.engine.runnables.base import Runnable, abandon_reason, aclose_q
 __all__ = ["BaseChatModel"]
 
 _END = object()
-
-
-def _partial(chunks: list[ChatGenerationChunk]) -> LLMResult:
-    if not chunks:
-        return LLMResult(generations=[[]])
-    return LLMResult(generations=[[merge_generation_chunks(chunks)]])
 
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
@@ -211,7 +206,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:
         track = bool(rm.handlers)
-        chunks: list[ChatGenerationChunk] = []
+        chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
         try:
@@ -223,18 +218,18 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
-                    chunks.append(generation)
+                    chunks.add(generation)
                     rm.on_llm_new_token(self._token(message), chunk=generation)
                 yield message
         except GeneratorExit:
             close_quietly(iterator)
-            rm.on_llm_end(_partial(chunks), reason="abandoned")
+            rm.on_llm_end(chunks.result(), reason="abandoned")
             raise
         except BaseException as exc:
             close_quietly(iterator)
-            rm.on_llm_error(exc, response=_partial(chunks))
+            rm.on_llm_error(exc, response=chunks.result())
             raise
-        rm.on_llm_end(_partial(chunks) if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
+        rm.on_llm_end(chunks.result() if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
@@ -259,7 +254,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncGenerator[AIMessageChunk, None]:
         track = bool(rm.handlers)
-        chunks: list[ChatGenerationChunk] = []
+        chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: AsyncIterator[ChatGenerationChunk] | None = None
         try:
@@ -271,22 +266,22 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
-                    chunks.append(generation)
+                    chunks.add(generation)
                     await rm.aon_llm_new_token(self._token(message), chunk=generation)
                 yield message
         except GeneratorExit:
             reason = abandon_reason()
             await aclose_quietly(iterator)
             if reason == "cancelled":
-                await rm.aon_llm_error(asyncio.CancelledError(), response=_partial(chunks), reason=reason)
+                await rm.aon_llm_error(asyncio.CancelledError(), response=chunks.result(), reason=reason)
             else:
-                await rm.aon_llm_end(_partial(chunks), reason=reason)
+                await rm.aon_llm_end(chunks.result(), reason=reason)
             raise
         except BaseException as exc:
             await aclose_quietly(iterator)
-            await rm.aon_llm_error(exc, response=_partial(chunks))
+            await rm.aon_llm_error(exc, response=chunks.result())
             raise
-        await rm.aon_llm_end(_partial(chunks) if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
+        await rm.aon_llm_end(chunks.result() if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
 
     # -- invoke / generate -------------------------------------------------------------------------------------
     def _wants_tokens(self, rm: RunManager) -> bool:

@@ -25,7 +25,7 @@ from streamscope.engine.config import (
     ensure_config,
     patch_config,
 )
-from streamscope.engine.runnables.utils import fold
+from streamscope.engine.runnables.utils import Folder, fold
 
 if TYPE_CHECKING:
     from streamscope.engine.log import RunLog, RunLogPatch
@@ -80,21 +80,22 @@ def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _recording(first: Any, rest: Iterator[Any], received: list[Any]) -> Iterator[Any]:
+def _recording(first: Any, rest: Iterator[Any], received: Folder) -> Iterator[Any]:
     yield first
+    record = received.add
     for item in rest:
-        received.append(item)
+        record(item)
         yield item
 
 
-async def _aprepend(first: Any, rest: AsyncIterator[Any], received: list[Any] | None) -> AsyncIterator[Any]:
+async def _aprepend(first: Any, rest: AsyncIterator[Any], received: Folder | None) -> AsyncIterator[Any]:
     yield first
     if received is None:
         async for item in rest:
             yield item
     else:
         async for item in rest:
-            received.append(item)
+            received.add(item)
             yield item
 
 
@@ -403,15 +404,17 @@ class Runnable(Generic[Input, Output]):
         rm = self._start_run(cfg, {"input": ""} if deferred else known_input, defers_inputs=deferred)
         child = patch_config(cfg, callbacks=rm.get_child())
         track = bool(rm.handlers)
-        received = [first]
+        received = Folder()
+        received.add(first)
         source = _recording(first, inputs, received) if track else _prepend(first, inputs)
         iterator = transformer(source, rm, child, **kwargs)
-        produced: list[Any] = []
+        produced = Folder()
         try:
             if track:
                 tap = rm.on_chain_stream if rm.taps else None
+                record = produced.add
                 for chunk in iterator:
-                    produced.append(chunk)
+                    record(chunk)
                     if tap is not None:
                         tap(chunk)
                     yield chunk
@@ -421,14 +424,14 @@ class Runnable(Generic[Input, Output]):
             close_quietly(iterator)
             close_quietly(source)
             close_quietly(inputs)
-            rm.on_chain_end(fold(produced), inputs=fold(received), reason="abandoned")
+            rm.on_chain_end(produced.result(), inputs=received.result(), reason="abandoned")
             raise
         except BaseException as exc:
             close_quietly(source)
             close_quietly(inputs)
-            rm.on_chain_error(exc, inputs=fold(received))
+            rm.on_chain_error(exc, inputs=received.result())
             raise
-        rm.on_chain_end(fold(produced), inputs=fold(received))
+        rm.on_chain_end(produced.result(), inputs=received.result())
 
     async def _atransform_stream_with_config(
         self,
@@ -448,15 +451,16 @@ class Runnable(Generic[Input, Output]):
         rm = await self._astart_run(cfg, {"input": ""} if deferred else known_input, defers_inputs=deferred)
         child = patch_config(cfg, callbacks=rm.get_child())
         track = bool(rm.handlers)
-        received = [first]
+        received = Folder()
+        received.add(first)
         source = _aprepend(first, inputs, received if track else None)
         iterator = transformer(source, rm, child, **kwargs)
-        produced: list[Any] = []
+        produced = Folder()
         try:
             if track:
                 taps = bool(rm.taps)
                 async for chunk in iterator:
-                    produced.append(chunk)
+                    produced.add(chunk)
                     if taps:
                         await rm.aon_chain_stream(chunk)
                     yield chunk
@@ -469,16 +473,16 @@ class Runnable(Generic[Input, Output]):
             await aclose_quietly(source)
             await aclose_quietly(inputs)
             if reason == "cancelled":
-                await rm.aon_chain_error(asyncio.CancelledError(), inputs=fold(received), reason=reason)
+                await rm.aon_chain_error(asyncio.CancelledError(), inputs=received.result(), reason=reason)
             else:
-                await rm.aon_chain_end(fold(produced), inputs=fold(received), reason=reason)
+                await rm.aon_chain_end(produced.result(), inputs=received.result(), reason=reason)
             raise
         except BaseException as exc:
             await aclose_quietly(source)
             await aclose_quietly(inputs)
-            await rm.aon_chain_error(exc, inputs=fold(received))
+            await rm.aon_chain_error(exc, inputs=received.result())
             raise
-        await rm.aon_chain_end(fold(produced), inputs=fold(received))
+        await rm.aon_chain_end(produced.result(), inputs=received.result())
 
 
 def _per_input_configs(

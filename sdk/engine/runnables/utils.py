@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from streamscope.engine.messages import AIMessageChunk, merge_ai_chunks
+from streamscope.engine.messages import AIChunkAccumulator, AIMessageChunk, merge_ai_chunks
 
-__all__ = ["AddableDict", "add", "fold"]
+__all__ = ["AddableDict", "Folder", "add", "fold"]
 
 
 class AddableDict(dict[str, Any]):
@@ -63,3 +63,57 @@ def fold(chunks: Sequence[Any] | Iterable[Any]) -> Any:
     for chunk in items[1:]:
         acc = add(acc, chunk)
     return acc
+
+
+class Folder:
+    """An incremental :func:`fold`: ``add`` chunks as they pass, ``result()`` at the end. Strings and message
+    chunks are kept compactly (text parts and merged fields), not as the chunk objects themselves."""
+
+    __slots__ = ("_acc", "_mode", "_parts", "_value")
+
+    def __init__(self) -> None:
+        self._mode = 0  # 0 empty, 1 strings, 2 message chunks, 3 anything else
+        self._parts: list[str] = []
+        self._acc: AIChunkAccumulator | None = None
+        self._value: Any = None
+
+    def add(self, chunk: Any) -> None:
+        mode = self._mode
+        if mode == 1:
+            if type(chunk) is str:
+                self._parts.append(chunk)
+                return
+            self._to_generic()
+        elif mode == 2:
+            if type(chunk) is AIMessageChunk:
+                assert self._acc is not None
+                self._acc.add(chunk)
+                return
+            self._to_generic()
+        elif mode == 0:
+            kind = type(chunk)
+            if kind is str:
+                self._mode = 1
+                self._parts.append(chunk)
+            elif kind is AIMessageChunk:
+                self._mode = 2
+                self._acc = AIChunkAccumulator()
+                self._acc.add(chunk)
+            else:
+                self._mode = 3
+                self._value = chunk
+            return
+        self._value = add(self._value, chunk)
+
+    def _to_generic(self) -> None:
+        self._value = self.result()
+        self._mode = 3
+
+    def result(self) -> Any:
+        mode = self._mode
+        if mode == 1:
+            return "".join(self._parts)
+        if mode == 2:
+            assert self._acc is not None
+            return self._acc.result()
+        return self._value
