@@ -95,6 +95,13 @@ class _ChunkClassifier:
         first = not self.seen
         self.seen = True
         message = getattr(chunk, "message", None)
+        if (token and message is not None and not getattr(message, "tool_call_chunks", None)
+                and not getattr(message, "usage_metadata", None) and not getattr(message, "response_metadata", None)
+                and not getattr(chunk, "generation_info", None)):
+            return CONTENT, token  # the common case: plain text, nothing else to learn
+        return self._slow(token, chunk, message, first, rec)
+
+    def _slow(self, token: Any, chunk: Any, message: Any, first: bool, rec: StreamRecorder) -> tuple[int, str]:
         info = getattr(chunk, "generation_info", None) or {}
         meta = getattr(message, "response_metadata", None) or {}
         finish = info.get("finish_reason") or meta.get("finish_reason")
@@ -102,8 +109,8 @@ class _ChunkClassifier:
             rec.set_response(finish_reasons=[str(finish)])
         if meta.get("model_name") or meta.get("id"):
             rec.set_response(response_model=meta.get("model_name"), response_id=meta.get("id"))
-        if getattr(message, "id", None) and str(message.id).startswith("chatcmpl"):  # type: ignore[union-attr]
-            rec.set_response(response_id=str(message.id))  # type: ignore[union-attr]
+        if getattr(message, "id", None) and str(message.id).startswith("chatcmpl"):
+            rec.set_response(response_id=str(message.id))
         usage = getattr(message, "usage_metadata", None)
         if usage:
             self.input_tokens = (self.input_tokens or 0) + int(usage.get("input_tokens") or 0)

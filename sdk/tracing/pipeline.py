@@ -10,10 +10,12 @@ and logged once; nothing is dropped silently. Export failures are counted as :at
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -27,7 +29,21 @@ DEFAULT_MAX_QUEUE_SIZE = 1_000_000
 DEFAULT_MAX_EXPORT_BATCH_SIZE = 8192
 DEFAULT_SCHEDULE_DELAY = 0.5
 
-_Item = ReadableSpan | ChunkBatch
+
+class Deferred:
+    """Work handed to the export thread (e.g. finishing a stream: rollups, span end, chunk batch)."""
+
+    __slots__ = ("fn", "size")
+
+    def __init__(self, fn: Callable[[], object], size: int) -> None:
+        self.fn = fn
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+_Item = ReadableSpan | ChunkBatch | Deferred
 
 
 class SpanPipeline(SpanProcessor):
@@ -79,12 +95,21 @@ class SpanPipeline(SpanProcessor):
         """Queue a stream's chunk spans; False (and counted as dropped) if they do not fit."""
         return self._offer(batch, len(batch))
 
-    def _offer(self, item: _Item, n: int) -> bool:
+    def defer(self, fn: Callable[[], object], size: int) -> bool:
+        """Run ``fn`` on the export thread (False if it does not fit; the caller then runs it itself).
+        ``size`` is the number of spans it will produce, reserved in the queue meanwhile."""
+        if self.synchronous:
+            return False
+        return self._offer(Deferred(fn, size), size, count_drop=False)
+
+    def _offer(self, item: _Item, n: int, count_drop: bool = True) -> bool:
         if self.synchronous:
             self._export([item], n)
             return True
         with self._cond:
             if self._shut or self._queued + n > self.max_queue_size:
+                if not count_drop:
+                    return False
                 self.dropped_spans += n
                 warn = not self._warned_drop
                 self._warned_drop = True
@@ -104,8 +129,17 @@ class SpanPipeline(SpanProcessor):
     # -- export ------------------------------------------------------------------------------------------
 
     def _export(self, items: Sequence[_Item], n: int) -> None:
-        spans = [i for i in items if not isinstance(i, ChunkBatch)]
+        for item in items:
+            if isinstance(item, Deferred):
+                try:
+                    item.fn()
+                except Exception:
+                    logger.exception("streamscope deferred tracing work failed")
+        spans = [i for i in items if isinstance(i, ReadableSpan)]
         batches = [i for i in items if isinstance(i, ChunkBatch)]
+        n -= sum(len(i) for i in items if isinstance(i, Deferred))
+        if not spans and not batches:
+            return
         try:
             ok = self.exporter.export(spans, batches)
         except Exception:
@@ -122,7 +156,7 @@ class SpanPipeline(SpanProcessor):
         while self._queue and n < self.max_export_batch_size:
             item = self._queue.popleft()
             items.append(item)
-            n += len(item) if isinstance(item, ChunkBatch) else 1
+            n += len(item) if isinstance(item, (ChunkBatch, Deferred)) else 1
         self._queued -= n
         return items, n, len(items)
 
@@ -150,11 +184,20 @@ class SpanPipeline(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         if self.synchronous or self._thread is None:
             return True
+        deadline = time.monotonic() + timeout_millis / 1000
         with self._cond:
-            target = self._enqueued_seq
-            self._flush = True
-            self._cond.notify_all()
-            return self._cond.wait_for(lambda: self._done_seq >= target, timeout=timeout_millis / 1000)
+            while True:  # deferred work enqueues more items: repeat until nothing new arrived
+                target = self._enqueued_seq
+                self._flush = True
+                self._cond.notify_all()
+                done = functools.partial(self._flushed_up_to, target)
+                if not self._cond.wait_for(done, timeout=max(0.0, deadline - time.monotonic())):
+                    return False
+                if self._enqueued_seq == target:
+                    return True
+
+    def _flushed_up_to(self, seq: int) -> bool:
+        return self._done_seq >= seq
 
     def shutdown(self, timeout: float = 5.0) -> None:
         if self._shut:

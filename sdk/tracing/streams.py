@@ -80,6 +80,7 @@ class StreamRecorder:
         "_usage",
         "_usage_source",
         "active",
+        "context_attributes",
         "records",
         "span",
         "start_perf_ns",
@@ -102,6 +103,7 @@ class StreamRecorder:
         self._response_id: str | None = None
         self._response_model: str | None = None
         self._finish_reasons: list[str] = []
+        self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
     # -- hot path --------------------------------------------------------------------------------------
 
@@ -156,6 +158,19 @@ class StreamRecorder:
             if self._ended:
                 return
             self._ended = True
+        # Rollups, attributes, the span's end and the chunk batch are built on the export thread when there
+        # is one, so the consumer's thread pays only for the per-chunk appends.
+        pipeline = self.active.pipeline
+        try:
+            if pipeline is not None and pipeline.defer(
+                    lambda: self._complete(outcome, error, usage, end_perf), len(self.records) + 1):
+                return
+        except Exception as exc:
+            report("StreamRecorder.end(defer)", exc)
+        self._complete(outcome, error, usage, end_perf)
+
+    def _complete(self, outcome: str, error: BaseException | None, usage: Mapping[str, Any] | None,
+                  end_perf: int) -> None:
         try:
             if usage:
                 self.set_usage(usage.get("input_tokens"), usage.get("output_tokens"),
@@ -256,7 +271,7 @@ class StreamRecorder:
                           texts: Sequence[str] | None) -> int:
         ctx = self.span.get_span_context()
         pipeline = self.active.pipeline
-        extra = dict(current_attributes())
+        extra = dict(self.context_attributes)
         if pipeline is not None and self.active.resource is not None:
             batch = ChunkBatch(
                 trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self.active.resource,

@@ -33,6 +33,7 @@ class Receiver:
         self.resources: list[dict[str, Any]] = []
         self.requests = 0
         self.status = 200
+        self.fail_next: list[int] = []  # statuses to answer with, one per request, before normal service
         self.headers_seen: list[dict[str, str]] = []
         lock = threading.Lock()
         receiver = self
@@ -45,8 +46,9 @@ class Receiver:
                 with lock:
                     receiver.requests += 1
                     receiver.headers_seen.append(dict(self.headers.items()))
-                    if receiver.status != 200:
-                        self.send_response(receiver.status)
+                    status = receiver.fail_next.pop(0) if receiver.fail_next else receiver.status
+                    if status != 200:
+                        self.send_response(status)
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
