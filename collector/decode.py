@@ -217,10 +217,10 @@ def _walk_ids(doc: Any) -> None:
     for rs in rss:
         if not isinstance(rs, dict):
             raise DecodeError("each resourceSpans item must be an object.")
-        for ss in rs.get("scopeSpans", rs.get("scope_spans", [])) or []:
+        for ss in _json_list(rs.get("scopeSpans", rs.get("scope_spans", [])), "scopeSpans"):
             if not isinstance(ss, dict):
                 raise DecodeError("each scopeSpans item must be an object.")
-            for s in ss.get("spans", []) or []:
+            for s in _json_list(ss.get("spans", []), "spans"):
                 if not isinstance(s, dict):
                     raise DecodeError("each span must be an object.")
                 for alias in ("trace_id", "span_id", "parent_span_id"):
@@ -232,9 +232,17 @@ def _walk_ids(doc: Any) -> None:
                         }[alias]
                         s[camel] = s.pop(alias)
                 _fix_ids(s)
-                for link in s.get("links", []) or []:
+                for link in _json_list(s.get("links", []), "links"):
                     if isinstance(link, dict):
                         _fix_ids(link)
+
+
+def _json_list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{field} must be a list.")
+    return value
 
 
 def parse_json(body: bytes) -> ExportTraceServiceRequest:
