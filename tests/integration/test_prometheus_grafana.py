@@ -390,6 +390,51 @@ def test_every_recording_rule_returns_series(stack: Stack) -> None:
                   timeout=QUERY_GRACE)
 
 
+SDK_SERVICE = "grafana-it-sdk"
+SDK_WORKLOAD = """
+import sys
+import streamscope
+from streamscope.engine import FakeStreamingChatModel
+
+tracing = streamscope.init(endpoint=sys.argv[1], service_name=sys.argv[2])
+model = FakeStreamingChatModel(chunks=["Hello", " stream", "ing", " world"], ttft=0.01, gap=0.005,
+                               usage={"input_tokens": 5, "output_tokens": 4, "total_tokens": 9}, model="sdk-model")
+for _ in range(5):
+    for _chunk in model.stream("hi"):
+        pass
+flushed = tracing.force_flush(60)
+print(flushed, tracing.exported_spans, tracing.failed_spans)
+tracing.shutdown()
+"""
+
+
+def _run_sdk_workload(stack: Stack) -> None:
+    result = subprocess.run([sys.executable, "-c", SDK_WORKLOAD, stack.collector.url, SDK_SERVICE],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    flushed, exported, failed = result.stdout.split()
+    assert (flushed, failed) == ("True", "0") and int(exported) > 0, result.stdout + result.stderr
+
+
+def test_streams_traced_by_the_real_sdk_fill_the_overview(stack: Stack) -> None:
+    """streamscope.init + an engine model stream, through the collector and Prometheus, into the panels."""
+    count = f'gen_ai_client_operation_time_to_first_chunk_seconds_count{{service="{SDK_SERVICE}"}}'
+    _run_sdk_workload(stack)
+    first = _wait_for(lambda: stack.query(count), "the SDK's first streams to be scraped")
+    _run_sdk_workload(stack)  # a second burst after a scrape, so rates over the window are non-zero
+    _wait_for(lambda: stack.query(f"{count} > {first[0]['value'][1]}"), "the SDK's second streams to be scraped")
+    overview = json.loads((GRAFANA / "dashboards" / "streamscope-overview.json").read_text(encoding="utf-8"))
+    # Only completed, unstalled, successful streams were sent: skip the panels about other outcomes.
+    checked = [t for t in targets.targets(overview)
+               if "outcome=" not in t.expr and "stalls" not in t.expr and "error_type" not in t.expr]
+    assert len(checked) >= 12
+    for target in checked:
+        expr = targets.expand(target.expr, {"service": SDK_SERVICE, "model": ".*"}, "1m")
+        result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+                           f"{target.panel!r} for the SDK's service: {expr}", timeout=QUERY_GRACE)
+        assert all(series["metric"].get("model", "sdk-model") == "sdk-model" for series in result)
+
+
 def test_latency_exemplars_carry_trace_ids_of_real_streams(stack: Stack) -> None:
     """The panels' exemplar points link to /traces/<trace_id>: the id must be one the workload really sent."""
 
