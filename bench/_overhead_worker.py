@@ -112,7 +112,23 @@ def run_pipeline(impl: str, n: int, reps: int) -> dict[str, Any]:
         await time_async(lambda: chain.astream({"q": "hi"}), 1, None)  # warm-up
         return await time_async(lambda: chain.astream({"q": "hi"}), reps, None)
 
-    return {"impl": impl, "n": n, "chunks": chunks, "sync": sync, "async": asyncio.run(go()), "versions": versions(impl)}
+    out = [c for c in chain.stream({"q": "hi"})]
+
+    def bare() -> Iterator[Any]:
+        yield from out
+
+    async def abare() -> AsyncIterator[Any]:
+        for c in out:
+            yield c
+
+    async def go_bare() -> dict[str, float]:
+        return await time_async(abare, reps, chunks)
+
+    return {
+        "impl": impl, "n": n, "chunks": chunks, "sync": sync, "async": asyncio.run(go()),
+        "bare": {"sync": time_sync(bare, reps, chunks), "async": asyncio.run(go_bare())},
+        "versions": versions(impl),
+    }
 
 
 def _stage_factories() -> dict[str, Callable[[], Any]]:

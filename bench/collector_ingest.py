@@ -1,0 +1,452 @@
+"""Collector ingest benchmark: spans/s from OTLP request to committed rows, lag, query latency, and the limits.
+
+    .venv/bin/python bench/collector_ingest.py [--duration 20] [--threads 4] [--phoenix-venv DIR]
+
+Load: OTLP/HTTP protobuf (and gRPC) bodies of 512 spans shaped like our SDK's output: 4 traces x (1 root +
+1 LLM stream span with streamscope rollups + 126 ``streamscope.chunk`` spans), unique ids in every body.
+The collector runs as its own process (``streamscope collector``, SQLite WAL, synchronous=FULL); a 200 means
+"committed", so acknowledged spans/s is stored spans/s. Closed-loop senders; on 503 they wait 0.1 s and retry.
+
+Same run, for scale: raw protobuf parsing (the decode limit), our decode+normalise alone (per-span Python cost),
+raw SQLite ``executemany`` of the chunk rows (the storage limit). Phoenix: run side by side when
+``--phoenix-venv`` points at a venv with ``arize-phoenix`` (same bodies, same load, stored spans counted in its
+SQLite); otherwise its number from ../shared/reference/peer-ingest.md (same bodies, same machine) is cited.
+Exits non-zero on harness errors (a collector that does not start, lost acknowledged spans, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from streamscope.collector.decode import decode_request, parse_protobuf
+from streamscope.collector.normalise import normalise
+from streamscope.collector.store.sqlite import SQLiteStore
+
+NS = 1_000_000_000
+SPANS_PER_BODY = 512
+TRACES_PER_BODY = 4
+CHUNKS_PER_TRACE = SPANS_PER_BODY // TRACES_PER_BODY - 2
+MODELS = ["gpt-4o-mini", "gpt-4.1", "claude-sonnet-4", "llama-3.1-70b"]
+PHOENIX_CITED = (273, 282)  # stored spans/s, peer-ingest.md E1 (Phoenix 20.26.1, same bodies, same machine)
+
+
+def _kv(key: str, v: Any) -> KeyValue:
+    if isinstance(v, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=v))
+    if isinstance(v, int):
+        return KeyValue(key=key, value=AnyValue(int_value=v))
+    if isinstance(v, float):
+        return KeyValue(key=key, value=AnyValue(double_value=v))
+    return KeyValue(key=key, value=AnyValue(string_value=str(v)))
+
+
+def build_base(rng: random.Random, t0: int) -> tuple[bytes, list[bytes]]:
+    """One body; returns it and every id in it (trace ids and span ids)."""
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend([_kv("service.name", "bench-app"), _kv("service.version", "1.0"),
+                                   _kv("telemetry.sdk.language", "python")])  # fmt: skip
+    ss = rs.scope_spans.add()
+    ss.scope.name = "streamscope"
+    ids: list[bytes] = []
+    for t in range(TRACES_PER_BODY):
+        tid, root, llm = rng.randbytes(16), rng.randbytes(8), rng.randbytes(8)
+        ids += [tid, root, llm]
+        start = t0 + t * 3 * NS
+        model = rng.choice(MODELS)
+        ttft = rng.uniform(0.15, 0.9)
+        gaps = [rng.uniform(0.004, 0.06) for _ in range(CHUNKS_PER_TRACE)]
+        offs, acc = [], ttft
+        for g in gaps:
+            acc += g
+            offs.append(acc)
+        llm_start = start + 2_000_000
+        llm_end = llm_start + int((offs[-1] + 0.01) * NS)
+        s = ss.spans.add(trace_id=tid, span_id=root, name="POST /chat/stream", kind=2, start_time_unix_nano=start,
+                         end_time_unix_nano=llm_end + 1_000_000)  # fmt: skip
+        s.attributes.extend([_kv("http.method", "POST"), _kv("http.route", "/chat/stream"),
+                             _kv("session.id", f"s{rng.randrange(1000)}")])  # fmt: skip
+        srt = sorted(gaps)
+        attrs = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
+            "gen_ai.response.model": model, "gen_ai.request.stream": True, "gen_ai.response.id": f"chatcmpl-{t}",
+            "gen_ai.usage.input_tokens": rng.randrange(20, 400), "gen_ai.usage.output_tokens": CHUNKS_PER_TRACE,
+            "gen_ai.response.time_to_first_chunk": ttft, "streamscope.stream.outcome": "completed",
+            "streamscope.stream.time_to_first_chunk": ttft, "streamscope.stream.time_to_first_token": ttft + 0.01,
+            "streamscope.stream.chunk_count": CHUNKS_PER_TRACE, "streamscope.stream.gap_p50": srt[len(srt) // 2],
+            "streamscope.stream.gap_p95": srt[int(len(srt) * 0.95)], "streamscope.stream.gap_max": srt[-1],
+            "streamscope.stream.stall_count": 0, "streamscope.stream.output_tokens_per_second": 40.0,
+            "streamscope.usage.source": "provider",
+        }  # fmt: skip
+        s = ss.spans.add(trace_id=tid, span_id=llm, parent_span_id=root, name=f"chat {model}", kind=3,
+                         start_time_unix_nano=llm_start, end_time_unix_nano=llm_end)  # fmt: skip
+        s.attributes.extend(_kv(k, v) for k, v in attrs.items())
+        prev = 0.0
+        for i, off in enumerate(offs):
+            cid = rng.randbytes(8)
+            ids.append(cid)
+            at = llm_start + int(off * NS)
+            c = ss.spans.add(trace_id=tid, span_id=cid, parent_span_id=llm, name="streamscope.chunk", kind=1,
+                             start_time_unix_nano=at, end_time_unix_nano=at)  # fmt: skip
+            c.attributes.extend([_kv("streamscope.chunk.index", i), _kv("streamscope.chunk.offset", off),
+                                 _kv("streamscope.chunk.gap", off - prev), _kv("streamscope.chunk.kind", "content"),
+                                 _kv("streamscope.chunk.size", 4)])  # fmt: skip
+            prev = off
+    return req.SerializeToString(), ids
+
+
+class BodyPool:
+    """Many bodies with globally unique ids, cheaply: variants of base bodies with the first 4 id bytes rewritten."""
+
+    def __init__(self, n_base: int, seed: int = 1) -> None:
+        rng = random.Random(seed)
+        t0 = time.time_ns() - 3600 * NS
+        self.bases: list[tuple[bytearray, list[int], list[int]]] = []
+        for _ in range(n_base):
+            body, ids = build_base(rng, t0)
+            positions: list[int] = []
+            for ident in ids:
+                start = 0
+                while (i := body.find(ident, start)) >= 0:
+                    positions.append(i)
+                    start = i + 1
+            self.bases.append((bytearray(body), sorted(set(positions)), []))
+        self.counter = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> bytes:
+        with self.lock:
+            n = self.counter
+            self.counter += 1
+        base, positions, _ = self.bases[n % len(self.bases)]
+        variant = (n // len(self.bases) + 1).to_bytes(4, "little")
+        body = bytearray(base)
+        for p in positions:
+            body[p : p + 4] = variant
+        return bytes(body)
+
+
+# -- limits ------------------------------------------------------------------------------------------
+def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
+    bodies = [pool.next() for _ in range(n)]
+    spans = n * SPANS_PER_BODY
+    t = time.perf_counter()
+    reqs = [ExportTraceServiceRequest.FromString(b) for b in bodies]
+    parse = spans / (time.perf_counter() - t)
+    t = time.perf_counter()
+    batches = [normalise(decode_request(parse_protobuf(b))) for b in bodies]
+    decode = spans / (time.perf_counter() - t)
+    del reqs
+    with tempfile.TemporaryDirectory() as d:
+        con = sqlite3.connect(os.path.join(d, "raw.db"), isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute('CREATE TABLE chunks (span_id TEXT, idx INTEGER, "offset" REAL, gap REAL, kind TEXT, size INTEGER,'
+                    " tokens INTEGER, content TEXT, PRIMARY KEY (span_id, idx)) WITHOUT ROWID")  # fmt: skip
+        rows = [(c.span_id, c.index, c.offset, c.gap, c.kind, c.size, c.tokens, c.content) for b in batches
+                for c in b.chunks]  # fmt: skip
+        t = time.perf_counter()
+        for i in range(0, len(rows), 5120):
+            con.execute("BEGIN")
+            con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)", rows[i : i + 5120])
+            con.execute("COMMIT")
+        raw_sql = len(rows) / (time.perf_counter() - t)
+        con.close()
+        store = SQLiteStore(os.path.join(d, "store.db"))
+        t = time.perf_counter()
+        for i in range(0, len(batches), 10):
+            from streamscope.collector.model import IngestBatch
+
+            part = batches[i : i + 10]
+            store.write(IngestBatch(tuple(s for b in part for s in b.spans), tuple(s for b in part for s in b.streams),
+                                    tuple(c for b in part for c in b.chunks)))  # fmt: skip
+        store_rate = spans / (time.perf_counter() - t)
+        store.close()
+    return {"parse": parse, "decode": decode, "raw_sql": raw_sql, "store": store_rate}
+
+
+# -- end to end --------------------------------------------------------------------------------------
+def start_collector(db: str, queue: int) -> tuple[subprocess.Popen[str], int, int]:
+    cmd = [sys.executable, "-m", "streamscope", "collector", "--db", db, "--http-port", "0", "--grpc-port", "0",
+           "--queue-size", str(queue)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ports = {}
+    while len(ports) < 2:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("harness error: the collector did not start")
+        m = re.match(r"listening on (http|grpc)://[^:]+:(\d+)", line)
+        if m:
+            ports[m.group(1)] = int(m.group(2))
+    return proc, ports["http"], ports["grpc"]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int, pid: int) -> dict[str, Any]:
+    acked = [0]
+    rejected = [0]
+    latencies: list[float] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    peak = [0.0]
+
+    def http_worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        body = pool.next()
+        while not stop.is_set():
+            t = time.perf_counter()
+            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            r = conn.getresponse()
+            r.read()
+            if r.status == 200:
+                with lock:
+                    acked[0] += SPANS_PER_BODY
+                    latencies.append(time.perf_counter() - t)
+                body = pool.next()
+            elif r.status in (429, 503):
+                with lock:
+                    rejected[0] += 1
+                time.sleep(0.1)
+            else:
+                raise SystemExit(f"harness error: HTTP {r.status} {r.read()[:200]!r}")
+        conn.close()
+
+    def grpc_worker() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+            stub = trace_service_pb2_grpc.TraceServiceStub(ch)
+            req = ExportTraceServiceRequest.FromString(pool.next())
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    stub.Export(req, timeout=60)
+                except grpc.RpcError as e:
+                    if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                        with lock:
+                            rejected[0] += 1
+                        time.sleep(0.1)
+                        continue
+                    raise
+                with lock:
+                    acked[0] += SPANS_PER_BODY
+                    latencies.append(time.perf_counter() - t)
+                req = ExportTraceServiceRequest.FromString(pool.next())
+
+    def sampler() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], rss_mb(pid))
+
+    worker = http_worker if kind == "http" else grpc_worker
+    ts = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    ts.append(threading.Thread(target=sampler, daemon=True))
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    time.sleep(duration)
+    stop.set()
+    for t in ts:
+        t.join(120)
+    elapsed = time.perf_counter() - t0
+    lat = sorted(latencies)
+    return {
+        "spans": acked[0], "rate": acked[0] / elapsed, "rejected": rejected[0], "peak_rss": peak[0],
+        "p50": lat[len(lat) // 2] if lat else float("nan"), "p99": lat[int(len(lat) * 0.99)] if lat else float("nan"),
+    }  # fmt: skip
+
+
+def probe_lag(port: int, pool: BodyPool, n: int = 40) -> tuple[float, float]:
+    """Time from sending a trace to it being returned by the query API (while idle)."""
+    lags = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for _ in range(n):
+        body = pool.next()
+        tid = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+        t = time.perf_counter()
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        conn.getresponse().read()
+        while True:
+            conn.request("GET", f"/api/streams?trace_id={tid}")
+            r = conn.getresponse()
+            if b'"span_id"' in r.read():
+                break
+        lags.append(time.perf_counter() - t)
+    conn.close()
+    lags.sort()
+    return lags[len(lags) // 2], lags[int(len(lags) * 0.99)]
+
+
+def query_latency(port: int, path: str, reps: int = 7) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            raise SystemExit(f"harness error: {path} -> {r.status}")
+        times.append(time.perf_counter() - t)
+    conn.close()
+    return statistics.median(times)
+
+
+def count_rows(db: str) -> tuple[int, int]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    spans = con.execute("SELECT count(*) FROM spans").fetchone()[0]
+    chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    con.close()
+    return spans, chunks
+
+
+# -- Phoenix -----------------------------------------------------------------------------------------
+def run_phoenix(venv: str, pool: BodyPool, duration: float, threads: int) -> dict[str, Any] | None:
+    exe = Path(venv) / "bin" / "phoenix"
+    if not exe.exists():
+        print(f"(no Phoenix at {exe}; citing peer-ingest.md)")
+        return None
+    import socket
+
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    wd = tempfile.mkdtemp(prefix="phoenix-")
+    port, gport = free(), free()
+    env = {**os.environ, "PHOENIX_WORKING_DIR": wd, "PHOENIX_PORT": str(port), "PHOENIX_GRPC_PORT": str(gport),
+           "PHOENIX_HOST": "127.0.0.1", "PHOENIX_TELEMETRY_ENABLED": "false"}  # fmt: skip
+    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        res = run_load("http", port, pool, duration, threads, proc.pid)
+        db = os.path.join(wd, "phoenix.db")
+        t_end = time.perf_counter()
+        last, stored = -1, 0
+        while time.perf_counter() - t_end < 600:  # drain: until every accepted span is stored or no progress
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
+            con.close()
+            if stored >= res["spans"] or stored == last:
+                break
+            last = stored
+            time.sleep(5)
+        res["stored_rate"] = stored / (duration + time.perf_counter() - t_end)
+        res["stored"] = stored
+        return res
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(30)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--base-bodies", type=int, default=40)
+    ap.add_argument("--fill", type=int, default=1_000_000, help="chunk spans stored before timing queries")
+    ap.add_argument("--phoenix-venv", default=None)
+    args = ap.parse_args()
+
+    pool = BodyPool(args.base_bodies)
+    limits = bench_limits(pool)
+    with tempfile.TemporaryDirectory() as d:
+        db = os.path.join(d, "bench.db")
+        proc, http_port, grpc_port = start_collector(db, 100_000)
+        try:
+            idle = rss_mb(proc.pid)
+            http_res = run_load("http", http_port, pool, args.duration, args.threads, proc.pid)
+            grpc_res = run_load("grpc", grpc_port, pool, args.duration / 2, args.threads, proc.pid)
+            spans, chunks = count_rows(db)
+            sent = http_res["spans"] + grpc_res["spans"]
+            if spans + chunks < sent:
+                print(f"harness error: acknowledged {sent} spans but only {spans + chunks} rows are stored")
+                return 1
+            stored_chunks = chunks
+            while stored_chunks < args.fill:  # top up to the query-latency fill level
+                extra = run_load("http", http_port, pool, 5, args.threads, proc.pid)
+                stored_chunks += extra["spans"] * CHUNKS_PER_TRACE // (CHUNKS_PER_TRACE + 2)
+            lag50, lag99 = probe_lag(http_port, pool)
+            _, chunks_now = count_rows(db)
+            q_stats = query_latency(http_port, "/api/stats?group_by=model&bucket=60")
+            q_streams = query_latency(http_port, "/api/streams?limit=50")
+            q_streams_f = query_latency(http_port, "/api/streams?limit=50&model=gpt-4.1&min_ttft=0.5")
+            q_traces = query_latency(http_port, "/api/traces?limit=50&q=chat")
+            peak = max(http_res["peak_rss"], grpc_res["peak_rss"])
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+    phoenix = run_phoenix(args.phoenix_venv, pool, args.duration, args.threads) if args.phoenix_venv else None
+    px_rate = phoenix["stored_rate"] if phoenix else statistics.mean(PHOENIX_CITED)
+    px_label = "Phoenix (this run)" if phoenix else "Phoenix 20.26.1 (cited, peer-ingest.md)"
+
+    e2e = http_res["rate"]
+    print()
+    print(f"{'measurement':58} {'spans/s':>12} {'vs Phoenix':>11} {'vs limit':>9}")
+    print("-" * 94)
+    rows = [
+        ("raw protobuf ParseFromString (limit, 1 thread)", limits["parse"], None),
+        ("decode + normalise alone (per-span Python, 1 thread)", limits["decode"], None),
+        ("raw SQLite executemany of chunk rows (limit, FULL sync)", limits["raw_sql"], None),
+        ("SQLiteStore.write of normalised batches (1 thread)", limits["store"], None),
+        (f"collector HTTP protobuf, end to end, committed ({args.threads} senders)", e2e, limits["decode"]),
+        (f"collector gRPC, end to end, committed ({args.threads} senders)", grpc_res["rate"], limits["decode"]),
+        (px_label + ", stored", px_rate, None),
+    ]
+    for name, rate, limit in rows:
+        ratio = f"{rate / px_rate:10.0f}x"
+        lim = f"{rate / limit:8.2f}x" if limit else ""
+        print(f"{name:58} {rate:12,.0f} {ratio:>11} {lim:>9}")
+    print()
+    print(f"HTTP: {http_res['spans']:,} spans acknowledged (= committed) in {args.duration:.0f} s, "
+          f"{http_res['rejected']} 503s, request latency p50 {http_res['p50'] * 1e3:.1f} ms / p99 {http_res['p99'] * 1e3:.1f} ms")  # fmt: skip
+    print(f"gRPC: {grpc_res['spans']:,} spans in {args.duration / 2:.0f} s, {grpc_res['rejected']} UNAVAILABLE, "
+          f"p50 {grpc_res['p50'] * 1e3:.1f} ms / p99 {grpc_res['p99'] * 1e3:.1f} ms")  # fmt: skip
+    print(f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms")
+    print(f"collector RSS: idle {idle:.0f} MB, peak under load {peak:.0f} MB")
+    print(f"query latency (median of 7) at {chunks_now:,} stored chunk rows: /api/stats {q_stats * 1e3:.0f} ms, "
+          f"/api/streams {q_streams * 1e3:.0f} ms, /api/streams filtered {q_streams_f * 1e3:.0f} ms, "
+          f"/api/traces?q= {q_traces * 1e3:.0f} ms")  # fmt: skip
+    if phoenix:
+        print(f"Phoenix this run: accepted {phoenix['spans']:,}, stored {phoenix['stored']:,}, "
+              f"peak RSS {phoenix['peak_rss']:.0f} MB")  # fmt: skip
+    print(f"targets: >=100k spans/s ({'met' if e2e >= 100_000 else 'NOT met'}), lag p99 < 1 s "
+          f"({'met' if lag99 < 1 else 'NOT met'}), RSS < 250 MB ({'met' if peak < 250 else 'NOT met'}), "
+          f">=10x Phoenix ({'met' if e2e >= 10 * px_rate else 'NOT met'})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
