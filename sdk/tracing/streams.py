@@ -31,6 +31,7 @@ Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -259,8 +260,12 @@ class StreamRecorder:
             attrs[A.CHUNKS_KIND] = tuple(KIND_NAMES[k] for k in kinds)
 
         if outcome in ("error", "timeout"):
-            err_type = type(error).__name__ if error is not None else ("TimeoutError" if outcome == "timeout"
-                                                                       else "_OTHER")
+            if error is None or (outcome == "timeout" and isinstance(error, asyncio.CancelledError)):
+                # a flow timeout interrupts upstream with a CancelledError: report what happened, a timeout
+                err_type = "TimeoutError" if outcome == "timeout" else "_OTHER"
+                error = None if outcome == "timeout" else error
+            else:
+                err_type = type(error).__name__
             attrs[A.ERROR_TYPE] = err_type
             if error is not None:
                 span.record_exception(error)

@@ -20,7 +20,7 @@ from streamscope.engine.agents.schema import AgentAction, AgentFinish, AgentStep
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig, ensure_config, patch_config
 from streamscope.engine.parsers import OutputParserException
-from streamscope.engine.runnables.base import Runnable, abandon_reason, coerce_to_runnable
+from streamscope.engine.runnables.base import Runnable, abandon_reason, close_reason, coerce_to_runnable
 from streamscope.engine.runnables.utils import AddableDict, fold
 from streamscope.engine.tools import BaseTool
 
@@ -138,7 +138,7 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
                 yield chunk
         except GeneratorExit:
             loop.close()
-            rm.on_chain_end(fold(produced), inputs=inputs, reason="abandoned")
+            rm.on_chain_end(fold(produced), inputs=inputs, reason=close_reason())
             raise
         except BaseException as exc:
             rm.on_chain_error(exc, inputs=inputs)

@@ -15,6 +15,7 @@ from typing import Any
 from streamscope.engine.messages import get_buffer_string
 
 __all__ = [
+    "TIMEOUT_CANCEL_MESSAGE",
     "ahandle_event",
     "handle_event",
     "reason_for",
@@ -47,10 +48,18 @@ _IGNORE: dict[str, str] = {
 }
 
 
+TIMEOUT_CANCEL_MESSAGE = "streamscope.flow.timeout"
+"""The message of the ``CancelledError`` an async upstream sees when a flow timeout interrupts it."""
+
+
 def reason_for(error: BaseException) -> str:
-    """The stream ending an exception means: ``cancelled``, ``timeout`` or ``error``."""
+    """The stream ending an exception means: ``cancelled``, ``timeout`` or ``error``.
+
+    A ``CancelledError`` sent by a flow timeout (its message is :data:`TIMEOUT_CANCEL_MESSAGE`) is a timeout:
+    the stream upstream of the timeout stage ended because the limit passed, not because anyone cancelled.
+    """
     if isinstance(error, asyncio.CancelledError):
-        return "cancelled"
+        return "timeout" if error.args and error.args[0] == TIMEOUT_CANCEL_MESSAGE else "cancelled"
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
         return "timeout"
     return "error"

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from streamscope.engine.flow._stage import close_sync
+from streamscope.engine.runnables.base import closing_because
 
 __all__ = ["BufferStats", "Empty", "ThreadFeed"]
 
@@ -53,6 +54,7 @@ class ThreadFeed:
         self._low_water = stats.maxsize // 2  # wake a waiting producer once half the room is free
         self._done = False
         self._stopped = False
+        self._stop_reason = "abandoned"
         self._consumer_waiting = False
         self._producer_waiting = False
         ctx = contextvars.copy_context()
@@ -94,7 +96,8 @@ class ThreadFeed:
             self.error = exc
         finally:
             if self._stopped:
-                with contextlib.suppress(Exception):  # an abandoned source must not raise in a daemon thread
+                # an abandoned source must not raise in a daemon thread
+                with contextlib.suppress(Exception), closing_because(self._stop_reason):
                     close_sync(it)
             with cond:
                 self._done = True
@@ -138,9 +141,11 @@ class ThreadFeed:
             finally:
                 self._consumer_waiting = False
 
-    def stop(self) -> None:
-        """Ask the producer to stop and close the source; does not wait for a blocked source."""
+    def stop(self, reason: str = "abandoned") -> None:
+        """Ask the producer to stop and close the source, which then ends with ``reason`` (``abandoned``,
+        ``timeout``, ...); does not wait for a blocked source."""
         with self._cond:
+            self._stop_reason = reason
             self._stopped = True
             self.items.clear()
             self._cond.notify_all()

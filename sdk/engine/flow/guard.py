@@ -13,8 +13,9 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
+from streamscope.engine.callbacks.dispatch import reason_for
 from streamscope.engine.flow._stage import FlowStage, close_async, close_sync
 from streamscope.engine.flow.combine import combine_chunks
 
@@ -65,11 +66,7 @@ class StreamEnd:
 
 
 def _reason_for(exc: BaseException) -> Reason:
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    return "error"
+    return cast(Reason, reason_for(exc))
 
 
 class GuardedStream(Iterator[T]):

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar
 
+from streamscope.engine.callbacks.dispatch import TIMEOUT_CANCEL_MESSAGE
 from streamscope.engine.flow._stage import FlowStage
 from streamscope.engine.flow._threadfeed import BufferStats, Empty, ThreadFeed
 from streamscope.engine.flow.errors import StreamTimeoutError
@@ -15,8 +16,6 @@ __all__ = ["TIMEOUT_CANCEL_MESSAGE", "Timeout", "timeout"]
 
 T = TypeVar("T")
 _EARLY = 0.0005
-TIMEOUT_CANCEL_MESSAGE = "streamscope.flow.timeout"
-"""The message of the ``CancelledError`` an async upstream sees when a flow timeout interrupts it."""
 
 
 class Timeout(FlowStage):
@@ -69,6 +68,7 @@ def _timeout_sync(
     feed = ThreadFeed(source, BufferStats(prefetch))
     chunks: list[Any] = []
     append = chunks.append
+    timed_out = False
     try:
         while True:
             wait = per_chunk
@@ -84,11 +84,12 @@ def _timeout_sync(
             except Empty:
                 limit = per_chunk if scope == "chunk" else total
                 assert limit is not None
+                timed_out = True
                 raise StreamTimeoutError(scope, limit, chunks) from None
             append(item)
             yield item
     finally:
-        feed.stop()  # the producer closes the source at its next hand-off
+        feed.stop("timeout" if timed_out else "abandoned")  # the producer closes the source at its next hand-off
 
 
 class _Watch:

@@ -30,7 +30,13 @@ from streamscope.engine.outputs import (
     LLMResult,
     merge_generation_chunks,
 )
-from streamscope.engine.runnables.base import Runnable, abandon_reason, aclose_quietly, close_quietly
+from streamscope.engine.runnables.base import (
+    Runnable,
+    abandon_reason,
+    aclose_quietly,
+    close_quietly,
+    close_reason,
+)
 
 __all__ = ["BaseChatModel"]
 
@@ -223,7 +229,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 yield message
         except GeneratorExit:
             close_quietly(iterator)
-            rm.on_llm_end(chunks.result(), reason="abandoned")
+            rm.on_llm_end(chunks.result(), reason=close_reason())
             raise
         except BaseException as exc:
             close_quietly(iterator)

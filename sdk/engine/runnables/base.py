@@ -16,6 +16,8 @@ import asyncio
 import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
@@ -63,16 +65,38 @@ async def aclose_quietly(iterator: Any) -> None:
         await aclose()
 
 
+_CLOSE_REASON: ContextVar[str | None] = ContextVar("streamscope_close_reason", default=None)
+
+
+@contextmanager
+def closing_because(reason: str) -> Iterator[None]:
+    """Streams closed inside this block end with ``reason`` (e.g. ``timeout``) instead of ``abandoned``.
+
+    For code that closes a sync stream on someone else's behalf, such as a flow timeout's producer thread.
+    """
+    token = _CLOSE_REASON.set(reason)
+    try:
+        yield
+    finally:
+        _CLOSE_REASON.reset(token)
+
+
+def close_reason() -> str:
+    """Why a sync stream is being closed: ``abandoned`` unless :func:`closing_because` says otherwise."""
+    return _CLOSE_REASON.get() or "abandoned"
+
+
 def abandon_reason() -> str:
-    """``cancelled`` when the task closing a stream is itself being cancelled, else ``abandoned``."""
+    """``cancelled`` when the task closing a stream is itself being cancelled, else ``abandoned`` (or the
+    reason given by :func:`closing_because`)."""
     try:
         task = asyncio.current_task()
     except RuntimeError:
-        return "abandoned"
+        return close_reason()
     cancelling = getattr(task, "cancelling", None)
     if task is not None and cancelling is not None and cancelling():
         return "cancelled"
-    return "abandoned"
+    return close_reason()
 
 
 def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -424,7 +448,7 @@ class Runnable(Generic[Input, Output]):
             close_quietly(iterator)
             close_quietly(source)
             close_quietly(inputs)
-            rm.on_chain_end(produced.result(), inputs=received.result(), reason="abandoned")
+            rm.on_chain_end(produced.result(), inputs=received.result(), reason=close_reason())
             raise
         except BaseException as exc:
             close_quietly(source)

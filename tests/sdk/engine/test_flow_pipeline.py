@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -116,9 +117,40 @@ def test_timeout_in_a_pipeline_ends_every_run_once(rec: Any) -> None:
     by_name = {rec.name_of(run): ends for run, ends in rec.ends().items()}
     assert by_name["RunnableSequence"] == ["chain_error:timeout"]
     assert by_name["timeout"] == ["chain_error:timeout"]
-    # the model was interrupted by the timeout's cancellation (message flow.TIMEOUT_CANCEL_MESSAGE)
-    assert by_name["FakeStreamingChatModel"] == ["llm_error:cancelled"]
+    # the model was interrupted by the timeout's cancellation (message flow.TIMEOUT_CANCEL_MESSAGE): a timeout,
+    # not a cancellation, so traces show the stream's outcome as "timeout"
+    assert by_name["FakeStreamingChatModel"] == ["llm_error:timeout"]
     assert all(len(v) == 1 for v in by_name.values())
+
+
+def test_sync_timeout_in_a_pipeline_ends_the_model_with_timeout(rec: Any) -> None:
+    """The sync timeout closes the model from its producer thread; the model's run says why: timeout."""
+    chain = prompt | FakeStreamingChatModel(chunks=["x", "y"], gap=0.5) | flow.timeout(per_chunk=0.05) | StrOutputParser()
+    with pytest.raises(flow.StreamTimeoutError):
+        for _ in chain.stream({"q": "hi"}, config={"callbacks": [rec]}):
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the model is closed once its pending chunk arrives (producer thread)
+        if any(rec.name_of(run) == "FakeStreamingChatModel" and ends for run, ends in rec.ends().items()):
+            break
+        time.sleep(0.02)
+    by_name = {rec.name_of(run): ends for run, ends in rec.ends().items()}
+    assert by_name["RunnableSequence"] == ["chain_error:timeout"]
+    assert by_name["FakeStreamingChatModel"] == ["llm_end:timeout"]
+
+
+def test_a_stream_closed_by_the_consumer_stays_abandoned_behind_a_sync_timeout(rec: Any) -> None:
+    chain = prompt | FakeStreamingChatModel(chunks=["x", "y", "z"], gap=0.01) | flow.timeout(per_chunk=5) | StrOutputParser()
+    stream = chain.stream({"q": "hi"}, config={"callbacks": [rec]})
+    assert next(stream) == "x"
+    stream.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(rec.name_of(run) == "FakeStreamingChatModel" and ends for run, ends in rec.ends().items()):
+            break
+        time.sleep(0.02)
+    by_name = {rec.name_of(run): ends for run, ends in rec.ends().items()}
+    assert by_name["FakeStreamingChatModel"] == ["llm_end:abandoned"]
 
 
 def test_guard_stage_reports_the_ending_through_on_end() -> None:

@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 import streamscope
+from streamscope.engine import flow
 from streamscope.engine.callbacks import get_global_handlers
 from streamscope.engine.models import FakeStreamingChatModel
 from streamscope.engine.parsers import StrOutputParser
@@ -123,6 +124,44 @@ def test_async_cancellation_is_cancelled() -> None:
     llm = spans.one("chat fake-streaming")
     assert _a(llm)["streamscope.stream.outcome"] == "cancelled"
     assert llm.status.status_code == StatusCode.UNSET
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_flow_timeout_makes_the_llm_stream_a_timeout(mode: str) -> None:
+    """``prompt | model | flow.timeout | parser``: the model stream that timed out is a timeout, not a cancel."""
+    model = FakeStreamingChatModel(chunks=["a", "b", "c"], gap=0.4)
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | model | flow.timeout(per_chunk=0.1) | StrOutputParser()
+
+    async def consume() -> None:
+        async for _ in chain.astream({"q": "x"}, config=_cfg()):
+            pass
+
+    with capture_spans() as spans, pytest.raises(flow.StreamTimeoutError):
+        if mode == "sync":
+            list(chain.stream({"q": "x"}, config=_cfg()))
+        else:
+            asyncio.run(consume())
+    llm = _wait_one(spans)
+    a = _a(llm)
+    assert a["streamscope.stream.outcome"] == "timeout"
+    assert a["error.type"] == "TimeoutError"
+    assert llm.status.status_code == StatusCode.ERROR
+    # what the model produced: in sync mode the timeout's producer thread may already have read "b" from the
+    # model when it closes it (prefetch); the consumer saw only "a" either way
+    assert a["streamscope.stream.partial_output"] == ("a" if mode == "async" else "ab")
+
+
+def _wait_one(spans: object) -> object:
+    """The LLM span; a sync timeout ends the model from its producer thread once its pending chunk arrives."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [s for s in spans if s.name == "chat fake-streaming"]  # type: ignore[attr-defined]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError("the model's span never ended")
 
 
 def test_first_byte_custom_event_sets_time_to_first_byte() -> None:
