@@ -64,7 +64,7 @@ def fake_llm(host: str, port: int, scenarios: str | None) -> None:
                 loaded = load_scenarios(json.load(fh))
         except (ValueError, ScenarioError) as exc:
             raise click.BadParameter(str(exc), param_hint="--scenarios") from exc
-    server = FakeLLMServer(loaded, host=host, port=port).bind()
+    server = FakeLLMServer(loaded, host=host, port=port, keep_requests=100).bind()
     click.echo(f"listening on {server.url}")
     sys.stdout.flush()
 
@@ -78,3 +78,65 @@ def fake_llm(host: str, port: int, scenarios: str | None) -> None:
         pass
     finally:
         server.stop()
+
+
+@main.command("demo")
+@click.option("--endpoint", default="http://127.0.0.1:4318", show_default=True,
+              help="Collector to send traces to (OTLP/HTTP base URL).")
+@click.option("--llm-url", default=None,
+              help="OpenAI-compatible base URL to stream from, e.g. http://127.0.0.1:8081/v1 "
+                   "(default: a fake LLM server started inside the demo).")
+@click.option("--rate", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=1000),
+              help="Requests started per second, on average.")
+@click.option("--duration", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds to run (0: until Ctrl-C).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same sequence of requests.")
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 1000),
+              help="Most requests in flight at once.")
+@click.option("--service-name", default="streamscope-demo", show_default=True, help="service.name of the traces.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress line (default: when stdout is a terminal).")
+def demo(endpoint: str, llm_url: str | None, rate: float, duration: float, seed: int, concurrency: int,
+         service_name: str, progress: bool | None) -> None:
+    """Run a demo workload: simulated users streaming from fake models (chains, an agent with tools, stalls,
+    abandoned and cancelled streams, timeouts, errors), traced by the SDK and sent to a collector."""
+    import asyncio
+    import signal
+    import sys
+    import time
+
+    from streamscope.demo import DemoConfig, DemoStats, run_demo
+
+    config = DemoConfig(endpoint=endpoint, llm_url=llm_url, rate=rate, duration=duration or None, seed=seed,
+                        concurrency=concurrency, service_name=service_name)
+    tty = sys.stdout.isatty()
+    show = tty if progress is None else progress
+    last = [0.0]
+
+    def render(stats: DemoStats) -> None:
+        elapsed = time.monotonic() - stats.began
+        if config.duration:
+            done = min(1.0, elapsed / config.duration)
+            bar = "#" * int(done * 20)
+            head = f"[{bar:<20}] {min(elapsed, config.duration):4.0f}/{config.duration:.0f} s"
+        else:
+            head = f"{elapsed:5.0f} s"
+        if tty:
+            click.echo(f"\r{head}  {stats.line()}\x1b[K", nl=False)
+        elif elapsed - last[0] >= 10 or stats.in_flight == 0:
+            last[0] = elapsed
+            click.echo(f"{head}  {stats.line()}")
+
+    async def go() -> DemoStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_demo(config, stop=stop, progress=render if show else None)
+
+    where = llm_url or "a built-in fake LLM server"
+    click.echo(f"demo: {rate:g} requests/s from {where} to {endpoint} (Ctrl-C stops)")
+    stats = asyncio.run(go())
+    if show and tty:
+        click.echo()
+    click.echo(f"demo: finished: {stats.line()}")

@@ -7,13 +7,14 @@ them: server-sent events over chunked transfer encoding, one HTTP chunk per even
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -105,7 +106,8 @@ class FakeLLMServer:
     ``scenarios`` maps model names to scenario objects (dicts or :class:`Scenario`), or to lists of them answered
     in turn; the key ``"*"`` answers any model. A request may carry its own ``"scenario"`` (``extra_body=
     {"scenario": {...}}``, or a list), which wins.
-    ``received`` keeps every request body seen (in order) for tests to inspect.
+    ``received`` keeps every request body seen (in order) for tests to inspect; a long-running server
+    (``streamscope fake-llm``) passes ``keep_requests=N`` to keep only the last N.
     """
 
     def __init__(
@@ -115,11 +117,14 @@ class FakeLLMServer:
         host: str = "127.0.0.1",
         port: int = 0,
         include_defaults: bool = True,
+        keep_requests: int | None = None,
     ) -> None:
         merged: dict[str, Script] = load_scenarios(DEFAULT_SCENARIOS) if include_defaults else {}
         merged.update(load_scenarios(scenarios or {}))
         self.scenarios = merged
-        self.received: list[dict[str, Any]] = []
+        self.received: MutableSequence[dict[str, Any]] = (
+            [] if keep_requests is None else collections.deque(maxlen=keep_requests)
+        )
         self._host = host
         self._port = port
         self._httpd: _Server | None = None
