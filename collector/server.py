@@ -76,7 +76,7 @@ class CollectorServer:
         self._http = create_server(
             self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
             max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
-            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=0.1,
+            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,
         )  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
