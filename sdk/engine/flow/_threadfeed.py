@@ -51,12 +51,12 @@ class ThreadFeed:
         self.items: deque[Any] = deque()
         self.error: BaseException | None = None
         self._cond = threading.Condition(threading.Lock())
-        self._low_water = stats.maxsize // 2  # wake a waiting producer once half the room is free
+        self.low_water = stats.maxsize // 2  # wake a waiting producer once half the room is free
         self._done = False
         self._stopped = False
         self._stop_reason = "abandoned"
         self._consumer_waiting = False
-        self._producer_waiting = False
+        self.producer_waiting = False
         ctx = contextvars.copy_context()
         self._thread = threading.Thread(
             target=ctx.run, args=(self._produce, source), name="streamscope-flow-feed", daemon=True
@@ -79,9 +79,9 @@ class ThreadFeed:
                 if len(items) >= maxsize:
                     with cond:
                         while len(items) >= maxsize and not self._stopped:
-                            self._producer_waiting = True
+                            self.producer_waiting = True
                             cond.wait()
-                        self._producer_waiting = False
+                        self.producer_waiting = False
                 if self._stopped:
                     break
                 items.append(item)
@@ -114,11 +114,15 @@ class ThreadFeed:
                     raise err
                 raise StopIteration
         item = items.popleft()
-        if self._producer_waiting and len(items) <= self._low_water:
-            with self._cond:
-                self._producer_waiting = False  # one wake-up per wait, not one per item
-                self._cond.notify()
+        if self.producer_waiting and len(items) <= self.low_water:
+            self.wake_producer()
         return item
+
+    def wake_producer(self) -> None:
+        """Wake a producer waiting for room (for consumers that pop from :attr:`items` themselves)."""
+        with self._cond:
+            self.producer_waiting = False  # one wake-up per wait, not one per item
+            self._cond.notify()
 
     def _wait(self, timeout: float | None) -> None:
         """Wait until an item is there or the producer is done; raise :class:`Empty` on timeout."""
@@ -128,8 +132,8 @@ class ThreadFeed:
             try:
                 while not self.items and not self._done:
                     self._consumer_waiting = True
-                    if self._producer_waiting:  # it waits for room that a lock-free pop made: wake it
-                        self._producer_waiting = False
+                    if self.producer_waiting:  # it waits for room that a lock-free pop made: wake it
+                        self.producer_waiting = False
                         cond.notify()
                     if deadline is None:
                         cond.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from streamscope.engine.callbacks.dispatch import TIMEOUT_CANCEL_MESSAGE
@@ -23,7 +23,7 @@ class Timeout(FlowStage):
 
     name = "timeout"
 
-    def __init__(self, per_chunk: float | None = None, total: float | None = None, prefetch: int = 64) -> None:
+    def __init__(self, per_chunk: float | None = None, total: float | None = None, prefetch: int = 256) -> None:
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch!r}")
         if per_chunk is None and total is None:
@@ -42,7 +42,7 @@ class Timeout(FlowStage):
         return _timeout_async(source, self.per_chunk, self.total)
 
 
-def timeout(*, per_chunk: float | None = None, total: float | None = None, prefetch: int = 64) -> Timeout:
+def timeout(*, per_chunk: float | None = None, total: float | None = None, prefetch: int = 256) -> Timeout:
     """Bound how long the stream may wait for upstream.
 
     ``per_chunk``: seconds allowed between asking upstream for a chunk and getting it (the first chunk
@@ -55,7 +55,8 @@ def timeout(*, per_chunk: float | None = None, total: float | None = None, prefe
     re-armed timer per stream, not one timer per chunk). A blocked sync iterator cannot be interrupted from
     its own thread, so a sync source is pulled by a daemon producer thread (in a copy of the caller's
     context) that may read up to ``prefetch`` chunks ahead of the consumer: a bigger hand-off costs far
-    less per chunk than a thread switch per chunk; ``prefetch=1`` keeps upstream in lock-step.
+    less per chunk than a thread switch per chunk (256: one switch per ~128 chunks when upstream is fast);
+    ``prefetch=1`` keeps upstream in lock-step.
     """
     return Timeout(per_chunk=per_chunk, total=total, prefetch=prefetch)
 
@@ -69,8 +70,22 @@ def _timeout_sync(
     chunks: list[Any] = []
     append = chunks.append
     timed_out = False
+    ready = feed.items
+    popleft = ready.popleft
+    low_water = feed.low_water
     try:
         while True:
+            if ready:  # fast path: the producer is ahead, nothing to wait for (only the total limit applies)
+                if deadline is not None and clock() >= deadline:
+                    assert total is not None
+                    timed_out = True
+                    raise StreamTimeoutError("stream", total, chunks)
+                item = popleft()
+                if feed.producer_waiting and len(ready) <= low_water:
+                    feed.wake_producer()
+                append(item)
+                yield item
+                continue
             wait = per_chunk
             scope: Any = "chunk"
             if deadline is not None:
@@ -137,31 +152,50 @@ class _Watch:
             self.handle = None
 
 
+def _task_getter() -> Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]:
+    """``asyncio.current_task`` (called with the loop), without its Python-level frame when asyncio keeps the
+    running tasks in a plain dict (CPython 3.10-3.13: about 0.5 µs less per chunk)."""
+    current = getattr(asyncio.tasks, "_current_tasks", None)
+    if isinstance(current, dict):
+        return current.get
+    return asyncio.current_task
+
+
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``; the C ``time.monotonic`` itself when the loop's clock is asyncio's default one."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
+
+
 async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, total: float | None) -> AsyncIterator[T]:
     loop = asyncio.get_running_loop()
-    current_task = asyncio.current_task
+    clock = _clock(loop)
+    current_task = _task_getter()
     it = source.__aiter__()
     anext_ = it.__anext__
-    deadline = None if total is None else loop.time() + total
+    deadline = None if total is None else clock() + total
     watch = _Watch(loop, None, per_chunk, deadline)
     chunks: list[Any] = []
     append = chunks.append
     try:
         while True:
-            now = loop.time()
+            now = clock()
             if deadline is not None and now >= deadline:
                 assert total is not None
                 raise StreamTimeoutError("stream", total, chunks)
             watch.wait_start = now
-            watch.task = current_task()  # each pull may come from another task (e.g. a window's pull task)
+            watch.task = current_task(loop)  # each pull may come from another task (e.g. a window's pull task)
             watch.waiting = True
             if watch.handle is None:
                 watch.arm()
             try:
                 item = await anext_()
             except StopAsyncIteration:
+                watch.waiting = False
                 return
             except asyncio.CancelledError:
+                watch.waiting = False
                 scope = watch.fired
                 if scope is None:
                     raise
@@ -171,8 +205,10 @@ async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, tota
                 limit = per_chunk if scope == "chunk" else total
                 assert limit is not None
                 raise StreamTimeoutError(scope, limit, chunks) from None  # type: ignore[arg-type]
-            finally:
+            except BaseException:
                 watch.waiting = False
+                raise
+            watch.waiting = False
             append(item)
             yield item
     finally:
