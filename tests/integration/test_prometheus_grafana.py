@@ -38,6 +38,7 @@ from dashgen import targets  # noqa: E402
 pytestmark = pytest.mark.integration
 
 SERVICE = "grafana-it"
+DEMO_SERVICE = "grafana-it-demo"  # `streamscope demo` feeds this service for the whole module
 SLOW_MODEL = "slow-model"  # time to first chunk 5 s: above the 2 s TTFT threshold
 HEALTHY_MODEL = "healthy-model"  # time to first chunk 0.1 s
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
@@ -238,6 +239,7 @@ class Stack:
     alertmanager: str
     rules: dict[str, Any]
     workload: Workload
+    demo: subprocess.Popen[str] | None = None
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         with httpx.Client(timeout=10) as client:
@@ -293,7 +295,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 _wait_for(lambda url=url: _ok(client, url), url)
         workload = Workload(collector.url)
         workload.start()
-        stack = Stack(collector, prometheus, alertmanager, rules, workload)
+        demo = subprocess.Popen(  # the real demo workload, beside the scripted one, on its own service
+            [sys.executable, "-m", "streamscope", "demo", "--endpoint", collector.url, "--service-name", DEMO_SERVICE,
+             "--rate", "6", "--seed", "1", "--no-progress"],
+            stdout=subprocess.DEVNULL, stderr=_log(logs, work / "demo.log"), text=True, cwd=ROOT)
+        procs.append(demo)
+        stack = Stack(collector, prometheus, alertmanager, rules, workload, demo)
         # Let Prometheus scrape the running workload for longer than a rate window before any query is judged,
         # so each query below gets only a short grace period (a broken name fails fast, not after a minute).
         _wait_for(lambda: stack.query('count_over_time(up{job="streamscope-collector"}[1m]) >= 12 and '
@@ -435,6 +442,22 @@ def test_streams_traced_by_the_real_sdk_fill_the_overview(stack: Stack) -> None:
         assert all(series["metric"].get("model", "sdk-model") == "sdk-model" for series in result)
 
 
+@pytest.mark.parametrize("dashboard", ["streamscope-overview", "streamscope-model"])
+def test_every_panel_returns_series_for_the_demo_workload(stack: Stack, dashboard: str) -> None:
+    """`streamscope demo` (every outcome, stalls, errors, agents, several models) fills every panel of the
+    overview and the per-model drill-down, with no panel skipped."""
+    assert stack.demo is not None and stack.demo.poll() is None, "the demo workload exited"
+    board = json.loads((GRAFANA / "dashboards" / f"{dashboard}.json").read_text(encoding="utf-8"))
+    checked = targets.targets(board)
+    assert len(checked) >= 10
+    model = "gpt-4o-mini" if dashboard == "streamscope-model" else ".*"
+    for target in checked:
+        expr = targets.expand(target.expr, {"service": DEMO_SERVICE, "model": model}, "1m")
+        result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+                           f"{target.panel!r} for the demo's service: {expr}", timeout=DEADLINE)
+        assert all(series["metric"].get("service", DEMO_SERVICE) == DEMO_SERVICE for series in result), result
+
+
 def test_latency_exemplars_carry_trace_ids_of_real_streams(stack: Stack) -> None:
     """The panels' exemplar points link to /traces/<trace_id>: the id must be one the workload really sent."""
 
@@ -458,7 +481,8 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
 
     def alertmanager_alerts() -> list[dict[str, Any]]:
         with httpx.Client(timeout=5) as client:
-            response = client.get(f"{stack.alertmanager}/api/v2/alerts", params={"filter": f'alertname="{alertname}"'})
+            response = client.get(f"{stack.alertmanager}/api/v2/alerts",
+                                  params={"filter": [f'alertname="{alertname}"', f'service="{SERVICE}"']})
         response.raise_for_status()
         return list(response.json())
 
@@ -470,7 +494,7 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
     assert alert["receivers"] == [{"name": "chat"}]  # routed by severity
     assert alert["annotations"]["summary"].startswith(f"{SLOW_MODEL} p95 time to first chunk is ")
     # The healthy model has had as many evaluations with data as the slow one, and never left inactive.
-    firing = stack.query(f'ALERTS{{alertname="{alertname}"}}')
+    firing = stack.query(f'ALERTS{{alertname="{alertname}", service="{SERVICE}"}}')
     assert {series["metric"]["model"] for series in firing} == {SLOW_MODEL}
     healthy_p95 = stack.query(
         f'service_model:gen_ai_client_operation_time_to_first_chunk_seconds:p95_rate5m{{model="{HEALTHY_MODEL}"}}')
