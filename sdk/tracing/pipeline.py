@@ -132,10 +132,12 @@ class SpanPipeline(SpanProcessor):
             if self._shut:
                 return False
             if not self._live:
-                # the export thread may be asleep for a whole schedule delay: have it re-arm its timer
                 self._next_live = time.monotonic() + self.live_interval
-                self._rearm = True
-                self._cond.notify()
+                if self.live_interval < self.schedule_delay:
+                    # the export thread may sleep past the first tick: have it re-arm its timer now (otherwise
+                    # it wakes within a schedule delay anyway, before the tick is due)
+                    self._rearm = True
+                    self._cond.notify()
             self._live[id(source)] = source
         return True
 
