@@ -3,7 +3,9 @@
 Whole-request problems (not protobuf, not JSON, wrong JSON types, bad hex ids) raise :class:`DecodeError`
 with a one-sentence reason (HTTP 400 / gRPC INVALID_ARGUMENT). Problems with single spans (missing or
 zero ids, timestamps out of range) reject just those spans: they are counted for an OTLP partial success.
-Chunk spans (``streamscope.chunk``) are decoded straight into compact :class:`Chunk` rows.
+Chunk spans (``streamscope.chunk``) are decoded straight into compact :class:`Chunk` rows. A chunk span that
+carries the in-flight signal (``streamscope.live.*``, on the first chunk of every slice our SDK exports while a
+stream runs) also yields a :class:`LiveStream` for its stream, summing up every chunk of that stream in the request.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from streamscope.collector.model import NS, Chunk, Span, SpanEvent
+from streamscope.collector.model import NS, Chunk, LiveStream, Span, SpanEvent
 
 CHUNK_SPAN = "streamscope.chunk"
+LIVE_PREFIX = "streamscope.live."
 MAX_ATTRIBUTES = 1024  # per span (and per event); the rest is counted, not stored
 MAX_EVENTS = 1024  # per span
 MAX_STRING = 1 << 20  # characters per string value
@@ -44,6 +47,7 @@ class Decoded:
     received: int
     rejected: int
     reason: str = ""  # first rejection reason, for the partial-success message
+    live: tuple[LiveStream, ...] = ()
 
 
 def _any(v: Any) -> Any:
@@ -83,11 +87,17 @@ def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def _chunk(s: Any, parent: str, start: int) -> Chunk:
+def _chunk(s: Any, parent: str, start: int) -> tuple[Chunk, dict[str, Any] | None]:
+    """The chunk row, and the in-flight signal's attributes when the span carries them."""
     index, offset, gap, kind, size, tokens, content = 0, None, None, "content", 0, None, None
+    live: dict[str, Any] | None = None
     for kv in s.attributes:
         key = kv.key
         if not key.startswith("streamscope.chunk."):
+            if key.startswith(LIVE_PREFIX):
+                if live is None:
+                    live = {}
+                live[key[len(LIVE_PREFIX) :]] = _any(kv.value)
             continue
         v = _any(kv.value)
         name = key[18:]
@@ -105,7 +115,40 @@ def _chunk(s: Any, parent: str, start: int) -> Chunk:
             tokens = v
         elif name == "content" and isinstance(v, str):
             content = v
-    return Chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content)
+    return Chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content), live
+
+
+def _text(value: Any) -> str:
+    return value[:256] if isinstance(value, str) else ""
+
+
+def _live_streams(
+    marks: Mapping[str, tuple[str, str, dict[str, Any], int]], chunks: list[Chunk]
+) -> tuple[LiveStream, ...]:
+    """One :class:`LiveStream` per stream with a signal in this request, over all its chunks here."""
+    top: dict[str, tuple[int, float]] = {}
+    for c in chunks:
+        if c.span_id in marks:
+            index, offset = top.get(c.span_id, (-1, 0.0))
+            top[c.span_id] = (max(index, c.index), max(offset, c.offset))
+    out = []
+    for parent, (trace_id, service, signal, start_ns) in marks.items():
+        index, offset = top[parent]
+        out.append(
+            LiveStream(
+                trace_id=trace_id,
+                span_id=parent,
+                service=service,
+                model=_text(signal.get("request_model")),
+                provider=_text(signal.get("provider")),
+                operation=_text(signal.get("operation")) or "chat",
+                start_ns=start_ns,
+                last_ns=start_ns + int(offset * NS),
+                chunk_count=index + 1,
+                last_offset=offset,
+            )
+        )
+    return tuple(out)
 
 
 def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) -> Decoded:
@@ -113,6 +156,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     horizon = (now_ns if now_ns is not None else time.time_ns()) + MAX_FUTURE_NS
     spans: list[Span] = []
     chunks: list[Chunk] = []
+    marks: dict[str, tuple[str, str, dict[str, Any], int]] = {}  # stream span id -> in-flight signal
     received = rejected = 0
     reason = ""
     for rs in req.resource_spans:
@@ -146,7 +190,10 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     end = start
                 parent = pid.hex() if pid and any(pid) else None
                 if s.name == CHUNK_SPAN and parent is not None:
-                    chunks.append(_chunk(s, parent, start))
+                    chunk, live = _chunk(s, parent, start)
+                    chunks.append(chunk)
+                    if live is not None and parent not in marks:
+                        marks[parent] = (tid.hex(), service, live, max(0, start - int(chunk.offset * NS)))
                     continue
                 attrs = _attrs(s.attributes)
                 events = tuple(
@@ -175,7 +222,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         user_id=_first(attrs, USER_KEYS) or r_user,
                     )
                 )
-    return Decoded(tuple(spans), tuple(chunks), received, rejected, reason)
+    live = _live_streams(marks, chunks) if marks else ()
+    return Decoded(tuple(spans), tuple(chunks), received, rejected, reason, live)
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:

@@ -262,6 +262,11 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
             return _error(404, "no stream with this span id is stored.")
         return _json(out)
 
+    @app.get("/api/live")
+    def api_live() -> Response:
+        since_ns, limit = query.parse_live_args(request.args)
+        return _json({"live": query.live_streams(store, since_ns, limit)})
+
     @app.get("/api/stats")
     def api_stats() -> Response:
         group_by, bucket, filters = query.parse_stats_args(request.args)

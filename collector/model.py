@@ -4,6 +4,7 @@
 * :class:`Stream` is one LLM stream (one per model call) with its rollups, whatever dialect it came from.
 * :class:`Chunk` is one compact chunk row of a stream.
 * :class:`TraceSummary` is the per-trace rollup behind ``/api/traces``.
+* :class:`LiveStream` is a stream in flight: chunk spans with the in-flight signal arrived, its own span not yet.
 
 Attribute mappings are plain dicts for speed; treat them as read-only.
 """
@@ -213,15 +214,81 @@ class TraceSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveStream:
+    """A stream in flight, as far as its chunk spans tell (``docs/concepts.md``, "Streams in flight").
+
+    ``start_ns`` is the stream's start (a chunk's arrival minus its offset), ``last_ns`` the arrival of the latest
+    chunk seen, ``chunk_count`` the chunks so far (highest index + 1) and ``last_offset`` the latest chunk's
+    offset in seconds. ``prev_count`` / ``prev_offset`` are the same two numbers at the previous update, so
+    the current rate is the chunks of the latest update over the time they took.
+    """
+
+    trace_id: str
+    span_id: str
+    service: str
+    model: str
+    provider: str
+    operation: str
+    start_ns: int
+    last_ns: int
+    chunk_count: int
+    last_offset: float
+    prev_count: int = 0
+    prev_offset: float = 0.0
+
+    @property
+    def current_rate(self) -> float | None:
+        """Chunks per second over the latest update (over the whole stream for the first one)."""
+        dt = self.last_offset - self.prev_offset
+        return (self.chunk_count - self.prev_count) / dt if dt > 0 else None
+
+    def merged(self, newer: LiveStream) -> LiveStream:
+        """This entry updated by a later report of the same stream (the stream's identity stays)."""
+        if newer.chunk_count <= self.chunk_count:
+            return self  # a repeat or an older slice: nothing new
+        return LiveStream(
+            self.trace_id,
+            self.span_id,
+            self.service,
+            self.model,
+            self.provider,
+            self.operation,
+            self.start_ns,
+            max(self.last_ns, newer.last_ns),
+            newer.chunk_count,
+            max(self.last_offset, newer.last_offset),
+            self.chunk_count,
+            self.last_offset,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of one item of ``GET /api/live``."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "service": self.service,
+            "model": self.model,
+            "provider": self.provider,
+            "operation": self.operation,
+            "start": self.start_ns / NS,
+            "chunk_count": self.chunk_count,
+            "last_offset": self.last_offset,
+            "last_chunk": self.last_ns / NS,
+            "current_rate": self.current_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class IngestBatch:
     """What one export request becomes after normalisation: written by a store in one transaction."""
 
     spans: tuple[Span, ...] = ()
     streams: tuple[Stream, ...] = ()
     chunks: tuple[Chunk, ...] = ()
+    live: tuple[LiveStream, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.spans) + len(self.streams) + len(self.chunks)
+        return len(self.spans) + len(self.streams) + len(self.chunks) + len(self.live)
 
 
 @dataclass(frozen=True, slots=True)

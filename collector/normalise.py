@@ -287,7 +287,7 @@ def normalise(decoded: Decoded, prices: Prices = DEFAULT_PRICES) -> IngestBatch:
         st, cs = to_stream(span, kind, prices)
         streams.append(st)
         chunks.extend(cs)
-    return IngestBatch(spans=decoded.spans, streams=tuple(streams), chunks=tuple(chunks))
+    return IngestBatch(spans=decoded.spans, streams=tuple(streams), chunks=tuple(chunks), live=decoded.live)
 
 
 def spans_to_batch(spans: Iterable[Span], prices: Prices = DEFAULT_PRICES) -> IngestBatch:

@@ -123,6 +123,7 @@ class Ingestor:
                     spans=tuple(s for t in taken for s in t.batch.spans),
                     streams=tuple(s for t in taken for s in t.batch.streams),
                     chunks=tuple(c for t in taken for c in t.batch.chunks),
+                    live=tuple(lv for t in taken for lv in t.batch.live),
                 )
             try:
                 self.store.write(merged)

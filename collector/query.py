@@ -1,7 +1,8 @@
 """Query layer: pure functions (no Flask, no SQL). The HTTP API and the dashboard both call these.
 
 Every ``list_*``/``get_*``/``stats`` function returns exactly the JSON-ready dict of the query API
-(``GET /api/traces``, ``/api/traces/<id>``, ``/api/streams``, ``/api/streams/<id>/chunks``, ``/api/stats``).
+(``GET /api/traces``, ``/api/traces/<id>``, ``/api/streams``, ``/api/streams/<id>/chunks``, ``/api/stats``);
+:func:`live_streams` returns the rows of ``GET /api/live`` (streams in flight).
 Bad parameters raise :class:`QueryError` whose message is one sentence (the HTTP layer answers 400 with it).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +19,9 @@ from streamscope.collector.store import SpanStore
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+#: A stream in flight with no chunk for this many seconds is no longer live (its process may have died).
+LIVE_WINDOW = 30.0
+LIVE_LIMIT = 100
 GROUP_BY = ("model", "provider", "service", "outcome", "operation", "none")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -240,6 +245,36 @@ def stream_chunks(store: SpanStore, span_id: str) -> dict[str, Any] | None:
         "stream": stream.to_dict() if stream is not None else None,
         "chunks": [c.to_dict() for c in chunks],
     }
+
+
+def live_streams(
+    store: SpanStore,
+    since_ns: int | None = None,
+    limit: int = LIVE_LIMIT,
+    *,
+    now_ns: int | None = None,
+) -> list[dict[str, Any]]:
+    """Streams in flight, newest first: chunk spans with the in-flight signal arrived, the stream's span not yet.
+
+    A stream counts as in flight while its latest chunk arrived at or after ``since_ns`` (default: the last
+    :data:`LIVE_WINDOW` seconds), so a stream whose process died mid-stream ages out. Each row:
+    ``trace_id, span_id, service, model, provider, operation, start`` (the stream's start, epoch seconds),
+    ``chunk_count`` (so far), ``last_offset`` (seconds from start to the latest chunk), ``last_chunk`` (epoch
+    seconds) and ``current_rate`` (chunks/s over the latest update; None when unknown).
+    """
+    if since_ns is None:
+        now = time.time_ns() if now_ns is None else now_ns
+        since_ns = now - int(LIVE_WINDOW * NS)
+    return [lv.to_dict() for lv in store.live(int(since_ns), max(1, min(int(limit), MAX_LIMIT)))]
+
+
+def parse_live_args(args: Mapping[str, str]) -> tuple[int | None, int]:
+    """Validate the parameters of ``/api/live``: ``since`` (epoch seconds) and ``limit``."""
+    check_keys(args, ("since", "limit"))
+    since = _number(args, "since")
+    raw = args.get("limit")
+    limit = LIVE_LIMIT if raw is None or raw == "" else parse_limit(args)
+    return (int(since * NS) if since is not None else None), limit
 
 
 def _key(st: Stream, group_by: str) -> str:

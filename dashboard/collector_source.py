@@ -121,22 +121,24 @@ class CollectorSource:
 
     @property
     def live_supported(self) -> bool:
-        """Whether the collector's query layer reports in-flight streams (``query.live_streams``)."""
-        return callable(getattr(query, "live_streams", None))
+        """Whether the collector's query layer and this store report in-flight streams."""
+        return callable(getattr(query, "live_streams", None)) and callable(getattr(self.store, "live", None))
 
     def live(self, *, window: float) -> list[Row]:
-        """In-flight streams from ``query.live_streams(store, since_ns=...)`` when the collector offers it.
+        """Streams in flight from ``query.live_streams(store, since_ns=now - window)``, newest first.
 
-        Expected rows: ``{"trace_id", "span_id", "service", "model", "start", "chunk_count", "last_offset"}``;
-        this adds ``elapsed``, ``last_chunk_age`` and ``chunks_per_second``. Without collector support the list
-        is empty and the page says so.
+        Collector rows: ``{"trace_id", "span_id", "service", "model", "provider", "start", "chunk_count",
+        "last_offset", "current_rate", ...}``. This adds ``elapsed`` (s since the stream started),
+        ``last_chunk_age`` (s since its latest chunk) and ``chunks_per_second``: the current rate (chunks per
+        second over the collector's latest update of the stream), or the average since the start when the
+        collector has no current rate. A stream with no chunk for ``window`` seconds is not listed. Without
+        collector support the list is empty and the page says so.
         """
-        live_streams = getattr(query, "live_streams", None)
-        if not callable(live_streams):
+        if not self.live_supported:
             return []
         now = self._clock()
         out = []
-        for item in live_streams(self.store, since_ns=int((now - window) * NS)):
+        for item in query.live_streams(self.store, since_ns=int((now - window) * NS)):
             row = dict(item)
             start = row.get("start")
             elapsed = max(now - start, 0.0) if isinstance(start, (int, float)) else None
@@ -144,7 +146,9 @@ class CollectorSource:
             row["elapsed"] = elapsed
             row["last_chunk_age"] = (max(elapsed - last, 0.0) if elapsed is not None
                                      and isinstance(last, (int, float)) else None)
-            row["chunks_per_second"] = (row.get("chunk_count") or 0) / elapsed if elapsed else None
+            current = row.get("current_rate")
+            row["chunks_per_second"] = (current if isinstance(current, (int, float)) else
+                                        (row.get("chunk_count") or 0) / elapsed if elapsed else None)
             out.append(row)
         return out
 

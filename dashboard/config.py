@@ -34,7 +34,8 @@ class DashboardSettings:
         username: Login name for username/password access.
         password: Password for username/password access.
         page_size: Rows per page in the traces and streams lists.
-        live_window: Seconds after which an in-flight stream with no new chunk is no longer shown as live.
+        live_window: Seconds after which an in-flight stream with no new chunk is no longer shown as live
+            (its process may have died mid-stream; the collector's own default is the same 30 s).
         stats_ttl: Seconds an overview aggregate is reused for identical filters (0: always recompute).
     """
 
@@ -43,7 +44,7 @@ class DashboardSettings:
     username: str | None = None
     password: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
-    live_window: float = 120.0
+    live_window: float = 30.0
     stats_ttl: float = 5.0
 
     @property
@@ -77,6 +78,6 @@ class DashboardSettings:
             username=config.get("username", os.environ.get(ENV_USER) or None),
             password=config.get("password", os.environ.get(ENV_PASSWORD) or None),
             page_size=page_size,
-            live_window=float(config.get("live_window", 120.0)),
+            live_window=float(config.get("live_window", 30.0)),
             stats_ttl=float(config.get("stats_ttl", 5.0)),
         )

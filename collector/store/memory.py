@@ -12,6 +12,7 @@ from streamscope.collector.model import (
     Cursor,
     Filters,
     IngestBatch,
+    LiveStream,
     Span,
     Stream,
     TraceSummary,
@@ -49,6 +50,7 @@ class MemoryStore:
         self._streams: dict[str, Stream] = {}
         self._chunks: dict[str, dict[int, Chunk]] = {}
         self._traces: dict[str, TraceSummary] = {}
+        self._live: dict[str, LiveStream] = {}
 
     # -- writing ---------------------------------------------------------------------------------
     def write(self, batch: IngestBatch) -> None:
@@ -65,6 +67,12 @@ class MemoryStore:
                     touched.add(st.trace_id)
             for c in batch.chunks:
                 self._chunks.setdefault(c.span_id, {}).setdefault(c.index, c)
+            for lv in batch.live:
+                if lv.span_id not in self._streams:
+                    known = self._live.get(lv.span_id)
+                    self._live[lv.span_id] = lv if known is None else known.merged(lv)
+            for st in batch.streams:
+                self._live.pop(st.span_id, None)
             for trace_id in touched:
                 n_streams = sum(1 for st in self._streams.values() if st.trace_id == trace_id)
                 summary = rollup_trace(
@@ -82,6 +90,9 @@ class MemoryStore:
                 for sid in [sid for sid, st in self._streams.items() if st.trace_id == trace_id]:
                     del self._streams[sid]
                     self._chunks.pop(sid, None)
+            for sid in [sid for sid, lv in self._live.items() if lv.last_ns < cutoff_ns]:
+                del self._live[sid]
+                self._chunks.pop(sid, None)
             return len(old)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -173,6 +184,15 @@ class MemoryStore:
     def chunks(self, span_id: str) -> list[Chunk]:
         with self._lock:
             return [c for _, c in sorted(self._chunks.get(span_id, {}).items())]
+
+    def live(self, since_ns: int, limit: int) -> list[LiveStream]:
+        with self._lock:
+            rows = [
+                (lv.start_ns, lv.span_id, lv)
+                for lv in self._live.values()
+                if lv.last_ns >= since_ns and lv.span_id not in self._streams
+            ]
+            return _page(rows, limit, None)  # type: ignore[return-value]
 
     def counts(self) -> dict[str, int]:
         with self._lock:

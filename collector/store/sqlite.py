@@ -19,6 +19,7 @@ from streamscope.collector.model import (
     Cursor,
     Filters,
     IngestBatch,
+    LiveStream,
     Span,
     SpanEvent,
     Stream,
@@ -53,11 +54,34 @@ CREATE TABLE IF NOT EXISTS traces (
     session_id TEXT, user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
+CREATE TABLE IF NOT EXISTS live (
+    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, service TEXT NOT NULL, model TEXT NOT NULL,
+    provider TEXT NOT NULL, operation TEXT NOT NULL, start_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL, last_offset REAL NOT NULL, prev_count INTEGER NOT NULL, prev_offset REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
 """
+
+LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))
 
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
 _INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?,?,?,?,?,?,?,?)"
+# A stream in flight: new, or updated by a later slice (more chunks); never once its stream row exists.
+# In DO UPDATE every ``live.*`` is the row's old value, so prev_* take the counts this update replaces.
+_UPSERT_LIVE = (
+    f"INSERT INTO live ({','.join(LIVE_COLUMNS)}) SELECT {','.join('?' * len(LIVE_COLUMNS))}"
+    " WHERE NOT EXISTS (SELECT 1 FROM streams WHERE span_id = ?)"
+    " ON CONFLICT(span_id) DO UPDATE SET"
+    " prev_count = CASE WHEN excluded.chunk_count > live.chunk_count THEN live.chunk_count ELSE live.prev_count END,"
+    " prev_offset = CASE WHEN excluded.chunk_count > live.chunk_count THEN live.last_offset"
+    " ELSE live.prev_offset END,"
+    " last_ns = CASE WHEN excluded.chunk_count > live.chunk_count THEN max(live.last_ns, excluded.last_ns)"
+    " ELSE live.last_ns END,"
+    " last_offset = CASE WHEN excluded.chunk_count > live.chunk_count THEN max(live.last_offset, excluded.last_offset)"
+    " ELSE live.last_offset END,"
+    " chunk_count = max(live.chunk_count, excluded.chunk_count)"
+)
 _REPLACE_TRACE = (
     f"INSERT OR REPLACE INTO traces ({','.join(TRACE_COLUMNS)}) VALUES ({','.join('?' * len(TRACE_COLUMNS))})"
 )
@@ -154,6 +178,14 @@ class SQLiteStore:
                     con.executemany(_INSERT_STREAM, [dataclasses.astuple(st) for st in batch.streams])
                 if batch.chunks:
                     con.executemany(_INSERT_CHUNK, [_chunk_row(c) for c in batch.chunks])
+                if batch.live:
+                    con.executemany(
+                        _UPSERT_LIVE, [(*dataclasses.astuple(lv), lv.span_id) for lv in batch.live]
+                    )
+                if batch.streams:
+                    con.executemany(
+                        "DELETE FROM live WHERE span_id = ?", [(st.span_id,) for st in batch.streams]
+                    )
                 touched = sorted({s.trace_id for s in batch.spans} | {st.trace_id for st in batch.streams})
                 self._rollup(con, touched)
                 con.execute("COMMIT")
@@ -202,6 +234,13 @@ class SQLiteStore:
                 )
                 for table in ("streams", "spans", "traces"):
                     con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM old_traces)")
+                # streams in flight that went silent before the cutoff (their span never came), with their chunks
+                con.execute(
+                    "DELETE FROM chunks WHERE span_id IN (SELECT l.span_id FROM live l WHERE l.last_ns < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.span_id = l.span_id))",
+                    (cutoff_ns,),
+                )
+                con.execute("DELETE FROM live WHERE last_ns < ?", (cutoff_ns,))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -325,6 +364,15 @@ class SQLiteStore:
             (span_id,),
         )
         return [_row_chunk(r) for r in rows]
+
+    def live(self, since_ns: int, limit: int) -> list[LiveStream]:
+        rows = self._r().execute(
+            f"SELECT {', '.join('l.' + c for c in LIVE_COLUMNS)} FROM live l WHERE l.last_ns >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.span_id = l.span_id)"
+            " ORDER BY l.start_ns DESC, l.span_id DESC LIMIT ?",
+            (since_ns, int(limit)),
+        )
+        return [LiveStream(*r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         con = self._r()

@@ -1,4 +1,5 @@
-// Live page: polls /api/live and /api/streams every second and rebuilds the two tables with text nodes only.
+// Live page: polls /api/live (streams in flight) and /api/streams (finished) every second and rebuilds the two
+// tables with text nodes only. A stream leaves the first table when its span arrives and shows up in the second.
 (function () {
   "use strict";
   var POLL_MS = 1000;
@@ -50,9 +51,11 @@
     var live = fetch("/api/live").then(function (r) { return r.json(); }).then(function (data) {
       fill(document.querySelector("#live tbody"), data.live || [], function (tr, s) {
         cell(tr, fmtTime(s.start)); cell(tr, s.model || "–"); cell(tr, s.service || "–");
-        cell(tr, fmtNum(s.chunk_count), "num"); cell(tr, fmtDuration(s.elapsed), "num");
-        cell(tr, fmtNum(s.chunks_per_second), "num"); cell(tr, fmtDuration(s.last_chunk_age) + " ago", "num");
-        traceLink(tr, s.trace_id);
+        cell(tr, fmtNum(s.chunk_count), "num chunks"); cell(tr, fmtDuration(s.elapsed), "num");
+        cell(tr, fmtNum(s.chunks_per_second), "num rate"); cell(tr, fmtDuration(s.last_chunk_age) + " ago", "num");
+        // no link yet: the trace page opens once the trace's spans have arrived (the finished row links to it)
+        var td = cell(tr, String(s.trace_id).slice(0, 12), "mono");
+        td.title = "the trace page opens once the trace's spans have arrived";
       }, "Nothing is streaming right now.");
     });
     var done = fetch("/api/streams?limit=20").then(function (r) { return r.json(); }).then(function (data) {

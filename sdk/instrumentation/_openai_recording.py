@@ -2,8 +2,9 @@
 
 The tracing core's :mod:`streamscope.tracing.streams` recorder builds the span, the rollups and the chunk
 spans. This module only translates OpenAI's shapes: ``create(...)`` keyword arguments into the recorder's start
-arguments, each ``ChatCompletionChunk`` into a chunk kind and its text (:func:`classify`, run when the stream
-ends, not per chunk on the consumer's thread), and a non-streamed ``ChatCompletion`` into one chunk.
+arguments, each ``ChatCompletionChunk`` into a chunk kind and its text (:func:`classify`, run on the export
+thread while the stream runs and when it ends, never per chunk on the consumer's thread), and a non-streamed
+``ChatCompletion`` into one chunk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from streamscope.tracing.streams import (
     ROLE,
     TOOL_CALL,
     USAGE,
+    StreamFacts,
     StreamRecorder,
     start_stream,
 )
@@ -52,11 +54,11 @@ def start_recording(owner: Any, kwargs: Mapping[str, Any]) -> StreamRecorder:
     )
 
 
-def _usage(rec: StreamRecorder, usage: Any) -> None:
+def _usage(rec: StreamRecorder | StreamFacts, usage: Any) -> None:
     rec.set_usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None), "provider")
 
 
-def classify(chunk: Any, rec: StreamRecorder) -> tuple[int, str]:
+def classify(chunk: Any, rec: StreamFacts) -> tuple[int, str]:
     """``(kind, text)`` of one ``ChatCompletionChunk``; also passes response facts and usage to ``rec``.
 
     Kinds follow ``docs/concepts.md``: the role-only first delta (``content == ""``) is ``role``, never content,

@@ -75,6 +75,11 @@ CHUNK_SIZE = "streamscope.chunk.size"
 CHUNK_TOKENS = "streamscope.chunk.tokens"
 CHUNK_CONTENT = "streamscope.chunk.content"
 
+# in-flight signal: on the first chunk span of every batch exported while its stream is still running
+LIVE_OPERATION = "streamscope.live.operation"
+LIVE_REQUEST_MODEL = "streamscope.live.request_model"
+LIVE_PROVIDER = "streamscope.live.provider"
+
 # runs and context
 RUN_ID = "streamscope.run.id"
 RUN_TYPE = "streamscope.run.type"

@@ -1,6 +1,9 @@
-"""Chunk spans in bulk: one :class:`ChunkBatch` per ended stream instead of one SDK span per chunk.
+"""Chunk spans in bulk: a :class:`ChunkBatch` per stream (or per slice of a stream) instead of one SDK span per chunk.
 
-A batch holds the compact chunk records of a stream and the identity of its LLM span. The export thread
+A batch holds the compact chunk records of a stream and the identity of its LLM span. While a stream is in flight
+the export thread sends its chunks in slices (``first_index`` is the index of the slice's first chunk and
+``prev_ns`` the arrival of the chunk before it, so indexes and gaps come out as if the stream were sent whole);
+``first_attributes`` go on the slice's first chunk span only (the in-flight signal). The export thread
 either encodes it straight to OTLP protobuf (:mod:`streamscope.tracing.otlp`) or, for any other exporter,
 materialises it into ordinary ``ReadableSpan`` objects with :meth:`ChunkBatch.spans`. Either way each chunk
 span keeps its real arrival time (start = end = arrival) and the attributes of the wire contract.
@@ -37,6 +40,9 @@ class ChunkBatch:
     sizes: Sequence[int]
     texts: Sequence[str] | None = None
     extra_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    first_index: int = 0
+    prev_ns: int | None = None
+    first_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     _span_ids: bytes | None = None
 
     def __len__(self) -> int:
@@ -54,12 +60,14 @@ class ChunkBatch:
         return [t + shift for t in self.times_ns]
 
     def rows(self) -> list[tuple[int, dict[str, AttributeValue]]]:
-        """(arrival as epoch ns, attributes) per chunk span. The first chunk has no gap attribute."""
+        """(arrival as epoch ns, attributes) per chunk span. The stream's first chunk has no gap attribute."""
         out: list[tuple[int, dict[str, AttributeValue]]] = []
-        prev = None
+        prev = self.prev_ns if self.first_index else None
         for i, (t, wall) in enumerate(zip(self.times_ns, self.wall_times(), strict=True)):
             attrs: dict[str, AttributeValue] = dict(self.extra_attributes)
-            attrs[A.CHUNK_INDEX] = i
+            if i == 0 and self.first_attributes:
+                attrs.update(self.first_attributes)
+            attrs[A.CHUNK_INDEX] = self.first_index + i
             attrs[A.CHUNK_OFFSET] = (t - self.start_perf_ns) * 1e-9
             if prev is not None:
                 attrs[A.CHUNK_GAP] = (t - prev) * 1e-9

@@ -10,6 +10,7 @@
 | chunk spans | ``chunk_spans`` | ``STREAMSCOPE_CHUNK_SPANS`` | on |
 | sample rate | ``sample_rate`` | ``STREAMSCOPE_SAMPLE_RATE`` | 1.0 |
 | stall threshold (s) | ``stall_threshold`` | ``STREAMSCOPE_STALL_THRESHOLD`` | 2.0 |
+| live export interval (s) | ``live_interval`` | ``STREAMSCOPE_LIVE_INTERVAL`` | 1.0 (0 disables) |
 | queue size (spans) | ``max_queue_size`` | ``STREAMSCOPE_MAX_QUEUE_SIZE``, ``OTEL_BSP_MAX_QUEUE_SIZE`` | 1,000,000 |
 | export batch (spans) | — | ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` | 8192 |
 | schedule delay | — | ``OTEL_BSP_SCHEDULE_DELAY`` (ms) | 500 ms |
@@ -22,12 +23,14 @@ Resource attributes from ``OTEL_RESOURCE_ATTRIBUTES`` are merged by the SDK's ``
 
 from __future__ import annotations
 
+import math
 import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streamscope.tracing.pipeline import (
+    DEFAULT_LIVE_INTERVAL,
     DEFAULT_MAX_EXPORT_BATCH_SIZE,
     DEFAULT_MAX_QUEUE_SIZE,
     DEFAULT_SCHEDULE_DELAY,
@@ -61,6 +64,7 @@ class Config:
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
     max_export_batch_size: int = DEFAULT_MAX_EXPORT_BATCH_SIZE
     schedule_delay: float = DEFAULT_SCHEDULE_DELAY
+    live_interval: float = DEFAULT_LIVE_INTERVAL
     timeout: float = 10.0
     compression: str | None = None
     disabled: bool = False
@@ -119,6 +123,7 @@ def resolve(
     protocol: str | None = None,
     stall_threshold: float | None = None,
     max_queue_size: int | None = None,
+    live_interval: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the effective :class:`Config`; raises :class:`ConfigError` with a one-sentence reason."""
@@ -170,6 +175,9 @@ def resolve(
                     DEFAULT_MAX_QUEUE_SIZE))
     if queue < 1:
         raise ConfigError(f"max_queue_size must be at least 1; got {queue}.")
+    live = num(live_interval, ("STREAMSCOPE_LIVE_INTERVAL",), DEFAULT_LIVE_INTERVAL)
+    if not math.isfinite(live) or live < 0:
+        raise ConfigError(f"live_interval must be a number of seconds, 0 or more (0 disables); got {live}.")
     batch = int(num(None, ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",), DEFAULT_MAX_EXPORT_BATCH_SIZE))
     delay = num(None, ("OTEL_BSP_SCHEDULE_DELAY",), DEFAULT_SCHEDULE_DELAY * 1000) / 1000
     timeout = num(None, ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"), 10.0)
@@ -192,6 +200,7 @@ def resolve(
         max_queue_size=queue,
         max_export_batch_size=batch,
         schedule_delay=delay,
+        live_interval=live,
         timeout=timeout,
         compression=None if compression in (None, "none") else compression,
         disabled=disabled,

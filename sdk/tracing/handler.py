@@ -39,6 +39,7 @@ from streamscope.tracing.streams import (
     ROLE,
     TOOL_CALL,
     USAGE,
+    StreamFacts,
     StreamRecorder,
     start_stream,
 )
@@ -81,7 +82,7 @@ def _message_dict(message: Any) -> dict[str, Any]:
 
 
 class _ChunkClassifier:
-    """Classifies ``(token, chunk)`` records at the end of a stream; sums usage reported on chunks."""
+    """Classifies ``(token, chunk)`` records (on the export thread, in order, each once); sums usage on chunks."""
 
     __slots__ = ("input_tokens", "output_tokens", "seen")
 
@@ -90,7 +91,7 @@ class _ChunkClassifier:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
-    def __call__(self, record: tuple[str, Any], rec: StreamRecorder) -> tuple[int, str]:
+    def __call__(self, record: tuple[str, Any], rec: StreamFacts) -> tuple[int, str]:
         token, chunk = record
         first = not self.seen
         self.seen = True
@@ -101,7 +102,7 @@ class _ChunkClassifier:
             return CONTENT, token  # the common case: plain text, nothing else to learn
         return self._slow(token, chunk, message, first, rec)
 
-    def _slow(self, token: Any, chunk: Any, message: Any, first: bool, rec: StreamRecorder) -> tuple[int, str]:
+    def _slow(self, token: Any, chunk: Any, message: Any, first: bool, rec: StreamFacts) -> tuple[int, str]:
         info = getattr(chunk, "generation_info", None) or {}
         meta = getattr(message, "response_metadata", None) or {}
         finish = info.get("finish_reason") or meta.get("finish_reason")

@@ -143,6 +143,8 @@ class Encoder:
         parent_part = b"\x22\x08" + batch.parent_span_id.to_bytes(8, "big") + _ld(0x2A, A.CHUNK_SPAN_NAME.encode()) \
             + b"\x30\x01"
         extra = _attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b""
+        first_extra = _attribute_bytes(batch.first_attributes) if batch.first_attributes else b""
+        first = batch.first_index
         ids = batch.span_ids()
         texts = batch.texts
         kinds = batch.kinds
@@ -151,7 +153,7 @@ class Encoder:
         shift = batch.start_wall_ns - start
         p = _P
         n = len(batch.times_ns)
-        index_attrs = _cached_ints(_INDEX_CACHE, p.index, n)
+        index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)
         size_attrs = _SIZE_CACHE
         kind_attrs = p.kinds
         content_key = p.content
@@ -161,7 +163,8 @@ class Encoder:
         tail = extra + _FLAGS
         spans: list[bytes] = []
         append = spans.append
-        prev = 0
+        prev = batch.prev_ns if first and batch.prev_ns is not None else 0
+        has_prev = bool(first) and batch.prev_ns is not None
         for i, t in enumerate(batch.times_ns):
             wall = t + shift
             size = sizes[i]
@@ -178,9 +181,9 @@ class Encoder:
                     content = _str_attr(content_key, texts[i])
             body = b"".join((
                 trace_part, ids[8 * i:8 * i + 8], parent_part, pack_times(0x39, wall, 0x41, wall),
-                index_attrs[i], offset_hdr, pack_d((t - start) * 1e-9),
-                (gap_hdr + pack_d((t - prev) * 1e-9)) if i else b"",
-                kind_attrs[kinds[i]], size_attr, content, tail,
+                index_attrs[first + i], offset_hdr, pack_d((t - start) * 1e-9),
+                (gap_hdr + pack_d((t - prev) * 1e-9)) if i or has_prev else b"",
+                kind_attrs[kinds[i]], size_attr, content, first_extra if i == 0 else b"", tail,
             ))
             blen = len(body)
             append(b"".join((b"\x12", bytes((blen,)) if blen < 0x80 else varint(blen), body)))

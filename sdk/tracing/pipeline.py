@@ -5,6 +5,13 @@ Capacity is counted in spans (a chunk batch counts as its number of chunks), so 
 whatever mix arrives. When the queue is full the item is dropped, the drop is counted (:attr:`dropped_spans`)
 and logged once; nothing is dropped silently. Export failures are counted as :attr:`failed_spans`.
 
+Streams in flight: a stream recorder registers itself with :meth:`SpanPipeline.watch` when it starts. Every
+``live_interval`` seconds the export thread asks each registered stream for the chunks it recorded since the last
+time (:meth:`LiveSource.live_batch`) and exports them, so a collector sees a stream while it runs. The consumer's
+thread never takes part: it only appends chunk records. A stream unregisters itself when it finishes
+(:meth:`SpanPipeline.unwatch`); its final batch then carries only the chunks not yet exported. ``live_interval=0``
+(or a synchronous pipeline) turns this off, and every chunk span is exported when its stream ends.
+
 ``synchronous=True`` exports on the caller's thread instead (used by :func:`streamscope.testing.capture_spans`).
 """
 
@@ -16,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -28,6 +36,15 @@ logger = logging.getLogger("streamscope.export")
 DEFAULT_MAX_QUEUE_SIZE = 1_000_000
 DEFAULT_MAX_EXPORT_BATCH_SIZE = 8192
 DEFAULT_SCHEDULE_DELAY = 0.5
+DEFAULT_LIVE_INTERVAL = 1.0
+
+
+class LiveSource(Protocol):
+    """A stream in flight, as the export thread sees it."""
+
+    def live_batch(self) -> ChunkBatch | None:
+        """The chunks recorded since the last call (None if there are none). Called on the export thread only."""
+        ...
 
 
 class Deferred:
@@ -56,6 +73,7 @@ class SpanPipeline(SpanProcessor):
         max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
         max_export_batch_size: int = DEFAULT_MAX_EXPORT_BATCH_SIZE,
         schedule_delay: float = DEFAULT_SCHEDULE_DELAY,
+        live_interval: float = 0.0,
         synchronous: bool = False,
     ) -> None:
         self.exporter = exporter
@@ -63,6 +81,7 @@ class SpanPipeline(SpanProcessor):
         self.max_export_batch_size = max(1, max_export_batch_size)
         self.schedule_delay = schedule_delay
         self.synchronous = synchronous
+        self.live_interval = 0.0 if synchronous else max(0.0, live_interval)
         self.dropped_spans = 0
         self.failed_spans = 0
         self.exported_spans = 0
@@ -74,6 +93,9 @@ class SpanPipeline(SpanProcessor):
         self._stopping = False
         self._shut = False
         self._warned_drop = False
+        self._live: dict[int, LiveSource] = {}
+        self._next_live = 0.0
+        self._rearm = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         if not synchronous:
@@ -101,6 +123,51 @@ class SpanPipeline(SpanProcessor):
         if self.synchronous:
             return False
         return self._offer(Deferred(fn, size), size, count_drop=False)
+
+    def watch(self, source: LiveSource) -> bool:
+        """Export ``source``'s chunks periodically while it streams (False when live export is off)."""
+        if self.live_interval <= 0:
+            return False
+        with self._cond:
+            if self._shut:
+                return False
+            if not self._live:
+                self._next_live = time.monotonic() + self.live_interval
+                if self.live_interval < self.schedule_delay:
+                    # the export thread may sleep past the first tick: have it re-arm its timer now (otherwise
+                    # it wakes within a schedule delay anyway, before the tick is due)
+                    self._rearm = True
+                    self._cond.notify()
+            self._live[id(source)] = source
+        return True
+
+    def unwatch(self, source: LiveSource) -> None:
+        """Stop the periodic export of ``source`` (it has finished)."""
+        if self._live:
+            with self._cond:
+                self._live.pop(id(source), None)
+
+    def _live_due(self, final: bool = False) -> list[LiveSource]:
+        """The watched streams when a live export is due (or ``final``); called with the lock held."""
+        if not self._live:
+            return []
+        now = time.monotonic()
+        if not final and now < self._next_live:
+            return []
+        self._next_live = now + self.live_interval
+        return list(self._live.values())
+
+    def _live_batches(self, sources: Sequence[LiveSource]) -> list[ChunkBatch]:
+        batches = []
+        for source in sources:
+            try:
+                batch = source.live_batch()
+            except Exception:  # a recorder reports its own failures; this is the last line of defence
+                logger.exception("streamscope live export of a stream failed")
+                continue
+            if batch is not None and len(batch):
+                batches.append(batch)
+        return batches
 
     def _offer(self, item: _Item, n: int, count_drop: bool = True) -> bool:
         if self.synchronous:
@@ -160,21 +227,41 @@ class SpanPipeline(SpanProcessor):
         self._queued -= n
         return items, n, len(items)
 
+    def _wait_timeout(self) -> float:
+        if not self._live:
+            return self.schedule_delay
+        return max(0.0, min(self.schedule_delay, self._next_live - time.monotonic()))
+
     def _run(self) -> None:
+        final_live_done = False
         while True:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: self._stopping or self._flush or self._queued >= self.max_export_batch_size,
-                    timeout=self.schedule_delay,
+                    lambda: (self._stopping or self._flush or self._rearm
+                             or self._queued >= self.max_export_batch_size),
+                    timeout=self._wait_timeout(),
                 )
+                self._rearm = False
                 items, n, count = self._take()
-                if not items:
+                if self._stopping:
+                    # one last live export at shutdown: chunks of streams still running are not lost
+                    live = [] if final_live_done or items else self._live_due(final=True)
+                    final_live_done = final_live_done or not items
+                else:
+                    live = self._live_due()
+                if not items and not live:
                     self._flush = False
                     self._cond.notify_all()
                     if self._stopping:
                         return
                     continue
-            self._export(items, n)
+            # Live slices go first: a stream's in-flight chunks leave before its final batch and span.
+            batches = self._live_batches(live) if live else []
+            if batches:
+                items = [*batches, *items]
+                n += sum(len(b) for b in batches)
+            if items:
+                self._export(items, n)
             with self._cond:
                 self._done_seq += count
                 self._cond.notify_all()

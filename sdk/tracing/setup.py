@@ -121,13 +121,15 @@ def init(
     protocol: str | None = None,
     stall_threshold: float | None = None,
     max_queue_size: int | None = None,
+    live_interval: float | None = None,
     set_global: bool = True,
     instrument_engine: bool = True,
 ) -> Tracing:
     """Configure tracing and return a :class:`Tracing` handle.
 
     Defaults: OTLP/HTTP protobuf to ``http://localhost:4318/v1/traces``, content capture on, chunk spans on,
-    everything sampled, stalls are gaps over 2 s. Unset arguments fall back to ``STREAMSCOPE_*`` and then the
+    everything sampled, stalls are gaps over 2 s, and the chunk spans of streams in flight are exported every
+    ``live_interval`` seconds (1 s; 0 exports them only when the stream ends). Unset arguments fall back to ``STREAMSCOPE_*`` and then the
     standard ``OTEL_*`` environment variables (see :mod:`streamscope.tracing.config`). A second ``init()``
     shuts the first one down. The tracing handler is attached to every engine run (``instrument_engine``),
     and the provider becomes OpenTelemetry's global one unless another SDK provider is already set.
@@ -136,7 +138,8 @@ def init(
     global _current
     config = resolve(endpoint, service_name=service_name, capture_content=capture_content,
                      chunk_spans=chunk_spans, headers=headers, sample_rate=sample_rate, protocol=protocol,
-                     stall_threshold=stall_threshold, max_queue_size=max_queue_size)
+                     stall_threshold=stall_threshold, max_queue_size=max_queue_size,
+                     live_interval=live_interval)
     with _lock:
         if _current is not None:
             _current.shutdown()
@@ -147,7 +150,7 @@ def init(
         resource = Resource.create({SERVICE_NAME: config.service_name})
         pipeline = SpanPipeline(_exporter(config), max_queue_size=config.max_queue_size,
                                 max_export_batch_size=config.max_export_batch_size,
-                                schedule_delay=config.schedule_delay)
+                                schedule_delay=config.schedule_delay, live_interval=config.live_interval)
         provider = build_provider(resource, pipeline, config.sample_rate)
         active = state.Active(tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
                               settings=config.settings, pipeline=pipeline, resource=resource)

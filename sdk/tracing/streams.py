@@ -9,7 +9,7 @@ Every adapter (engine callbacks, LangChain, raw ``openai`` streams) drives the s
     rec.first_byte()                      # optional: HTTP response headers arrived (time to first byte)
     for chunk in upstream:
         rec.chunk(CONTENT, chunk_text)    # hot path: one clock read and one list append, nothing else
-        # or rec.raw(chunk_object) and pass classify= to start_stream: the chunk is classified at the end
+        # or rec.raw(chunk_object) and pass classify= to start_stream: the export thread classifies it later
     rec.set_response(response_id="chatcmpl-1", response_model="gpt-4o-mini-2024", finish_reasons=["stop"])
     rec.end("completed", usage={"input_tokens": 5, "output_tokens": 7})   # exactly once; later calls no-op
 
@@ -19,14 +19,24 @@ record the exception and ``error.type``; the others never mark the span as an er
 the rollups, the usage known so far and (with content capture) the partial output are kept.
 
 Per chunk the consumer's thread only appends ``(perf_counter_ns(), kind, payload)`` to a list; no span,
-lock or dict is touched. At ``end`` the rollups are computed in one pass, the LLM span gets its attributes
-and ends, and the chunk spans are handed to the export pipeline as one :class:`ChunkBatch` that the
-background thread encodes. Nothing here raises into the caller: failures are logged once and counted.
+lock or dict is touched. While the stream runs, the export thread of our pipeline periodically (``live_interval``,
+default 1 s) classifies the chunks recorded so far and exports them as chunk spans (:meth:`live_batch`); the first
+chunk span of each such slice carries the in-flight signal (``streamscope.live.*``: operation, request model,
+provider) so a collector can show the stream before its span arrives. At ``end`` the rollups are computed in one
+pass over all chunks, the LLM span gets its attributes and ends, and the chunks not exported yet are handed to
+the export pipeline as one :class:`ChunkBatch` that the background thread encodes. Every chunk span is exported
+exactly once, with the same ids and attributes whichever way it leaves. Nothing here raises into the caller:
+failures are logged once and counted.
+
+Threads: the consumer appends records; classification and the hand-out of chunks to the exporter happen under
+the recorder's work lock, on the export thread (or, when ending could not be deferred, on the thread that ends
+the stream). ``classify`` reports what it learns to a separate :class:`StreamFacts`, applied after the adapter's
+own reports when the stream finishes, so the span's attributes do not depend on when chunks were classified.
 
 Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (non-empty visible text),
 ``REASONING``, ``TOOL_CALL`` (a tool-call name or argument fragment), ``USAGE`` (token counts only),
 ``EMPTY`` (keep-alives, finish-reason-only deltas). ``classify`` functions map a raw chunk to
-``(kind, text)`` and may call :meth:`StreamRecorder.set_usage` / :meth:`set_response` on the recorder.
+``(kind, text)`` and may call ``set_usage`` / ``set_response`` on the :class:`StreamFacts` they are given.
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, R
 
 __all__ = [
     "CONTENT", "EMPTY", "KIND_NAMES", "OUTCOMES", "REASONING", "ROLE", "TOOL_CALL", "USAGE",
-    "Classifier", "StreamRecorder", "start_stream",
+    "Classifier", "StreamFacts", "StreamRecorder", "start_stream",
 ]
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
@@ -60,7 +70,57 @@ USAGE_SOURCES = ("provider", "tokenizer", "estimate")
 _RAW = -1
 _perf = time.perf_counter_ns
 
-Classifier = Callable[[Any, "StreamRecorder"], tuple[int, str]]
+
+class StreamFacts:
+    """Usage and response facts of a stream: latest report wins per field, finish reasons accumulate.
+
+    A recorder keeps two sets: what adapters report directly (``rec.set_usage`` / ``rec.set_response``) and what
+    its ``classify`` function learns from chunks. When the stream finishes the second is applied on top of the
+    first, exactly as if every chunk had been classified at the end, so the result does not depend on when the
+    export thread classified the chunks.
+    """
+
+    __slots__ = ("finish_reasons", "response_id", "response_model", "usage", "usage_source")
+
+    def __init__(self) -> None:
+        self.usage: dict[str, int] = {}
+        self.usage_source: str | None = None
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.finish_reasons: list[str] = []
+
+    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
+                  source: str = "provider") -> None:
+        """Token usage (latest report wins per field). ``source``: provider | tokenizer | estimate."""
+        if input_tokens is not None:
+            self.usage["input_tokens"] = int(input_tokens)
+        if output_tokens is not None:
+            self.usage["output_tokens"] = int(output_tokens)
+        self.usage_source = source if source in USAGE_SOURCES else "provider"
+
+    def set_response(self, *, response_id: str | None = None, response_model: str | None = None,
+                     finish_reasons: Iterable[str] | None = None) -> None:
+        if response_id:
+            self.response_id = str(response_id)
+        if response_model:
+            self.response_model = str(response_model)
+        for reason in finish_reasons or ():
+            if reason:
+                self.finish_reasons.append(str(reason))
+
+    def update(self, later: StreamFacts) -> None:
+        """Apply ``later``'s reports on top of these, as if they had been made afterwards."""
+        self.usage.update(later.usage)
+        if later.usage_source is not None:
+            self.usage_source = later.usage_source
+        if later.response_id:
+            self.response_id = later.response_id
+        if later.response_model:
+            self.response_model = later.response_model
+        self.finish_reasons.extend(later.finish_reasons)
+
+
+Classifier = Callable[[Any, StreamFacts], tuple[int, str]]
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,13 +133,19 @@ class StreamRecorder:
     __slots__ = (
         "_classify",
         "_ended",
-        "_finish_reasons",
+        "_exported",
+        "_facts",
+        "_finished",
         "_first_byte_ns",
+        "_kinds",
+        "_learned",
+        "_live_attributes",
+        "_live_off",
         "_lock",
-        "_response_id",
-        "_response_model",
-        "_usage",
-        "_usage_source",
+        "_texts",
+        "_times",
+        "_watched",
+        "_work",
         "active",
         "context_attributes",
         "records",
@@ -89,7 +155,8 @@ class StreamRecorder:
     )
 
     def __init__(self, span: Span, active: state.Active, *, start_perf_ns: int, start_wall_ns: int,
-                 classify: Classifier | None = None) -> None:
+                 classify: Classifier | None = None,
+                 live_attributes: Mapping[str, AttributeValue] | None = None) -> None:
         self.span = span
         self.active = active
         self.start_perf_ns = start_perf_ns
@@ -97,13 +164,20 @@ class StreamRecorder:
         self.records: list[tuple[int, int, Any]] = []
         self._classify = classify
         self._ended = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _ended (taken once, by end())
+        self._work = threading.Lock()  # one thread at a time classifies and hands chunks to the exporter
         self._first_byte_ns: int | None = None
-        self._usage: dict[str, int] = {}
-        self._usage_source: str | None = None
-        self._response_id: str | None = None
-        self._response_model: str | None = None
-        self._finish_reasons: list[str] = []
+        self._facts = StreamFacts()  # reported by the adapter
+        self._learned = StreamFacts()  # learned by classify from the chunks
+        # Classified columns of records[:len(_times)], and how many of them went to the exporter already.
+        self._times: list[int] = []
+        self._kinds: list[int] = []
+        self._texts: list[str] = []
+        self._exported = 0
+        self._finished = False
+        self._live_off = False
+        self._live_attributes = dict(live_attributes or {})
+        self._watched = False
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
     # -- hot path --------------------------------------------------------------------------------------
@@ -113,7 +187,7 @@ class StreamRecorder:
         self.records.append((_perf(), kind, text))
 
     def raw(self, obj: Any) -> None:
-        """One chunk arrived now; classify it at the end with the ``classify`` given to ``start_stream``."""
+        """One chunk arrived now; the ``classify`` given to ``start_stream`` classifies it later, off this thread."""
         self.records.append((_perf(), _RAW, obj))
 
     # -- facts ------------------------------------------------------------------------------------------
@@ -133,21 +207,81 @@ class StreamRecorder:
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
                   source: str = "provider") -> None:
         """Token usage (latest report wins per field). ``source``: provider | tokenizer | estimate."""
-        if input_tokens is not None:
-            self._usage["input_tokens"] = int(input_tokens)
-        if output_tokens is not None:
-            self._usage["output_tokens"] = int(output_tokens)
-        self._usage_source = source if source in USAGE_SOURCES else "provider"
+        self._facts.set_usage(input_tokens, output_tokens, source)
 
     def set_response(self, *, response_id: str | None = None, response_model: str | None = None,
                      finish_reasons: Iterable[str] | None = None) -> None:
-        if response_id:
-            self._response_id = str(response_id)
-        if response_model:
-            self._response_model = str(response_model)
-        for reason in finish_reasons or ():
-            if reason:
-                self._finish_reasons.append(str(reason))
+        self._facts.set_response(response_id=response_id, response_model=response_model,
+                                 finish_reasons=finish_reasons)
+
+    # -- in flight (export thread) -------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Ask our pipeline to export this stream's chunks while it runs (chunk spans on, live export on)."""
+        pipeline = self.active.pipeline
+        if pipeline is not None and self.active.resource is not None and self.active.settings.chunk_spans:
+            self._watched = pipeline.watch(self)
+
+    def _classify_upto(self, n: int) -> None:
+        """Classify ``records[len(_times):n]`` into the columns. Callers hold ``_work``.
+
+        The consumer keeps appending to ``records`` meanwhile; slicing a list is atomic, and only records that
+        were complete when this started are read. If ``classify`` raises, the records before it stay classified.
+        """
+        done = len(self._times)
+        if done >= n:
+            return
+        classify = self._classify
+        learned = self._learned
+        times, kinds, texts = self._times, self._kinds, self._texts
+        for t, kind, payload in self.records[done:n]:
+            if kind == _RAW:
+                if classify is None:
+                    kind, text = (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
+                else:
+                    kind, text = classify(payload, learned)
+            else:
+                text = payload
+            times.append(t)
+            kinds.append(kind)
+            texts.append(text if isinstance(text, str) else str(text))
+
+    def _batch(self, first: int, n: int, sizes: Sequence[int],
+               first_attributes: Mapping[str, AttributeValue] | None = None) -> ChunkBatch:
+        """Chunk spans ``first..n-1`` of this stream for our pipeline; ``sizes`` are theirs."""
+        ctx = self.span.get_span_context()
+        texts = self._texts[first:n] if self.active.settings.capture_content else None
+        return ChunkBatch(
+            trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self.active.resource,
+            scope=state.SCOPE, start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
+            times_ns=self._times[first:n], kinds=self._kinds[first:n], sizes=sizes, texts=texts,
+            extra_attributes=dict(self.context_attributes), first_index=first,
+            prev_ns=self._times[first - 1] if first else None, first_attributes=first_attributes or {},
+        )
+
+    def live_batch(self) -> ChunkBatch | None:
+        """The chunks recorded since the last call, classified, with the in-flight signal on the first one.
+
+        Called periodically by the export thread (never by the consumer's). Every chunk is handed out once:
+        here while the stream runs, or by the final batch when it ends. None when there is nothing new.
+        """
+        with self._work:
+            if self._finished or self._live_off:
+                return None
+            first = self._exported
+            n = len(self.records)
+            if n <= first:
+                return None
+            try:
+                self._classify_upto(n)
+            except Exception as exc:
+                # Leave the rest to the end of the stream, where the failure is handled as it always was.
+                self._live_off = True
+                report("StreamRecorder.live_batch", exc)
+                return None
+            batch = self._batch(first, n, [len(t) for t in self._texts[first:n]], self._live_attributes)
+            self._exported = n
+            return batch
 
     # -- end ---------------------------------------------------------------------------------------------
 
@@ -173,48 +307,42 @@ class StreamRecorder:
     def _complete(self, outcome: str, error: BaseException | None, usage: Mapping[str, Any] | None,
                   end_perf: int) -> None:
         try:
-            if usage:
-                self.set_usage(usage.get("input_tokens"), usage.get("output_tokens"),
-                               str(usage.get("source", "provider")))
-            self._finish(outcome if outcome in OUTCOMES else "completed", error, end_perf)
-        except Exception as exc:
-            report("StreamRecorder.end", exc)
+            # Normally on the export thread; on the consumer's thread when deferring failed, where the lock
+            # keeps a concurrent live export from classifying or handing out the same chunks.
+            with self._work:
+                self._finished = True
+                try:
+                    if usage:
+                        self.set_usage(usage.get("input_tokens"), usage.get("output_tokens"),
+                                       str(usage.get("source", "provider")))
+                    self._finish(outcome if outcome in OUTCOMES else "completed", error, end_perf)
+                except Exception as exc:
+                    report("StreamRecorder.end", exc)
         finally:
             try:
+                if self._watched and self.active.pipeline is not None:
+                    self.active.pipeline.unwatch(self)
                 if self.span.is_recording():
                     self.span.end(end_time=self.start_wall_ns + (end_perf - self.start_perf_ns))
             except Exception as exc:
                 report("StreamRecorder.end(span)", exc)
 
-    def _columns(self) -> tuple[list[int], list[int], list[str]]:
-        times = [r[0] for r in self.records]
-        kinds: list[int] = []
-        texts: list[str] = []
-        classify = self._classify
-        for _t, kind, payload in self.records:
-            if kind == _RAW:
-                if classify is None:
-                    kind, text = (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
-                else:
-                    kind, text = classify(payload, self)
-            else:
-                text = payload
-            kinds.append(kind)
-            texts.append(text if isinstance(text, str) else str(text))
-        return times, kinds, texts
-
     def _finish(self, outcome: str, error: BaseException | None, end_perf: int) -> None:
         span = self.span
         settings = self.active.settings
-        times, kinds, texts = self._columns()
+        self._classify_upto(len(self.records))
+        times, kinds, texts = self._times, self._kinds, self._texts
         sizes = [len(t) for t in texts]
+        facts = self._facts
+        facts.update(self._learned)
+        usage = facts.usage
 
-        if "output_tokens" not in self._usage:
+        if "output_tokens" not in usage:
             # nobody counted: estimate from the characters received, and say so
             chars = sum(s for s, k in zip(sizes, kinds, strict=True) if k in (CONTENT, REASONING, TOOL_CALL))
-            self._usage["output_tokens"] = rollups.estimate_tokens(chars)
-            self._usage_source = "estimate"
-        out_tokens = self._usage.get("output_tokens")
+            usage["output_tokens"] = rollups.estimate_tokens(chars)
+            facts.usage_source = "estimate"
+        out_tokens = usage.get("output_tokens")
         r = rollups.compute(self.start_perf_ns, times, kinds, first_byte_ns=self._first_byte_ns,
                             stall_threshold=settings.stall_threshold, output_tokens=out_tokens)
 
@@ -230,29 +358,29 @@ class StreamRecorder:
             A.GAP_P50: r.gap_p50, A.GAP_P95: r.gap_p95, A.GAP_MAX: r.gap_max,
             A.TOKENS_PER_SECOND: r.output_tokens_per_second,
             A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: r.time_to_first_chunk,
-            A.GEN_AI_USAGE_INPUT_TOKENS: self._usage.get("input_tokens"),
+            A.GEN_AI_USAGE_INPUT_TOKENS: usage.get("input_tokens"),
             A.GEN_AI_USAGE_OUTPUT_TOKENS: out_tokens,
-            A.USAGE_SOURCE: self._usage_source if self._usage else None,
-            A.GEN_AI_RESPONSE_ID: self._response_id,
-            A.GEN_AI_RESPONSE_MODEL: self._response_model,
+            A.USAGE_SOURCE: facts.usage_source if usage else None,
+            A.GEN_AI_RESPONSE_ID: facts.response_id,
+            A.GEN_AI_RESPONSE_MODEL: facts.response_model,
         }
         attrs.update({k: v for k, v in optional.items() if v is not None})
-        if self._finish_reasons:
-            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(self._finish_reasons)
+        if facts.finish_reasons:
+            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
 
         if settings.capture_content:
             text = "".join(t for t, k in zip(texts, kinds, strict=True) if k == CONTENT)
             if outcome == "completed":
                 message: dict[str, Any] = {"role": "assistant", "parts": [{"type": "text", "content": text}]}
-                if self._finish_reasons:
-                    message["finish_reason"] = self._finish_reasons[-1]
+                if facts.finish_reasons:
+                    message["finish_reason"] = facts.finish_reasons[-1]
                 attrs[A.GEN_AI_OUTPUT_MESSAGES] = json.dumps([message], ensure_ascii=False)
             else:
                 attrs[A.PARTIAL_OUTPUT] = text
 
         dropped = 0
         if times and settings.chunk_spans:
-            dropped = self._emit_chunk_spans(times, kinds, sizes, texts if settings.capture_content else None)
+            dropped = self._emit_chunk_spans(sizes)
             attrs[A.CHUNK_SPANS_DROPPED] = dropped
         elif times:
             attrs[A.CHUNKS_OFFSET] = tuple((t - self.start_perf_ns) * 1e-9 for t in times)
@@ -272,28 +400,31 @@ class StreamRecorder:
             span.set_status(Status(StatusCode.ERROR, str(error) if error is not None and str(error) else err_type))
         span.set_attributes(attrs)
 
-    def _emit_chunk_spans(self, times: Sequence[int], kinds: Sequence[int], sizes: Sequence[int],
-                          texts: Sequence[str] | None) -> int:
-        ctx = self.span.get_span_context()
+    def _emit_chunk_spans(self, sizes: Sequence[int]) -> int:
+        """Hand the chunks not exported while the stream ran to the exporter; the number dropped."""
         pipeline = self.active.pipeline
-        extra = dict(self.context_attributes)
+        n = len(self._times)
         if pipeline is not None and self.active.resource is not None:
-            batch = ChunkBatch(
-                trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self.active.resource,
-                scope=state.SCOPE, start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
-                times_ns=times, kinds=kinds, sizes=sizes, texts=texts, extra_attributes=extra,
-            )
+            first = self._exported
+            if first >= n:
+                return 0
+            batch = self._batch(first, n, sizes[first:n])
+            self._exported = n
             return 0 if pipeline.submit_chunks(batch) else len(batch)
         # Not our pipeline (a user-configured provider): build ordinary spans through its tracer.
+        ctx = self.span.get_span_context()
         parent = trace.set_span_in_context(self.span)
+        texts = self._texts if self.active.settings.capture_content else None
         batch = ChunkBatch(
             trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=None, scope=state.SCOPE,
             start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
-            times_ns=times, kinds=kinds, sizes=sizes, texts=texts, extra_attributes=extra,
+            times_ns=self._times, kinds=self._kinds, sizes=sizes, texts=texts,
+            extra_attributes=dict(self.context_attributes),
         )
         tracer = self.active.tracer
         for wall, attrs in batch.rows():
             tracer.start_span(A.CHUNK_SPAN_NAME, context=parent, start_time=wall, attributes=attrs).end(end_time=wall)
+        self._exported = n
         return 0
 
 
@@ -387,7 +518,13 @@ def start_stream(
                                         kind=SpanKind.CLIENT, attributes=attrs, start_time=start_wall)
         if not span.is_recording():
             return _noop()
-        return StreamRecorder(span, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify)
+        live = {A.LIVE_OPERATION: attrs[A.GEN_AI_OPERATION_NAME], A.LIVE_PROVIDER: attrs[A.GEN_AI_PROVIDER_NAME]}
+        if A.GEN_AI_REQUEST_MODEL in attrs:
+            live[A.LIVE_REQUEST_MODEL] = attrs[A.GEN_AI_REQUEST_MODEL]
+        rec = StreamRecorder(span, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify,
+                             live_attributes=live)
+        rec._watch()
+        return rec
     except Exception as exc:
         report("start_stream", exc)
         return _noop()

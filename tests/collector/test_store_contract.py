@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from factories import T0, llm_trace, span, span_id, stream, trace_id
 
-from streamscope.collector.model import NS, Chunk, Cursor, Filters, IngestBatch
+from streamscope.collector.model import NS, Chunk, Cursor, Filters, IngestBatch, LiveStream
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
@@ -198,3 +198,77 @@ def test_unicode_and_huge_values_roundtrip(store: SpanStore) -> None:
     store.write(IngestBatch(spans=(span(tid, sid, attrs=attrs),)))
     (got,) = store.trace_spans(tid)
     assert dict(got.attributes) == attrs
+
+
+# -- streams in flight ------------------------------------------------------------------------------------
+def _in_flight(tid: str, sid: str, first: int, n: int, *, start: float = 0.0, model: str = "m-live",
+               gap: float = 0.5) -> IngestBatch:
+    """What one in-flight slice of chunks ``first..n-1`` becomes: chunk rows plus the stream's live report."""
+    chunks = tuple(Chunk(sid, i, 0.1 + gap * i, None if i == 0 else gap, "content", 2, None, f"c{i}")
+                   for i in range(first, n))  # fmt: skip
+    last = chunks[-1].offset
+    start_ns = T0 + int(start * NS)
+    live = LiveStream(tid, sid, "svc-live", model, "openai", "chat", start_ns, start_ns + int(last * NS), n, last)
+    return IngestBatch(chunks=chunks, live=(live,))
+
+
+def test_chunks_of_a_stream_in_flight_are_kept_and_it_is_listed_live(store: SpanStore) -> None:
+    tid, sid = trace_id(), span_id()
+    store.write(_in_flight(tid, sid, 0, 3))
+    assert [c.index for c in store.chunks(sid)] == [0, 1, 2]  # no stream row yet: the chunk rows are kept
+    assert store.stream(sid) is None
+    (lv,) = store.live(T0, 10)
+    assert (lv.trace_id, lv.span_id, lv.service, lv.model, lv.provider) == (tid, sid, "svc-live", "m-live", "openai")
+    assert (lv.start_ns, lv.chunk_count, lv.last_offset) == (T0, 3, pytest.approx(1.1))
+    assert lv.current_rate == pytest.approx(3 / 1.1)
+
+
+def test_a_later_slice_updates_counts_and_rate_and_repeats_change_nothing(store: SpanStore) -> None:
+    tid, sid = trace_id(), span_id()
+    store.write(_in_flight(tid, sid, 0, 3))
+    later = _in_flight(tid, sid, 3, 7, model="other-model")
+    store.write(later)
+    (lv,) = store.live(T0, 10)
+    assert lv.model == "m-live"  # the first report's identity stays
+    assert (lv.chunk_count, lv.last_offset, lv.prev_count, lv.prev_offset) == (
+        7, pytest.approx(3.1), 3, pytest.approx(1.1))
+    assert lv.current_rate == pytest.approx(4 / 2.0)
+    assert lv.last_ns == T0 + int(3.1 * NS)
+    store.write(later)  # an exporter retry
+    store.write(_in_flight(tid, sid, 0, 3))  # an old slice
+    assert store.live(T0, 10) == [lv]
+    assert [c.index for c in store.chunks(sid)] == list(range(7))
+
+
+def test_the_stream_row_ends_the_live_entry_for_good(store: SpanStore) -> None:
+    tid, sid, other = trace_id(), span_id(), span_id()
+    store.write(_in_flight(tid, sid, 0, 3))
+    store.write(_in_flight(tid, other, 0, 2, start=1.0))
+    assert [lv.span_id for lv in store.live(T0, 10)] == [other, sid]  # newest start first
+    store.write(IngestBatch(spans=(span(tid, sid, name="chat m-live"),), streams=(stream(tid, sid, chunk_count=4),),
+                            chunks=(Chunk(sid, 3, 1.6, 0.5, "content", 2),)))  # fmt: skip
+    assert [lv.span_id for lv in store.live(T0, 10)] == [other]
+    store.write(_in_flight(tid, sid, 0, 3))  # a late in-flight report does not bring it back
+    assert [lv.span_id for lv in store.live(T0, 10)] == [other]
+    assert [c.index for c in store.chunks(sid)] == [0, 1, 2, 3]
+    # the stream, its last chunks and its final span in the same batch as a report: not live either
+    tid2, sid2 = trace_id(), span_id()
+    both = _in_flight(tid2, sid2, 0, 2)
+    store.write(IngestBatch(streams=(stream(tid2, sid2),), chunks=both.chunks, live=both.live))
+    assert [lv.span_id for lv in store.live(T0, 10)] == [other]
+
+
+def test_silent_streams_age_out_and_retention_drops_them(store: SpanStore) -> None:
+    tid, stale, fresh = trace_id(), span_id(), span_id()
+    store.write(_in_flight(tid, stale, 0, 2, start=0.0))  # last chunk at T0 + 0.6 s
+    store.write(_in_flight(tid, fresh, 0, 2, start=100.0))  # last chunk at T0 + 100.6 s
+    assert [lv.span_id for lv in store.live(T0 + 50 * NS, 10)] == [fresh]
+    assert [lv.span_id for lv in store.live(T0, 10)] == [fresh, stale]
+    assert [lv.span_id for lv in store.live(T0, 1)] == [fresh]
+    finished = llm_trace(2, start=10.0)
+    store.write(finished)
+    store.delete_before(T0 + 50 * NS)
+    assert [lv.span_id for lv in store.live(T0, 10)] == [fresh]
+    assert store.chunks(stale) == []
+    assert len(store.chunks(fresh)) == 2
+    assert store.chunks(finished.streams[0].span_id) == []  # its trace was old too

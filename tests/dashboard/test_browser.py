@@ -220,3 +220,101 @@ def test_live_page_picks_up_new_streams(server: Server, page: tuple[sync_api.Pag
     pg.wait_for_selector(f"#finished tr[data-span-id='{span_id}']", timeout=10_000)
     _shot(pg, "live")
     assert console.errors == []
+
+
+LIVE_APP = """
+import sys
+import streamscope
+from streamscope.engine import FakeStreamingChatModel
+
+tracing = streamscope.init(sys.argv[1], service_name="browser-live-app", live_interval=0.2, set_global=False)
+model = FakeStreamingChatModel(chunks=[f"word{i} " for i in range(12)], gap=0.3, model="fake-live-browser")
+for i, chunk in enumerate(model.stream("hi")):
+    if i == 3:
+        print("paused", flush=True)  # mid-stream: the test looks at /live now, then lets the stream go on
+        sys.stdin.readline()
+tracing.shutdown(5.0)
+print("done", flush=True)
+"""
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@dataclass
+class LiveStack:
+    collector: str  # OTLP/HTTP base URL
+    dashboard: str
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
+    """A real `streamscope collector` process and a real `streamscope dashboard` on its SQLite file."""
+    db = str(tmp_path / "live.db")
+    cli = [sys.executable, "-c", "from streamscope.cli import main; main()"]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        collector = subprocess.Popen([*cli, "collector", "--db", db, "--http-port", "0", "--grpc-port", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(collector)
+        assert collector.stdout is not None
+        lines = [collector.stdout.readline().strip() for _ in range(2)]
+        http = next(line.split()[2] for line in lines if line.startswith("listening on http://"))
+        dashboard = subprocess.Popen([*cli, "dashboard", "--db", db, "--port", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(dashboard)
+        assert dashboard.stdout is not None
+        line = dashboard.stdout.readline().strip()
+        assert line.endswith(" (dashboard)"), line
+        yield LiveStack(collector=http, dashboard=line.split()[2])
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_a_live_stream_appears_and_then_finishes(live_stack: LiveStack, page: tuple[sync_api.Page, Console]) -> None:
+    """An SDK-traced stream sending to a real collector shows on /live while it streams, then under finished."""
+    pg, console = page
+    pg.goto(live_stack.dashboard + "/live")
+    pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
+    assert pg.locator("#live-unsupported").count() == 0
+    app = subprocess.Popen([sys.executable, "-c", LIVE_APP, live_stack.collector + "/v1/traces"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout is not None and app.stdin is not None
+        assert app.stdout.readline().strip() == "paused"
+        row = pg.locator("#live tbody tr", has_text="fake-live-browser")
+        row.wait_for(timeout=20_000)
+        span_id = row.get_attribute("data-span-id")
+        assert span_id and len(span_id) == 16
+        pg.wait_for_function(
+            "sid => { const r = document.querySelector(`#live tr[data-span-id='${sid}'] td.chunks`);"
+            " return r && Number(r.textContent) >= 4; }", arg=span_id, timeout=20_000)
+        assert "browser-live-app" in row.inner_text()
+        assert pg.locator(f"#finished tr[data-span-id='{span_id}']").count() == 0
+        _shot(pg, "live-in-flight")
+
+        app.stdin.write("go\n")
+        app.stdin.flush()
+        assert app.stdout.readline().strip() == "done"
+        assert app.wait(timeout=30) == 0
+        finished = pg.locator(f"#finished tr[data-span-id='{span_id}']")
+        finished.wait_for(timeout=20_000)
+        pg.wait_for_function("sid => !document.querySelector(`#live tr[data-span-id='${sid}']`)", arg=span_id,
+                             timeout=20_000)
+        assert finished.locator(".outcome-completed").count() == 1
+        assert "fake-live-browser" in finished.inner_text()
+        _shot(pg, "live-finished")
+    finally:
+        _stop(app)
+    assert console.errors == []

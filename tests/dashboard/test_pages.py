@@ -135,3 +135,40 @@ def test_live_page_is_honest_about_in_flight_support(client: FlaskClient, seeded
     if not data["supported"]:
         assert 'id="live-unsupported"' in html and data["live"] == []
     assert len(_rows(html, "finished")) == 20
+
+
+def test_live_page_lists_streams_in_flight_until_they_finish(client: FlaskClient, store: object) -> None:
+    """A stream in flight is listed with its chunks so far and current rate; once its span lands it is gone."""
+    import time
+
+    from streamscope.collector.model import NS, Chunk, IngestBatch, LiveStream, Stream
+
+    now = time.time()
+    tid, sid, stale = "ab" * 16, "cd" * 8, "ef" * 8
+    start = int((now - 4) * NS)
+    first = LiveStream(tid, sid, "svc-live", XSS_MODEL, "openai", "chat", start, start + 2 * NS, 10, 2.0)
+    later = LiveStream(tid, sid, "svc-live", XSS_MODEL, "openai", "chat", start, start + 3 * NS, 30, 3.0)
+    old = int((now - 600) * NS)
+    silent = LiveStream(tid, stale, "svc-live", "gone", "openai", "chat", old, old + NS, 5, 1.0)
+    chunks = tuple(Chunk(sid, i, 0.1 * i, None if i == 0 else 0.1, "content", 1) for i in range(30))
+    store.write(IngestBatch(chunks=chunks[:10], live=(first, silent)))  # type: ignore[attr-defined]
+    store.write(IngestBatch(chunks=chunks[10:], live=(later,)))  # type: ignore[attr-defined]
+
+    data = client.get("/api/live").get_json()
+    assert data["supported"] is True
+    (row,) = data["live"]  # the silent stream has aged out
+    assert row["span_id"] == sid and row["chunk_count"] == 30 and row["model"] == XSS_MODEL
+    assert row["chunks_per_second"] == 20.0  # 20 chunks over the latest second: the current rate
+    assert row["elapsed"] >= 3.0 and 0.0 <= row["last_chunk_age"] <= row["elapsed"]
+    html = client.get("/live").get_data(as_text=True)
+    (tr,) = _rows(html, "live")
+    assert f'data-span-id="{sid}"' in tr and ">30</td>" in tr and "live-unsupported" not in html
+    assert XSS_MODEL not in html
+
+    done = Stream(trace_id=tid, span_id=sid, start_ns=start, end_ns=start + 5 * NS, service="svc-live",
+                  model="done-model", chunk_count=30)
+    store.write(IngestBatch(streams=(done,)))  # type: ignore[attr-defined]
+    assert client.get("/api/live").get_json()["live"] == []
+    html = client.get("/live").get_data(as_text=True)
+    assert _rows(html, "live") == []
+    assert any(f'data-span-id="{sid}"' in r for r in _rows(html, "finished"))

@@ -73,3 +73,31 @@ def test_varint_roundtrip(n: int) -> None:
 
     value, _ = decoder._DecodeVarint(varint(n), 0)  # type: ignore[attr-defined]
     assert value == (n if n >= 0 else n + (1 << 64))
+
+
+def _slice(batch: ChunkBatch, first: int, n: int, signal: dict[str, str] | None = None) -> ChunkBatch:
+    return ChunkBatch(
+        trace_id=batch.trace_id, parent_span_id=batch.parent_span_id, resource=batch.resource, scope=batch.scope,
+        start_wall_ns=batch.start_wall_ns, start_perf_ns=batch.start_perf_ns,
+        times_ns=batch.times_ns[first:n], kinds=batch.kinds[first:n], sizes=batch.sizes[first:n],
+        texts=batch.texts[first:n] if batch.texts is not None else None, extra_attributes=batch.extra_attributes,
+        first_index=first, prev_ns=batch.times_ns[first - 1] if first else None, first_attributes=signal or {},
+    )
+
+
+@pytest.mark.parametrize("texts", [None, ["", "hé", "x" * 200, "z"]])
+def test_slices_of_a_stream_encode_like_the_sdk_and_add_up_to_the_whole(texts: list[str] | None) -> None:
+    whole = _batch(texts)
+    signal = {"streamscope.live.operation": "chat", "streamscope.live.request_model": "m"}
+    parts = [_slice(whole, 0, 1, signal), _slice(whole, 1, 3, signal), _slice(whole, 3, 4)]
+    for part in parts:
+        assert _decoded(Encoder().encode([], [part])) == _decoded(encode_spans(part.spans()).SerializeToString())
+    sliced = [row for part in parts for row in _decoded(Encoder().encode([], [part]))]
+    reference = _decoded(Encoder().encode([], [whole]))
+    live_keys = set(signal)
+    marked = [i for i, row in enumerate(sliced) if live_keys & set(row["attrs"])]  # type: ignore[arg-type]
+    assert marked == [0, 1]  # the first chunk of each in-flight slice, never the final one
+    for row in sliced + reference:
+        row["span_id"] = b""
+        row["attrs"] = {k: v for k, v in row["attrs"].items() if k not in live_keys}  # type: ignore[attr-defined]
+    assert sliced == reference

@@ -1,0 +1,171 @@
+"""Streams in flight, end to end: our SDK exports chunk spans mid-stream to a real collector, which lists the stream
+on ``GET /api/live`` (``query.live_streams``) until its span arrives; silent streams age out.
+
+Real parts only: the SDK's export thread and OTLP/HTTP exporter, the collector's HTTP server and SQLite store, and
+for the killed-process case a real app process stopped with SIGKILL by PID. Tests wait for conditions with
+deadlines and never assert on timings.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from otlp import new_span_id, new_trace_id, pb_span, request
+
+import streamscope
+from streamscope.collector import query
+from streamscope.collector.decode import decode_request
+from streamscope.collector.model import NS
+from streamscope.collector.normalise import normalise
+from streamscope.collector.server import CollectorServer
+from streamscope.collector.store.memory import MemoryStore
+from streamscope.tracing.streams import CONTENT, ROLE, start_stream
+
+DEADLINE = 20.0
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CollectorServer]:
+    s = CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=None, synchronous="NORMAL")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def client(server: CollectorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as c:
+        yield c
+
+
+def wait_for(get: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = get()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_a_stream_is_live_while_it_streams_then_finished(server: CollectorServer, client: httpx.Client) -> None:
+    tracing = streamscope.init(f"http://127.0.0.1:{server.http_port}/v1/traces", service_name="live-app",
+                               instrument_engine=False, live_interval=0.05)
+    try:
+        before = time.time()
+        rec = start_stream(model="gpt-live", provider="openai")
+        rec.chunk(ROLE)
+        rec.chunk(CONTENT, "Hello")
+        (row,) = wait_for(lambda: client.get("/api/live").json()["live"], "the stream on /api/live")
+        assert row["service"] == "live-app" and row["model"] == "gpt-live" and row["provider"] == "openai"
+        assert row["operation"] == "chat" and row["chunk_count"] == 2
+        assert before - 1 <= row["start"] <= time.time()
+        assert 0 <= row["last_offset"] <= time.time() - row["start"]
+        assert len(row["trace_id"]) == 32 and len(row["span_id"]) == 16
+        assert client.get("/api/streams").json()["streams"] == []
+        chunks = client.get(f"/api/streams/{row['span_id']}/chunks").json()
+        assert chunks["stream"] is None and [c["index"] for c in chunks["chunks"]] == [0, 1]
+
+        for word in (" wor", "ld"):
+            rec.chunk(CONTENT, word)
+        wait_for(lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 4],
+                 "the next slice")
+        (row,) = client.get("/api/live").json()["live"]
+        assert row["current_rate"] is not None and row["current_rate"] > 0
+
+        rec.end("completed")
+        assert tracing.force_flush(10)
+    finally:
+        tracing.shutdown()
+    (st,) = wait_for(lambda: client.get("/api/streams").json()["streams"], "the finished stream")
+    assert st["span_id"] == row["span_id"] and st["chunk_count"] == 4 and st["outcome"] == "completed"
+    assert client.get("/api/live").json()["live"] == []
+    assert [c["index"] for c in client.get(f"/api/streams/{st['span_id']}/chunks").json()["chunks"]] == [0, 1, 2, 3]
+
+
+APP = textwrap.dedent("""
+    import sys, time
+    import streamscope
+    from streamscope.tracing.streams import CONTENT, start_stream
+    streamscope.init(sys.argv[1], service_name="doomed-app", instrument_engine=False, live_interval=0.05)
+    rec = start_stream(model="gpt-doomed", provider="openai")
+    for i in range(3):
+        rec.chunk(CONTENT, f"w{i}")
+    print("streaming", flush=True)
+    time.sleep(600)  # killed here, mid-stream: the stream's span never leaves
+""")
+
+
+def test_a_stream_whose_process_was_killed_ages_out(server: CollectorServer, client: httpx.Client) -> None:
+    app = subprocess.Popen([sys.executable, "-c", APP, f"http://127.0.0.1:{server.http_port}/v1/traces"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "streaming"
+        (row,) = wait_for(lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 3],
+                          "the doomed stream on /api/live")
+    finally:
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait(10)
+        if app.stdout is not None:
+            app.stdout.close()
+    assert row["service"] == "doomed-app" and row["model"] == "gpt-doomed"
+    last = row["last_chunk"]
+    # Still listed while its last chunk is recent; gone once nothing arrived for LIVE_WINDOW seconds.
+    store = server.store
+    assert [r["span_id"] for r in query.live_streams(store, now_ns=int(last * NS))] == [row["span_id"]]
+    later = int((last + query.LIVE_WINDOW + 1) * NS)
+    assert query.live_streams(store, now_ns=later) == []
+    assert client.get("/api/live", params={"since": str(last + 1)}).json()["live"] == []
+    # Retention drops the stale entry and its chunk rows (its span will never come).
+    store.delete_before(later)
+    assert store.live(0, 10) == [] and store.chunks(row["span_id"]) == []
+
+
+def test_api_live_parameters(client: httpx.Client) -> None:
+    assert client.get("/api/live", params={"since": "0", "limit": "5"}).json() == {"live": []}
+    for params in ({"since": "soon"}, {"limit": "0"}, {"limit": "x"}, {"window": "5"}):
+        r = client.get("/api/live", params=params)
+        assert r.status_code == 400
+        reason = r.json()["message"]
+        assert reason.endswith(".") and "\n" not in reason
+
+
+def _chunk_span(tid: bytes, parent: bytes, index: int, start_ns: int, offset: float,
+                signal_attrs: dict[str, Any] | None = None) -> Any:
+    attrs: dict[str, Any] = {"streamscope.chunk.index": index, "streamscope.chunk.offset": offset,
+                             "streamscope.chunk.kind": "content", "streamscope.chunk.size": 1,
+                             **(signal_attrs or {})}
+    at = start_ns + int(offset * NS)
+    return pb_span(tid, new_span_id(), parent, name="streamscope.chunk", start_ns=at, dur=0, attrs=attrs)
+
+
+def test_decoding_the_in_flight_signal() -> None:
+    """One request with a signalled slice of one stream and plain chunks of another."""
+    tid, parent, quiet = new_trace_id(), new_span_id(), new_span_id()
+    t0 = 1_800_000_000 * NS
+    sig = {"streamscope.live.operation": "chat", "streamscope.live.request_model": "m",
+           "streamscope.live.provider": "p"}
+    spans = [_chunk_span(tid, parent, 4, t0, 0.4, sig), _chunk_span(tid, parent, 5, t0, 0.5),
+             _chunk_span(tid, parent, 6, t0, 0.75), _chunk_span(tid, quiet, 0, t0, 0.1)]
+    decoded = decode_request(request(spans, service="svc"), now_ns=t0)
+    assert len(decoded.chunks) == 4
+    (lv,) = decoded.live
+    assert (lv.trace_id, lv.span_id, lv.service, lv.model, lv.provider, lv.operation) == (
+        tid.hex(), parent.hex(), "svc", "m", "p", "chat")
+    assert lv.start_ns == t0 and lv.chunk_count == 7 and lv.last_offset == 0.75
+    assert lv.last_ns == t0 + int(0.75 * NS)
+    store = MemoryStore()
+    store.write(normalise(decoded))
+    assert [r["span_id"] for r in query.live_streams(store, now_ns=t0)] == [parent.hex()]
+    assert query.live_streams(store, since_ns=t0 + NS) == []
