@@ -82,6 +82,14 @@ async def chat(scene: Scene) -> str:
     return "completed"
 
 
+@streamscope.trace(name="POST /chat", kind="server")
+async def stalled(scene: Scene) -> str:
+    """A chat answer that pauses for a few seconds mid-way (a provider hiccup) and then completes."""
+    chain = _chat_prompt | scene.model(scene.profile.scenario(scene.rng, stall=True)) | StrOutputParser()
+    await _drain(chain.astream({"question": scene.question()}))
+    return "completed"
+
+
 @streamscope.trace(name="POST /extract", kind="server")
 async def extract(scene: Scene) -> str:
     """Structured extraction: the JSON parser yields the growing object while the model streams it."""
@@ -223,7 +231,8 @@ async def raw_openai(scene: Scene) -> str:
 
 #: Scene name -> (function, how many times it appears in each shuffled deck of requests).
 SCENES: dict[str, tuple[SceneFn, int]] = {
-    "chat": (chat, 7),
+    "chat": (chat, 6),
+    "stalled": (stalled, 1),
     "extract": (extract, 1),
     "agent": (agent, 2),
     "abandon": (abandon, 1),
