@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-__all__ = ["ABANDONED", "CANCELLED", "COMPLETED", "ERROR", "Recording", "consumer_outcome", "producer_outcome"]
+from streamscope.tracing.decorator import is_timeout
+
+__all__ = ["ABANDONED", "CANCELLED", "COMPLETED", "ERROR", "TIMEOUT", "Recording", "consumer_outcome", "producer_outcome"]
 
 COMPLETED = "completed"
 ABANDONED = "abandoned"
 CANCELLED = "cancelled"
 ERROR = "error"
+TIMEOUT = "timeout"
 
 _CANCELLATIONS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
@@ -36,7 +39,9 @@ class Recording(Protocol):
 
 def producer_outcome(exc: BaseException) -> str:
     """The outcome when pulling the next chunk raised ``exc``: cancellation is not an error of the stream."""
-    return CANCELLED if isinstance(exc, _CANCELLATIONS) else ERROR
+    if isinstance(exc, _CANCELLATIONS):
+        return CANCELLED
+    return TIMEOUT if is_timeout(exc) else ERROR
 
 
 def consumer_outcome(exc: BaseException | None) -> str:

@@ -38,9 +38,22 @@ def outcome_of(exc: BaseException | None) -> str:
         return "abandoned"
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
-    if isinstance(exc, TimeoutError):
+    if is_timeout(exc):
         return "timeout"
     return "error"
+
+
+#: Client-library timeouts that are not ``TimeoutError`` subclasses: ``openai.APITimeoutError``,
+#: ``httpx.TimeoutException`` (and its ``ReadTimeout``/``ConnectTimeout``/...), ``requests.exceptions.Timeout``.
+_TIMEOUT_CLASSES = frozenset({"APITimeoutError", "TimeoutException", "Timeout"})
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` means "waited too long": ``TimeoutError`` or a known HTTP client's timeout (matched by
+    class name, so no client library is imported)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return any(cls.__name__ in _TIMEOUT_CLASSES for cls in type(exc).__mro__)
 
 
 class _Run:
