@@ -34,9 +34,8 @@ def _openai(base_url: str) -> Iterator[Any]:
     client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0, timeout=READ_TIMEOUT)
     instrument_openai(client)
     try:
-        for chunk in client.chat.completions.create(model="stalls", messages=[{"role": "user", "content": "hi"}],
-                                                    stream=True):
-            yield chunk
+        yield from client.chat.completions.create(model="stalls", messages=[{"role": "user", "content": "hi"}],
+                                                  stream=True)
     finally:
         client.close()
 

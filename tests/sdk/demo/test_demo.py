@@ -17,7 +17,7 @@ from streamscope.demo.profiles import PROFILES
 from streamscope.demo.runner import arrivals
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracing"))
-from otlp_receiver import Receiver, attrs  # noqa: E402
+from otlp_receiver import Receiver, attrs
 
 ROUND = sum(count for _fn, count in SCENES.values())
 
