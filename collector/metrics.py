@@ -127,7 +127,7 @@ class CollectorMetrics:
         )  # fmt: skip
         r.register(_Bulk([self.duration, self.ttfc, self.chunk_gap, self.tokens, self.tps]))  # type: ignore[arg-type]
         self.streams = Counter(
-            "streamscope_streams", "LLM streams by outcome.", (*STREAM_LABELS, "outcome"), registry=r
+            "streamscope_stream_outcomes", "LLM streams by outcome.", (*STREAM_LABELS, "outcome"), registry=r
         )
         self.stalls = Counter(
             "streamscope_stream_stalls", "Inter-chunk gaps above the stall threshold.",

@@ -11,7 +11,7 @@ CHUNK_GAP = "gen_ai_client_operation_time_per_output_chunk_seconds"
 TOKEN_USAGE = "gen_ai_client_token_usage"
 
 # streamscope stream metrics.
-STREAMS = "streamscope_streams_total"  # counter, label outcome
+STREAMS = "streamscope_stream_outcomes_total"  # counter, label outcome
 STALLS = "streamscope_stream_stalls_total"  # counter
 TOKENS_PER_SECOND = "streamscope_stream_output_tokens_per_second"  # histogram
 

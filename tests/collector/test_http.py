@@ -270,7 +270,7 @@ def test_metrics_exposition_with_exemplars(client: httpx.Client) -> None:
     text = client.get("/metrics").text
     for name in ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
                  "gen_ai_client_operation_time_per_output_chunk_seconds_count", "gen_ai_client_token_usage_bucket",
-                 "streamscope_streams_total", "streamscope_stream_output_tokens_per_second_bucket",
+                 "streamscope_stream_outcomes_total", "streamscope_stream_output_tokens_per_second_bucket",
                  "streamscope_collector_spans_received_total", "streamscope_collector_spans_stored_total",
                  "streamscope_collector_queue_depth", "streamscope_collector_ingest_lag_seconds_bucket"):  # fmt: skip
         assert name in text, name
