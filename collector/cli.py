@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 from types import FrameType
 
 import click
 
+from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
 from streamscope.collector.server import CollectorServer
 
@@ -39,12 +41,26 @@ def collector(
     queue_size: int,
 ) -> None:
     """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
-    prices = load_prices(prices_file) if prices_file else DEFAULT_PRICES
-    server = CollectorServer(
-        db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
-        max_queue_rows=queue_size, retention_seconds=retention_hours * 3600 if retention_hours else None,
-    )  # fmt: skip
-    server.start()
+    try:
+        check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port})
+    except PortTaken as exc:
+        raise click.ClickException(str(exc.strerror)) from None
+    try:
+        prices = load_prices(prices_file) if prices_file else DEFAULT_PRICES
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise click.BadParameter(f"{prices_file}: {exc}", param_hint="--prices") from None
+    try:
+        server = CollectorServer(
+            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
+            max_queue_rows=queue_size, retention_seconds=retention_hours * 3600 if retention_hours else None,
+        )  # fmt: skip
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot open the database {db}: {exc}.") from None
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:  # lost a race for a port checked above, or a bad --host
+        server.stop()
+        raise click.ClickException(f"the collector cannot listen on {host}: {exc}.") from None
     for line in server.listening_lines():
         click.echo(line)
     stop = threading.Event()

@@ -36,21 +36,6 @@ from streamscope.dashboard.cli import bind
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
 
-def _check_free(host: str, ports: dict[str, int]) -> None:
-    """Fail politely, before starting anything, if a fixed port is taken (port 0 is always free)."""
-    for option, port in ports.items():
-        if port == 0:
-            continue
-        try:
-            bind(host, port).close()
-        except OSError as exc:
-            reason = "is already in use" if exc.errno in (98, 48, 10048) else f"cannot be used ({exc.strerror})"
-            raise click.ClickException(
-                f"port {port} on {host} {reason}: stop what holds it, or pick another with {option} "
-                "(0 picks a free port)."
-            ) from None
-
-
 class _Child:
     """A child process in its own process group, stopped by its PID."""
 
@@ -140,10 +125,14 @@ def _url(host: str, port: int) -> str:
 def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, demo: bool, demo_rate: float,
        seed: int) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
+    from streamscope.collector.ports import PortTaken, check_free
     from streamscope.collector.server import CollectorServer
     from streamscope.dashboard import create_app
 
-    _check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port, "--ui-port": ui_port})
+    try:
+        check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port, "--ui-port": ui_port})
+    except PortTaken as exc:
+        raise click.ClickException(str(exc.strerror)) from None
     directory = Path(data_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
