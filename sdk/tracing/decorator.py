@@ -19,10 +19,11 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from streamscope.tracing import attributes as A
 from streamscope.tracing import state
+from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,9 +98,9 @@ class _Run:
             result = outcome or outcome_of(exc)
             self.span.set_attribute(A.OUTCOME, result)
             if result in ("error", "timeout") and exc is not None:
-                self.span.record_exception(exc)
                 self.span.set_attribute(A.ERROR_TYPE, type(exc).__name__)
-                self.span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__name__))
+                mark_error(self.span, exc, fallback=type(exc).__name__,
+                           capture_content=state.current().settings.capture_content)
             self.span.end()
         except Exception as err:
             report("trace(end)", err)

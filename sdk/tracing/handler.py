@@ -24,12 +24,13 @@ from uuid import UUID
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing import attributes as A
 from streamscope.tracing import state
 from streamscope.tracing.decorator import outcome_of
+from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import guarded, report
 from streamscope.tracing.streams import (
     CONTENT,
@@ -201,10 +202,8 @@ class TracingCallbackHandler:
                 span.set_attributes(attrs)
             span.set_attribute(A.OUTCOME, outcome)
             if outcome in ("error", "timeout"):
-                if error is not None:
-                    span.record_exception(error)
                 span.set_attribute(A.ERROR_TYPE, type(error).__name__ if error is not None else outcome)
-                span.set_status(Status(StatusCode.ERROR, str(error) if error is not None and str(error) else outcome))
+                mark_error(span, error, fallback=outcome, capture_content=self._capture())
         finally:
             span.end()
 

@@ -50,13 +50,14 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing import attributes as A
 from streamscope.tracing import rollups, state
 from streamscope.tracing.chunks import ChunkBatch
 from streamscope.tracing.context import current_attributes
+from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import report
 from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, ROLE, TOOL_CALL, USAGE
 
@@ -395,9 +396,7 @@ class StreamRecorder:
             else:
                 err_type = type(error).__name__
             attrs[A.ERROR_TYPE] = err_type
-            if error is not None:
-                span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, str(error) if error is not None and str(error) else err_type))
+            mark_error(span, error, fallback=err_type, capture_content=self.active.settings.capture_content)
         span.set_attributes(attrs)
 
     def _emit_chunk_spans(self, sizes: Sequence[int]) -> int:
