@@ -7,7 +7,8 @@ streamscope    ``gen_ai.operation.name`` is an inference op and ``streamscope.st
 openinference  ``openinference.span.kind == "LLM"`` (``llm.*``; TTFT from the "First Token Stream Event")
 langfuse       ``langfuse.observation.type == "generation"`` (TTFT from ``completion_start_time``)
 vercel         Vercel AI SDK ``ai.*.doStream`` / ``ai.*.doGenerate`` (``ai.response.msToFirstChunk``)
-openllmetry    ``llm.request.type`` set (per-chunk ``gen_ai.content.completion.chunk`` events)
+openllmetry    ``llm.request.type`` set, or (0.62+) GenAI names with ``gen_ai.is_streaming`` /
+               ``gen_ai.openai.api_base`` or per-chunk ``gen_ai.content.completion.chunk`` events
 openlit        GenAI op with ``gen_ai.server.time_to_first_token`` (or ``telemetry.sdk.name == openlit``)
 genai          OTel GenAI semconv, old (``gen_ai.system``, ``*_tokens``) and new names
 =============  ========================================================================================
@@ -66,6 +67,17 @@ def _str(attrs: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
+#: Since 0.62 OpenLLMetry writes GenAI semconv names and no ``llm.request.type``; these non-semconv markers of
+#: Traceloop's instrumentations still tell its spans apart from plain GenAI semconv.
+OPENLLMETRY_MARKERS = ("gen_ai.is_streaming", "llm.is_streaming", "gen_ai.openai.api_base")
+OPENLLMETRY_CHUNK_EVENT = "gen_ai.content.completion.chunk"
+
+
+def _is_openllmetry(span: Span) -> bool:
+    a = span.attributes
+    return any(k in a for k in OPENLLMETRY_MARKERS) or any(e.name == OPENLLMETRY_CHUNK_EVENT for e in span.events)
+
+
 def dialect(span: Span) -> str | None:
     """The dialect of an LLM stream span, or None when the span is not a model call."""
     a = span.attributes
@@ -93,6 +105,8 @@ def dialect(span: Span) -> str | None:
     if is_genai:
         if "gen_ai.server.time_to_first_token" in a or span.resource.get("telemetry.sdk.name") == "openlit":
             return "openlit"
+        if _is_openllmetry(span):
+            return "openllmetry"
         return "genai"
     return None
 

@@ -292,3 +292,11 @@ def test_cost_is_estimated_from_price_table() -> None:
     assert st.cost_usd == pytest.approx((10 * 0.15 + 40 * 0.60) / 1e6)
     (st,) = spans_to_batch([CASES[0][1]], prices={"gpt-4o": {"input": 1.0, "output": 1.0}}).streams
     assert st.cost_usd == pytest.approx(50 / 1e6)  # longest-prefix match: gpt-4o-mini → gpt-4o
+
+
+def test_current_openllmetry_is_recognised_without_llm_request_type() -> None:
+    """OpenLLMetry 0.62 writes GenAI semconv names only; its own markers still name the dialect."""
+    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+    assert dialect(_span("openai.chat", base)) == "genai"
+    assert dialect(_span("openai.chat", {**base, "gen_ai.is_streaming": True})) == "openllmetry"
+    assert dialect(_span("openai.chat", {**base, "gen_ai.openai.api_base": "http://x/v1/"})) == "openllmetry"
