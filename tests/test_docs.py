@@ -4,8 +4,7 @@ Links: every ``[text](target)`` in ``docs/*.md``, ``README.md`` and ``examples/R
 not a URL must name an existing file, and a ``#fragment`` must name a heading of the target (GitHub's slugs).
 Commands: every ``streamscope <cmd> ...`` in shell code (``bash``/``console``/untyped fenced blocks, and inline code
 that starts with it) names a command of the real CLI
-and only flags that command has (``streamscope <cmd> --help``). Commands that are being added on another branch
-are skipped with a reason until they exist; any other unknown command fails.
+and only flags that command has (``streamscope <cmd> --help``); an unknown command fails.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from streamscope.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", ROOT / "examples" / "README.md"]
-# Commands of DESIGN.md's contract that are being built on main; their flags are checked once they exist.
-PENDING = {"up": "streamscope up", "demo": "streamscope demo"}
 SHELL_BLOCKS = {"", "bash", "sh", "shell", "console", "zsh"}
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
@@ -152,9 +149,6 @@ def test_commands_and_flags_in_the_docs_exist(command: str) -> None:
     flags = sorted({flag for _, flag in MENTIONS[command] if flag})
     cli = main.get_command(click.Context(main), command)
     if cli is None:
-        if command in PENDING:
-            pytest.skip(f"{PENDING[command]} is not in this CLI yet (it is being added on main); "
-                        f"flags not checked: {' '.join(flags) or 'none'} (in {', '.join(where)})")
         pytest.fail(f"the docs show `streamscope {command}` ({', '.join(where)}), which is not a command")
     known = {"--help"} | {opt for p in cli.params for opt in (*p.opts, *p.secondary_opts)}
     unknown = [f"{flag} ({', '.join(sorted({w for w, f in MENTIONS[command] if f == flag}))})"
