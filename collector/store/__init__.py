@@ -5,12 +5,16 @@ Semantics every store keeps:
 * The first write of a span / stream / chunk wins: duplicates are ignored, nothing stored changes.
 * Chunk spans are kept as compact chunk rows (``chunks``), not as rows in ``spans``.
 * Listing is newest first with keyset cursors on ``(start_ns, id)``.
+* Aggregate rows (``aggregates``) are maintained in the same transaction as the streams they summarise: a
+  stream counts once (duplicates are ignored), and deletes rebuild the rows of the slots they touch, so the rows
+  always equal ``streamscope.collector.aggregates.build(all stored streams)``.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from streamscope.collector.aggregates import Aggregate
 from streamscope.collector.model import Chunk, Cursor, Filters, IngestBatch, Span, Stream, TraceSummary
 
 
@@ -44,6 +48,25 @@ class SpanStore(Protocol):
 
     def delete_before(self, cutoff_ns: int) -> int:
         """Retention: drop traces that started before ``cutoff_ns`` (with their spans, streams, chunks)."""
+        ...
+
+    # -- aggregates and retention by size ---------------------------------------------------------
+    def aggregates(self, width_s: int, filters: Filters, *, rollup: int = 0) -> list[Aggregate]:
+        """Aggregate rows of tier ``width_s`` (one of ``aggregates.TIERS``) whose slot starts in
+        ``[filters.since_ns, filters.until_ns)`` and whose key matches service/model/provider/outcome.
+
+        ``rollup`` picks the row set (``aggregates.ROLLUPS``: 0 full key, 1 operation and outcome rolled in, 2
+        service too; rolled-in fields are None). Raises ValueError for any other filter (aggregates cannot answer
+        it), a filter on a rolled-in field, or an unknown tier or row set.
+        """
+        ...
+
+    def delete_oldest(self, n: int) -> int:
+        """Retention by size: drop the ``n`` oldest traces (by start) like ``delete_before`` does."""
+        ...
+
+    def storage_bytes(self) -> int:
+        """Bytes the stored data occupies (SQLite: the database file plus its WAL)."""
         ...
 
     def close(self) -> None: ...

@@ -7,12 +7,15 @@ the writer (WAL).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
 from streamscope.collector.model import (
     Chunk,
@@ -26,6 +29,7 @@ from streamscope.collector.model import (
 )
 from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
 
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
 TRACE_COLUMNS = tuple(f.name for f in dataclasses.fields(TraceSummary))
 
@@ -54,6 +58,28 @@ CREATE TABLE IF NOT EXISTS traces (
 );
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
 """
+
+# -- aggregates (see collector/aggregates.py): one row per tier x row set (rollup) x slot x key, kept in the
+# write transaction. Fields rolled into a row are stored as '' and read back as NULL.
+AGG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stream_aggregates (
+    width INTEGER NOT NULL, rollup INTEGER NOT NULL, slot_ns INTEGER NOT NULL, service TEXT NOT NULL,
+    model TEXT NOT NULL, provider TEXT NOT NULL, operation TEXT NOT NULL, outcome TEXT NOT NULL,
+    streams INTEGER NOT NULL, state BLOB NOT NULL,
+    PRIMARY KEY (width, rollup, slot_ns, service, model, provider, operation, outcome)
+) WITHOUT ROWID;
+"""
+_AGG_KEY = ("width = ? AND rollup = ? AND slot_ns = ? AND service = ? AND model = ? AND provider = ?"
+            " AND operation = ? AND outcome = ?")  # fmt: skip
+_AGG_REPLACE = "INSERT OR REPLACE INTO stream_aggregates VALUES (?,?,?,?,?,?,?,?,?,?)"
+_AGG_COLS = ("width, slot_ns, CASE WHEN rollup < 2 THEN service END, model, provider,"
+             " CASE WHEN rollup = 0 THEN operation END, CASE WHEN rollup = 0 THEN outcome END, state")  # fmt: skip
+
+
+def _agg_row(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
+    """The primary key columns of an aggregate row."""
+    service, model, provider, operation, outcome = key
+    return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
 
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
@@ -121,7 +147,14 @@ class SQLiteStore:
         self._closed = False
         self._w = self._connect()
         self._w.execute("PRAGMA journal_mode=WAL")
+        self._w.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back after checkpoints
+        had_aggregates = self._w.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_aggregates'"
+        ).fetchone()
         self._w.executescript(SCHEMA)
+        self._w.executescript(AGG_SCHEMA)
+        if not had_aggregates and self._w.execute("SELECT 1 FROM streams LIMIT 1").fetchone():
+            self.rebuild_aggregates()  # a database written before aggregates existed
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -151,7 +184,9 @@ class SQLiteStore:
                 if batch.spans:
                     con.executemany(_INSERT_SPAN, [_span_row(s) for s in batch.spans])
                 if batch.streams:
+                    new_streams = self._new_streams(con, batch.streams)
                     con.executemany(_INSERT_STREAM, [dataclasses.astuple(st) for st in batch.streams])
+                    self._add_aggregates(con, new_streams)
                 if batch.chunks:
                     con.executemany(_INSERT_CHUNK, [_chunk_row(c) for c in batch.chunks])
                 touched = sorted({s.trace_id for s in batch.spans} | {st.trace_id for st in batch.streams})
@@ -186,27 +221,164 @@ class SQLiteStore:
             con.executemany(_REPLACE_TRACE, summaries)
 
     def delete_before(self, cutoff_ns: int) -> int:
+        return self._delete_traces("SELECT trace_id FROM traces WHERE start_ns < ?", (cutoff_ns,))
+
+    def delete_oldest(self, n: int) -> int:
+        """Retention by size: drop the ``n`` oldest traces (by start) with everything they hold."""
+        if n <= 0:
+            return 0
+        return self._delete_traces(
+            "SELECT trace_id FROM traces ORDER BY start_ns, trace_id LIMIT ?", (int(n),)
+        )
+
+    def _delete_traces(self, select_sql: str, params: Sequence[Any]) -> int:
         with self._wlock:
             con = self._w
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.execute("CREATE TEMP TABLE IF NOT EXISTS old_traces (trace_id TEXT PRIMARY KEY)")
                 con.execute("DELETE FROM old_traces")
-                con.execute(
-                    "INSERT INTO old_traces SELECT trace_id FROM traces WHERE start_ns < ?", (cutoff_ns,)
-                )
+                con.execute(f"INSERT INTO old_traces {select_sql}", params)
                 n = con.execute("SELECT count(*) FROM old_traces").fetchone()[0]
+                starts = [r[0] for r in con.execute(
+                    "SELECT start_ns FROM streams WHERE trace_id IN (SELECT trace_id FROM old_traces)"
+                )]  # fmt: skip
                 con.execute(
                     "DELETE FROM chunks WHERE span_id IN (SELECT span_id FROM streams WHERE trace_id IN"
                     " (SELECT trace_id FROM old_traces))"
                 )
                 for table in ("streams", "spans", "traces"):
                     con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM old_traces)")
+                self._recompute_aggregates(con, {agg.slot_of(t, agg.MINUTE) for t in starts})
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             return int(n)
+
+    def storage_bytes(self) -> int:
+        """Bytes the database occupies on disk (main file + WAL). SQLite reuses freed pages; it does not shrink."""
+        if self.path == ":memory:" or self.path.startswith("file::memory:"):
+            con = self._r()
+            return int(con.execute("PRAGMA page_count").fetchone()[0] * con.execute("PRAGMA page_size").fetchone()[0])
+        total = 0
+        for p in (self.path, self.path + "-wal"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(p)
+        return total
+
+    # -- aggregates ------------------------------------------------------------------------------
+    def _new_streams(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> list[Stream]:
+        """The streams of a batch that ``INSERT OR IGNORE`` will store (first of each span id, not yet stored)."""
+        first: dict[str, Stream] = {}
+        for st in streams:
+            first.setdefault(st.span_id, st)
+        ids = list(first)
+        for part in _batched(ids):
+            marks = ",".join("?" * len(part))
+            for (sid,) in con.execute(f"SELECT span_id FROM streams WHERE span_id IN ({marks})", part):
+                first.pop(sid, None)
+        return list(first.values())
+
+    def _add_aggregates(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> None:
+        if not streams:
+            return
+        rows = []
+        for (width, slot, key), delta in agg.build(streams).items():
+            pk = _agg_row(width, slot, key)
+            old = con.execute(f"SELECT state FROM stream_aggregates WHERE {_AGG_KEY}", pk).fetchone()
+            if old is not None:
+                state = agg.AggState.from_bytes(old[0])
+                state.merge(delta)
+            else:
+                state = delta
+            rows.append((*pk, state.n, state.to_bytes()))
+        con.executemany(_AGG_REPLACE, rows)
+
+    def _recompute_aggregates(self, con: sqlite3.Connection, minutes: set[int]) -> None:
+        """Rebuild the aggregate rows of these minute slots (from streams) and of the coarser slots holding them."""
+        if not minutes:
+            return
+        width = agg.TIERS[0]
+        step = width * agg.NS
+        for slot in sorted(minutes):
+            con.execute("DELETE FROM stream_aggregates WHERE width = ? AND slot_ns = ?", (width, slot))
+            streams = [Stream(*r) for r in con.execute(
+                f"SELECT {','.join(STREAM_COLUMNS)} FROM streams WHERE start_ns >= ? AND start_ns < ?",
+                (slot, slot + step),
+            )]  # fmt: skip
+            self._put_states(con, agg.build(streams, (width,)))
+        finer, slots = width, minutes
+        for coarser in agg.TIERS[1:]:
+            slots = {agg.slot_of(s, coarser) for s in slots}
+            for slot in sorted(slots):
+                con.execute("DELETE FROM stream_aggregates WHERE width = ? AND slot_ns = ?", (coarser, slot))
+                for rollup in agg.ROLLUPS:
+                    rows = self._read_aggregates(con, finer, slot, slot + coarser * agg.NS, None, rollup)
+                    self._put_states(con, agg.rollup(rows, coarser))
+            finer = coarser
+
+    @staticmethod
+    def _put_states(con: sqlite3.Connection, states: dict[agg.RowKey, agg.AggState]) -> None:
+        con.executemany(
+            _AGG_REPLACE, [(*_agg_row(w, slot, key), st.n, st.to_bytes()) for (w, slot, key), st in states.items()]
+        )
+
+    @staticmethod
+    def _read_aggregates(
+        con: sqlite3.Connection,
+        width: int,
+        since_ns: int | None,
+        until_ns: int | None,
+        filters: Filters | None,
+        rollup: int = 0,
+    ) -> list[agg.Aggregate]:
+        where = ["width = ?", "rollup = ?"]
+        p: list[Any] = [width, rollup]
+        if since_ns is not None:
+            where.append("slot_ns >= ?")
+            p.append(since_ns)
+        if until_ns is not None:
+            where.append("slot_ns < ?")
+            p.append(until_ns)
+        if filters is not None:
+            for col in ("service", "model", "provider", "outcome"):
+                val = getattr(filters, col)
+                if val is not None:
+                    where.append(f"{col} = ?")
+                    p.append(val)
+        sql = f"SELECT {_AGG_COLS} FROM stream_aggregates WHERE {' AND '.join(where)}"
+        return list(map(agg.Aggregate._make, con.execute(sql, p)))
+
+    def aggregates(self, width_s: int, filters: Filters, *, rollup: int = 0) -> list[agg.Aggregate]:
+        """Aggregate rows of tier ``width_s`` whose slot starts in ``[since_ns, until_ns)`` and match the key filters."""
+        agg.check_filters(filters)
+        agg.check_rollup(filters, rollup)
+        if width_s not in agg.TIERS:
+            raise ValueError(f"no aggregate tier of {width_s} s (tiers: {agg.TIERS})")
+        return self._read_aggregates(self._r(), width_s, filters.since_ns, filters.until_ns, filters, rollup)
+
+    def rebuild_aggregates(self) -> None:
+        """Recompute every aggregate row from the stored streams (upgrades of older databases, and tests)."""
+        with self._wlock:
+            con = self._w
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("DELETE FROM stream_aggregates")
+                states: dict[agg.RowKey, agg.AggState] = {}
+                cur = con.execute(f"SELECT {','.join(STREAM_COLUMNS)} FROM streams")
+                while rows := cur.fetchmany(10_000):
+                    for rk, st in agg.build(Stream(*r) for r in rows).items():
+                        old = states.get(rk)
+                        if old is None:
+                            states[rk] = st
+                        else:
+                            old.merge(st)
+                self._put_states(con, states)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     # -- reading ---------------------------------------------------------------------------------
     @staticmethod
@@ -241,6 +413,9 @@ class SQLiteStore:
         if f.outcome is not None:
             where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.outcome = ?)")
             p.append(f.outcome)
+        if f.provider is not None:
+            where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.provider = ?)")
+            p.append(f.provider)
         if f.min_ttft is not None:
             where.append("EXISTS (SELECT 1 FROM streams s WHERE s.trace_id = t.trace_id AND s.ttft >= ?)")
             p.append(f.min_ttft)
@@ -266,7 +441,7 @@ class SQLiteStore:
         where: list[str] = []
         p: list[Any] = []
         for col, val in (("trace_id", f.trace_id), ("service", f.service), ("model", f.model),
-                         ("outcome", f.outcome)):  # fmt: skip
+                         ("outcome", f.outcome), ("provider", f.provider)):  # fmt: skip
             if val is not None:
                 where.append(f"s.{col} = ?")
                 p.append(val)
