@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +22,10 @@ from waitress.server import create_server
 from streamscope.collector.grpc_server import start_grpc
 from streamscope.collector.http_app import MAX_BODY, create_app
 from streamscope.collector.metrics import CollectorMetrics
-from streamscope.collector.model import NS
 from streamscope.collector.pipeline import Ingestor
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
 from streamscope.collector.receiver import Receiver
+from streamscope.collector.retention import Retention
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -46,6 +45,8 @@ class CollectorServer:
         prices: Prices = DEFAULT_PRICES,
         max_queue_rows: int = 100_000,
         retention_seconds: float | None = None,
+        max_db_bytes: int | None = None,
+        retention: Retention | None = None,
         http_threads: int = 16,
         synchronous: str = "FULL",
     ) -> None:
@@ -62,7 +63,9 @@ class CollectorServer:
         self._http_port, self._grpc_port = http_port, grpc_port
         self._api_keys = tuple(api_keys)
         self._http_threads = http_threads
-        self._retention = retention_seconds
+        if retention is None and (retention_seconds or max_db_bytes):
+            retention = Retention(retention_seconds, max_db_bytes)
+        self.retention = retention
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
@@ -83,7 +86,7 @@ class CollectorServer:
         self._http_thread.start()
         if self._grpc_port is not None:
             self._grpc, self.grpc_port = start_grpc(self.receiver, self.host, self._grpc_port, self._api_keys)
-        if self._retention:
+        if self.retention is not None:
             self._janitor = threading.Thread(
                 target=self._enforce_retention, name="collector-retention", daemon=True
             )
@@ -95,12 +98,14 @@ class CollectorServer:
             self._http.run()
 
     def _enforce_retention(self) -> None:
-        assert self._retention is not None
-        while not self._stop.wait(min(60.0, self._retention)):
+        """Background retention (age and size); see ``collector/retention.py``."""
+        assert self.retention is not None
+        while not self._stop.wait(self.retention.interval):
             try:
-                n = self.store.delete_before(time.time_ns() - int(self._retention * NS))
-                if n:
-                    log.info("retention removed %d traces", n)
+                removed = self.retention.enforce(self.store)
+                if removed["age"]:
+                    log.info("retention removed %d traces older than %.0f s", removed["age"],
+                             self.retention.max_age_s)  # fmt: skip
             except Exception:
                 log.exception("retention failed")
 
