@@ -544,20 +544,40 @@ class Aggregate(NamedTuple):
 RowKey = tuple[int, int, Key]  # (width_s, slot_ns, key)
 
 
+def finest(streams: Iterable[Stream], width_s: int = TIERS[0]) -> dict[tuple[int, Key], AggState]:
+    """Each stream added once, to its row of the finest tier and full key: ``{(slot_ns, key): state}``."""
+    out: dict[tuple[int, Key], AggState] = {}
+    for st in streams:
+        rk = (slot_of(st.start_ns, width_s), key_of(st))
+        s = out.get(rk)
+        if s is None:
+            s = out[rk] = AggState()
+        s.add(st)
+    return out
+
+
+def targets(slot_ns: int, key: Key, tiers: Iterable[int] = TIERS) -> list[RowKey]:
+    """Every row (tier x row set) a finest full-key row rolls into, itself first."""
+    service, model, provider, _op, _oc = key
+    keys = (key, (service, model, provider, None, None), (None, model, provider, None, None))
+    return [(w, slot_of(slot_ns, w), k) for w in tiers for k in keys]
+
+
 def build(streams: Iterable[Stream], tiers: Iterable[int] = TIERS) -> dict[RowKey, AggState]:
-    """Aggregate rows for ``streams`` in every tier (what a store adds for newly stored streams)."""
+    """Aggregate rows for ``streams`` in every tier and row set (what a store adds for newly stored streams).
+
+    Each stream is added once, to its finest full-key row; every other row merges those (exact).
+    """
     widths = tuple(tiers)
     out: dict[RowKey, AggState] = {}
-    for st in streams:
-        keys = keys_of(st)
-        for w in widths:
-            slot = slot_of(st.start_ns, w)
-            for key in keys:
-                rk = (w, slot, key)
-                s = out.get(rk)
-                if s is None:
-                    s = out[rk] = AggState()
-                s.add(st)
+    for (slot, key), s in finest(streams, widths[0]).items():
+        first, *rest = targets(slot, key, widths)
+        out[first] = s
+        for rk in rest:
+            acc = out.get(rk)
+            if acc is None:
+                acc = out[rk] = AggState()
+            acc.merge(s)
     return out
 
 

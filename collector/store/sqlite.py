@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 import os
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from streamscope.collector.model import (
 from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
 STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
 TRACE_COLUMNS = tuple(f.name for f in dataclasses.fields(TraceSummary))
 
@@ -80,6 +82,9 @@ def _agg_row(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
     """The primary key columns of an aggregate row."""
     service, model, provider, operation, outcome = key
     return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
+
+_stream_row = operator.attrgetter(*STREAM_COLUMNS)  # dataclasses.astuple deep-copies every field: slow
+_trace_row = operator.attrgetter(*TRACE_COLUMNS)
 
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
@@ -145,6 +150,8 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
+        self._agg_cache: dict[tuple[Any, ...], agg.AggState] = {}  # primary key -> state as stored
+        self._agg_version = -1
         self._w = self._connect()
         self._w.execute("PRAGMA journal_mode=WAL")
         self._w.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back after checkpoints
@@ -185,7 +192,7 @@ class SQLiteStore:
                     con.executemany(_INSERT_SPAN, [_span_row(s) for s in batch.spans])
                 if batch.streams:
                     new_streams = self._new_streams(con, batch.streams)
-                    con.executemany(_INSERT_STREAM, [dataclasses.astuple(st) for st in batch.streams])
+                    con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
                     self._add_aggregates(con, new_streams)
                 if batch.chunks:
                     con.executemany(_INSERT_CHUNK, [_chunk_row(c) for c in batch.chunks])
@@ -193,6 +200,7 @@ class SQLiteStore:
                 self._rollup(con, touched)
                 con.execute("COMMIT")
             except BaseException:
+                self._agg_cache.clear()
                 con.execute("ROLLBACK")
                 raise
 
@@ -216,7 +224,7 @@ class SQLiteStore:
             for trace_id, hs in heads.items():
                 summary = rollup_trace(trace_id, hs, counts.get(trace_id, 0))
                 if summary is not None:
-                    summaries.append(dataclasses.astuple(summary))
+                    summaries.append(_trace_row(summary))
         if summaries:
             con.executemany(_REPLACE_TRACE, summaries)
 
@@ -233,6 +241,7 @@ class SQLiteStore:
 
     def _delete_traces(self, select_sql: str, params: Sequence[Any]) -> int:
         with self._wlock:
+            self._agg_cache.clear()
             con = self._w
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -281,19 +290,29 @@ class SQLiteStore:
         return list(first.values())
 
     def _add_aggregates(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> None:
+        """Merge new streams into their aggregate rows. The current rows come from the write-through cache
+        (valid while no other connection has written: ``PRAGMA data_version``) or from the table."""
         if not streams:
             return
-        rows = []
-        for (width, slot, key), delta in agg.build(streams).items():
-            pk = _agg_row(width, slot, key)
-            old = con.execute(f"SELECT state FROM stream_aggregates WHERE {_AGG_KEY}", pk).fetchone()
-            if old is not None:
-                state = agg.AggState.from_bytes(old[0])
-                state.merge(delta)
-            else:
-                state = delta
-            rows.append((*pk, state.n, state.to_bytes()))
-        con.executemany(_AGG_REPLACE, rows)
+        cache = self._agg_cache
+        version = con.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._agg_version or len(cache) > AGG_CACHE_ROWS:
+            cache.clear()
+            self._agg_version = version
+        touched: dict[tuple[Any, ...], agg.AggState] = {}
+        for (slot, key), delta in agg.finest(streams).items():
+            for width, wslot, k in agg.targets(slot, key):
+                pk = _agg_row(width, wslot, k)
+                state = touched.get(pk)
+                if state is None:
+                    state = cache.get(pk)
+                    if state is None:
+                        old = con.execute(f"SELECT state FROM stream_aggregates WHERE {_AGG_KEY}", pk).fetchone()
+                        state = agg.AggState.from_bytes(old[0]) if old is not None else agg.AggState()
+                        cache[pk] = state
+                    touched[pk] = state
+                state.merge(delta)  # in place: write() clears the cache if the transaction fails
+        con.executemany(_AGG_REPLACE, [(*pk, st.n, st.to_bytes()) for pk, st in touched.items()])
 
     def _recompute_aggregates(self, con: sqlite3.Connection, minutes: set[int]) -> None:
         """Rebuild the aggregate rows of these minute slots (from streams) and of the coarser slots holding them."""
@@ -361,6 +380,7 @@ class SQLiteStore:
     def rebuild_aggregates(self) -> None:
         """Recompute every aggregate row from the stored streams (upgrades of older databases, and tests)."""
         with self._wlock:
+            self._agg_cache.clear()
             con = self._w
             con.execute("BEGIN IMMEDIATE")
             try:

@@ -131,3 +131,23 @@ def test_nan_and_infinite_values_are_missing_not_poison() -> None:
     s = agg.AggState()
     s.add(st_)
     assert s.metric("ttft").n == 0 and s.metric("gap_p95").n == 0 and s.metric("duration").n == 1
+
+
+def test_two_writers_on_one_file_keep_aggregates_exact(tmp_path: Path) -> None:
+    """The writer caches the aggregate rows it wrote; a commit by another connection invalidates that cache."""
+    db = str(tmp_path / "shared.sqlite")
+    a, b = SQLiteStore(db), SQLiteStore(db)
+    try:
+        for i in range(6):
+            (a if i % 2 else b).write(llm_trace(start=i * 7, ttft=0.1 + i / 10))
+        a.delete_before(T0 + 8 * NS)  # deletes rebuild rows (and drop the cache) too
+        for i in range(6, 10):
+            (b if i % 3 else a).write(llm_trace(start=i * 7, ttft=0.1 + i / 10))
+        stored = {(r.width_s, r.slot_ns, r.key): r.state for w in agg.TIERS for ru in agg.ROLLUPS
+                  for r in a.aggregates(w, Filters(), rollup=ru)}  # fmt: skip
+        rebuilt = agg.build(a.streams(Filters(), None))
+        assert {k: s.n for k, s in stored.items()} == {k: s.n for k, s in rebuilt.items()}
+        assert sum(s.n for (w, _, k), s in stored.items() if w == 60 and k[0] is None) == 8
+    finally:
+        a.close()
+        b.close()
