@@ -119,7 +119,7 @@ class BodyPool:
 
     def __init__(self, n_base: int, seed: int = 1) -> None:
         rng = random.Random(seed)
-        t0 = time.time_ns() - 3600 * NS
+        t0 = time.time_ns() - 60 * NS  # streams that just ended, as an SDK exports them
         self.bases: list[tuple[bytearray, list[int], list[int]]] = []
         for _ in range(n_base):
             body, ids = build_base(rng, t0)

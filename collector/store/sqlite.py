@@ -13,6 +13,7 @@ import operator
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
+SEAL_GRACE_S = 300  # a coarser slot is sealed once it ended this long ago (streams usually arrive by then)
 STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
 TRACE_COLUMNS = tuple(f.name for f in dataclasses.fields(TraceSummary))
 
@@ -63,7 +65,13 @@ CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
 
 # -- aggregates (see collector/aggregates.py): one row per tier x row set (rollup) x slot x key, kept in the
 # write transaction. Fields rolled into a row are stored as '' and read back as NULL.
+# Minute rows are written with the streams. A coarser tier's rows exist for its *sealed* slots (those that
+# ended SEAL_GRACE_S before the writer's clock; stream_aggregate_seals holds the first unsealed slot): a write
+# seals what became old enough by merging the finer rows, and a late stream for a sealed slot updates that row
+# too. Reads of an unsealed slot merge its finer rows. So every transaction touches the minute rows of the keys
+# it adds to, not every tier, and the rows are always exactly the stored streams.
 AGG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stream_aggregate_seals (width INTEGER PRIMARY KEY, sealed_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stream_aggregates (
     width INTEGER NOT NULL, rollup INTEGER NOT NULL, slot_ns INTEGER NOT NULL, service TEXT NOT NULL,
     model TEXT NOT NULL, provider TEXT NOT NULL, operation TEXT NOT NULL, outcome TEXT NOT NULL,
@@ -152,6 +160,8 @@ class SQLiteStore:
         self._closed = False
         self._agg_cache: dict[tuple[Any, ...], agg.AggState] = {}  # primary key -> state as stored
         self._agg_version = -1
+        self._seals: dict[int, int] = {}  # width -> first unsealed slot (writer's copy, checked like the cache)
+        self.clock = time.time_ns  # the writer's clock for sealing (tests move it)
         self._w = self._connect()
         self._w.execute("PRAGMA journal_mode=WAL")
         self._w.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back after checkpoints
@@ -160,6 +170,9 @@ class SQLiteStore:
         ).fetchone()
         self._w.executescript(SCHEMA)
         self._w.executescript(AGG_SCHEMA)
+        self._w.executemany(
+            "INSERT OR IGNORE INTO stream_aggregate_seals VALUES (?, 0)", [(w,) for w in agg.TIERS[1:]]
+        )
         if not had_aggregates and self._w.execute("SELECT 1 FROM streams LIMIT 1").fetchone():
             self.rebuild_aggregates()  # a database written before aggregates existed
 
@@ -201,6 +214,7 @@ class SQLiteStore:
                 con.execute("COMMIT")
             except BaseException:
                 self._agg_cache.clear()
+                self._seals = {}
                 con.execute("ROLLBACK")
                 raise
 
@@ -289,19 +303,24 @@ class SQLiteStore:
                 first.pop(sid, None)
         return list(first.values())
 
-    def _add_aggregates(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> None:
-        """Merge new streams into their aggregate rows. The current rows come from the write-through cache
-        (valid while no other connection has written: ``PRAGMA data_version``) or from the table."""
-        if not streams:
-            return
-        cache = self._agg_cache
+    def _sync_cache(self, con: sqlite3.Connection) -> None:
+        """Drop the decoded rows and seals if another connection wrote since (``PRAGMA data_version``)."""
         version = con.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._agg_version or len(cache) > AGG_CACHE_ROWS:
-            cache.clear()
+        if version != self._agg_version or len(self._agg_cache) > AGG_CACHE_ROWS or not self._seals:
+            self._agg_cache.clear()
+            self._seals = dict(con.execute("SELECT width, sealed_ns FROM stream_aggregate_seals"))
             self._agg_version = version
+
+    def _add_aggregates(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> None:
+        """Merge new streams into their minute rows (and sealed coarser rows they fall in), then seal what
+        became old enough. Current rows come from the write-through cache or from the table."""
+        self._sync_cache(con)
+        cache, seals = self._agg_cache, self._seals
         touched: dict[tuple[Any, ...], agg.AggState] = {}
         for (slot, key), delta in agg.finest(streams).items():
             for width, wslot, k in agg.targets(slot, key):
+                if width != agg.MINUTE and wslot >= seals[width]:
+                    continue  # an unsealed slot: reads merge its minute rows
                 pk = _agg_row(width, wslot, k)
                 state = touched.get(pk)
                 if state is None:
@@ -312,12 +331,31 @@ class SQLiteStore:
                         cache[pk] = state
                     touched[pk] = state
                 state.merge(delta)  # in place: write() clears the cache if the transaction fails
-        con.executemany(_AGG_REPLACE, [(*pk, st.n, st.to_bytes()) for pk, st in touched.items()])
+        if touched:
+            con.executemany(_AGG_REPLACE, [(*pk, st.n, st.to_bytes()) for pk, st in touched.items()])
+        self._seal(con)
+
+    def _seal(self, con: sqlite3.Connection) -> None:
+        """Materialise the coarser rows of slots that ended SEAL_GRACE_S ago (finest tier first)."""
+        now = self.clock() - SEAL_GRACE_S * agg.NS
+        seals = self._seals
+        finer = agg.MINUTE
+        for width in agg.TIERS[1:]:
+            target = agg.slot_of(now, width)
+            if target > seals[width]:
+                for rollup in agg.ROLLUPS:
+                    rows = self._read_aggregates(con, finer, seals[width], target, None, rollup)
+                    self._put_states(con, agg.rollup(rows, width))
+                con.execute("UPDATE stream_aggregate_seals SET sealed_ns = ? WHERE width = ?", (target, width))
+                seals[width] = target
+            finer = width
 
     def _recompute_aggregates(self, con: sqlite3.Connection, minutes: set[int]) -> None:
-        """Rebuild the aggregate rows of these minute slots (from streams) and of the coarser slots holding them."""
+        """Rebuild the aggregate rows of these minute slots (from streams) and of the sealed coarser slots
+        holding them (from the finer rows)."""
         if not minutes:
             return
+        self._sync_cache(con)
         width = agg.TIERS[0]
         step = width * agg.NS
         for slot in sorted(minutes):
@@ -330,12 +368,13 @@ class SQLiteStore:
         finer, slots = width, minutes
         for coarser in agg.TIERS[1:]:
             slots = {agg.slot_of(s, coarser) for s in slots}
-            for slot in sorted(slots):
+            for slot in sorted(x for x in slots if x < self._seals[coarser]):
                 con.execute("DELETE FROM stream_aggregates WHERE width = ? AND slot_ns = ?", (coarser, slot))
                 for rollup in agg.ROLLUPS:
                     rows = self._read_aggregates(con, finer, slot, slot + coarser * agg.NS, None, rollup)
                     self._put_states(con, agg.rollup(rows, coarser))
             finer = coarser
+        self._agg_cache.clear()
 
     @staticmethod
     def _put_states(con: sqlite3.Connection, states: dict[agg.RowKey, agg.AggState]) -> None:
@@ -375,7 +414,27 @@ class SQLiteStore:
         agg.check_rollup(filters, rollup)
         if width_s not in agg.TIERS:
             raise ValueError(f"no aggregate tier of {width_s} s (tiers: {agg.TIERS})")
-        return self._read_aggregates(self._r(), width_s, filters.since_ns, filters.until_ns, filters, rollup)
+        con = self._r()
+        con.execute("BEGIN")  # one snapshot for the seal and the rows
+        try:
+            return self._tier_rows(con, width_s, filters.since_ns, filters.until_ns, filters, rollup)
+        finally:
+            con.execute("COMMIT")
+
+    def _tier_rows(
+        self, con: sqlite3.Connection, width: int, lo: int | None, hi: int | None, filters: Filters, rollup: int
+    ) -> list[agg.Aggregate]:
+        if width == agg.MINUTE:
+            return self._read_aggregates(con, width, lo, hi, filters, rollup)
+        (sealed,) = con.execute("SELECT sealed_ns FROM stream_aggregate_seals WHERE width = ?", (width,)).fetchone()
+        rows = self._read_aggregates(con, width, lo, sealed if hi is None else min(hi, sealed), filters, rollup)
+        if hi is None or hi > sealed:
+            start = sealed if lo is None else max(lo, sealed)
+            start -= start % (width * agg.NS)
+            finer = agg.TIERS[agg.TIERS.index(width) - 1]
+            merged = agg.rollup(self._tier_rows(con, finer, start, hi, filters, rollup), width)
+            rows += [agg.Aggregate(w, slot, *key, st.to_bytes()) for (w, slot, key), st in merged.items()]
+        return rows
 
     def rebuild_aggregates(self) -> None:
         """Recompute every aggregate row from the stored streams (upgrades of older databases, and tests)."""
@@ -385,20 +444,26 @@ class SQLiteStore:
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.execute("DELETE FROM stream_aggregates")
+                con.execute("UPDATE stream_aggregate_seals SET sealed_ns = 0")
+                self._seals = {w: 0 for w in agg.TIERS[1:]}
                 states: dict[agg.RowKey, agg.AggState] = {}
                 cur = con.execute(f"SELECT {','.join(STREAM_COLUMNS)} FROM streams")
                 while rows := cur.fetchmany(10_000):
-                    for rk, st in agg.build(Stream(*r) for r in rows).items():
+                    for rk, st in agg.build((Stream(*r) for r in rows), (agg.MINUTE,)).items():
                         old = states.get(rk)
                         if old is None:
                             states[rk] = st
                         else:
                             old.merge(st)
                 self._put_states(con, states)
+                self._seal(con)
                 con.execute("COMMIT")
             except BaseException:
+                self._seals = {}
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._agg_cache.clear()
 
     # -- reading ---------------------------------------------------------------------------------
     @staticmethod

@@ -20,9 +20,13 @@ from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
     s: SpanStore = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "db.sqlite"))
+    if request.param == "sqlite-sealing":
+        # The test data starts at T0 (in the future): with the writer's clock 90 minutes after T0, the coarser
+        # aggregate slots before it are sealed (materialised), later ones are merged from minute rows on read.
+        s.clock = lambda: T0 + 90 * 60 * NS  # type: ignore[attr-defined]
     yield s
     s.close()
 
