@@ -70,6 +70,7 @@ class CollectorServer:
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
         self._stop = threading.Event()
+        self._http_stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -79,7 +80,7 @@ class CollectorServer:
         self._http = create_server(
             self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
             max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
-            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=0.1,
+            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,  # waitress int()s it: 0.1 was a busy loop
         )  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
@@ -94,8 +95,13 @@ class CollectorServer:
         return self.http_port, self.grpc_port
 
     def _serve_http(self) -> None:
+        # waitress's own run() would sit in select() for up to asyncore_loop_timeout after a stop; this loop
+        # returns after every wake-up, and stop() wakes it with the trigger.
+        http = self._http
         with contextlib.suppress(OSError):  # closed during shutdown
-            self._http.run()
+            while not self._http_stop.is_set() and http._map:
+                http.asyncore.loop(timeout=http.adj.asyncore_loop_timeout, map=http._map,
+                                   use_poll=http.adj.asyncore_use_poll, count=1)  # fmt: skip
 
     def _enforce_retention(self) -> None:
         """Background retention (age and size); see ``collector/retention.py``."""
@@ -122,10 +128,13 @@ class CollectorServer:
         self.ingestor.close()  # drains the queue: requests waiting for their commit get answered
         if self._http is not None:
             self._http.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
+            self._http_stop.set()
+            with contextlib.suppress(OSError):
+                self._http.pull_trigger()
+            if self._http_thread is not None:
+                self._http_thread.join(grace)
             self._http.close()
             for channel in list(self._http._map.values()):  # open keep-alive connections
                 with contextlib.suppress(OSError):
                     channel.close()
-            if self._http_thread is not None:
-                self._http_thread.join(grace)
         self.store.close()
