@@ -132,8 +132,7 @@ def _row_span(r: Sequence[Any]) -> Span:
     )  # fmt: skip
 
 
-def _chunk_row(c: Chunk) -> tuple[Any, ...]:
-    return (c.span_id, c.index, c.offset, c.gap, c.kind, c.size, c.tokens, c.content)
+_chunk_row = operator.attrgetter("span_id", "index", "offset", "gap", "kind", "size", "tokens", "content")
 
 
 def _row_chunk(r: Sequence[Any]) -> Chunk:
@@ -208,7 +207,7 @@ class SQLiteStore:
                     con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
                     self._add_aggregates(con, new_streams)
                 if batch.chunks:
-                    con.executemany(_INSERT_CHUNK, [_chunk_row(c) for c in batch.chunks])
+                    con.executemany(_INSERT_CHUNK, map(_chunk_row, batch.chunks))
                 touched = sorted({s.trace_id for s in batch.spans} | {st.trace_id for st in batch.streams})
                 self._rollup(con, touched)
                 con.execute("COMMIT")
