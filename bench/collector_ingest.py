@@ -6,7 +6,7 @@ Load: OTLP/HTTP protobuf (and gRPC) bodies of 512 spans shaped like our SDK's ou
 1 LLM stream span with streamscope rollups + 126 ``streamscope.chunk`` spans), unique ids in every body.
 The collector runs as its own process (``streamscope collector``, SQLite WAL, synchronous=FULL); a 200 means
 "committed", so acknowledged spans/s is stored spans/s. Closed-loop senders; on 503 they wait 0.1 s and retry.
-Then an open-loop phase offers twice the HTTP rate just measured (32 paced senders, 503s counted, not
+Then an open-loop phase offers twice the HTTP rate just measured (128 paced senders, 503s counted, not
 retried) for the collector's peak RSS under overload.
 
 Same run, for scale: raw protobuf parsing (the decode limit), our decode+normalise alone (per-span Python cost),
@@ -452,7 +452,7 @@ def main() -> int:
             idle = rss_mb(proc.pid)
             http_res = run_load("http", http_port, pool, args.duration, args.threads, proc.pid)
             grpc_res = run_load("grpc", grpc_port, pool, args.duration / 2, args.threads, proc.pid)
-            over = run_overload(http_port, pool, 2 * http_res["rate"], args.duration / 2, 32, proc.pid)
+            over = run_overload(http_port, pool, 2 * http_res["rate"], args.duration / 2, 128, proc.pid)
             spans, chunks = count_rows(db)
             sent = http_res["spans"] + grpc_res["spans"]
             if spans + chunks < sent:
@@ -500,7 +500,7 @@ def main() -> int:
           f"p50 {grpc_res['p50'] * 1e3:.1f} ms / p99 {grpc_res['p99'] * 1e3:.1f} ms")  # fmt: skip
     print(f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms")
     print(f"collector RSS: idle {idle:.0f} MB, peak under closed-loop load {peak:.0f} MB, peak at twice the "
-          f"sustained rate {over['peak_rss']:.0f} MB (open loop, 32 senders: offered {over['offered']:,.0f} spans/s, "
+          f"sustained rate {over['peak_rss']:.0f} MB (open loop, 128 senders: offered {over['offered']:,.0f} spans/s, "
           f"sent {over['sent']:,.0f}/s, accepted {over['accepted']:,.0f}/s, {over['rejected']} 503s)")  # fmt: skip
     print(f"query latency (median of 7) at {chunks_now:,} stored chunk rows: /api/stats {q_stats * 1e3:.0f} ms, "
           f"/api/streams {q_streams * 1e3:.0f} ms, /api/streams filtered {q_streams_f * 1e3:.0f} ms, "

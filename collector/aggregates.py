@@ -491,13 +491,6 @@ def key_of(st: Stream) -> Key:
     return (st.service or "", st.model or "", st.provider or "", st.operation or "", st.outcome or "")
 
 
-def keys_of(st: Stream) -> tuple[Key, Key, Key]:
-    """The stream's key in each row set of :data:`ROLLUPS`."""
-    service, model, provider = st.service or "", st.model or "", st.provider or ""
-    return ((service, model, provider, st.operation or "", st.outcome or ""), (service, model, provider, None, None),
-            (None, model, provider, None, None))  # fmt: skip
-
-
 def rollup_of(key: Key) -> int:
     """Which row set a key belongs to."""
     return 2 if key[0] is None else 1 if key[4] is None else 0
