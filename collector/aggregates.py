@@ -549,28 +549,43 @@ def finest(streams: Iterable[Stream], width_s: int = TIERS[0]) -> dict[tuple[int
     return out
 
 
-def targets(slot_ns: int, key: Key, tiers: Iterable[int] = TIERS) -> list[RowKey]:
-    """Every row (tier x row set) a finest full-key row rolls into, itself first."""
+def _rolled_key(key: Key, rollup: int) -> Key:
     service, model, provider, _op, _oc = key
-    keys = (key, (service, model, provider, None, None), (None, model, provider, None, None))
-    return [(w, slot_of(slot_ns, w), k) for w in tiers for k in keys]
+    return (service, model, provider, None, None) if rollup == 1 else (None, model, provider, None, None)
 
 
 def build(streams: Iterable[Stream], tiers: Iterable[int] = TIERS) -> dict[RowKey, AggState]:
-    """Aggregate rows for ``streams`` in every tier and row set (what a store adds for newly stored streams).
+    """Aggregate rows for ``streams`` in the given tiers and every row set (what a store adds for them).
 
-    Each stream is added once, to its finest full-key row; every other row merges those (exact).
+    Each stream is added once, to its finest full-key row. Every other row merges the rows one step finer
+    (full key -> operation and outcome rolled in -> service too; then tier by tier), so a batch of streams
+    costs about one merge per row, not one per row it rolls into.
     """
     widths = tuple(tiers)
-    out: dict[RowKey, AggState] = {}
-    for (slot, key), s in finest(streams, widths[0]).items():
-        first, *rest = targets(slot, key, widths)
-        out[first] = s
-        for rk in rest:
-            acc = out.get(rk)
+    w0 = widths[0]
+    level: dict[RowKey, AggState] = {(w0, slot, key): st for (slot, key), st in finest(streams, w0).items()}
+    out = dict(level)
+    for r in (1, 2):
+        rolled: dict[RowKey, AggState] = {}
+        for (w, slot, key), st in level.items():
+            rk = (w, slot, _rolled_key(key, r))
+            acc = rolled.get(rk)
             if acc is None:
-                acc = out[rk] = AggState()
-            acc.merge(s)
+                acc = rolled[rk] = AggState()
+            acc.merge(st)
+        out.update(rolled)
+        level = rolled
+    finer = out
+    for width in widths[1:]:
+        coarser: dict[RowKey, AggState] = {}
+        for (_w, slot, key), st in finer.items():
+            rk = (width, slot_of(slot, width), key)
+            acc = coarser.get(rk)
+            if acc is None:
+                acc = coarser[rk] = AggState()
+            acc.merge(st)
+        out.update(coarser)
+        finer = coarser
     return out
 
 

@@ -316,20 +316,22 @@ class SQLiteStore:
         self._sync_cache(con)
         cache, seals = self._agg_cache, self._seals
         touched: dict[tuple[Any, ...], agg.AggState] = {}
-        for (slot, key), delta in agg.finest(streams).items():
-            for width, wslot, k in agg.targets(slot, key):
-                if width != agg.MINUTE and wslot >= seals[width]:
-                    continue  # an unsealed slot: reads merge its minute rows
-                pk = _agg_row(width, wslot, k)
-                state = touched.get(pk)
+        # coarser tiers only where some stream is late (its slot already sealed)
+        tiers = [agg.MINUTE, *(w for w in agg.TIERS[1:] if any(agg.slot_of(st.start_ns, w) < seals[w]
+                                                                for st in streams))]  # fmt: skip
+        for (width, wslot, k), delta in agg.build(streams, tiers).items():
+            if width != agg.MINUTE and wslot >= seals[width]:
+                continue  # an unsealed slot: reads merge its minute rows
+            pk = _agg_row(width, wslot, k)
+            state = touched.get(pk)
+            if state is None:
+                state = cache.get(pk)
                 if state is None:
-                    state = cache.get(pk)
-                    if state is None:
-                        old = con.execute(f"SELECT state FROM stream_aggregates WHERE {_AGG_KEY}", pk).fetchone()
-                        state = agg.AggState.from_bytes(old[0]) if old is not None else agg.AggState()
-                        cache[pk] = state
-                    touched[pk] = state
-                state.merge(delta)  # in place: write() clears the cache if the transaction fails
+                    old = con.execute(f"SELECT state FROM stream_aggregates WHERE {_AGG_KEY}", pk).fetchone()
+                    state = agg.AggState.from_bytes(old[0]) if old is not None else agg.AggState()
+                    cache[pk] = state
+                touched[pk] = state
+            state.merge(delta)  # in place: write() clears the cache if the transaction fails
         if touched:
             con.executemany(_AGG_REPLACE, [(*pk, st.n, st.to_bytes()) for pk, st in touched.items()])
         self._seal(con)
