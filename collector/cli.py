@@ -11,7 +11,17 @@ import click
 
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
+from streamscope.collector.retention import parse_size
 from streamscope.collector.server import CollectorServer
+
+
+def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.command("collector")
@@ -28,6 +38,9 @@ from streamscope.collector.server import CollectorServer
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
 @click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
               help="Delete traces older than this many hours (in the background).")  # fmt: skip
+@click.option("--max-db-size", "max_db_bytes", callback=_size, metavar="SIZE",
+              help="Keep the database under this size (e.g. 2GB, 500MB): the oldest traces are deleted "
+                   "in the background.")  # fmt: skip
 @click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
 def collector(
@@ -38,6 +51,7 @@ def collector(
     api_keys: tuple[str, ...],
     prices_file: str | None,
     retention_hours: float | None,
+    max_db_bytes: int | None,
     queue_size: int,
 ) -> None:
     """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
@@ -53,6 +67,7 @@ def collector(
         server = CollectorServer(
             db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
             max_queue_rows=queue_size, retention_seconds=retention_hours * 3600 if retention_hours else None,
+            max_db_bytes=max_db_bytes,
         )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot open the database {db}: {exc}.") from None

@@ -326,3 +326,4 @@ class Filters:
     until_ns: int | None = None
     search: str | None = None
     trace_id: str | None = None
+    provider: str | None = None

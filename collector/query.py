@@ -8,12 +8,14 @@ Bad parameters raise :class:`QueryError` whose message is one sentence (the HTTP
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from streamscope.collector import aggregates as agg
 from streamscope.collector.model import NS, OUTCOMES, STATUS_NAMES, Cursor, Filters, Span, Stream
 from streamscope.collector.store import SpanStore
 
@@ -97,7 +99,7 @@ def tree_order(spans: Iterable[Span]) -> list[Span]:
 
 # -- parameters -------------------------------------------------------------------------------------
 _FILTER_KEYS = {
-    "service", "model", "outcome", "status", "min_duration", "max_duration", "min_ttft", "session_id",
+    "service", "model", "provider", "outcome", "status", "min_duration", "max_duration", "min_ttft", "session_id",
     "user_id", "since", "until", "q", "trace_id",
 }  # fmt: skip
 
@@ -139,6 +141,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     return Filters(
         service=_text(args, "service"),
         model=_text(args, "model"),
+        provider=_text(args, "provider"),
         outcome=outcome,
         status=status,
         min_duration=_number(args, "min_duration"),
@@ -304,6 +307,30 @@ def _group_stats(streams: Sequence[Stream], window_s: float) -> dict[str, Any]:
         "input_tokens": sum(st.input_tokens or 0 for st in streams),
         "output_tokens": sum(st.output_tokens or 0 for st in streams),
         "cost_usd_estimate": sum(costs) if costs else None,
+        "chunks": sum(st.chunk_count or 0 for st in streams),
+    }
+
+
+def _state_stats(s: agg.AggState, window_s: float, metrics: Sequence[str] = agg.METRICS) -> dict[str, Any]:
+    """:func:`_group_stats` computed from an aggregate (percentiles within ``agg.RELATIVE_ERROR``)."""
+    n = s.n
+    outcomes = {o: 0 for o in OUTCOMES}
+    for o, c in s.outcomes.items():
+        outcomes[o] = outcomes.get(o, 0) + c
+    errors = outcomes.get("error", 0) + outcomes.get("timeout", 0)
+    m = s.metrics
+    return {
+        "count": n,
+        "rate_per_second": rate(n, window_s),
+        **{name: m[i].summary() for i, name in enumerate(agg.METRICS) if name in metrics},
+        "outcomes": outcomes,
+        "error_rate": ratio(errors, n),
+        "abandon_rate": ratio(outcomes.get("abandoned", 0), n),
+        "stall_count": s.stalls,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cost_usd_estimate": s.cost_sum if s.cost_n else None,
+        "chunks": s.chunks,
     }
 
 
@@ -344,17 +371,90 @@ def stats(
     group_by: str = "model",
     bucket: int = 60,
     filters: Filters | None = None,
+    *,
+    series_metrics: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """``GET /api/stats``: from the store's aggregates when the filters allow it (``"source": "aggregates"``),
+    else from raw streams (``"source": "streams"``). ``series_metrics`` limits which metric summaries the
+    per-bucket series entries carry (callers that chart only a few save the work; default: all)."""
     if group_by not in GROUP_BY:
         raise QueryError(f"parameter 'group_by' must be one of {', '.join(GROUP_BY)}.")
     if not isinstance(bucket, int) or not 1 <= bucket <= 86400:
         raise QueryError("parameter 'bucket' must be an integer number of seconds from 1 to 86400.")
     f = filters or Filters()
+    if agg.answerable(f):
+        found = stats_from_aggregates(store, group_by, bucket, f, series_metrics=series_metrics)
+        if found is not None:
+            return found
     streams = store.streams(f, None)
-    window = None
-    if f.since_ns is not None and f.until_ns is not None:
-        window = (f.since_ns, f.until_ns)
-    return compute_stats(streams, group_by, bucket, window)
+    lo = f.since_ns if f.since_ns is not None else min((st.start_ns for st in streams), default=0)
+    hi = f.until_ns if f.until_ns is not None else max((st.start_ns for st in streams), default=0) + bucket * NS
+    return {**compute_stats(streams, group_by, bucket, (lo, hi)), "source": "streams"}
+
+
+def stats_from_aggregates(
+    store: SpanStore, group_by: str, bucket: int, filters: Filters, *, series_metrics: Sequence[str] | None = None
+) -> dict[str, Any] | None:
+    """:func:`compute_stats` from the store's aggregate rows (plus raw streams for partial edge minutes).
+
+    None when the aggregates cannot answer: filters other than time range, service, model, provider and outcome,
+    or a bucket that is not a whole number of minutes. Percentiles are within ``agg.RELATIVE_ERROR`` (relative) of
+    the raw computation; counts, sums, means, min and max are exact.
+    """
+    plan = agg.plan(filters.since_ns, filters.until_ns, bucket)
+    if plan is None or not agg.answerable(filters):
+        return None
+    width = bucket * NS
+    gi = agg.KEY_FIELDS.index(group_by) if group_by in agg.KEY_FIELDS else None
+    rollup = agg.choose_rollup(filters, group_by)  # the fewest rows that still answer
+    rows: dict[tuple[str, int], list[bytes]] = {}
+    for tier, lo, hi in plan.tiers:
+        part = dataclasses.replace(filters, since_ns=lo, until_ns=hi)
+        for row in store.aggregates(tier, part, rollup=rollup):
+            ck = ("all" if gi is None else str(row[2 + gi]), row.slot_ns - row.slot_ns % width)
+            found = rows.get(ck)
+            if found is None:
+                rows[ck] = [row.data]
+            else:
+                found.append(row.data)
+    cells: dict[tuple[str, int], agg.AggState] = {}
+    for ck, items in rows.items():
+        cell = cells[ck] = agg.AggState()
+        cell.merge_rows(items)
+    for lo, hi in plan.raw:
+        for st in store.streams(dataclasses.replace(filters, since_ns=lo, until_ns=hi), None):
+            ck = (_key(st, group_by), st.start_ns - st.start_ns % width)
+            cell = cells.get(ck)
+            if cell is None:
+                cell = cells[ck] = agg.AggState()
+            cell.add(st)
+    groups: dict[str, agg.AggState] = {}
+    for (k, _b), cell in cells.items():
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = agg.AggState()
+        g.merge(cell)
+    total = agg.AggState()
+    for g in groups.values():
+        total.merge(g)
+    series = agg.METRICS if series_metrics is None else tuple(series_metrics)
+    lo_ns = filters.since_ns if filters.since_ns is not None else (total.start_min_ns or 0)
+    hi_ns = filters.until_ns if filters.until_ns is not None else (total.start_max_ns or 0) + width
+    window_s = max(0, hi_ns - lo_ns) / NS
+    return {
+        "group_by": group_by,
+        "bucket": bucket,
+        "since": lo_ns / NS,
+        "until": hi_ns / NS,
+        "total": _state_stats(total, window_s),
+        "groups": [{"key": k, **_state_stats(v, window_s)} for k, v in sorted(groups.items())],
+        "series": [
+            {"key": k, "bucket_start": b / NS, **_state_stats(v, float(bucket), series)}
+            for (k, b), v in sorted(cells.items())
+        ],
+        "source": "aggregates",
+        "relative_error": agg.RELATIVE_ERROR,
+    }
 
 
 def parse_stats_args(args: Mapping[str, str]) -> tuple[str, int, Filters]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +22,10 @@ from waitress.server import create_server
 from streamscope.collector.grpc_server import start_grpc
 from streamscope.collector.http_app import MAX_BODY, create_app
 from streamscope.collector.metrics import CollectorMetrics
-from streamscope.collector.model import NS
 from streamscope.collector.pipeline import Ingestor
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
 from streamscope.collector.receiver import Receiver
+from streamscope.collector.retention import Retention
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -46,6 +45,8 @@ class CollectorServer:
         prices: Prices = DEFAULT_PRICES,
         max_queue_rows: int = 100_000,
         retention_seconds: float | None = None,
+        max_db_bytes: int | None = None,
+        retention: Retention | None = None,
         http_threads: int = 16,
         synchronous: str = "FULL",
     ) -> None:
@@ -62,11 +63,14 @@ class CollectorServer:
         self._http_port, self._grpc_port = http_port, grpc_port
         self._api_keys = tuple(api_keys)
         self._http_threads = http_threads
-        self._retention = retention_seconds
+        if retention is None and (retention_seconds or max_db_bytes):
+            retention = Retention(retention_seconds, max_db_bytes)
+        self.retention = retention
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
         self._stop = threading.Event()
+        self._http_stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -76,14 +80,14 @@ class CollectorServer:
         self._http = create_server(
             self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
             max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
-            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,
+            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,  # waitress int()s it: 0.1 was a busy loop
         )  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
         self._http_thread.start()
         if self._grpc_port is not None:
             self._grpc, self.grpc_port = start_grpc(self.receiver, self.host, self._grpc_port, self._api_keys)
-        if self._retention:
+        if self.retention is not None:
             self._janitor = threading.Thread(
                 target=self._enforce_retention, name="collector-retention", daemon=True
             )
@@ -91,16 +95,23 @@ class CollectorServer:
         return self.http_port, self.grpc_port
 
     def _serve_http(self) -> None:
+        # waitress's own run() would sit in select() for up to asyncore_loop_timeout after a stop; this loop
+        # returns after every wake-up, and stop() wakes it with the trigger.
+        http = self._http
         with contextlib.suppress(OSError):  # closed during shutdown
-            self._http.run()
+            while not self._http_stop.is_set() and http._map:
+                http.asyncore.loop(timeout=http.adj.asyncore_loop_timeout, map=http._map,
+                                   use_poll=http.adj.asyncore_use_poll, count=1)  # fmt: skip
 
     def _enforce_retention(self) -> None:
-        assert self._retention is not None
-        while not self._stop.wait(min(60.0, self._retention)):
+        """Background retention (age and size); see ``collector/retention.py``."""
+        assert self.retention is not None
+        while not self._stop.wait(self.retention.interval):
             try:
-                n = self.store.delete_before(time.time_ns() - int(self._retention * NS))
-                if n:
-                    log.info("retention removed %d traces", n)
+                removed = self.retention.enforce(self.store)
+                if removed["age"]:
+                    log.info("retention removed %d traces older than %.0f s", removed["age"],
+                             self.retention.max_age_s)  # fmt: skip
             except Exception:
                 log.exception("retention failed")
 
@@ -117,10 +128,13 @@ class CollectorServer:
         self.ingestor.close()  # drains the queue: requests waiting for their commit get answered
         if self._http is not None:
             self._http.task_dispatcher.shutdown(cancel_pending=True, timeout=grace)
+            self._http_stop.set()
+            with contextlib.suppress(OSError):
+                self._http.pull_trigger()
+            if self._http_thread is not None:
+                self._http_thread.join(grace)
             self._http.close()
             for channel in list(self._http._map.values()):  # open keep-alive connections
                 with contextlib.suppress(OSError):
                     channel.close()
-            if self._http_thread is not None:
-                self._http_thread.join(grace)
         self.store.close()

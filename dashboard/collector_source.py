@@ -113,11 +113,10 @@ class CollectorSource:
     def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
         until = filters.until if filters.until is not None else self._clock()
         cf = _to_collector(Filters(service=filters.service, model=filters.model, since=filters.since, until=until))
-        streams = self.store.streams(cf, None)
-        since_ns = cf.since_ns if cf.since_ns is not None else min((s.start_ns for s in streams), default=cf.until_ns)
-        window = (since_ns, cf.until_ns) if since_ns is not None and cf.until_ns is not None else None
-        computed = query.compute_stats(streams, "model", bucket, window)
-        return overview_stats.reshape(computed, streams, providers=self.facets()["providers"])
+        # query.stats reads the collector's per-minute aggregates when the filters and bucket allow it, and
+        # falls back to raw streams otherwise; either way the numbers come in compute_stats' shape.
+        computed = query.stats(self.store, "model", bucket, cf, series_metrics=overview_stats.SERIES_METRICS)
+        return overview_stats.reshape(computed, providers=self.facets()["providers"])
 
     @property
     def live_supported(self) -> bool:

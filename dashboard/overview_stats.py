@@ -1,8 +1,8 @@
 """Reshape the collector's ``compute_stats`` output into what the overview and models pages draw.
 
-The collector's query layer computes percentiles, rates and tokens per group and per time bucket; this module
-only rearranges them (per-model columns, dense aligned time series for Chart.js) and adds the chunk counts
-behind chunks/s. Pure functions: no Flask, no store.
+The collector's query layer computes percentiles, rates, tokens and chunk counts per group and per time bucket
+(from its per-minute aggregates when it can); this module only rearranges them (per-model columns, dense aligned
+time series for Chart.js). Pure functions: no Flask, no store.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from streamscope.collector.model import NS, Stream
 
 MAX_BUCKETS = 2000
 RATE_OUTCOMES = ("error", "abandoned", "timeout", "cancelled")
+SERIES_METRICS = ("ttft", "duration", "output_tokens_per_second")  # what the charts draw per bucket
 
 
 def _pcts(summary: Mapping[str, Any] | None) -> dict[str, float | None]:
@@ -42,13 +43,14 @@ def _group(stats: Mapping[str, Any], chunks: int, window_s: float | None) -> dic
     }
 
 
-def reshape(computed: Mapping[str, Any], streams: Sequence[Stream], *,
+def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None, *,
             providers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Turn ``streamscope.collector.query.compute_stats(streams, "model", bucket, window)`` into page data.
+    """Turn ``streamscope.collector.query.stats`` / ``compute_stats`` output (grouped by model) into page data.
 
     Args:
         computed: The collector's stats dict (grouped by model).
-        streams: The same streams it was computed from (for chunk counts).
+        streams: Optional: the streams it was computed from, for chunk counts when ``computed`` has none
+            (older collectors).
         providers: Known provider per model name.
 
     Returns:
@@ -58,21 +60,28 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream], *,
     providers = providers or {}
     bucket = int(computed.get("bucket") or 60)
     since, until = computed.get("since"), computed.get("until")
-    window_s = (until - since) if streams and since is not None and until is not None and until > since else None
+    any_data = int((computed.get("total") or {}).get("count") or 0) > 0
+    window_s = (until - since) if any_data and since is not None and until is not None and until > since else None
     chunks_by_model: dict[str, int] = {}
     chunks_by_slot: dict[tuple[str, float], int] = {}
-    for st in streams:
-        key = st.model or ""
-        chunks_by_model[key] = chunks_by_model.get(key, 0) + (st.chunk_count or 0)
-        slot = (key, (st.start_ns - st.start_ns % (bucket * NS)) / NS)
-        chunks_by_slot[slot] = chunks_by_slot.get(slot, 0) + (st.chunk_count or 0)
+    if streams is not None and "chunks" not in (computed.get("total") or {}):
+        for st in streams:
+            key = st.model or ""
+            chunks_by_model[key] = chunks_by_model.get(key, 0) + (st.chunk_count or 0)
+            slot = (key, (st.start_ns - st.start_ns % (bucket * NS)) / NS)
+            chunks_by_slot[slot] = chunks_by_slot.get(slot, 0) + (st.chunk_count or 0)
+    else:
+        for g in computed.get("groups") or []:
+            chunks_by_model[g["key"]] = int(g.get("chunks") or 0)
+        for e in computed.get("series") or []:
+            chunks_by_slot[(e["key"], float(e["bucket_start"]))] = int(e.get("chunks") or 0)
     groups = sorted(computed.get("groups") or [], key=lambda g: (-int(g.get("count") or 0), str(g.get("key"))))
     models = [{"model": g["key"] or "(unknown)", "provider": providers.get(g["key"]),
                **_group(g, chunks_by_model.get(g["key"], 0), window_s)} for g in groups]
     totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), window_s)
 
     buckets: list[float] = []
-    if streams and since is not None and until is not None:
+    if any_data and since is not None and until is not None:
         first = math.floor(since / bucket) * bucket
         count = min(int((until - first) // bucket) + 1, MAX_BUCKETS)
         buckets = [float(first + i * bucket) for i in range(count)]

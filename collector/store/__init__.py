@@ -7,12 +7,16 @@ Semantics every store keeps:
 * Listing is newest first with keyset cursors on ``(start_ns, id)``.
 * Streams in flight (``IngestBatch.live``) are kept until their stream row arrives (then they are gone) or
   retention drops them; a later report of the same stream updates its counts (:meth:`LiveStream.merged`).
+* Aggregate rows (``aggregates``) are maintained in the same transaction as the streams they summarise: a
+  stream counts once (duplicates are ignored), and deletes rebuild the rows of the slots they touch, so the rows
+  always equal ``streamscope.collector.aggregates.build(all stored streams)``.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from streamscope.collector.aggregates import Aggregate
 from streamscope.collector.model import (
     Chunk,
     Cursor,
@@ -61,6 +65,25 @@ class SpanStore(Protocol):
     def delete_before(self, cutoff_ns: int) -> int:
         """Retention: drop traces that started before ``cutoff_ns`` (with their spans, streams, chunks), and
         streams in flight whose latest chunk is older than ``cutoff_ns`` (with their chunks)."""
+        ...
+
+    # -- aggregates and retention by size ---------------------------------------------------------
+    def aggregates(self, width_s: int, filters: Filters, *, rollup: int = 0) -> list[Aggregate]:
+        """Aggregate rows of tier ``width_s`` (one of ``aggregates.TIERS``) whose slot starts in
+        ``[filters.since_ns, filters.until_ns)`` and whose key matches service/model/provider/outcome.
+
+        ``rollup`` picks the row set (``aggregates.ROLLUPS``: 0 full key, 1 operation and outcome rolled in, 2
+        service too; rolled-in fields are None). Raises ValueError for any other filter (aggregates cannot answer
+        it), a filter on a rolled-in field, or an unknown tier or row set.
+        """
+        ...
+
+    def delete_oldest(self, n: int) -> int:
+        """Retention by size: drop the ``n`` oldest traces (by start) like ``delete_before`` does."""
+        ...
+
+    def storage_bytes(self) -> int:
+        """Bytes the stored data occupies (SQLite: the database file plus its WAL)."""
         ...
 
     def close(self) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
 from streamscope.collector.model import (
     NS,
@@ -51,6 +52,7 @@ class MemoryStore:
         self._chunks: dict[str, dict[int, Chunk]] = {}
         self._traces: dict[str, TraceSummary] = {}
         self._live: dict[str, LiveStream] = {}
+        self._aggs: dict[agg.RowKey, agg.AggState] = {}
 
     # -- writing ---------------------------------------------------------------------------------
     def write(self, batch: IngestBatch) -> None:
@@ -61,10 +63,13 @@ class MemoryStore:
                 if s.span_id not in bucket:
                     bucket[s.span_id] = s
                     touched.add(s.trace_id)
+            new_streams = []
             for st in batch.streams:
                 if st.span_id not in self._streams:
                     self._streams[st.span_id] = st
                     touched.add(st.trace_id)
+                    new_streams.append(st)
+            self._add_aggregates(new_streams)
             for c in batch.chunks:
                 self._chunks.setdefault(c.span_id, {}).setdefault(c.index, c)
             for lv in batch.live:
@@ -83,17 +88,86 @@ class MemoryStore:
 
     def delete_before(self, cutoff_ns: int) -> int:
         with self._lock:
-            old = [t for t, s in self._traces.items() if s.start_ns < cutoff_ns]
-            for trace_id in old:
-                del self._traces[trace_id]
-                self._spans.pop(trace_id, None)
-                for sid in [sid for sid, st in self._streams.items() if st.trace_id == trace_id]:
-                    del self._streams[sid]
-                    self._chunks.pop(sid, None)
             for sid in [sid for sid, lv in self._live.items() if lv.last_ns < cutoff_ns]:
-                del self._live[sid]
+                del self._live[sid]  # streams in flight whose process never sent their span
                 self._chunks.pop(sid, None)
-            return len(old)
+            return self._delete([t for t, s in self._traces.items() if s.start_ns < cutoff_ns])
+
+    def delete_oldest(self, n: int) -> int:
+        with self._lock:
+            if n <= 0:
+                return 0
+            ordered = sorted(self._traces.values(), key=lambda t: (t.start_ns, t.trace_id))
+            return self._delete([t.trace_id for t in ordered[:n]])
+
+    def _delete(self, trace_ids: list[str]) -> int:
+        old = set(trace_ids)
+        minutes: set[int] = set()
+        for trace_id in old:
+            del self._traces[trace_id]
+            self._spans.pop(trace_id, None)
+        for sid in [sid for sid, st in self._streams.items() if st.trace_id in old]:
+            minutes.add(agg.slot_of(self._streams[sid].start_ns, agg.MINUTE))
+            del self._streams[sid]
+            self._chunks.pop(sid, None)
+        self._recompute_aggregates(minutes)
+        return len(old)
+
+    def storage_bytes(self) -> int:
+        """An estimate of the memory the stored rows hold (attribute text plus a fixed cost per row)."""
+        with self._lock:
+            spans = sum(
+                300 + len(codec.dumps(dict(s.attributes))) for ts in self._spans.values() for s in ts.values()
+            )
+            chunks = sum(64 + len(c.content or "") for cs in self._chunks.values() for c in cs.values())
+            return spans + chunks + 400 * len(self._streams) + 200 * len(self._traces)
+
+    # -- aggregates ------------------------------------------------------------------------------
+    def _add_aggregates(self, streams: list[Stream]) -> None:
+        for rk, delta in agg.build(streams).items():
+            old = self._aggs.get(rk)
+            if old is None:
+                self._aggs[rk] = delta
+            else:
+                old.merge(delta)
+
+    def _recompute_aggregates(self, minutes: set[int]) -> None:
+        if not minutes:
+            return
+        width = agg.TIERS[0]
+        fresh = agg.build(
+            (st for st in self._streams.values() if agg.slot_of(st.start_ns, width) in minutes), (width,)
+        )
+        for rk in [rk for rk in self._aggs if rk[0] == width and rk[1] in minutes]:
+            del self._aggs[rk]
+        self._aggs.update(fresh)
+        finer, slots = width, minutes
+        for coarser in agg.TIERS[1:]:
+            slots = {agg.slot_of(s, coarser) for s in slots}
+            for rk in [rk for rk in self._aggs if rk[0] == coarser and rk[1] in slots]:
+                del self._aggs[rk]
+            rows = [agg.Aggregate(w, slot, *key, st.to_bytes()) for (w, slot, key), st in self._aggs.items()
+                    if w == finer and agg.slot_of(slot, coarser) in slots]  # fmt: skip
+            self._aggs.update(agg.rollup(rows, coarser))
+            finer = coarser
+
+    def aggregates(self, width_s: int, filters: Filters, *, rollup: int = 0) -> list[agg.Aggregate]:
+        agg.check_filters(filters)
+        agg.check_rollup(filters, rollup)
+        if width_s not in agg.TIERS:
+            raise ValueError(f"no aggregate tier of {width_s} s (tiers: {agg.TIERS})")
+        lo, hi = filters.since_ns, filters.until_ns
+        with self._lock:
+            return [
+                agg.Aggregate(w, slot, *key, st.to_bytes())
+                for (w, slot, key), st in self._aggs.items()
+                if w == width_s and (lo is None or slot >= lo) and (hi is None or slot < hi)
+                and agg.matches(key, filters, rollup)
+            ]
+
+    def rebuild_aggregates(self) -> None:
+        with self._lock:
+            self._aggs = agg.build(self._streams.values())
 
     # -- reading ---------------------------------------------------------------------------------
     def _span_matches(self, span: Span, needle: str) -> bool:
@@ -115,6 +189,7 @@ class MemoryStore:
                 and (f.user_id is None or t.user_id == f.user_id)
                 and (f.model is None or any(st.model == f.model for st in streams))
                 and (f.outcome is None or any(st.outcome == f.outcome for st in streams))
+                and (f.provider is None or any(st.provider == f.provider for st in streams))
                 and (
                     f.min_ttft is None or any(st.ttft is not None and st.ttft >= f.min_ttft for st in streams)
                 )
@@ -138,6 +213,7 @@ class MemoryStore:
                 and (f.service is None or st.service == f.service)
                 and (f.model is None or st.model == f.model)
                 and (f.outcome is None or st.outcome == f.outcome)
+                and (f.provider is None or st.provider == f.provider)
                 and (f.status is None or (trace is not None and trace.status == f.status))
                 and (f.min_duration is None or st.duration >= f.min_duration)
                 and (f.max_duration is None or st.duration <= f.max_duration)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Blueprint, render_template, request
@@ -20,10 +21,13 @@ def overview_filters() -> params.Filters:
 
 
 MAX_POINTS = 2000
+# Chart bucket widths the overview picks from: whole minutes from 1 minute up line up with the collector's
+# per-minute / 5-minute / hourly aggregates, so charts never touch raw streams (sub-minute ones do).
+NICE_BUCKETS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
 def bucket_for(filters: params.Filters) -> int:
-    """Chart bucket width: the requested one, or one that gives about 60 points over the range.
+    """Chart bucket width: the requested one, or the round width closest to 60 points over the range.
 
     Raises:
         BadParameter: If the requested bucket would give more than 2000 points over a known range.
@@ -37,7 +41,8 @@ def bucket_for(filters: params.Filters) -> int:
         return filters.bucket
     if not seconds:
         return 3600
-    return max(10, int(seconds // 60))
+    target = max(seconds / 60, 1.0)
+    return min(NICE_BUCKETS, key=lambda b: abs(math.log(b / target)))
 
 
 @bp.get("/")

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from otlp import NS, new_span_id, new_trace_id, our_stream, pb_span, request
+from otlp import NS, kvs, new_span_id, new_trace_id, our_stream, pb_span, request
 
 from streamscope.collector import decode
 from streamscope.collector.decode import DecodeError, decode_request, parse_json, parse_protobuf
@@ -139,3 +139,44 @@ def test_fuzz_json_spans_never_crash(span: dict) -> None:
         assert str(e).endswith(".")
     else:
         assert d.received == 1
+
+
+def _reference_chunk(s: object, parent: str) -> object:
+    """The chunk decoding before the fast path: every attribute through ``_any``, then type checks."""
+    index, offset, gap, kind, size, tokens, content = 0, None, None, "content", 0, None, None
+    for kv in s.attributes:  # type: ignore[attr-defined]
+        if not kv.key.startswith("streamscope.chunk."):
+            continue
+        v, name = decode._any(kv.value), kv.key[18:]
+        if name == "index" and isinstance(v, int):
+            index = v
+        elif name == "offset" and isinstance(v, (int, float)):
+            offset = float(v)
+        elif name == "gap" and isinstance(v, (int, float)):
+            gap = float(v)
+        elif name == "kind" and isinstance(v, str):
+            kind = v[:32]
+        elif name == "size" and isinstance(v, int):
+            size = v
+        elif name == "tokens" and isinstance(v, int):
+            tokens = v
+        elif name == "content" and isinstance(v, str):
+            content = v
+    return decode.Chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content)
+
+
+_chunk_attr_values = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.booleans(),
+                               st.text(max_size=40), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3))  # fmt: skip
+_chunk_keys = st.sampled_from([f"streamscope.chunk.{k}" for k in
+                               ("index", "offset", "gap", "kind", "size", "tokens", "content", "other")]
+                              + ["streamscope.chunkX", "gen_ai.x", "streamscope.chunk."])  # fmt: skip
+
+
+@given(st.lists(st.tuples(_chunk_keys, _chunk_attr_values), max_size=10))
+def test_fast_chunk_decoding_matches_the_reference(attrs: list[tuple[str, object]]) -> None:
+    span = pb_span(new_trace_id(), new_span_id(), name=decode.CHUNK_SPAN)
+    for key, value in attrs:  # repeated keys too, as the wire allows
+        span.attributes.extend(kvs({key: value}))
+    chunk, live = decode._chunk(span, "ab" * 8, 0)
+    assert chunk == _reference_chunk(span, "ab" * 8)
+    assert live is None  # no streamscope.live.* keys among these

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,15 +11,22 @@ from pathlib import Path
 import pytest
 from factories import T0, llm_trace, span, span_id, stream, trace_id
 
-from streamscope.collector.model import NS, Chunk, Cursor, Filters, IngestBatch, LiveStream
+from streamscope.collector import query
+from streamscope.collector.aggregates import RELATIVE_ERROR, ROLLUPS, TIERS, AggState
+from streamscope.collector.aggregates import build as build_aggregates
+from streamscope.collector.model import NS, OUTCOMES, Chunk, Cursor, Filters, IngestBatch, LiveStream
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
     s: SpanStore = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "db.sqlite"))
+    if request.param == "sqlite-sealing":
+        # The test data starts at T0 (in the future): with the writer's clock 90 minutes after T0, the coarser
+        # aggregate slots before it are sealed (materialised), later ones are merged from minute rows on read.
+        s.clock = lambda: T0 + 90 * 60 * NS  # type: ignore[attr-defined]
     yield s
     s.close()
 
@@ -272,3 +281,163 @@ def test_silent_streams_age_out_and_retention_drops_them(store: SpanStore) -> No
     assert store.chunks(stale) == []
     assert len(store.chunks(fresh)) == 2
     assert store.chunks(finished.streams[0].span_id) == []  # its trace was old too
+
+
+# -- per-minute aggregates ---------------------------------------------------------------------------
+def _random_streams(n: int, seed: int = 7) -> list[IngestBatch]:
+    """Streams over ~3 hours with a few keys, missing values, zeros and duplicate start times."""
+    rng = random.Random(seed)
+    batches = []
+    for i in range(n):
+        model, provider = rng.choice([("gpt-4o-mini", "openai"), ("claude", "anthropic"), ("llama", "")])
+        start = rng.uniform(-30, 3 * 3600) if i % 50 else 600.0  # some share a start exactly
+        ttft = None if rng.random() < 0.1 else (0.0 if rng.random() < 0.05 else rng.lognormvariate(-1, 0.8))
+        st = stream(trace_id(), span_id(), start=start, dur=rng.uniform(0.0, 30.0), model=model, provider=provider,
+                    outcome=rng.choice(OUTCOMES), ttft=ttft, service=rng.choice(["svc1", "svc2"]),
+                    operation=rng.choice(["chat", "text_completion"]),
+                    time_to_first_chunk=None if ttft is None else ttft * 0.9,
+                    chunk_count=rng.randrange(0, 400), gap_p95=rng.uniform(0.001, 0.5), gap_max=rng.uniform(0.01, 3),
+                    stall_count=rng.randrange(0, 3), output_tokens=rng.randrange(0, 900),
+                    input_tokens=None if rng.random() < 0.2 else rng.randrange(1, 5000),
+                    output_tokens_per_second=None if rng.random() < 0.1 else rng.uniform(1, 300),
+                    cost_usd=None if rng.random() < 0.3 else rng.uniform(0, 0.01))  # fmt: skip
+        root = span(st.trace_id, span_id(), None, start=start - 0.01, dur=40.0, service=st.service)
+        llm = span(st.trace_id, st.span_id, root.span_id, start=start, dur=1.0, service=st.service)
+        batches.append(IngestBatch(spans=(root, llm), streams=(st,)))
+    return batches
+
+
+def _close(got: object, want: object, path: str = "") -> None:
+    """Aggregate stats equal raw stats: counts and sums exactly (floats to rounding), percentiles within 1 %."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict), path
+        for k, v in want.items():
+            _close(got[k], v, f"{path}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _close(g, w, f"{path}[{i}]")
+    elif isinstance(want, float) and isinstance(got, (int, float)):
+        percentile = path.rsplit(".", 1)[-1] in ("p50", "p95", "p99")
+        tol = RELATIVE_ERROR * abs(want) if percentile else 1e-9 * max(1.0, abs(want))
+        assert abs(got - want) <= tol + 1e-12, f"{path}: {got} vs {want}"
+    else:
+        assert got == want, f"{path}: {got!r} vs {want!r}"
+
+
+def _raw_stats(store: SpanStore, group_by: str, bucket: int, f: Filters) -> dict[str, object]:
+    streams = store.streams(f, None)
+    lo = f.since_ns if f.since_ns is not None else min((s.start_ns for s in streams), default=0)
+    hi = f.until_ns if f.until_ns is not None else max((s.start_ns for s in streams), default=0) + bucket * NS
+    return query.compute_stats(streams, group_by, bucket, (lo, hi))
+
+
+_M = 60 * NS
+AGG_CASES = [
+    ("model", 60, Filters()),
+    ("none", 3600, Filters()),
+    ("service", 300, Filters(model="claude")),
+    ("provider", 600, Filters(since_ns=T0 + 17 * _M + 12_345, until_ns=T0 + 150 * _M + 7)),  # unaligned edges
+    ("outcome", 1800, Filters(service="svc2", provider="openai", since_ns=T0 - 10 * _M)),
+    ("operation", 120, Filters(outcome="error", until_ns=T0 + 95 * _M + NS)),
+    ("model", 7200, Filters(since_ns=T0 + 60 * _M, until_ns=T0 + 120 * _M)),  # aligned: aggregates only
+    ("model", 60, Filters(since_ns=T0 + 599 * NS + 1, until_ns=T0 + 601 * NS - 1)),  # under a minute: raw only
+]
+
+
+@pytest.mark.parametrize(("group_by", "bucket", "filters"), AGG_CASES)
+def test_stats_from_aggregates_equal_raw_within_histogram_error(
+    store: SpanStore, group_by: str, bucket: int, filters: Filters
+) -> None:
+    for b in _random_streams(400):
+        store.write(b)
+    got = query.stats(store, group_by, bucket, filters)
+    assert got["source"] == "aggregates" and got["relative_error"] == RELATIVE_ERROR
+    want = _raw_stats(store, group_by, bucket, filters)
+    assert got["total"]["count"] == want["total"]["count"] > 0  # type: ignore[index]
+    _close(got, want)
+
+
+def test_small_groups_are_exact(store: SpanStore) -> None:
+    """One or two values per group: percentiles are the raw ones exactly (min and max are kept exactly)."""
+    store.write(llm_trace(start=0, model="a", ttft=0.1234))
+    store.write(llm_trace(start=1, model="b", ttft=0.1))
+    store.write(llm_trace(start=2, model="b", ttft=0.3))
+    got = {g["key"]: g for g in query.stats(store, "model", 60)["groups"]}
+    assert got["a"]["ttft"]["p50"] == 0.1234 and got["a"]["ttft"]["p99"] == 0.1234
+    assert got["b"]["ttft"]["p50"] == pytest.approx(0.2) and got["b"]["ttft"]["max"] == 0.3
+
+
+def test_filters_aggregates_cannot_answer_fall_back_to_streams(store: SpanStore) -> None:
+    for b in _random_streams(60):
+        store.write(b)
+    for f in (Filters(search="chat"), Filters(min_duration=5.0), Filters(session_id="s1"), Filters(min_ttft=0.3)):
+        got = query.stats(store, "model", 60, f)
+        assert got["source"] == "streams"
+        assert got["total"]["count"] == len(store.streams(f, None))
+    assert query.stats(store, "model", 45)["source"] == "streams"  # bucket not a whole number of minutes
+    with pytest.raises(ValueError):
+        store.aggregates(60, Filters(search="x"))
+
+
+def _canonical(state: AggState) -> tuple[object, ...]:
+    """A state as plain values, float sums rounded (they are summed in a different order after a rebuild)."""
+    return (state.n, state.outcomes, state.chunks, state.stalls, state.input_tokens, state.output_tokens,
+            round(state.cost_sum, 9), state.cost_n, state.start_min_ns, state.start_max_ns,
+            [(m.n, round(m.sum, 6), m.min, m.max, m.bins()) for m in state.metrics])  # fmt: skip
+
+
+def _all_aggregates(store: SpanStore) -> dict[tuple[int, int, tuple[str, ...]], tuple[object, ...]]:
+    return {(r.width_s, r.slot_ns, r.key): _canonical(r.state) for w in TIERS for by in ROLLUPS
+            for r in store.aggregates(w, Filters(), rollup=by)}
+
+
+def _expected_aggregates(store: SpanStore) -> dict[tuple[int, int, tuple[str, ...]], tuple[object, ...]]:
+    """What the aggregate rows must be: rebuilt from the stored streams."""
+    return {rk: _canonical(s) for rk, s in build_aggregates(store.streams(Filters(), None)).items()}
+
+
+def test_aggregates_ignore_duplicate_streams(store: SpanStore) -> None:
+    batches = _random_streams(30)
+    for b in batches:
+        store.write(b)
+    before = _all_aggregates(store)
+    assert before == _expected_aggregates(store)
+    evil = tuple(dataclasses.replace(st, model="evil", ttft=99.0, start_ns=st.start_ns + 3600 * NS)
+                 for b in batches for st in b.streams)  # fmt: skip
+    store.write(IngestBatch(streams=evil))  # same span ids, other values: ignored
+    store.write(batches[0])
+    assert _all_aggregates(store) == before
+    tid, sid = trace_id(), span_id()
+    twice = IngestBatch(streams=(stream(tid, sid, start=5, ttft=0.5), stream(tid, sid, start=5, ttft=7.0)))
+    store.write(twice)  # the same new stream twice in one batch: the first one counts, once
+    assert _all_aggregates(store) == _expected_aggregates(store)
+    assert store.stream(sid) == twice.streams[0]
+
+
+def test_retention_keeps_aggregates_exact(store: SpanStore) -> None:
+    for b in _random_streams(300):
+        store.write(b)
+    assert store.delete_before(T0 + 47 * _M + 13 * NS) > 0  # cuts through a minute, a 5-minute and an hour slot
+    assert _all_aggregates(store) == _expected_aggregates(store)
+    assert store.delete_oldest(25) == 25
+    assert _all_aggregates(store) == _expected_aggregates(store)
+    _close(query.stats(store, "model", 300), _raw_stats(store, "model", 300, Filters()))
+    store.delete_before(T0 + 100 * 3600 * NS)
+    assert store.aggregates(60, Filters()) == [] and query.stats(store)["total"]["count"] == 0
+
+
+def test_delete_oldest_goes_by_trace_start(store: SpanStore) -> None:
+    batches = [llm_trace(start=s) for s in (50, 10, 30, 20, 40)]
+    for b in batches:
+        store.write(b)
+    assert store.delete_oldest(2) == 2
+    assert sorted(t.start_ns for t in store.traces(Filters(), 10)) == [T0 + s * NS for s in (30, 40, 50)]
+    assert store.delete_oldest(0) == 0 and store.delete_oldest(10) == 3 and store.counts()["traces"] == 0
+
+
+def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
+    empty = store.storage_bytes()
+    for _ in range(50):
+        store.write(llm_trace(200))
+    assert store.storage_bytes() > empty

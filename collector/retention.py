@@ -1,0 +1,118 @@
+"""Retention by age and by size (``streamscope collector --retention HOURS --max-db-size SIZE``).
+
+:class:`Retention` is store-agnostic: it uses only the ``SpanStore`` Protocol (``delete_before``,
+``delete_oldest``, ``storage_bytes``, ``counts``), and ``CollectorServer`` runs it on a background thread.
+Every delete is one store transaction that also fixes the aggregate rows of the deleted streams, and size
+trimming deletes in slices so the ingest writer never waits long for the store.
+
+Size: SQLite reuses the pages that deletes free but never shrinks its file. So when the database reaches
+:data:`HIGH_WATER` of the limit, the number of traces that fit in :data:`LOW_WATER` of it is estimated from the
+current bytes per trace, the oldest traces beyond that are deleted, and from then on the trace count is kept
+under that capacity (recalibrated whenever the file still grows). See ``docs/collector.md``, "Retention".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from streamscope.collector.model import NS
+from streamscope.collector.store import SpanStore
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 0.95  # start deleting when the database reaches this fraction of the limit
+LOW_WATER = 0.85  # ... and keep what fits in this fraction
+SLICE_TRACES = 2000  # traces per delete transaction
+GROWTH_SLACK = 0.01  # the file must grow by more than this fraction before the capacity is estimated again
+
+_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
+          "T": 1000**4, "TB": 1000**4, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+MIN_BYTES = 1_000_000
+
+
+def parse_size(text: str) -> int:
+    """``"2GB"``, ``"500 MB"``, ``"1.5GiB"``, ``"1000000"`` -> bytes (KB/MB/GB/TB are powers of 1000).
+
+    Raises:
+        ValueError: with a one-sentence reason, for anything else or less than 1 MB.
+    """
+    m = _SIZE.match(text)
+    unit = m.group(2).upper() if m else ""
+    if m is None or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
+    value = int(float(m.group(1)) * _UNITS[unit])
+    if value < MIN_BYTES:
+        raise ValueError(f"{text!r} is below the smallest database size limit, 1 MB.")
+    return value
+
+
+class Retention:
+    """Deletes traces older than ``max_age_s`` and the oldest traces while the store is above ``max_bytes``."""
+
+    def __init__(
+        self,
+        max_age_s: float | None = None,
+        max_bytes: int | None = None,
+        *,
+        slice_traces: int = SLICE_TRACES,
+        check_every: float | None = None,
+    ) -> None:
+        if max_age_s is not None and max_age_s <= 0:
+            raise ValueError("the retention age must be positive")
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError("the size limit must be positive")
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        self.slice_traces = slice_traces
+        self._check_every = check_every
+        self._capacity: int | None = None  # traces that fit in LOW_WATER * max_bytes
+        self._calibrated_at: int = 0  # storage bytes when the capacity was estimated
+
+    @property
+    def interval(self) -> float:
+        """Seconds between checks: size is checked every 5 s (it can grow fast), age at most once a minute."""
+        if self._check_every is not None:
+            return self._check_every
+        if self.max_bytes is not None:
+            return 5.0
+        return min(60.0, self.max_age_s or 60.0)
+
+    def enforce(self, store: SpanStore, now_ns: int | None = None) -> dict[str, int]:
+        """One check; returns how many traces each bound deleted."""
+        return {"age": self.enforce_age(store, now_ns), "size": self.enforce_size(store)}
+
+    def enforce_age(self, store: SpanStore, now_ns: int | None = None) -> int:
+        if self.max_age_s is None:
+            return 0
+        now = time.time_ns() if now_ns is None else now_ns
+        return store.delete_before(now - int(self.max_age_s * NS))
+
+    def enforce_size(self, store: SpanStore) -> int:
+        if self.max_bytes is None:
+            return 0
+        size = store.storage_bytes()
+        if size < HIGH_WATER * self.max_bytes:
+            self._capacity = None  # below the mark (a new or vacuumed database): estimate afresh next time
+            return 0
+        traces = store.counts()["traces"]
+        if self._capacity is None or size > self._calibrated_at * (1 + GROWTH_SLACK):
+            estimate = int(traces * LOW_WATER * self.max_bytes / size)
+            self._capacity = estimate if self._capacity is None else min(self._capacity, estimate)
+            self._calibrated_at = size
+        excess = traces - self._capacity
+        deleted = 0
+        while excess > 0:
+            n = store.delete_oldest(min(excess, self.slice_traces))
+            if n <= 0:
+                break
+            deleted += n
+            excess -= n
+        if deleted:
+            # Deleting writes too (SQLite's WAL): that growth is ours, not new data, so it does not recalibrate.
+            self._calibrated_at = max(self._calibrated_at, store.storage_bytes())
+        if deleted:
+            log.info("size retention removed %d traces (%d bytes stored, limit %d)", deleted, size, self.max_bytes)
+        return deleted
