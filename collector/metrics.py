@@ -151,6 +151,7 @@ class CollectorMetrics:
             OrderedDict()
         )  # span_id -> labels, trace
         self._pending: OrderedDict[str, list[float]] = OrderedDict()  # gaps whose stream has not arrived yet
+        self._gap_high: OrderedDict[str, int] = OrderedDict()  # span_id -> highest chunk index counted
         self._lock = threading.Lock()
         self._max_remembered = 20_000
 
@@ -161,7 +162,11 @@ class CollectorMetrics:
     def observe_batch(self, batch: IngestBatch) -> None:
         """Record the GenAI and stream metrics of a stored batch."""
         fresh: dict[str, tuple[tuple[str, ...], str]] = {}
-        for st in batch.streams:
+        with self._lock:  # a stream sent twice (an exporter's retry) is stored once: count it once too
+            streams = [st for st in batch.streams if st.span_id not in self._labels]
+        for st in streams:
+            if st.span_id in fresh:
+                continue
             labels = self._labels_of(st)
             fresh[st.span_id] = (labels, st.trace_id)
             ex = {"trace_id": st.trace_id}
@@ -178,10 +183,29 @@ class CollectorMetrics:
             if st.stall_count:
                 self.stalls.labels(*labels[:3]).inc(st.stall_count, exemplar=ex)
         gaps: dict[str, list[float]] = {}
-        for c in batch.chunks:
-            if c.index > 0 and c.gap is not None and c.gap >= 0:
-                gaps.setdefault(c.span_id, []).append(c.gap)
         with self._lock:
+            # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
+            # chunks arrive in index order (live slices, then the rest), so remembering the highest index
+            # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
+            high = self._gap_high
+            before: dict[str, int] = {}
+            counted: set[tuple[str, int]] = set()
+            for c in batch.chunks:
+                sid = c.span_id
+                floor = before.get(sid)
+                if floor is None:
+                    floor = before[sid] = high.get(sid, -1)
+                if c.index <= floor or (sid, c.index) in counted:
+                    continue
+                counted.add((sid, c.index))
+                if c.index > 0 and c.gap is not None and c.gap >= 0:
+                    gaps.setdefault(sid, []).append(c.gap)
+            for sid, index in counted:
+                if index > high.get(sid, -1):
+                    high[sid] = index
+                    high.move_to_end(sid)
+            while len(high) > self._max_remembered:
+                high.popitem(last=False)
             for sid, val in fresh.items():
                 self._labels[sid] = val
                 waiting = self._pending.pop(sid, None)

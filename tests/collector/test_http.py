@@ -302,3 +302,24 @@ def test_the_http_loop_sleeps_when_idle(tmp_path: Path) -> None:
         assert isinstance(timeout, int) and timeout >= 1
     finally:
         s.stop()
+
+
+def test_a_retried_request_is_counted_once_in_metrics(client: httpx.Client) -> None:
+    """An exporter that retries after a lost answer sends the same spans again: stored once, counted once."""
+    req, _ids = our_stream(5, service="retry-app")
+    body = req.SerializeToString()
+
+    def counts() -> tuple[str, str, str]:
+        text = client.get("/metrics").text
+        def line(prefix: str) -> str:
+            return next((ln for ln in text.splitlines() if ln.startswith(prefix) and 'service="retry-app"' in ln), "")
+        return (line("streamscope_stream_outcomes_total"), line("gen_ai_client_operation_duration_seconds_count"),
+                line("gen_ai_client_operation_time_per_output_chunk_seconds_count"))
+
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    once = counts()
+    assert once[0].endswith(" 1.0") and once[1].endswith(" 1.0") and once[2].endswith(" 4.0"), once
+    for _ in range(2):
+        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    assert counts() == once
+    assert len(client.get("/api/streams", params={"service": "retry-app"}).json()["streams"]) == 1
