@@ -10,8 +10,9 @@ cancelled, ``TimeoutError`` = timeout).
 
 The handler never attaches an OpenTelemetry context (callbacks of one run can fire on different threads and
 tasks); parents are looked up by run id. ``on_llm_new_token`` only appends ``(time, token, chunk)`` to the
-stream's record; chunks are classified when the run ends. Every method is guarded: tracing failures are
-logged once and never reach the application.
+stream's record; chunks are classified later on the export thread. Our engine calls the run's
+:meth:`TracingCallbackHandler.token_sink` instead, which appends the same, except that a plain text token is
+recorded as its text. Every method is guarded: tracing failures are logged once and never reach the application.
 """
 
 from __future__ import annotations
