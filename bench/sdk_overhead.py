@@ -27,7 +27,7 @@ OTLP-encodes each batch and discards the bytes); OpenLLMetry and OpenInference's
 variant (their CPU minus the network: the comparison favours them), each with its own no-tracing baseline in the
 same venv.
 
-What is measured, per repetition (a fresh process per cell; ``gc.collect()`` before each repetition):
+What is measured, per stream (a fresh process per cell; ``gc.collect()`` before each stream):
 
 - **consumer**: the consumer's thread, from just before the stream is created (``create(stream=True)`` /
   ``model.stream()``, so span start counts) to the end of ``for chunk in stream: chunks += 1`` (the end of
@@ -35,9 +35,18 @@ What is measured, per repetition (a fresh process per cell; ``gc.collect()`` bef
 - **total**: every thread of the process over the same stretch plus the flush of the tracing pipeline that
   follows, so span building, OTLP encoding and (for streamscope) the HTTP export are included.
 
+Paired deltas (default; ``--unpaired`` turns them off). A traced cell measures an untraced and a traced stream
+per repetition, alternately, in the same process: the variant is switched off and on between them (openai: an
+uninstrumented and an instrumented client, the stock OTel wrapper applied or not; engine: the global handler
+removed and added). **Δ paired** = traced − untraced, so both sides share the process, its heap layout and (in
+wall mode) the moment; the tables also show the delta against the separate no-tracing process of the same venv.
+The peers are always compared with their venv's no-tracing process: their ``uninstrument()`` does not restore
+the untraced cost (OpenLLMetry's untraced streams stayed ~40 % slower after it), so they are not paired. That matters because the per-chunk cost of the openai client itself moves by ±0.2 % (±1.5k of ~800k
+instructions per chunk, measured by shifting the heap: ``--layouts``) between processes whose heaps differ, which
+is as large as the cost being measured.
+
 Wall mode reports CPU ns per chunk (``thread_time_ns`` / ``process_time_ns``): the median over rounds of each
-round's median over repetitions; Δ = variant − its no-tracing baseline in the same round; rounds rotate the
-order. On this shared 2-core machine the openai baseline alone varies by tens of µs per chunk between runs, so
+round's median over repetitions; rounds rotate the order. On this shared 2-core machine the openai baseline alone varies by tens of µs per chunk between runs, so
 this mode cannot resolve a 1 µs target; it also runs the 100 × 1,000-chunk drop check.
 
 ``--instructions`` runs every worker under ``valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no``
@@ -55,7 +64,8 @@ export side still depends a little on when those timers fire. An **≈ns** colum
 with the workload's ns per instruction, measured natively right before on the no-tracing baselines (same
 transport; ``--native-rounds`` interleaved rounds, the fastest counts, since interference only slows); ratios
 between variants (ours vs the peers, vs the stock OTel span) are taken from instructions. Cells run two at a
-time (``--jobs``): counts do not depend on load.
+time (``--jobs``): counts do not depend on load. ``--layouts K`` measures every cell K times, each with a
+different number of objects allocated before setup (a different heap layout), and reports medians.
 
 Targets (issue 4) are printed as met / NOT met: chunk spans add ≤ 1 µs per chunk on the consumer's path and
 ≥ 10× less than the best peer; total CPU per traced chunk, export included, ≤ 10 µs; no span dropped with 100
@@ -91,6 +101,7 @@ MESSAGES = [{"role": "system", "content": "You are a terse assistant."},
             {"role": "user", "content": "Write a long list of words."}]
 WORD = "lorem "
 CONSUMER_MARK, CONSUMER_END_MARK, FLUSH_END_MARK = "cmath_sinh", "cmath_cosh", "cmath_tanh"
+LAYOUT_PADS = (0, 1013, 4099, 257, 2053, 8191, 619)  # objects allocated before setup, one per heap layout
 CONSUMER_TARGET_NS = 1_000
 TOTAL_TARGET_NS = 10_000
 
@@ -311,21 +322,39 @@ def _otel_engine_handler() -> Any:
     return StockOtelChunkHandler()
 
 
-def _setup(variant: str, args: argparse.Namespace) -> Any:
-    """Install the variant's tracing; return a flush() callable."""
-    if variant in ("base", "olm_base", "oi_base"):
-        return lambda: None
+class Variant:
+    """A variant's tracing in a worker: ``on()`` / ``off()`` switch it for the next stream (paired mode measures
+    untraced and traced streams alternately in one process), ``make(traced)`` creates a stream, ``flush()``
+    waits until the tracing pipeline has exported everything."""
+
+    def __init__(self) -> None:
+        self.on: Any = lambda: None
+        self.off: Any = lambda: None
+        self.flush: Any = lambda: None
+        self.make: Any = None
+
+
+def _global_handler(handler: Any) -> tuple[Any, Any]:
+    from streamscope.engine.callbacks import add_global_handler, remove_global_handler
+
+    return (lambda: add_global_handler(handler)), (lambda: remove_global_handler(handler))
+
+
+def _setup(variant: str, args: argparse.Namespace) -> Variant:
+    """Install the variant's tracing (switched on), with the streams to measure."""
+    v = Variant()
+    instrument_client: Any = None
+    wrap: Any = None
     if variant == "noop":  # the engine's own cost of calling a handler for every chunk
-        from streamscope.engine.callbacks import BaseCallbackHandler, add_global_handler
+        from streamscope.engine.callbacks import BaseCallbackHandler
 
         class DoNothing(BaseCallbackHandler):
             # overridden, so the engine calls it for every chunk (it skips the base class's empty method)
             def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
                 return None
 
-        add_global_handler(DoNothing())
-        return lambda: None
-    if variant.startswith("ss_"):
+        v.on, v.off = _global_handler(DoNothing())
+    elif variant.startswith("ss_"):
         import streamscope
 
         if args.time_scale != 1:
@@ -334,30 +363,33 @@ def _setup(variant: str, args: argparse.Namespace) -> Any:
                     else f"http://127.0.0.1:{args.sink_port}")
         tracing = streamscope.init(endpoint, service_name="bench", chunk_spans=variant != "ss_rollups",
                                    live_interval=1.0 * args.time_scale)
-        instrument = getattr(streamscope, "instrument_openai", None)
-        if instrument is None:
-            from streamscope.instrumentation.openai import instrument_openai as instrument
-        instrument()
-        if variant == "ss_dead":
-            return lambda: None  # never flushed: a flush would wait for a collector that is not there
-        return lambda: tracing.force_flush(60 * args.time_scale)
-    tp = _stock_provider(args)
-    if variant == "otel":
-        if args.workload == "model":
-            from streamscope.engine.callbacks import add_global_handler
+        instrument_client = streamscope.instrument_openai  # per client: the untraced client stays untraced
+        engine_handler = getattr(tracing, "_handler", None)
+        if engine_handler is not None:
+            v.on, v.off = _global_handler(engine_handler)
+        if variant != "ss_dead":  # a flush would wait for a collector that is not there
+            v.flush = lambda: tracing.force_flush(60 * args.time_scale)
+    elif variant not in ("base", "olm_base", "oi_base"):
+        tp = _stock_provider(args)
+        v.flush = lambda: tp.force_flush(60_000 * args.time_scale)
+        if variant == "otel":
+            if args.workload == "model":
+                v.on, v.off = _global_handler(_otel_engine_handler())
+            else:
+                wrap = _otel_wrap_openai
+        elif variant == "olm":  # instrumented once, never paired (see Cell.paired)
+            from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
-            add_global_handler(_otel_engine_handler())
-    elif variant == "olm":
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+            OpenAIInstrumentor().instrument()
+        elif variant == "oi":
+            from openinference.instrumentation.openai import OpenAIInstrumentor as OIInstrumentor
 
-        OpenAIInstrumentor().instrument()
-    elif variant == "oi":
-        from openinference.instrumentation.openai import OpenAIInstrumentor as OIInstrumentor
-
-        OIInstrumentor().instrument(tracer_provider=tp)
-    else:
-        raise SystemExit(f"unknown variant {variant}")
-    return lambda: tp.force_flush(60_000 * args.time_scale)
+            OIInstrumentor().instrument(tracer_provider=tp)
+        else:
+            raise SystemExit(f"unknown variant {variant}")
+    v.on()
+    v.make = _stream_factory(args, instrument_client, wrap)
+    return v
 
 
 def _mock_http_client(sse_file: str) -> Any:
@@ -376,37 +408,44 @@ def _mock_http_client(sse_file: str) -> Any:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
-def _stream_factory(args: argparse.Namespace) -> Any:
+def _stream_factory(args: argparse.Namespace, instrument_client: Any = None, wrap: Any = None) -> Any:
+    """``make(traced)``: a new stream, traced or not (the variant's on()/off() have been called already)."""
     if args.workload == "openai":
         from openai import OpenAI
 
-        http_client = _mock_http_client(args.sse_file) if args.transport == "mock" else None
-        client = OpenAI(base_url=f"http://127.0.0.1:{args.llm_port}/v1", api_key="x", max_retries=0,
-                        http_client=http_client)
+        def client() -> Any:
+            http_client = _mock_http_client(args.sse_file) if args.transport == "mock" else None
+            return OpenAI(base_url=f"http://127.0.0.1:{args.llm_port}/v1", api_key="x", max_retries=0,
+                          http_client=http_client)
+
+        plain, traced = client(), client()
+        if instrument_client is not None:
+            instrument_client(traced)
         extra = {"scenario": scenario(args.n)}
 
-        def make() -> Any:
-            return client.chat.completions.create(
+        def make(is_traced: bool) -> Any:
+            stream = (traced if is_traced else plain).chat.completions.create(
                 model="bench", messages=MESSAGES, stream=True,  # type: ignore[arg-type]
                 stream_options={"include_usage": True}, extra_body=extra)
+            return wrap(stream) if wrap is not None and is_traced else stream
 
-        if args.variant == "otel":
-            return lambda: _otel_wrap_openai(make())
         return make
     from streamscope.engine.models import FakeStreamingChatModel
 
     model = FakeStreamingChatModel(chunks=[WORD] * args.n, model="bench")
-    return lambda: model.stream("q")
+    return lambda is_traced: model.stream("q")
 
 
 def worker(args: argparse.Namespace) -> None:
+    """Measure ``warmup + reps`` streams (with ``--paired``: an untraced and a traced stream per repetition)."""
     import cmath  # the callgrind markers (see the module docstring); a few ns natively
 
-    flush = _setup(args.variant, args)
-    make = _stream_factory(args)
-    consumer: list[int] = []
-    total: list[int] = []
-    wall: list[int] = []
+    pad = [object() for _ in range(args.pad)]  # shifts the heap layout (see --layouts)
+    variant = _setup(args.variant, args)
+    modes = (False, True) if args.paired else (True,)
+    consumer: dict[bool, list[int]] = {m: [] for m in modes}
+    total: dict[bool, list[int]] = {m: [] for m in modes}
+    wall: dict[bool, list[int]] = {m: [] for m in modes}
     chunks = 0
     stream: Any = None
     start_counting = None
@@ -414,33 +453,52 @@ def worker(args: argparse.Namespace) -> None:
         import ctypes
 
         start_counting = ctypes.CDLL(os.environ["SS_BENCH_CALLGRIND_START"]).ss_bench_start_instrumentation
+    gc_before: list[int] = []
+    collects = 0
     for rep in range(args.warmup + args.reps):
-        del stream
-        gc.collect()
-        if rep == args.warmup and start_counting is not None:
-            start_counting()
-        cmath.sinh(0j)
-        p0 = time.process_time_ns()
-        t0 = time.thread_time_ns()
-        w0 = time.perf_counter_ns()
-        stream = make()
-        chunks = 0
-        for _ in stream:
-            chunks += 1
-        w1 = time.perf_counter_ns()
-        t1 = time.thread_time_ns()
-        cmath.cosh(0j)
-        flush()
-        p1 = time.process_time_ns()
-        cmath.tanh(0j)
-        if rep >= args.warmup:
-            consumer.append(t1 - t0)
-            wall.append(w1 - w0)
-            total.append(p1 - p0)
-    out: dict[str, Any] = {"variant": args.variant, "workload": args.workload, "n": args.n, "chunks": chunks}
-    if consumer:
-        out.update(consumer_ns=statistics.median(consumer) / chunks, total_ns=statistics.median(total) / chunks,
-                   wall_ns=statistics.median(wall) / chunks)
+        for traced in modes:
+            if args.paired:
+                variant.on() if traced else variant.off()
+            del stream
+            gc.collect()
+            if rep == args.warmup and not gc_before:
+                gc_before = [g["collections"] for g in gc.get_stats()]
+                if start_counting is not None:
+                    start_counting()
+            elif gc_before:
+                collects += 1
+            cmath.sinh(0j)
+            p0 = time.process_time_ns()
+            t0 = time.thread_time_ns()
+            w0 = time.perf_counter_ns()
+            stream = variant.make(traced)
+            chunks = 0
+            for _ in stream:
+                chunks += 1
+            w1 = time.perf_counter_ns()
+            t1 = time.thread_time_ns()
+            cmath.cosh(0j)
+            variant.flush()
+            p1 = time.process_time_ns()
+            cmath.tanh(0j)
+            if rep >= args.warmup:
+                consumer[traced].append(t1 - t0)
+                wall[traced].append(w1 - w0)
+                total[traced].append(p1 - p0)
+    del pad
+    out: dict[str, Any] = {"variant": args.variant, "workload": args.workload, "n": args.n, "chunks": chunks,
+                           "paired": args.paired}
+    if gc_before and args.reps:
+        # garbage collections per measured stream and generation (the gc.collect() calls excluded)
+        delta = [g["collections"] - b for g, b in zip(gc.get_stats(), gc_before, strict=True)]
+        delta[-1] -= collects
+        out["gc"] = [d / (args.reps * len(modes)) for d in delta]
+    for traced in modes:
+        if consumer[traced]:
+            key = "" if traced else "plain_"
+            out.update({key + "consumer_ns": statistics.median(consumer[traced]) / chunks,
+                        key + "total_ns": statistics.median(total[traced]) / chunks,
+                        key + "wall_ns": statistics.median(wall[traced]) / chunks})
     print(json.dumps(out), flush=True)
     os._exit(0)  # no exit-time flush inside anybody's atexit hooks
 
@@ -528,6 +586,12 @@ class Cell:
     def label(self) -> str:
         return LABELS[self.variant] + (" [--also-sdk]" if self.sdk else "")
 
+    def paired(self, args: argparse.Namespace) -> bool:
+        """Our traced cells also measure untraced streams in the same process, alternately (unless --unpaired).
+        Not the peers: after OpenLLMetry's uninstrument() its untraced streams stayed ~40 % slower than in a
+        fresh process, and instrumenting again made the traced ones slower still."""
+        return not args.unpaired and self.key != self.base_key and self.variant not in PEERS
+
 
 def plan_cells(args: argparse.Namespace, peers: dict[str, Path]) -> list[Cell]:
     openai_ours = ["base", "ss_chunks", "ss_rollups"] + ([] if args.instructions else ["ss_dead"]) + ["otel"]
@@ -544,11 +608,12 @@ def plan_cells(args: argparse.Namespace, peers: dict[str, Path]) -> list[Cell]:
 
 
 def worker_args(cell: Cell, args: argparse.Namespace, ports: dict[str, int], reps: int, warmup: int,
-                time_scale: float = 1) -> list[str]:
-    return ["--worker", cell.variant, "--workload", cell.workload, "--n", str(args.n), "--reps", str(reps),
-            "--warmup", str(warmup), "--llm-port", str(ports["llm"]), "--sink-port", str(ports["sink"]),
-            "--dead-port", str(ports["dead"]), "--transport", args.transport, "--sse-file", str(args.sse_file),
-            "--time-scale", str(time_scale)]
+                time_scale: float = 1, pad: int = 0) -> list[str]:
+    out = ["--worker", cell.variant, "--workload", cell.workload, "--n", str(args.n), "--reps", str(reps),
+           "--warmup", str(warmup), "--llm-port", str(ports["llm"]), "--sink-port", str(ports["sink"]),
+           "--dead-port", str(ports["dead"]), "--transport", args.transport, "--sse-file", str(args.sse_file),
+           "--time-scale", str(time_scale), "--pad", str(pad)]
+    return out + (["--paired"] if cell.paired(args) else [])
 
 
 def _env(cell: Cell) -> dict[str, str]:
@@ -657,23 +722,42 @@ def run_callgrind(cell: Cell, wargs: list[str], helper: Path) -> dict[str, Any]:
     consumer = [d["ir"] for d in main if CONSUMER_END_MARK in d["trigger"]]
     flush = [d["ir"] for d in main if FLUSH_END_MARK in d["trigger"]]
     others = sum(d["ir"] for d in dumps if d["thread"] != 1)
-    if not consumer or len(flush) != len(consumer):
+    paired = bool(out.get("paired"))
+    if not consumer or len(flush) != len(consumer) or (paired and len(consumer) % 2):
         raise SystemExit(f"harness error: callgrind markers missing for {cell.key} ({len(consumer)} consumer, "
                          f"{len(flush)} flush dumps)")
-    return {"chunks": out["chunks"], "consumer": consumer, "flush": flush, "others": others, "seconds": seconds,
-            "native_wall_ns": out.get("wall_ns")}
+    res = {"chunks": out["chunks"], "consumer": consumer, "flush": flush, "others": others, "seconds": seconds,
+           "native_wall_ns": out.get("wall_ns"), "gc": out.get("gc"), "plain": None}
+    if paired:  # untraced, traced, untraced, traced, ...
+        res.update(consumer=consumer[1::2], flush=flush[1::2], plain={"consumer": consumer[::2], "flush": flush[::2]})
+    return res
 
 
 def measure_instructions(cell: Cell, args: argparse.Namespace, ports: dict[str, int], helper: Path) -> dict[str, Any]:
-    """Instructions per chunk for one cell: consumer thread, and every thread (export included)."""
-    res = run_callgrind(cell, worker_args(cell, args, ports, args.reps, args.warmup, args.time_scale), helper)
-    chunks, reps = res["chunks"], len(res["consumer"])
-    consumer = statistics.median(res["consumer"]) / chunks
-    flush = statistics.median(res["flush"]) / chunks
-    others = res["others"] / (reps * chunks)
-    spread = (max(res["consumer"]) - min(res["consumer"])) / chunks
-    return {"chunks": chunks, "consumer": consumer, "total": consumer + flush + others, "others": others,
-            "consumer_spread": spread, "seconds": res["seconds"], "wall_ns": res["native_wall_ns"]}
+    """Instructions per chunk for one cell: consumer thread, and every thread (export included); with pairing,
+    also the same-process untraced streams and the paired deltas. With --layouts K, the medians over K runs
+    with different heap layouts."""
+    runs = []
+    for pad in LAYOUT_PADS[:max(1, args.layouts)]:
+        res = run_callgrind(cell, worker_args(cell, args, ports, args.reps, args.warmup, args.time_scale, pad),
+                            helper)
+        chunks, reps = res["chunks"], len(res["consumer"])
+        one = {"consumer": statistics.median(res["consumer"]) / chunks,
+               "others": res["others"] / (reps * chunks),
+               "spread": (max(res["consumer"]) - min(res["consumer"])) / chunks}
+        one["total"] = one["consumer"] + statistics.median(res["flush"]) / chunks + one["others"]
+        plain = res["plain"]
+        if plain is not None:
+            pairs = [t - u for t, u in zip(res["consumer"], plain["consumer"], strict=True)]
+            one["paired_consumer"] = statistics.median(pairs) / chunks
+            one["paired_total"] = one["total"] - (statistics.median(plain["consumer"])
+                                                  + statistics.median(plain["flush"])) / chunks
+        runs.append((one, res))
+    out: dict[str, Any] = {key: statistics.median(r[key] for r, _ in runs) for key in runs[0][0]}
+    last = runs[-1][1]
+    out.update(chunks=last["chunks"], seconds=sum(r["seconds"] for _, r in runs), wall_ns=last["native_wall_ns"],
+               gc=last["gc"], layouts=[round(r["consumer"]) for r, _ in runs])
+    return out
 
 
 # -- main --------------------------------------------------------------------------------------------------
@@ -695,6 +779,10 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="--instructions: cells measured at once")
     parser.add_argument("--native-rounds", type=int, default=3,
                         help="--instructions: native rounds of the baselines for ns per instruction")
+    parser.add_argument("--layouts", type=int, default=1,
+                        help="--instructions: measure each cell with this many heap layouts, report medians")
+    parser.add_argument("--unpaired", action="store_true",
+                        help="no untraced streams inside traced cells: deltas only against the baseline processes")
     parser.add_argument("--also-sdk", metavar="DIR", default=None,
                         help="measure every streamscope cell again with the streamscope package in DIR")
     parser.add_argument("--only", default=None, help="comma-separated workloads to run (openai,model)")
@@ -751,16 +839,22 @@ def _delta(results: dict[tuple[str, str], list[dict[str, Any]]], workload: str, 
     return statistics.median(r[key] - by_round[r["round"]] for r in results[(workload, variant)])
 
 
+def _paired(rows: list[dict[str, Any]], key: str) -> float | None:
+    if not all(f"plain_{key}" in r for r in rows):
+        return None
+    return statistics.median(r[key] - r[f"plain_{key}"] for r in rows)
+
+
 def report_wall(cells: list[Cell], results: dict[tuple[str, str], list[dict[str, Any]]],
                 drops_result: tuple[dict[str, Any], int, int], args: argparse.Namespace) -> None:
     drops, chunk_spans, spans = drops_result
     print()
     print(f"Tracing overhead per chunk (CPU), N={args.n} content chunks per stream, transport={args.transport}, "
-          f"{args.rounds} rounds x {args.reps} reps (medians). Δ = variant - its no-tracing baseline in the same "
-          "round.")
+          f"{args.rounds} rounds x {args.reps} reps (medians). Δ paired = traced - untraced streams alternating in "
+          "the same process; in parentheses, variant - its no-tracing baseline process in the same round.")
     print()
-    print("| workload | variant | consumer ns/chunk | Δ consumer ns/chunk | total CPU ns/chunk | Δ total CPU ns/chunk "
-          "| total CPU ratio | wall ratio |")
+    print("| workload | variant | consumer ns/chunk | Δ consumer ns/chunk: paired (vs baseline process) "
+          "| total CPU ns/chunk | Δ total CPU ns/chunk: paired (vs baseline process) | total CPU ratio | wall ratio |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     deltas: dict[tuple[str, str], tuple[float, float]] = {}
     for cell in cells:
@@ -773,11 +867,13 @@ def report_wall(cells: list[Cell], results: dict[tuple[str, str], list[dict[str,
         if cell.key == cell.base_key:
             print(f"| {cell.workload} | {cell.label()} | {cons:,.0f} | — | {tot:,.0f} | — | 1.00 | 1.00 |")
             continue
-        dc = _delta(results, cell.workload, cell.key, cell.base_key, "consumer_ns")
-        dt = _delta(results, cell.workload, cell.key, cell.base_key, "total_ns")
+        sc = _delta(results, cell.workload, cell.key, cell.base_key, "consumer_ns")
+        st = _delta(results, cell.workload, cell.key, cell.base_key, "total_ns")
+        pc, pt = _paired(rows, "consumer_ns"), _paired(rows, "total_ns")
+        dc, dt = (sc if pc is None else pc), (st if pt is None else pt)
         deltas[(cell.workload, cell.key)] = (dc, dt)
-        print(f"| {cell.workload} | {cell.label()} | {cons:,.0f} | {dc:+,.0f} | {tot:,.0f} | {dt:+,.0f} "
-              f"| {ratio:.2f} | {wall:.2f} |")
+        print(f"| {cell.workload} | {cell.label()} | {cons:,.0f} | {dc:+,.0f} ({sc:+,.0f}) | {tot:,.0f} "
+              f"| {dt:+,.0f} ({st:+,.0f}) | {ratio:.2f} | {wall:.2f} |")
     print()
     print(f"Drops: 100 concurrent streams x 1,000 chunks -> sink received {chunk_spans:,} chunk spans "
           f"({spans:,} spans); dropped_spans={drops['dropped']}, failed_spans={drops['failed']}, "
@@ -841,7 +937,8 @@ def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict
         res = measure_instructions(cell, args, ports, helper)
         counts[(cell.workload, cell.key)] = res
         print(f"  {cell.workload:6s} {cell.key:18s} consumer {res['consumer']:11,.0f} instr/chunk  total "
-              f"{res['total']:11,.0f} instr/chunk  ({res['seconds']:.0f} s under callgrind)", flush=True)
+              f"{res['total']:11,.0f} instr/chunk  ({res['seconds']:.0f} s under callgrind; gc collections per "
+              f"stream by generation {res['gc']})", flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for fut in [pool.submit(one, c) for c in cells]:
@@ -854,12 +951,13 @@ def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict
     print()
     print(f"Tracing overhead per chunk in instructions (callgrind, deterministic), N={args.n} content chunks per "
           f"stream, transport={args.transport}, {args.reps} measured + {args.warmup} warm-up reps, time scale "
-          f"{args.time_scale:g}. Δ = variant - its no-tracing baseline (same venv); ≈ns = Δ x the workload's "
-          "native ns/instruction (below).")
+          f"{args.time_scale:g}, {args.layouts} heap layout(s). Δ paired = traced - untraced streams in the same "
+          "process; in parentheses, traced - the separate no-tracing process of the same venv (includes heap-layout "
+          "noise); ≈ns = Δ x the workload's native ns/instruction (below).")
     print()
-    print("| workload | variant | consumer instr/chunk (spread over reps) | Δ consumer instr/chunk "
-          "| ≈Δ consumer ns/chunk | total instr/chunk | Δ total instr/chunk | ≈Δ total ns/chunk "
-          "| of which other threads |")
+    print("| workload | variant | consumer instr/chunk | Δ consumer instr/chunk: paired (vs baseline process) "
+          "| ≈Δ consumer ns/chunk | total instr/chunk | Δ total instr/chunk: paired (vs baseline process) "
+          "| ≈Δ total ns/chunk | of which other threads |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     deltas: dict[tuple[str, str], tuple[float, float]] = {}
     instr: dict[tuple[str, str], tuple[float, float]] = {}
@@ -867,16 +965,17 @@ def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict
         res = counts[(cell.workload, cell.key)]
         base = counts[(cell.workload, cell.base_key)]
         per = ns_per[cell.workload]
+        layouts = f" ({'/'.join(f'{v:,}' for v in res['layouts'])})" if len(res["layouts"]) > 1 else ""
         if cell.key == cell.base_key:
-            print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f} (±{res['consumer_spread']:,.0f}) "
-                  f"| — | — | {res['total']:,.0f} | — | — | {res['others']:,.0f} |")
+            print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | — | — | {res['total']:,.0f} "
+                  f"| — | — | {res['others']:,.0f} |")
             continue
-        dc = res["consumer"] - base["consumer"]
-        dt = res["total"] - base["total"]
+        sep_c, sep_t = res["consumer"] - base["consumer"], res["total"] - base["total"]
+        dc, dt = res.get("paired_consumer", sep_c), res.get("paired_total", sep_t)
         instr[(cell.workload, cell.key)] = (dc, dt)
         deltas[(cell.workload, cell.key)] = (dc * per, dt * per)
-        print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f} (±{res['consumer_spread']:,.0f}) "
-              f"| {dc:+,.0f} | {dc * per:+,.0f} | {res['total']:,.0f} | {dt:+,.0f} | {dt * per:+,.0f} "
+        print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | {dc:+,.0f} ({sep_c:+,.0f}) "
+              f"| {dc * per:+,.0f} | {res['total']:,.0f} | {dt:+,.0f} ({sep_t:+,.0f}) | {dt * per:+,.0f} "
               f"| {res['others']:,.0f} |")
     print()
     for workload, values in per_instr.items():
@@ -911,6 +1010,8 @@ if __name__ == "__main__":
         p.add_argument("--transport", default="socket")
         p.add_argument("--sse-file", default="")
         p.add_argument("--time-scale", type=float, default=1.0)
+        p.add_argument("--paired", action="store_true")
+        p.add_argument("--pad", type=int, default=0)
         wargs = p.parse_args()
         drops_worker(wargs) if wargs.drops else worker(wargs)
     else:
