@@ -285,14 +285,27 @@ class AIChunkAccumulator:
         self._metadata: dict[str, Any] | None = None
         self._last = False
 
+    def __len__(self) -> int:
+        """How many chunks were added."""
+        return self._count
+
     def add(self, chunk: AIMessageChunk) -> None:
-        if self._first is None:
+        count = self._count
+        if not count:
             self._first = chunk
-        self._count += 1
+        self._count = count + 1
         self._parts.append(chunk.content)
         cid = chunk.id
-        if cid and (self._id is None or (self._id.startswith("lc_run--") and not cid.startswith("lc_run--"))):
+        # (the same id again, as on every chunk of a run, changes nothing)
+        if cid and cid != self._id and (
+                self._id is None or (self._id.startswith("lc_run--") and not cid.startswith("lc_run--"))):
             self._id = cid
+        # one test for the common chunk (text only); the rest only when a field is set
+        if (chunk.name or chunk.tool_call_chunks or chunk.usage_metadata or chunk.additional_kwargs
+                or chunk.response_metadata or chunk.chunk_position == "last"):
+            self._add_fields(chunk)
+
+    def _add_fields(self, chunk: AIMessageChunk) -> None:
         if chunk.name and self._name is None:
             self._name = chunk.name
         if chunk.tool_call_chunks:

@@ -107,25 +107,24 @@ def merge_generation_chunks(chunks: Sequence[ChatGenerationChunk]) -> ChatGenera
 class GenerationAccumulator:
     """Folds a model run's generation chunks as they pass (for ``on_llm_end`` / the partial ``response``)."""
 
-    __slots__ = ("_count", "_info", "_messages")
+    __slots__ = ("_add_message", "_info", "_messages")
 
     def __init__(self) -> None:
         self._messages = AIChunkAccumulator()
+        self._add_message = self._messages.add
         self._info: dict[str, Any] | None = None
-        self._count = 0
 
     def add(self, generation: ChatGenerationChunk) -> None:
-        self._count += 1
-        self._messages.add(generation.message)
+        self._add_message(generation.message)
         if generation.generation_info:
             self._info = merge_dicts(self._info or {}, generation.generation_info)
 
     def __bool__(self) -> bool:
-        return self._count > 0
+        return len(self._messages) > 0
 
     def result(self) -> LLMResult:
         """``LLMResult([[merged chunk]])``, or ``LLMResult([[]])`` when nothing arrived."""
-        if not self._count:
+        if not len(self._messages):
             return LLMResult(generations=[[]])
         return LLMResult(generations=[[ChatGenerationChunk(self._messages.result(), self._info)]])
 

@@ -3,18 +3,27 @@
 The wrappers subclass the client's own stream classes (so ``isinstance(s, openai.Stream)`` still holds) and
 delegate everything to the stream the client returned. They add three things only:
 
-- each chunk is handed to the recording as it arrives (``raw``: one clock read and one list append; the chunk
-  is classified when the stream ends, off the consumer's path);
+- each chunk is handed to the recording as it arrives (one clock read and one list append; the chunk is
+  classified later, off the consumer's path), except that in a ``for`` loop a plain text chunk is recorded as
+  its text (below);
 - every way the consumer can stop ends the recording once, with the outcome it implies (see
   :mod:`streamscope.instrumentation._lifecycle`), garbage collection included via ``weakref.finalize``;
 - chunks the instrumentation asked for on its own (the usage-only chunk of an injected ``include_usage``) are
   recorded but not shown to the user, so the user sees exactly what they would have seen uninstrumented.
 
 No OpenTelemetry context is attached here, so nothing can be left attached across a ``yield``.
+
+Plain text chunks. A chunk with one choice, non-empty ``delta.content``, no finish reason, no usage, and the same
+id and model as the chunk before is exactly one that ``classify`` would turn into ``(CONTENT, content)`` without
+learning anything, so recording its text gives the same span. Recording the text instead of the chunk lets the
+chunk object die right away: keeping every chunk until the stream ends costs the consumer's thread several times
+more in garbage-collector work than these few reads (fields are read from the models' ``__dict__``, much cheaper
+than attribute access on pydantic models). Anything else, or anything unexpected, is recorded as it came.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -29,11 +38,48 @@ from streamscope.instrumentation._lifecycle import (
     consumer_outcome,
     producer_outcome,
 )
+from streamscope.tracing.guard import report
+from streamscope.tracing.streams import CONTENT, RAW
 
 __all__ = ["TracedAsyncStream", "TracedStream"]
 
 _T = TypeVar("_T")
 Hide = Callable[[Any], bool]
+
+
+_perf = time.perf_counter_ns
+_UNSET = object()
+
+
+def _records_of(recording: Recording) -> list[tuple[int, int, Any]] | None:
+    """The recorder's record list, to append to inline (None: call ``recording.raw`` per chunk)."""
+    chunk_records = getattr(recording, "chunk_records", None)
+    return chunk_records() if chunk_records is not None else None
+
+
+def _source(wrapped: Stream[_T]) -> Iterator[_T]:
+    """The client's own item iterator when its ``Stream.__iter__`` would only relay it, else that ``__iter__``."""
+    iterator = getattr(wrapped, "_iterator", None)
+    if type(wrapped).__iter__ is Stream.__iter__ and iterator is not None:
+        return iterator  # type: ignore[no-any-return]
+    return iter(wrapped)
+
+
+def _asource(wrapped: AsyncStream[_T]) -> AsyncIterator[_T]:
+    iterator = getattr(wrapped, "_iterator", None)
+    if type(wrapped).__aiter__ is AsyncStream.__aiter__ and iterator is not None:
+        return iterator  # type: ignore[no-any-return]
+    return wrapped.__aiter__()
+
+
+def _hidden(hide: Hide | None, item: Any) -> bool:
+    if hide is None:
+        return False
+    try:
+        return hide(item)
+    except Exception as exc:
+        report("instrument_openai: hide", exc)
+        return False
 
 
 def _end_when_collected(owner: object, recording: Recording) -> None:
@@ -74,17 +120,53 @@ class TracedStream(Stream[_T]):
                 return item
 
     def __iter__(self) -> Iterator[_T]:
+        # The common way to consume a stream, so its loop is flat: items come straight from the client's own
+        # iterator and are recorded inline; next(stream) goes through __next__ instead.
+        recording = self._ss_recording
+        hide = self._ss_hide
+        records = _records_of(recording)
+        pulling = True
         try:
-            while True:
-                try:
-                    item = self.__next__()
-                except StopIteration:
-                    return
-                yield item
+            if records is None:
+                for item in _source(self._ss_wrapped):
+                    recording.raw(item)
+                    if not _hidden(hide, item):
+                        pulling = False
+                        yield item
+                        pulling = True
+            else:
+                append, perf, content_kind = records.append, _perf, CONTENT
+                last_id = last_model = _UNSET
+                for item in _source(self._ss_wrapped):
+                    # a plain text chunk is recorded as its text (see the module docstring)
+                    text = None
+                    try:
+                        fields = item.__dict__
+                        cid, model = fields["id"], fields["model"]
+                        if cid == last_id and model == last_model and fields["usage"] is None:
+                            choices = fields["choices"]
+                            if len(choices) == 1:
+                                choice = choices[0].__dict__
+                                if not choice["finish_reason"]:
+                                    text = choice["delta"].__dict__["content"]
+                        last_id, last_model = cid, model
+                    except Exception:
+                        last_id = last_model = _UNSET
+                    append((perf(), content_kind, text) if text else (perf(), RAW, item))
+                    if hide is None or not _hidden(hide, item):
+                        pulling = False
+                        yield item
+                        pulling = True
+        except BaseException as exc:
+            if pulling:  # the client raised while producing the next chunk
+                recording.end(producer_outcome(exc), exc)
+            raise
+        else:
+            recording.end(COMPLETED)
         finally:
             # Reached when the consumer breaks out or the iterator is closed/collected; after completion or
             # an error the recording has already ended and this is a no-op.
-            self._ss_recording.end(ABANDONED)
+            recording.end(ABANDONED)
 
     def __enter__(self) -> TracedStream[_T]:
         return self
@@ -132,16 +214,50 @@ class TracedAsyncStream(AsyncStream[_T]):
                 return item
 
     async def __aiter__(self) -> AsyncIterator[_T]:
+        # Flat, like TracedStream.__iter__.
+        recording = self._ss_recording
+        hide = self._ss_hide
+        records = _records_of(recording)
+        pulling = True
         try:
-            while True:
-                try:
-                    item = await self.__anext__()
-                except StopAsyncIteration:
-                    return
-                yield item
+            if records is None:
+                async for item in _asource(self._ss_wrapped):
+                    recording.raw(item)
+                    if not _hidden(hide, item):
+                        pulling = False
+                        yield item
+                        pulling = True
+            else:
+                append, perf, content_kind = records.append, _perf, CONTENT
+                last_id = last_model = _UNSET
+                async for item in _asource(self._ss_wrapped):
+                    text = None  # a plain text chunk is recorded as its text, as in TracedStream.__iter__
+                    try:
+                        fields = item.__dict__
+                        cid, model = fields["id"], fields["model"]
+                        if cid == last_id and model == last_model and fields["usage"] is None:
+                            choices = fields["choices"]
+                            if len(choices) == 1:
+                                choice = choices[0].__dict__
+                                if not choice["finish_reason"]:
+                                    text = choice["delta"].__dict__["content"]
+                        last_id, last_model = cid, model
+                    except Exception:
+                        last_id = last_model = _UNSET
+                    append((perf(), content_kind, text) if text else (perf(), RAW, item))
+                    if hide is None or not _hidden(hide, item):
+                        pulling = False
+                        yield item
+                        pulling = True
+        except BaseException as exc:
+            if pulling:
+                recording.end(producer_outcome(exc), exc)
+            raise
+        else:
+            recording.end(COMPLETED)
         finally:
             # ``break`` lands here through the event loop's async-generator finalizer (or an explicit aclose).
-            self._ss_recording.end(ABANDONED)
+            recording.end(ABANDONED)
 
     async def __aenter__(self) -> TracedAsyncStream[_T]:
         return self

@@ -10,15 +10,16 @@ cancelled, ``TimeoutError`` = timeout).
 
 The handler never attaches an OpenTelemetry context (callbacks of one run can fire on different threads and
 tasks); parents are looked up by run id. ``on_llm_new_token`` only appends ``(time, token, chunk)`` to the
-stream's record; chunks are classified when the run ends. Every method is guarded: tracing failures are
-logged once and never reach the application.
+stream's record; chunks are classified later on the export thread. Our engine calls the run's
+:meth:`TracingCallbackHandler.token_sink` instead, which appends the same, except that a plain text token is
+recorded as its text. Every method is guarded: tracing failures are logged once and never reach the application.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,7 @@ from streamscope.tracing.streams import (
     CONTENT,
     EMPTY,
     OUTCOMES,
+    RAW,
     REASONING,
     ROLE,
     TOOL_CALL,
@@ -80,6 +82,10 @@ def _reasoning_of(message: Any) -> str:
 def _message_dict(message: Any) -> dict[str, Any]:
     role = _ROLES.get(str(getattr(message, "type", "")), str(getattr(message, "type", "user")))
     return {"role": role, "content": _text_of(getattr(message, "content", ""))}
+
+
+def _ignore(token: Any, chunk: Any) -> None:
+    return None
 
 
 class _ChunkClassifier:
@@ -271,9 +277,37 @@ class TracingCallbackHandler:
         try:
             llm = self._llms.get(run_id)
             if llm is not None:
-                llm.rec.records.append((_perf(), -1, (token, chunk)))
+                llm.rec.records.append((_perf(), RAW, (token, chunk)))
         except Exception as exc:  # pragma: no cover - nothing above can reasonably fail
             report("on_llm_new_token", exc)
+
+    def token_sink(self, run_id: UUID) -> Callable[[Any, Any], None] | None:
+        """The engine's per-run fast path for tokens (instead of :meth:`on_llm_new_token`): a clock read and an
+        append. A plain text chunk (what the classifier's first test accepts) is recorded as its text, so the
+        chunk object is not kept alive until the stream ends (holding every chunk costs the consumer more in
+        garbage-collector work than this test); anything else, and the stream's first chunk (which may be the
+        role-only one), is recorded as it came and classified later on the export thread."""
+        llm = self._llms.get(run_id)
+        if llm is None:
+            return None
+        records = llm.rec.chunk_records()
+        if records is None:
+            return _ignore
+        append = records.append
+
+        def sink(token: Any, chunk: Any) -> None:
+            try:
+                if records and token and type(token) is str:
+                    message = chunk.message
+                    if (not message.tool_call_chunks and not message.usage_metadata and not message.response_metadata
+                            and not chunk.generation_info):
+                        append((_perf(), CONTENT, token))
+                        return
+            except AttributeError:
+                pass
+            append((_perf(), RAW, (token, chunk)))
+
+        return sink
 
     @guarded
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:

@@ -6,12 +6,19 @@ bytes are built once per batch and each chunk only adds its id, time and a handf
 messages concatenate by appending repeated fields, so the request body is simply the SDK-encoded request
 followed by one extra ``ResourceSpans`` entry per chunk batch. The result decodes to the same spans that
 :meth:`ChunkBatch.spans` would produce through the SDK encoder (tested).
+
+Long array attributes of ordinary spans (a stream span's per-chunk arrays when chunk spans are off) are written
+the same way: the SDK's encoder builds one protobuf message per array element, which costs more than the whole
+chunk span path, so those spans are encoded by the SDK without their arrays and the arrays are appended to the
+span message as pre-encoded attribute entries (also tested against the SDK encoder).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
+from itertools import chain, islice, repeat
+from operator import add, mul, sub
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -105,6 +112,8 @@ def _str_attr(key: bytes, value: str) -> bytes:
 _SIZE_CACHED = 4096
 _SIZE_CACHE = [_int_attr(_P.size, i) for i in range(_SIZE_CACHED)]
 _INDEX_CACHE: list[bytes] = []
+_PREFIX_CACHED = 1 << 14
+_PREFIX_CACHE: list[bytes] = []  # b"\x12" + varint(n): the tag and length of a span of n bytes in ScopeSpans
 
 
 def _cached_ints(cache: list[bytes], key: bytes, n: int) -> list[bytes]:
@@ -112,6 +121,28 @@ def _cached_ints(cache: list[bytes], key: bytes, n: int) -> list[bytes]:
     if len(cache) < n:
         cache.extend(_int_attr(key, i) for i in range(len(cache), n))
     return cache
+
+
+def _span_prefixes(lengths: list[int]) -> list[bytes]:
+    """The ScopeSpans.spans tag and length prefix of spans of the given body lengths."""
+    top = max(lengths)
+    if top < _PREFIX_CACHED:
+        cache = _PREFIX_CACHE
+        if len(cache) <= top:
+            cache.extend(b"\x12" + varint(i) for i in range(len(cache), top + 1))
+        return list(map(cache.__getitem__, lengths))
+    return [b"\x12" + varint(n) for n in lengths]
+
+
+# Every chunk span starts with the same fixed-size run of fields: trace id, span id, parent, name, kind, start, end,
+# then the offset and gap attributes (doubles). The parts that are the same in a batch are passed as bytes. The span
+# id is packed little-endian from the integers that ``struct.unpack("<...Q")`` made of the batch's random span id
+# bytes, which writes those bytes back unchanged.
+_TRACE_PART_LEN = 20  # 0x0A 0x10 <trace id> 0x12 0x08 (span id follows)
+_PARENT_PART = len(b"\x22\x08") + 8 + len(_ld(0x2A, A.CHUNK_SPAN_NAME.encode())) + len(b"\x30\x01")
+_FIXED_HEAD = f"<{_TRACE_PART_LEN}sQ{_PARENT_PART}sBQBQ{len(_P.offset)}sd"
+_FIXED = struct.Struct(_FIXED_HEAD + f"{len(_P.gap)}sd")  # with a gap attribute
+_FIXED_FIRST = struct.Struct(_FIXED_HEAD)  # the stream's first chunk has no gap
 
 
 class Encoder:
@@ -136,64 +167,145 @@ class Encoder:
         return cached
 
     def encode_batch(self, batch: ChunkBatch) -> bytes:
-        """One ``ResourceSpans`` message holding every chunk span of ``batch``."""
+        """One ``ResourceSpans`` message holding every chunk span of ``batch``.
+
+        Built column by column with C-level ``map``/``zip``/``join`` over the batch's lists: per chunk only its
+        span id, times, offset and gap are packed; the index attribute comes from a shared cache, and kind, size
+        and content (with the batch's constant attributes and flags) from a per-batch cache of distinct chunks.
+        """
         resource = batch.resource if batch.resource is not None else Resource.get_empty()
         resource_field, scope_field = self._head(resource, batch.scope)
+        n = len(batch.times_ns)
+        if not n:
+            return resource_field + _ld(0x12, scope_field)
         trace_part = b"\x0A\x10" + batch.trace_id.to_bytes(16, "big") + b"\x12\x08"
         parent_part = b"\x22\x08" + batch.parent_span_id.to_bytes(8, "big") + _ld(0x2A, A.CHUNK_SPAN_NAME.encode()) \
             + b"\x30\x01"
-        extra = _attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b""
-        first_extra = _attribute_bytes(batch.first_attributes) if batch.first_attributes else b""
-        first = batch.first_index
-        ids = batch.span_ids()
-        texts = batch.texts
-        kinds = batch.kinds
-        sizes = batch.sizes
+        times = list(batch.times_ns)
         start = batch.start_perf_ns
         shift = batch.start_wall_ns - start
+        first = batch.first_index
         p = _P
-        n = len(batch.times_ns)
-        index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)
-        size_attrs = _SIZE_CACHE
-        kind_attrs = p.kinds
+        sids = struct.unpack(f"<{n}Q", batch.span_ids())
+        walls = list(map(add, times, repeat(shift, n)))
+        offsets = list(map(mul, map(sub, times, repeat(start, n)), repeat(1e-9, n)))
+        # the chunk before this batch (a live slice of a stream in flight) gives the first chunk its gap
+        prev = batch.prev_ns if first else None
+        head = _FIXED_FIRST.pack(trace_part, sids[0], parent_part, 0x39, walls[0], 0x41, walls[0], p.offset, offsets[0])
+        if prev is not None:
+            head += p.gap + _DOUBLE.pack((times[0] - prev) * 1e-9)
+        if batch.first_attributes:
+            head += _attribute_bytes(batch.first_attributes)
+        fixed = [head]
+        if n > 1:
+            gaps = map(mul, map(sub, islice(times, 1, None), times), repeat(1e-9))
+            fixed.extend(map(_FIXED.pack, repeat(trace_part), islice(sids, 1, None), repeat(parent_part),
+                             repeat(0x39), islice(walls, 1, None), repeat(0x41), islice(walls, 1, None),
+                             repeat(p.offset), islice(offsets, 1, None), repeat(p.gap), gaps))
+        index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first:first + n]
+        rest = self._rest(batch)
+        lengths = list(map(add, map(add, map(len, fixed), map(len, index_attrs)), map(len, rest)))
+        spans = b"".join(chain.from_iterable(zip(_span_prefixes(lengths), fixed, index_attrs, rest, strict=True)))
+        return resource_field + _ld(0x12, scope_field + spans)
+
+    @staticmethod
+    def _rest(batch: ChunkBatch) -> list[bytes]:
+        """Per chunk: its kind, size and content attributes, then the batch's constant attributes and flags."""
+        tail = (_attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b"") + _FLAGS
+        texts = batch.texts
+        keys: Any = (zip(batch.kinds, batch.sizes, texts, strict=True) if texts is not None
+                     else zip(batch.kinds, batch.sizes, strict=True))
+        keys = list(keys)
+        cache: dict[tuple[Any, ...], bytes] = {}
+        p = _P
         content_key = p.content
-        pack_times = _TIMES.pack
-        pack_d = _DOUBLE.pack
-        offset_hdr, gap_hdr = p.offset, p.gap
-        tail = extra + _FLAGS
-        spans: list[bytes] = []
-        append = spans.append
-        prev = batch.prev_ns if first and batch.prev_ns is not None else 0
-        has_prev = bool(first) and batch.prev_ns is not None
-        for i, t in enumerate(batch.times_ns):
-            wall = t + shift
-            size = sizes[i]
-            size_attr = size_attrs[size] if size < _SIZE_CACHED else _int_attr(p.size, size)
-            if texts is None:
-                content = b""
-            else:
-                raw = texts[i].encode("utf-8", "surrogatepass")
-                n_raw = len(raw)
-                if n_raw + len(content_key) + 4 < 0x80:  # every length prefix below fits in one byte
-                    content = b"".join((b"\x4A", bytes((len(content_key) + n_raw + 4,)), content_key,
-                                        b"\x12", bytes((n_raw + 2,)), b"\x0A", bytes((n_raw,)), raw))
-                else:
-                    content = _str_attr(content_key, texts[i])
-            body = b"".join((
-                trace_part, ids[8 * i:8 * i + 8], parent_part, pack_times(0x39, wall, 0x41, wall),
-                index_attrs[first + i], offset_hdr, pack_d((t - start) * 1e-9),
-                (gap_hdr + pack_d((t - prev) * 1e-9)) if i or has_prev else b"",
-                kind_attrs[kinds[i]], size_attr, content, first_extra if i == 0 else b"", tail,
-            ))
-            blen = len(body)
-            append(b"".join((b"\x12", bytes((blen,)) if blen < 0x80 else varint(blen), body)))
-            prev = t
-        scope_spans = scope_field + b"".join(spans)
-        return resource_field + _ld(0x12, scope_spans)
+        for key in set(keys):  # each distinct (kind, size[, text]) once
+            size = key[1]
+            attr = p.kinds[key[0]] + (_SIZE_CACHE[size] if 0 <= size < _SIZE_CACHED else _int_attr(p.size, size))
+            if texts is not None:
+                attr += _str_attr(content_key, key[2])
+            cache[key] = attr + tail
+        out = list(map(cache.__getitem__, keys))
+        return out
 
     def encode(self, spans: Sequence[ReadableSpan], batches: Sequence[ChunkBatch]) -> bytes:
         """The full request body."""
-        parts = [encode_spans(spans).SerializeToString()] if spans else []
+        parts = []
+        if spans:
+            plain = [s for s in spans if not _long_arrays(s)]
+            if plain:
+                parts.append(encode_spans(plain).SerializeToString())
+            if len(plain) < len(spans):
+                parts.append(_encode_with_arrays([s for s in spans if _long_arrays(s)]))
         parts.extend(_ld(0x0A, self.encode_batch(b)) for b in batches)
         return b"".join(parts)
 
+
+# -- long array attributes of ordinary spans (the per-chunk arrays of a stream's span, rollups-only mode) ----------
+
+_LONG_ARRAY = 16  # arrays at least this long are encoded here, not by the SDK encoder (one message per element)
+_ANY_DOUBLE = b"\x0A\x09\x21"  # ArrayValue.values entry: AnyValue{double_value}
+_ANY_INT_CACHE = [b"\x0A" + bytes((len(av),)) + av for av in (b"\x18" + varint(i) for i in range(_SIZE_CACHED))]
+
+
+def _long_arrays(span: ReadableSpan) -> bool:
+    attrs = span.attributes
+    return bool(attrs) and any(type(v) is tuple and len(v) >= _LONG_ARRAY for v in attrs.values())  # type: ignore[union-attr]
+
+
+def _array_values(values: Sequence[Any]) -> bytes | None:
+    """The ``ArrayValue`` message of a homogeneous array of floats, ints or strings (None for anything else)."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return _ANY_DOUBLE + _ANY_DOUBLE.join(map(_DOUBLE.pack, values))
+    if kinds == {int}:
+        if min(values) >= 0 and max(values) < _SIZE_CACHED:
+            return b"".join(map(_ANY_INT_CACHE.__getitem__, values))
+        return b"".join(_ld(0x0A, b"\x18" + varint(v)) for v in values)
+    if kinds == {str}:
+        encoded = {v: _ld(0x0A, _ld(0x0A, v.encode("utf-8", "surrogatepass"))) for v in set(values)}
+        return b"".join(map(encoded.__getitem__, values))
+    return None
+
+
+class _Filtered:
+    """A span seen through the SDK encoder without some of its attributes (encoded separately)."""
+
+    def __init__(self, span: ReadableSpan, attributes: dict[str, Any]) -> None:
+        self._span = span
+        self.attributes = attributes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._span, name)
+
+
+def _encode_with_arrays(spans: Sequence[ReadableSpan]) -> bytes:
+    """Request entries for spans with long array attributes: the SDK encodes the rest of each span, and the
+    arrays are appended to the span message as attribute entries (repeated fields concatenate)."""
+    views: list[Any] = []
+    arrays: dict[bytes, bytes] = {}
+    for span in spans:
+        kept: dict[str, Any] = {}
+        extra: list[bytes] = []
+        for key, value in (span.attributes or {}).items():
+            encoded = _array_values(value) if type(value) is tuple and len(value) >= _LONG_ARRAY else None
+            if encoded is None:
+                kept[key] = value
+            else:
+                kv = _key(key) + _ld(0x12, _ld(0x2A, encoded))  # KeyValue{key, AnyValue{array_value}}
+                extra.append(_ld(0x4A, kv))
+        views.append(_Filtered(span, kept))
+        ctx = span.context
+        if ctx is not None:
+            arrays[ctx.span_id.to_bytes(8, "big")] = b"".join(extra)
+    request = encode_spans(views)
+    out = []
+    for rs in request.resource_spans:
+        scope_parts = []
+        for ss in rs.scope_spans:
+            body = b"".join(_ld(0x12, sp.SerializeToString() + arrays.get(sp.span_id, b"")) for sp in ss.spans)
+            del ss.spans[:]
+            scope_parts.append(_ld(0x12, ss.SerializeToString() + body))
+        del rs.scope_spans[:]
+        out.append(_ld(0x0A, rs.SerializeToString() + b"".join(scope_parts)))
+    return b"".join(out)

@@ -8,8 +8,11 @@ interpolation between closest ranks (numpy's default), over the gaps between con
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
+from operator import sub
 
 # Chunk kinds. Plain ints so that the hot path stores a small constant; names are for the wire.
 ROLE, CONTENT, REASONING, TOOL_CALL, USAGE, EMPTY = range(6)
@@ -61,20 +64,21 @@ def compute(
 ) -> Rollups:
     """Roll up one stream. ``times_ns`` are monotonic arrival times on the same clock as ``start_ns``."""
     n = len(times_ns)
-    firsts: dict[int, int] = {}
-    for t, k in zip(times_ns, kinds, strict=True):
-        if k not in firsts:
-            firsts[k] = t
-            if len(firsts) == len(KIND_NAMES):
-                break
+
+    def first_of(kind: int) -> int | None:
+        try:
+            return times_ns[kinds.index(kind)]
+        except ValueError:
+            return None
 
     def since_start(t: int | None) -> float | None:
         return None if t is None else max(0, t - start_ns) * _NS
 
-    gaps = sorted((times_ns[i] - times_ns[i - 1]) * _NS for i in range(1, n))
-    threshold_ns = stall_threshold / _NS
-    stalls = sum(1 for i in range(1, n) if times_ns[i] - times_ns[i - 1] > threshold_ns)
-    first_token = firsts.get(CONTENT)
+    # Gaps in ns, sorted; only the few values reported are converted to seconds, each exactly as
+    # ``(t[i] - t[i-1]) * 1e-9`` would be (scaling by a positive constant keeps the order).
+    diffs = sorted(map(sub, islice(times_ns, 1, None), times_ns))
+    stalls = len(diffs) - bisect_right(diffs, stall_threshold / _NS)
+    first_token = first_of(CONTENT)
     last = times_ns[-1] if n else None
     rate = None
     if output_tokens and first_token is not None and last is not None and last > first_token:
@@ -84,17 +88,26 @@ def compute(
         time_to_first_byte=since_start(first_byte_ns),
         time_to_first_chunk=since_start(times_ns[0]) if n else None,
         time_to_first_token=since_start(first_token),
-        time_to_first_tool_call=since_start(firsts.get(TOOL_CALL)),
-        time_to_first_reasoning_token=since_start(firsts.get(REASONING)),
-        gap_p50=percentile(gaps, 50) if gaps else None,
-        gap_p95=percentile(gaps, 95) if gaps else None,
-        gap_max=gaps[-1] if gaps else None,
+        time_to_first_tool_call=since_start(first_of(TOOL_CALL)),
+        time_to_first_reasoning_token=since_start(first_of(REASONING)),
+        gap_p50=_scaled_percentile(diffs, 50) if diffs else None,
+        gap_p95=_scaled_percentile(diffs, 95) if diffs else None,
+        gap_max=diffs[-1] * _NS if diffs else None,
         stall_count=stalls,
         stall_threshold=stall_threshold,
         output_tokens_per_second=rate,
         first_token_ns=first_token,
         last_chunk_ns=last,
     )
+
+
+def _scaled_percentile(sorted_ns: Sequence[int], q: float) -> float:
+    """:func:`percentile` of ``[v * 1e-9 for v in sorted_ns]``, converting only the two values it needs."""
+    pos = (len(sorted_ns) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_ns) - 1)
+    low = sorted_ns[lo] * _NS
+    return low + (sorted_ns[hi] * _NS - low) * (pos - lo)
 
 
 def estimate_tokens(text_chars: int) -> int:

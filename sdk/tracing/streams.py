@@ -46,10 +46,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import eq, mul, sub
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -62,13 +65,13 @@ from streamscope.tracing.guard import report
 from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, ROLE, TOOL_CALL, USAGE
 
 __all__ = [
-    "CONTENT", "EMPTY", "KIND_NAMES", "OUTCOMES", "REASONING", "ROLE", "TOOL_CALL", "USAGE",
+    "CONTENT", "EMPTY", "KIND_NAMES", "OUTCOMES", "RAW", "REASONING", "ROLE", "TOOL_CALL", "USAGE",
     "Classifier", "StreamFacts", "StreamRecorder", "start_stream",
 ]
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
 USAGE_SOURCES = ("provider", "tokenizer", "estimate")
-_RAW = -1
+RAW = _RAW = -1  # the kind of a record whose payload ``classify`` turns into (kind, text) later
 _perf = time.perf_counter_ns
 
 
@@ -191,6 +194,12 @@ class StreamRecorder:
         """One chunk arrived now; the ``classify`` given to ``start_stream`` classifies it later, off this thread."""
         self.records.append((_perf(), _RAW, obj))
 
+    def chunk_records(self) -> list[tuple[int, int, Any]] | None:
+        """For adapters' per-chunk loops: the list that :meth:`chunk` and :meth:`raw` append to, so a loop can
+        append ``(time.perf_counter_ns(), kind, text)`` or ``(time.perf_counter_ns(), RAW, obj)`` itself without
+        a method call per chunk. None when the stream is not recorded (then record nothing)."""
+        return self.records
+
     # -- facts ------------------------------------------------------------------------------------------
 
     @property
@@ -232,20 +241,37 @@ class StreamRecorder:
         done = len(self._times)
         if done >= n:
             return
-        classify = self._classify
-        learned = self._learned
-        times, kinds, texts = self._times, self._kinds, self._texts
-        for t, kind, payload in self.records[done:n]:
-            if kind == _RAW:
-                if classify is None:
-                    kind, text = (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
-                else:
-                    kind, text = classify(payload, learned)
-            else:
-                text = payload
-            times.append(t)
-            kinds.append(kind)
-            texts.append(text if isinstance(text, str) else str(text))
+        times, kind_column, payloads = zip(*self.records[done:n], strict=True)
+        kinds = list(kind_column)
+        texts = list(payloads)
+        if _RAW in kinds:
+            classify = self._classify
+            learned = self._learned
+            i = kinds.index(_RAW)
+            try:
+                while True:
+                    payload = texts[i]
+                    if classify is None:
+                        kind, text = (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
+                    else:
+                        kind, text = classify(payload, learned)
+                    kinds[i] = kind
+                    texts[i] = text
+                    i = kinds.index(_RAW, i + 1)
+            except ValueError:
+                pass  # no raw record left
+            except Exception:
+                self._append_classified(times[:i], kinds[:i], texts[:i])
+                raise
+        self._append_classified(times, kinds, texts)
+
+    def _append_classified(self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any]) -> None:
+        self._times.extend(times)
+        self._kinds.extend(kinds)
+        if set(map(type, texts)) <= {str}:
+            self._texts.extend(texts)
+        else:
+            self._texts.extend(t if isinstance(t, str) else str(t) for t in texts)
 
     def _batch(self, first: int, n: int, sizes: Sequence[int],
                first_attributes: Mapping[str, AttributeValue] | None = None) -> ChunkBatch:
@@ -280,7 +306,7 @@ class StreamRecorder:
                 self._live_off = True
                 report("StreamRecorder.live_batch", exc)
                 return None
-            batch = self._batch(first, n, [len(t) for t in self._texts[first:n]], self._live_attributes)
+            batch = self._batch(first, n, list(map(len, self._texts[first:n])), self._live_attributes)
             self._exported = n
             return batch
 
@@ -333,14 +359,14 @@ class StreamRecorder:
         settings = self.active.settings
         self._classify_upto(len(self.records))
         times, kinds, texts = self._times, self._kinds, self._texts
-        sizes = [len(t) for t in texts]
+        sizes = list(map(len, texts))
         facts = self._facts
         facts.update(self._learned)
         usage = facts.usage
 
         if "output_tokens" not in usage:
             # nobody counted: estimate from the characters received, and say so
-            chars = sum(s for s, k in zip(sizes, kinds, strict=True) if k in (CONTENT, REASONING, TOOL_CALL))
+            chars = sum(compress(sizes, map((CONTENT, REASONING, TOOL_CALL).__contains__, kinds)))
             usage["output_tokens"] = rollups.estimate_tokens(chars)
             facts.usage_source = "estimate"
         out_tokens = usage.get("output_tokens")
@@ -370,7 +396,7 @@ class StreamRecorder:
             attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
 
         if settings.capture_content:
-            text = "".join(t for t, k in zip(texts, kinds, strict=True) if k == CONTENT)
+            text = "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
             if outcome == "completed":
                 message: dict[str, Any] = {"role": "assistant", "parts": [{"type": "text", "content": text}]}
                 if facts.finish_reasons:
@@ -380,13 +406,17 @@ class StreamRecorder:
                 attrs[A.PARTIAL_OUTPUT] = text
 
         dropped = 0
+        arrays: dict[str, AttributeValue] | None = None
         if times and settings.chunk_spans:
             dropped = self._emit_chunk_spans(sizes)
             attrs[A.CHUNK_SPANS_DROPPED] = dropped
         elif times:
-            attrs[A.CHUNKS_OFFSET] = tuple((t - self.start_perf_ns) * 1e-9 for t in times)
-            attrs[A.CHUNKS_SIZE] = tuple(sizes)
-            attrs[A.CHUNKS_KIND] = tuple(KIND_NAMES[k] for k in kinds)
+            start = self.start_perf_ns
+            arrays = {
+                A.CHUNKS_OFFSET: tuple(map(mul, map(sub, times, repeat(start)), repeat(1e-9))),
+                A.CHUNKS_SIZE: tuple(sizes),
+                A.CHUNKS_KIND: tuple(map(KIND_NAMES.__getitem__, kinds)),
+            }
 
         if outcome in ("error", "timeout"):
             if error is None or (outcome == "timeout" and isinstance(error, asyncio.CancelledError)):
@@ -398,6 +428,8 @@ class StreamRecorder:
             attrs[A.ERROR_TYPE] = err_type
             mark_error(span, error, fallback=err_type, capture_content=self.active.settings.capture_content)
         span.set_attributes(attrs)
+        if arrays:
+            _set_valid_attributes(span, arrays)
 
     def _emit_chunk_spans(self, sizes: Sequence[int]) -> int:
         """Hand the chunks not exported while the stream ran to the exporter; the number dropped."""
@@ -427,6 +459,26 @@ class StreamRecorder:
         return 0
 
 
+def _set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> None:
+    """Set attributes whose values are already valid (tuples of one primitive type, made here) on a live SDK
+    span without the SDK's per-element validation and copy, which for the per-chunk arrays costs several µs per
+    chunk. The result is the same as ``span.set_attributes``, which is used whenever that cannot be assured
+    (an ended or non-SDK span, a value length limit, internals that differ)."""
+    try:
+        lock = span._lock  # type: ignore[attr-defined]
+        with lock:
+            bounded = span._attributes  # type: ignore[attr-defined]
+            if (span._end_time is None and isinstance(bounded, BoundedAttributes)  # type: ignore[attr-defined]
+                    and bounded.max_value_len is None and bounded.maxlen != 0 and not bounded._immutable):
+                with bounded._lock:
+                    for key, value in attrs.items():
+                        bounded._setitem_locked(key, value)
+                return
+    except AttributeError:
+        pass
+    span.set_attributes(attrs)
+
+
 class _NoopRecorder(StreamRecorder):
     """Returned when the stream is not sampled or tracing could not start: every method does nothing."""
 
@@ -434,6 +486,9 @@ class _NoopRecorder(StreamRecorder):
         return None
 
     def raw(self, obj: Any) -> None:
+        return None
+
+    def chunk_records(self) -> list[tuple[int, int, Any]] | None:
         return None
 
     def end(self, outcome: str = "completed", error: BaseException | None = None,

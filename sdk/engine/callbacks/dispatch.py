@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from streamscope.engine.messages import get_buffer_string
 
 __all__ = [
     "TIMEOUT_CANCEL_MESSAGE",
+    "TokenSink",
     "ahandle_event",
     "handle_event",
     "reason_for",
@@ -101,19 +102,44 @@ def unexpected_handler_error(handler: Any, event: str, exc: Exception) -> None:
 _report = unexpected_handler_error
 
 
-def token_targets(handlers: Sequence[Any]) -> list[tuple[Any, Any]]:
-    """``(handler, bound on_llm_new_token)`` for the handlers that take tokens (resolved once per run)."""
-    targets = []
+def _empty_token_methods() -> tuple[Any, ...]:
+    from streamscope.engine.callbacks.base import AsyncCallbackHandler, BaseCallbackHandler
+
+    return (BaseCallbackHandler.on_llm_new_token, AsyncCallbackHandler.on_llm_new_token)
+
+
+_EMPTY_TOKEN_METHODS: tuple[Any, ...] | None = None
+
+TokenSink = Callable[[Any, Any], object]
+
+
+def token_targets(handlers: Sequence[Any], run_id: Any = None) -> list[tuple[Any, TokenSink | None, Any]]:
+    """``(handler, sink, bound on_llm_new_token)`` for the handlers that take tokens (resolved once per run).
+
+    A handler whose ``on_llm_new_token`` is the base classes' empty one is left out: calling it does nothing. A
+    handler may offer ``token_sink(run_id)``, returning a plain function of ``(token, chunk)`` that is called for
+    this run's tokens instead of ``on_llm_new_token(token, chunk=..., run_id=..., parent_run_id=..., tags=...)``
+    (what an inline recorder needs, without building keyword arguments per chunk), or ``None`` to be called the
+    usual way. Its errors are handled like those of ``on_llm_new_token``.
+    """
+    global _EMPTY_TOKEN_METHODS
+    empty = _EMPTY_TOKEN_METHODS
+    if empty is None:
+        empty = _EMPTY_TOKEN_METHODS = _empty_token_methods()
+    targets: list[tuple[Any, TokenSink | None, Any]] = []
     for handler in handlers:
         try:
             if getattr(handler, "ignore_llm", False):
                 continue
             method = getattr(handler, "on_llm_new_token", None)
+            if method is None or getattr(method, "__func__", None) in empty:
+                continue
+            make_sink = getattr(handler, "token_sink", None)
+            sink = make_sink(run_id) if make_sink is not None and run_id is not None else None
         except Exception as exc:
             unexpected_handler_error(handler, "on_llm_new_token", exc)
             continue
-        if method is not None:
-            targets.append((handler, method))
+        targets.append((handler, sink if callable(sink) else None, method))
     return targets
 
 

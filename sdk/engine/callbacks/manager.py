@@ -233,7 +233,7 @@ class RunManager:
         self.metadata = parent.metadata
         self.inheritable_metadata = parent.inheritable_metadata
         self.ended = False
-        self._token_targets: list[tuple[Any, Any]] | None = None
+        self._token_targets: list[tuple[Any, Any, Any]] | None = None
         self.taps = [h for h in parent.handlers if getattr(h, "wants_chain_stream", False)] if parent.handlers else []
 
     def _start_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -261,15 +261,42 @@ class RunManager:
 
     # -- events during the run -------------------------------------------------------------------------
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
-        """The per-chunk hot path: handler methods are resolved once per run, not once per chunk."""
+        """Tell the run's handlers about one chunk (see :meth:`new_token`)."""
+        if kwargs:
+            self._new_token_with(token, chunk, kwargs)
+        elif self.handlers:
+            self.new_token(token, chunk)
+
+    def new_token(self, token: Any, chunk: Any) -> None:
+        """The per-chunk hot path: handler methods (or their token sinks) are resolved once per run, and each is
+        called with keywords directly, no per-chunk keyword dict built and unpacked."""
+        targets = self._token_targets
+        if targets is None:
+            if not self.handlers:
+                return
+            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+        for handler, sink, method in targets:
+            try:
+                if sink is not None:
+                    sink(token, chunk)
+                    continue
+                result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                tags=self.tags)
+                if result is not None and asyncio.iscoroutine(result):
+                    run_coroutine(result)
+            except Exception as exc:
+                unexpected_handler_error(handler, "on_llm_new_token", exc)
+
+    def _new_token_with(self, token: Any, chunk: Any, kwargs: dict[str, Any]) -> None:
+        """A token with extra keywords from the caller: every handler gets them through ``on_llm_new_token``."""
         if not self.handlers:
             return
         targets = self._token_targets
         if targets is None:
-            targets = self._token_targets = token_targets(self.handlers)
+            targets = self._token_targets = token_targets(self.handlers, self.run_id)
         kwargs["chunk"] = chunk
         kw = self._kw(kwargs)
-        for handler, method in targets:
+        for handler, _sink, method in targets:
             try:
                 result = method(token, **kw)
                 if result is not None and asyncio.iscoroutine(result):
@@ -282,12 +309,25 @@ class RunManager:
             return
         targets = self._token_targets
         if targets is None:
-            targets = self._token_targets = token_targets(self.handlers)
-        kwargs["chunk"] = chunk
-        kw = self._kw(kwargs)
-        for handler, method in targets:
+            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+        if kwargs:
+            kwargs["chunk"] = chunk
+            kw = self._kw(kwargs)
+            for handler, _sink, method in targets:
+                try:
+                    result = method(token, **kw)
+                    if result is not None and asyncio.iscoroutine(result):
+                        await result
+                except Exception as exc:
+                    unexpected_handler_error(handler, "on_llm_new_token", exc)
+            return
+        for handler, sink, method in targets:
             try:
-                result = method(token, **kw)
+                if sink is not None:
+                    sink(token, chunk)
+                    continue
+                result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                tags=self.tags)
                 if result is not None and asyncio.iscoroutine(result):
                     await result
             except Exception as exc:

@@ -215,6 +215,9 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
+        # per chunk with handlers: fold it, tell them (bound once; the token read inline unless overridden)
+        add, new_token = chunks.add, rm.new_token
+        token_of = None if type(self)._token is BaseChatModel._token else self._token
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(blocking=True)
@@ -224,8 +227,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
-                    chunks.add(generation)
-                    rm.on_llm_new_token(self._token(message), chunk=generation)
+                    add(generation)
+                    if token_of is None:
+                        content = message.content
+                        new_token(content if type(content) is str else message.text, generation)
+                    else:
+                        new_token(token_of(message), generation)
                 yield message
         except GeneratorExit:
             close_quietly(iterator)

@@ -8,6 +8,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from streamscope.tracing.chunks import ChunkBatch
 from streamscope.tracing.otlp import Encoder, varint
@@ -101,3 +102,37 @@ def test_slices_of_a_stream_encode_like_the_sdk_and_add_up_to_the_whole(texts: l
         row["span_id"] = b""
         row["attrs"] = {k: v for k, v in row["attrs"].items() if k not in live_keys}  # type: ignore[attr-defined]
     assert sliced == reference
+
+
+def _sdk_spans(resource: Resource) -> list[ReadableSpan]:
+    """Ordinary SDK spans, some with long array attributes (as a stream's span has with chunk spans off)."""
+    provider = TracerProvider(resource=resource)
+    tracer = provider.get_tracer("test.scope", "1.2")
+    spans = []
+    for i in range(3):
+        span = tracer.start_span(f"chat m{i}", attributes={"gen_ai.operation.name": "chat", "n": i})
+        if i != 1:
+            span.set_attributes({
+                "streamscope.chunks.offset": tuple(j * 0.001 + 1e-7 for j in range(40 + i)),
+                "streamscope.chunks.size": tuple([0, 6, 127, 128, 5000] * 8),
+                "streamscope.chunks.kind": tuple(["role", "content", "hé", "\U0001f600" * 30] * 5),
+                "negative": tuple(range(-20, 20)),
+                "flags": tuple([True, False] * 10),
+                "mixed": tuple([1, 2.5, 3] * 10),
+                "short": (1.5, 2.5),
+            })
+        span.end()
+        spans.append(span)  # type: ignore[arg-type]
+    return spans
+
+
+def test_long_array_attributes_encode_like_the_sdk_encoder() -> None:
+    spans = _sdk_spans(Resource.create({"service.name": "svc"})) + _sdk_spans(Resource.create({"service.name": "b"}))
+    ours = _decoded(Encoder().encode(spans, [_batch(["", "a", "b", "c"])]))
+    reference = _decoded(encode_spans(spans).SerializeToString()) + _decoded(
+        encode_spans(_batch(["", "a", "b", "c"]).spans()).SerializeToString())
+    key = lambda row: (row["span_id"], row["name"])  # noqa: E731
+    assert len(ours) == 6 + 4
+    for row in ours + reference:
+        row["span_id"] = row["span_id"] if row["name"] != "streamscope.chunk" else b""
+    assert sorted(ours, key=key) == sorted(reference, key=key)  # type: ignore[arg-type]
