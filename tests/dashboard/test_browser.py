@@ -160,6 +160,7 @@ def test_traces_pagination(server: Server, page: tuple[sync_api.Page, Console]) 
     second = pg.locator("#traces tbody td.mono").all_inner_texts()
     assert len(first) == len(second) == 10 and not set(first) & set(second)
     pg.click("a[rel=first]")
+    pg.wait_for_url(lambda url: "cursor=" not in url)  # the click only starts the navigation
     assert pg.locator("#traces tbody td.mono").all_inner_texts() == first
     assert console.errors == []
 
