@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -15,6 +15,7 @@ from streamscope.tracing.config import Settings
 from streamscope.tracing.exporters import SdkExporter
 from streamscope.tracing.pipeline import SpanPipeline
 from streamscope.tracing.provider import build_provider
+from streamscope.tracing.redaction import safe
 from streamscope.tracing.rollups import DEFAULT_STALL_THRESHOLD
 
 
@@ -58,6 +59,7 @@ def capture_spans(
     chunk_spans: bool = True,
     stall_threshold: float = DEFAULT_STALL_THRESHOLD,
     service_name: str = "streamscope-test",
+    redact: Callable[[str], str] | None = None,
 ) -> Iterator[SpanList]:
     """Swap in an in-memory exporter for the duration of the block and yield the list of finished spans.
 
@@ -67,6 +69,9 @@ def capture_spans(
             list(model.stream("hi"))
         llm = spans.llm_spans()[0]
         assert llm.attributes["streamscope.stream.outcome"] == "completed"
+
+    ``capture_content``, ``chunk_spans``, ``stall_threshold`` and ``redact`` mean what they mean for
+    :func:`streamscope.init`.
     """
     spans = SpanList()
     resource = Resource.create({SERVICE_NAME: service_name})
@@ -74,7 +79,8 @@ def capture_spans(
     provider = build_provider(resource, pipeline)
     active = state.Active(
         tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
-        settings=Settings(capture_content=capture_content, chunk_spans=chunk_spans, stall_threshold=stall_threshold),
+        settings=Settings(capture_content=capture_content, chunk_spans=chunk_spans, stall_threshold=stall_threshold,
+                          redact=safe(redact)),
         pipeline=pipeline, resource=resource,
     )
     state.push(active)

@@ -7,6 +7,7 @@
 | service name | ``service_name`` | ``STREAMSCOPE_SERVICE_NAME``, ``OTEL_SERVICE_NAME`` | ``unknown_service`` |
 | headers | ``headers`` | ``STREAMSCOPE_HEADERS``, ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, ``OTEL_EXPORTER_OTLP_HEADERS`` | none |
 | content capture | ``capture_content`` | ``STREAMSCOPE_CAPTURE_CONTENT`` | on |
+| redaction of captured text | ``redact`` (a callable ``str -> str``) | — (a callable cannot come from the environment) | none |
 | chunk spans | ``chunk_spans`` | ``STREAMSCOPE_CHUNK_SPANS`` | on |
 | sample rate | ``sample_rate`` | ``STREAMSCOPE_SAMPLE_RATE`` | 1.0 |
 | stall threshold (s) | ``stall_threshold`` | ``STREAMSCOPE_STALL_THRESHOLD`` | 2.0 |
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from streamscope.tracing.pipeline import (
@@ -35,6 +36,7 @@ from streamscope.tracing.pipeline import (
     DEFAULT_MAX_QUEUE_SIZE,
     DEFAULT_SCHEDULE_DELAY,
 )
+from streamscope.tracing.redaction import SafeRedactor, safe
 from streamscope.tracing.rollups import DEFAULT_STALL_THRESHOLD
 
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -46,11 +48,21 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """What the tracing code consults at run time."""
+    """What the tracing code consults at run time.
+
+    ``redact`` is always a :class:`~streamscope.tracing.redaction.SafeRedactor` (a plain callable given here is
+    wrapped in one) or None.
+    """
 
     capture_content: bool = True
     chunk_spans: bool = True
     stall_threshold: float = DEFAULT_STALL_THRESHOLD
+    redact: SafeRedactor | None = None
+
+    def __post_init__(self) -> None:
+        given: object = self.redact  # a plain callable passed despite the annotation is wrapped, not trusted
+        if given is not None and not isinstance(given, SafeRedactor) and callable(given):
+            object.__setattr__(self, "redact", safe(given))
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,7 @@ def resolve(
     stall_threshold: float | None = None,
     max_queue_size: int | None = None,
     live_interval: float | None = None,
+    redact: Callable[[str], str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the effective :class:`Config`; raises :class:`ConfigError` with a one-sentence reason."""
@@ -185,6 +198,8 @@ def resolve(
     if compression not in (None, "none", "gzip"):
         raise ConfigError(f"compression must be none or gzip; got {compression!r}.")
     disabled = flag(None, "STREAMSCOPE_DISABLED", False) or flag(None, "OTEL_SDK_DISABLED", False)
+    if redact is not None and not callable(redact):
+        raise ConfigError(f"redact must be a callable taking and returning a str; got {redact!r}.")
 
     return Config(
         endpoint=endpoint,
@@ -195,6 +210,7 @@ def resolve(
             capture_content=flag(capture_content, "STREAMSCOPE_CAPTURE_CONTENT", True),
             chunk_spans=flag(chunk_spans, "STREAMSCOPE_CHUNK_SPANS", True),
             stall_threshold=stall,
+            redact=safe(redact),
         ),
         sample_rate=rate,
         max_queue_size=queue,

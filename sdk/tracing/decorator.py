@@ -99,8 +99,9 @@ class _Run:
             self.span.set_attribute(A.OUTCOME, result)
             if result in ("error", "timeout") and exc is not None:
                 self.span.set_attribute(A.ERROR_TYPE, type(exc).__name__)
-                mark_error(self.span, exc, fallback=type(exc).__name__,
-                           capture_content=state.current().settings.capture_content)
+                settings = state.current().settings
+                mark_error(self.span, exc, fallback=type(exc).__name__, capture_content=settings.capture_content,
+                           redact=settings.redact)
             self.span.end()
         except Exception as err:
             report("trace(end)", err)

@@ -209,13 +209,21 @@ class TracingCallbackHandler:
             span.set_attribute(A.OUTCOME, outcome)
             if outcome in ("error", "timeout"):
                 span.set_attribute(A.ERROR_TYPE, type(error).__name__ if error is not None else outcome)
-                mark_error(span, error, fallback=outcome, capture_content=self._capture())
+                settings = state.current().settings
+                mark_error(span, error, fallback=outcome, capture_content=settings.capture_content,
+                           redact=settings.redact)
         finally:
             span.end()
 
     @staticmethod
-    def _capture() -> bool:
-        return state.current().settings.capture_content
+    def _content(value: Any) -> str | None:
+        """``value`` as captured text (redacted when a redactor is set), or None when content capture is off."""
+        settings = state.current().settings
+        if not settings.capture_content:
+            return None
+        text = value if isinstance(value, str) else str(value)
+        red = settings.redact
+        return text if red is None else red(text)
 
     @staticmethod
     def _run_name(serialized: Mapping[str, Any] | None, name: str | None, default: str) -> str:
@@ -413,16 +421,17 @@ class TracingCallbackHandler:
                                             A.RUN_TYPE: "tool"}
         if tool_call_id:
             attrs[A.GEN_AI_TOOL_CALL_ID] = str(tool_call_id)
-        if self._capture():
-            attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS] = input_str if isinstance(input_str, str) else str(input_str)
+        arguments = self._content(input_str)
+        if arguments is not None:
+            attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS] = arguments
         self._start_step(f"execute_tool {tool}", run_id, parent_run_id, attrs)
 
     @guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
         attrs: dict[str, AttributeValue] = {}
-        if self._capture():
-            content = getattr(output, "content", output)
-            attrs[A.GEN_AI_TOOL_CALL_RESULT] = content if isinstance(content, str) else str(content)
+        result = self._content(getattr(output, "content", output))
+        if result is not None:
+            attrs[A.GEN_AI_TOOL_CALL_RESULT] = result
         self._end_step(run_id, _outcome(reason, None), attrs=attrs)
 
     @guarded

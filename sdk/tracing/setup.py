@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,12 @@ class Tracing:
     @property
     def exported_spans(self) -> int:
         return self.pipeline.exported_spans if self.pipeline else 0
+
+    @property
+    def redaction_failures(self) -> int:
+        """Texts exported as ``[redaction failed]`` because the ``redact`` callable raised or returned a non-str."""
+        red = self.config.settings.redact
+        return red.failures if red is not None else 0
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export everything queued so far; True if it finished in time."""
@@ -122,6 +128,7 @@ def init(
     stall_threshold: float | None = None,
     max_queue_size: int | None = None,
     live_interval: float | None = None,
+    redact: Callable[[str], str] | None = None,
     set_global: bool = True,
     instrument_engine: bool = True,
 ) -> Tracing:
@@ -133,13 +140,17 @@ def init(
     standard ``OTEL_*`` environment variables (see :mod:`streamscope.tracing.config`). A second ``init()``
     shuts the first one down. The tracing handler is attached to every engine run (``instrument_engine``),
     and the provider becomes OpenTelemetry's global one unless another SDK provider is already set.
+    ``redact(text) -> text`` rewrites every piece of captured text before it is exported (prompt and output
+    messages, partial output, chunk contents, tool arguments and results, exception messages); see
+    :mod:`streamscope.tracing.redaction` and ``docs/privacy.md``. A redactor that raises never breaks the app: the
+    text is exported as ``[redaction failed]``. With a redactor, chunk spans leave when their stream ends.
     Bad settings raise :class:`streamscope.tracing.config.ConfigError` (a ``ValueError``) right here.
     """
     global _current
     config = resolve(endpoint, service_name=service_name, capture_content=capture_content,
                      chunk_spans=chunk_spans, headers=headers, sample_rate=sample_rate, protocol=protocol,
                      stall_threshold=stall_threshold, max_queue_size=max_queue_size,
-                     live_interval=live_interval)
+                     live_interval=live_interval, redact=redact)
     with _lock:
         if _current is not None:
             _current.shutdown()

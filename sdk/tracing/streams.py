@@ -62,6 +62,7 @@ from streamscope.tracing.chunks import ChunkBatch
 from streamscope.tracing.context import current_attributes
 from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import report
+from streamscope.tracing.redaction import redact_fragments
 from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, ROLE, TOOL_CALL, USAGE
 
 __all__ = [
@@ -141,6 +142,7 @@ class StreamRecorder:
         "_facts",
         "_finished",
         "_first_byte_ns",
+        "_input",
         "_kinds",
         "_learned",
         "_live_attributes",
@@ -182,6 +184,7 @@ class StreamRecorder:
         self._live_off = False
         self._live_attributes = dict(live_attributes or {})
         self._watched = False
+        self._input: list[tuple[str, Any]] | None = None  # prompt messages to redact and record when finishing
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
     # -- hot path --------------------------------------------------------------------------------------
@@ -227,9 +230,14 @@ class StreamRecorder:
     # -- in flight (export thread) -------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """Ask our pipeline to export this stream's chunks while it runs (chunk spans on, live export on)."""
+        """Ask our pipeline to export this stream's chunks while it runs (chunk spans on, live export on).
+
+        Not when chunk text is captured and redacted: a secret split across two live slices could not be caught,
+        so such a stream's chunk spans leave when it ends, redacted as one text."""
         pipeline = self.active.pipeline
-        if pipeline is not None and self.active.resource is not None and self.active.settings.chunk_spans:
+        settings = self.active.settings
+        if (pipeline is not None and self.active.resource is not None and settings.chunk_spans
+                and (settings.redact is None or not settings.capture_content)):
             self._watched = pipeline.watch(self)
 
     def _classify_upto(self, n: int) -> None:
@@ -274,10 +282,14 @@ class StreamRecorder:
             self._texts.extend(t if isinstance(t, str) else str(t) for t in texts)
 
     def _batch(self, first: int, n: int, sizes: Sequence[int],
-               first_attributes: Mapping[str, AttributeValue] | None = None) -> ChunkBatch:
-        """Chunk spans ``first..n-1`` of this stream for our pipeline; ``sizes`` are theirs."""
+               first_attributes: Mapping[str, AttributeValue] | None = None,
+               texts: Sequence[str] | None = None) -> ChunkBatch:
+        """Chunk spans ``first..n-1`` of this stream for our pipeline; ``sizes`` are theirs, ``texts`` their
+        (redacted) contents, by default the recorded ones when content capture is on."""
         ctx = self.span.get_span_context()
-        texts = self._texts[first:n] if self.active.settings.capture_content else None
+        if texts is None and self.active.settings.capture_content:
+            red = self.active.settings.redact
+            texts = self._texts[first:n] if red is None else redact_fragments(red, self._texts[first:n])[0]
         return ChunkBatch(
             trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self.active.resource,
             scope=state.SCOPE, start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
@@ -357,6 +369,9 @@ class StreamRecorder:
     def _finish(self, outcome: str, error: BaseException | None, end_perf: int) -> None:
         span = self.span
         settings = self.active.settings
+        red = settings.redact if settings.capture_content else None
+        if red is not None and self._input is not None:
+            span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _input_messages(self._input, red))
         self._classify_upto(len(self.records))
         times, kinds, texts = self._times, self._kinds, self._texts
         sizes = list(map(len, texts))
@@ -395,8 +410,16 @@ class StreamRecorder:
         if facts.finish_reasons:
             attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
 
+        pieces: list[str] | None = None
         if settings.capture_content:
             text = "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
+            if red is not None:
+                # the chunks' texts redacted as one (a secret split across chunks is caught), and the output
+                if times and settings.chunk_spans:
+                    pieces, whole, redacted = redact_fragments(red, texts)
+                    text = redacted if text == whole else red(text)
+                else:
+                    text = red(text)
             if outcome == "completed":
                 message: dict[str, Any] = {"role": "assistant", "parts": [{"type": "text", "content": text}]}
                 if facts.finish_reasons:
@@ -408,7 +431,7 @@ class StreamRecorder:
         dropped = 0
         arrays: dict[str, AttributeValue] | None = None
         if times and settings.chunk_spans:
-            dropped = self._emit_chunk_spans(sizes)
+            dropped = self._emit_chunk_spans(sizes, pieces)
             attrs[A.CHUNK_SPANS_DROPPED] = dropped
         elif times:
             start = self.start_perf_ns
@@ -426,26 +449,27 @@ class StreamRecorder:
             else:
                 err_type = type(error).__name__
             attrs[A.ERROR_TYPE] = err_type
-            mark_error(span, error, fallback=err_type, capture_content=self.active.settings.capture_content)
+            mark_error(span, error, fallback=err_type, capture_content=settings.capture_content, redact=red)
         span.set_attributes(attrs)
         if arrays:
             _set_valid_attributes(span, arrays)
 
-    def _emit_chunk_spans(self, sizes: Sequence[int]) -> int:
-        """Hand the chunks not exported while the stream ran to the exporter; the number dropped."""
+    def _emit_chunk_spans(self, sizes: Sequence[int], pieces: Sequence[str] | None = None) -> int:
+        """Hand the chunks not exported while the stream ran to the exporter; the number dropped. ``pieces`` are
+        the redacted texts of all the stream's chunks (None: not redacted)."""
         pipeline = self.active.pipeline
         n = len(self._times)
         if pipeline is not None and self.active.resource is not None:
             first = self._exported
             if first >= n:
                 return 0
-            batch = self._batch(first, n, sizes[first:n])
+            batch = self._batch(first, n, sizes[first:n], texts=None if pieces is None else pieces[first:n])
             self._exported = n
             return 0 if pipeline.submit_chunks(batch) else len(batch)
         # Not our pipeline (a user-configured provider): build ordinary spans through its tracer.
         ctx = self.span.get_span_context()
         parent = trace.set_span_in_context(self.span)
-        texts = self._texts if self.active.settings.capture_content else None
+        texts = (pieces if pieces is not None else self._texts) if self.active.settings.capture_content else None
         batch = ChunkBatch(
             trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=None, scope=state.SCOPE,
             start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
@@ -457,6 +481,13 @@ class StreamRecorder:
             tracer.start_span(A.CHUNK_SPAN_NAME, context=parent, start_time=wall, attributes=attrs).end(end_time=wall)
         self._exported = n
         return 0
+
+
+def _input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str]) -> str:
+    """``gen_ai.input.messages`` of ``(role, content)`` pairs, each text content redacted."""
+    return json.dumps([{"role": role, "parts": [{"type": "text",
+                                                 "content": redact(content) if isinstance(content, str) else content}]}
+                       for role, content in messages], ensure_ascii=False)
 
 
 def _set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> None:
@@ -563,11 +594,15 @@ def start_stream(
                                  server_port=server_port, run_id=run_id)
         if attributes:
             attrs.update(attributes)
+        pending: list[tuple[str, Any]] | None = None
         if input_messages is not None and active.settings.capture_content:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = json.dumps(
-                [{"role": str(m.get("role", "user")),
-                  "parts": [{"type": "text", "content": _jsonable(m.get("content"))}]} for m in input_messages],
-                ensure_ascii=False)
+            if active.settings.redact is None:
+                attrs[A.GEN_AI_INPUT_MESSAGES] = json.dumps(
+                    [{"role": str(m.get("role", "user")),
+                      "parts": [{"type": "text", "content": _jsonable(m.get("content"))}]} for m in input_messages],
+                    ensure_ascii=False)
+            else:  # redacted and recorded when the stream finishes, off the caller's thread
+                pending = [(str(m.get("role", "user")), _jsonable(m.get("content"))) for m in input_messages]
         span = active.tracer.start_span(name or llm_span_name(operation, model), context=parent,
                                         kind=SpanKind.CLIENT, attributes=attrs, start_time=start_wall)
         if not span.is_recording():
@@ -577,6 +612,7 @@ def start_stream(
             live[A.LIVE_REQUEST_MODEL] = attrs[A.GEN_AI_REQUEST_MODEL]
         rec = StreamRecorder(span, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify,
                              live_attributes=live)
+        rec._input = pending
         rec._watch()
         return rec
     except Exception as exc:
