@@ -28,6 +28,11 @@ the export pipeline as one :class:`ChunkBatch` that the background thread encode
 exactly once, with the same ids and attributes whichever way it leaves. Nothing here raises into the caller:
 failures are logged once and counted.
 
+With a redactor (``Settings.redact``, from ``init(redact=...)``) and content capture, the prompt messages, output,
+partial output, chunk texts (joined, redacted as one text and split back: :func:`.redaction.redact_fragments`) and a
+failed stream's exception are redacted in ``_finish``, off the consumer's thread; such a stream is not watched for
+live export, so its chunk spans all leave at the end. Without one, nothing here changes.
+
 Threads: the consumer appends records; classification and the hand-out of chunks to the exporter happen under
 the recorder's work lock, on the export thread (or, when ending could not be deferred, on the thread that ends
 the stream). ``classify`` reports what it learns to a separate :class:`StreamFacts`, applied after the adapter's
