@@ -127,11 +127,17 @@ def test_overview_charts_draw_data(server: Server, page: tuple[sync_api.Page, Co
         const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let painted = 0;
         for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
-        return {id: c.id, points, painted, datasets: chart ? chart.data.datasets.length : 0};
+        const sums = chart ? Object.fromEntries(chart.data.datasets.map(
+            d => [d.label, d.data.reduce((a, v) => a + (v || 0), 0)])) : {};
+        return {id: c.id, points, painted, datasets: chart ? chart.data.datasets.length : 0, sums};
     })""")
     assert len(result) == 7
     for chart in result:
         assert chart["datasets"] >= 1 and chart["points"] > 0 and chart["painted"] > 1000, chart
+    # every non-completed outcome is a series of the outcomes chart, with the seeded streams' counts
+    (outcomes,) = [c for c in result if c["id"] == "chart-outcomes"]
+    assert list(outcomes["sums"]) == ["error", "abandoned", "cancelled", "timeout"]
+    assert all(v > 0 for v in outcomes["sums"].values()), outcomes["sums"]
     assert console.errors == []
 
 

@@ -6,7 +6,7 @@ import itertools
 import re
 
 import pytest
-from dashboard_seed import XSS_MODEL, Seeded
+from dashboard_seed import OUTCOMES, XSS_MODEL, Seeded
 from flask.testing import FlaskClient
 
 
@@ -43,6 +43,22 @@ def test_overview_api_series_are_aligned_with_buckets(client: FlaskClient, seede
         total += sum(series["streams"])
     assert total == data["totals"]["streams"] == len(seeded.stream_ids)
     assert data["totals"]["chunks"] > 0 and data["totals"]["ttft"]["p95"] is not None
+
+
+def test_overview_shows_cancelled_streams_with_the_other_outcomes(client: FlaskClient, seeded: Seeded) -> None:
+    """Cancelled streams are in the outcome KPI, the model table and the per-bucket series the chart draws."""
+    cancelled = OUTCOMES.count("cancelled") * 40 // len(OUTCOMES)  # the seed cycles through OUTCOMES
+    assert cancelled == 5
+    total = len(seeded.stream_ids)
+    html = client.get("/").get_data(as_text=True)
+    kpi = html.split('id="kpi-outcomes"', 1)[1].split("</div>", 1)[0]
+    assert "cancel" in kpi and f"{cancelled / total * 100:.1f}%" in kpi
+    head = html.split('id="models"', 1)[1].split("</thead>", 1)[0]
+    assert "<th>Abandoned</th><th>Cancelled</th><th>Timeouts</th>" in head
+    data = client.get("/api/overview?range=24h&bucket=300").get_json()
+    assert data["totals"]["rates"]["cancelled"] == cancelled / total
+    assert sum(sum(s["cancelled"]) for s in data["series"]["by_model"].values()) == cancelled
+    assert sum(m["rates"]["cancelled"] * m["streams"] for m in data["models"]) == pytest.approx(cancelled)
 
 
 def test_overview_model_filter(client: FlaskClient) -> None:
