@@ -139,7 +139,7 @@ class CollectorSource:
         ``chunks_per_second``: the rate now (``recent_rate``: chunks per second over the last few seconds up to
         now, allowing for the export lag, so it falls towards 0 while the stream is silent; see
         ``query.live_rate``). ``stalled_for`` is the seconds since the latest chunk once the stream has been
-        silent for longer than the stall threshold, else None. A stream with no chunk for ``window`` seconds is
+        silent for longer than the stall threshold plus the lag, else None (``query.live_stalled_for``). A stream with no chunk for ``window`` seconds is
         not listed. Without collector support the list is empty and the page says so.
         """
         if not self.live_supported:
