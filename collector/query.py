@@ -24,6 +24,15 @@ MAX_LIMIT = 1000
 #: A stream in flight with no chunk for this many seconds is no longer live (its process may have died).
 LIVE_WINDOW = 30.0
 LIVE_LIMIT = 100
+#: The "rate now" of a stream in flight is its chunks per second over this many seconds (see :func:`live_rate`).
+LIVE_RATE_WINDOW = 3.0
+#: How far the collector's view of a stream in flight may lag behind the app: our SDK exports the chunks of a
+#: running stream every ``live_interval`` (1 s by default), plus a little for the export, transport and write.
+#: A chunk the app received less than this long ago may not have arrived yet.
+LIVE_LAG = 1.25
+#: Silence longer than this (plus :data:`LIVE_LAG`) marks a stream in flight as stalled: the SDK's default
+#: ``stall_threshold`` (``streamscope.tracing.rollups.DEFAULT_STALL_THRESHOLD``).
+STALL_THRESHOLD = 2.0
 GROUP_BY = ("model", "provider", "service", "outcome", "operation", "none")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -250,25 +259,85 @@ def stream_chunks(store: SpanStore, span_id: str) -> dict[str, Any] | None:
     }
 
 
+def live_rate(
+    chunk_count: int,
+    last_offset: float,
+    prev_count: int,
+    prev_offset: float,
+    now_offset: float,
+    *,
+    window: float = LIVE_RATE_WINDOW,
+    lag: float = LIVE_LAG,
+) -> float | None:
+    """Pure: a stream in flight's chunks per second over the last ``window`` seconds, measured up to now.
+
+    All times are seconds from the stream's start. What the collector knows of a stream in flight is two points
+    of its cumulative chunk count, ``(prev_offset, prev_count)`` from the previous update and ``(last_offset,
+    chunk_count)`` from the latest, and that no chunk arrived after ``last_offset``. That silence is only certain
+    up to ``now - lag`` (a newer chunk may still be on its way), so the window ends at ``horizon = max(last_offset,
+    now_offset - lag)``: while chunks keep arriving the rate is that of the latest update, and once the stream
+    goes quiet the window slides over the silence and the rate falls to 0 (``lag + window`` seconds after the
+    last chunk). Inside the latest update chunks are taken as evenly spread; a window reaching back past
+    ``prev_offset`` shrinks to ``[prev_offset, horizon]`` (the collector has no finer history; the first update
+    counts from the start). None when there is no time span to measure over.
+    """
+    horizon = max(last_offset, now_offset - lag)
+    lo = horizon - window
+    n = chunk_count - prev_count
+    if lo <= prev_offset:
+        span = horizon - prev_offset
+        return n / span if span > 0 else None
+    if lo >= last_offset:
+        return 0.0
+    return n * (last_offset - lo) / (last_offset - prev_offset) / window
+
+
+def live_stalled_for(
+    last_offset: float, now_offset: float, *, threshold: float = STALL_THRESHOLD, lag: float = LIVE_LAG
+) -> float | None:
+    """Pure: seconds since the latest chunk of a stream in flight when it has stalled, else None.
+
+    Stalled means no chunk for more than ``threshold`` seconds *for certain*: the collector's view lags up to
+    ``lag`` seconds, so the silence it sees must exceed ``threshold + lag`` (with the defaults, 1.2 s of real
+    silence that looks like 2.2 s is not a stall; 3.25 s of seen silence is at least 2 s of real silence).
+    """
+    silent = now_offset - last_offset
+    return silent if silent > threshold + lag else None
+
+
 def live_streams(
     store: SpanStore,
     since_ns: int | None = None,
     limit: int = LIVE_LIMIT,
     *,
     now_ns: int | None = None,
+    lag: float = LIVE_LAG,
+    stall_threshold: float = STALL_THRESHOLD,
+    rate_window: float = LIVE_RATE_WINDOW,
 ) -> list[dict[str, Any]]:
     """Streams in flight, newest first: chunk spans with the in-flight signal arrived, the stream's span not yet.
 
     A stream counts as in flight while its latest chunk arrived at or after ``since_ns`` (default: the last
-    :data:`LIVE_WINDOW` seconds), so a stream whose process died mid-stream ages out. Each row:
+    :data:`LIVE_WINDOW` seconds before ``now_ns``), so a stream whose process died mid-stream ages out. Each row:
     ``trace_id, span_id, service, model, provider, operation, start`` (the stream's start, epoch seconds),
     ``chunk_count`` (so far), ``last_offset`` (seconds from start to the latest chunk), ``last_chunk`` (epoch
-    seconds) and ``current_rate`` (chunks/s over the latest update; None when unknown).
+    seconds), ``current_rate`` (chunks/s over the latest update; None when unknown; it does not fall while the
+    stream is silent), ``recent_rate`` (chunks/s over the last ``rate_window`` seconds up to ``now_ns``, default
+    the current time: :func:`live_rate`) and ``stalled_for`` (seconds since the latest chunk once the stream has
+    been silent for longer than ``stall_threshold``, else None: :func:`live_stalled_for`).
     """
+    now = time.time_ns() if now_ns is None else int(now_ns)
     if since_ns is None:
-        now = time.time_ns() if now_ns is None else now_ns
         since_ns = now - int(LIVE_WINDOW * NS)
-    return [lv.to_dict() for lv in store.live(int(since_ns), max(1, min(int(limit), MAX_LIMIT)))]
+    rows = []
+    for lv in store.live(int(since_ns), max(1, min(int(limit), MAX_LIMIT))):
+        row = lv.to_dict()
+        now_offset = (now - lv.start_ns) / NS
+        row["recent_rate"] = live_rate(lv.chunk_count, lv.last_offset, lv.prev_count, lv.prev_offset, now_offset,
+                                       window=rate_window, lag=lag)
+        row["stalled_for"] = live_stalled_for(lv.last_offset, now_offset, threshold=stall_threshold, lag=lag)
+        rows.append(row)
+    return rows
 
 
 def parse_live_args(args: Mapping[str, str]) -> tuple[int | None, int]:

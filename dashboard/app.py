@@ -61,7 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, store: Any = None,
             if settings.db_path is None:
                 raise ValueError("Give the dashboard a store, a source or a database path (db_path).")
             store = open_store(settings.db_path)
-        source = CollectorSource(store, stats_ttl=settings.stats_ttl)
+        source = CollectorSource(store, stats_ttl=settings.stats_ttl, live_lag=settings.live_lag,
+                                  stall_threshold=settings.stall_threshold)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -72,12 +72,19 @@ class CollectorSource:
         clock: Returns the current time in seconds (tests pass a fixed clock).
         stats_ttl: Seconds an overview aggregate is reused for the same filters (0 disables). The overview page
             and its chart request ask for the same aggregate within milliseconds; this computes it once.
+        live_lag: Seconds the collector's view of a stream in flight may lag behind the app (the SDK's
+            ``live_interval`` plus a little; default ``query.LIVE_LAG``).
+        stall_threshold: Seconds of silence after which a stream in flight shows as stalled (default
+            ``query.STALL_THRESHOLD``, the SDK's default stall threshold).
     """
 
-    def __init__(self, store: Any, *, clock: Any = time.time, stats_ttl: float = 5.0) -> None:
+    def __init__(self, store: Any, *, clock: Any = time.time, stats_ttl: float = 5.0,
+                 live_lag: float = query.LIVE_LAG, stall_threshold: float = query.STALL_THRESHOLD) -> None:
         self.store = store
         self._clock = clock
         self._stats_ttl = stats_ttl
+        self._live_lag = live_lag
+        self._stall_threshold = stall_threshold
         self._stats_cache: dict[tuple[Any, ...], tuple[float, Row]] = {}
         self._facets: tuple[float, Row] | None = None
         self._lock = threading.Lock()
@@ -127,17 +134,20 @@ class CollectorSource:
         """Streams in flight from ``query.live_streams(store, since_ns=now - window)``, newest first.
 
         Collector rows: ``{"trace_id", "span_id", "service", "model", "provider", "start", "chunk_count",
-        "last_offset", "current_rate", ...}``. This adds ``elapsed`` (s since the stream started),
-        ``last_chunk_age`` (s since its latest chunk) and ``chunks_per_second``: the current rate (chunks per
-        second over the collector's latest update of the stream), or the average since the start when the
-        collector has no current rate. A stream with no chunk for ``window`` seconds is not listed. Without
-        collector support the list is empty and the page says so.
+        "last_offset", "current_rate", "recent_rate", "stalled_for", ...}``, computed at this source's clock.
+        This adds ``elapsed`` (s since the stream started), ``last_chunk_age`` (s since its latest chunk) and
+        ``chunks_per_second``: the rate now (``recent_rate``: chunks per second over the last few seconds up to
+        now, allowing for the export lag, so it falls towards 0 while the stream is silent; see
+        ``query.live_rate``). ``stalled_for`` is the seconds since the latest chunk once the stream has been
+        silent for longer than the stall threshold plus the lag, else None (``query.live_stalled_for``). A stream with no chunk for ``window`` seconds is
+        not listed. Without collector support the list is empty and the page says so.
         """
         if not self.live_supported:
             return []
         now = self._clock()
         out = []
-        for item in query.live_streams(self.store, since_ns=int((now - window) * NS)):
+        for item in query.live_streams(self.store, since_ns=int((now - window) * NS), now_ns=int(now * NS),
+                                       lag=self._live_lag, stall_threshold=self._stall_threshold):
             row = dict(item)
             start = row.get("start")
             elapsed = max(now - start, 0.0) if isinstance(start, (int, float)) else None
@@ -145,9 +155,9 @@ class CollectorSource:
             row["elapsed"] = elapsed
             row["last_chunk_age"] = (max(elapsed - last, 0.0) if elapsed is not None
                                      and isinstance(last, (int, float)) else None)
-            current = row.get("current_rate")
-            row["chunks_per_second"] = (current if isinstance(current, (int, float)) else
-                                        (row.get("chunk_count") or 0) / elapsed if elapsed else None)
+            recent = row.get("recent_rate")
+            row["chunks_per_second"] = recent if isinstance(recent, (int, float)) else None
+            row.setdefault("stalled_for", None)
             out.append(row)
         return out
 

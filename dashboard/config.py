@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from streamscope.collector.query import LIVE_LAG, STALL_THRESHOLD
+
 ENV_DB = "STREAMSCOPE_DB"
 ENV_TOKEN = "STREAMSCOPE_DASHBOARD_TOKEN"
 ENV_USER = "STREAMSCOPE_DASHBOARD_USER"
@@ -37,6 +39,12 @@ class DashboardSettings:
         live_window: Seconds after which an in-flight stream with no new chunk is no longer shown as live
             (its process may have died mid-stream; the collector's own default is the same 30 s).
         stats_ttl: Seconds an overview aggregate is reused for identical filters (0: always recompute).
+        live_lag: Seconds the collector's view of a stream in flight may lag behind the app: the app's SDK
+            ``live_interval`` (1 s by default) plus a little for the export. ``/live`` measures a stream's rate
+            now up to this long ago and calls it stalled only after ``stall_threshold + live_lag`` seconds of
+            seen silence.
+        stall_threshold: Seconds without a chunk after which ``/live`` shows a stream as stalled (the SDK's
+            default stall threshold, 2 s).
     """
 
     db_path: str | None = None
@@ -46,6 +54,8 @@ class DashboardSettings:
     page_size: int = DEFAULT_PAGE_SIZE
     live_window: float = 30.0
     stats_ttl: float = 5.0
+    live_lag: float = LIVE_LAG
+    stall_threshold: float = STALL_THRESHOLD
 
     @property
     def auth_required(self) -> bool:
@@ -72,6 +82,10 @@ class DashboardSettings:
         page_size = int(config.get("page_size", DEFAULT_PAGE_SIZE))
         if not 1 <= page_size <= 500:
             raise ValueError("page_size must be between 1 and 500.")
+        live_lag = float(config.get("live_lag", LIVE_LAG))
+        stall_threshold = float(config.get("stall_threshold", STALL_THRESHOLD))
+        if not (live_lag >= 0 and stall_threshold > 0):  # also rejects NaN
+            raise ValueError("live_lag must be 0 or more and stall_threshold more than 0 (seconds).")
         return cls(
             db_path=config.get("db_path", os.environ.get(ENV_DB) or None),
             token=config.get("token", os.environ.get(ENV_TOKEN) or None),
@@ -80,4 +94,6 @@ class DashboardSettings:
             page_size=page_size,
             live_window=float(config.get("live_window", 30.0)),
             stats_ttl=float(config.get("stats_ttl", 5.0)),
+            live_lag=live_lag,
+            stall_threshold=stall_threshold,
         )

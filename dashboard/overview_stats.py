@@ -14,7 +14,8 @@ from typing import Any
 from streamscope.collector.model import NS, Stream
 
 MAX_BUCKETS = 2000
-RATE_OUTCOMES = ("error", "abandoned", "timeout", "cancelled")
+# every non-completed outcome (collector/model.py OUTCOMES): rates in the KPIs and table, counts per bucket in the series
+RATE_OUTCOMES = ("error", "abandoned", "cancelled", "timeout")
 SERIES_METRICS = ("ttft", "duration", "output_tokens_per_second")  # what the charts draw per bucket
 
 
@@ -100,7 +101,7 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
         series["ttft_p95"][i] = (entry.get("ttft") or {}).get("p95")
         series["duration_p95"][i] = (entry.get("duration") or {}).get("p95")
         series["tokens_per_second_p50"][i] = (entry.get("output_tokens_per_second") or {}).get("p50")
-        for outcome in ("error", "abandoned", "timeout"):
+        for outcome in RATE_OUTCOMES:
             series[outcome][i] = outcomes.get(outcome, 0)
         series["input_tokens"][i] = entry.get("input_tokens") or 0
         series["output_tokens"][i] = entry.get("output_tokens") or 0
@@ -108,6 +109,6 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
 
 
 def _empty(n: int) -> dict[str, list[Any]]:
-    zero = ("streams", "chunks", "error", "abandoned", "timeout", "input_tokens", "output_tokens")
+    zero = ("streams", "chunks", *RATE_OUTCOMES, "input_tokens", "output_tokens")
     gaps = ("ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50")
     return {**{k: [0] * n for k in zero}, **{k: [None] * n for k in gaps}}

@@ -1,5 +1,7 @@
 // Live page: polls /api/live (streams in flight) and /api/streams (finished) every second and rebuilds the two
 // tables with text nodes only. A stream leaves the first table when its span arrives and shows up in the second.
+// The rate now and "stalled for N s" come from the server (query.live_rate / live_stalled_for), measured up to the
+// moment of the poll.
 (function () {
   "use strict";
   var POLL_MS = 1000;
@@ -52,7 +54,18 @@
       fill(document.querySelector("#live tbody"), data.live || [], function (tr, s) {
         cell(tr, fmtTime(s.start)); cell(tr, s.model || "–"); cell(tr, s.service || "–");
         cell(tr, fmtNum(s.chunk_count), "num chunks"); cell(tr, fmtDuration(s.elapsed), "num");
-        cell(tr, fmtNum(s.chunks_per_second), "num rate"); cell(tr, fmtDuration(s.last_chunk_age) + " ago", "num");
+        cell(tr, fmtNum(s.chunks_per_second), "num rate");
+        var last = cell(tr, "", "num last");
+        if (typeof s.stalled_for === "number" && isFinite(s.stalled_for)) {
+          // silent for longer than the stall threshold, allowing for the export lag (the server decides)
+          var stalled = document.createElement("span");
+          stalled.className = "badge stalled";
+          stalled.textContent = "stalled for " + s.stalled_for.toFixed(1) + " s";
+          last.appendChild(stalled);
+          tr.classList.add("stalled");
+        } else {
+          last.textContent = fmtDuration(s.last_chunk_age) + " ago";
+        }
         // no link yet: the trace page opens once the trace's spans have arrived (the finished row links to it)
         var td = cell(tr, String(s.trace_id).slice(0, 12), "mono");
         td.title = "the trace page opens once the trace's spans have arrived";

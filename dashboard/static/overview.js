@@ -51,7 +51,8 @@
     });
     var outcomes = document.getElementById("chart-outcomes");
     if (outcomes) {
-      var totals = { error: [], abandoned: [], timeout: [] };
+      // every outcome other than completed (the per-model series carry one count per bucket for each)
+      var totals = { error: [], abandoned: [], cancelled: [], timeout: [] };
       var byModel = (data.series && data.series.by_model) || {};
       labels.forEach(function (_, i) {
         Object.keys(totals).forEach(function (key) {
@@ -63,6 +64,7 @@
       barChart(outcomes, labels, [
         { label: "error", data: totals.error, backgroundColor: "#d64545" },
         { label: "abandoned", data: totals.abandoned, backgroundColor: "#d98f00" },
+        { label: "cancelled", data: totals.cancelled, backgroundColor: "#0f9ba8" },
         { label: "timeout", data: totals.timeout, backgroundColor: "#9b51e0" }
       ], true);
     }

@@ -18,4 +18,5 @@ def index() -> str:
     st = state()
     live = st.source.live(window=st.settings.live_window)
     recent = st.source.streams(params.Filters(limit=20))
-    return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported)
+    return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported,
+                           stall_threshold=st.settings.stall_threshold)

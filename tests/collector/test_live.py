@@ -8,6 +8,7 @@ deadlines and never assert on timings.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,65 @@ def test_decoding_the_in_flight_signal() -> None:
     store.write(normalise(decoded))
     assert [r["span_id"] for r in query.live_streams(store, now_ns=t0)] == [parent.hex()]
     assert query.live_streams(store, since_ns=t0 + NS) == []
+
+
+# -- the rate now and the stall of a stream in flight (pure) --------------------------------------------------
+def test_live_rate_of_a_steady_stream_is_its_latest_update() -> None:
+    """While slices keep arriving, the rate is the chunks of the latest update over the time they took."""
+    # 10 chunks by 2.0 s, 30 by 3.0 s; seen from 0 to LIVE_LAG after the latest chunk
+    for now in (3.0, 3.5, 3.0 + query.LIVE_LAG):
+        assert query.live_rate(30, 3.0, 10, 2.0, now) == 20.0
+    assert query.live_rate(10, 2.0, 0, 0.0, 2.5) == 5.0  # the first update counts from the start
+    assert query.live_rate(30, 3.0, 10, 2.0, 2.0) == 20.0  # the dashboard's clock a little behind the app's
+
+
+def test_live_rate_falls_to_zero_while_the_stream_is_silent() -> None:
+    """During a 5 s stall the rate decreases steadily and is 0 once the window holds only silence."""
+    lag, window = query.LIVE_LAG, query.LIVE_RATE_WINDOW
+    rates = [query.live_rate(30, 3.0, 10, 2.0, 3.0 + s) for s in (0.0, 1.0, 2.0, 3.0, 4.0, 4.5, 5.0)]
+    assert rates[0] == rates[1] == 20.0  # silence shorter than the lag: a slice may be on its way
+    assert all(a >= b for a, b in itertools.pairwise(rates)) and rates[2] < 20.0
+    assert rates[-2] == rates[-1] == 0.0
+    assert query.live_rate(30, 3.0, 10, 2.0, 3.0 + lag + window) == 0.0
+    # continuous where the window stops reaching back past the previous update
+    edge = 2.0 + window + lag
+    assert query.live_rate(30, 3.0, 10, 2.0, edge - 1e-9) == pytest.approx(query.live_rate(30, 3.0, 10, 2.0, edge))
+    # halfway through the latest update: half of its chunks are in the window (taken as evenly spread)
+    assert query.live_rate(30, 3.0, 10, 2.0, 2.5 + window + lag) == pytest.approx(10 / window)
+
+
+def test_live_rate_needs_a_time_span() -> None:
+    """Every chunk at one instant and no time since: no rate rather than a division by zero."""
+    assert query.live_rate(3, 0.0, 0, 0.0, 0.5) is None
+    assert query.live_rate(3, 0.0, 0, 0.0, 0.5, lag=0.0) == 6.0
+
+
+def test_a_stall_shows_only_once_the_silence_is_certain() -> None:
+    """Stalled after stall_threshold + lag seconds of seen silence: 1.2 s of real silence seen as 2.2 s is not."""
+    threshold, lag = query.STALL_THRESHOLD, query.LIVE_LAG
+    assert (threshold, lag) == (2.0, 1.25)
+    assert query.live_stalled_for(3.0, 3.0 + 1.2) is None
+    assert query.live_stalled_for(3.0, 3.0 + 2.2) is None  # seen 2.2 s: the latest slice may be 1 s late
+    assert query.live_stalled_for(3.0, 3.0 + threshold + lag) is None
+    assert query.live_stalled_for(3.0, 3.0 + 3.5) == 3.5
+    assert query.live_stalled_for(3.0, 8.0, threshold=1.0, lag=0.0) == 5.0
+    assert query.live_stalled_for(3.0, 2.0) is None  # clocks apart: never a negative stall
+
+
+def test_live_streams_rows_carry_the_rate_now_and_the_stall() -> None:
+    """``query.live_streams`` (``GET /api/live``) computes ``recent_rate`` and ``stalled_for`` at ``now_ns``."""
+    from streamscope.collector.model import IngestBatch, LiveStream
+
+    t0 = 1_800_000_000 * NS
+    store = MemoryStore()
+    first = LiveStream("ab" * 16, "cd" * 8, "svc", "m", "p", "chat", t0, t0 + 2 * NS, 10, 2.0)
+    store.write(IngestBatch(live=(first,)))
+    store.write(IngestBatch(live=(first.merged(dataclasses_replace(first, last_ns=t0 + 3 * NS, chunk_count=30,
+                                                                    last_offset=3.0)),)))
+    (row,) = query.live_streams(store, now_ns=t0 + int(3.5 * NS))
+    assert (row["current_rate"], row["recent_rate"], row["stalled_for"]) == (20.0, 20.0, None)
+    (row,) = query.live_streams(store, now_ns=t0 + 8 * NS)
+    assert row["current_rate"] == 20.0  # over the latest update: it does not fall while the stream is silent
+    assert row["recent_rate"] == 0.0 and row["stalled_for"] == 5.0
+    (row,) = query.live_streams(store, now_ns=t0 + 8 * NS, lag=0.0, stall_threshold=10.0, rate_window=10.0)
+    assert row["stalled_for"] is None and row["recent_rate"] == pytest.approx(20 / 6)

@@ -127,11 +127,17 @@ def test_overview_charts_draw_data(server: Server, page: tuple[sync_api.Page, Co
         const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let painted = 0;
         for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
-        return {id: c.id, points, painted, datasets: chart ? chart.data.datasets.length : 0};
+        const sums = chart ? Object.fromEntries(chart.data.datasets.map(
+            d => [d.label, d.data.reduce((a, v) => a + (v || 0), 0)])) : {};
+        return {id: c.id, points, painted, datasets: chart ? chart.data.datasets.length : 0, sums};
     })""")
     assert len(result) == 7
     for chart in result:
         assert chart["datasets"] >= 1 and chart["points"] > 0 and chart["painted"] > 1000, chart
+    # every non-completed outcome is a series of the outcomes chart, with the seeded streams' counts
+    (outcomes,) = [c for c in result if c["id"] == "chart-outcomes"]
+    assert list(outcomes["sums"]) == ["error", "abandoned", "cancelled", "timeout"]
+    assert all(v > 0 for v in outcomes["sums"].values()), outcomes["sums"]
     assert console.errors == []
 
 
@@ -316,6 +322,83 @@ def test_a_live_stream_appears_and_then_finishes(live_stack: LiveStack, page: tu
         assert finished.locator(".outcome-completed").count() == 1
         assert "fake-live-browser" in finished.inner_text()
         _shot(pg, "live-finished")
+    finally:
+        _stop(app)
+    assert console.errors == []
+
+
+STALL_APP = """
+import sys
+import openai
+import streamscope
+from streamscope.testing.fake_llm import FakeLLMServer
+
+# 25 steady chunks 0.2 s apart, a 7 s stall, then 5 more: the real openai client over real HTTP and SSE, traced
+# by the SDK with its default live_interval (1 s)
+scenario = {"words": [f"w{i} " for i in range(30)], "ttft": 0.1, "gap": 0.2, "stall_at": 25, "stall": 7.0}
+with FakeLLMServer({"fake-stall-browser": scenario}) as llm:
+    tracing = streamscope.init(sys.argv[1], service_name="browser-stall-app")
+    streamscope.instrument_openai()
+    with openai.OpenAI(base_url=llm.base_url, api_key="x") as client:
+        stream = client.chat.completions.create(model="fake-stall-browser", stream=True,
+                                                messages=[{"role": "user", "content": "hi"}])
+        for chunk in stream:
+            pass
+    tracing.shutdown(5.0)
+print("done", flush=True)
+"""
+
+
+def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(live_stack: LiveStack,
+                                                                   page: tuple[sync_api.Page, Console]) -> None:
+    """A stream from the fake LLM with a scripted 7 s stall: steady, it shows a rate and no stall (the server's view
+    lags up to the 1 s export interval); stalled, its rate falls to 0 and it shows "stalled for N s"; then it goes
+    on and finishes."""
+    import re
+
+    pg, console = page
+    pg.goto(live_stack.dashboard + "/live")
+    pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
+    app = subprocess.Popen([sys.executable, "-c", STALL_APP, live_stack.collector + "/v1/traces"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        row = pg.locator("#live tbody tr", has_text="fake-stall-browser")
+        row.wait_for(timeout=20_000)
+        span_id = row.get_attribute("data-span-id")
+        assert span_id and len(span_id) == 16
+        sel = f"#live tr[data-span-id='{span_id}']"
+        read = ("sel => { const r = document.querySelector(sel); return r && {chunks: Number(r.querySelector("
+                "'td.chunks').textContent), rate: r.querySelector('td.rate').textContent, stalled: !!r.querySelector("
+                "'.badge.stalled'), last: r.querySelector('td.last').textContent}; }")
+        steady = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sample = pg.evaluate(read, sel)
+            if not sample or sample["stalled"] or sample["chunks"] >= 20:
+                break
+            steady.append(sample)
+            pg.wait_for_timeout(200)
+        # chunks arrive in 1 s slices: a steady stream is never called stalled and its rate stays above 0
+        assert steady, "the stream was not seen streaming before its stall"
+        assert all(not s["stalled"] and s["rate"] not in ("0", "–") for s in steady), steady
+        _shot(pg, "live-streaming")
+
+        pg.wait_for_selector(f"{sel} .badge.stalled", timeout=20_000)
+        assert re.fullmatch(r"stalled for \d+\.\d s", pg.locator(f"{sel} .badge.stalled").inner_text())
+        assert pg.locator(sel).get_attribute("class") == "stalled"
+        pg.wait_for_function("sel => { const r = document.querySelector(sel);"
+                             " return r && r.querySelector('td.rate').textContent === '0'; }", arg=sel,
+                             timeout=20_000)
+        _shot(pg, "live-stalled")
+        stalled_at = pg.evaluate(read, sel)
+        assert stalled_at["stalled"] and 20 <= stalled_at["chunks"] < 31, stalled_at
+
+        assert app.wait(timeout=40) == 0
+        assert app.stdout is not None and app.stdout.read().strip() == "done"
+        finished = pg.locator(f"#finished tr[data-span-id='{span_id}']")
+        finished.wait_for(timeout=20_000)
+        pg.wait_for_function("sel => !document.querySelector(sel)", arg=sel, timeout=20_000)
+        assert finished.locator(".outcome-completed").count() == 1
     finally:
         _stop(app)
     assert console.errors == []

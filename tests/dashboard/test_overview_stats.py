@@ -35,6 +35,23 @@ def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
     assert series_a["ttft_p50"][1] is None
 
 
+def test_reshape_counts_every_non_completed_outcome_cancelled_included() -> None:
+    """Cancelled streams get a rate in the totals and per model, and a count per bucket like the other outcomes."""
+    streams = [_stream(1, 1000, "a"), _stream(2, 1010, "a", "cancelled"), _stream(3, 1070, "a", "cancelled"),
+               _stream(4, 1075, "b", "error"), _stream(5, 1080, "b", "cancelled")]
+    computed = query.compute_stats(streams, "model", 60, (960 * NS, 1140 * NS))
+    for out in (overview_stats.reshape(computed, streams), overview_stats.reshape(computed)):
+        assert out["totals"]["rates"] == {"error": 0.2, "abandoned": 0.0, "cancelled": 0.6, "timeout": 0.0}
+        a, b = out["models"]
+        assert (a["model"], a["rates"]["cancelled"]) == ("a", 2 / 3)
+        assert (b["model"], b["rates"]["cancelled"], b["rates"]["error"]) == ("b", 0.5, 0.5)
+        by_model = out["series"]["by_model"]
+        assert by_model["a"]["cancelled"] == [1, 1, 0, 0] and by_model["b"]["cancelled"] == [0, 0, 1, 0]
+        for series in by_model.values():
+            assert {"error", "abandoned", "cancelled", "timeout"} <= set(series)
+            assert all(len(v) == len(out["series"]["buckets"]) for v in series.values())
+
+
 def test_reshape_of_nothing_is_empty() -> None:
     """No streams: zero counts, no rates, no buckets."""
     out = overview_stats.reshape(query.compute_stats([], "model", 60, (0, 60 * NS)), [])

@@ -6,7 +6,7 @@ import itertools
 import re
 
 import pytest
-from dashboard_seed import XSS_MODEL, Seeded
+from dashboard_seed import OUTCOMES, XSS_MODEL, Seeded
 from flask.testing import FlaskClient
 
 
@@ -43,6 +43,22 @@ def test_overview_api_series_are_aligned_with_buckets(client: FlaskClient, seede
         total += sum(series["streams"])
     assert total == data["totals"]["streams"] == len(seeded.stream_ids)
     assert data["totals"]["chunks"] > 0 and data["totals"]["ttft"]["p95"] is not None
+
+
+def test_overview_shows_cancelled_streams_with_the_other_outcomes(client: FlaskClient, seeded: Seeded) -> None:
+    """Cancelled streams are in the outcome KPI, the model table and the per-bucket series the chart draws."""
+    cancelled = OUTCOMES.count("cancelled") * 40 // len(OUTCOMES)  # the seed cycles through OUTCOMES
+    assert cancelled == 5
+    total = len(seeded.stream_ids)
+    html = client.get("/").get_data(as_text=True)
+    kpi = html.split('id="kpi-outcomes"', 1)[1].split("</div>", 1)[0]
+    assert "cancel" in kpi and f"{cancelled / total * 100:.1f}%" in kpi
+    head = html.split('id="models"', 1)[1].split("</thead>", 1)[0]
+    assert "<th>Abandoned</th><th>Cancelled</th><th>Timeouts</th>" in head
+    data = client.get("/api/overview?range=24h&bucket=300").get_json()
+    assert data["totals"]["rates"]["cancelled"] == cancelled / total
+    assert sum(sum(s["cancelled"]) for s in data["series"]["by_model"].values()) == cancelled
+    assert sum(m["rates"]["cancelled"] * m["streams"] for m in data["models"]) == pytest.approx(cancelled)
 
 
 def test_overview_model_filter(client: FlaskClient) -> None:
@@ -145,7 +161,7 @@ def test_live_page_lists_streams_in_flight_until_they_finish(client: FlaskClient
 
     now = time.time()
     tid, sid, stale = "ab" * 16, "cd" * 8, "ef" * 8
-    start = int((now - 4) * NS)
+    start = int((now - 3.25) * NS)  # the latest chunk (offset 3 s) is 0.25 s old: well within the export lag
     first = LiveStream(tid, sid, "svc-live", XSS_MODEL, "openai", "chat", start, start + 2 * NS, 10, 2.0)
     later = LiveStream(tid, sid, "svc-live", XSS_MODEL, "openai", "chat", start, start + 3 * NS, 30, 3.0)
     old = int((now - 600) * NS)
@@ -158,7 +174,8 @@ def test_live_page_lists_streams_in_flight_until_they_finish(client: FlaskClient
     assert data["supported"] is True
     (row,) = data["live"]  # the silent stream has aged out
     assert row["span_id"] == sid and row["chunk_count"] == 30 and row["model"] == XSS_MODEL
-    assert row["chunks_per_second"] == 20.0  # 20 chunks over the latest second: the current rate
+    assert row["chunks_per_second"] == 20.0  # 20 chunks over the latest second: the rate now
+    assert row["stalled_for"] is None
     assert row["elapsed"] >= 3.0 and 0.0 <= row["last_chunk_age"] <= row["elapsed"]
     html = client.get("/live").get_data(as_text=True)
     (tr,) = _rows(html, "live")
@@ -172,3 +189,56 @@ def test_live_page_lists_streams_in_flight_until_they_finish(client: FlaskClient
     html = client.get("/live").get_data(as_text=True)
     assert _rows(html, "live") == []
     assert any(f'data-span-id="{sid}"' in r for r in _rows(html, "finished"))
+
+
+def test_live_rate_falls_and_a_stall_shows_while_a_stream_is_silent(store: object) -> None:
+    """The rate now falls towards 0 while no chunk arrives, and "stalled for N s" shows once that is certain."""
+    from streamscope.collector.model import NS, IngestBatch, LiveStream
+    from streamscope.dashboard import create_app
+    from streamscope.dashboard.collector_source import CollectorSource
+
+    start = 1_800_000_000.0
+    clock = [start]
+    app = create_app(source=CollectorSource(store, clock=lambda: clock[0]))
+    client = app.test_client()
+    s0 = int(start * NS)
+
+    def report(count: int, offset: float) -> None:
+        lv = LiveStream("ab" * 16, "cd" * 8, "svc-live", "m-live", "openai", "chat", s0, s0 + int(offset * NS),
+                        count, offset)
+        store.write(IngestBatch(live=(lv,)))  # type: ignore[attr-defined]
+
+    def row_at(t: float) -> tuple[dict[str, object], str]:
+        clock[0] = start + t
+        (row,) = client.get("/api/live").get_json()["live"]
+        (tr,) = _rows(client.get("/live").get_data(as_text=True), "live")
+        return row, tr
+
+    report(10, 2.0)
+    report(30, 3.0)  # 20 chunks over the latest second, then silence
+    row, tr = row_at(3.5)
+    assert (row["chunks_per_second"], row["stalled_for"]) == (20.0, None)
+    assert "stalled" not in tr and " ago</td>" in tr
+    row, tr = row_at(5.2)  # 2.2 s seen, maybe only ~1.2 s real (the latest slice can be a second late)
+    assert 0 < row["chunks_per_second"] < 20.0 and row["stalled_for"] is None and "stalled" not in tr
+    row, tr = row_at(6.5)
+    assert row["chunks_per_second"] == pytest.approx(5.0) and row["stalled_for"] == pytest.approx(3.5)
+    assert 'class="stalled"' in tr and "stalled for 3.5 s" in tr
+    row, tr = row_at(8.0)  # a 5 s stall: nothing but silence in the window
+    assert row["chunks_per_second"] == 0.0 and row["stalled_for"] == pytest.approx(5.0)
+    assert "stalled for 5.0 s" in tr and '<td class="num rate">0</td>' in tr
+    report(40, 8.1)  # the stream goes on
+    row, tr = row_at(8.3)
+    assert row["stalled_for"] is None and row["chunks_per_second"] > 0 and "stalled" not in tr
+
+
+def test_live_lag_and_stall_threshold_settings() -> None:
+    """The live view's lag and stall threshold are settings (an app exporting less often needs a larger lag)."""
+    from streamscope.dashboard.config import DashboardSettings
+
+    assert (DashboardSettings().live_lag, DashboardSettings().stall_threshold) == (1.25, 2.0)
+    got = DashboardSettings.from_mapping({"live_lag": "5.5", "stall_threshold": 3})
+    assert (got.live_lag, got.stall_threshold) == (5.5, 3.0)
+    for bad in ({"live_lag": -1}, {"stall_threshold": 0}, {"live_lag": "nan"}):
+        with pytest.raises(ValueError):
+            DashboardSettings.from_mapping(bad)
