@@ -24,7 +24,7 @@ from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.dashboard import create_app
 
 MODELS = (("gpt-4o-mini", "openai"), ("claude-haiku", "anthropic"), ("llama-3-8b", "ollama"), ("gpt-4.1", "openai"))
-OUTCOMES = ("completed",) * 7 + ("abandoned", "error", "timeout")
+OUTCOMES = ("completed",) * 11 + ("abandoned", "cancelled", "error", "timeout")
 TARGET_MS = 150.0
 
 

@@ -596,6 +596,10 @@ class Cell:
 def plan_cells(args: argparse.Namespace, peers: dict[str, Path]) -> list[Cell]:
     openai_ours = ["base", "ss_chunks", "ss_rollups"] + ([] if args.instructions else ["ss_dead"]) + ["otel"]
     model_ours = ["base", "noop", "ss_chunks", "ss_rollups", "otel"]
+    if args.variants:  # the no-tracing baselines always run: every delta needs them
+        keep = {"base", *args.variants.split(",")}
+        openai_ours = [v for v in openai_ours if v in keep]
+        model_ours = [v for v in model_ours if v in keep]
     sdks: list[str | None] = [None] + ([str(Path(args.also_sdk).resolve())] if args.also_sdk else [])
     cells: list[Cell] = []
     for sdk in sdks:
@@ -786,6 +790,9 @@ def main() -> int:
     parser.add_argument("--also-sdk", metavar="DIR", default=None,
                         help="measure every streamscope cell again with the streamscope package in DIR")
     parser.add_argument("--only", default=None, help="comma-separated workloads to run (openai,model)")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated streamscope variants to run (ss_chunks,ss_rollups,noop,otel,ss_dead); "
+                             "the no-tracing baselines always run")
     args = parser.parse_args()
     if args.reps is None:
         args.reps = 2 if args.instructions else 7
