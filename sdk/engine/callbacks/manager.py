@@ -8,7 +8,7 @@ nothing is dispatched at all (``RunManager.handlers`` is empty and callers skip 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -286,6 +286,20 @@ class RunManager:
                     run_coroutine(result)
             except Exception as exc:
                 unexpected_handler_error(handler, "on_llm_new_token", exc)
+
+    def token_emitter(self) -> tuple[Callable[[Any, Any], object], Any]:
+        """``(emit, handler)`` for a model's per-chunk loop: ``emit(token, chunk)`` tells the run's handlers.
+
+        When a single handler takes this run's tokens through a token sink, ``emit`` is that sink itself (one call
+        per chunk instead of two) and ``handler`` is its handler: the caller must then treat an exception from
+        ``emit`` as that handler's (:func:`unexpected_handler_error`). Otherwise ``emit`` is :meth:`new_token`,
+        which handles every handler's errors itself, and ``handler`` is None."""
+        targets = self._token_targets
+        if targets is None and self.handlers:
+            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+        if targets is not None and len(targets) == 1 and targets[0][1] is not None:
+            return targets[0][1], targets[0][0]
+        return self.new_token, None
 
     def _new_token_with(self, token: Any, chunk: Any, kwargs: dict[str, Any]) -> None:
         """A token with extra keywords from the caller: every handler gets them through ``on_llm_new_token``."""

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from streamscope.engine.callbacks.dispatch import unexpected_handler_error
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
 from streamscope.engine.config import RunnableConfig, ensure_config
 from streamscope.engine.messages import (
@@ -216,7 +217,8 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
         # per chunk with handlers: fold it, tell them (bound once; the token read inline unless overridden)
-        add, new_token = chunks.add, rm.new_token
+        add = chunks.add
+        new_token, sink_owner = rm.token_emitter() if track else (rm.new_token, None)
         token_of = None if type(self)._token is BaseChatModel._token else self._token
         try:
             if self.rate_limiter is not None:
@@ -228,11 +230,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                     message.id = default_id
                 if track:
                     add(generation)
-                    if token_of is None:
-                        content = message.content
-                        new_token(content if type(content) is str else message.text, generation)
-                    else:
-                        new_token(token_of(message), generation)
+                    try:
+                        if token_of is None:
+                            content = message.content
+                            new_token(content if type(content) is str else message.text, generation)
+                        else:
+                            new_token(token_of(message), generation)
+                    except Exception as exc:  # only a sink called directly raises here (see token_emitter)
+                        if sink_owner is None:
+                            raise
+                        unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
                 yield message
         except GeneratorExit:
             close_quietly(iterator)

@@ -109,6 +109,43 @@ def test_raise_error_propagates_handler_errors() -> None:
         RunnableLambda(lambda x: x).invoke(1, {"callbacks": [Failing(True)]})
 
 
+class FailingSink(BaseCallbackHandler):
+    """Takes tokens through a token sink (the engine calls it directly when it is the run's only token taker)."""
+
+    def __init__(self, raise_error: bool) -> None:
+        self.raise_error = raise_error
+        self.tokens: list[str] = []
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        raise AssertionError("the sink is used instead")
+
+    def token_sink(self, run_id: Any) -> Any:
+        def sink(token: Any, chunk: Any) -> None:
+            self.tokens.append(token)
+            if token == "b":
+                raise RuntimeError("sink bug")
+
+        return sink
+
+
+def test_a_failing_token_sink_is_logged_and_the_stream_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    handler = FailingSink(False)
+    model = FakeStreamingChatModel(chunks=["a", "b", "c"], callbacks=[handler])
+    with caplog.at_level(logging.WARNING, logger="streamscope.engine.callbacks"):
+        assert [m.content for m in model.stream("q")] == ["a", "b", "c"]
+    assert handler.tokens == ["a", "b", "c"]
+    assert caplog.text.count("Error in FailingSink.on_llm_new_token callback") == 1
+
+
+def test_a_failing_token_sink_with_raise_error_stops_the_stream() -> None:
+    model = FakeStreamingChatModel(chunks=["a", "b", "c"], callbacks=[FailingSink(True)])
+    got: list[Any] = []
+    with pytest.raises(RuntimeError, match="sink bug"):
+        for m in model.stream("q"):
+            got.append(m.content)
+    assert got == ["a"]
+
+
 def test_user_exceptions_pass_through_unchanged(rec: Any) -> None:
     err = KeyError("mine")
 
