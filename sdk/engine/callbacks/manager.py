@@ -267,6 +267,11 @@ class RunManager:
         elif self.handlers:
             self.new_token(token, chunk)
 
+    def _resolve_token_targets(self) -> list[tuple[Any, Any, Any]]:
+        """This run's token takers, resolved once (at its first token) and kept."""
+        targets = self._token_targets = token_targets(self.handlers, self.run_id)
+        return targets
+
     def new_token(self, token: Any, chunk: Any) -> None:
         """The per-chunk hot path: handler methods (or their token sinks) are resolved once per run, and each is
         called with keywords directly, no per-chunk keyword dict built and unpacked."""
@@ -274,7 +279,7 @@ class RunManager:
         if targets is None:
             if not self.handlers:
                 return
-            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+            targets = self._resolve_token_targets()
         for handler, sink, method in targets:
             try:
                 if sink is not None:
@@ -295,9 +300,9 @@ class RunManager:
         ``emit`` as that handler's (:func:`unexpected_handler_error`). Otherwise ``emit`` is :meth:`new_token`,
         which handles every handler's errors itself, and ``handler`` is None."""
         targets = self._token_targets
-        if targets is None and self.handlers:
-            targets = self._token_targets = token_targets(self.handlers, self.run_id)
-        if targets is not None and len(targets) == 1 and targets[0][1] is not None:
+        if targets is None:
+            targets = self._resolve_token_targets()
+        if len(targets) == 1 and targets[0][1] is not None:
             return targets[0][1], targets[0][0]
         return self.new_token, None
 
@@ -307,7 +312,7 @@ class RunManager:
             return
         targets = self._token_targets
         if targets is None:
-            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+            targets = self._resolve_token_targets()
         kwargs["chunk"] = chunk
         kw = self._kw(kwargs)
         for handler, _sink, method in targets:
@@ -323,7 +328,7 @@ class RunManager:
             return
         targets = self._token_targets
         if targets is None:
-            targets = self._token_targets = token_targets(self.handlers, self.run_id)
+            targets = self._resolve_token_targets()
         if kwargs:
             kwargs["chunk"] = chunk
             kw = self._kw(kwargs)
