@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,11 +29,28 @@ LIVE_PREFIX = "streamscope.live."
 MAX_ATTRIBUTES = 1024  # per span (and per event); the rest is counted, not stored
 MAX_EVENTS = 1024  # per span
 MAX_STRING = 1 << 20  # characters per string value
+MAX_SECONDS = 1e7  # a chunk's offset or gap beyond this (or not finite) is ignored, like a wrong type
 MAX_FUTURE_NS = 24 * 3600 * NS  # timestamps further ahead of the collector's clock are rejected
 DROPPED_ATTRS = "streamscope.collector.dropped_attributes_count"
 
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "langfuse.session.id")
 USER_KEYS = ("user.id", "enduser.id", "langfuse.user.id")
+
+
+REJECT_REASONS = (  # by the code the C walker reports (collector/_fastotlp.c)
+    "",
+    "a span has a missing or invalid trace id (16 non-zero bytes required)",
+    "a span has a missing or invalid span id (8 non-zero bytes required)",
+    "a span has an invalid parent span id (8 bytes required)",
+    "a span has a start or end time that is zero or more than a day ahead",
+)
+
+try:  # the C accelerator for chunk spans; without it (no compiler at install) everything is decoded here
+    from streamscope.collector import _fastotlp  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the build
+    _fastotlp = None
+else:
+    _fastotlp.configure(Chunk)
 
 
 class DecodeError(ValueError):
@@ -91,32 +107,14 @@ def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
 _CHUNK_INDEX, _CHUNK_OFFSET, _CHUNK_GAP, _CHUNK_KIND, _CHUNK_SIZE, _CHUNK_TOKENS, _CHUNK_CONTENT = range(7)
 _CHUNK_KEYS = {f"streamscope.chunk.{name}": i for i, name in enumerate(
     ("index", "offset", "gap", "kind", "size", "tokens", "content"))}  # fmt: skip
-def _chunk_factory() -> Any:
-    """``Chunk(*fields)`` at half the cost: a frozen dataclass's ``__init__`` goes through
-    ``object.__setattr__`` per field; this sets the slots directly (no defaults, no ``__post_init__``)."""
-    names = tuple(f.name for f in dataclasses.fields(Chunk))
-    if names != ("span_id", "index", "offset", "gap", "kind", "size", "tokens", "content"):
-        raise ImportError(f"decode._chunk_factory does not know Chunk's fields {names}")
-    s0, s1, s2, s3, s4, s5, s6, s7 = (getattr(Chunk, n).__set__ for n in names)
-    new = object.__new__
-
-    def make(span_id: str, index: int, offset: float, gap: float | None, kind: str, size: int,
-             tokens: int | None, content: str | None) -> Chunk:  # fmt: skip
-        c = new(Chunk)
-        s0(c, span_id)
-        s1(c, index)
-        s2(c, offset)
-        s3(c, gap)
-        s4(c, kind)
-        s5(c, size)
-        s6(c, tokens)
-        s7(c, content)
-        return c
-
-    return make
 
 
-_new_chunk = _chunk_factory()
+def _new_chunk(*fields: Any) -> Chunk:
+    """``Chunk(*fields)`` without the named tuple's Python-level ``__new__``."""
+    return _tuple_new(Chunk, fields)
+
+
+_tuple_new = tuple.__new__
 _INTEGRAL = frozenset({"int_value", "bool_value"})  # bool is an int, as isinstance says
 _NUMERIC = frozenset({"int_value", "bool_value", "double_value"})
 
@@ -143,10 +141,14 @@ def _chunk(s: Any, parent: str, start: int) -> tuple[Chunk, dict[str, Any] | Non
                 index = int(getattr(v, which))
         elif f == _CHUNK_OFFSET:
             if which in _NUMERIC:
-                offset = float(getattr(v, which))
+                x = float(getattr(v, which))
+                if -MAX_SECONDS <= x <= MAX_SECONDS:  # not NaN, not infinite
+                    offset = x
         elif f == _CHUNK_GAP:
             if which in _NUMERIC:
-                gap = float(getattr(v, which))
+                x = float(getattr(v, which))
+                if -MAX_SECONDS <= x <= MAX_SECONDS:
+                    gap = x
         elif f == _CHUNK_SIZE:
             if which in _INTEGRAL:
                 size = int(getattr(v, which))
@@ -159,7 +161,9 @@ def _chunk(s: Any, parent: str, start: int) -> tuple[Chunk, dict[str, Any] | Non
                 kind = text[:32]
             else:
                 content = text if len(text) <= MAX_STRING else text[:MAX_STRING]
-    return _new_chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content), live
+    return _new_chunk(
+        parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content
+    ), live
 
 
 def _text(value: Any) -> str:
@@ -195,79 +199,129 @@ def _live_streams(
     return tuple(out)
 
 
+class _Context:
+    """What a resource and a scope give each of their spans (computed once per resource)."""
+
+    __slots__ = ("r_session", "r_user", "resource", "service")
+
+    def __init__(self, rs: Any) -> None:
+        self.resource = _attrs(rs.resource.attributes)
+        self.service = str(self.resource.get("service.name") or "unknown_service")[:256]
+        self.r_session = _first(self.resource, SESSION_KEYS)
+        self.r_user = _first(self.resource, USER_KEYS)
+
+
+def _span(s: Any, tid: bytes, parent: str | None, start: int, end: int, ctx: _Context, scope: str) -> Span:
+    attrs = _attrs(s.attributes)
+    events = tuple(
+        SpanEvent(e.name[:256], e.time_unix_nano, _attrs(e.attributes) if len(e.attributes) else {})
+        for e in s.events[:MAX_EVENTS]
+    )
+    return Span(
+        trace_id=tid.hex(),
+        span_id=s.span_id.hex(),
+        parent_span_id=parent,
+        name=s.name[:1024],
+        kind=s.kind,
+        start_ns=start,
+        end_ns=max(start, end),
+        status_code=s.status.code,
+        status_message=s.status.message[:4096],
+        service=ctx.service,
+        attributes=attrs,
+        events=events,
+        resource=ctx.resource,
+        scope=scope,
+        session_id=_first(attrs, SESSION_KEYS) or ctx.r_session,
+        user_id=_first(attrs, USER_KEYS) or ctx.r_user,
+    )
+
+
+Marks = dict[str, tuple[str, str, dict[str, Any], int]]  # stream span id -> its in-flight signal
+
+
+def _mark(
+    marks: Marks, parent: str, tid: bytes, service: str, live: dict[str, Any], start: int, chunk: Chunk
+) -> None:
+    if parent not in marks:
+        marks[parent] = (tid.hex(), service, live, max(0, start - int(chunk.offset * NS)))
+
+
 def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) -> Decoded:
     """Walk an ``ExportTraceServiceRequest`` into spans and chunk rows, rejecting invalid spans one by one."""
     horizon = (now_ns if now_ns is not None else time.time_ns()) + MAX_FUTURE_NS
     spans: list[Span] = []
     chunks: list[Chunk] = []
-    marks: dict[str, tuple[str, str, dict[str, Any], int]] = {}  # stream span id -> in-flight signal
+    marks: Marks = {}
     received = rejected = 0
     reason = ""
     for rs in req.resource_spans:
-        resource = _attrs(rs.resource.attributes)
-        service = str(resource.get("service.name") or "unknown_service")[:256]
-        r_session = _first(resource, SESSION_KEYS)
-        r_user = _first(resource, USER_KEYS)
+        ctx = _Context(rs)
         for ss in rs.scope_spans:
             scope = ss.scope.name[:256]
             for s in ss.spans:
                 received += 1
                 tid, sid, pid = s.trace_id, s.span_id, s.parent_span_id
                 start, end = s.start_time_unix_nano, s.end_time_unix_nano
+                code = 0
                 if len(tid) != 16 or not any(tid):
+                    code = 1
+                elif len(sid) != 8 or not any(sid):
+                    code = 2
+                elif pid and len(pid) != 8:
+                    code = 3
+                elif start == 0 or start > horizon or end > horizon:
+                    code = 4
+                if code:
                     rejected += 1
-                    reason = reason or "a span has a missing or invalid trace id (16 non-zero bytes required)"
+                    reason = reason or REJECT_REASONS[code]
                     continue
-                if len(sid) != 8 or not any(sid):
-                    rejected += 1
-                    reason = reason or "a span has a missing or invalid span id (8 non-zero bytes required)"
-                    continue
-                if pid and len(pid) != 8:
-                    rejected += 1
-                    reason = reason or "a span has an invalid parent span id (8 bytes required)"
-                    continue
-                if start == 0 or start > horizon or end > horizon:
-                    rejected += 1
-                    reason = reason or "a span has a start or end time that is zero or more than a day ahead"
-                    continue
-                if end < start:
-                    end = start
                 parent = pid.hex() if pid and any(pid) else None
                 if s.name == CHUNK_SPAN and parent is not None:
                     chunk, live = _chunk(s, parent, start)
                     chunks.append(chunk)
-                    if live is not None and parent not in marks:
-                        marks[parent] = (tid.hex(), service, live, max(0, start - int(chunk.offset * NS)))
+                    if live is not None:
+                        _mark(marks, parent, tid, ctx.service, live, start, chunk)
                     continue
-                attrs = _attrs(s.attributes)
-                events = tuple(
-                    SpanEvent(
-                        e.name[:256], e.time_unix_nano, _attrs(e.attributes) if len(e.attributes) else {}
-                    )
-                    for e in s.events[:MAX_EVENTS]
-                )
-                spans.append(
-                    Span(
-                        trace_id=tid.hex(),
-                        span_id=sid.hex(),
-                        parent_span_id=parent,
-                        name=s.name[:1024],
-                        kind=s.kind,
-                        start_ns=start,
-                        end_ns=end,
-                        status_code=s.status.code,
-                        status_message=s.status.message[:4096],
-                        service=service,
-                        attributes=attrs,
-                        events=events,
-                        resource=resource,
-                        scope=scope,
-                        session_id=_first(attrs, SESSION_KEYS) or r_session,
-                        user_id=_first(attrs, USER_KEYS) or r_user,
-                    )
-                )
+                spans.append(_span(s, tid, parent, start, end, ctx, scope))
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, reason, live)
+
+
+def decode_body(body: bytes, now_ns: int | None = None) -> Decoded:
+    """Parse and decode a protobuf body: :func:`decode_request` with the C walker taking the chunk spans.
+
+    upb parses (and validates) the whole body first, so errors and their messages are the same either way."""
+    req = parse_protobuf(body)
+    if _fastotlp is None:
+        return decode_request(req, now_ns)
+    horizon = (now_ns if now_ns is not None else time.time_ns()) + MAX_FUTURE_NS
+    walked = _fastotlp.walk(body, horizon)
+    if walked is None:  # something the walker leaves to the reference decoder
+        return decode_request(req, now_ns)
+    received, rejected, code, chunks, others = walked
+    spans: list[Span] = []
+    marks: Marks = {}
+    contexts: dict[int, _Context] = {}
+    rss = req.resource_spans
+    for rs_i, ss_i, sp_i, pos in others:
+        ctx = contexts.get(rs_i)
+        if ctx is None:
+            ctx = contexts[rs_i] = _Context(rss[rs_i])
+        ss = rss[rs_i].scope_spans[ss_i]
+        s = ss.spans[sp_i]
+        tid, pid, start = s.trace_id, s.parent_span_id, s.start_time_unix_nano
+        parent = pid.hex() if pid and any(pid) else None
+        if pos >= 0:  # a chunk span the walker left here (it carries the in-flight signal)
+            assert parent is not None
+            chunk, live = _chunk(s, parent, start)
+            chunks[pos] = chunk
+            if live is not None:
+                _mark(marks, parent, tid, ctx.service, live, start, chunk)
+        else:
+            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256]))
+    live = _live_streams(marks, chunks) if marks else ()
+    return Decoded(tuple(spans), tuple(chunks), received, rejected, REJECT_REASONS[code], live)
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:

@@ -10,11 +10,14 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from streamscope.collector.decode import DecodeError, decode_body
 from streamscope.collector.http_app import MAX_BODY, SIGNALS_NOT_STORED
 from streamscope.collector.pipeline import Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
+
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 def _authorised(context: grpc.ServicerContext, keys: Sequence[bytes]) -> bool:
@@ -28,20 +31,36 @@ def _authorised(context: grpc.ServicerContext, keys: Sequence[bytes]) -> bool:
     return any(hmac.compare_digest(given.encode(), k) for k in keys)
 
 
-class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+class _Traces:
+    """``TraceService/Export`` on the raw request bytes, so they go through :func:`decode_body` (the C walker)
+    and a body that is not an ``ExportTraceServiceRequest`` gets INVALID_ARGUMENT with the reason."""
+
     def __init__(self, receiver: Receiver, keys: Sequence[bytes]) -> None:
         self.receiver, self.keys = receiver, keys
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def Export(self, body: bytes, context: grpc.ServicerContext) -> Any:
         if not _authorised(context, self.keys):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required.")
         try:
-            return self.receiver.export(request)
+            decoded = decode_body(body)
+        except DecodeError as e:
+            self.receiver.ingestor.metrics.rejected.labels("malformed").inc()
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        try:
+            return self.receiver.export_decoded(decoded)
         except Overloaded as e:
             context.set_trailing_metadata((("retry-after", str(e.retry_after)),))
             context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
         except NotStored as e:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        export = grpc.unary_unary_rpc_method_handler(
+            self.Export,
+            request_deserializer=None,  # raw bytes
+            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+        )
+        return grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": export})
 
 
 class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -77,7 +96,7 @@ def start_grpc(
         maximum_concurrent_rpcs=workers * 4,
     )
     keys = [k.encode() for k in api_keys]
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(receiver, keys), server)
+    server.add_generic_rpc_handlers((_Traces(receiver, keys).handler(),))
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(), server)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(), server)
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from streamscope.collector import query
-from streamscope.collector.decode import DecodeError, parse_json, parse_protobuf
+from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
 from streamscope.collector.pipeline import Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
@@ -150,12 +150,12 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
         ct = _negotiate_ct()
         body = _read_body()
         try:
-            req = parse_protobuf(body) if ct == PROTOBUF else parse_json(body)
+            decoded = decode_body(body) if ct == PROTOBUF else decode_request(parse_json(body))
         except DecodeError as e:
             ingestor.metrics.rejected.labels("malformed").inc()
             raise _Fail(400, str(e)) from None
         try:
-            resp = receiver.export(req)
+            resp = receiver.export_decoded(decoded)
         except Overloaded as e:
             raise _Fail(503, str(e), {"Retry-After": str(e.retry_after)}) from None
         except NotStored as e:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 NS = 1_000_000_000
 
@@ -158,9 +158,11 @@ class Stream:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One chunk of a stream: ``offset`` is seconds since the stream span's start, ``gap`` since the previous chunk."""
+class Chunk(NamedTuple):
+    """One chunk of a stream: ``offset`` is seconds since the stream span's start, ``gap`` since the previous chunk.
+
+    A tuple, so a row goes to the store as it is (and the C decoder builds it without a constructor call).
+    """
 
     span_id: str  # the stream span this chunk belongs to
     index: int

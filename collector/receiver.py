@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from streamscope.collector.decode import decode_request
+from streamscope.collector.decode import Decoded, decode_request
 from streamscope.collector.normalise import normalise
 from streamscope.collector.pipeline import Ingestor, Overloaded
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
@@ -31,8 +31,11 @@ class Receiver:
 
     def export(self, req: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         """Decode, normalise, queue and wait until durable. Raises Overloaded or NotStored."""
+        return self.export_decoded(decode_request(req))
+
+    def export_decoded(self, decoded: Decoded) -> ExportTraceServiceResponse:
+        """:meth:`export` for a request already decoded (``decode_body`` on a protobuf body)."""
         metrics = self.ingestor.metrics
-        decoded = decode_request(req)
         metrics.received.inc(decoded.received)
         if decoded.rejected:
             metrics.rejected.labels("invalid_span").inc(decoded.rejected)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import orjson
@@ -150,9 +151,9 @@ def _reference_chunk(s: object, parent: str) -> object:
         v, name = decode._any(kv.value), kv.key[18:]
         if name == "index" and isinstance(v, int):
             index = v
-        elif name == "offset" and isinstance(v, (int, float)):
+        elif name == "offset" and isinstance(v, (int, float)) and abs(float(v)) <= decode.MAX_SECONDS:
             offset = float(v)
-        elif name == "gap" and isinstance(v, (int, float)):
+        elif name == "gap" and isinstance(v, (int, float)) and abs(float(v)) <= decode.MAX_SECONDS:
             gap = float(v)
         elif name == "kind" and isinstance(v, str):
             kind = v[:32]
@@ -162,10 +163,12 @@ def _reference_chunk(s: object, parent: str) -> object:
             tokens = v
         elif name == "content" and isinstance(v, str):
             content = v
-    return decode.Chunk(parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content)
+    return decode.Chunk(
+        parent, index, offset if offset is not None else 0.0, gap, kind, size, tokens, content
+    )
 
 
-_chunk_attr_values = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.booleans(),
+_chunk_attr_values = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(), st.booleans(),
                                st.text(max_size=40), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3))  # fmt: skip
 _chunk_keys = st.sampled_from([f"streamscope.chunk.{k}" for k in
                                ("index", "offset", "gap", "kind", "size", "tokens", "content", "other")]
@@ -180,3 +183,16 @@ def test_fast_chunk_decoding_matches_the_reference(attrs: list[tuple[str, object
     chunk, live = decode._chunk(span, "ab" * 8, 0)
     assert chunk == _reference_chunk(span, "ab" * 8)
     assert live is None  # no streamscope.live.* keys among these
+
+
+@pytest.mark.parametrize("offset", [math.inf, -math.inf, math.nan, 1e300, -(2**63)])
+def test_hostile_chunk_offsets_are_ignored_not_a_crash(offset: float) -> None:
+    """A chunk carrying the in-flight signal turns its offset into nanoseconds: not-finite or absurd offsets
+    (which used to raise OverflowError there, a 500) are ignored like values of the wrong type."""
+    span = pb_span(new_trace_id(), new_span_id(), parent=new_span_id(), name=decode.CHUNK_SPAN)
+    span.attributes.extend(kvs({"streamscope.chunk.offset": offset, "streamscope.chunk.gap": offset,
+                                "streamscope.live.request_model": "m"}))  # fmt: skip
+    body = request([span]).SerializeToString()
+    for d in (decode.decode_request(decode.parse_protobuf(body)), decode.decode_body(body)):
+        assert (d.chunks[0].offset, d.chunks[0].gap) == (0.0, None)
+        assert len(d.live) == 1 and d.live[0].last_offset == 0.0
