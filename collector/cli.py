@@ -12,7 +12,7 @@ import click
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
 from streamscope.collector.retention import parse_size
-from streamscope.collector.server import CollectorServer
+from streamscope.collector.server import CollectorServer, tune_gc
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
@@ -63,6 +63,7 @@ def collector(
         prices = load_prices(prices_file) if prices_file else DEFAULT_PRICES
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise click.BadParameter(f"{prices_file}: {exc}", param_hint="--prices") from None
+    tune_gc()
     try:
         server = CollectorServer(
             db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import Sequence
@@ -28,8 +29,18 @@ from streamscope.collector.receiver import Receiver
 from streamscope.collector.retention import Retention
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.sqlite import SQLiteStore
+from streamscope.collector.store.writer import SQLiteProcessStore
 
 log = logging.getLogger(__name__)
+
+
+def tune_gc() -> None:
+    """For a process whose main job is ingest (``streamscope collector`` / ``up`` and the writer process): ingest
+    allocates a tuple or two per chunk row, so the default young-generation threshold (700) runs a collection every
+    few hundred rows. Freeze what startup allocated and collect the young generation every 50,000 allocations:
+    about 10% less CPU per span (bench/collector_ingest.py)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class CollectorServer:
@@ -49,11 +60,13 @@ class CollectorServer:
         retention: Retention | None = None,
         http_threads: int = 16,
         synchronous: str = "FULL",
+        writer_process: bool = True,
     ) -> None:
         if store is None:
             if db is None:
                 raise ValueError("give a database path or a store")
-            store = SQLiteStore(db, synchronous=synchronous)
+            # writes in a child process by default: committing never waits for the receivers' GIL
+            store = (SQLiteProcessStore if writer_process else SQLiteStore)(db, synchronous=synchronous)
         self.store = store
         self.host = host
         self.metrics = CollectorMetrics()

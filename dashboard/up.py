@@ -126,7 +126,7 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
        seed: int) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
     from streamscope.collector.ports import PortTaken, check_free
-    from streamscope.collector.server import CollectorServer
+    from streamscope.collector.server import CollectorServer, tune_gc
     from streamscope.dashboard import create_app
 
     try:
@@ -151,6 +151,7 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
     cleanups: list[Callable[[], None]] = []
     try:
         try:
+            tune_gc()
             collector = CollectorServer(str(db), host=host, http_port=http_port, grpc_port=grpc_port)
             collector.start()
         except OSError as exc:

@@ -1,3 +1,4 @@
 from streamscope.cli import main
 
-main(prog_name="streamscope")
+if __name__ == "__main__":
+    main(prog_name="streamscope")

@@ -156,7 +156,6 @@ def _row_span(r: Sequence[Any]) -> Span:
     )  # fmt: skip
 
 
-_chunk_row = operator.attrgetter("span_id", "index", "offset", "gap", "kind", "size", "tokens", "content")
 
 
 def _row_chunk(r: Sequence[Any]) -> Chunk:
@@ -231,7 +230,7 @@ class SQLiteStore:
                     con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
                     self._add_aggregates(con, new_streams)
                 if batch.chunks:
-                    con.executemany(_INSERT_CHUNK, map(_chunk_row, batch.chunks))
+                    con.executemany(_INSERT_CHUNK, batch.chunks)  # a Chunk is its row (a tuple)
                 if batch.live:
                     con.executemany(
                         _UPSERT_LIVE, [(*dataclasses.astuple(lv), lv.span_id) for lv in batch.live]

@@ -18,11 +18,18 @@ from streamscope.collector.model import NS, OUTCOMES, Chunk, Cursor, Filters, In
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
+from streamscope.collector.store.writer import SQLiteProcessStore
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
-    s: SpanStore = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "db.sqlite"))
+    s: SpanStore
+    if request.param == "memory":
+        s = MemoryStore()
+    elif request.param == "sqlite-process":  # writes in a child process, reads here
+        s = SQLiteProcessStore(str(tmp_path / "db.sqlite"))
+    else:
+        s = SQLiteStore(str(tmp_path / "db.sqlite"))
     if request.param == "sqlite-sealing":
         # The test data starts at T0 (in the future): with the writer's clock 90 minutes after T0, the coarser
         # aggregate slots before it are sealed (materialised), later ones are merged from minute rows on read.
@@ -210,14 +217,17 @@ def test_unicode_and_huge_values_roundtrip(store: SpanStore) -> None:
 
 
 # -- streams in flight ------------------------------------------------------------------------------------
-def _in_flight(tid: str, sid: str, first: int, n: int, *, start: float = 0.0, model: str = "m-live",
-               gap: float = 0.5) -> IngestBatch:
+def _in_flight(
+    tid: str, sid: str, first: int, n: int, *, start: float = 0.0, model: str = "m-live", gap: float = 0.5
+) -> IngestBatch:
     """What one in-flight slice of chunks ``first..n-1`` becomes: chunk rows plus the stream's live report."""
     chunks = tuple(Chunk(sid, i, 0.1 + gap * i, None if i == 0 else gap, "content", 2, None, f"c{i}")
                    for i in range(first, n))  # fmt: skip
     last = chunks[-1].offset
     start_ns = T0 + int(start * NS)
-    live = LiveStream(tid, sid, "svc-live", model, "openai", "chat", start_ns, start_ns + int(last * NS), n, last)
+    live = LiveStream(
+        tid, sid, "svc-live", model, "openai", "chat", start_ns, start_ns + int(last * NS), n, last
+    )
     return IngestBatch(chunks=chunks, live=(live,))
 
 
@@ -227,7 +237,13 @@ def test_chunks_of_a_stream_in_flight_are_kept_and_it_is_listed_live(store: Span
     assert [c.index for c in store.chunks(sid)] == [0, 1, 2]  # no stream row yet: the chunk rows are kept
     assert store.stream(sid) is None
     (lv,) = store.live(T0, 10)
-    assert (lv.trace_id, lv.span_id, lv.service, lv.model, lv.provider) == (tid, sid, "svc-live", "m-live", "openai")
+    assert (lv.trace_id, lv.span_id, lv.service, lv.model, lv.provider) == (
+        tid,
+        sid,
+        "svc-live",
+        "m-live",
+        "openai",
+    )
     assert (lv.start_ns, lv.chunk_count, lv.last_offset) == (T0, 3, pytest.approx(1.1))
     assert lv.current_rate == pytest.approx(3 / 1.1)
 
@@ -240,7 +256,11 @@ def test_a_later_slice_updates_counts_and_rate_and_repeats_change_nothing(store:
     (lv,) = store.live(T0, 10)
     assert lv.model == "m-live"  # the first report's identity stays
     assert (lv.chunk_count, lv.last_offset, lv.prev_count, lv.prev_offset) == (
-        7, pytest.approx(3.1), 3, pytest.approx(1.1))
+        7,
+        pytest.approx(3.1),
+        3,
+        pytest.approx(1.1),
+    )
     assert lv.current_rate == pytest.approx(4 / 2.0)
     assert lv.last_ns == T0 + int(3.1 * NS)
     store.write(later)  # an exporter retry
@@ -341,7 +361,11 @@ AGG_CASES = [
     ("outcome", 1800, Filters(service="svc2", provider="openai", since_ns=T0 - 10 * _M)),
     ("operation", 120, Filters(outcome="error", until_ns=T0 + 95 * _M + NS)),
     ("model", 7200, Filters(since_ns=T0 + 60 * _M, until_ns=T0 + 120 * _M)),  # aligned: aggregates only
-    ("model", 60, Filters(since_ns=T0 + 599 * NS + 1, until_ns=T0 + 601 * NS - 1)),  # under a minute: raw only
+    (
+        "model",
+        60,
+        Filters(since_ns=T0 + 599 * NS + 1, until_ns=T0 + 601 * NS - 1),
+    ),  # under a minute: raw only
 ]
 
 
@@ -371,7 +395,12 @@ def test_small_groups_are_exact(store: SpanStore) -> None:
 def test_filters_aggregates_cannot_answer_fall_back_to_streams(store: SpanStore) -> None:
     for b in _random_streams(60):
         store.write(b)
-    for f in (Filters(search="chat"), Filters(min_duration=5.0), Filters(session_id="s1"), Filters(min_ttft=0.3)):
+    for f in (
+        Filters(search="chat"),
+        Filters(min_duration=5.0),
+        Filters(session_id="s1"),
+        Filters(min_ttft=0.3),
+    ):
         got = query.stats(store, "model", 60, f)
         assert got["source"] == "streams"
         assert got["total"]["count"] == len(store.streams(f, None))
@@ -388,8 +417,12 @@ def _canonical(state: AggState) -> tuple[object, ...]:
 
 
 def _all_aggregates(store: SpanStore) -> dict[tuple[int, int, tuple[str, ...]], tuple[object, ...]]:
-    return {(r.width_s, r.slot_ns, r.key): _canonical(r.state) for w in TIERS for by in ROLLUPS
-            for r in store.aggregates(w, Filters(), rollup=by)}
+    return {
+        (r.width_s, r.slot_ns, r.key): _canonical(r.state)
+        for w in TIERS
+        for by in ROLLUPS
+        for r in store.aggregates(w, Filters(), rollup=by)
+    }
 
 
 def _expected_aggregates(store: SpanStore) -> dict[tuple[int, int, tuple[str, ...]], tuple[object, ...]]:
@@ -418,7 +451,9 @@ def test_aggregates_ignore_duplicate_streams(store: SpanStore) -> None:
 def test_retention_keeps_aggregates_exact(store: SpanStore) -> None:
     for b in _random_streams(300):
         store.write(b)
-    assert store.delete_before(T0 + 47 * _M + 13 * NS) > 0  # cuts through a minute, a 5-minute and an hour slot
+    assert (
+        store.delete_before(T0 + 47 * _M + 13 * NS) > 0
+    )  # cuts through a minute, a 5-minute and an hour slot
     assert _all_aggregates(store) == _expected_aggregates(store)
     assert store.delete_oldest(25) == 25
     assert _all_aggregates(store) == _expected_aggregates(store)

@@ -1,0 +1,143 @@
+"""SQLite with its writes in a process of their own, so that committing rows never waits for the GIL.
+
+In one process the writer thread shares the GIL with the receivers: every ``sqlite3_step`` releases it, and
+getting it back can take a switch interval while a receiver decodes. With the writes in a child process, the
+receivers decode on one core while the child inserts and commits on the other.
+
+:class:`SQLiteProcessStore` is a :class:`SQLiteStore` (reads, retention and aggregates queries run here, on
+WAL readers) whose :meth:`write` hands the batch to the child and returns once the child has committed it: the
+same durability as the in-process store. Chunk rows travel as plain tuples (the cheapest thing to pickle). The
+child ignores SIGINT/SIGTERM (the parent drains and stops it) and exits when its pipe closes, so a parent killed
+with ``kill -9`` does not leave it behind. If the child dies, the write in progress raises (its requests are
+answered 503 and retried by the exporters) and the next write starts a new child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from streamscope.collector.model import IngestBatch
+from streamscope.collector.store.sqlite import SQLiteStore
+
+_STOP = b"stop"
+_OK = b"ok"
+
+
+class WriterProcessError(RuntimeError):
+    """The writer process failed to store a batch (or died while storing it)."""
+
+
+class SQLiteProcessStore(SQLiteStore):
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        super().__init__(
+            path, synchronous=synchronous
+        )  # creates or migrates the schema before the child opens it
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
+        self._start()
+
+    def _start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        cmd = [sys.executable, "-m", __name__, str(to_child_r), str(to_parent_w), self.path, self._sync]
+        try:
+            self._proc = subprocess.Popen(cmd, pass_fds=(to_child_r, to_parent_w), stdin=subprocess.DEVNULL)
+        finally:
+            os.close(to_child_r)
+            os.close(to_parent_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(to_parent_r, writable=False)
+
+    def _drop_child(self) -> None:
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._send = self._recv = None
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    @property
+    def writer_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def write(self, batch: IngestBatch) -> None:
+        if not len(batch):
+            return
+        payload = pickle.dumps(
+            (self.clock(), batch.spans, batch.streams, [tuple(c) for c in batch.chunks], batch.live),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            if self._send is None:
+                self._start()
+            assert self._send is not None and self._recv is not None
+            try:
+                self._send.send_bytes(payload)
+                reply = self._recv.recv_bytes()
+            except (OSError, EOFError) as e:
+                self._drop_child()
+                raise WriterProcessError("the writer process died; the batch may not be stored") from e
+        if reply != _OK:
+            raise WriterProcessError(reply.decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._send is not None:
+                with contextlib.suppress(OSError):
+                    self._send.send_bytes(_STOP)
+                if self._proc is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._proc.wait(30)
+                self._drop_child()
+        super().close()
+
+
+def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
+    """The child: store every batch that arrives, answer ``ok`` or the error, until told to stop or EOF."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent drains the queue and then stops us
+        signal.signal(sig, signal.SIG_IGN)
+    recv, send = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    store = SQLiteStore(path, synchronous=synchronous)
+    gc.freeze()  # as collector.server.tune_gc (not imported: the writer stays below the server layer)
+    gc.set_threshold(50_000, 20, 100)
+    now = [0]
+    store.clock = lambda: now[0]  # type: ignore[method-assign]  # the parent's clock, sent with each batch
+    try:
+        while True:
+            try:
+                msg = recv.recv_bytes()
+            except (EOFError, OSError):
+                return
+            if msg == _STOP:
+                return
+            try:
+                clock, spans, streams, chunks, live = pickle.loads(msg)
+                now[0] = clock
+                store.write(IngestBatch(spans, streams, tuple(chunks), live))
+            except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
+                reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
+                send.send_bytes(reply.encode("utf-8", "replace")[:4096])
+            else:
+                send.send_bytes(_OK)
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
