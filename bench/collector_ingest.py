@@ -4,8 +4,10 @@
 
 Load: OTLP/HTTP protobuf (and gRPC) bodies of 512 spans shaped like our SDK's output: 4 traces x (1 root +
 1 LLM stream span with streamscope rollups + 126 ``streamscope.chunk`` spans), unique ids in every body.
-The collector runs as its own process (``streamscope collector``, SQLite WAL, synchronous=FULL); a 200 means
-"committed", so acknowledged spans/s is stored spans/s. Closed-loop senders; on 503 they wait 0.1 s and retry.
+The collector runs as its own process (``streamscope collector``, SQLite WAL, synchronous=FULL, its writes in a
+child process); a 200 means "committed", so acknowledged spans/s is stored spans/s. Closed-loop senders (8 by
+default, in this process, on the same 2 cores); on 503 they wait 0.1 s and retry. RSS and CPU are summed over the
+collector and its writer process; CPU per span is printed for the collector and for the senders.
 Then an open-loop phase offers twice the HTTP rate just measured (128 paced senders, 503s counted, not
 retried) for the collector's peak RSS under overload.
 
@@ -39,7 +41,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from streamscope.collector.decode import decode_request, parse_protobuf
+from streamscope.collector.decode import decode_body, decode_request, parse_protobuf
 from streamscope.collector.normalise import normalise
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -156,6 +158,9 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
     parse = spans / (time.perf_counter() - t)
     t = time.perf_counter()
     batches = [normalise(decode_request(parse_protobuf(b))) for b in bodies]
+    decode_py = spans / (time.perf_counter() - t)
+    t = time.perf_counter()
+    batches = [normalise(decode_body(b)) for b in bodies]
     decode = spans / (time.perf_counter() - t)
     del reqs
     with tempfile.TemporaryDirectory() as d:
@@ -183,7 +188,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
                                     tuple(c for b in part for c in b.chunks)))  # fmt: skip
         store_rate = spans / (time.perf_counter() - t)
         store.close()
-    return {"parse": parse, "decode": decode, "raw_sql": raw_sql, "store": store_rate}
+    return {"parse": parse, "decode": decode, "decode_py": decode_py, "raw_sql": raw_sql, "store": store_rate}
 
 
 # -- end to end --------------------------------------------------------------------------------------
@@ -203,11 +208,42 @@ def start_collector(db: str, queue: int) -> tuple[subprocess.Popen[str], int, in
     return proc, ports["http"], ports["grpc"]
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the collector and its writer process)."""
+    out = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+                out += process_tree(int(child))
+    except OSError:
+        pass
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of the process and its descendants."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process and its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
 
 
 def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int, pid: int) -> dict[str, Any]:
@@ -266,6 +302,7 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     worker = http_worker if kind == "http" else grpc_worker
     ts = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     ts.append(threading.Thread(target=sampler, daemon=True))
+    cpu0, own0 = cpu_s(pid), time.process_time()
     t0 = time.perf_counter()
     for t in ts:
         t.start()
@@ -274,9 +311,11 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     for t in ts:
         t.join(120)
     elapsed = time.perf_counter() - t0
+    cpu, own = cpu_s(pid) - cpu0, time.process_time() - own0
     lat = sorted(latencies)
     return {
         "spans": acked[0], "rate": acked[0] / elapsed, "rejected": rejected[0], "peak_rss": peak[0],
+        "cpu_us": cpu / max(1, acked[0]) * 1e6, "sender_cpu_us": own / max(1, acked[0]) * 1e6,
         "p50": lat[len(lat) // 2] if lat else float("nan"), "p99": lat[int(len(lat) * 0.99)] if lat else float("nan"),
     }  # fmt: skip
 
@@ -437,7 +476,7 @@ def run_phoenix(venv: str, pool: BodyPool, duration: float, threads: int) -> dic
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--base-bodies", type=int, default=40)
     ap.add_argument("--fill", type=int, default=1_000_000, help="chunk spans stored before timing queries")
     ap.add_argument("--phoenix-venv", default=None)
@@ -482,7 +521,8 @@ def main() -> int:
     print("-" * 94)
     rows = [
         ("raw protobuf ParseFromString (limit, 1 thread)", limits["parse"], None),
-        ("decode + normalise alone (per-span Python, 1 thread)", limits["decode"], None),
+        ("parse + decode + normalise, C walker (1 thread)", limits["decode"], None),
+        ("parse + decode + normalise, Python reference (1 thread)", limits["decode_py"], None),
         ("raw SQLite executemany of chunk rows (limit, FULL sync)", limits["raw_sql"], None),
         ("SQLiteStore.write of normalised batches (1 thread)", limits["store"], None),
         (f"collector HTTP protobuf, end to end, committed ({args.threads} senders)", e2e, limits["decode"]),
@@ -495,7 +535,8 @@ def main() -> int:
         print(f"{name:58} {rate:12,.0f} {ratio:>11} {lim:>9}")
     print()
     print(f"HTTP: {http_res['spans']:,} spans acknowledged (= committed) in {args.duration:.0f} s, "
-          f"{http_res['rejected']} 503s, request latency p50 {http_res['p50'] * 1e3:.1f} ms / p99 {http_res['p99'] * 1e3:.1f} ms")  # fmt: skip
+          f"{http_res['rejected']} 503s, request latency p50 {http_res['p50'] * 1e3:.1f} ms / p99 {http_res['p99'] * 1e3:.1f} ms; "
+          f"CPU per span: collector (both processes) {http_res['cpu_us']:.1f} µs, senders {http_res['sender_cpu_us']:.1f} µs")  # fmt: skip
     print(f"gRPC: {grpc_res['spans']:,} spans in {args.duration / 2:.0f} s, {grpc_res['rejected']} UNAVAILABLE, "
           f"p50 {grpc_res['p50'] * 1e3:.1f} ms / p99 {grpc_res['p99'] * 1e3:.1f} ms")  # fmt: skip
     print(f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms")
