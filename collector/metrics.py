@@ -9,8 +9,11 @@ folded into ``model="_other"`` so hostile input cannot grow memory.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import threading
 import time
+from collections import Counter as _Tally
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
@@ -19,7 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 
-from streamscope.collector.model import IngestBatch, Stream
+from streamscope.collector.model import Chunk, IngestBatch, Stream
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -27,6 +30,9 @@ TPS_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_SERIES = 2000
 STREAM_LABELS = ("service", "provider", "model", "operation")
+_span_id = operator.attrgetter("span_id")
+_index = operator.attrgetter("index")
+_gap = operator.attrgetter("gap")
 
 
 class BulkHistogram:
@@ -57,17 +63,32 @@ class BulkHistogram:
         return s
 
     def observe_many(
-        self, labels: tuple[str, ...], values: Iterable[float], trace_id: str | None = None
+        self, labels: tuple[str, ...], values: Sequence[float], trace_id: str | None = None
     ) -> None:
+        """Observe every value; each bucket's exemplar becomes the last of the values that fell in it."""
         now = time.time()
         bounds = self.bounds
+        if len(values) < 8:
+            with self._lock:
+                counts, total, exemplars = self._get(labels)
+                for v in values:
+                    i = bisect.bisect_left(bounds, v)
+                    counts[i] += 1
+                    total[0] += v
+                    if trace_id is not None:
+                        exemplars[i] = (trace_id, v, now)
+            return
+        # many values (a stream's gaps): bucket them in C, then one update per bucket
+        where = list(map(bisect.bisect_left, itertools.repeat(bounds, len(values)), values))
+        tally = _Tally(where)
+        last = dict(zip(where, values, strict=True)) if trace_id is not None else {}
         with self._lock:
             counts, total, exemplars = self._get(labels)
-            for v in values:
-                i = bisect.bisect_left(bounds, v)
-                counts[i] += 1
-                total[0] += v
-                if trace_id is not None:
+            for i, k in tally.items():
+                counts[i] += k
+            total[0] = sum(values, total[0])
+            if trace_id is not None:
+                for i, v in last.items():
                     exemplars[i] = (trace_id, v, now)
 
     def collect(self) -> Iterable[Metric]:
@@ -182,27 +203,46 @@ class CollectorMetrics:
             self.streams.labels(*labels, st.outcome).inc(1, exemplar=ex)
             if st.stall_count:
                 self.stalls.labels(*labels[:3]).inc(st.stall_count, exemplar=ex)
+        by_stream: dict[str, list[Chunk]] = {}
+        for sid, run in itertools.groupby(batch.chunks, key=_span_id):
+            group = by_stream.get(sid)
+            if group is None:
+                by_stream[sid] = list(run)
+            else:
+                group.extend(run)
         gaps: dict[str, list[float]] = {}
         with self._lock:
             # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
             # chunks arrive in index order (live slices, then the rest), so remembering the highest index
             # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
+            # A gap counts for a chunk after the first (index > 0) when it is a number >= 0.
             high = self._gap_high
-            before: dict[str, int] = {}
-            counted: set[tuple[str, int]] = set()
-            for c in batch.chunks:
-                sid = c.span_id
-                floor = before.get(sid)
-                if floor is None:
-                    floor = before[sid] = high.get(sid, -1)
-                if c.index <= floor or (sid, c.index) in counted:
-                    continue
-                counted.add((sid, c.index))
-                if c.index > 0 and c.gap is not None and c.gap >= 0:
-                    gaps.setdefault(sid, []).append(c.gap)
-            for sid, index in counted:
-                if index > high.get(sid, -1):
-                    high[sid] = index
+            for sid, group in by_stream.items():
+                floor = high.get(sid, -1)
+                indices = list(map(_index, group))
+                lo = indices[0]
+                if lo > floor and indices == list(range(lo, lo + len(indices))):  # new, in order, no repeats
+                    values = list(map(_gap, group))
+                    if lo == 0:
+                        del values[0]
+                    top = indices[-1]
+                else:
+                    counted: set[int] = set()
+                    values, top = [], floor
+                    for c in group:
+                        i = c.index
+                        if i <= floor or i in counted:
+                            continue
+                        counted.add(i)
+                        top = max(top, i)
+                        if i > 0:
+                            values.append(c.gap)
+                if values and (None in values or not min(values) >= 0 or (total := sum(values)) != total):
+                    values = [g for g in values if g is not None and g >= 0]  # NaN is not >= 0 either
+                if values:
+                    gaps[sid] = values
+                if top > floor:
+                    high[sid] = top
                     high.move_to_end(sid)
             while len(high) > self._max_remembered:
                 high.popitem(last=False)

@@ -1,0 +1,71 @@
+"""The per-chunk gap histogram: one observation per gap of a stored chunk, counted once however chunks arrive."""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from factories import span_id, stream, trace_id
+
+from streamscope.collector.metrics import DURATION_BUCKETS, CollectorMetrics
+from streamscope.collector.model import Chunk, IngestBatch
+
+LABELS = ("app", "openai", "gpt-4o-mini", "chat")
+
+
+def _gap_state(m: CollectorMetrics, labels: tuple[str, ...] = LABELS) -> tuple[list[int], float, list[float | None]]:
+    counts, total, exemplars = m.chunk_gap._series[labels]
+    return list(counts), total[0], [None if e is None else e[1] for e in exemplars]
+
+
+def _expected(gaps: list[float]) -> tuple[list[int], float, list[float | None]]:
+    counts = [0] * (len(DURATION_BUCKETS) + 1)
+    last: list[float | None] = [None] * len(counts)
+    for g in gaps:
+        i = bisect.bisect_left(DURATION_BUCKETS, g)
+        counts[i] += 1
+        last[i] = g
+    return counts, math.fsum(gaps), last
+
+
+def _chunks(sid: str, indices: range | list[int], gap: float = 0.015) -> tuple[Chunk, ...]:
+    return tuple(Chunk(sid, i, 0.1 + gap * i, None if i == 0 else gap * (1 + i % 40)) for i in indices)
+
+
+def _close(a: tuple[list[int], float, list[float | None]], b: tuple[list[int], float, list[float | None]]) -> bool:
+    return a[0] == b[0] and math.isclose(a[1], b[1]) and a[2] == b[2]
+
+
+def test_slices_retries_and_repeats_count_each_gap_once_with_the_latest_exemplar() -> None:
+    m = CollectorMetrics()
+    tid, sid = trace_id(), span_id()
+    st = stream(tid, sid)
+    live1 = IngestBatch(chunks=_chunks(sid, range(0, 30)))  # in flight: no stream row yet, gaps wait for it
+    m.observe_batch(live1)
+    assert LABELS not in m.chunk_gap._series
+    rest = IngestBatch(streams=(st,), chunks=_chunks(sid, range(25, 80)))  # overlaps the first slice
+    m.observe_batch(rest)
+    # the batch's own gaps are observed first, then those that waited for the stream
+    want = _expected([c.gap for c in _chunks(sid, [*range(30, 80), *range(1, 30)]) if c.gap is not None])
+    assert _close(_gap_state(m), want)
+    m.observe_batch(live1)  # an exporter's retries: nothing changes
+    m.observe_batch(rest)
+    assert _close(_gap_state(m), want)
+    (ex,) = {e[0] for e in m.chunk_gap._series[LABELS][2] if e is not None}
+    assert ex == tid
+
+
+def test_repeats_within_a_batch_interleaved_streams_and_gaps_that_are_not_numbers() -> None:
+    m = CollectorMetrics()
+    a, b = stream(trace_id(), span_id(), model="a"), stream(trace_id(), span_id(), model="b")
+    odd = [Chunk(a.span_id, 0, 0.0, None), Chunk(a.span_id, 1, 0.1, None), Chunk(a.span_id, 2, 0.2, -0.5),
+           Chunk(a.span_id, 3, 0.3, math.nan), Chunk(a.span_id, 4, 0.4, 0.1), Chunk(a.span_id, 4, 0.4, 9.0),
+           Chunk(a.span_id, 6, 0.6, 0.2), Chunk(a.span_id, 5, 0.5, 0.3)]  # fmt: skip
+    bs = list(_chunks(b.span_id, range(0, 20)))
+    chunks = [c for pair in zip(odd + [odd[-1]] * 12, bs, strict=True) for c in pair]  # interleaved, a repeats
+    m.observe_batch(IngestBatch(streams=(a, b), chunks=tuple(chunks)))
+    assert _close(_gap_state(m, ("app", "openai", "a", "chat")), _expected([0.1, 0.2, 0.3]))
+    assert _close(_gap_state(m, ("app", "openai", "b", "chat")),
+                  _expected([c.gap for c in bs if c.gap is not None]))  # fmt: skip
+    m.observe_batch(IngestBatch(chunks=(Chunk(a.span_id, 7, 0.7, 0.25), Chunk(a.span_id, 2, 0.2, 0.4))))
+    assert _close(_gap_state(m, ("app", "openai", "a", "chat")), _expected([0.1, 0.2, 0.3, 0.25]))
