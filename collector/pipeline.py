@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
+from itertools import chain
 
 from streamscope.collector.metrics import CollectorMetrics
 from streamscope.collector.model import IngestBatch
@@ -119,11 +120,12 @@ class Ingestor:
             if len(taken) == 1:
                 merged = taken[0].batch
             else:
+                batches = [t.batch for t in taken]
                 merged = IngestBatch(
-                    spans=tuple(s for t in taken for s in t.batch.spans),
-                    streams=tuple(s for t in taken for s in t.batch.streams),
-                    chunks=tuple(c for t in taken for c in t.batch.chunks),
-                    live=tuple(lv for t in taken for lv in t.batch.live),
+                    spans=tuple(chain.from_iterable(b.spans for b in batches)),
+                    streams=tuple(chain.from_iterable(b.streams for b in batches)),
+                    chunks=tuple(chain.from_iterable(b.chunks for b in batches)),
+                    live=tuple(chain.from_iterable(b.live for b in batches)),
                 )
             try:
                 self.store.write(merged)
