@@ -410,7 +410,7 @@ def query_latency(port: int, path: str, reps: int = 7) -> float:
 def count_rows(db: str) -> tuple[int, int]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     spans = con.execute("SELECT count(*) FROM spans").fetchone()[0]
-    chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    chunks = con.execute("SELECT coalesce(sum(n), 0) FROM chunk_blocks").fetchone()[0]  # n chunks per block row
     con.close()
     return spans, chunks
 

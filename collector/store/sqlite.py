@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import operator
 import os
 import sqlite3
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
@@ -52,9 +57,10 @@ CREATE TABLE IF NOT EXISTS streams (
 );
 CREATE INDEX IF NOT EXISTS streams_start ON streams(start_ns, span_id);
 CREATE INDEX IF NOT EXISTS streams_trace ON streams(trace_id);
-CREATE TABLE IF NOT EXISTS chunks (
-    span_id TEXT NOT NULL, idx INTEGER NOT NULL, "offset" REAL NOT NULL, gap REAL, kind TEXT NOT NULL,
-    size INTEGER NOT NULL, tokens INTEGER, content TEXT, PRIMARY KEY (span_id, idx)
+CREATE TABLE IF NOT EXISTS chunk_blocks (
+    span_id TEXT NOT NULL, lo INTEGER NOT NULL, n INTEGER NOT NULL, idx BLOB, offsets BLOB NOT NULL,
+    gaps BLOB NOT NULL, kinds BLOB NOT NULL, sizes BLOB NOT NULL, tokens BLOB NOT NULL, contents BLOB NOT NULL,
+    PRIMARY KEY (span_id, lo)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS traces (
     trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL, start_ns INTEGER NOT NULL,
@@ -71,6 +77,84 @@ CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
 """
 
 LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))
+
+# -- chunk rows are kept in blocks (``chunk_blocks``): one row per stream per write, holding the chunks of that
+# stream the write adds, column by column. A stream's 126 chunks are one B-tree insert and ~20 bytes a chunk
+# instead of 126 inserts of ~60 bytes (random span ids make every insert a page of its own). ``lo`` is the
+# block's lowest index and ``n`` its chunk count; ``idx`` holds the indices (int64, little-endian, ascending)
+# unless they are exactly lo..lo+n-1 (then NULL); ``offsets`` / ``gaps`` are float64 little-endian, a NaN gap
+# meaning NULL (as SQLite stores a NaN REAL); kinds / sizes / tokens / contents are JSON: an array of n values,
+# or one value that every chunk of the block has. The first write of a (span_id, index) wins: a write reads
+# the indices its streams already have and stores only new ones, and a chunk without a finite offset is not
+# stored (the NOT NULL offset column of the row-per-chunk table dropped it too).
+_INSERT_BLOCK = "INSERT INTO chunk_blocks VALUES (?,?,?,?,?,?,?,?,?,?)"
+_BIG_ENDIAN = sys.byteorder == "big"
+_NAN = float("nan")
+_first = operator.itemgetter(0)
+_index = operator.itemgetter(1)
+
+
+def _pack(code: str, values: Iterable[float]) -> bytes:
+    a = array(code, values)
+    if _BIG_ENDIAN:
+        a.byteswap()
+    return a.tobytes()
+
+
+def _unpack(code: str, data: bytes) -> array[Any]:
+    a = array(code)
+    a.frombytes(data)
+    if _BIG_ENDIAN:
+        a.byteswap()
+    return a
+
+
+def _column(values: tuple[Any, ...]) -> bytes:
+    first = values[0]
+    return orjson.dumps(first if values.count(first) == len(values) else values)
+
+
+def _uncolumn(data: bytes, n: int) -> list[Any]:
+    v = orjson.loads(data)
+    return v if isinstance(v, list) else [v] * n
+
+
+def _block(span_id: str, rows: list[tuple[Any, ...]], have: set[int] | None) -> tuple[Any, ...] | None:
+    """The ``chunk_blocks`` row of one stream's chunk rows (tuples in ``Chunk`` field order), without the
+    indices in ``have`` (already stored) and the repeats of an index; None when nothing is left."""
+    _, idx, off, gap, kind, size, tokens, content = zip(*rows, strict=True)
+    lo, n = idx[0], len(idx)
+    try:
+        total = sum(off)
+    except TypeError:
+        total = _NAN
+    if have or total != total or idx != tuple(range(lo, lo + n)):  # the slow path: filter, order
+        seen = set(have) if have else set()
+        keep = []
+        for r in sorted(rows, key=_index):  # stable: the first of repeated indices stays first
+            i, o = r[1], r[2]
+            if i in seen or not isinstance(o, (int, float)) or o != o:
+                continue
+            seen.add(i)
+            keep.append(r)
+        if not keep:
+            return None
+        _, idx, off, gap, kind, size, tokens, content = zip(*keep, strict=True)
+        lo, n = idx[0], len(idx)
+    packed_idx = None if idx == tuple(range(lo, lo + n)) else _pack("q", idx)
+    if None in gap:
+        gap = tuple(_NAN if g is None else g for g in gap)
+    return (span_id, lo, n, packed_idx, _pack("d", off), _pack("d", gap), _column(kind), _column(size),
+            _column(tokens), _column(content))  # fmt: skip
+
+
+def _block_chunks(span_id: str, r: Sequence[Any]) -> list[Chunk]:
+    lo, n, idx, offsets, gaps, kinds, sizes, tokens, contents = r
+    return list(map(
+        Chunk, itertools.repeat(span_id, n), range(lo, lo + n) if idx is None else _unpack("q", idx),
+        _unpack("d", offsets), [None if g != g else g for g in _unpack("d", gaps)], _uncolumn(kinds, n),
+        _uncolumn(sizes, n), _uncolumn(tokens, n), _uncolumn(contents, n),
+    ))  # fmt: skip
 
 # -- aggregates (see collector/aggregates.py): one row per tier x row set (rollup) x slot x key, kept in the
 # write transaction. Fields rolled into a row are stored as '' and read back as NULL.
@@ -105,7 +189,6 @@ _trace_row = operator.attrgetter(*TRACE_COLUMNS)
 
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
-_INSERT_CHUNK = "INSERT OR IGNORE INTO chunks VALUES (?,?,?,?,?,?,?,?)"
 # A stream in flight: new, or updated by a later slice (more chunks); never once its stream row exists.
 # In DO UPDATE every ``live.*`` is the row's old value, so prev_* take the counts this update replaces.
 _UPSERT_LIVE = (
@@ -156,12 +239,8 @@ def _row_span(r: Sequence[Any]) -> Span:
     )  # fmt: skip
 
 
-
-
-def _row_chunk(r: Sequence[Any]) -> Chunk:
-    return Chunk(
-        span_id=r[0], index=r[1], offset=r[2], gap=r[3], kind=r[4], size=r[5], tokens=r[6], content=r[7]
-    )
+_chunk_row = operator.attrgetter("span_id", "index", "offset", "gap", "kind", "size", "tokens", "content")
+_CHUNK_IS_TUPLE = issubclass(Chunk, tuple)  # then a chunk is its own row
 
 
 def _batched(items: Sequence[str], n: int = 400) -> Iterable[Sequence[str]]:
@@ -197,6 +276,7 @@ class SQLiteStore:
         )
         if not had_aggregates and self._w.execute("SELECT 1 FROM streams LIMIT 1").fetchone():
             self.rebuild_aggregates()  # a database written before aggregates existed
+        self._migrate_chunks()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -230,7 +310,7 @@ class SQLiteStore:
                     con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
                     self._add_aggregates(con, new_streams)
                 if batch.chunks:
-                    con.executemany(_INSERT_CHUNK, batch.chunks)  # a Chunk is its row (a tuple)
+                    self._write_chunks(con, batch.chunks)
                 if batch.live:
                     con.executemany(
                         _UPSERT_LIVE, [(*dataclasses.astuple(lv), lv.span_id) for lv in batch.live]
@@ -245,6 +325,49 @@ class SQLiteStore:
             except BaseException:
                 self._agg_cache.clear()
                 self._seals = {}
+                con.execute("ROLLBACK")
+                raise
+
+    def _write_chunks(self, con: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
+        groups: dict[str, list[tuple[Any, ...]]] = {}
+        rows: Iterable[tuple[Any, ...]] = chunks if _CHUNK_IS_TUPLE else map(_chunk_row, chunks)  # type: ignore[assignment]
+        for sid, run in itertools.groupby(rows, key=_first):
+            group = groups.get(sid)
+            if group is None:
+                groups[sid] = list(run)
+            else:
+                group.extend(run)
+        have: dict[str, set[int]] = {}
+        for part in _batched(list(groups)):
+            marks = ",".join("?" * len(part))
+            for sid, lo, n, idx in con.execute(
+                f"SELECT span_id, lo, n, idx FROM chunk_blocks WHERE span_id IN ({marks})", part
+            ):
+                have.setdefault(sid, set()).update(range(lo, lo + n) if idx is None else _unpack("q", idx))
+        blocks = [b for sid, group in groups.items() if (b := _block(sid, group, have.get(sid))) is not None]
+        con.executemany(_INSERT_BLOCK, blocks)
+
+    def _migrate_chunks(self) -> None:
+        """Databases written before chunk blocks kept a row per chunk in ``chunks``: move them into blocks."""
+        con = self._w
+        with self._wlock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").fetchone():
+                    cur = con.execute(
+                        'SELECT span_id, idx, "offset", gap, kind, size, tokens, content FROM chunks'
+                        " ORDER BY span_id, idx"
+                    )
+                    carry: list[tuple[Any, ...]] = []
+                    while rows := cur.fetchmany(50_000):
+                        groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
+                        carry = groups.pop()
+                        con.executemany(_INSERT_BLOCK, [_block(g[0][0], g, None) for g in groups])
+                    if carry:
+                        con.execute(_INSERT_BLOCK, _block(carry[0][0], carry, None))
+                    con.execute("DROP TABLE chunks")
+                con.execute("COMMIT")
+            except BaseException:
                 con.execute("ROLLBACK")
                 raise
 
@@ -279,7 +402,7 @@ class SQLiteStore:
             try:
                 # streams in flight that went silent before the cutoff (their span never came), with their chunks
                 con.execute(
-                    "DELETE FROM chunks WHERE span_id IN (SELECT l.span_id FROM live l WHERE l.last_ns < ?"
+                    "DELETE FROM chunk_blocks WHERE span_id IN (SELECT l.span_id FROM live l WHERE l.last_ns < ?"
                     " AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.span_id = l.span_id))",
                     (cutoff_ns,),
                 )
@@ -312,7 +435,7 @@ class SQLiteStore:
                     "SELECT start_ns FROM streams WHERE trace_id IN (SELECT trace_id FROM old_traces)"
                 )]  # fmt: skip
                 con.execute(
-                    "DELETE FROM chunks WHERE span_id IN (SELECT span_id FROM streams WHERE trace_id IN"
+                    "DELETE FROM chunk_blocks WHERE span_id IN (SELECT span_id FROM streams WHERE trace_id IN"
                     " (SELECT trace_id FROM old_traces))"
                 )
                 for table in ("streams", "spans", "traces"):
@@ -627,11 +750,16 @@ class SQLiteStore:
         return Stream(*r) if r else None
 
     def chunks(self, span_id: str) -> list[Chunk]:
-        rows = self._r().execute(
-            'SELECT span_id, idx, "offset", gap, kind, size, tokens, content FROM chunks WHERE span_id = ? ORDER BY idx',
+        blocks = self._r().execute(
+            "SELECT lo, n, idx, offsets, gaps, kinds, sizes, tokens, contents FROM chunk_blocks WHERE span_id = ?",
             (span_id,),
-        )
-        return [_row_chunk(r) for r in rows]
+        ).fetchall()
+        out: list[Chunk] = []
+        for r in blocks:
+            out += _block_chunks(span_id, r)
+        if len(blocks) > 1:
+            out.sort(key=operator.attrgetter("index"))
+        return out
 
     def live(self, since_ns: int, limit: int) -> list[LiveStream]:
         rows = self._r().execute(
@@ -644,10 +772,9 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         con = self._r()
-        return {
-            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("spans", "streams", "chunks", "traces")
-        }
+        sql = {t: f"SELECT count(*) FROM {t}" for t in ("spans", "streams", "traces")}
+        sql["chunks"] = "SELECT coalesce(sum(n), 0) FROM chunk_blocks"
+        return {t: con.execute(sql[t]).fetchone()[0] for t in ("spans", "streams", "chunks", "traces")}
 
     def close(self) -> None:
         self._closed = True
