@@ -12,7 +12,8 @@ Then an open-loop phase offers twice the HTTP rate just measured (128 paced send
 retried) for the collector's peak RSS under overload.
 
 Same run, for scale: raw protobuf parsing (the decode limit), our decode+normalise alone (per-span Python cost),
-raw SQLite ``executemany`` of the chunk rows (the storage limit). Phoenix: run side by side when
+raw SQLite ``executemany`` of the chunk rows as one table row per chunk (the limit of that layout, which the store
+no longer uses: it keeps a stream's chunks of one write in one block row). Phoenix: run side by side when
 ``--phoenix-venv`` points at a venv with ``arize-phoenix`` (same bodies, same load, stored spans counted in its
 SQLite); otherwise its number from ../shared/reference/peer-ingest.md (same bodies, same machine) is cited.
 Exits non-zero on harness errors (a collector that does not start, lost acknowledged spans, ...).
@@ -527,7 +528,7 @@ def main() -> int:
         ("raw protobuf ParseFromString (limit, 1 thread)", limits["parse"], None),
         ("parse + decode + normalise, C walker (1 thread)", limits["decode"], None),
         ("parse + decode + normalise, Python reference (1 thread)", limits["decode_py"], None),
-        ("raw SQLite executemany of chunk rows (limit, FULL sync)", limits["raw_sql"], None),
+        ("raw SQLite executemany, a table row per chunk (FULL sync)", limits["raw_sql"], None),
         ("SQLiteStore.write of normalised batches (1 thread)", limits["store"], None),
         (f"collector HTTP protobuf, end to end, committed ({args.threads} senders)", e2e, limits["decode"]),
         (f"collector gRPC, end to end, committed ({args.threads} senders)", grpc_res["rate"], limits["decode"]),
