@@ -94,6 +94,7 @@ class CollectorServer:
             self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
             max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
             clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,  # waitress int()s it: 0.1 was a busy loop
+            recv_bytes=256 * 1024,  # an OTLP body of 512 spans is ~130 KB: read it in one or two recv() calls
         )  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
