@@ -294,7 +294,8 @@ class TracingCallbackHandler:
         appends. A plain text chunk (what the classifier's first test accepts) is recorded as its text, so the
         chunk object is not kept alive until the stream ends (holding every chunk costs the consumer more in
         garbage-collector work than this test); anything else, and the stream's first chunk (which may be the
-        role-only one), is recorded as it came and classified later on the export thread."""
+        role-only one), is recorded as it came and classified later on the export thread. The sink's ``text``
+        function takes what the engine already knows to be a plain text chunk: it only records the text."""
         llm = self._llms.get(run_id)
         if llm is None:
             return None
@@ -319,6 +320,12 @@ class TracingCallbackHandler:
             stamp(now)
             record((RAW, (token, chunk)))
 
+        def text(token: str) -> None:
+            # the engine's call for a chunk that is only its text (see token_targets): recorded as its text
+            stamp(_perf())
+            record(token)
+
+        sink.text = text  # type: ignore[attr-defined]
         return sink
 
     @guarded
