@@ -8,7 +8,7 @@ tool-call chunks merge by ``index`` (argument strings concatenate), usage is sum
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -268,13 +268,11 @@ class AIChunkAccumulator:
     """Folds ``AIMessageChunk``s one at a time without keeping them (``add`` each, then ``result()``)."""
 
     __slots__ = (
-        "_additional", "_count", "_first", "_id", "_last", "_metadata", "_name", "_parts", "_tool_order",
-        "_tools", "_usage",
+        "_additional", "_first", "_id", "_last", "_metadata", "_name", "_parts", "_tool_order", "_tools", "_usage",
     )
 
     def __init__(self) -> None:
-        self._parts: list[Content] = []
-        self._count = 0
+        self._parts: list[Content] = []  # one per chunk added
         self._first: AIMessageChunk | None = None
         self._id: str | None = None
         self._name: str | None = None
@@ -287,14 +285,24 @@ class AIChunkAccumulator:
 
     def __len__(self) -> int:
         """How many chunks were added."""
-        return self._count
+        return len(self._parts)
+
+    @property
+    def id(self) -> str | None:
+        """The merged message's id so far."""
+        return self._id
+
+    def content_appender(self) -> Callable[[Content], None]:
+        """``append(content)``, the same as ``add(chunk)`` for a chunk that only adds its content: not the first
+        chunk, its id falsy or equal to :attr:`id`, and no name, tool-call chunks, usage, additional kwargs,
+        response metadata or chunk position. For per-chunk loops that test that themselves (one call, no frame)."""
+        return self._parts.append
 
     def add(self, chunk: AIMessageChunk) -> None:
-        count = self._count
-        if not count:
+        parts = self._parts
+        if not parts:
             self._first = chunk
-        self._count = count + 1
-        self._parts.append(chunk.content)
+        parts.append(chunk.content)
         cid = chunk.id
         # (the same id again, as on every chunk of a run, changes nothing)
         if cid and cid != self._id and (
@@ -344,7 +352,7 @@ class AIChunkAccumulator:
                 current["id"] = tc["id"]
 
     def result(self) -> AIMessageChunk:
-        if self._count == 1 and self._first is not None:
+        if len(self._parts) == 1 and self._first is not None:
             return self._first
         tools = self._tools
         return AIMessageChunk(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from streamscope.engine.messages import (
@@ -118,6 +118,16 @@ class GenerationAccumulator:
         self._add_message(generation.message)
         if generation.generation_info:
             self._info = merge_dicts(self._info or {}, generation.generation_info)
+
+    @property
+    def message_id(self) -> str | None:
+        """The merged message's id so far."""
+        return self._messages.id
+
+    def content_appender(self) -> Callable[[Any], None]:
+        """``append(content)``, the same as ``add(generation)`` for a generation without ``generation_info`` whose
+        message only adds its content (see :meth:`AIChunkAccumulator.content_appender`, with :attr:`message_id`)."""
+        return self._messages.content_appender()
 
     def __bool__(self) -> bool:
         return len(self._messages) > 0

@@ -3,7 +3,7 @@
 The wrappers subclass the client's own stream classes (so ``isinstance(s, openai.Stream)`` still holds) and
 delegate everything to the stream the client returned. They add three things only:
 
-- each chunk is handed to the recording as it arrives (one clock read and one list append; the chunk is
+- each chunk is handed to the recording as it arrives (one clock read and two list appends; the chunk is
   classified later, off the consumer's path), except that in a ``for`` loop a plain text chunk is recorded as
   its text (below);
 - every way the consumer can stop ends the recording once, with the outcome it implies (see
@@ -17,8 +17,9 @@ Plain text chunks. A chunk with one choice, non-empty ``delta.content``, no fini
 id and model as the chunk before is exactly one that ``classify`` would turn into ``(CONTENT, content)`` without
 learning anything, so recording its text gives the same span. Recording the text instead of the chunk lets the
 chunk object die right away: keeping every chunk until the stream ends costs the consumer's thread several times
-more in garbage-collector work than these few reads (fields are read from the models' ``__dict__``, much cheaper
-than attribute access on pydantic models). Anything else, or anything unexpected, is recorded as it came.
+more in garbage-collector work than these few reads. Attribute access on pydantic models is slow, so the chunk's
+and the choice's fields are read from their ``__dict__`` (one attribute read for several fields), the delta's one
+field as an attribute. Anything else, or anything unexpected, is recorded as it came.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from streamscope.instrumentation._lifecycle import (
     producer_outcome,
 )
 from streamscope.tracing.guard import report
-from streamscope.tracing.streams import CONTENT, RAW
+from streamscope.tracing.streams import RAW
 
 __all__ = ["TracedAsyncStream", "TracedStream"]
 
@@ -51,10 +52,10 @@ _perf = time.perf_counter_ns
 _UNSET = object()
 
 
-def _records_of(recording: Recording) -> list[tuple[int, int, Any]] | None:
-    """The recorder's record list, to append to inline (None: call ``recording.raw`` per chunk)."""
-    chunk_records = getattr(recording, "chunk_records", None)
-    return chunk_records() if chunk_records is not None else None
+def _columns_of(recording: Recording) -> tuple[list[int], list[Any]] | None:
+    """The recorder's two record columns, to append to inline (None: call ``recording.raw`` per chunk)."""
+    chunk_columns = getattr(recording, "chunk_columns", None)
+    return chunk_columns() if chunk_columns is not None else None
 
 
 def _source(wrapped: Stream[_T]) -> Iterator[_T]:
@@ -124,41 +125,47 @@ class TracedStream(Stream[_T]):
         # iterator and are recorded inline; next(stream) goes through __next__ instead.
         recording = self._ss_recording
         hide = self._ss_hide
-        records = _records_of(recording)
-        pulling = True
+        columns = _columns_of(recording)
+        consumer = False  # set when the exception came in at a yield (close(), throw()), not from the client
         try:
-            if records is None:
+            if columns is None:
                 for item in _source(self._ss_wrapped):
                     recording.raw(item)
                     if not _hidden(hide, item):
-                        pulling = False
-                        yield item
-                        pulling = True
+                        try:
+                            yield item
+                        except BaseException:
+                            consumer = True
+                            raise
             else:
-                append, perf, content_kind = records.append, _perf, CONTENT
+                stamp, record, perf = columns[0].append, columns[1].append, _perf
                 last_id = last_model = _UNSET
                 for item in _source(self._ss_wrapped):
+                    now = perf()
                     # a plain text chunk is recorded as its text (see the module docstring)
                     text = None
                     try:
                         fields = item.__dict__
-                        cid, model = fields["id"], fields["model"]
-                        if cid == last_id and model == last_model and fields["usage"] is None:
+                        if fields["id"] == last_id and fields["model"] == last_model and fields["usage"] is None:
                             choices = fields["choices"]
                             if len(choices) == 1:
                                 choice = choices[0].__dict__
                                 if not choice["finish_reason"]:
-                                    text = choice["delta"].__dict__["content"]
-                        last_id, last_model = cid, model
+                                    text = choice["delta"].content
+                        if not text:
+                            last_id, last_model = fields["id"], fields["model"]
                     except Exception:
                         last_id = last_model = _UNSET
-                    append((perf(), content_kind, text) if text else (perf(), RAW, item))
+                    stamp(now)  # the time first, then the payload (see streamscope.tracing.streams)
+                    record(text if text else (RAW, item))
                     if hide is None or not _hidden(hide, item):
-                        pulling = False
-                        yield item
-                        pulling = True
+                        try:
+                            yield item
+                        except BaseException:
+                            consumer = True
+                            raise
         except BaseException as exc:
-            if pulling:  # the client raised while producing the next chunk
+            if not consumer:  # the client raised while producing the next chunk
                 recording.end(producer_outcome(exc), exc)
             raise
         else:
@@ -217,40 +224,46 @@ class TracedAsyncStream(AsyncStream[_T]):
         # Flat, like TracedStream.__iter__.
         recording = self._ss_recording
         hide = self._ss_hide
-        records = _records_of(recording)
-        pulling = True
+        columns = _columns_of(recording)
+        consumer = False
         try:
-            if records is None:
+            if columns is None:
                 async for item in _asource(self._ss_wrapped):
                     recording.raw(item)
                     if not _hidden(hide, item):
-                        pulling = False
-                        yield item
-                        pulling = True
+                        try:
+                            yield item
+                        except BaseException:
+                            consumer = True
+                            raise
             else:
-                append, perf, content_kind = records.append, _perf, CONTENT
+                stamp, record, perf = columns[0].append, columns[1].append, _perf
                 last_id = last_model = _UNSET
                 async for item in _asource(self._ss_wrapped):
+                    now = perf()
                     text = None  # a plain text chunk is recorded as its text, as in TracedStream.__iter__
                     try:
                         fields = item.__dict__
-                        cid, model = fields["id"], fields["model"]
-                        if cid == last_id and model == last_model and fields["usage"] is None:
+                        if fields["id"] == last_id and fields["model"] == last_model and fields["usage"] is None:
                             choices = fields["choices"]
                             if len(choices) == 1:
                                 choice = choices[0].__dict__
                                 if not choice["finish_reason"]:
-                                    text = choice["delta"].__dict__["content"]
-                        last_id, last_model = cid, model
+                                    text = choice["delta"].content
+                        if not text:
+                            last_id, last_model = fields["id"], fields["model"]
                     except Exception:
                         last_id = last_model = _UNSET
-                    append((perf(), content_kind, text) if text else (perf(), RAW, item))
+                    stamp(now)
+                    record(text if text else (RAW, item))
                     if hide is None or not _hidden(hide, item):
-                        pulling = False
-                        yield item
-                        pulling = True
+                        try:
+                            yield item
+                        except BaseException:
+                            consumer = True
+                            raise
         except BaseException as exc:
-            if pulling:
+            if not consumer:
                 recording.end(producer_outcome(exc), exc)
             raise
         else:

@@ -9,8 +9,8 @@ keyword (or, for LangChain, derived from the exception: ``GeneratorExit`` = aban
 cancelled, ``TimeoutError`` = timeout).
 
 The handler never attaches an OpenTelemetry context (callbacks of one run can fire on different threads and
-tasks); parents are looked up by run id. ``on_llm_new_token`` only appends ``(time, token, chunk)`` to the
-stream's record; chunks are classified later on the export thread. Our engine calls the run's
+tasks); parents are looked up by run id. ``on_llm_new_token`` only records ``(token, chunk)`` and the time in
+the stream's recorder; chunks are classified later on the export thread. Our engine calls the run's
 :meth:`TracingCallbackHandler.token_sink` instead, which appends the same, except that a plain text token is
 recorded as its text. Every method is guarded: tracing failures are logged once and never reach the application.
 """
@@ -281,40 +281,51 @@ class TracingCallbackHandler:
                         invocation_params, name)
 
     def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
-        """Hot path: one dict lookup, one clock read, one append."""
+        """Hot path: one dict lookup, one clock read, two appends."""
         try:
             llm = self._llms.get(run_id)
             if llm is not None:
-                llm.rec.records.append((_perf(), RAW, (token, chunk)))
+                llm.rec.raw((token, chunk))
         except Exception as exc:  # pragma: no cover - nothing above can reasonably fail
             report("on_llm_new_token", exc)
 
     def token_sink(self, run_id: UUID) -> Callable[[Any, Any], None] | None:
-        """The engine's per-run fast path for tokens (instead of :meth:`on_llm_new_token`): a clock read and an
-        append. A plain text chunk (what the classifier's first test accepts) is recorded as its text, so the
+        """The engine's per-run fast path for tokens (instead of :meth:`on_llm_new_token`): a clock read and two
+        appends. A plain text chunk (what the classifier's first test accepts) is recorded as its text, so the
         chunk object is not kept alive until the stream ends (holding every chunk costs the consumer more in
         garbage-collector work than this test); anything else, and the stream's first chunk (which may be the
-        role-only one), is recorded as it came and classified later on the export thread."""
+        role-only one), is recorded as it came and classified later on the export thread. The sink's ``text``
+        function takes what the engine already knows to be a plain text chunk: it only records the text."""
         llm = self._llms.get(run_id)
         if llm is None:
             return None
-        records = llm.rec.chunk_records()
-        if records is None:
+        columns = llm.rec.chunk_columns()
+        if columns is None:
             return _ignore
-        append = records.append
+        arrived, payloads = columns
+        stamp, record = arrived.append, payloads.append
 
         def sink(token: Any, chunk: Any) -> None:
+            now = _perf()
             try:
-                if records and token and type(token) is str:
+                if payloads and token and type(token) is str:
                     message = chunk.message
                     if (not message.tool_call_chunks and not message.usage_metadata and not message.response_metadata
                             and not chunk.generation_info):
-                        append((_perf(), CONTENT, token))
+                        stamp(now)
+                        record(token)
                         return
             except AttributeError:
                 pass
-            append((_perf(), RAW, (token, chunk)))
+            stamp(now)
+            record((RAW, (token, chunk)))
 
+        def text(token: str) -> None:
+            # the engine's call for a chunk that is only its text (see token_targets): recorded as its text
+            stamp(_perf())
+            record(token)
+
+        sink.text = text  # type: ignore[attr-defined]
         return sink
 
     @guarded
@@ -346,7 +357,7 @@ class TracingCallbackHandler:
         meta = getattr(message, "response_metadata", None) or {}
         if meta.get("model_name"):
             rec.set_response(response_model=str(meta["model_name"]))
-        if not rec.records and first is not None:
+        if not rec.recorded and first is not None:
             # not streamed: the whole answer is one chunk that arrived now
             text = getattr(first, "text", None) or _text_of(getattr(message, "content", ""))
             finish = info.get("finish_reason") or meta.get("finish_reason")
@@ -359,7 +370,7 @@ class TracingCallbackHandler:
                 rec.chunk(TOOL_CALL, "".join(str(c.get("name", "")) + json.dumps(c.get("args", {})) for c in calls))
             else:
                 rec.chunk(EMPTY, "")
-        elif rec.records:
+        elif rec.recorded:
             rec.span.set_attribute(A.GEN_AI_REQUEST_STREAM, True)
 
     @guarded
@@ -380,7 +391,7 @@ class TracingCallbackHandler:
             return
         outcome = _outcome(reason, error)
         try:
-            if response is not None and llm.rec.records:
+            if response is not None and llm.rec.recorded:
                 self._llm_facts(llm, response)
         finally:
             llm.rec.end(outcome, error if outcome in ("error", "timeout") else None)

@@ -8,7 +8,7 @@ Every adapter (engine callbacks, LangChain, raw ``openai`` streams) drives the s
                        input_messages=[{"role": "user", "content": "hi"}])
     rec.first_byte()                      # optional: HTTP response headers arrived (time to first byte)
     for chunk in upstream:
-        rec.chunk(CONTENT, chunk_text)    # hot path: one clock read and one list append, nothing else
+        rec.chunk(CONTENT, chunk_text)    # hot path: one clock read and two list appends, nothing else
         # or rec.raw(chunk_object) and pass classify= to start_stream: the export thread classifies it later
     rec.set_response(response_id="chatcmpl-1", response_model="gpt-4o-mini-2024", finish_reasons=["stop"])
     rec.end("completed", usage={"input_tokens": 5, "output_tokens": 7})   # exactly once; later calls no-op
@@ -18,25 +18,30 @@ Every adapter (engine callbacks, LangChain, raw ``openai`` streams) drives the s
 record the exception and ``error.type``; the others never mark the span as an error. Whatever the outcome,
 the rollups, the usage known so far and (with content capture) the partial output are kept.
 
-Per chunk the consumer's thread only appends ``(perf_counter_ns(), kind, payload)`` to a list; no span,
-lock or dict is touched. While the stream runs, the export thread of our pipeline periodically (``live_interval``,
-default 1 s) classifies the chunks recorded so far and exports them as chunk spans (:meth:`live_batch`); the first
-chunk span of each such slice carries the in-flight signal (``streamscope.live.*``: operation, request model,
-provider) so a collector can show the stream before its span arrives. At ``end`` the rollups are computed in one
-pass over all chunks, the LLM span gets its attributes and ends, and the chunks not exported yet are handed to
-the export pipeline as one :class:`ChunkBatch` that the background thread encodes. Every chunk span is exported
-exactly once, with the same ids and attributes whichever way it leaves. Nothing here raises into the caller:
-failures are logged once and counted.
+Per chunk the consumer's thread only appends ``perf_counter_ns()`` to :attr:`StreamRecorder.arrived` and then
+the chunk's payload to :attr:`StreamRecorder.payloads`: the text itself for a content chunk, a ``(kind, text)`` or
+``(RAW, obj)`` pair for anything else (:meth:`StreamRecorder.chunk_columns`). No span, lock or dict is touched,
+and a text chunk allocates no object that the garbage collector tracks (a tuple per chunk sets off a collection
+every few hundred chunks, on the consumer's thread). While the stream runs, the export thread of our pipeline
+periodically (``live_interval``, default 1 s) classifies the chunks recorded so far and exports them as chunk
+spans (:meth:`live_batch`); the first chunk span of each such slice carries the in-flight signal
+(``streamscope.live.*``: operation, request model, provider) so a collector can show the stream before its span
+arrives. At ``end`` the rollups are computed in one pass over all chunks, the LLM span gets its attributes and
+ends, and the chunks not exported yet are handed to the export pipeline as one :class:`ChunkBatch` that the
+background thread encodes. Every chunk span is exported exactly once, with the same ids and attributes whichever
+way it leaves. Nothing here raises into the caller: failures are logged once and counted.
 
 With a redactor (``Settings.redact``, from ``init(redact=...)``) and content capture, the prompt messages, output,
 partial output, chunk texts (joined, redacted as one text and split back: :func:`.redaction.redact_fragments`) and a
 failed stream's exception are redacted in ``_finish``, off the consumer's thread; such a stream is not watched for
 live export, so its chunk spans all leave at the end. Without one, nothing here changes.
 
-Threads: the consumer appends records; classification and the hand-out of chunks to the exporter happen under
-the recorder's work lock, on the export thread (or, when ending could not be deferred, on the thread that ends
-the stream). ``classify`` reports what it learns to a separate :class:`StreamFacts`, applied after the adapter's
-own reports when the stream finishes, so the span's attributes do not depend on when chunks were classified.
+Threads: the consumer appends records (a record is complete once its payload is appended, its time having been
+appended just before, so ``len(payloads)`` records can always be read); classification and the hand-out of chunks
+to the exporter happen under the recorder's work lock, on the export thread (or, when ending could not be
+deferred, on the thread that ends the stream). ``classify`` reports what it learns to a separate
+:class:`StreamFacts`, applied after the adapter's own reports when the stream finishes, so the span's attributes
+do not depend on when chunks were classified.
 
 Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (non-empty visible text),
 ``REASONING``, ``TOOL_CALL`` (a tool-call name or argument fragment), ``USAGE`` (token counts only),
@@ -52,7 +57,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import eq, mul, sub
+from operator import eq, is_, mul, sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -158,8 +163,9 @@ class StreamRecorder:
         "_watched",
         "_work",
         "active",
+        "arrived",
         "context_attributes",
-        "records",
+        "payloads",
         "span",
         "start_perf_ns",
         "start_wall_ns",
@@ -172,7 +178,10 @@ class StreamRecorder:
         self.active = active
         self.start_perf_ns = start_perf_ns
         self.start_wall_ns = start_wall_ns
-        self.records: list[tuple[int, int, Any]] = []
+        # The records, as two columns: when each chunk arrived (perf_counter_ns), and its payload: the text of a
+        # content chunk (anything but a tuple), else a (kind, text) or (RAW, obj) pair.
+        self.arrived: list[int] = []
+        self.payloads: list[Any] = []
         self._classify = classify
         self._ended = False
         self._lock = threading.Lock()  # guards _ended (taken once, by end())
@@ -180,7 +189,7 @@ class StreamRecorder:
         self._first_byte_ns: int | None = None
         self._facts = StreamFacts()  # reported by the adapter
         self._learned = StreamFacts()  # learned by classify from the chunks
-        # Classified columns of records[:len(_times)], and how many of them went to the exporter already.
+        # Classified columns of the first len(_times) records, and how many of them went to the exporter already.
         self._times: list[int] = []
         self._kinds: list[int] = []
         self._texts: list[str] = []
@@ -196,17 +205,26 @@ class StreamRecorder:
 
     def chunk(self, kind: int, text: str = "") -> None:
         """One chunk arrived now. ``kind`` is one of the kind constants; ``text`` its text (may be empty)."""
-        self.records.append((_perf(), kind, text))
+        self.arrived.append(_perf())
+        self.payloads.append(text if kind == CONTENT and type(text) is str else (kind, text))
 
     def raw(self, obj: Any) -> None:
         """One chunk arrived now; the ``classify`` given to ``start_stream`` classifies it later, off this thread."""
-        self.records.append((_perf(), _RAW, obj))
+        self.arrived.append(_perf())
+        self.payloads.append((_RAW, obj))
 
-    def chunk_records(self) -> list[tuple[int, int, Any]] | None:
-        """For adapters' per-chunk loops: the list that :meth:`chunk` and :meth:`raw` append to, so a loop can
-        append ``(time.perf_counter_ns(), kind, text)`` or ``(time.perf_counter_ns(), RAW, obj)`` itself without
-        a method call per chunk. None when the stream is not recorded (then record nothing)."""
-        return self.records
+    def chunk_columns(self) -> tuple[list[int], list[Any]] | None:
+        """For adapters' per-chunk loops: the two lists that :meth:`chunk` and :meth:`raw` append to, so a loop can
+        record a chunk itself without a method call: append ``time.perf_counter_ns()`` to the first, then the
+        payload to the second, with nothing that can raise in between; the payload is the text (a ``str``) of a
+        content chunk, else ``(kind, text)`` or ``(RAW, obj)``. None when the stream is not recorded (then record
+        nothing)."""
+        return self.arrived, self.payloads
+
+    @property
+    def recorded(self) -> int:
+        """How many chunks were recorded so far."""
+        return len(self.payloads)
 
     # -- facts ------------------------------------------------------------------------------------------
 
@@ -246,36 +264,36 @@ class StreamRecorder:
             self._watched = pipeline.watch(self)
 
     def _classify_upto(self, n: int) -> None:
-        """Classify ``records[len(_times):n]`` into the columns. Callers hold ``_work``.
+        """Classify records ``len(_times)`` to ``n`` into the columns. Callers hold ``_work``.
 
-        The consumer keeps appending to ``records`` meanwhile; slicing a list is atomic, and only records that
-        were complete when this started are read. If ``classify`` raises, the records before it stay classified.
+        The consumer keeps appending meanwhile; slicing a list is atomic, and only records that were complete
+        (payload appended) when this started are read. If ``classify`` raises, the records before it stay
+        classified.
         """
         done = len(self._times)
         if done >= n:
             return
-        times, kind_column, payloads = zip(*self.records[done:n], strict=True)
-        kinds = list(kind_column)
-        texts = list(payloads)
-        if _RAW in kinds:
+        times = self.arrived[done:n]
+        texts = self.payloads[done:n]
+        kinds = [CONTENT] * len(texts)
+        types = list(map(type, texts))
+        if tuple in types:
             classify = self._classify
             learned = self._learned
-            i = kinds.index(_RAW)
-            try:
-                while True:
-                    payload = texts[i]
-                    if classify is None:
-                        kind, text = (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
-                    else:
-                        kind, text = classify(payload, learned)
-                    kinds[i] = kind
-                    texts[i] = text
-                    i = kinds.index(_RAW, i + 1)
-            except ValueError:
-                pass  # no raw record left
-            except Exception:
-                self._append_classified(times[:i], kinds[:i], texts[:i])
-                raise
+            for i in compress(range(len(types)), map(is_, types, repeat(tuple))):
+                kind, payload = texts[i]
+                if kind == _RAW:
+                    try:
+                        if classify is None:
+                            kind, payload = ((CONTENT, payload) if isinstance(payload, str) and payload
+                                             else (EMPTY, ""))
+                        else:
+                            kind, payload = classify(payload, learned)
+                    except Exception:
+                        self._append_classified(times[:i], kinds[:i], texts[:i])
+                        raise
+                kinds[i] = kind
+                texts[i] = payload
         self._append_classified(times, kinds, texts)
 
     def _append_classified(self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any]) -> None:
@@ -313,7 +331,7 @@ class StreamRecorder:
             if self._finished or self._live_off:
                 return None
             first = self._exported
-            n = len(self.records)
+            n = len(self.payloads)
             if n <= first:
                 return None
             try:
@@ -342,7 +360,7 @@ class StreamRecorder:
         pipeline = self.active.pipeline
         try:
             if pipeline is not None and pipeline.defer(
-                    lambda: self._complete(outcome, error, usage, end_perf), len(self.records) + 1):
+                    lambda: self._complete(outcome, error, usage, end_perf), len(self.payloads) + 1):
                 return
         except Exception as exc:
             report("StreamRecorder.end(defer)", exc)
@@ -377,7 +395,7 @@ class StreamRecorder:
         red = settings.redact if settings.capture_content else None
         if red is not None and self._input is not None:
             span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _input_messages(self._input, red))
-        self._classify_upto(len(self.records))
+        self._classify_upto(len(self.payloads))
         times, kinds, texts = self._times, self._kinds, self._texts
         sizes = list(map(len, texts))
         facts = self._facts
@@ -524,7 +542,7 @@ class _NoopRecorder(StreamRecorder):
     def raw(self, obj: Any) -> None:
         return None
 
-    def chunk_records(self) -> list[tuple[int, int, Any]] | None:
+    def chunk_columns(self) -> tuple[list[int], list[Any]] | None:
         return None
 
     def end(self, outcome: str = "completed", error: BaseException | None = None,

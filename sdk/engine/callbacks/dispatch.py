@@ -120,7 +120,11 @@ def token_targets(handlers: Sequence[Any], run_id: Any = None) -> list[tuple[Any
     handler may offer ``token_sink(run_id)``, returning a plain function of ``(token, chunk)`` that is called for
     this run's tokens instead of ``on_llm_new_token(token, chunk=..., run_id=..., parent_run_id=..., tags=...)``
     (what an inline recorder needs, without building keyword arguments per chunk), or ``None`` to be called the
-    usual way. Its errors are handled like those of ``on_llm_new_token``.
+    usual way. Its errors are handled like those of ``on_llm_new_token``. A sink may carry a ``text`` attribute,
+    a function of ``(token)`` that the engine's model loop calls instead of the sink for a chunk that is only its
+    text: ``token`` is the chunk's non-empty ``str`` content, it is not the run's first chunk, and the chunk has
+    no generation info, no id other than the run's message id so far, and no name, tool-call chunks, usage,
+    additional kwargs, response metadata or chunk position.
     """
     global _EMPTY_TOKEN_METHODS
     empty = _EMPTY_TOKEN_METHODS

@@ -292,19 +292,23 @@ class RunManager:
             except Exception as exc:
                 unexpected_handler_error(handler, "on_llm_new_token", exc)
 
-    def token_emitter(self) -> tuple[Callable[[Any, Any], object], Any]:
-        """``(emit, handler)`` for a model's per-chunk loop: ``emit(token, chunk)`` tells the run's handlers.
+    def token_emitter(self) -> tuple[Callable[[Any, Any], object], Callable[[Any], object] | None, Any]:
+        """``(emit, emit_text, handler)`` for a model's per-chunk loop: ``emit(token, chunk)`` tells the run's
+        handlers.
 
         When a single handler takes this run's tokens through a token sink, ``emit`` is that sink itself (one call
-        per chunk instead of two) and ``handler`` is its handler: the caller must then treat an exception from
-        ``emit`` as that handler's (:func:`unexpected_handler_error`). Otherwise ``emit`` is :meth:`new_token`,
-        which handles every handler's errors itself, and ``handler`` is None."""
+        per chunk instead of two), ``emit_text`` the sink's ``text`` function if it has one (for chunks that are
+        only their text, see :func:`token_targets`; else None) and ``handler`` is its handler: the caller must
+        then treat an exception from either as that handler's (:func:`unexpected_handler_error`). Otherwise
+        ``emit`` is :meth:`new_token`, which handles every handler's errors itself, and the others are None."""
         targets = self._token_targets
         if targets is None:
             targets = self._resolve_token_targets()
         if len(targets) == 1 and targets[0][1] is not None:
-            return targets[0][1], targets[0][0]
-        return self.new_token, None
+            sink = targets[0][1]
+            text = getattr(sink, "text", None)
+            return sink, text if callable(text) else None, targets[0][0]
+        return self.new_token, None, None
 
     def _new_token_with(self, token: Any, chunk: Any, kwargs: dict[str, Any]) -> None:
         """A token with extra keywords from the caller: every handler gets them through ``on_llm_new_token``."""

@@ -42,6 +42,7 @@ from streamscope.engine.runnables.base import (
 __all__ = ["BaseChatModel"]
 
 _END = object()
+_NO_ID = object()  # no chunk folded yet: the first chunk always goes the full way
 
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
@@ -217,9 +218,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
         # per chunk with handlers: fold it, tell them (bound once; the token read inline unless overridden)
-        add = chunks.add
-        new_token, sink_owner = rm.token_emitter() if track else (rm.new_token, None)
+        add, append_content = chunks.add, chunks.content_appender()
+        new_token, new_text, sink_owner = rm.token_emitter() if track else (rm.new_token, None, None)
         token_of = None if type(self)._token is BaseChatModel._token else self._token
+        # A chunk that only adds its text (the common case) is folded with one append and, when the run's token
+        # taker offers it, handed over as its text alone (see token_targets); the first chunk, and any chunk
+        # with an id of its own or any other field set, goes the full way. ``merged_id`` is the folded id.
+        plain_ok = token_of is None
+        merged_id: Any = _NO_ID
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(blocking=True)
@@ -229,17 +235,33 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
-                    add(generation)
-                    try:
-                        if token_of is None:
-                            content = message.content
-                            new_token(content if type(content) is str else message.text, generation)
-                        else:
-                            new_token(token_of(message), generation)
-                    except Exception as exc:  # only a sink called directly raises here (see token_emitter)
-                        if sink_owner is None:
-                            raise
-                        unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                    content = message.content
+                    if (plain_ok and content and type(content) is str and message.id == merged_id
+                            and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
+                                     or message.additional_kwargs or message.name or message.chunk_position
+                                     or generation.generation_info)):
+                        append_content(content)
+                        try:
+                            if new_text is not None:
+                                new_text(content)
+                            else:
+                                new_token(content, generation)
+                        except Exception as exc:  # only a sink called directly raises here (see token_emitter)
+                            if sink_owner is None:
+                                raise
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                    else:
+                        add(generation)
+                        merged_id = chunks.message_id
+                        try:
+                            if token_of is None:
+                                new_token(content if type(content) is str else message.text, generation)
+                            else:
+                                new_token(token_of(message), generation)
+                        except Exception as exc:
+                            if sink_owner is None:
+                                raise
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
                 yield message
         except GeneratorExit:
             close_quietly(iterator)

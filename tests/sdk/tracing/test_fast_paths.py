@@ -25,7 +25,7 @@ from streamscope.engine.models import FakeStreamingChatModel
 from streamscope.engine.outputs import ChatGenerationChunk
 from streamscope.testing import capture_spans
 from streamscope.tracing.handler import TracingCallbackHandler
-from streamscope.tracing.streams import CONTENT, RAW
+from streamscope.tracing.streams import RAW
 
 
 def _chunk(delta: dict[str, Any] | None = None, *, finish: str | None = None, cid: str = "chatcmpl-1",
@@ -196,6 +196,8 @@ def test_empty_base_token_methods_are_not_called_and_sinks_are_used() -> None:
         assert target[1] is not None  # its sink
         target[1]("tok", ChatGenerationChunk(AIMessageChunk("tok")))
         target[1]("tok", ChatGenerationChunk(AIMessageChunk("tok")))
-        records = tracing._llms["r1"].rec.records  # type: ignore[index]
-        assert [r[1:] for r in records] == [(RAW, ("tok", records[0][2][1])), (CONTENT, "tok")]
+        rec = tracing._llms["r1"].rec  # type: ignore[index]
+        first = rec.payloads[0][1][1]
+        assert rec.payloads == [(RAW, ("tok", first)), "tok"]  # the first as it came, then the text
+        assert len(rec.arrived) == 2
         tracing.on_llm_end(None, run_id="r1")  # type: ignore[arg-type]
