@@ -6,7 +6,7 @@ receivers decode on one core while the child inserts and commits on the other.
 
 :class:`SQLiteProcessStore` is a :class:`SQLiteStore` (reads, retention and aggregates queries run here, on
 WAL readers) whose :meth:`write` hands the batch to the child and returns once the child has committed it: the
-same durability as the in-process store. Chunk rows travel as plain tuples (the cheapest thing to pickle). The
+same durability as the in-process store. Rows travel as plain tuples (the cheapest thing to pickle). The
 child ignores SIGINT/SIGTERM (the parent drains and stops it) and exits when its pipe closes, so a parent killed
 with ``kill -9`` does not leave it behind. If the child dies, the write in progress raises (its requests are
 answered 503 and retried by the exporters) and the next write starts a new child.
@@ -15,8 +15,10 @@ answered 503 and retried by the exporters) and the next write starts a new child
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import io
+import operator
 import os
 import pickle
 import signal
@@ -26,9 +28,14 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from streamscope.collector.model import IngestBatch
+from streamscope.collector.model import IngestBatch, LiveStream, Span, Stream
 from streamscope.collector.store.sqlite import SQLiteStore
 
+# Spans, streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the
+# dataclasses themselves calls a Python __getstate__ per object) and are rebuilt there.
+_span_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Span)))
+_stream_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Stream)))
+_live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStream)))
 _STOP = b"stop"
 _OK = b"ok"
 
@@ -81,7 +88,8 @@ class SQLiteProcessStore(SQLiteStore):
         buf = io.BytesIO()
         pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
         pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-        pickler.dump((self.clock(), batch.spans, batch.streams, list(map(tuple, batch.chunks)), batch.live))
+        pickler.dump((self.clock(), list(map(_span_fields, batch.spans)), list(map(_stream_fields, batch.streams)),
+                      list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
         payload = buf.getbuffer()
         with self._lock:
             if self._closed:
@@ -131,7 +139,8 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             try:
                 clock, spans, streams, chunks, live = pickle.loads(msg)
                 now[0] = clock
-                store.write(IngestBatch(spans, streams, tuple(chunks), live))
+                store.write(IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams),
+                                        tuple(chunks), tuple(LiveStream(*f) for f in live)))  # fmt: skip
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
                 send.send_bytes(reply.encode("utf-8", "replace")[:4096])
