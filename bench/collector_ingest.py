@@ -5,7 +5,7 @@
 Load: OTLP/HTTP protobuf (and gRPC) bodies of 512 spans shaped like our SDK's output: 4 traces x (1 root +
 1 LLM stream span with streamscope rollups + 126 ``streamscope.chunk`` spans), unique ids in every body.
 The collector runs as its own process (``streamscope collector``, SQLite WAL, synchronous=FULL, its writes in a
-child process); a 200 means "committed", so acknowledged spans/s is stored spans/s. Closed-loop senders (8 by
+child process); a 200 means "committed", so acknowledged spans/s is stored spans/s. Closed-loop senders (16 by
 default, in this process, on the same 2 cores); on 503 they wait 0.1 s and retry. RSS and CPU are summed over the
 collector and its writer process; CPU per span is printed for the collector and for the senders.
 Then an open-loop phase offers twice the HTTP rate just measured (128 paced senders, 503s counted, not
@@ -481,7 +481,7 @@ def run_phoenix(venv: str, pool: BodyPool, duration: float, threads: int) -> dic
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--base-bodies", type=int, default=40)
     ap.add_argument("--fill", type=int, default=1_000_000, help="chunk spans stored before timing queries")
     ap.add_argument("--phoenix-venv", default=None)
