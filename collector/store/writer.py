@@ -46,9 +46,8 @@ class WriterProcessError(RuntimeError):
 
 class SQLiteProcessStore(SQLiteStore):
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
-        super().__init__(
-            path, synchronous=synchronous
-        )  # creates or migrates the schema before the child opens it
+        # creates (or converts) the schema here, before the child opens the database
+        super().__init__(path, synchronous=synchronous)
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None

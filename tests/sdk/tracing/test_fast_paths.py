@@ -143,6 +143,35 @@ def test_async_openai_for_loop_records_what_anext_records() -> None:
     assert fast == general
 
 
+def _client_of(chunks: list[dict[str, Any]]) -> OpenAI:
+    events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=iter(events))
+
+    client = OpenAI(base_url="http://test.invalid/v1", api_key="x", max_retries=0,
+                    http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))  # fmt: skip
+    streamscope.instrument_openai(client)
+    return client
+
+
+def test_the_first_chunk_gives_the_response_id_and_model_even_when_it_is_text() -> None:
+    """No role delta, and the consumer breaks before the finish chunk: the id and model still come from the first
+    chunk, which is always recorded as it came."""
+    client = _client_of([_chunk({"content": "Hi"}, cid="c-first", model="m-first"),
+                         _chunk({"content": " there"}, cid="c-first", model="m-first"),
+                         _chunk({"content": "!"}, cid="c-first", model="m-first")])  # fmt: skip
+    with capture_spans() as spans:
+        for i, _ in enumerate(client.chat.completions.create(model="m", messages=[], stream=True)):
+            if i == 1:
+                break
+    (llm,) = [s for s in spans if s.name.startswith("chat")]
+    assert llm.attributes["gen_ai.response.id"] == "c-first"
+    assert llm.attributes["gen_ai.response.model"] == "m-first"
+    assert llm.attributes["streamscope.stream.outcome"] == "abandoned"
+    assert llm.attributes["streamscope.stream.chunk_count"] == 2
+
+
 class _TokensOnly:
     """Forces the general path: the tracing handler without its token sink, so on_llm_new_token is called."""
 
