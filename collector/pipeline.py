@@ -61,7 +61,11 @@ class Ingestor:
         *,
         max_queue_rows: int = 100_000,
         max_batch_rows: int = 20_000,
+        writers: int = 1,
     ) -> None:
+        """``writers`` threads take batches from the queue; with more than one, a store that can accept a write
+        while another is in progress (the writer process) gets the next batch without waiting for the last
+        commit."""
         self.store = store
         self.metrics = metrics or CollectorMetrics()
         self.max_queue_rows = max_queue_rows
@@ -71,8 +75,10 @@ class Ingestor:
         self._cond = threading.Condition()
         self._stopping = False
         self.paused = threading.Event()  # tests: hold the writer to fill the queue
-        self._thread = threading.Thread(target=self._run, name="streamscope-writer", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"streamscope-writer-{i}", daemon=True)
+                         for i in range(max(1, writers))]  # fmt: skip
+        for t in self._threads:
+            t.start()
 
     @property
     def queued_rows(self) -> int:
@@ -160,4 +166,6 @@ class Ingestor:
             self._stopping = True
             self._cond.notify_all()
         self.paused.clear()
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))

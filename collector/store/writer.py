@@ -48,7 +48,10 @@ class SQLiteProcessStore(SQLiteStore):
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         # creates (or converts) the schema here, before the child opens the database
         super().__init__(path, synchronous=synchronous)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # sending, and starting or dropping the child
+        self._turns = threading.Condition()  # reading answers in the order the batches were sent
+        self._sent = self._answered = 0  # batches sent to / answered by the current child
+        self._generation = 0  # bumped when a child is dropped: writers waiting on it give up
         self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
@@ -67,6 +70,10 @@ class SQLiteProcessStore(SQLiteStore):
         self._recv = Connection(to_parent_r, writable=False)
 
     def _drop_child(self) -> None:
+        with self._turns:
+            self._generation += 1
+            self._sent = self._answered = 0
+            self._turns.notify_all()
         for conn in (self._send, self._recv):
             if conn is not None:
                 conn.close()
@@ -90,18 +97,38 @@ class SQLiteProcessStore(SQLiteStore):
         pickler.dump((self.clock(), list(map(_span_fields, batch.spans)), list(map(_stream_fields, batch.streams)),
                       list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
         payload = buf.getbuffer()
-        with self._lock:
+        with self._lock:  # send in turn; the child commits (and answers) in the order it received
             if self._closed:
                 raise RuntimeError("store is closed")
             if self._send is None:
                 self._start()
-            assert self._send is not None and self._recv is not None
+            assert self._send is not None
+            send, recv, generation = self._send, self._recv, self._generation
             try:
-                self._send.send_bytes(payload)
-                reply = self._recv.recv_bytes()
-            except (OSError, EOFError) as e:
+                send.send_bytes(payload)
+            except OSError as e:
                 self._drop_child()
                 raise WriterProcessError("the writer process died; the batch may not be stored") from e
+            turn = self._sent
+            self._sent += 1
+        with self._turns:  # then read our answer: the one after the answers of the batches sent before ours
+            while self._answered != turn and self._generation == generation:
+                self._turns.wait()
+            alive = self._generation == generation
+        if not alive:  # the child died while an earlier batch was being written
+            raise WriterProcessError("the writer process died; the batch may not be stored")
+        try:
+            assert recv is not None
+            reply = recv.recv_bytes()  # only the writer whose turn it is reads
+        except (OSError, EOFError) as e:
+            with self._lock:
+                if self._generation == generation:
+                    self._drop_child()
+            raise WriterProcessError("the writer process died; the batch may not be stored") from e
+        with self._turns:
+            if self._generation == generation:
+                self._answered += 1
+            self._turns.notify_all()
         if reply != _OK:
             raise WriterProcessError(reply.decode("utf-8", "replace"))
 

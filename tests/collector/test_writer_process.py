@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,3 +101,52 @@ def test_a_killed_collector_leaves_no_writer_behind(tmp_path: Path) -> None:
         assert _gone_within(writer, 10), "the writer process outlived its collector"
     finally:
         c.stop()
+
+
+def test_concurrent_writers_are_answered_in_order_and_all_stored(store: SQLiteProcessStore) -> None:
+    """Two writers (as the collector runs): the second batch is sent while the first is being committed."""
+    batches = [llm_trace(3) for _ in range(40)]
+    errors: list[BaseException] = []
+
+    def write(mine: list[IngestBatch]) -> None:
+        try:
+            for b in mine:
+                store.write(b)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(batches[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(store.streams(Filters(), 100)) == 40
+    assert store.counts()["chunks"] == 120
+
+
+def test_a_child_dying_under_two_pending_writes_fails_both_then_recovers(store: SQLiteProcessStore) -> None:
+    store.write(llm_trace(1))
+    pid = store.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # the child stops reading: both writes below are in flight
+    results: list[object] = []
+
+    def write() -> None:
+        try:
+            store.write(llm_trace(2))
+            results.append("stored")
+        except WriterProcessError as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 and all(isinstance(r, WriterProcessError) for r in results)
+    store.write(llm_trace(4))
+    assert store.writer_pid not in (None, pid)
+    assert sorted(st.chunk_count or 0 for st in store.streams(Filters(), 10)) == [1, 4]
