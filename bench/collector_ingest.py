@@ -238,6 +238,18 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time by state (user, nice, system, idle, iowait, irq, softirq, steal) from /proc/stat."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of CPU time the hypervisor took from this machine between two ``cpu_ticks()``: when it is large,
+    every CPU-bound number of the run is low (and CPU per span high)."""
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    return d[7] / max(1, sum(d))
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of the process and its descendants."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -307,7 +319,7 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     worker = http_worker if kind == "http" else grpc_worker
     ts = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     ts.append(threading.Thread(target=sampler, daemon=True))
-    cpu0, own0 = cpu_s(pid), time.process_time()
+    cpu0, own0, ticks0 = cpu_s(pid), time.process_time(), cpu_ticks()
     t0 = time.perf_counter()
     for t in ts:
         t.start()
@@ -316,11 +328,11 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     for t in ts:
         t.join(120)
     elapsed = time.perf_counter() - t0
-    cpu, own = cpu_s(pid) - cpu0, time.process_time() - own0
+    cpu, own, steal = cpu_s(pid) - cpu0, time.process_time() - own0, steal_share(ticks0, cpu_ticks())
     lat = sorted(latencies)
     return {
         "spans": acked[0], "rate": acked[0] / elapsed, "rejected": rejected[0], "peak_rss": peak[0],
-        "cpu_us": cpu / max(1, acked[0]) * 1e6, "sender_cpu_us": own / max(1, acked[0]) * 1e6,
+        "cpu_us": cpu / max(1, acked[0]) * 1e6, "sender_cpu_us": own / max(1, acked[0]) * 1e6, "steal": steal,
         "p50": lat[len(lat) // 2] if lat else float("nan"), "p99": lat[int(len(lat) * 0.99)] if lat else float("nan"),
     }  # fmt: skip
 
@@ -541,7 +553,8 @@ def main() -> int:
     print()
     print(f"HTTP: {http_res['spans']:,} spans acknowledged (= committed) in {args.duration:.0f} s, "
           f"{http_res['rejected']} 503s, request latency p50 {http_res['p50'] * 1e3:.1f} ms / p99 {http_res['p99'] * 1e3:.1f} ms; "
-          f"CPU per span: collector (both processes) {http_res['cpu_us']:.1f} µs, senders {http_res['sender_cpu_us']:.1f} µs")  # fmt: skip
+          f"CPU per span: collector (both processes) {http_res['cpu_us']:.1f} µs, senders {http_res['sender_cpu_us']:.1f} µs; "
+          f"CPU steal by the hypervisor during the run {http_res['steal']:.0%}")  # fmt: skip
     print(f"gRPC: {grpc_res['spans']:,} spans in {args.duration / 2:.0f} s, {grpc_res['rejected']} UNAVAILABLE, "
           f"p50 {grpc_res['p50'] * 1e3:.1f} ms / p99 {grpc_res['p99'] * 1e3:.1f} ms")  # fmt: skip
     print(f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms")
