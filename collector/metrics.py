@@ -22,7 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 
-from streamscope.collector.model import Chunk, IngestBatch, Stream
+from streamscope.collector.model import IngestBatch, Stream, by_stream
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -30,7 +30,6 @@ TPS_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_SERIES = 2000
 STREAM_LABELS = ("service", "provider", "model", "operation")
-_span_id = operator.attrgetter("span_id")
 _index = operator.attrgetter("index")
 _gap = operator.attrgetter("gap")
 
@@ -203,13 +202,7 @@ class CollectorMetrics:
             self.streams.labels(*labels, st.outcome).inc(1, exemplar=ex)
             if st.stall_count:
                 self.stalls.labels(*labels[:3]).inc(st.stall_count, exemplar=ex)
-        by_stream: dict[str, list[Chunk]] = {}
-        for sid, run in itertools.groupby(batch.chunks, key=_span_id):
-            group = by_stream.get(sid)
-            if group is None:
-                by_stream[sid] = list(run)
-            else:
-                group.extend(run)
+        streams_chunks = by_stream(batch.chunks)
         gaps: dict[str, list[float]] = {}
         with self._lock:
             # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
@@ -217,7 +210,7 @@ class CollectorMetrics:
             # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
             # A gap counts for a chunk after the first (index > 0) when it is a number >= 0.
             high = self._gap_high
-            for sid, group in by_stream.items():
+            for sid, group in streams_chunks.items():
                 floor = high.get(sid, -1)
                 indices = list(map(_index, group))
                 lo = indices[0]

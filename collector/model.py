@@ -11,7 +11,9 @@ Attribute mappings are plain dicts for speed; treat them as read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -278,6 +280,22 @@ class LiveStream:
             "last_chunk": self.last_ns / NS,
             "current_rate": self.current_rate,
         }
+
+
+def by_stream(chunks: Iterable[Chunk]) -> dict[str, list[Chunk]]:
+    """Chunk rows grouped by their stream (``span_id``), each group in the order given. Batches hold each stream's
+    chunks in runs, so this takes one ``groupby`` run at a time instead of one dict lookup per chunk."""
+    groups: dict[str, list[Chunk]] = {}
+    for sid, run in itertools.groupby(chunks, key=_stream_of):
+        group = groups.get(sid)
+        if group is None:
+            groups[sid] = list(run)
+        else:
+            group.extend(run)
+    return groups
+
+
+_stream_of = operator.itemgetter(0)  # Chunk.span_id
 
 
 @dataclass(frozen=True, slots=True)

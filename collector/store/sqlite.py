@@ -34,6 +34,7 @@ from streamscope.collector.model import (
     SpanEvent,
     Stream,
     TraceSummary,
+    by_stream,
 )
 from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
 
@@ -239,8 +240,6 @@ def _row_span(r: Sequence[Any]) -> Span:
     )  # fmt: skip
 
 
-_chunk_row = operator.attrgetter("span_id", "index", "offset", "gap", "kind", "size", "tokens", "content")
-_CHUNK_IS_TUPLE = issubclass(Chunk, tuple)  # then a chunk is its own row
 
 
 def _batched(items: Sequence[str], n: int = 400) -> Iterable[Sequence[str]]:
@@ -329,14 +328,7 @@ class SQLiteStore:
                 raise
 
     def _write_chunks(self, con: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
-        groups: dict[str, list[tuple[Any, ...]]] = {}
-        rows: Iterable[tuple[Any, ...]] = chunks if _CHUNK_IS_TUPLE else map(_chunk_row, chunks)  # type: ignore[assignment]
-        for sid, run in itertools.groupby(rows, key=_first):
-            group = groups.get(sid)
-            if group is None:
-                groups[sid] = list(run)
-            else:
-                group.extend(run)
+        groups = by_stream(chunks)  # a Chunk is its row (a tuple in column order)
         have: dict[str, set[int]] = {}
         for part in _batched(list(groups)):
             marks = ",".join("?" * len(part))
