@@ -9,10 +9,11 @@ from types import FrameType
 
 import click
 
+from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
 from streamscope.collector.retention import parse_size
-from streamscope.collector.server import CollectorServer, tune_gc
+from streamscope.collector.server import CollectorServer
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import threading
 from collections.abc import Sequence
@@ -32,15 +31,6 @@ from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.collector.store.writer import SQLiteProcessStore
 
 log = logging.getLogger(__name__)
-
-
-def tune_gc() -> None:
-    """For a process whose main job is ingest (``streamscope collector`` / ``up`` and the writer process): ingest
-    allocates a tuple or two per chunk row, so the default young-generation threshold (700) runs a collection every
-    few hundred rows. Freeze what startup allocated and collect the young generation every 50,000 allocations:
-    about 10% less CPU per span (bench/collector_ingest.py)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 class CollectorServer:

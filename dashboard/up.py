@@ -125,8 +125,9 @@ def _url(host: str, port: int) -> str:
 def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, demo: bool, demo_rate: float,
        seed: int) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
+    from streamscope.collector.gc_tuning import tune_gc
     from streamscope.collector.ports import PortTaken, check_free
-    from streamscope.collector.server import CollectorServer, tune_gc
+    from streamscope.collector.server import CollectorServer
     from streamscope.dashboard import create_app
 
     try:

@@ -13,14 +13,10 @@ import itertools
 import operator
 import os
 import sqlite3
-import sys
 import threading
 import time
-from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-import orjson
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
@@ -37,6 +33,7 @@ from streamscope.collector.model import (
     by_stream,
 )
 from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
+from streamscope.collector.store import chunk_blocks
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
@@ -79,83 +76,9 @@ CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
 
 LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))
 
-# -- chunk rows are kept in blocks (``chunk_blocks``): one row per stream per write, holding the chunks of that
-# stream the write adds, column by column. A stream's 126 chunks are one B-tree insert and ~20 bytes a chunk
-# instead of 126 inserts of ~60 bytes (random span ids make every insert a page of its own). ``lo`` is the
-# block's lowest index and ``n`` its chunk count; ``idx`` holds the indices (int64, little-endian, ascending)
-# unless they are exactly lo..lo+n-1 (then NULL); ``offsets`` / ``gaps`` are float64 little-endian, a NaN gap
-# meaning NULL (as SQLite stores a NaN REAL); kinds / sizes / tokens / contents are JSON: an array of n values,
-# or one value that every chunk of the block has. The first write of a (span_id, index) wins: a write reads
-# the indices its streams already have and stores only new ones, and a chunk without a finite offset is not
-# stored (the NOT NULL offset column of the row-per-chunk table dropped it too).
+# -- chunk rows are kept in blocks, one row per stream per write (collector/store/chunk_blocks.py)
 _INSERT_BLOCK = "INSERT INTO chunk_blocks VALUES (?,?,?,?,?,?,?,?,?,?)"
-_BIG_ENDIAN = sys.byteorder == "big"
-_NAN = float("nan")
 _first = operator.itemgetter(0)
-_index = operator.itemgetter(1)
-
-
-def _pack(code: str, values: Iterable[float]) -> bytes:
-    a = array(code, values)
-    if _BIG_ENDIAN:
-        a.byteswap()
-    return a.tobytes()
-
-
-def _unpack(code: str, data: bytes) -> array[Any]:
-    a = array(code)
-    a.frombytes(data)
-    if _BIG_ENDIAN:
-        a.byteswap()
-    return a
-
-
-def _column(values: tuple[Any, ...]) -> bytes:
-    first = values[0]
-    return orjson.dumps(first if values.count(first) == len(values) else values)
-
-
-def _uncolumn(data: bytes, n: int) -> list[Any]:
-    v = orjson.loads(data)
-    return v if isinstance(v, list) else [v] * n
-
-
-def _block(span_id: str, rows: list[tuple[Any, ...]], have: set[int] | None) -> tuple[Any, ...] | None:
-    """The ``chunk_blocks`` row of one stream's chunk rows (tuples in ``Chunk`` field order), without the
-    indices in ``have`` (already stored) and the repeats of an index; None when nothing is left."""
-    _, idx, off, gap, kind, size, tokens, content = zip(*rows, strict=True)
-    lo, n = idx[0], len(idx)
-    try:
-        total = sum(off)
-    except TypeError:
-        total = _NAN
-    if have or total != total or idx != tuple(range(lo, lo + n)):  # the slow path: filter, order
-        seen = set(have) if have else set()
-        keep = []
-        for r in sorted(rows, key=_index):  # stable: the first of repeated indices stays first
-            i, o = r[1], r[2]
-            if i in seen or not isinstance(o, (int, float)) or o != o:
-                continue
-            seen.add(i)
-            keep.append(r)
-        if not keep:
-            return None
-        _, idx, off, gap, kind, size, tokens, content = zip(*keep, strict=True)
-        lo, n = idx[0], len(idx)
-    packed_idx = None if idx == tuple(range(lo, lo + n)) else _pack("q", idx)
-    if None in gap:
-        gap = tuple(_NAN if g is None else g for g in gap)
-    return (span_id, lo, n, packed_idx, _pack("d", off), _pack("d", gap), _column(kind), _column(size),
-            _column(tokens), _column(content))  # fmt: skip
-
-
-def _block_chunks(span_id: str, r: Sequence[Any]) -> list[Chunk]:
-    lo, n, idx, offsets, gaps, kinds, sizes, tokens, contents = r
-    return list(map(
-        Chunk, itertools.repeat(span_id, n), range(lo, lo + n) if idx is None else _unpack("q", idx),
-        _unpack("d", offsets), [None if g != g else g for g in _unpack("d", gaps)], _uncolumn(kinds, n),
-        _uncolumn(sizes, n), _uncolumn(tokens, n), _uncolumn(contents, n),
-    ))  # fmt: skip
 
 # -- aggregates (see collector/aggregates.py): one row per tier x row set (rollup) x slot x key, kept in the
 # write transaction. Fields rolled into a row are stored as '' and read back as NULL.
@@ -335,9 +258,9 @@ class SQLiteStore:
             for sid, lo, n, idx in con.execute(
                 f"SELECT span_id, lo, n, idx FROM chunk_blocks WHERE span_id IN ({marks})", part
             ):
-                have.setdefault(sid, set()).update(range(lo, lo + n) if idx is None else _unpack("q", idx))
-        blocks = [b for sid, group in groups.items() if (b := _block(sid, group, have.get(sid))) is not None]
-        con.executemany(_INSERT_BLOCK, blocks)
+                have.setdefault(sid, set()).update(chunk_blocks.indices(lo, n, idx))
+        rows = [b for sid, group in groups.items() if (b := chunk_blocks.encode(sid, group, have.get(sid))) is not None]
+        con.executemany(_INSERT_BLOCK, rows)
 
     def _migrate_chunks(self) -> None:
         """Databases written before chunk blocks kept a row per chunk in ``chunks``: move them into blocks."""
@@ -354,9 +277,9 @@ class SQLiteStore:
                     while rows := cur.fetchmany(50_000):
                         groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
                         carry = groups.pop()
-                        con.executemany(_INSERT_BLOCK, [_block(g[0][0], g, None) for g in groups])
+                        con.executemany(_INSERT_BLOCK, [chunk_blocks.encode(g[0][0], g, None) for g in groups])
                     if carry:
-                        con.execute(_INSERT_BLOCK, _block(carry[0][0], carry, None))
+                        con.execute(_INSERT_BLOCK, chunk_blocks.encode(carry[0][0], carry, None))
                     con.execute("DROP TABLE chunks")
                 con.execute("COMMIT")
             except BaseException:
@@ -748,7 +671,7 @@ class SQLiteStore:
         ).fetchall()
         out: list[Chunk] = []
         for r in blocks:
-            out += _block_chunks(span_id, r)
+            out += chunk_blocks.decode(span_id, r)
         if len(blocks) > 1:
             out.sort(key=operator.attrgetter("index"))
         return out

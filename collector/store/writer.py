@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import io
 import operator
 import os
@@ -28,6 +27,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.model import IngestBatch, LiveStream, Span, Stream
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -150,8 +150,7 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
         signal.signal(sig, signal.SIG_IGN)
     recv, send = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     store = SQLiteStore(path, synchronous=synchronous)
-    gc.freeze()  # as collector.server.tune_gc (not imported: the writer stays below the server layer)
-    gc.set_threshold(50_000, 20, 100)
+    tune_gc()
     now = [0]
     store.clock = lambda: now[0]  # type: ignore[method-assign]  # the parent's clock, sent with each batch
     try:
