@@ -5,7 +5,8 @@ delegate everything to the stream the client returned. They add three things onl
 
 - each chunk is handed to the recording as it arrives (one clock read and two list appends; the chunk is
   classified later, off the consumer's path), except that in a ``for`` loop a plain text chunk is recorded as
-  its text (below);
+  its text (below). The synchronous ``for`` loop runs in C when the accelerator (``_fastrecord.c``) is built:
+  the same records without a Python frame per chunk; the Python loop stays the reference and the fallback;
 - every way the consumer can stop ends the recording once, with the outcome it implies (see
   :mod:`streamscope.instrumentation._lifecycle`), garbage collection included via ``weakref.finalize``;
 - chunks the instrumentation asked for on its own (the usage-only chunk of an injected ``include_usage``) are
@@ -24,6 +25,7 @@ field as an attribute. Anything else, or anything unexpected, is recorded as it 
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -41,6 +43,13 @@ from streamscope.instrumentation._lifecycle import (
 )
 from streamscope.tracing.guard import report
 from streamscope.tracing.streams import RAW
+
+try:  # the C per-chunk loop (_fastrecord.c); without a compiler at install time, the Python one
+    from streamscope.instrumentation import _fastrecord
+
+    _Recorder: Any = _fastrecord.Recorder
+except ImportError:  # pragma: no cover - depends on the build
+    _Recorder = None
 
 __all__ = ["TracedAsyncStream", "TracedStream"]
 
@@ -83,6 +92,14 @@ def _hidden(hide: Hide | None, item: Any) -> bool:
         return False
 
 
+def _done(recording: Recording, exc: BaseException | None) -> None:
+    """The C loop's end of a stream: the client's iterator finished (None) or raised ``exc``."""
+    if exc is None:
+        recording.end(COMPLETED)
+    else:
+        recording.end(producer_outcome(exc), exc)
+
+
 def _end_when_collected(owner: object, recording: Recording) -> None:
     fin = weakref.finalize(owner, recording.end, ABANDONED)
     fin.atexit = False  # at interpreter exit the exporter may already be gone
@@ -122,10 +139,21 @@ class TracedStream(Stream[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         # The common way to consume a stream, so its loop is flat: items come straight from the client's own
-        # iterator and are recorded inline; next(stream) goes through __next__ instead.
+        # iterator and are recorded inline (in C when the accelerator is built); next(stream) goes through
+        # __next__ instead.
         recording = self._ss_recording
-        hide = self._ss_hide
         columns = _columns_of(recording)
+        if columns is not None and _Recorder is not None:
+            hide = self._ss_hide
+            return _Recorder(  # type: ignore[no-any-return]
+                _source(self._ss_wrapped), columns[0], columns[1], RAW,
+                None if hide is None else functools.partial(_hidden, hide),
+                functools.partial(_done, recording), functools.partial(recording.end, ABANDONED), self)
+        return self._iterate(recording, columns)
+
+    def _iterate(self, recording: Recording, columns: tuple[list[int], list[Any]] | None) -> Iterator[_T]:
+        """The Python per-chunk loop: the reference for, and the fallback without, the C one."""
+        hide = self._ss_hide
         consumer = False  # set when the exception came in at a yield (close(), throw()), not from the client
         try:
             if columns is None:

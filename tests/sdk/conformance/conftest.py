@@ -4,6 +4,8 @@ A *subject* is one way an application streams from an LLM with streamscope traci
 
 - ``engine``: our engine's ``ChatOpenAI`` with ``streamscope.TracingCallbackHandler``;
 - ``openai``: the raw ``openai`` client with ``streamscope.instrument_openai(client)``;
+- ``openai-python-loop``: the same, with the per-chunk loop in Python even where the C one is built (the
+  reference and the fallback of ``streamscope/instrumentation/_fastrecord.c``);
 - ``langchain``: real LangChain (``langchain_openai.ChatOpenAI`` on ``langchain-core``) with
   ``streamscope.integrations.langchain.StreamscopeCallbackHandler``.
 
@@ -164,6 +166,33 @@ class OpenAISubject(Subject):
         return stream
 
 
+class OpenAIPythonLoopSubject(OpenAISubject):
+    """Raw openai streams whose synchronous ``for`` loop runs in Python instead of the C accelerator."""
+
+    name = "openai-python-loop"
+
+    def setup(self, traced: bool) -> None:
+        from streamscope.instrumentation import _openai_streams
+
+        _openai_streams._Recorder = None
+        super().setup(traced)
+
+    def teardown(self) -> None:
+        from streamscope.instrumentation import _openai_streams
+
+        _openai_streams._Recorder = _C_RECORDER
+        super().teardown()
+
+
+def _c_recorder() -> Any:
+    from streamscope.instrumentation import _openai_streams
+
+    return _openai_streams._Recorder
+
+
+_C_RECORDER = _c_recorder()
+
+
 class _ChatModelSubject(Subject):
     """Engine and LangChain share LangChain's ``stream``/``astream``/callbacks API."""
 
@@ -233,7 +262,12 @@ class LangChainSubject(_ChatModelSubject):
         return StreamscopeCallbackHandler()
 
 
-SUBJECTS: dict[str, type[Subject]] = {"engine": EngineSubject, "openai": OpenAISubject, "langchain": LangChainSubject}
+SUBJECTS: dict[str, type[Subject]] = {
+    "engine": EngineSubject,
+    "openai": OpenAISubject,
+    "openai-python-loop": OpenAIPythonLoopSubject,
+    "langchain": LangChainSubject,
+}
 
 
 @pytest.fixture(scope="session")
