@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -18,15 +19,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def report(where: str, exc: BaseException) -> None:
-    """Log a tracing failure the first time it happens at ``where``; count every occurrence."""
+    """Log a tracing failure the first time it happens at ``where``; count every occurrence.
+
+    The exception's message may quote what the app streamed (a chunk's repr, a JSON error's excerpt), so with
+    content capture off, or a redactor set, the log gives its type and traceback only, not the message.
+    """
     global errors
     errors += 1
     with _lock:
         first = where not in _seen
         _seen.add(where)
-    if first:
+    if not first:
+        return
+    if _content_may_be_logged():
         logger.warning("streamscope tracing failed in %s (logged once; the app is unaffected): %r",
                        where, exc, exc_info=exc)
+    else:
+        logger.warning("streamscope tracing failed in %s (logged once; the app is unaffected): %s.%s (message "
+                       "withheld: content capture is off or redacted)\n%s", where, type(exc).__module__,
+                       type(exc).__qualname__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+
+
+def _content_may_be_logged() -> bool:
+    try:
+        from streamscope.tracing import state  # here: state imports the pipeline, which reports through us
+
+        settings = state.current().settings
+        return settings.capture_content and settings.redact is None
+    except Exception:
+        return False
 
 
 def guarded(func: F) -> F:
