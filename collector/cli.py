@@ -9,20 +9,11 @@ from types import FrameType
 
 import click
 
+from streamscope.collector.cli_options import retention_options, retention_seconds
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
-from streamscope.collector.retention import parse_size
 from streamscope.collector.server import CollectorServer
-
-
-def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
 
 
 @click.command("collector")
@@ -37,11 +28,7 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> in
 )
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
-@click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
-              help="Delete traces older than this many hours (in the background).")  # fmt: skip
-@click.option("--max-db-size", "max_db_bytes", callback=_size, metavar="SIZE",
-              help="Keep the database under this size (e.g. 2GB, 500MB): the oldest traces are deleted "
-                   "in the background.")  # fmt: skip
+@retention_options
 @click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
 def collector(
@@ -68,7 +55,7 @@ def collector(
     try:
         server = CollectorServer(
             db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
-            max_queue_rows=queue_size, retention_seconds=retention_hours * 3600 if retention_hours else None,
+            max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
             max_db_bytes=max_db_bytes,
         )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
@@ -80,6 +67,8 @@ def collector(
         raise click.ClickException(f"the collector cannot listen on {host}: {exc}.") from None
     for line in server.listening_lines():
         click.echo(line)
+    if server.retention is not None:
+        click.echo(server.retention.describe())
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -49,6 +49,13 @@ def parse_size(text: str) -> int:
     return value
 
 
+def _human(size: int) -> str:
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size:,} bytes"
+
+
 class Retention:
     """Deletes traces older than ``max_age_s`` and the oldest traces while the store is above ``max_bytes``."""
 
@@ -70,6 +77,16 @@ class Retention:
         self._check_every = check_every
         self._capacity: int | None = None  # traces that fit in LOW_WATER * max_bytes
         self._calibrated_at: int = 0  # storage bytes when the capacity was estimated
+
+    def describe(self) -> str:
+        """One line for the command line: what is deleted, in the background."""
+        rules = []
+        if self.max_age_s is not None:
+            hours = self.max_age_s / 3600
+            rules.append(f"traces older than {hours:g} h" if hours >= 1 else f"traces older than {self.max_age_s:g} s")
+        if self.max_bytes is not None:
+            rules.append(f"the oldest traces while the database is over {_human(self.max_bytes)}")
+        return "retention: " + (" and ".join(rules) or "nothing") + " are deleted in the background"
 
     @property
     def interval(self) -> float:

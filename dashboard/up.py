@@ -31,6 +31,7 @@ from typing import IO, Any
 
 import click
 
+from streamscope.collector.cli_options import retention_options, retention_seconds
 from streamscope.dashboard.cli import bind
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
@@ -122,8 +123,9 @@ def _url(host: str, port: int) -> str:
 @click.option("--demo-rate", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=1000),
               help="With --demo: requests started per second.")
 @click.option("--seed", default=0, show_default=True, type=int, help="With --demo: the workload's seed.")
+@retention_options
 def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, demo: bool, demo_rate: float,
-       seed: int) -> None:
+       seed: int, retention_hours: float | None, max_db_bytes: int | None) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
     from streamscope.collector.gc_tuning import tune_gc
     from streamscope.collector.ports import PortTaken, check_free
@@ -153,13 +155,17 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
     try:
         try:
             tune_gc()
-            collector = CollectorServer(str(db), host=host, http_port=http_port, grpc_port=grpc_port)
+            collector = CollectorServer(str(db), host=host, http_port=http_port, grpc_port=grpc_port,
+                                        retention_seconds=retention_seconds(retention_hours),
+                                        max_db_bytes=max_db_bytes)
             collector.start()
         except OSError as exc:
             raise click.ClickException(f"the collector cannot listen on {host}: {exc.strerror or exc}.") from None
         cleanups.append(collector.stop)
         for line in collector.listening_lines():
             click.echo(line)
+        if collector.retention is not None:
+            click.echo(collector.retention.describe())
         collector_url = _url(host, int(collector.http_port or 0))
 
         try:

@@ -256,3 +256,28 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
                        "with --ui-port (0 picks a free port)."]
     assert "listening on" not in result.stdout
     assert not (tmp_path / "data").exists()
+
+
+def test_retention_flags_reach_the_collector(tmp_path: Path) -> None:
+    running = _start(tmp_path / "data", "--retention", "2", "--max-db-size", "5MB")
+    try:
+        _wait(lambda: running.collector and running.dashboard, "listening lines", 120)
+        line = _wait(lambda: next((ln.strip() for ln in running.lines if ln.startswith("retention:")), None),
+                     "the retention line", 30)
+    finally:
+        code = _stop(running)
+    assert code == 0, "".join(running.lines)
+    assert line == ("retention: traces older than 2 h and the oldest traces while the database is over 5 MB are "
+                    "deleted in the background")
+
+
+def test_a_bad_size_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", "scripts/up.sh", "--data-dir", str(tmp_path / "data"), "--max-db-size", "lots"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: Invalid value for '--max-db-size': 'lots' is not a size; use a number with B, KB, MB, "
+                      "GB, TB, KiB, MiB, GiB or TiB."], result.stderr
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,34 @@
+"""Command-line options shared by ``streamscope collector`` and ``streamscope up`` (light: click only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from streamscope.collector.retention import parse_size
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def retention_options(func: F) -> F:
+    """``--retention HOURS`` (as ``retention_hours``) and ``--max-db-size SIZE`` (as ``max_db_bytes``)."""
+    func = click.option("--max-db-size", "max_db_bytes", callback=_size, metavar="SIZE",
+                        help="Keep the database under this size (e.g. 2GB, 500MB): the oldest traces are deleted "
+                             "in the background.")(func)  # fmt: skip
+    return click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
+                        help="Delete traces older than this many hours (in the background).")(func)  # fmt: skip
+
+
+def retention_seconds(hours: float | None) -> float | None:
+    return hours * 3600 if hours else None
