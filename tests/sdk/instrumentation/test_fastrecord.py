@@ -308,3 +308,28 @@ def _consume(bodies: list[dict[str, Any]], python_loop: bool, stop_after: int | 
 @given(bodies=st.lists(_body, min_size=1, max_size=10), stop_after=st.one_of(st.none(), st.integers(1, 10)))
 def test_the_c_loop_gives_what_the_python_loop_gives(bodies: list[dict[str, Any]], stop_after: int | None) -> None:
     assert _consume(bodies, False, stop_after) == _consume(bodies, True, stop_after)
+
+
+def test_no_reference_is_leaked_and_text_chunks_die_as_the_consumer_drops_them() -> None:
+    import weakref
+
+    def source(refs: list[Any]) -> Iterator[Any]:
+        for i in range(200):
+            item = chunk("" if i == 0 else f"t{i}", finish="stop" if i == 199 else None)
+            refs.append(weakref.ref(item))
+            yield item
+
+    refs: list[Any] = []
+    run = Run(source(refs))
+    alive_during = []
+    for i, _item in enumerate(run.recorder):
+        if i == 100:
+            alive_during = [r() is not None for r in refs[1:100]]
+    del _item
+    assert alive_during and not any(alive_during)  # recorded as their text: nothing keeps them
+    assert refs[0]() is not None and refs[199]() is not None  # recorded as they came, held by the payloads
+    texts = [p for p in run.payloads if isinstance(p, str)]
+    assert texts == [f"t{i}" for i in range(1, 199)]
+    del run
+    gc.collect()
+    assert all(r() is None for r in refs)
