@@ -12,18 +12,14 @@ Two halves:
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openai import OpenAI
 
-import streamscope
 from streamscope.instrumentation import _openai_streams
 from streamscope.testing import capture_spans
 from streamscope.tracing.streams import RAW
@@ -253,24 +249,6 @@ def test_bad_arguments_are_type_errors() -> None:
 
 # -- differential, through the real openai client ---------------------------------------------------------
 
-def _client(bodies: list[dict[str, Any]]) -> OpenAI:
-    events = [b"data: " + json.dumps(b).encode() + b"\n\n" for b in bodies] + [b"data: [DONE]\n\n"]
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=iter(events))
-
-    client = OpenAI(base_url="http://test.invalid/v1", api_key="x", max_retries=0,
-                    http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    streamscope.instrument_openai(client)
-    return client
-
-
-def _comparable(spans: Any) -> list[tuple[str, dict[str, Any]]]:
-    timing = ("time_to_", "gap", "offset", "tokens_per_second")
-    return [(s.name, {k: v for k, v in s.attributes.items()
-                      if not any(t in k for t in timing) and k != "streamscope.run.id"}) for s in spans]
-
-
 _delta = st.fixed_dictionaries({}, optional={
     "role": st.sampled_from(["assistant", None]),
     "content": st.one_of(st.none(), st.sampled_from(["", "Hi", " there", "é\u2028<b>", "x" * 50]), st.integers()),
@@ -288,26 +266,30 @@ _body = st.fixed_dictionaries({
 }, optional={"usage": st.just({"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7})})
 
 
-def _consume(bodies: list[dict[str, Any]], python_loop: bool, stop_after: int | None) -> Any:
+def _consume(client: Any, comparable: Any, python_loop: bool, stop_after: int | None) -> Any:
     saved = _openai_streams._Recorder
     if python_loop:
         _openai_streams._Recorder = None
     try:
         with capture_spans() as spans:
             seen = []
-            for item in _client(bodies).chat.completions.create(model="m", messages=[], stream=True):
+            for item in client.chat.completions.create(model="m", messages=[], stream=True):
                 seen.append(item.model_dump(warnings=False))
                 if stop_after is not None and len(seen) >= stop_after:
                     break
-        return seen, _comparable(spans)
+        return seen, comparable(spans)
     finally:
         _openai_streams._Recorder = saved
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(bodies=st.lists(_body, min_size=1, max_size=10), stop_after=st.one_of(st.none(), st.integers(1, 10)))
-def test_the_c_loop_gives_what_the_python_loop_gives(bodies: list[dict[str, Any]], stop_after: int | None) -> None:
-    assert _consume(bodies, False, stop_after) == _consume(bodies, True, stop_after)
+def test_the_c_loop_gives_what_the_python_loop_gives(bodies: list[dict[str, Any]], stop_after: int | None,
+                                                     replay_openai: Any, comparable: Any) -> None:
+    # the fixtures are factories, safe to share between examples
+    c_loop = _consume(replay_openai(bodies), comparable, False, stop_after)
+    assert c_loop == _consume(replay_openai(bodies), comparable, True, stop_after)
 
 
 def test_no_reference_is_leaked_and_text_chunks_die_as_the_consumer_drops_them() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from openai import AsyncOpenAI, OpenAI
+from openai import AsyncOpenAI
 
 import streamscope
 from streamscope.engine.callbacks import BaseCallbackHandler
@@ -56,28 +56,6 @@ CHUNKS = [
 ]
 
 
-def _client() -> OpenAI:
-    events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in CHUNKS] + [b"data: [DONE]\n\n"]
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=iter(events))
-
-    client = OpenAI(base_url="http://test.invalid/v1", api_key="x", max_retries=0,
-                    http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    streamscope.instrument_openai(client)
-    return client
-
-
-def _comparable(spans: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Span names and attributes, minus what differs between any two runs (ids and times)."""
-    timing = ("time_to_", "gap", "offset", "tokens_per_second")
-    out = []
-    for span in spans:
-        attrs = {k: v for k, v in span.attributes.items() if not any(t in k for t in timing) and k != "streamscope.run.id"}
-        out.append((span.name, attrs))
-    return out
-
-
 def _consume_with_for(stream: Any) -> list[Any]:
     return [item for item in stream]
 
@@ -92,14 +70,14 @@ def _consume_with_next(stream: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("chunk_spans", [True, False])
-def test_openai_for_loop_records_what_next_records(chunk_spans: bool) -> None:
-    client = _client()
+def test_openai_for_loop_records_what_next_records(chunk_spans: bool, replay_openai: Any, comparable: Any) -> None:
+    client = replay_openai(CHUNKS)
     runs = []
     for consume in (_consume_with_for, _consume_with_next):
         with capture_spans(chunk_spans=chunk_spans) as spans:
             items = consume(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}],
                                                            stream=True))
-        runs.append((len(items), _comparable(spans)))
+        runs.append((len(items), comparable(spans)))
     assert runs[0][0] == len(CHUNKS)
     assert runs[0] == runs[1]
     llm = dict(runs[0][1])[next(name for name, _ in runs[0][1] if name.startswith("chat"))]
@@ -120,7 +98,7 @@ def _async_client() -> AsyncOpenAI:
     return client
 
 
-def test_async_openai_for_loop_records_what_anext_records() -> None:
+def test_async_openai_for_loop_records_what_anext_records(comparable: Any) -> None:
     async def consume(use_for: bool) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
         client = _async_client()
         with capture_spans() as spans:
@@ -136,29 +114,17 @@ def test_async_openai_for_loop_records_what_anext_records() -> None:
                         items.append(await stream.__anext__())
                     except StopAsyncIteration:
                         break
-        return len(items), _comparable(spans)
+        return len(items), comparable(spans)
 
     fast, general = asyncio.run(consume(True)), asyncio.run(consume(False))
     assert fast[0] == len(CHUNKS)
     assert fast == general
 
 
-def _client_of(chunks: list[dict[str, Any]]) -> OpenAI:
-    events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=iter(events))
-
-    client = OpenAI(base_url="http://test.invalid/v1", api_key="x", max_retries=0,
-                    http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))  # fmt: skip
-    streamscope.instrument_openai(client)
-    return client
-
-
-def test_the_first_chunk_gives_the_response_id_and_model_even_when_it_is_text() -> None:
+def test_the_first_chunk_gives_the_response_id_and_model_even_when_it_is_text(replay_openai: Any) -> None:
     """No role delta, and the consumer breaks before the finish chunk: the id and model still come from the first
     chunk, which is always recorded as it came."""
-    client = _client_of([_chunk({"content": "Hi"}, cid="c-first", model="m-first"),
+    client = replay_openai([_chunk({"content": "Hi"}, cid="c-first", model="m-first"),
                          _chunk({"content": " there"}, cid="c-first", model="m-first"),
                          _chunk({"content": "!"}, cid="c-first", model="m-first")])  # fmt: skip
     with capture_spans() as spans:
@@ -194,7 +160,7 @@ def _script() -> list[Any]:
 
 
 @pytest.mark.parametrize("chunk_spans", [True, False])
-def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool) -> None:
+def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool, comparable: Any) -> None:
     runs = []
     for general in (False, True):
         handler = TracingCallbackHandler()
@@ -203,7 +169,7 @@ def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bo
                                        callbacks=[callback])
         with capture_spans(chunk_spans=chunk_spans) as spans:
             text = "".join(str(m.content) for m in model.stream("q"))
-        runs.append((text, _comparable(spans)))
+        runs.append((text, comparable(spans)))
     assert runs[0] == runs[1]
     assert runs[0][0] == "Hello worldmidtail"
 
