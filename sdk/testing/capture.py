@@ -60,6 +60,7 @@ def capture_spans(
     stall_threshold: float = DEFAULT_STALL_THRESHOLD,
     service_name: str = "streamscope-test",
     redact: Callable[[str], str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> Iterator[SpanList]:
     """Swap in an in-memory exporter for the duration of the block and yield the list of finished spans.
 
@@ -70,7 +71,7 @@ def capture_spans(
         llm = spans.llm_spans()[0]
         assert llm.attributes["streamscope.stream.outcome"] == "completed"
 
-    ``capture_content``, ``chunk_spans``, ``stall_threshold`` and ``redact`` mean what they mean for
+    ``capture_content``, ``chunk_spans``, ``stall_threshold``, ``redact`` and ``count_tokens`` mean what they mean for
     :func:`streamscope.init`.
     """
     spans = SpanList()
@@ -80,7 +81,7 @@ def capture_spans(
     active = state.Active(
         tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
         settings=Settings(capture_content=capture_content, chunk_spans=chunk_spans, stall_threshold=stall_threshold,
-                          redact=safe(redact)),
+                          redact=safe(redact), count_tokens=count_tokens),
         pipeline=pipeline, resource=resource,
     )
     state.push(active)

@@ -8,6 +8,7 @@
 | headers | ``headers`` | ``STREAMSCOPE_HEADERS``, ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, ``OTEL_EXPORTER_OTLP_HEADERS`` | none |
 | content capture | ``capture_content`` | ``STREAMSCOPE_CAPTURE_CONTENT`` | on |
 | redaction of captured text | ``redact`` (a callable ``str -> str``) | — (a callable cannot come from the environment) | none |
+| output token counter | ``count_tokens`` (a callable ``str -> int``, e.g. a tokenizer's) | — | none (estimate from characters) |
 | chunk spans | ``chunk_spans`` | ``STREAMSCOPE_CHUNK_SPANS`` | on |
 | sample rate | ``sample_rate`` | ``STREAMSCOPE_SAMPLE_RATE`` | 1.0 |
 | stall threshold (s) | ``stall_threshold`` | ``STREAMSCOPE_STALL_THRESHOLD`` | 2.0 |
@@ -58,6 +59,7 @@ class Settings:
     chunk_spans: bool = True
     stall_threshold: float = DEFAULT_STALL_THRESHOLD
     redact: SafeRedactor | None = None
+    count_tokens: Callable[[str], int] | None = None
 
     def __post_init__(self) -> None:
         given: object = self.redact  # a plain callable passed despite the annotation is wrapped, not trusted
@@ -137,6 +139,7 @@ def resolve(
     max_queue_size: int | None = None,
     live_interval: float | None = None,
     redact: Callable[[str], str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the effective :class:`Config`; raises :class:`ConfigError` with a one-sentence reason."""
@@ -200,6 +203,8 @@ def resolve(
     disabled = flag(None, "STREAMSCOPE_DISABLED", False) or flag(None, "OTEL_SDK_DISABLED", False)
     if redact is not None and not callable(redact):
         raise ConfigError(f"redact must be a callable taking and returning a str; got {redact!r}.")
+    if count_tokens is not None and not callable(count_tokens):
+        raise ConfigError(f"count_tokens must be a callable taking a str and returning an int; got {count_tokens!r}.")
 
     return Config(
         endpoint=endpoint,
@@ -211,6 +216,7 @@ def resolve(
             chunk_spans=flag(chunk_spans, "STREAMSCOPE_CHUNK_SPANS", True),
             stall_threshold=stall,
             redact=safe(redact),
+            count_tokens=count_tokens,
         ),
         sample_rate=rate,
         max_queue_size=queue,

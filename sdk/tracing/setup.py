@@ -129,6 +129,7 @@ def init(
     max_queue_size: int | None = None,
     live_interval: float | None = None,
     redact: Callable[[str], str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
     set_global: bool = True,
     instrument_engine: bool = True,
 ) -> Tracing:
@@ -144,13 +145,16 @@ def init(
     messages, partial output, chunk contents, tool arguments and results, exception messages); see
     :mod:`streamscope.tracing.redaction` and ``docs/privacy.md``. A redactor that raises never breaks the app: the
     text is exported as ``[redaction failed]``. With a redactor, chunk spans leave when their stream ends.
+    ``count_tokens(text) -> int`` (a tokenizer's count, e.g. tiktoken's ``len(enc.encode(text))``) counts a
+    stream's output tokens when the provider reports none (``streamscope.usage.source=tokenizer``), on the export
+    thread; without it, or when it fails, they are estimated from the characters received (``estimate``).
     Bad settings raise :class:`streamscope.tracing.config.ConfigError` (a ``ValueError``) right here.
     """
     global _current
     config = resolve(endpoint, service_name=service_name, capture_content=capture_content,
                      chunk_spans=chunk_spans, headers=headers, sample_rate=sample_rate, protocol=protocol,
                      stall_threshold=stall_threshold, max_queue_size=max_queue_size,
-                     live_interval=live_interval, redact=redact)
+                     live_interval=live_interval, redact=redact, count_tokens=count_tokens)
     with _lock:
         if _current is not None:
             _current.shutdown()

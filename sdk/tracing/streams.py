@@ -403,10 +403,15 @@ class StreamRecorder:
         usage = facts.usage
 
         if "output_tokens" not in usage:
-            # nobody counted: estimate from the characters received, and say so
-            chars = sum(compress(sizes, map((CONTENT, REASONING, TOOL_CALL).__contains__, kinds)))
-            usage["output_tokens"] = rollups.estimate_tokens(chars)
-            facts.usage_source = "estimate"
+            # nobody counted: the user's tokenizer if there is one, else an estimate from the characters received
+            produced = list(map((CONTENT, REASONING, TOOL_CALL).__contains__, kinds))
+            counted = _count_tokens(settings.count_tokens, texts, produced)
+            if counted is not None:
+                usage["output_tokens"] = counted
+                facts.usage_source = "tokenizer"
+            else:
+                usage["output_tokens"] = rollups.estimate_tokens(sum(compress(sizes, produced)))
+                facts.usage_source = "estimate"
         out_tokens = usage.get("output_tokens")
         r = rollups.compute(self.start_perf_ns, times, kinds, first_byte_ns=self._first_byte_ns,
                             stall_threshold=settings.stall_threshold, output_tokens=out_tokens)
@@ -504,6 +509,20 @@ class StreamRecorder:
             tracer.start_span(A.CHUNK_SPAN_NAME, context=parent, start_time=wall, attributes=attrs).end(end_time=wall)
         self._exported = n
         return 0
+
+
+def _count_tokens(counter: Callable[[str], int] | None, texts: Sequence[Any], produced: Sequence[bool]) -> int | None:
+    """The user's tokenizer count of the output text, or None (no counter, or it failed: reported once)."""
+    if counter is None:
+        return None
+    try:
+        n = counter("".join(t if type(t) is str else str(t) for t in compress(texts, produced)))
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(f"count_tokens must return an int >= 0, not {type(n).__name__}")
+        return n
+    except Exception as exc:
+        report("count_tokens", exc)
+        return None
 
 
 def _input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str]) -> str:

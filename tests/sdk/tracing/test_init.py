@@ -104,6 +104,7 @@ def test_explicit_arguments_beat_environment(monkeypatch: pytest.MonkeyPatch) ->
     ({}, {"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "headers must look like"),
     ({"endpoint": "ftp://x"}, {}, "must be an http"),
     ({}, {"STREAMSCOPE_STALL_THRESHOLD": "soon"}, "must be a number"),
+    ({"count_tokens": 4}, {}, "count_tokens must be a callable"),
 ])
 def test_bad_settings_raise_a_clear_error(kwargs: dict[str, object], env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -247,3 +248,11 @@ def test_grpc_protocol_exports_to_a_real_grpc_receiver() -> None:
     finally:
         server.stop(0).wait()
     assert sorted(got) == ["chat m"] + ["streamscope.chunk"] * 3
+
+
+def test_count_tokens_reaches_the_settings() -> None:
+    def count(text: str) -> int:
+        return len(text)
+
+    assert resolve(env={}, count_tokens=count).settings.count_tokens is count
+    assert resolve(env={}).settings.count_tokens is None

@@ -177,3 +177,47 @@ def test_without_streamscope_setup_uses_the_global_provider() -> None:
     rec.chunk(CONTENT, "x")
     rec.end()
     assert rec.ended
+
+
+def test_a_tokenizer_counts_the_output_when_the_provider_does_not() -> None:
+    seen: list[str] = []
+
+    def count(text: str) -> int:
+        seen.append(text)
+        return len(text.split())
+
+    with capture_spans(count_tokens=count, capture_content=False) as spans:
+        rec = start_stream(model="m", provider="openai")
+        rec.chunk(ROLE)
+        rec.chunk(CONTENT, "two words")
+        rec.chunk(TOOL_CALL, 'f{"a": 1}')
+        rec.chunk(EMPTY)
+        rec.end("abandoned")  # partial output is counted too
+    a = spans.one("chat m").attributes or {}
+    assert seen == ['two wordsf{"a": 1}']  # content and tool-call text, as the estimate counts them
+    assert a["gen_ai.usage.output_tokens"] == 3
+    assert a["streamscope.usage.source"] == "tokenizer"
+    assert "gen_ai.usage.input_tokens" not in a
+
+
+def test_provider_usage_wins_over_the_tokenizer() -> None:
+    calls: list[str] = []
+    with capture_spans(count_tokens=lambda text: calls.append(text) or 99) as spans:  # type: ignore[func-returns-value]
+        rec = start_stream(model="m", provider="openai")
+        rec.chunk(CONTENT, "abc")
+        rec.end("completed", usage={"input_tokens": 4, "output_tokens": 1})
+    a = spans.one("chat m").attributes or {}
+    assert (a["gen_ai.usage.output_tokens"], a["streamscope.usage.source"]) == (1, "provider")
+    assert calls == []
+
+
+@pytest.mark.parametrize("counter", [lambda text: 1 // 0, lambda text: "12", lambda text: -1, lambda text: True])
+def test_a_failing_tokenizer_falls_back_to_the_estimate(counter: object, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="streamscope"), \
+            capture_spans(count_tokens=counter) as spans:  # type: ignore[arg-type]
+        rec = start_stream(model="m", provider="openai")
+        rec.chunk(CONTENT, "x" * 40)
+        rec.end("completed")
+    a = spans.one("chat m").attributes or {}
+    assert (a["gen_ai.usage.output_tokens"], a["streamscope.usage.source"]) == (10, "estimate")
+    assert a["streamscope.stream.outcome"] == "completed"
