@@ -45,7 +45,7 @@ def _sid(n: int, k: int) -> str:
 
 def one_trace(n: int, now: float, *, model: str, provider: str, outcome: str, service: str, n_chunks: int,
               stall_at: int | None = None, contents: tuple[str, ...] = (), root_name: str = "handle request",
-              attrs: dict[str, Any] | None = None) -> IngestBatch:
+              attrs: dict[str, Any] | None = None, usage_source: str = "provider") -> IngestBatch:
     """One trace: a root step, a prompt step and an LLM stream with chunks."""
     tid, root, prompt, llm = _tid(n), _sid(n, 1), _sid(n, 2), _sid(n, 3)
     t0 = now - 3000 + n * 60.0
@@ -87,7 +87,7 @@ def one_trace(n: int, now: float, *, model: str, provider: str, outcome: str, se
         time_to_first_chunk=offsets[0] if offsets else None, chunk_count=n_chunks, gap_p50=gap, gap_p95=gap,
         gap_max=2.5 if stall_at is not None else gap, stall_count=1 if stall_at is not None else 0,
         output_tokens=n_chunks, input_tokens=12, output_tokens_per_second=n_chunks / duration,
-        usage_source="provider", cost_usd=0.0001 * n_chunks, name=f"chat {model}",
+        usage_source=usage_source, cost_usd=0.0001 * n_chunks, name=f"chat {model}",
         session_id=f"session-{n % 3}", user_id=f"user-{n % 2}")
     return IngestBatch(spans=spans, streams=(stream,), chunks=chunks)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from typing import Any
 
 import pytest
-from dashboard_seed import OUTCOMES, XSS_MODEL, Seeded
+from dashboard_seed import OUTCOMES, XSS_MODEL, Seeded, one_trace
 from flask.testing import FlaskClient
 
 
@@ -242,3 +244,17 @@ def test_live_lag_and_stall_threshold_settings() -> None:
     for bad in ({"live_lag": -1}, {"stall_threshold": 0}, {"live_lag": "nan"}):
         with pytest.raises(ValueError):
             DashboardSettings.from_mapping(bad)
+
+
+def test_streams_mark_token_counts_that_the_provider_did_not_report(client: FlaskClient, store: Any) -> None:
+    """An estimated output count shows as ≈N, a tokenizer's with a note; the provider's as a plain number."""
+    now = time.time()
+    for n, source in ((900, "estimate"), (901, "tokenizer")):
+        store.write(one_trace(n, now, model=f"model-{source}", provider="openai",
+                              outcome="completed", service="chat-api", n_chunks=9, usage_source=source))
+    html = client.get("/streams?limit=500").get_data(as_text=True)
+    rows = {m: r for r in _rows(html, "streams") for m in ("model-estimate", "model-tokenizer", "gpt-4o-mini")
+            if f">{m}<" in r}
+    assert "≈9</span>" in rows["model-estimate"] and "estimated from the characters" in rows["model-estimate"]
+    assert ">9</span>" in rows["model-tokenizer"] and "the app's tokenizer" in rows["model-tokenizer"]
+    assert "estimate" not in rows["gpt-4o-mini"] and "≈" not in rows["gpt-4o-mini"]
