@@ -64,9 +64,12 @@ def _grpc_code(http: int) -> int:
 
 
 def _read_body() -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
         raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
-    raw = request.stream.read(MAX_BODY + 1)
+    # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost more
+    # than parsing a body of 512 spans)
+    raw = request.stream.read(length if length is not None else MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()

@@ -22,7 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 
-from streamscope.collector.model import IngestBatch, Stream, by_stream
+from streamscope.collector.model import IngestBatch, by_stream
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -30,8 +30,29 @@ TPS_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_SERIES = 2000
 STREAM_LABELS = ("service", "provider", "model", "operation")
-_index = operator.attrgetter("index")
-_gap = operator.attrgetter("gap")
+# a chunk row by position: the writer process gets them as plain tuples (Chunk's field order)
+_index = operator.itemgetter(1)
+_gap = operator.itemgetter(3)
+
+
+# values put in buckets: (count per bucket index, sum, the last value that fell in each bucket)
+Bucketed = tuple[dict[int, int], float, dict[int, float]]
+
+
+def bucket(bounds: Sequence[float], values: Sequence[float], last: bool = True) -> Bucketed:
+    """Put ``values`` in the buckets of ``bounds`` (index ``len(bounds)`` is +Inf); ``last``: also keep the last
+    value of each bucket (for its exemplar)."""
+    if len(values) < 8:
+        tally: dict[int, int] = {}
+        latest: dict[int, float] = {}
+        for v in values:
+            i = bisect.bisect_left(bounds, v)
+            tally[i] = tally.get(i, 0) + 1
+            latest[i] = v
+        return tally, sum(values), latest if last else {}
+    # many values (a stream's gaps): bucket them in C
+    where = list(map(bisect.bisect_left, itertools.repeat(bounds, len(values)), values))
+    return dict(_Tally(where)), sum(values), dict(zip(where, values, strict=True)) if last else {}
 
 
 class BulkHistogram:
@@ -65,27 +86,17 @@ class BulkHistogram:
         self, labels: tuple[str, ...], values: Sequence[float], trace_id: str | None = None
     ) -> None:
         """Observe every value; each bucket's exemplar becomes the last of the values that fell in it."""
+        self.add(labels, bucket(self.bounds, values, trace_id is not None), trace_id)
+
+    def add(self, labels: tuple[str, ...], bucketed: Bucketed, trace_id: str | None = None) -> None:
+        """Add values already put in this histogram's buckets by :func:`bucket` (with its bounds)."""
         now = time.time()
-        bounds = self.bounds
-        if len(values) < 8:
-            with self._lock:
-                counts, total, exemplars = self._get(labels)
-                for v in values:
-                    i = bisect.bisect_left(bounds, v)
-                    counts[i] += 1
-                    total[0] += v
-                    if trace_id is not None:
-                        exemplars[i] = (trace_id, v, now)
-            return
-        # many values (a stream's gaps): bucket them in C, then one update per bucket
-        where = list(map(bisect.bisect_left, itertools.repeat(bounds, len(values)), values))
-        tally = _Tally(where)
-        last = dict(zip(where, values, strict=True)) if trace_id is not None else {}
+        tally, total, last = bucketed
         with self._lock:
-            counts, total, exemplars = self._get(labels)
+            counts, sums, exemplars = self._get(labels)
             for i, k in tally.items():
                 counts[i] += k
-            total[0] = sum(values, total[0])
+            sums[0] += total
             if trace_id is not None:
                 for i, v in last.items():
                     exemplars[i] = (trace_id, v, now)
@@ -117,6 +128,101 @@ class _Bulk:
     def collect(self) -> Iterable[Metric]:
         for h in self.hists:
             yield from h.collect()
+
+
+# What stored batches add to the metrics (BatchObserver.observe): per new stream (labels, trace id, error type,
+# duration, time to first chunk, input tokens, output tokens, tokens/s, outcome, stalls), and per stream with new
+# gaps (labels, trace id, its gaps in the gap histogram's buckets). Plain tuples: the writer process sends them.
+StreamObservation = tuple[
+    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str, int
+]
+Observation = tuple[list[StreamObservation], list[tuple[tuple[str, ...], str, Bucketed]]]
+
+
+class BatchObserver:
+    """Turns stored batches into metric observations, counting a stream, and a chunk's gap, once however often
+    it is stored (an exporter's retries). Keeps what that takes (the labels of recent streams, gaps waiting for
+    their stream, the highest chunk index counted per stream) for the last ``max_remembered`` streams.
+
+    It runs where batches are written: :meth:`CollectorMetrics.observe_batch` in the collector, or in the writer
+    process (``collector/store/writer.py``), which sends the observations back with its answer."""
+
+    def __init__(self, max_remembered: int = 20_000) -> None:
+        # span_id -> (labels, trace id)
+        self._labels: OrderedDict[str, tuple[tuple[str, ...], str]] = OrderedDict()
+        self._pending: OrderedDict[str, list[float]] = OrderedDict()  # gaps whose stream has not arrived yet
+        self._gap_high: OrderedDict[str, int] = OrderedDict()  # span_id -> highest chunk index counted
+        self._lock = threading.Lock()
+        self._max_remembered = max_remembered
+
+    def observe(self, batch: IngestBatch) -> Observation:
+        fresh: dict[str, tuple[tuple[str, ...], str]] = {}
+        streams: list[StreamObservation] = []
+        with self._lock:  # a stream sent twice (an exporter's retry) is stored once: count it once too
+            new = [st for st in batch.streams if st.span_id not in self._labels]
+        for st in new:
+            if st.span_id in fresh:
+                continue
+            labels = (st.service, st.provider, st.model, st.operation)
+            fresh[st.span_id] = (labels, st.trace_id)
+            streams.append((labels, st.trace_id, st.error_type or "", st.duration, st.time_to_first_chunk,
+                            st.input_tokens, st.output_tokens, st.output_tokens_per_second, st.outcome,
+                            st.stall_count))  # fmt: skip
+        streams_chunks = by_stream(batch.chunks)
+        gaps: dict[str, list[float]] = {}
+        with self._lock:
+            # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
+            # chunks arrive in index order (live slices, then the rest), so remembering the highest index
+            # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
+            # A gap counts for a chunk after the first (index > 0) when it is a number >= 0.
+            high = self._gap_high
+            for sid, group in streams_chunks.items():
+                floor = high.get(sid, -1)
+                indices = list(map(_index, group))
+                lo = indices[0]
+                if lo > floor and indices == list(range(lo, lo + len(indices))):  # new, in order, no repeats
+                    values = list(map(_gap, group))
+                    if lo == 0:
+                        del values[0]
+                    top = indices[-1]
+                else:
+                    counted: set[int] = set()
+                    values, top = [], floor
+                    for c in group:
+                        i = c[1]
+                        if i <= floor or i in counted:
+                            continue
+                        counted.add(i)
+                        top = max(top, i)
+                        if i > 0:
+                            values.append(c[3])
+                if values and (None in values or not min(values) >= 0 or (total := sum(values)) != total):
+                    values = [g for g in values if g is not None and g >= 0]  # NaN is not >= 0 either
+                if values:
+                    gaps[sid] = values
+                if top > floor:
+                    high[sid] = top
+                    high.move_to_end(sid)
+            while len(high) > self._max_remembered:
+                high.popitem(last=False)
+            for sid, val in fresh.items():
+                self._labels[sid] = val
+                waiting = self._pending.pop(sid, None)
+                if waiting:
+                    gaps.setdefault(sid, []).extend(waiting)
+            while len(self._labels) > self._max_remembered:
+                self._labels.popitem(last=False)
+            ready = []
+            for sid, values in gaps.items():
+                known = self._labels.get(sid)
+                if known is None:
+                    self._pending.setdefault(sid, []).extend(values)
+                else:
+                    ready.append((known, values))
+            while len(self._pending) > self._max_remembered:
+                _, values = self._pending.popitem(last=False)
+                ready.append(((("", "", "", ""), ""), values))
+        return streams, [(labels, tid, bucket(DURATION_BUCKETS, values)) for (labels, tid), values in ready]
 
 
 class CollectorMetrics:
@@ -167,97 +273,31 @@ class CollectorMetrics:
             "streamscope_collector_ingest_lag_seconds", "Time from receiving a request to its spans being queryable.",
             buckets=LAG_BUCKETS, registry=r,
         )  # fmt: skip
-        self._labels: OrderedDict[str, tuple[tuple[str, ...], str]] = (
-            OrderedDict()
-        )  # span_id -> labels, trace
-        self._pending: OrderedDict[str, list[float]] = OrderedDict()  # gaps whose stream has not arrived yet
-        self._gap_high: OrderedDict[str, int] = OrderedDict()  # span_id -> highest chunk index counted
-        self._lock = threading.Lock()
-        self._max_remembered = 20_000
-
-    @staticmethod
-    def _labels_of(st: Stream) -> tuple[str, ...]:
-        return (st.service, st.provider, st.model, st.operation)
+        self.observer = BatchObserver()
 
     def observe_batch(self, batch: IngestBatch) -> None:
         """Record the GenAI and stream metrics of a stored batch."""
-        fresh: dict[str, tuple[tuple[str, ...], str]] = {}
-        with self._lock:  # a stream sent twice (an exporter's retry) is stored once: count it once too
-            streams = [st for st in batch.streams if st.span_id not in self._labels]
-        for st in streams:
-            if st.span_id in fresh:
-                continue
-            labels = self._labels_of(st)
-            fresh[st.span_id] = (labels, st.trace_id)
-            ex = {"trace_id": st.trace_id}
-            self.duration.observe_many((*labels, st.error_type or ""), (st.duration,), st.trace_id)
-            if st.time_to_first_chunk is not None:
-                self.ttfc.observe_many(labels, (st.time_to_first_chunk,), st.trace_id)
-            if st.input_tokens is not None:
-                self.tokens.observe_many((*labels, "input"), (st.input_tokens,), st.trace_id)
-            if st.output_tokens is not None:
-                self.tokens.observe_many((*labels, "output"), (st.output_tokens,), st.trace_id)
-            if st.output_tokens_per_second is not None:
-                self.tps.observe_many(labels[:3], (st.output_tokens_per_second,), st.trace_id)
-            self.streams.labels(*labels, st.outcome).inc(1, exemplar=ex)
-            if st.stall_count:
-                self.stalls.labels(*labels[:3]).inc(st.stall_count, exemplar=ex)
-        streams_chunks = by_stream(batch.chunks)
-        gaps: dict[str, list[float]] = {}
-        with self._lock:
-            # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
-            # chunks arrive in index order (live slices, then the rest), so remembering the highest index
-            # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
-            # A gap counts for a chunk after the first (index > 0) when it is a number >= 0.
-            high = self._gap_high
-            for sid, group in streams_chunks.items():
-                floor = high.get(sid, -1)
-                indices = list(map(_index, group))
-                lo = indices[0]
-                if lo > floor and indices == list(range(lo, lo + len(indices))):  # new, in order, no repeats
-                    values = list(map(_gap, group))
-                    if lo == 0:
-                        del values[0]
-                    top = indices[-1]
-                else:
-                    counted: set[int] = set()
-                    values, top = [], floor
-                    for c in group:
-                        i = c.index
-                        if i <= floor or i in counted:
-                            continue
-                        counted.add(i)
-                        top = max(top, i)
-                        if i > 0:
-                            values.append(c.gap)
-                if values and (None in values or not min(values) >= 0 or (total := sum(values)) != total):
-                    values = [g for g in values if g is not None and g >= 0]  # NaN is not >= 0 either
-                if values:
-                    gaps[sid] = values
-                if top > floor:
-                    high[sid] = top
-                    high.move_to_end(sid)
-            while len(high) > self._max_remembered:
-                high.popitem(last=False)
-            for sid, val in fresh.items():
-                self._labels[sid] = val
-                waiting = self._pending.pop(sid, None)
-                if waiting:
-                    gaps.setdefault(sid, []).extend(waiting)
-            while len(self._labels) > self._max_remembered:
-                self._labels.popitem(last=False)
-            ready = []
-            for sid, values in gaps.items():
-                known = self._labels.get(sid)
-                if known is None:
-                    self._pending.setdefault(sid, []).extend(values)
-                else:
-                    ready.append((known, values))
-            while len(self._pending) > self._max_remembered:
-                _, values = self._pending.popitem(last=False)
-                ready.append(((("", "", "", ""), ""), values))
-        for (labels, trace_id), values in ready:
-            self.chunk_gap.observe_many(labels, values, trace_id or None)
+        self.record(self.observer.observe(batch))
+
+    def record(self, obs: Observation) -> None:
+        """Record what :meth:`BatchObserver.observe` found in stored batches (here or in the writer process)."""
+        streams, gaps = obs
+        for labels, trace_id, error_type, duration, ttfc, tokens_in, tokens_out, tps, outcome, stalls in streams:  # fmt: skip
+            self.duration.observe_many((*labels, error_type), (duration,), trace_id)
+            if ttfc is not None:
+                self.ttfc.observe_many(labels, (ttfc,), trace_id)
+            if tokens_in is not None:
+                self.tokens.observe_many((*labels, "input"), (tokens_in,), trace_id)
+            if tokens_out is not None:
+                self.tokens.observe_many((*labels, "output"), (tokens_out,), trace_id)
+            if tps is not None:
+                self.tps.observe_many(labels[:3], (tps,), trace_id)
+            ex = {"trace_id": trace_id}
+            self.streams.labels(*labels, outcome).inc(1, exemplar=ex)
+            if stalls:
+                self.stalls.labels(*labels[:3]).inc(stalls, exemplar=ex)
+        for labels, trace_id, bucketed in gaps:
+            self.chunk_gap.add(labels, bucketed, trace_id or None)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """Render for a scrape: OpenMetrics (with exemplars) when the scraper asks for it, else text 0.0.4."""

@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import chain
 
-from streamscope.collector.metrics import CollectorMetrics
+from streamscope.collector.metrics import CollectorMetrics, Observation
 from streamscope.collector.model import IngestBatch
 from streamscope.collector.store import SpanStore
 
@@ -75,6 +76,8 @@ class Ingestor:
         self._cond = threading.Condition()
         self._stopping = False
         self.paused = threading.Event()  # tests: hold the writer to fill the queue
+        # a store that writes in another process can make the metric observations there, off this process's GIL
+        self._write_observed: Callable[[IngestBatch], Observation] | None = getattr(store, "write_observed", None)
         self._threads = [threading.Thread(target=self._run, name=f"streamscope-writer-{i}", daemon=True)
                          for i in range(max(1, writers))]  # fmt: skip
         for t in self._threads:
@@ -133,8 +136,12 @@ class Ingestor:
                     chunks=tuple(chain.from_iterable(b.chunks for b in batches)),
                     live=tuple(chain.from_iterable(b.live for b in batches)),
                 )
+            observed: Observation | None = None
             try:
-                self.store.write(merged)
+                if self._write_observed is not None:
+                    observed = self._write_observed(merged)
+                else:
+                    self.store.write(merged)
             except BaseException as e:  # keep the writer alive; receivers answer 503 and clients retry
                 log.exception("store write failed")
                 self._release(taken)
@@ -148,7 +155,10 @@ class Ingestor:
                 self.metrics.ingest_lag.observe(now - t.received_at)
                 t._finish()
             try:
-                self.metrics.observe_batch(merged)
+                if observed is None:
+                    self.metrics.observe_batch(merged)
+                else:
+                    self.metrics.record(observed)
             except Exception:
                 log.exception("metrics update failed")
 

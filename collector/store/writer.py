@@ -6,7 +6,10 @@ receivers decode on one core while the child inserts and commits on the other.
 
 :class:`SQLiteProcessStore` is a :class:`SQLiteStore` (reads, retention and aggregates queries run here, on
 WAL readers) whose :meth:`write` hands the batch to the child and returns once the child has committed it: the
-same durability as the in-process store. Rows travel as plain tuples (the cheapest thing to pickle). The
+same durability as the in-process store. Rows travel as plain tuples (the cheapest thing to pickle). With
+:meth:`SQLiteProcessStore.write_observed` the child also turns the committed batch into metric observations
+(``metrics.BatchObserver``) and sends them back with its answer: that work then runs on the writer's core
+instead of under the receivers' GIL. The
 child ignores SIGINT/SIGTERM (the parent drains and stops it) and exits when its pipe closes, so a parent killed
 with ``kill -9`` does not leave it behind. If the child dies, the write in progress raises (its requests are
 answered 503 and retried by the exporters) and the next write starts a new child.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging
 import operator
 import os
 import pickle
@@ -28,6 +32,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from streamscope.collector.gc_tuning import tune_gc
+from streamscope.collector.metrics import BatchObserver, Observation
 from streamscope.collector.model import IngestBatch, LiveStream, Span, Stream
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -36,6 +41,7 @@ from streamscope.collector.store.sqlite import SQLiteStore
 _span_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Span)))
 _stream_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Stream)))
 _live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStream)))
+log = logging.getLogger(__name__)
 _STOP = b"stop"
 _OK = b"ok"
 
@@ -89,13 +95,26 @@ class SQLiteProcessStore(SQLiteStore):
         return self._proc.pid if self._proc is not None else None
 
     def write(self, batch: IngestBatch) -> None:
+        if len(batch):
+            self._write(batch, False)
+
+    def write_observed(self, batch: IngestBatch) -> Observation:
+        """:meth:`write`, and return the batch's metric observations, made by the child once it has committed
+        (the child keeps the observer's state: what it has counted)."""
         if not len(batch):
-            return
+            return [], []
+        reply = self._write(batch, True)
+        observed: Observation = pickle.loads(reply[len(_OK) :])
+        return observed
+
+    def _write(self, batch: IngestBatch, observe: bool) -> bytes:
+        """Send the batch, wait for the child's answer after its commit; the answer (``ok`` + observations)."""
         buf = io.BytesIO()
         pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
         pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-        pickler.dump((self.clock(), list(map(_span_fields, batch.spans)), list(map(_stream_fields, batch.streams)),
-                      list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
+        pickler.dump((self.clock(), observe, list(map(_span_fields, batch.spans)),
+                      list(map(_stream_fields, batch.streams)), list(map(tuple, batch.chunks)),
+                      list(map(_live_fields, batch.live))))  # fmt: skip
         payload = buf.getbuffer()
         with self._lock:  # send in turn; the child commits (and answers) in the order it received
             if self._closed:
@@ -129,8 +148,9 @@ class SQLiteProcessStore(SQLiteStore):
             if self._generation == generation:
                 self._answered += 1
             self._turns.notify_all()
-        if reply != _OK:
+        if not reply.startswith(_OK):
             raise WriterProcessError(reply.decode("utf-8", "replace"))
+        return reply
 
     def close(self) -> None:
         with self._lock:
@@ -153,6 +173,7 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
     tune_gc()
     now = [0]
     store.clock = lambda: now[0]  # type: ignore[method-assign]  # the parent's clock, sent with each batch
+    observer = BatchObserver()
     try:
         while True:
             try:
@@ -162,15 +183,24 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             if msg == _STOP:
                 return
             try:
-                clock, spans, streams, chunks, live = pickle.loads(msg)
+                clock, observe, spans, streams, chunks, live = pickle.loads(msg)
                 now[0] = clock
-                store.write(IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams),
-                                        tuple(chunks), tuple(LiveStream(*f) for f in live)))  # fmt: skip
+                batch = IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams),
+                                    tuple(chunks), tuple(LiveStream(*f) for f in live))  # fmt: skip
+                store.write(batch)
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
                 send.send_bytes(reply.encode("utf-8", "replace")[:4096])
-            else:
+                continue
+            if not observe:
                 send.send_bytes(_OK)
+                continue
+            try:
+                observed: Observation = observer.observe(batch)
+            except Exception:  # committed all the same: answer ok, without these metrics
+                log.exception("metrics observation failed")
+                observed = ([], [])
+            send.send_bytes(_OK + pickle.dumps(observed, pickle.HIGHEST_PROTOCOL))
     finally:
         store.close()
 

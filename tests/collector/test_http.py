@@ -66,6 +66,16 @@ def test_protobuf_ingest_then_query(client: httpx.Client) -> None:
     assert stats["groups"][0]["key"] == "gpt-4o-mini" and stats["groups"][0]["ttft"]["p50"] == 0.15
 
 
+def test_a_body_without_content_length_is_read_whole(client: httpx.Client) -> None:
+    req, ids = our_stream(4)
+    body = req.SerializeToString()
+    parts = iter([body[:10], body[10:]])  # a generator: httpx sends it chunked, without Content-Length
+    r = client.post("/v1/traces", content=parts, headers=PB)
+    assert r.status_code == 200
+    chunks = client.get(f"/api/streams/{ids['llm']}/chunks").json()["chunks"]
+    assert [c["index"] for c in chunks] == [0, 1, 2, 3]
+
+
 def test_json_and_gzip_and_deflate(client: httpx.Client) -> None:
     tid, sid = new_trace_id(), new_span_id()
     T = time.time_ns() - 10**10

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from pathlib import Path
 
-from factories import span_id, stream, trace_id
+from factories import llm_trace, span_id, stream, trace_id
 
 from streamscope.collector.metrics import DURATION_BUCKETS, CollectorMetrics
 from streamscope.collector.model import Chunk, IngestBatch
+from streamscope.collector.pipeline import Ingestor
+from streamscope.collector.store.sqlite import SQLiteStore
+from streamscope.collector.store.writer import SQLiteProcessStore
 
 LABELS = ("app", "openai", "gpt-4o-mini", "chat")
 
@@ -69,3 +73,36 @@ def test_repeats_within_a_batch_interleaved_streams_and_gaps_that_are_not_number
                   _expected([c.gap for c in bs if c.gap is not None]))  # fmt: skip
     m.observe_batch(IngestBatch(chunks=(Chunk(a.span_id, 7, 0.7, 0.25), Chunk(a.span_id, 2, 0.2, 0.4))))
     assert _close(_gap_state(m, ("app", "openai", "a", "chat")), _expected([0.1, 0.2, 0.3, 0.25]))
+
+
+def _samples(m: CollectorMetrics) -> list[tuple[str, dict[str, str], float, tuple[str, float] | None]]:
+    """Every sample of the registry but creation times and the ingest lag (timings), exemplars as (trace id, value)."""
+    out = []
+    for fam in m.registry.collect():
+        for s in fam.samples:
+            if not s.name.endswith("_created") and "ingest_lag" not in s.name:
+                ex = (s.exemplar.labels["trace_id"], s.exemplar.value) if s.exemplar else None
+                out.append((s.name, s.labels, s.value, ex))
+    return sorted(out, key=repr)
+
+
+def test_observations_made_in_the_writer_process_give_the_same_metrics(tmp_path: Path) -> None:
+    tid, sid = trace_id(), span_id()
+    st = stream(tid, sid, stall_count=1, output_tokens=7, output_tokens_per_second=12.0, error_type="timeout")
+    other = llm_trace(40, model="b")
+    slice1 = IngestBatch(chunks=_chunks(sid, range(0, 30)))  # in flight, then the rest, then retries
+    batches = [slice1, IngestBatch(streams=(st,), chunks=_chunks(sid, range(25, 80))), other, slice1, other]
+    results = []
+    for store in (SQLiteStore(str(tmp_path / "here.db")), SQLiteProcessStore(str(tmp_path / "child.db"))):
+        m = CollectorMetrics()
+        ing = Ingestor(store, m)
+        try:
+            for b in batches:  # one at a time: each its own transaction, in this order
+                assert ing.submit(b).wait(30)
+        finally:
+            ing.close()
+            store.close()
+        results.append(_samples(m))
+    here, child = results
+    assert here == child
+    assert any(name.startswith("gen_ai_client_operation_time_per_output_chunk") for name, *_ in here)
