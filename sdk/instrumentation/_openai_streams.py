@@ -145,8 +145,13 @@ class TracedStream(Stream[_T]):
         columns = _columns_of(recording)
         if columns is not None and _Recorder is not None:
             hide = self._ss_hide
+            try:
+                source = _source(self._ss_wrapped)
+            except BaseException as exc:  # the client's own __iter__ raised: as if its first chunk had
+                recording.end(producer_outcome(exc), exc)
+                raise
             return _Recorder(  # type: ignore[no-any-return]
-                _source(self._ss_wrapped), columns[0], columns[1], RAW,
+                source, columns[0], columns[1], RAW,
                 None if hide is None else functools.partial(_hidden, hide),
                 functools.partial(_done, recording), functools.partial(recording.end, ABANDONED), self)
         return self._iterate(recording, columns)

@@ -315,3 +315,32 @@ def test_no_reference_is_leaked_and_text_chunks_die_as_the_consumer_drops_them()
     del run
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+@pytest.mark.parametrize("python_loop", [False, True])
+def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(python_loop: bool, replay_openai: Any) -> None:
+    """A Stream subclass whose ``__iter__`` raises before any chunk: the user gets that exception, the span says
+    error (not abandoned, later, by the garbage collector)."""
+    import openai
+
+    class Broken(openai.Stream):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            raise ConnectionResetError("reset before the first chunk")
+
+    client = replay_openai([{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                             "choices": []}])
+    saved = _openai_streams._Recorder
+    if python_loop:
+        _openai_streams._Recorder = None
+    try:
+        with capture_spans() as spans:
+            stream = client.chat.completions.create(model="m", messages=[], stream=True)
+            stream._ss_wrapped.__class__ = Broken
+            with pytest.raises(ConnectionResetError):
+                for _ in stream:
+                    pass
+            (llm,) = spans.llm_spans()
+    finally:
+        _openai_streams._Recorder = saved
+    assert llm.attributes["streamscope.stream.outcome"] == "error"
+    assert llm.attributes["error.type"] == "ConnectionResetError"
