@@ -12,7 +12,8 @@
  *
  * The stream's end is reported once: ``done(None)`` when ``source`` is exhausted, ``done(exc)`` when it raised
  * ``exc`` (which then reaches the consumer unchanged), ``abandoned()`` when the consumer stops first: ``close()``,
- * ``throw()``, or the iterator being collected (a ``break`` drops it). Whatever the callbacks raise is cleared:
+ * ``throw()``, or the iterator being collected (a ``break`` drops it). Like the generator it stands in for (the
+ * client's ``Stream.__iter__``) it also has ``send()``, which ignores the value sent. Whatever the callbacks raise is cleared:
  * they are the tracing's own (guarded) code, and nothing of the tracing may reach the consumer.
  *
  * This is an accelerator: the Python loop stays the reference and the fallback, and
@@ -37,6 +38,7 @@ typedef struct {
     PyObject *last_model;
     int finished;
     int running;
+    int started;
 } Recorder;
 
 static long long perf_ns(void) {
@@ -181,6 +183,7 @@ static PyObject *recorder_next(Recorder *r) {
         return NULL;
     }
     r->running = 1;
+    r->started = 1;
     for (;;) {
         PyObject *item = next(r->source);
         if (item == NULL) {
@@ -206,6 +209,17 @@ static PyObject *recorder_next(Recorder *r) {
         }
         Py_DECREF(item);
     }
+}
+
+/* send(value): as for the client's own Stream.__iter__ generator, which ignores what is sent: the next chunk. */
+static PyObject *recorder_send(Recorder *r, PyObject *value) {
+    if (value != Py_None && !r->started && !r->finished) {
+        PyErr_SetString(PyExc_TypeError, "can't send non-None value to a just-started generator");
+        return NULL;
+    }
+    PyObject *item = recorder_next(r);
+    if (item == NULL && !PyErr_Occurred()) PyErr_SetNone(PyExc_StopIteration);
+    return item;
 }
 
 static void abandon(Recorder *r) {
@@ -316,6 +330,7 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
 }
 
 static PyMethodDef recorder_methods[] = {
+    {"send", (PyCFunction)recorder_send, METH_O, "The next chunk (the value sent is ignored, as by the client)."},
     {"close", (PyCFunction)recorder_close, METH_NOARGS, "Stop: the stream is abandoned."},
     {"throw", (PyCFunction)(void (*)(void))recorder_throw, METH_FASTCALL,
      "Raise an exception here, as into a generator that does not catch it: the stream is abandoned."},

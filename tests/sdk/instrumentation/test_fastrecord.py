@@ -344,3 +344,16 @@ def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(python_loop: boo
         _openai_streams._Recorder = saved
     assert llm.attributes["streamscope.stream.outcome"] == "error"
     assert llm.attributes["error.type"] == "ConnectionResetError"
+
+
+def test_send_behaves_as_the_clients_generator_does() -> None:
+    items = [chunk("a"), chunk("b"), chunk("c")]
+    run = Run(items)
+    with pytest.raises(TypeError, match="just-started"):
+        run.recorder.send("x")
+    assert run.recorder.send(None) is items[0]
+    assert run.recorder.send("ignored") is items[1]
+    assert next(run.recorder) is items[2]
+    with pytest.raises(StopIteration):
+        run.recorder.send(None)
+    assert run.events == [("done", None)] and len(run.payloads) == 3
