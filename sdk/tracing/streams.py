@@ -198,7 +198,7 @@ class StreamRecorder:
         self._live_off = False
         self._live_attributes = dict(live_attributes or {})
         self._watched = False
-        self._input: list[tuple[str, Any]] | None = None  # prompt messages to redact and record when finishing
+        self._input: list[tuple[str, Any]] | None = None  # prompt messages to encode (redacted) when finishing
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
     # -- hot path --------------------------------------------------------------------------------------
@@ -393,7 +393,7 @@ class StreamRecorder:
         span = self.span
         settings = self.active.settings
         red = settings.redact if settings.capture_content else None
-        if red is not None and self._input is not None:
+        if self._input is not None:
             span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _input_messages(self._input, red))
         self._classify_upto(len(self.payloads))
         times, kinds, texts = self._times, self._kinds, self._texts
@@ -525,10 +525,10 @@ def _count_tokens(counter: Callable[[str], int] | None, texts: Sequence[Any], pr
         return None
 
 
-def _input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str]) -> str:
-    """``gen_ai.input.messages`` of ``(role, content)`` pairs, each text content redacted."""
-    return json.dumps([{"role": role, "parts": [{"type": "text",
-                                                 "content": redact(content) if isinstance(content, str) else content}]}
+def _input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str] | None) -> str:
+    """``gen_ai.input.messages`` of ``(role, content)`` pairs, each text content redacted (when ``redact``)."""
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": redact(content)
+                                                 if redact is not None and isinstance(content, str) else content}]}
                        for role, content in messages], ensure_ascii=False)
 
 
@@ -625,7 +625,8 @@ def start_stream(
     """Start the LLM span (``{operation} {model}``, kind CLIENT) and return its recorder. Never raises.
 
     ``parent`` is an OTel context (default: the current one). ``input_messages`` are ``{"role", "content"}``
-    dicts, recorded as ``gen_ai.input.messages`` when content capture is on.
+    dicts, recorded as ``gen_ai.input.messages`` when content capture is on (encoded, and redacted, when the stream
+    finishes, on the export thread).
     """
     try:
         active = state.current()
@@ -638,13 +639,9 @@ def start_stream(
             attrs.update(attributes)
         pending: list[tuple[str, Any]] | None = None
         if input_messages is not None and active.settings.capture_content:
-            if active.settings.redact is None:
-                attrs[A.GEN_AI_INPUT_MESSAGES] = json.dumps(
-                    [{"role": str(m.get("role", "user")),
-                      "parts": [{"type": "text", "content": _jsonable(m.get("content"))}]} for m in input_messages],
-                    ensure_ascii=False)
-            else:  # redacted and recorded when the stream finishes, off the caller's thread
-                pending = [(str(m.get("role", "user")), _jsonable(m.get("content"))) for m in input_messages]
+            # encoded (and redacted) when the stream finishes, on the export thread: a long prompt's JSON is not
+            # the caller's cost
+            pending = [(str(m.get("role", "user")), _jsonable(m.get("content"))) for m in input_messages]
         span = active.tracer.start_span(name or llm_span_name(operation, model), context=parent,
                                         kind=SpanKind.CLIENT, attributes=attrs, start_time=start_wall)
         if not span.is_recording():
