@@ -44,6 +44,7 @@ _live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStre
 log = logging.getLogger(__name__)
 _STOP = b"stop"
 _OK = b"ok"
+ANSWER_TIMEOUT = 120.0  # s: a commit takes well under a second; receivers answer 503 after 30 s anyway
 
 
 class WriterProcessError(RuntimeError):
@@ -51,7 +52,12 @@ class WriterProcessError(RuntimeError):
 
 
 class SQLiteProcessStore(SQLiteStore):
-    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+    """``answer_timeout``: seconds to wait for the child's answer to a batch before taking it for hung (stopped, or
+    stuck in a write that does not finish): it is killed, the batches in flight fail (their requests get 503 and
+    are retried) and the next write starts a new child. Its transaction rolls back, so nothing half-written stays.
+    """
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", answer_timeout: float = ANSWER_TIMEOUT) -> None:
         # creates (or converts) the schema here, before the child opens the database
         super().__init__(path, synchronous=synchronous)
         self._lock = threading.Lock()  # sending, and starting or dropping the child
@@ -61,6 +67,7 @@ class SQLiteProcessStore(SQLiteStore):
         self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
+        self._answer_timeout = answer_timeout
         self._start()
 
     def _start(self) -> None:
@@ -87,7 +94,8 @@ class SQLiteProcessStore(SQLiteStore):
         if self._proc is not None:
             with contextlib.suppress(OSError):
                 self._proc.kill()
-            self._proc.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a process stuck in the kernel dies later
+                self._proc.wait(10)
             self._proc = None
 
     @property
@@ -138,7 +146,13 @@ class SQLiteProcessStore(SQLiteStore):
             raise WriterProcessError("the writer process died; the batch may not be stored")
         try:
             assert recv is not None
-            reply = recv.recv_bytes()  # only the writer whose turn it is reads
+            if not recv.poll(self._answer_timeout):  # only the writer whose turn it is reads
+                with self._lock:
+                    if self._generation == generation:
+                        self._drop_child()
+                raise WriterProcessError(f"the writer process did not answer within {self._answer_timeout:g} s and "
+                                         "was restarted; the batch may not be stored")
+            reply = recv.recv_bytes()
         except (OSError, EOFError) as e:
             with self._lock:
                 if self._generation == generation:
