@@ -32,3 +32,38 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     missing = _source_packages() - in_wheel
     assert not missing, f"packages missing from the wheel (add them to [tool.setuptools] packages): {sorted(missing)}"
     assert "streamscope/py.typed" in names
+    # the C accelerators (both optional) and the SDK's stub for its own
+    assert any(n.startswith("streamscope/collector/_fastotlp") and n.endswith(".so") for n in names)
+    assert any(n.startswith("streamscope/instrumentation/_fastrecord") and n.endswith(".so") for n in names)
+    assert "streamscope/instrumentation/_fastrecord.pyi" in names
+
+
+def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path: Path) -> None:
+    """Both C extensions are optional: a machine without a compiler still gets a working (pure Python) install."""
+    import os
+    import shutil
+
+    src = tmp_path / "src"  # the sources without the extensions already built in place (an editable install's)
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in MAPPING:
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    env = dict(os.environ, CC="/bin/false", LDSHARED="/bin/false")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("streamscope-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if n.endswith(".so")]
+    # and that install runs on the Python paths: imported from the unpacked wheel, both fall back
+    unpacked = tmp_path / "unpacked"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "  # (the editable install would find the .so built in place)
+             "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
+             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)")
+    out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.split() == ["True", "None", "None"], out.stdout + out.stderr
