@@ -61,7 +61,8 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     # and that install runs on the Python paths: imported from the unpacked wheel, both fall back
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(wheel).extractall(unpacked)
-    probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "  # (the editable install would find the .so built in place)
+    # (without the editable install's finder, which would find the .so files built in place in the repository)
+    probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
              "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
              f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)")
     out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
