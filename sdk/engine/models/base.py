@@ -299,6 +299,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: AsyncIterator[ChatGenerationChunk] | None = None
+        # As in _run_stream: when the run's one token taker is a (synchronous) token sink, it is called directly,
+        # without awaiting the dispatch, and a chunk that only adds its text is folded with one append and handed
+        # over as its text; otherwise every chunk goes through the awaited aon_llm_new_token.
+        add, append_content = chunks.add, chunks.content_appender()
+        emit, sink_text, sink_owner = rm.token_emitter() if track else (None, None, None)
+        sink = emit if sink_owner is not None else None
+        plain_ok = sink is not None and type(self)._token is BaseChatModel._token
+        merged_id: Any = _NO_ID
         try:
             if self.rate_limiter is not None:
                 await self.rate_limiter.aacquire(blocking=True)
@@ -308,8 +316,29 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
-                    chunks.add(generation)
-                    await rm.aon_llm_new_token(self._token(message), chunk=generation)
+                    content = message.content
+                    if (plain_ok and content and type(content) is str and message.id == merged_id
+                            and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
+                                     or message.additional_kwargs or message.name or message.chunk_position
+                                     or generation.generation_info)):
+                        append_content(content)
+                        try:
+                            if sink_text is not None:
+                                sink_text(content)
+                            elif sink is not None:
+                                sink(content, generation)
+                        except Exception as exc:
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                    else:
+                        add(generation)
+                        merged_id = chunks.message_id
+                        if sink is not None:
+                            try:
+                                sink(self._token(message), generation)
+                            except Exception as exc:
+                                unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                        else:
+                            await rm.aon_llm_new_token(self._token(message), chunk=generation)
                 yield message
         except GeneratorExit:
             reason = abandon_reason()
