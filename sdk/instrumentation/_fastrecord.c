@@ -171,12 +171,16 @@ static int hidden(Recorder *r, PyObject *item) {
     return yes;
 }
 
+/* As a generator: next(), send(), close() and throw() while the iterator is running raise ValueError. */
+static int refuse_reentry(Recorder *r) {
+    if (!r->running) return 0;
+    PyErr_SetString(PyExc_ValueError, "generator already executing");
+    return 1;
+}
+
 static PyObject *recorder_next(Recorder *r) {
     if (r->finished) return NULL;
-    if (r->running) {
-        PyErr_SetString(PyExc_ValueError, "generator already executing");
-        return NULL;
-    }
+    if (refuse_reentry(r)) return NULL;
     iternextfunc next = Py_TYPE(r->source)->tp_iternext;
     if (next == NULL) {
         PyErr_SetString(PyExc_TypeError, "the stream's source is not an iterator");
@@ -229,10 +233,7 @@ static void abandon(Recorder *r) {
 }
 
 static PyObject *recorder_close(Recorder *r, PyObject *Py_UNUSED(ignored)) {
-    if (r->running) {
-        PyErr_SetString(PyExc_ValueError, "generator already executing");
-        return NULL;
-    }
+    if (refuse_reentry(r)) return NULL;
     abandon(r);
     Py_RETURN_NONE;
 }
@@ -243,10 +244,7 @@ static PyObject *recorder_throw(Recorder *r, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
         return NULL;
     }
-    if (r->running) {
-        PyErr_SetString(PyExc_ValueError, "generator already executing");
-        return NULL;
-    }
+    if (refuse_reentry(r)) return NULL;
     abandon(r);
     PyObject *typ = args[0], *val = nargs > 1 ? args[1] : NULL;
     if (PyExceptionInstance_Check(typ)) {

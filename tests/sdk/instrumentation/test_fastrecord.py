@@ -11,6 +11,7 @@ Two halves:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Iterator
@@ -266,20 +267,26 @@ _body = st.fixed_dictionaries({
 }, optional={"usage": st.just({"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7})})
 
 
-def _consume(client: Any, comparable: Any, python_loop: bool, stop_after: int | None) -> Any:
+@contextlib.contextmanager
+def _loop(python: bool) -> Iterator[None]:
+    """Traced openai ``for`` loops run in Python (the C loop's reference) inside, when ``python``."""
     saved = _openai_streams._Recorder
-    if python_loop:
+    if python:
         _openai_streams._Recorder = None
     try:
-        with capture_spans() as spans:
-            seen = []
-            for item in client.chat.completions.create(model="m", messages=[], stream=True):
-                seen.append(item.model_dump(warnings=False))
-                if stop_after is not None and len(seen) >= stop_after:
-                    break
-        return seen, comparable(spans)
+        yield
     finally:
         _openai_streams._Recorder = saved
+
+
+def _consume(client: Any, comparable: Any, python_loop: bool, stop_after: int | None) -> Any:
+    with _loop(python_loop), capture_spans() as spans:
+        seen = []
+        for item in client.chat.completions.create(model="m", messages=[], stream=True):
+            seen.append(item.model_dump(warnings=False))
+            if stop_after is not None and len(seen) >= stop_after:
+                break
+    return seen, comparable(spans)
 
 
 @settings(max_examples=60, deadline=None,
@@ -329,19 +336,13 @@ def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(python_loop: boo
 
     client = replay_openai([{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                              "choices": []}])
-    saved = _openai_streams._Recorder
-    if python_loop:
-        _openai_streams._Recorder = None
-    try:
-        with capture_spans() as spans:
-            stream = client.chat.completions.create(model="m", messages=[], stream=True)
-            stream._ss_wrapped.__class__ = Broken
-            with pytest.raises(ConnectionResetError):
-                for _ in stream:
-                    pass
-            (llm,) = spans.llm_spans()
-    finally:
-        _openai_streams._Recorder = saved
+    with _loop(python_loop), capture_spans() as spans:
+        stream = client.chat.completions.create(model="m", messages=[], stream=True)
+        stream._ss_wrapped.__class__ = Broken
+        with pytest.raises(ConnectionResetError):
+            for _ in stream:
+                pass
+        (llm,) = spans.llm_spans()
     assert llm.attributes["streamscope.stream.outcome"] == "error"
     assert llm.attributes["error.type"] == "ConnectionResetError"
 

@@ -159,8 +159,16 @@ def _script() -> list[Any]:
     ]
 
 
+async def _aconsume(model: Any) -> str:
+    return "".join([str(m.content) async for m in model.astream("q")])
+
+
 @pytest.mark.parametrize("chunk_spans", [True, False])
-def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool, comparable: Any) -> None:
+@pytest.mark.parametrize("use_async", [False, True])
+def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool, use_async: bool,
+                                                                 comparable: Any) -> None:
+    """``stream`` and ``astream`` call the tracing handler's token sink directly (``astream`` without an awaited
+    dispatch per chunk): the same spans as the general path, and the same messages to the consumer."""
     runs = []
     for general in (False, True):
         handler = TracingCallbackHandler()
@@ -168,7 +176,7 @@ def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bo
         model = FakeStreamingChatModel(chunks=_script(), usage={"input_tokens": 2, "output_tokens": 5},
                                        callbacks=[callback])
         with capture_spans(chunk_spans=chunk_spans) as spans:
-            text = "".join(str(m.content) for m in model.stream("q"))
+            text = asyncio.run(_aconsume(model)) if use_async else "".join(str(m.content) for m in model.stream("q"))
         runs.append((text, comparable(spans)))
     assert runs[0] == runs[1]
     assert runs[0][0] == "Hello worldmidtail"
@@ -198,27 +206,6 @@ def test_empty_base_token_methods_are_not_called_and_sinks_are_used() -> None:
         tracing.on_llm_end(None, run_id="r1")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("chunk_spans", [True, False])
-def test_async_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool, comparable: Any) -> None:
-    """``astream`` calls the tracing handler's token sink directly (no awaited dispatch per chunk): the same spans
-    as the general path, and the same messages to the consumer."""
-
-    async def consume(model: Any) -> str:
-        return "".join([str(m.content) async for m in model.astream("q")])
-
-    runs = []
-    for general in (False, True):
-        handler = TracingCallbackHandler()
-        callback: Any = _TokensOnly(handler) if general else handler
-        model = FakeStreamingChatModel(chunks=_script(), usage={"input_tokens": 2, "output_tokens": 5},
-                                       callbacks=[callback])
-        with capture_spans(chunk_spans=chunk_spans) as spans:
-            text = asyncio.run(consume(model))
-        runs.append((text, comparable(spans)))
-    assert runs[0] == runs[1]
-    assert runs[0][0] == "Hello worldmidtail"
-
-
 def test_async_engine_stream_with_a_second_async_handler_still_awaits_it() -> None:
     """Two token takers (ours and an async one): every chunk goes through the awaited dispatch, both see all."""
     from streamscope.engine.callbacks import AsyncCallbackHandler
@@ -230,12 +217,9 @@ def test_async_engine_stream_with_a_second_async_handler_still_awaits_it() -> No
             await asyncio.sleep(0)
             seen.append(token)
 
-    async def consume(model: Any) -> str:
-        return "".join([str(m.content) async for m in model.astream("q")])
-
     model = FakeStreamingChatModel(chunks=["a", "b", "c"], callbacks=[TracingCallbackHandler(), Collect()])
     with capture_spans() as spans:
-        assert asyncio.run(consume(model)) == "abc"
+        assert asyncio.run(_aconsume(model)) == "abc"
     assert seen == ["a", "b", "c"]
     (llm,) = spans.llm_spans()
     assert [c.attributes["streamscope.chunk.content"] for c in spans.chunks_of(llm)] == ["a", "b", "c"]
