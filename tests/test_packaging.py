@@ -32,14 +32,16 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     missing = _source_packages() - in_wheel
     assert not missing, f"packages missing from the wheel (add them to [tool.setuptools] packages): {sorted(missing)}"
     assert "streamscope/py.typed" in names
-    # the C accelerators (both optional) and the SDK's stub for its own
+    # the C accelerators (all optional) and the SDK's stubs for its own
     assert any(n.startswith("streamscope/collector/_fastotlp") and n.endswith(".so") for n in names)
     assert any(n.startswith("streamscope/instrumentation/_fastrecord") and n.endswith(".so") for n in names)
+    assert any(n.startswith("streamscope/tracing/_stamp") and n.endswith(".so") for n in names)
     assert "streamscope/instrumentation/_fastrecord.pyi" in names
+    assert "streamscope/tracing/_stamp.pyi" in names
 
 
 def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path: Path) -> None:
-    """Both C extensions are optional: a machine without a compiler still gets a working (pure Python) install."""
+    """The C extensions are optional: a machine without a compiler still gets a working (pure Python) install."""
     import os
     import shutil
 
@@ -58,13 +60,14 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     (wheel,) = tmp_path.glob("streamscope-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.endswith(".so")]
-    # and that install runs on the Python paths: imported from the unpacked wheel, both fall back
+    # and that install runs on the Python paths: imported from the unpacked wheel, each falls back
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(wheel).extractall(unpacked)
     # (without the editable install's finder, which would find the .so files built in place in the repository)
     probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
              "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
-             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)")
+             "import streamscope.tracing.handler as h; "
+             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp, h._Stamper)")
     out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
                          capture_output=True, text=True, cwd=tmp_path)
-    assert out.stdout.split() == ["True", "None", "None"], out.stdout + out.stderr
+    assert out.stdout.split() == ["True", "None", "None", "None"], out.stdout + out.stderr

@@ -47,6 +47,13 @@ from streamscope.tracing.streams import (
     start_stream,
 )
 
+try:  # the C accelerator (sdk/tracing/_stamp.c), optional at install
+    from streamscope.tracing import _stamp
+
+    _Stamper: Any = _stamp.Stamper
+except ImportError:  # pragma: no cover - built without a C compiler
+    _Stamper = None
+
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool",
           "chat": "user", "AIMessageChunk": "assistant"}
 _perf = time.perf_counter_ns
@@ -86,6 +93,21 @@ def _message_dict(message: Any) -> dict[str, Any]:
 
 def _ignore(token: Any, chunk: Any) -> None:
     return None
+
+
+def _text_recorder(arrived: list[int], payloads: list[Any], native: bool = True) -> Callable[[str], None]:
+    """The token sink's ``text``: the engine's call for a chunk that is only its text (see the engine's
+    ``token_targets``), recorded as its text. In C when built (no Python frame per chunk), else a closure that
+    does the same: the time (``perf_counter_ns``), then the text."""
+    if native and _Stamper is not None:
+        return _Stamper(arrived, payloads)  # type: ignore[no-any-return]
+    stamp, record = arrived.append, payloads.append
+
+    def text(token: str) -> None:
+        stamp(_perf())
+        record(token)
+
+    return text
 
 
 class _ChunkClassifier:
@@ -149,12 +171,16 @@ class _Step:
 
 
 class _Llm:
-    __slots__ = ("classifier", "ctx", "rec")
+    __slots__ = ("classifier", "rec")
 
     def __init__(self, rec: StreamRecorder, classifier: _ChunkClassifier) -> None:
         self.rec = rec
         self.classifier = classifier
-        self.ctx = otel_trace.set_span_in_context(rec.span)
+
+    @property
+    def ctx(self) -> otel_context.Context:
+        """The context a child run of this LLM run starts in (rare: it starts the LLM span if it was not yet)."""
+        return otel_trace.set_span_in_context(self.rec.span)
 
 
 def _outcome(reason: Any, error: BaseException | None) -> str:
@@ -320,12 +346,7 @@ class TracingCallbackHandler:
             stamp(now)
             record((RAW, (token, chunk)))
 
-        def text(token: str) -> None:
-            # the engine's call for a chunk that is only its text (see token_targets): recorded as its text
-            stamp(_perf())
-            record(token)
-
-        sink.text = text  # type: ignore[attr-defined]
+        sink.text = _text_recorder(arrived, payloads)  # type: ignore[attr-defined]
         return sink
 
     @guarded
@@ -371,7 +392,7 @@ class TracingCallbackHandler:
             else:
                 rec.chunk(EMPTY, "")
         elif rec.recorded:
-            rec.span.set_attribute(A.GEN_AI_REQUEST_STREAM, True)
+            rec.set_attribute(A.GEN_AI_REQUEST_STREAM, True)
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:

@@ -117,12 +117,15 @@ class SpanPipeline(SpanProcessor):
         """Queue a stream's chunk spans; False (and counted as dropped) if they do not fit."""
         return self._offer(batch, len(batch))
 
-    def defer(self, fn: Callable[[], object], size: int) -> bool:
+    def defer(self, fn: Callable[[], object], size: int, *, soon: bool = False) -> bool:
         """Run ``fn`` on the export thread (False if it does not fit; the caller then runs it itself).
-        ``size`` is the number of spans it will produce, reserved in the queue meanwhile."""
+        ``size`` is the number of spans it will produce, reserved in the queue meanwhile. ``soon``: wake the
+        export thread for it if live export ticks faster than it otherwise wakes (a stream's deferred start, so
+        its first live slice is not held back by the schedule delay)."""
         if self.synchronous:
             return False
-        return self._offer(Deferred(fn, size), size, count_drop=False)
+        return self._offer(Deferred(fn, size), size, count_drop=False,
+                           wake=soon and 0 < self.live_interval < self.schedule_delay)
 
     def watch(self, source: LiveSource) -> bool:
         """Export ``source``'s chunks periodically while it streams (False when live export is off)."""
@@ -169,7 +172,7 @@ class SpanPipeline(SpanProcessor):
                 batches.append(batch)
         return batches
 
-    def _offer(self, item: _Item, n: int, count_drop: bool = True) -> bool:
+    def _offer(self, item: _Item, n: int, count_drop: bool = True, wake: bool = False) -> bool:
         if self.synchronous:
             self._export([item], n)
             return True
@@ -184,7 +187,10 @@ class SpanPipeline(SpanProcessor):
                 self._queue.append(item)
                 self._queued += n
                 self._enqueued_seq += 1
-                if self._queued >= self.max_export_batch_size:
+                if wake:
+                    self._rearm = True
+                    self._cond.notify()
+                elif self._queued >= self.max_export_batch_size:
                     self._cond.notify()
                 return True
         if warn:

@@ -168,7 +168,8 @@ def init(
                                 schedule_delay=config.schedule_delay, live_interval=config.live_interval)
         provider = build_provider(resource, pipeline, config.sample_rate)
         active = state.Active(tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
-                              settings=config.settings, pipeline=pipeline, resource=resource)
+                              settings=config.settings, pipeline=pipeline, resource=resource,
+                              defer_start=config.sample_rate >= 1.0)
         state.push(active)
         if set_global and not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(provider)

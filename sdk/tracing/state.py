@@ -28,6 +28,8 @@ class Active:
     settings: Settings
     pipeline: SpanPipeline | None = None
     resource: Resource | None = None
+    # every span is sampled unless its parent is not (so an LLM span can be started later, on the export thread)
+    defer_start: bool = False
 
 
 _lock = threading.Lock()

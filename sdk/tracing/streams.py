@@ -52,6 +52,7 @@ Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (no
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import threading
 import time
@@ -154,10 +155,14 @@ class StreamRecorder:
         "_first_byte_ns",
         "_input",
         "_kinds",
+        "_late_attributes",
         "_learned",
         "_live_attributes",
         "_live_off",
         "_lock",
+        "_span",
+        "_start",
+        "_start_lock",
         "_texts",
         "_times",
         "_watched",
@@ -166,15 +171,20 @@ class StreamRecorder:
         "arrived",
         "context_attributes",
         "payloads",
-        "span",
         "start_perf_ns",
         "start_wall_ns",
     )
 
-    def __init__(self, span: Span, active: state.Active, *, start_perf_ns: int, start_wall_ns: int,
+    def __init__(self, span: Span | None, active: state.Active, *, start_perf_ns: int, start_wall_ns: int,
                  classify: Classifier | None = None,
-                 live_attributes: Mapping[str, AttributeValue] | None = None) -> None:
-        self.span = span
+                 live_attributes: Mapping[str, AttributeValue] | None = None,
+                 start: Callable[[StreamRecorder], Span] | None = None) -> None:
+        # The LLM span, or None until ``start`` (given instead) has started it: on the export thread, or on the
+        # first thread that needs it (:attr:`span`).
+        self._span = span
+        self._start = start
+        self._start_lock = threading.Lock()
+        self._late_attributes: dict[str, AttributeValue] = {}
         self.active = active
         self.start_perf_ns = start_perf_ns
         self.start_wall_ns = start_wall_ns
@@ -200,6 +210,38 @@ class StreamRecorder:
         self._watched = False
         self._input: list[tuple[str, Any]] | None = None  # prompt messages to encode (redacted) when finishing
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
+
+    # -- the span --------------------------------------------------------------------------------------
+
+    @property
+    def span(self) -> Span:
+        """The stream's LLM span, started now if it was not yet (see :func:`start_stream`)."""
+        span = self._span
+        return span if span is not None else self._start_now()
+
+    def _start_now(self) -> Span:
+        with self._start_lock:
+            span = self._span
+            if span is None:
+                start, self._start = self._start, None
+                try:
+                    span = start(self) if start is not None else trace.INVALID_SPAN
+                except Exception as exc:
+                    report("start_stream(span)", exc)
+                    span = trace.INVALID_SPAN
+                self._span = span
+            return span
+
+    def _started_later(self) -> None:
+        """The deferred start, on the export thread: start the span and watch the stream for live export."""
+        self._start_now()
+        with self._work:
+            if not self._finished:
+                self._watch()
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        """An attribute for the LLM span, set when the stream finishes (after the rollups, before it ends)."""
+        self._late_attributes[key] = value
 
     # -- hot path --------------------------------------------------------------------------------------
 
@@ -260,7 +302,7 @@ class StreamRecorder:
         pipeline = self.active.pipeline
         settings = self.active.settings
         if (pipeline is not None and self.active.resource is not None and settings.chunk_spans
-                and (settings.redact is None or not settings.capture_content)):
+                and (settings.redact is None or not settings.capture_content) and self.span.is_recording()):
             self._watched = pipeline.watch(self)
 
     def _classify_upto(self, n: int) -> None:
@@ -373,6 +415,8 @@ class StreamRecorder:
             # keeps a concurrent live export from classifying or handing out the same chunks.
             with self._work:
                 self._finished = True
+                if not self.span.is_recording():
+                    return  # its start failed, or the tracer does not record: nothing to finish
                 try:
                     if usage:
                         self.set_usage(usage.get("input_tokens"), usage.get("output_tokens"),
@@ -435,6 +479,7 @@ class StreamRecorder:
             A.GEN_AI_RESPONSE_MODEL: facts.response_model,
         }
         attrs.update({k: v for k, v in optional.items() if v is not None})
+        attrs.update(self._late_attributes)
         if facts.finish_reasons:
             attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
 
@@ -627,33 +672,69 @@ def start_stream(
     ``parent`` is an OTel context (default: the current one). ``input_messages`` are ``{"role", "content"}``
     dicts, recorded as ``gen_ai.input.messages`` when content capture is on (encoded, and redacted, when the stream
     finishes, on the export thread).
+
+    With our pipeline and a sampling decision known in advance (everything sampled, and the parent, if any,
+    sampled), the span is started on the export thread, with the stream's start time, its attributes and the
+    ``streamscope.context`` values of this moment: the caller only captures what the span needs. Whatever needs
+    the span before (:attr:`StreamRecorder.span`) starts it on its own thread. Otherwise (sampling by ratio, a
+    synchronous pipeline, a provider that is not ours) the span starts here, as it always did.
     """
     try:
         active = state.current()
         start_wall = time.time_ns()
         start_perf = _perf()
-        attrs = start_attributes(operation=operation, model=model, provider=provider, stream=stream,
-                                 request_params=request_params, server_address=server_address,
-                                 server_port=server_port, run_id=run_id)
-        if attributes:
-            attrs.update(attributes)
         pending: list[tuple[str, Any]] | None = None
         if input_messages is not None and active.settings.capture_content:
             # encoded (and redacted) when the stream finishes, on the export thread: a long prompt's JSON is not
             # the caller's cost
             pending = [(str(m.get("role", "user")), _jsonable(m.get("content"))) for m in input_messages]
-        span = active.tracer.start_span(name or llm_span_name(operation, model), context=parent,
-                                        kind=SpanKind.CLIENT, attributes=attrs, start_time=start_wall)
-        if not span.is_recording():
-            return _noop()
-        live = {A.LIVE_OPERATION: attrs[A.GEN_AI_OPERATION_NAME], A.LIVE_PROVIDER: attrs[A.GEN_AI_PROVIDER_NAME]}
-        if A.GEN_AI_REQUEST_MODEL in attrs:
-            live[A.LIVE_REQUEST_MODEL] = attrs[A.GEN_AI_REQUEST_MODEL]
-        rec = StreamRecorder(span, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify,
-                             live_attributes=live)
+        span_name = name or llm_span_name(operation, model)
+        params = dict(request_params) if request_params else None
+        extra = dict(attributes) if attributes else None
+        pipeline = active.pipeline
+        if parent is None:
+            parent = otel_context.get_current()
+
+        def begin(rec: StreamRecorder) -> Span:
+            attrs = start_attributes(operation=operation, model=model, provider=provider, stream=stream,
+                                     request_params=params, server_address=server_address,
+                                     server_port=server_port, run_id=run_id)
+            if extra:
+                attrs.update(extra)
+            live = {A.LIVE_OPERATION: attrs[A.GEN_AI_OPERATION_NAME],
+                    A.LIVE_PROVIDER: attrs[A.GEN_AI_PROVIDER_NAME]}
+            if A.GEN_AI_REQUEST_MODEL in attrs:
+                live[A.LIVE_REQUEST_MODEL] = attrs[A.GEN_AI_REQUEST_MODEL]
+            rec._live_attributes = live
+            if deferred:
+                # started away from the consumer's context: the context values of the stream's start, not of
+                # whichever context this runs in (the context processor then finds none to add)
+                attrs.update(rec.context_attributes)
+                return contextvars.Context().run(
+                    active.tracer.start_span, span_name, context=parent, kind=SpanKind.CLIENT, attributes=attrs,
+                    start_time=start_wall)
+            return active.tracer.start_span(span_name, context=parent, kind=SpanKind.CLIENT, attributes=attrs,
+                                            start_time=start_wall)
+
+        deferred = (active.defer_start and pipeline is not None and not pipeline.synchronous
+                    and _sampled(parent))
+        rec = StreamRecorder(None, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify,
+                             start=begin)
         rec._input = pending
+        if deferred and pipeline is not None and pipeline.defer(rec._started_later, 0, soon=True):
+            return rec
+        deferred = False
+        if not rec._start_now().is_recording():
+            return _noop()
         rec._watch()
         return rec
     except Exception as exc:
         report("start_stream", exc)
         return _noop()
+
+
+def _sampled(parent: otel_context.Context) -> bool:
+    """Whether a span under ``parent`` is sampled by our sampler when everything is sampled (parent-based: a
+    root span is, a child follows its parent)."""
+    ctx = trace.get_current_span(parent).get_span_context()
+    return not ctx.is_valid or bool(ctx.trace_flags.sampled)
