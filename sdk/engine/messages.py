@@ -142,8 +142,13 @@ class BaseMessageChunk(BaseMessage):
 
 
 class AIMessageChunk(AIMessage, BaseMessageChunk):
-    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas."""
+    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas.
 
+    Its fields are slots (other attributes still go to the instance dict): a model run's per-chunk loop reads them
+    for every chunk, and the engine's C fold (``streamscope.engine._fold``) reads them at fixed offsets."""
+
+    __slots__ = ("additional_kwargs", "chunk_position", "content", "id", "name", "response_metadata",
+                 "tool_call_chunks", "usage_metadata")
     type = "AIMessageChunk"
 
     def __init__(
@@ -297,6 +302,10 @@ class AIChunkAccumulator:
         chunk, its id falsy or equal to :attr:`id`, and no name, tool-call chunks, usage, additional kwargs,
         response metadata or chunk position. For per-chunk loops that test that themselves (one call, no frame)."""
         return self._parts.append
+
+    def content_parts(self) -> list[Content]:
+        """The list :meth:`content_appender` appends to (for a C loop that appends itself)."""
+        return self._parts
 
     def add(self, chunk: AIMessageChunk) -> None:
         parts = self._parts

@@ -37,7 +37,7 @@ class Generation:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Generation):
             return NotImplemented
-        return type(self) is type(other) and vars(self) == vars(other)
+        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -72,8 +72,10 @@ class ChatGeneration(Generation):
 
 
 class ChatGenerationChunk(ChatGeneration):
-    """A streamed piece of a chat generation; ``.message`` is an :class:`AIMessageChunk`."""
+    """A streamed piece of a chat generation; ``.message`` is an :class:`AIMessageChunk`. Its two fields are slots
+    (see :class:`AIMessageChunk`)."""
 
+    __slots__ = ("generation_info", "message")
     type = "ChatGenerationChunk"
     message: AIMessageChunk
 
@@ -123,6 +125,10 @@ class GenerationAccumulator:
     def message_id(self) -> str | None:
         """The merged message's id so far."""
         return self._messages.id
+
+    def content_parts(self) -> list[Any]:
+        """The list :meth:`content_appender` appends to."""
+        return self._messages.content_parts()
 
     def content_appender(self) -> Callable[[Any], None]:
         """``append(content)``, the same as ``add(generation)`` for a generation without ``generation_info`` whose

@@ -44,6 +44,13 @@ __all__ = ["BaseChatModel"]
 _END = object()
 _NO_ID = object()  # no chunk folded yet: the first chunk always goes the full way
 
+try:  # the C test and fold of a text-only chunk (sdk/engine/_fold.c), optional at install
+    from streamscope.engine import _fold
+
+    _TextFold: Any = _fold.TextFold if _fold.layout(ChatGenerationChunk, AIMessageChunk) else None
+except ImportError:  # pragma: no cover - built without a C compiler
+    _TextFold = None
+
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
     """Base for chat models. Input: a string (one human message), messages, or a prompt value."""
@@ -226,6 +233,9 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         # with an id of its own or any other field set, goes the full way. ``merged_id`` is the folded id.
         plain_ok = token_of is None
         merged_id: Any = _NO_ID
+        # the same short way in C when built: it folds and emits the chunks it can tell are text-only (True)
+        fold = (_TextFold(chunks.content_parts(), new_text, new_token)
+                if track and plain_ok and _TextFold is not None else None)
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(blocking=True)
@@ -235,6 +245,17 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
+                    if fold is not None:
+                        try:
+                            folded = fold(generation, merged_id)
+                        except Exception as exc:  # as below: only a sink called directly raises here
+                            if sink_owner is None:
+                                raise
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                            folded = True
+                        if folded:  # (the yield outside the try: what the consumer throws in is not caught)
+                            yield message
+                            continue
                     content = message.content
                     if (plain_ok and content and type(content) is str and message.id == merged_id
                             and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
@@ -307,6 +328,8 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         sink = emit if sink_owner is not None else None
         plain_ok = sink is not None and type(self)._token is BaseChatModel._token
         merged_id: Any = _NO_ID
+        fold = (_TextFold(chunks.content_parts(), sink_text, sink)
+                if plain_ok and _TextFold is not None else None)
         try:
             if self.rate_limiter is not None:
                 await self.rate_limiter.aacquire(blocking=True)
@@ -316,6 +339,15 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if track:
+                    if fold is not None:
+                        try:
+                            folded = fold(generation, merged_id)
+                        except Exception as exc:
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                            folded = True
+                        if folded:
+                            yield message
+                            continue
                     content = message.content
                     if (plain_ok and content and type(content) is str and message.id == merged_id
                             and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
