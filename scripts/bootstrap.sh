@@ -7,7 +7,7 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-stamp="$(cat pyproject.toml collector/*.c sdk/instrumentation/*.c sdk/tracing/*.c sdk/engine/*.c | sha256sum | cut -d' ' -f1)"
+stamp="$(cat pyproject.toml collector/*.c sdk/instrumentation/*.c sdk/tracing/*.c sdk/tracing/*.h sdk/engine/*.c | sha256sum | cut -d' ' -f1)"
 if [ "$(cat .venv/.streamscope-stamp 2>/dev/null || true)" != "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".[${STREAMSCOPE_EXTRAS:-dev}]"

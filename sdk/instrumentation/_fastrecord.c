@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "../tracing/_perfclock.h"
 
 static PyObject *s_id, *s_model, *s_usage, *s_choices, *s_finish_reason, *s_delta, *s_content;
 
@@ -41,15 +42,6 @@ typedef struct {
     int started;
 } Recorder;
 
-static long long perf_ns(void) {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyTime_t t = 0;
-    (void)PyTime_PerfCounterRaw(&t);
-    return (long long)t;
-#else
-    return (long long)_PyTime_GetPerfCounter();
-#endif
-}
 
 /* The field ``name`` of a model's __dict__ (borrowed), or NULL without an exception. */
 static PyObject *field(PyObject *dict, PyObject *name) {
@@ -206,7 +198,7 @@ static PyObject *recorder_next(Recorder *r) {
             notify(r->done_cb, Py_None);
             return NULL;
         }
-        record(r, item, perf_ns());
+        record(r, item, ss_perf_counter_ns());
         if (!hidden(r, item)) {
             r->running = 0;
             return item;

@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_perfclock.h"
 #include <stddef.h>
 
 typedef struct {
@@ -21,15 +22,6 @@ typedef struct {
     vectorcallfunc vectorcall;
 } Stamper;
 
-static long long perf_ns(void) {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyTime_t t = 0;
-    (void)PyTime_PerfCounterRaw(&t);
-    return (long long)t;
-#else
-    return (long long)_PyTime_GetPerfCounter();
-#endif
-}
 
 static PyObject *stamper_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Stamper *s = (Stamper *)self;
@@ -37,7 +29,7 @@ static PyObject *stamper_vectorcall(PyObject *self, PyObject *const *args, size_
         PyErr_SetString(PyExc_TypeError, "Stamper takes exactly one argument, the chunk's text");
         return NULL;
     }
-    PyObject *stamp = PyLong_FromLongLong(perf_ns());
+    PyObject *stamp = PyLong_FromLongLong(ss_perf_counter_ns());
     if (stamp == NULL) return NULL;
     int failed = PyList_Append(s->arrived, stamp);
     Py_DECREF(stamp);

@@ -63,7 +63,6 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -72,8 +71,17 @@ from streamscope.tracing import rollups, state
 from streamscope.tracing.chunks import ChunkBatch
 from streamscope.tracing.context import current_attributes
 from streamscope.tracing.errors import mark_error
+from streamscope.tracing.facts import (
+    Classifier,
+    StreamFacts,
+    count_tokens,
+    input_messages,
+    jsonable,
+    set_valid_attributes,
+)
 from streamscope.tracing.guard import report
 from streamscope.tracing.redaction import redact_fragments
+from streamscope.tracing.request import llm_span_name, start_attributes
 from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, ROLE, TOOL_CALL, USAGE
 
 __all__ = [
@@ -82,65 +90,8 @@ __all__ = [
 ]
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
-USAGE_SOURCES = ("provider", "tokenizer", "estimate")
 RAW = _RAW = -1  # the kind of a record whose payload ``classify`` turns into (kind, text) later
 _perf = time.perf_counter_ns
-
-
-class StreamFacts:
-    """Usage and response facts of a stream: latest report wins per field, finish reasons accumulate.
-
-    A recorder keeps two sets: what adapters report directly (``rec.set_usage`` / ``rec.set_response``) and what
-    its ``classify`` function learns from chunks. When the stream finishes the second is applied on top of the
-    first, exactly as if every chunk had been classified at the end, so the result does not depend on when the
-    export thread classified the chunks.
-    """
-
-    __slots__ = ("finish_reasons", "response_id", "response_model", "usage", "usage_source")
-
-    def __init__(self) -> None:
-        self.usage: dict[str, int] = {}
-        self.usage_source: str | None = None
-        self.response_id: str | None = None
-        self.response_model: str | None = None
-        self.finish_reasons: list[str] = []
-
-    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
-                  source: str = "provider") -> None:
-        """Token usage (latest report wins per field). ``source``: provider | tokenizer | estimate."""
-        if input_tokens is not None:
-            self.usage["input_tokens"] = int(input_tokens)
-        if output_tokens is not None:
-            self.usage["output_tokens"] = int(output_tokens)
-        self.usage_source = source if source in USAGE_SOURCES else "provider"
-
-    def set_response(self, *, response_id: str | None = None, response_model: str | None = None,
-                     finish_reasons: Iterable[str] | None = None) -> None:
-        if response_id:
-            self.response_id = str(response_id)
-        if response_model:
-            self.response_model = str(response_model)
-        for reason in finish_reasons or ():
-            if reason:
-                self.finish_reasons.append(str(reason))
-
-    def update(self, later: StreamFacts) -> None:
-        """Apply ``later``'s reports on top of these, as if they had been made afterwards."""
-        self.usage.update(later.usage)
-        if later.usage_source is not None:
-            self.usage_source = later.usage_source
-        if later.response_id:
-            self.response_id = later.response_id
-        if later.response_model:
-            self.response_model = later.response_model
-        self.finish_reasons.extend(later.finish_reasons)
-
-
-Classifier = Callable[[Any, StreamFacts], tuple[int, str]]
-
-
-def _jsonable(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
 class StreamRecorder:
@@ -438,7 +389,7 @@ class StreamRecorder:
         settings = self.active.settings
         red = settings.redact if settings.capture_content else None
         if self._input is not None:
-            span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _input_messages(self._input, red))
+            span.set_attribute(A.GEN_AI_INPUT_MESSAGES, input_messages(self._input, red))
         self._classify_upto(len(self.payloads))
         times, kinds, texts = self._times, self._kinds, self._texts
         sizes = list(map(len, texts))
@@ -449,7 +400,7 @@ class StreamRecorder:
         if "output_tokens" not in usage:
             # nobody counted: the user's tokenizer if there is one, else an estimate from the characters received
             produced = list(map((CONTENT, REASONING, TOOL_CALL).__contains__, kinds))
-            counted = _count_tokens(settings.count_tokens, texts, produced)
+            counted = count_tokens(settings.count_tokens, texts, produced)
             if counted is not None:
                 usage["output_tokens"] = counted
                 facts.usage_source = "tokenizer"
@@ -525,7 +476,7 @@ class StreamRecorder:
             mark_error(span, error, fallback=err_type, capture_content=settings.capture_content, redact=red)
         span.set_attributes(attrs)
         if arrays:
-            _set_valid_attributes(span, arrays)
+            set_valid_attributes(span, arrays)
 
     def _emit_chunk_spans(self, sizes: Sequence[int], pieces: Sequence[str] | None = None) -> int:
         """Hand the chunks not exported while the stream ran to the exporter; the number dropped. ``pieces`` are
@@ -556,47 +507,6 @@ class StreamRecorder:
         return 0
 
 
-def _count_tokens(counter: Callable[[str], int] | None, texts: Sequence[Any], produced: Sequence[bool]) -> int | None:
-    """The user's tokenizer count of the output text, or None (no counter, or it failed: reported once)."""
-    if counter is None:
-        return None
-    try:
-        n = counter("".join(t if type(t) is str else str(t) for t in compress(texts, produced)))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise TypeError(f"count_tokens must return an int >= 0, not {type(n).__name__}")
-        return n
-    except Exception as exc:
-        report("count_tokens", exc)
-        return None
-
-
-def _input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str] | None) -> str:
-    """``gen_ai.input.messages`` of ``(role, content)`` pairs, each text content redacted (when ``redact``)."""
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": redact(content)
-                                                 if redact is not None and isinstance(content, str) else content}]}
-                       for role, content in messages], ensure_ascii=False)
-
-
-def _set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> None:
-    """Set attributes whose values are already valid (tuples of one primitive type, made here) on a live SDK
-    span without the SDK's per-element validation and copy, which for the per-chunk arrays costs several µs per
-    chunk. The result is the same as ``span.set_attributes``, which is used whenever that cannot be assured
-    (an ended or non-SDK span, a value length limit, internals that differ)."""
-    try:
-        lock = span._lock  # type: ignore[attr-defined]
-        with lock:
-            bounded = span._attributes  # type: ignore[attr-defined]
-            if (span._end_time is None and isinstance(bounded, BoundedAttributes)  # type: ignore[attr-defined]
-                    and bounded.max_value_len is None and bounded.maxlen != 0 and not bounded._immutable):
-                with bounded._lock:
-                    for key, value in attrs.items():
-                        bounded._setitem_locked(key, value)
-                return
-    except AttributeError:
-        pass
-    span.set_attributes(attrs)
-
-
 class _NoopRecorder(StreamRecorder):
     """Returned when the stream is not sampled or tracing could not start: every method does nothing."""
 
@@ -616,39 +526,6 @@ class _NoopRecorder(StreamRecorder):
 
 def _noop() -> StreamRecorder:
     return _NoopRecorder(trace.INVALID_SPAN, state.current(), start_perf_ns=_perf(), start_wall_ns=time.time_ns())
-
-
-def llm_span_name(operation: str, model: str | None) -> str:
-    return f"{operation} {model}" if model else operation
-
-
-def start_attributes(
-    *, operation: str, model: str | None, provider: str | None, stream: bool,
-    request_params: Mapping[str, Any] | None, server_address: str | None, server_port: int | None,
-    run_id: Any = None,
-) -> dict[str, AttributeValue]:
-    """The GenAI attributes known when an LLM call starts (set at span start, as the spec asks)."""
-    attrs: dict[str, AttributeValue] = {A.GEN_AI_OPERATION_NAME: operation,
-                                        A.GEN_AI_PROVIDER_NAME: provider or "_OTHER"}
-    if model:
-        attrs[A.GEN_AI_REQUEST_MODEL] = model
-    if stream:
-        attrs[A.GEN_AI_REQUEST_STREAM] = True
-    for key, value in (request_params or {}).items():
-        name = A.REQUEST_PARAMS.get(key)
-        if name is None or value is None:
-            continue
-        if key == "stop":
-            attrs[name] = (value,) if isinstance(value, str) else tuple(str(v) for v in value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            attrs[name] = value
-    if server_address:
-        attrs[A.SERVER_ADDRESS] = server_address
-        if server_port:
-            attrs[A.SERVER_PORT] = int(server_port)
-    if run_id is not None:
-        attrs[A.RUN_ID] = str(run_id)
-    return attrs
 
 
 def start_stream(
@@ -687,7 +564,7 @@ def start_stream(
         if input_messages is not None and active.settings.capture_content:
             # encoded (and redacted) when the stream finishes, on the export thread: a long prompt's JSON is not
             # the caller's cost
-            pending = [(str(m.get("role", "user")), _jsonable(m.get("content"))) for m in input_messages]
+            pending = [(str(m.get("role", "user")), jsonable(m.get("content"))) for m in input_messages]
         span_name = name or llm_span_name(operation, model)
         params = dict(request_params) if request_params else None
         extra = dict(attributes) if attributes else None
