@@ -73,3 +73,23 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.split() == ["True", "None", "None", "None", "None"], out.stdout + out.stderr
+
+
+def test_the_sdist_carries_every_c_source_and_header(tmp_path: Path) -> None:
+    """An sdist without a header would still install (the extensions are optional), only slower: check it."""
+    import tarfile
+    import tomllib
+
+    out = subprocess.run(
+        [sys.executable, "-c", f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    (sdist,) = tmp_path.glob("streamscope-*.tar.gz")
+    assert out.stdout.strip().endswith(sdist.name)
+    names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
+    modules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["ext-modules"]
+    needed = {f for m in modules for f in [*m["sources"], *m.get("depends", [])]}
+    assert len(modules) == 4 and "sdk/tracing/_perfclock.h" in needed
+    assert needed <= names, sorted(needed - names)
+    in_tree = {c.relative_to(ROOT).as_posix() for folder in MAPPING for c in (ROOT / folder).rglob("*.[ch]")}
+    assert in_tree <= needed, sorted(in_tree - needed)  # every C file and header is built from
