@@ -138,7 +138,9 @@ def test_the_span_nests_under_the_callers_current_span(receiver: Receiver) -> No
     assert llm.trace_id == outer.get_span_context().trace_id.to_bytes(16, "big")
 
 
-def test_a_child_run_of_an_llm_run_starts_the_span_where_it_needs_it(receiver: Receiver) -> None:
+def test_a_child_run_of_an_llm_run_starts_the_span_where_it_needs_it(receiver: Receiver,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # the export thread does not wake by itself meanwhile
     watcher = StartWatcher()
     tracing = _init(receiver, watcher)
     handler = TracingCallbackHandler()
