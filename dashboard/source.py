@@ -1,6 +1,6 @@
 """The dashboard's view of the data: a small Protocol over the collector's query layer.
 
-Pages ask a :class:`DataSource` for the collector's query-API shapes (``docs`` in DESIGN.md, "Query API") and
+Pages ask a :class:`DataSource` for the collector's query-API shapes (``docs/api.md``) and
 never touch SQL or the store directly. :class:`~streamscope.dashboard.collector_source.CollectorSource` implements
 it with ``streamscope.collector.query`` over any ``SpanStore``.
 """

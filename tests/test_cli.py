@@ -22,7 +22,7 @@ def test_console_script_is_installed() -> None:
     assert "Usage:" in out.stdout
 
 
-# The contract in DESIGN.md: every command and the flags it must take.
+# The command-line contract (docs/collector.md, docs/dashboard.md): every command and the flags it must take.
 CONTRACT = {
     "up": ["--data-dir", "--host", "--http-port", "--grpc-port", "--ui-port", "--demo"],
     "collector": ["--db", "--host", "--http-port", "--grpc-port", "--api-key"],
