@@ -277,3 +277,18 @@ def test_overview_opens_on_the_range_that_shows_the_data(store: Any, age: float 
     html = create_app(store=store).test_client().get("/").get_data(as_text=True)
     current = re.findall(r'<a href="[^"]*" aria-current="true">([^<]+)</a>', html)
     assert current == [expected]
+
+
+def test_streams_mark_a_ttft_that_is_only_the_sources_first_chunk(client: FlaskClient, store: Any) -> None:
+    """A TTFT the source stamped on its first chunk (it cannot tell content) shows as ≈ with its provenance; a
+    measured one as a plain duration."""
+    import dataclasses
+
+    batch = one_trace(910, time.time(), model="model-foreign", provider="openai", outcome="completed",
+                      service="chat-api", n_chunks=5)
+    (st,) = batch.streams
+    store.write(dataclasses.replace(batch, streams=(dataclasses.replace(st, ttft_source="first_chunk"),)))
+    html = client.get("/streams?limit=500").get_data(as_text=True)
+    rows = {m: r for r in _rows(html, "streams") for m in ("model-foreign", "gpt-4o-mini") if f">{m}<" in r}
+    assert "≈" in rows["model-foreign"] and "stamped on its first chunk" in rows["model-foreign"]
+    assert "first chunk," not in rows["gpt-4o-mini"] and "≈" not in rows["gpt-4o-mini"]
