@@ -127,7 +127,7 @@ def _call(make_model: Callable[[str, Any], Any], mode: str, outcome: str, own_ht
     asyncio.run(main())
 
 
-def _assert_one_stream(receiver: Receiver, outcome: str) -> None:
+def _assert_one_stream(receiver: Receiver, outcome: str, streamed: bool = True) -> None:
     llm = [s for s in receiver.spans if attrs(s).get("gen_ai.operation.name") == "chat"]
     assert len(llm) == 1, f"expected one LLM span, got {[s.name for s in llm]}"
     span = llm[0]
@@ -139,7 +139,7 @@ def _assert_one_stream(receiver: Receiver, outcome: str) -> None:
     assert sorted(attrs(c)["streamscope.chunk.index"] for c in chunks) == list(range(len(chunks)))
     assert {s.trace_id for s in receiver.spans} == {span.trace_id}, "a span in another (orphan) trace"
     if outcome == "completed":
-        assert len(chunks) >= len(WORDS)
+        assert len(chunks) >= len(WORDS) if streamed else len(chunks) == 1  # a whole answer is one chunk
 
 
 STEPS_ENGINE = ("init", "instrument_openai")
@@ -218,3 +218,49 @@ def test_a_langchain_call_with_instrument_openai_gets_its_first_byte(server: Fak
     (llm,) = spans.llm_spans()
     a = llm.attributes or {}
     assert a["streamscope.stream.time_to_first_byte"] <= a["streamscope.stream.time_to_first_chunk"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("subject", ["engine", "langchain"])
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+@pytest.mark.parametrize("outcome", ["completed", "http_500"])
+def test_a_call_that_is_not_streamed_is_one_stream_too(server: FakeLLMServer, receiver: Receiver, subject: str,
+                                                      mode: str, outcome: str) -> None:
+    """``invoke`` without streaming goes through ``create()`` (or its raw-response wrapper) once: one span."""
+    from langchain_openai import ChatOpenAI as LangChainChatOpenAI
+
+    from streamscope.engine import ChatOpenAI
+    from streamscope.integrations.langchain import disable_langchain, enable_langchain
+
+    scenario = OUTCOMES[outcome][0]
+    tracing = streamscope.init(receiver.url, service_name="one-stream", live_interval=0)
+    streamscope.instrument_openai()
+    enable_langchain()
+    try:
+        async def acall(model: Any) -> None:
+            import openai
+
+            http = openai.DefaultAsyncHttpxClient()
+            try:
+                if subject == "langchain":
+                    model = LangChainChatOpenAI(model=scenario, base_url=server.base_url, api_key="test",
+                                                max_retries=0, http_async_client=http)
+                await model.ainvoke("hi")
+            finally:
+                await http.aclose()
+
+        if subject == "engine":
+            model: Any = ChatOpenAI(model=scenario, base_url=server.base_url, api_key="test", max_retries=0)
+        else:
+            model = LangChainChatOpenAI(model=scenario, base_url=server.base_url, api_key="test", max_retries=0)
+        call = (lambda: model.invoke("hi")) if mode == "invoke" else (lambda: asyncio.run(acall(model)))
+        if outcome == "completed":
+            call()
+        else:
+            with pytest.raises(Exception):  # noqa: B017 - the client's own error
+                call()
+        assert tracing.force_flush(10)
+    finally:
+        disable_langchain()
+        uninstrument_openai()
+        tracing.shutdown()
+    _assert_one_stream(receiver, outcome, streamed=False)
