@@ -264,8 +264,12 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
         input_tokens = _int(usage, "input", "prompt_tokens", "input_tokens")
     duration = max(0, span.end_ns - span.start_ns) / NS
     tps = _num(a, "streamscope.stream.output_tokens_per_second", "ai.response.avgCompletionTokensPerSecond")
-    if tps is None and output_tokens and ttft is not None and duration - ttft > 0:
-        tps = output_tokens / (duration - ttft)
+    if tps is None and kind != "streamscope" and output_tokens and ttft is not None:
+        # as our SDK defines it (first content token to last chunk), with the span's end when the chunks are not
+        # known; our own spans without the rollup had no time between the two, and stay without
+        end = chunks[-1].offset if chunks else duration
+        if end - ttft > 0:
+            tps = output_tokens / (end - ttft)
 
     outcome = a.get("streamscope.stream.outcome")
     error_type = _str(a, "error.type")

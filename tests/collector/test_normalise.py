@@ -341,3 +341,18 @@ def test_our_own_ttft_is_measured_and_absent_ttft_has_no_source() -> None:
                                   "streamscope.stream.time_to_first_chunk": 0.1})
     (st,) = spans_to_batch([tools_only]).streams
     assert (st.ttft, st.ttft_source) == (None, None)
+
+
+def test_tokens_per_second_follows_the_sdks_definition() -> None:
+    """Our span without the rollup (a single content chunk: no time to divide by) stays without; another SDK's
+    chunk events give first content to last chunk, not to the span's end."""
+    ours = _span("chat m", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.usage.output_tokens": 9,
+                            "streamscope.stream.outcome": "completed", "streamscope.stream.time_to_first_token": 0.3})
+    (st,) = spans_to_batch([ours]).streams
+    assert st.output_tokens_per_second is None
+    chunk = "gen_ai.content.completion.chunk"
+    events = tuple(_ev(chunk, t, {"gen_ai.completion.chunk": "x"}) for t in (0.5, 1.0, 1.5))
+    foreign = _span("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "m",
+                                    "gen_ai.usage.completion_tokens": 10}, events=events, dur=4.0)
+    (st,) = spans_to_batch([foreign]).streams
+    assert st.output_tokens_per_second == pytest.approx(10 / 1.0)

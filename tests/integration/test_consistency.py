@@ -84,6 +84,10 @@ class Planned:
         return (self.chunks[-1][0] if self.chunks else 0.0) + self.tail
 
     @property
+    def gap_p95(self) -> float | None:
+        return _pct(self.gaps, 95)
+
+    @property
     def tokens_per_second(self) -> float | None:
         ttft = self.ttft
         if ttft is None or self.chunks[-1][0] <= ttft:
@@ -151,7 +155,7 @@ def _send(endpoint: str, planned: Sequence[Planned]) -> None:
         if p.input_tokens is not None:
             attrs["gen_ai.usage.input_tokens"] = p.input_tokens
         for key, value in (("time_to_first_chunk", p.ttfc), ("time_to_first_token", p.ttft),
-                           ("gap_p50", _pct(gaps, 50)), ("gap_p95", _pct(gaps, 95)),
+                           ("gap_p50", _pct(gaps, 50)), ("gap_p95", p.gap_p95),
                            ("gap_max", max(gaps) if gaps else None),
                            ("output_tokens_per_second", p.tokens_per_second)):
             if value is not None:
@@ -472,6 +476,12 @@ def test_dashboard_pages(stack: Stack) -> None:
     kpis = html.split('id="kpis"', 1)[1].split("</section>", 1)[0]
     assert f"<p>{number(e.n)}</p>" in kpis and f"{number(e.n / e.covered, 3)}/s" in kpis
     assert f"<p>{duration(e.pct('ttft', 50))}</p>" in kpis
+    assert f"{duration(e.pct('ttft', 95))} · {duration(e.pct('ttft', 99))}" in kpis
+    assert f"<p>{duration(e.pct('duration', 50))}</p><small>{duration(e.pct('duration', 95))}" in kpis
+    assert f"<p>{duration(e.pct('gap_p95', 95))}</p><small>{duration(e.pct('gap_p95', 99))}" in kpis
+    assert f"<p>{number(e.pct('tokens_per_second', 50))}</p>" in kpis
+    assert f"<p>{number(e.input_tokens)}</p><small>{number(e.output_tokens)} out" in kpis
+    assert f"{number(e.chunks / e.covered, 1)} chunks/s" in kpis
     outcome_kpi = kpis.split('id="kpi-outcomes"', 1)[1].split("</div>", 1)[0]
     assert f"<p>{percent(e.error_rate)}</p>" in outcome_kpi
     for outcome in ("error", "timeout", "abandoned", "cancelled"):
