@@ -74,20 +74,21 @@ def _consume(stream: Any, outcome: str) -> None:
 
 
 async def _aconsume(stream: Any, outcome: str) -> None:
+    """Read ``stream`` in a task of its own; ``abandoned`` breaks after two chunks, ``cancelled`` has the task
+    cancelled after two chunks (the cancellation lands at its next await, inside the stream)."""
     async def run() -> None:
         try:
             i = 0
             async for _ in stream:
-                if outcome == "abandoned" and i == 1:
+                if i == 1 and outcome == "abandoned":
                     break
+                if i == 1 and outcome == "cancelled":
+                    task.cancel()
                 i += 1
         finally:
             await stream.aclose()
 
     task = asyncio.ensure_future(run())
-    if outcome == "cancelled":
-        await asyncio.sleep(0.1)
-        task.cancel()
     await task
 
 
