@@ -341,9 +341,10 @@ class TracingCallbackHandler:
             return None
         if llm.owner is not self:
             return _ignore
-        columns = llm.rec.chunk_columns()
-        if columns is None:
-            return _ignore
+        rec = llm.rec
+        columns = rec.chunk_columns()
+        if columns is None:  # not sampled: only note that a chunk came
+            return lambda token, chunk: rec.chunk(EMPTY)
         arrived, payloads = columns
         stamp, record = arrived.append, payloads.append
 
