@@ -226,7 +226,8 @@ class TracingCallbackHandler:
 
     def _start_step(self, name: str, run_id: UUID, parent_run_id: UUID | None,
                     attrs: dict[str, AttributeValue], kind: SpanKind = SpanKind.INTERNAL) -> None:
-        if run_id in self._steps:
+        found = self._steps.get(run_id)
+        if found is not None and found.owner is not self:
             return  # another tracing handler records this run
         attrs[A.RUN_ID] = str(run_id)
         parent = self._parent(parent_run_id)
@@ -279,7 +280,8 @@ class TracingCallbackHandler:
     def _start_llm(self, operation: str, serialized: Mapping[str, Any] | None, inputs: list[dict[str, Any]],
                    run_id: UUID, parent_run_id: UUID | None, metadata: Mapping[str, Any] | None,
                    invocation_params: Mapping[str, Any] | None, name: str | None) -> None:
-        if run_id in self._llms:
+        found = self._llms.get(run_id)
+        if found is not None and found.owner is not self and not found.rec.ended:
             return  # another tracing handler records this run
         params = dict(invocation_params or {})
         meta = metadata or {}
