@@ -84,7 +84,7 @@ def main() -> None:
     finally:
         with contextlib.suppress(Exception):
             sink.stop()
-    with capture_spans(chunk_spans=False):
+    with capture_spans(chunk_spans=False, instrument_engine=False):  # the traced model has its own handler
         result = asyncio.run(_run(args.n, args.reps, args.warmup, lambda: None))
     _report("capture_spans (synchronous)", args.n, args.reps, result)
 

@@ -22,13 +22,15 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 
-from streamscope.collector.model import IngestBatch, by_stream
+from streamscope.collector.model import OUTCOMES, IngestBatch, by_stream
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 TPS_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_SERIES = 2000
+#: every reason ``streamscope_collector_spans_rejected_total`` counts (collector/receiver.py, http_app.py, grpc_server.py)
+REJECT_REASONS = ("invalid_span", "malformed", "queue_full", "store_error")
 STREAM_LABELS = ("service", "provider", "model", "operation")
 # a chunk row by position: the writer process gets them as plain tuples (Chunk's field order)
 _index = operator.itemgetter(1)
@@ -131,10 +133,12 @@ class _Bulk:
 
 
 # What stored batches add to the metrics (BatchObserver.observe): per new stream (labels, trace id, error type,
-# duration, time to first chunk, input tokens, output tokens, tokens/s, outcome, stalls), and per stream with new
-# gaps (labels, trace id, its gaps in the gap histogram's buckets). Plain tuples: the writer process sends them.
+# duration, time to first chunk, input tokens, output tokens, tokens/s, outcome, stalls, time to first token), and
+# per stream with new gaps (labels, trace id, its gaps in the gap histogram's buckets). Plain tuples: the writer
+# process sends them.
 StreamObservation = tuple[
-    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str, int
+    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str, int,
+    "float | None",
 ]
 Observation = tuple[list[StreamObservation], list[tuple[tuple[str, ...], str, Bucketed]]]
 
@@ -167,7 +171,7 @@ class BatchObserver:
             fresh[st.span_id] = (labels, st.trace_id)
             streams.append((labels, st.trace_id, st.error_type or "", st.duration, st.time_to_first_chunk,
                             st.input_tokens, st.output_tokens, st.output_tokens_per_second, st.outcome,
-                            st.stall_count))  # fmt: skip
+                            st.stall_count, st.ttft))  # fmt: skip
         streams_chunks = by_stream(batch.chunks)
         gaps: dict[str, list[float]] = {}
         with self._lock:
@@ -243,6 +247,11 @@ class CollectorMetrics:
             "Time between consecutive chunks, one observation per gap (gen_ai.client.operation.time_per_output_chunk).",
             STREAM_LABELS, DURATION_BUCKETS,
         )  # fmt: skip
+        self.ttft = BulkHistogram(
+            "streamscope_stream_time_to_first_token_seconds",
+            "Time to the first content token (TTFT, docs/concepts.md); streams without content are not observed.",
+            STREAM_LABELS, DURATION_BUCKETS,
+        )  # fmt: skip
         self.tokens = BulkHistogram(
             "gen_ai_client_token_usage", "Tokens used per operation (gen_ai.client.token.usage).",
             (*STREAM_LABELS, "token_type"), TOKEN_BUCKETS,
@@ -251,7 +260,7 @@ class CollectorMetrics:
             "streamscope_stream_output_tokens_per_second", "Output tokens per second of each stream.",
             ("service", "provider", "model"), TPS_BUCKETS,
         )  # fmt: skip
-        r.register(_Bulk([self.duration, self.ttfc, self.chunk_gap, self.tokens, self.tps]))  # type: ignore[arg-type]
+        r.register(_Bulk([self.duration, self.ttfc, self.ttft, self.chunk_gap, self.tokens, self.tps]))  # type: ignore[arg-type]
         self.streams = Counter(
             "streamscope_stream_outcomes", "LLM streams by outcome.", (*STREAM_LABELS, "outcome"), registry=r
         )
@@ -265,6 +274,8 @@ class CollectorMetrics:
         self.rejected = Counter(
             "streamscope_collector_spans_rejected", "Spans rejected, by reason.", ("reason",), registry=r
         )
+        for reason in REJECT_REASONS:  # every known reason starts at 0, so ratios read 0, not "no data"
+            self.rejected.labels(reason)
         self.stored = Counter("streamscope_collector_spans_stored", "Spans durably stored.", registry=r)
         self.queue_depth = Gauge(
             "streamscope_collector_queue_depth", "Spans waiting in the ingest queue.", registry=r
@@ -274,6 +285,7 @@ class CollectorMetrics:
             buckets=LAG_BUCKETS, registry=r,
         )  # fmt: skip
         self.observer = BatchObserver()
+        self._seen: set[tuple[str, ...]] = set()  # stream label sets whose outcome counters exist
 
     def observe_batch(self, batch: IngestBatch) -> None:
         """Record the GenAI and stream metrics of a stored batch."""
@@ -282,10 +294,12 @@ class CollectorMetrics:
     def record(self, obs: Observation) -> None:
         """Record what :meth:`BatchObserver.observe` found in stored batches (here or in the writer process)."""
         streams, gaps = obs
-        for labels, trace_id, error_type, duration, ttfc, tokens_in, tokens_out, tps, outcome, stalls in streams:  # fmt: skip
+        for labels, trace_id, error_type, duration, ttfc, tokens_in, tokens_out, tps, outcome, stalls, ttft in streams:  # fmt: skip
             self.duration.observe_many((*labels, error_type), (duration,), trace_id)
             if ttfc is not None:
                 self.ttfc.observe_many(labels, (ttfc,), trace_id)
+            if ttft is not None:
+                self.ttft.observe_many(labels, (ttft,), trace_id)
             if tokens_in is not None:
                 self.tokens.observe_many((*labels, "input"), (tokens_in,), trace_id)
             if tokens_out is not None:
@@ -293,6 +307,11 @@ class CollectorMetrics:
             if tps is not None:
                 self.tps.observe_many(labels[:3], (tps,), trace_id)
             ex = {"trace_id": trace_id}
+            if labels not in self._seen:  # a new series key: every outcome and the stalls start at 0
+                self._seen.add(labels)
+                for known in OUTCOMES:
+                    self.streams.labels(*labels, known)
+                self.stalls.labels(*labels[:3])
             self.streams.labels(*labels, outcome).inc(1, exemplar=ex)
             if stalls:
                 self.stalls.labels(*labels[:3]).inc(stalls, exemplar=ex)

@@ -115,6 +115,9 @@ class Stream:
     user_id: str | None = None
     name: str = ""
     dialect: str = "genai"
+    #: where ``ttft`` comes from: ``measured`` (the first content chunk's arrival), ``first_chunk`` (the source
+    #: stamps its "first token" on its first chunk and says nothing of content), None when there is no TTFT
+    ttft_source: str | None = None
 
     @property
     def start(self) -> float:
@@ -157,6 +160,7 @@ class Stream:
             "session_id": self.session_id,
             "user_id": self.user_id,
             "dialect": self.dialect,
+            "ttft_source": self.ttft_source,
         }
 
 

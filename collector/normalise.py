@@ -13,8 +13,10 @@ openlit        GenAI op with ``gen_ai.server.time_to_first_token`` (or ``telemet
 genai          OTel GenAI semconv, old (``gen_ai.system``, ``*_tokens``) and new names
 =============  ========================================================================================
 
-TTFT: for our own spans ``ttft`` is the first *content* token (missing = never happened). Other SDKs stamp
-"first token" at the first chunk, so for them ``ttft`` is their value and equals ``time_to_first_chunk``.
+TTFT: ``ttft`` is the first *content* token (missing = never happened) wherever the chunks tell content apart: our
+own spans, and chunk events that carry their text (OpenLLMetry with content capture); ``ttft_source`` is then
+``measured``. Other sources stamp "first token" at their first chunk and cannot tell: ``ttft`` is their value
+(equal to ``time_to_first_chunk``) and ``ttft_source`` says ``first_chunk``.
 Chunk rows come from chunk spans (decoded earlier), our compact arrays, or OpenLLMetry chunk events.
 """
 
@@ -163,21 +165,39 @@ def compact_chunks(span: Span) -> list[Chunk]:
     return out
 
 
+CHUNK_TEXT_KEYS = ("gen_ai.completion.chunk", "content")
+
+
 def event_chunks(span: Span) -> list[Chunk]:
-    """Chunk rows from per-chunk span events (OpenLLMetry)."""
+    """Chunk rows from per-chunk span events (OpenLLMetry). A chunk whose text attribute is there but empty is
+    ``empty`` (a role-only or finish delta), one with text ``content``; without the attribute (content capture off)
+    the kind is unknown and recorded as ``content``, which :func:`first_content` does not trust."""
     out: list[Chunk] = []
     prev: float | None = None
     for e in span.events:
         if e.name not in CHUNK_EVENTS:
             continue
         off = max(0, e.time_ns - span.start_ns) / NS
-        content = _str(e.attributes, "gen_ai.completion.chunk", "content")
+        content = _str(e.attributes, *CHUNK_TEXT_KEYS)
+        known = any(isinstance(e.attributes.get(k), str) for k in CHUNK_TEXT_KEYS)
+        kind = "content" if content or not known else "empty"
         out.append(
-            Chunk(span.span_id, len(out), off, None if prev is None else off - prev, "content",
+            Chunk(span.span_id, len(out), off, None if prev is None else off - prev, kind,
                   len(content) if content else 0)
         )  # fmt: skip
         prev = off
     return out
+
+
+def first_content(span: Span, chunks: Sequence[Chunk]) -> float | None:
+    """TTFT from chunk rows whose kinds are known: the offset of the first ``content`` chunk (None: no content, or
+    the kinds are not known). Kinds are known for our compact arrays, and for chunk events carrying their text."""
+    if compact_chunks(span):
+        return next((c.offset for c in chunks if c.kind == "content"), None)
+    events = [e for e in span.events if e.name in CHUNK_EVENTS]
+    if not events or not all(any(isinstance(e.attributes.get(k), str) for k in CHUNK_TEXT_KEYS) for e in events):
+        return None
+    return next((c.offset for c in chunks if c.kind == "content"), None)
 
 
 def _gap_rollups(chunks: Sequence[Chunk], stall: float) -> dict[str, Any]:
@@ -204,6 +224,7 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
 
     ttfc = _num(a, "streamscope.stream.time_to_first_chunk", "gen_ai.response.time_to_first_chunk")
     ttft = _num(a, "streamscope.stream.time_to_first_token")
+    ttft_source = "measured" if ttft is not None else None
     if kind != "streamscope":
         foreign = _num(a, "gen_ai.server.time_to_first_token", "time_to_first_token")
         if foreign is None:
@@ -220,7 +241,14 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
         if foreign is None and chunks:
             foreign = chunks[0].offset
         ttfc = ttfc if ttfc is not None else foreign
-        ttft = foreign if foreign is not None else ttfc
+        if chunks and ttfc is None:
+            ttfc = chunks[0].offset
+        measured = first_content(span, chunks) if chunks else None
+        if measured is not None:  # the first chunk with content: TTFT as we define it
+            ttft, ttft_source = measured, "measured"
+        else:  # the source's own "first token", which is its first chunk: say so
+            ttft = foreign if foreign is not None else ttfc
+            ttft_source = "first_chunk" if ttft is not None else None
 
     stall = _num(a, "streamscope.stream.stall_threshold") or DEFAULT_STALL
     rolled = _gap_rollups(chunks, stall) if chunks else {}
@@ -236,8 +264,12 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
         input_tokens = _int(usage, "input", "prompt_tokens", "input_tokens")
     duration = max(0, span.end_ns - span.start_ns) / NS
     tps = _num(a, "streamscope.stream.output_tokens_per_second", "ai.response.avgCompletionTokensPerSecond")
-    if tps is None and output_tokens and ttft is not None and duration - ttft > 0:
-        tps = output_tokens / (duration - ttft)
+    if tps is None and kind != "streamscope" and output_tokens and ttft is not None:
+        # as our SDK defines it (first content token to last chunk), with the span's end when the chunks are not
+        # known; our own spans without the rollup had no time between the two, and stay without
+        end = chunks[-1].offset if chunks else duration
+        if end - ttft > 0:
+            tps = output_tokens / (end - ttft)
 
     outcome = a.get("streamscope.stream.outcome")
     error_type = _str(a, "error.type")
@@ -287,6 +319,7 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
         user_id=span.user_id,
         name=span.name[:256],
         dialect=kind,
+        ttft_source=ttft_source,
     )
     return stream, chunks
 

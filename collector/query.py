@@ -77,6 +77,33 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def covered_seconds(n: int, first_ns: int | None, last_ns: int | None) -> float | None:
+    """The seconds a window's data covers (``docs/concepts.md``, "Numbers every surface shows"): from the first to
+    the last stream start, plus one average interval between starts (the last stream's own share), i.e.
+    ``(last - first) * n / (n - 1)``. None with fewer than two streams or no time between them."""
+    if n < 2 or first_ns is None or last_ns is None or last_ns <= first_ns:
+        return None
+    return (last_ns - first_ns) / NS * n / (n - 1)
+
+
+def bucket_seconds(bucket_start_ns: int, bucket_s: int, window: tuple[int, int]) -> float:
+    """The part of a time bucket inside the window: a whole bucket, or less for the first and the last (partial)
+    one, so a bucket still filling up is not drawn as a drop."""
+    lo = max(bucket_start_ns, window[0])
+    hi = min(bucket_start_ns + bucket_s * NS, window[1])
+    return max(0, hi - lo) / NS
+
+
+def outcome_rates(outcomes: Mapping[str, int], n: int) -> dict[str, float | None]:
+    """Each outcome's share of the streams (``docs/concepts.md``), every outcome present."""
+    return {o: ratio(outcomes.get(o, 0), n) for o in OUTCOMES}
+
+
+def error_rate(outcomes: Mapping[str, int], n: int) -> float | None:
+    """The error rate: streams that ended ``error`` or ``timeout`` over all streams."""
+    return ratio(outcomes.get("error", 0) + outcomes.get("timeout", 0), n)
+
+
 def bucket_start(t_ns: int, bucket_s: int) -> float:
     width = bucket_s * NS
     return (t_ns - t_ns % width) / NS
@@ -353,16 +380,16 @@ def _key(st: Stream, group_by: str) -> str:
     return "all" if group_by == "none" else str(getattr(st, group_by) or "")
 
 
-def _group_stats(streams: Sequence[Stream], window_s: float) -> dict[str, Any]:
+def _group_stats(streams: Sequence[Stream], seconds: float | None) -> dict[str, Any]:
+    """One group's figures; ``seconds``: the time its per-second rates divide by (None: no rate)."""
     n = len(streams)
     outcomes = {o: 0 for o in OUTCOMES}
     for st in streams:
         outcomes[st.outcome] = outcomes.get(st.outcome, 0) + 1
-    errors = outcomes.get("error", 0) + outcomes.get("timeout", 0)
     costs = [st.cost_usd for st in streams if st.cost_usd is not None]
     return {
         "count": n,
-        "rate_per_second": rate(n, window_s),
+        "rate_per_second": rate(n, seconds or 0),
         "ttft": summary(st.ttft for st in streams),
         "time_to_first_chunk": summary(st.time_to_first_chunk for st in streams),
         "duration": summary(st.duration for st in streams),
@@ -370,7 +397,8 @@ def _group_stats(streams: Sequence[Stream], window_s: float) -> dict[str, Any]:
         "gap_max": summary(st.gap_max for st in streams),
         "output_tokens_per_second": summary(st.output_tokens_per_second for st in streams),
         "outcomes": outcomes,
-        "error_rate": ratio(errors, n),
+        "outcome_rates": outcome_rates(outcomes, n),
+        "error_rate": error_rate(outcomes, n),
         "abandon_rate": ratio(outcomes.get("abandoned", 0), n),
         "stall_count": sum(st.stall_count or 0 for st in streams),
         "input_tokens": sum(st.input_tokens or 0 for st in streams),
@@ -380,20 +408,20 @@ def _group_stats(streams: Sequence[Stream], window_s: float) -> dict[str, Any]:
     }
 
 
-def _state_stats(s: agg.AggState, window_s: float, metrics: Sequence[str] = agg.METRICS) -> dict[str, Any]:
+def _state_stats(s: agg.AggState, seconds: float | None, metrics: Sequence[str] = agg.METRICS) -> dict[str, Any]:
     """:func:`_group_stats` computed from an aggregate (percentiles within ``agg.RELATIVE_ERROR``)."""
     n = s.n
     outcomes = {o: 0 for o in OUTCOMES}
     for o, c in s.outcomes.items():
         outcomes[o] = outcomes.get(o, 0) + c
-    errors = outcomes.get("error", 0) + outcomes.get("timeout", 0)
     m = s.metrics
     return {
         "count": n,
-        "rate_per_second": rate(n, window_s),
+        "rate_per_second": rate(n, seconds or 0),
         **{name: m[i].summary() for i, name in enumerate(agg.METRICS) if name in metrics},
         "outcomes": outcomes,
-        "error_rate": ratio(errors, n),
+        "outcome_rates": outcome_rates(outcomes, n),
+        "error_rate": error_rate(outcomes, n),
         "abandon_rate": ratio(outcomes.get("abandoned", 0), n),
         "stall_count": s.stalls,
         "input_tokens": s.input_tokens,
@@ -414,7 +442,8 @@ def compute_stats(
         lo = min((st.start_ns for st in streams), default=0)
         hi = max((st.start_ns for st in streams), default=0)
         window = (lo, hi + bucket * NS)
-    window_s = max(0, window[1] - window[0]) / NS
+    covered = covered_seconds(len(streams), min((st.start_ns for st in streams), default=None),
+                              max((st.start_ns for st in streams), default=None))
     groups: dict[str, list[Stream]] = {}
     series: dict[tuple[str, float], list[Stream]] = {}
     for st in streams:
@@ -426,10 +455,12 @@ def compute_stats(
         "bucket": bucket,
         "since": window[0] / NS,
         "until": window[1] / NS,
-        "total": _group_stats(streams, window_s),
-        "groups": [{"key": k, **_group_stats(v, window_s)} for k, v in sorted(groups.items())],
+        "covered_seconds": covered,
+        "total": _group_stats(streams, covered),
+        "groups": [{"key": k, **_group_stats(v, covered)} for k, v in sorted(groups.items())],
         "series": [
-            {"key": k, "bucket_start": b, **_group_stats(v, float(bucket))}
+            {"key": k, "bucket_start": b, "seconds": (sec := bucket_seconds(round(b * NS), bucket, window)),
+             **_group_stats(v, sec)}
             for (k, b), v in sorted(series.items())
         ],
     }
@@ -509,16 +540,18 @@ def stats_from_aggregates(
     series = agg.METRICS if series_metrics is None else tuple(series_metrics)
     lo_ns = filters.since_ns if filters.since_ns is not None else (total.start_min_ns or 0)
     hi_ns = filters.until_ns if filters.until_ns is not None else (total.start_max_ns or 0) + width
-    window_s = max(0, hi_ns - lo_ns) / NS
+    covered = covered_seconds(total.n, total.start_min_ns, total.start_max_ns)
     return {
         "group_by": group_by,
         "bucket": bucket,
         "since": lo_ns / NS,
         "until": hi_ns / NS,
-        "total": _state_stats(total, window_s),
-        "groups": [{"key": k, **_state_stats(v, window_s)} for k, v in sorted(groups.items())],
+        "covered_seconds": covered,
+        "total": _state_stats(total, covered),
+        "groups": [{"key": k, **_state_stats(v, covered)} for k, v in sorted(groups.items())],
         "series": [
-            {"key": k, "bucket_start": b / NS, **_state_stats(v, float(bucket), series)}
+            {"key": k, "bucket_start": b / NS, "seconds": (sec := bucket_seconds(b, bucket, (lo_ns, hi_ns))),
+             **_state_stats(v, sec, series)}
             for (k, b), v in sorted(cells.items())
         ],
         "source": "aggregates",

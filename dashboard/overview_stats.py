@@ -24,20 +24,29 @@ def _pcts(summary: Mapping[str, Any] | None) -> dict[str, float | None]:
     return {"p50": summary.get("p50"), "p95": summary.get("p95"), "p99": summary.get("p99")}
 
 
-def _group(stats: Mapping[str, Any], chunks: int, window_s: float | None) -> dict[str, Any]:
+def _per_second(count: float, seconds: float | None) -> float | None:
+    return count / seconds if seconds else None
+
+
+def _group(stats: Mapping[str, Any], chunks: int, seconds: float | None) -> dict[str, Any]:
+    """One row of figures. Per-second rates divide by ``seconds``, the time the window covers with data (the
+    collector's ``covered_seconds``); outcome rates and the error rate are the collector's (docs/concepts.md)."""
     n = int(stats.get("count") or 0)
     outcomes = stats.get("outcomes") or {}
+    shares = stats.get("outcome_rates") or {}
+    failed = outcomes.get("error", 0) + outcomes.get("timeout", 0)
     return {
         "streams": n,
         "chunks": chunks,
-        "streams_per_second": n / window_s if window_s else None,
-        "chunks_per_second": chunks / window_s if window_s else None,
+        "streams_per_second": _per_second(n, seconds),
+        "chunks_per_second": _per_second(chunks, seconds),
         "ttft": _pcts(stats.get("ttft")),
         "time_to_first_chunk": _pcts(stats.get("time_to_first_chunk")),
         "duration": _pcts(stats.get("duration")),
         "gap": _pcts(stats.get("gap_p95")),  # distribution of each stream's own p95 gap
         "output_tokens_per_second": _pcts(stats.get("output_tokens_per_second")),
-        "rates": {o: (outcomes.get(o, 0) / n if n else None) for o in RATE_OUTCOMES},
+        "rates": {o: shares.get(o, outcomes.get(o, 0) / n if n else None) for o in RATE_OUTCOMES},
+        "error_rate": stats.get("error_rate", failed / n if n else None),
         "stalls": stats.get("stall_count") or 0,
         "tokens": {"input": stats.get("input_tokens") or 0, "output": stats.get("output_tokens") or 0},
         "cost": stats.get("cost_usd_estimate"),
@@ -62,7 +71,7 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
     bucket = int(computed.get("bucket") or 60)
     since, until = computed.get("since"), computed.get("until")
     any_data = int((computed.get("total") or {}).get("count") or 0) > 0
-    window_s = (until - since) if any_data and since is not None and until is not None and until > since else None
+    covered = computed.get("covered_seconds")
     chunks_by_model: dict[str, int] = {}
     chunks_by_slot: dict[tuple[str, float], int] = {}
     if streams is not None and "chunks" not in (computed.get("total") or {}):
@@ -78,8 +87,8 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
             chunks_by_slot[(e["key"], float(e["bucket_start"]))] = int(e.get("chunks") or 0)
     groups = sorted(computed.get("groups") or [], key=lambda g: (-int(g.get("count") or 0), str(g.get("key"))))
     models = [{"model": g["key"] or "(unknown)", "provider": providers.get(g["key"]),
-               **_group(g, chunks_by_model.get(g["key"], 0), window_s)} for g in groups]
-    totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), window_s)
+               **_group(g, chunks_by_model.get(g["key"], 0), covered)} for g in groups]
+    totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), covered)
 
     buckets: list[float] = []
     if any_data and since is not None and until is not None:
@@ -87,6 +96,9 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
         count = min(int((until - first) // bucket) + 1, MAX_BUCKETS)
         buckets = [float(first + i * bucket) for i in range(count)]
     index = {b: i for i, b in enumerate(buckets)}
+    # seconds of each bucket inside the window: the last one only up to ``until`` (now), so a bucket still filling
+    # up shows its rate so far instead of a drop
+    seconds_of = [max(0.0, min(b + bucket, until) - max(b, since)) for b in buckets] if buckets else []
     by_model: dict[str, dict[str, list[Any]]] = {}
     for entry in computed.get("series") or []:
         name = entry["key"] or "(unknown)"
@@ -95,8 +107,11 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
             continue
         series = by_model.setdefault(name, _empty(len(buckets)))
         outcomes = entry.get("outcomes") or {}
+        seconds = seconds_of[i] or None
         series["streams"][i] = entry.get("count") or 0
         series["chunks"][i] = chunks_by_slot.get((entry["key"], float(entry["bucket_start"])), 0)
+        series["streams_per_second"][i] = _per_second(series["streams"][i], seconds)
+        series["chunks_per_second"][i] = _per_second(series["chunks"][i], seconds)
         series["ttft_p50"][i] = (entry.get("ttft") or {}).get("p50")
         series["ttft_p95"][i] = (entry.get("ttft") or {}).get("p95")
         series["duration_p95"][i] = (entry.get("duration") or {}).get("p95")
@@ -105,10 +120,12 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
             series[outcome][i] = outcomes.get(outcome, 0)
         series["input_tokens"][i] = entry.get("input_tokens") or 0
         series["output_tokens"][i] = entry.get("output_tokens") or 0
-    return {"totals": totals, "models": models, "series": {"buckets": buckets, "by_model": by_model}}
+    return {"totals": totals, "models": models,
+            "series": {"buckets": buckets, "seconds": seconds_of, "by_model": by_model}}
 
 
 def _empty(n: int) -> dict[str, list[Any]]:
-    zero = ("streams", "chunks", *RATE_OUTCOMES, "input_tokens", "output_tokens")
+    zero = ("streams", "chunks", "streams_per_second", "chunks_per_second", *RATE_OUTCOMES, "input_tokens",
+            "output_tokens")
     gaps = ("ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50")
     return {**{k: [0] * n for k in zero}, **{k: [None] * n for k in gaps}}

@@ -199,6 +199,15 @@ class SQLiteStore:
         if not had_aggregates and self._w.execute("SELECT 1 FROM streams LIMIT 1").fetchone():
             self.rebuild_aggregates()  # a database written before aggregates existed
         self._migrate_chunks()
+        self._migrate_stream_columns()
+
+    def _migrate_stream_columns(self) -> None:
+        """Databases written before a stream field existed (``ttft_source``) get its column, empty (NULL)."""
+        have = {row[1] for row in self._w.execute("PRAGMA table_info(streams)")}
+        with self._wlock:
+            for column in STREAM_COLUMNS:
+                if column not in have:
+                    self._w.execute(f"ALTER TABLE streams ADD COLUMN {column}")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

@@ -51,14 +51,16 @@
     });
     var outcomes = document.getElementById("chart-outcomes");
     if (outcomes) {
-      // every outcome other than completed (the per-model series carry one count per bucket for each)
+      // every outcome other than completed, per second of each bucket (the last bucket: of the part that has
+      // passed, so a bucket still filling up is not drawn as a drop)
       var totals = { error: [], abandoned: [], cancelled: [], timeout: [] };
       var byModel = (data.series && data.series.by_model) || {};
+      var seconds = (data.series && data.series.seconds) || [];
       labels.forEach(function (_, i) {
         Object.keys(totals).forEach(function (key) {
           var sum = 0;
           Object.keys(byModel).forEach(function (m) { sum += (byModel[m][key] || [])[i] || 0; });
-          totals[key].push(sum);
+          totals[key].push(seconds[i] ? sum / seconds[i] : null);
         });
       });
       barChart(outcomes, labels, [

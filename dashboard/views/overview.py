@@ -16,8 +16,32 @@ OVERVIEW_FILTERS = ("service", "model", "range", "since", "until", "bucket")
 
 
 def overview_filters() -> params.Filters:
-    """Parse the overview's query parameters (default range: the last 24 hours)."""
-    return params.filters(request.args.to_dict(flat=False), allowed=OVERVIEW_FILTERS, default_range="24h")
+    """Parse the overview's query parameters. Without ``range`` or ``since``, the range is the one that shows the
+    data there is (:func:`default_range`)."""
+    args = request.args.to_dict(flat=False)
+    default = None if "range" in args or "since" in args else default_range()
+    return params.filters(args, allowed=OVERVIEW_FILTERS, default_range=default)
+
+
+#: the named ranges the overview may open on, shortest first
+OPENING_RANGES = ("15m", "1h", "6h", "24h", "7d", "30d")
+
+
+def default_range(now: float | None = None) -> str:
+    """The shortest named range whose first three quarters hold the newest stream, so the page opens on the latest
+    data drawn across the charts rather than as a sliver at an edge; ``15m`` without data, ``all`` past 30 days."""
+    try:
+        newest = state().source.streams(params.Filters(limit=1)).get("streams") or []
+    except Exception:  # no store yet, or a store that cannot answer: the shortest range
+        return OPENING_RANGES[0]
+    if not newest or not isinstance(newest[0].get("start"), (int, float)):
+        return OPENING_RANGES[0]
+    age = (time.time() if now is None else now) - float(newest[0]["start"])
+    for name in OPENING_RANGES:
+        seconds = params.RANGES[name]
+        if seconds is not None and age <= seconds * 0.75:
+            return name
+    return "all"
 
 
 MAX_POINTS = 2000

@@ -14,6 +14,7 @@ TOKEN_USAGE = "gen_ai_client_token_usage"
 STREAMS = "streamscope_stream_outcomes_total"  # counter, label outcome
 STALLS = "streamscope_stream_stalls_total"  # counter
 TOKENS_PER_SECOND = "streamscope_stream_output_tokens_per_second"  # histogram
+TTFT = "streamscope_stream_time_to_first_token_seconds"  # histogram: time to the first content token
 
 # Collector self-metrics.
 SPANS_RECEIVED = "streamscope_collector_spans_received_total"

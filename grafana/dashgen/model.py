@@ -36,9 +36,13 @@ def build() -> Dashboard:
                                       multi=False))
     )
     dash = (
-        dash.with_row(Row("Time to first chunk"))
-        .with_panel(heatmap("TTFT distribution", "Streams per time-to-first-chunk bucket.", m.TTFC))
-        .with_panel(quantile_panel("TTFT percentiles by provider", "p50/p95/p99 time to first chunk.",
+        dash.with_row(Row("Time to first token and first chunk"))
+        .with_panel(heatmap("TTFT distribution", "Streams per time-to-first-token bucket (first content token).",
+                            m.TTFT))
+        .with_panel(quantile_panel("TTFT percentiles by provider", "p50/p95/p99 time to the first content token.",
+                                   m.TTFT, m.PROVIDER, width=12))
+        .with_panel(quantile_panel("Time to first chunk percentiles by provider",
+                                   "p50/p95/p99 time to the first chunk of any kind (role-only included).",
                                    m.TTFC, m.PROVIDER, width=12))
     )
     dash = (

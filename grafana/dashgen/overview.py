@@ -16,16 +16,17 @@ def streams_rate(extra: str = "", by: str = m.MODEL) -> str:
 
 
 def outcome_ratio(outcome: str) -> str:
-    """Share of streams per model that ended with ``outcome`` (0..1)."""
-    return f'{streams_rate(f"{m.OUTCOME}={chr(34)}{outcome}{chr(34)}")} / {streams_rate()}'
+    """Share of streams per model that ended with ``outcome`` (0..1); ``error|timeout`` is the error rate."""
+    op = "=~" if "|" in outcome else "="
+    return f'{streams_rate(f"{m.OUTCOME}{op}{chr(34)}{outcome}{chr(34)}")} / {streams_rate()}'
 
 
 def build() -> Dashboard:
     dash = (
         Dashboard("streamscope / Overview")
         .uid(UID)
-        .description("LLM streams seen by the streamscope collector: time to first chunk, gaps, durations, "
-                     "throughput, outcomes and token usage, by model.")
+        .description("LLM streams seen by the streamscope collector: time to first token, time to first chunk, "
+                     "gaps, durations, throughput, outcomes and token usage, by model.")
         .tags(["streamscope", "llm"])
         .refresh("30s")
         .time("now-1h", "now")
@@ -39,12 +40,13 @@ def build() -> Dashboard:
         dash.with_row(Row("Summary"))
         .with_panel(stat("Streams / s", "All LLM streams per second.", "reqps",
                          f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
-        .with_panel(stat("TTFT p95", "95th percentile time to first chunk, all models.", "s",
-                         quantile(0.95, m.TTFC, "")))
-        .with_panel(stat("Error ratio", "Share of streams that ended with an error or a timeout.", "percentunit",
+        .with_panel(stat("TTFT p95", "95th percentile time to the first content token, all models.", "s",
+                         quantile(0.95, m.TTFT, "")))
+        .with_panel(stat("Error rate (error + timeout)",
+                         "Share of streams that ended with outcome error or timeout.", "percentunit",
                          f'sum(rate({m.STREAMS}{{{STREAM_SELECTOR}, {m.OUTCOME}=~"error|timeout"}}[{RATE}])) / '
                          f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
-        .with_panel(stat("Abandon ratio", "Share of streams the consumer stopped reading before the end.",
+        .with_panel(stat("Abandon rate", "Share of streams the consumer stopped reading before the end.",
                          "percentunit",
                          f'sum(rate({m.STREAMS}{{{STREAM_SELECTOR}, {m.OUTCOME}="abandoned"}}[{RATE}])) / '
                          f"sum(rate({m.STREAMS}{{{STREAM_SELECTOR}}}[{RATE}]))"))
@@ -53,14 +55,17 @@ def build() -> Dashboard:
     dash = (
         dash.with_row(Row("Latency"))
         .with_panel(quantile_panel(
+            "Time to first token (TTFT)", "Request start to the first content token (p50/p95/p99 by model).",
+            m.TTFT, m.MODEL, width=6))
+        .with_panel(quantile_panel(
             "Time to first chunk", "Request start to the first chunk of any kind (p50/p95/p99 by model).",
-            m.TTFC, m.MODEL))
+            m.TTFC, m.MODEL, width=6))
         .with_panel(quantile_panel(
             "Gap between chunks", "Time between consecutive chunks after the first (p50/p95/p99 by model).",
-            m.CHUNK_GAP, m.MODEL))
+            m.CHUNK_GAP, m.MODEL, width=6))
         .with_panel(quantile_panel(
             "Stream duration", "Whole model call, request to last chunk (p50/p95/p99 by model).",
-            m.DURATION, m.MODEL))
+            m.DURATION, m.MODEL, width=6))
     )
 
     dash = (
@@ -82,10 +87,10 @@ def build() -> Dashboard:
             "Streams by outcome", "completed | abandoned | cancelled | error | timeout, per second.", "reqps",
             [query(streams_rate(by=m.OUTCOME), "{{outcome}}", "A")]))
         .with_panel(timeseries(
-            "Error, timeout and abandon ratios", "Share of streams per model by how they ended.", "percentunit",
-            [query(outcome_ratio("error"), "error {{model}}", "A"),
-             query(outcome_ratio("timeout"), "timeout {{model}}", "B"),
-             query(outcome_ratio("abandoned"), "abandoned {{model}}", "C")]))
+            "Error rate (error + timeout) and abandon rate", "Share of streams per model by how they ended.",
+            "percentunit",
+            [query(outcome_ratio("error|timeout"), "error rate {{model}}", "A"),
+             query(outcome_ratio("abandoned"), "abandon rate {{model}}", "B")]))
         .with_panel(timeseries(
             "Stalls / s", "Gaps longer than the stall threshold, per second, by model.", "short",
             [query(f"sum by ({m.MODEL}) (rate({m.STALLS}{{{STREAM_SELECTOR}}}[{RATE}]))", "{{model}}", "A")],

@@ -14,6 +14,9 @@ as a stream of one chunk, so both produce the same span and rollups.
   usage-only chunk this makes the server send is recorded but not shown to the caller, so the caller's code
   sees exactly the chunks it would have seen uninstrumented.
 - Exceptions from the client reach the caller unchanged; a failure inside tracing is logged once and dropped.
+- One model call is one stream: a call made by a model run that the tracing handler already records (the
+  engine's ``ChatOpenAI``, LangChain's ``ChatOpenAI`` with the LangChain handler) is not recorded again; it only
+  tells that run when the response headers arrived (:mod:`streamscope.tracing.ownership`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from streamscope.instrumentation._lifecycle import COMPLETED, producer_outcome
 from streamscope.instrumentation._openai_recording import record_completion, start_recording, usage_only
 from streamscope.instrumentation._openai_streams import TracedAsyncStream, TracedStream
+from streamscope.tracing import ownership
 from streamscope.tracing.guard import report
 from streamscope.tracing.streams import StreamRecorder
 
@@ -102,6 +106,22 @@ def _owner(original: Any, args: tuple[Any, ...]) -> Any:
     return args[0] if args else None
 
 
+def _owner_run() -> StreamRecorder | None:
+    """The engine or LangChain LLM run this call is the request of (it records the call), or None."""
+    try:
+        return ownership.take()
+    except Exception as exc:
+        report("instrument_openai: owner", exc)
+        return None
+
+
+def _headers_in(run: StreamRecorder) -> None:
+    try:
+        run.first_byte()
+    except Exception as exc:  # pragma: no cover - first_byte only reads a clock
+        report("instrument_openai: first byte", exc)
+
+
 def _start(original: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> StreamRecorder | None:
     try:
         return start_recording(_owner(original, args), kwargs)
@@ -128,6 +148,12 @@ def _sync_create(original: Any, include_usage: bool) -> Any:
     def create(*args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return original(*args, **kwargs)
+        run = _owner_run()
+        if run is not None:  # one model call is one stream: the model run records it
+            result = original(*args, **kwargs)
+            if isinstance(result, Stream):
+                _headers_in(run)
+            return result
         injected = _prepare(kwargs, include_usage)
         rec = _start(original, args, kwargs)
         if rec is None:
@@ -153,6 +179,12 @@ def _async_create(original: Any, include_usage: bool) -> Any:
     async def create(*args: Any, **kwargs: Any) -> Any:
         if _inside.get():
             return await original(*args, **kwargs)
+        run = _owner_run()
+        if run is not None:  # one model call is one stream: the model run records it
+            result = await original(*args, **kwargs)
+            if isinstance(result, AsyncStream):
+                _headers_in(run)
+            return result
         injected = _prepare(kwargs, include_usage)
         rec = _start(original, args, kwargs)
         if rec is None:

@@ -17,6 +17,7 @@ from streamscope.tracing.pipeline import SpanPipeline
 from streamscope.tracing.provider import build_provider
 from streamscope.tracing.redaction import safe
 from streamscope.tracing.rollups import DEFAULT_STALL_THRESHOLD
+from streamscope.tracing.setup import attach_engine, detach_engine
 
 
 class SpanList(list[ReadableSpan]):
@@ -61,6 +62,7 @@ def capture_spans(
     service_name: str = "streamscope-test",
     redact: Callable[[str], str] | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    instrument_engine: bool = True,
 ) -> Iterator[SpanList]:
     """Swap in an in-memory exporter for the duration of the block and yield the list of finished spans.
 
@@ -71,8 +73,10 @@ def capture_spans(
         llm = spans.llm_spans()[0]
         assert llm.attributes["streamscope.stream.outcome"] == "completed"
 
-    ``capture_content``, ``chunk_spans``, ``stall_threshold``, ``redact`` and ``count_tokens`` mean what they mean for
-    :func:`streamscope.init`.
+    Engine runs are recorded with no other setup (as after :func:`streamscope.init`; ``instrument_engine=False``
+    leaves them out), and so are ``@streamscope.trace`` functions, ``instrument_openai()`` calls and LangChain
+    runs with the streamscope handler. ``capture_content``, ``chunk_spans``, ``stall_threshold``, ``redact`` and
+    ``count_tokens`` mean what they mean for :func:`streamscope.init`.
     """
     spans = SpanList()
     resource = Resource.create({SERVICE_NAME: service_name})
@@ -85,8 +89,10 @@ def capture_spans(
         pipeline=pipeline, resource=resource,
     )
     state.push(active)
+    handler = attach_engine() if instrument_engine else None
     try:
         yield spans
     finally:
+        detach_engine(handler)
         state.remove(active)
         provider.shutdown()

@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing import attributes as A
-from streamscope.tracing import state
+from streamscope.tracing import ownership, state
 from streamscope.tracing.decorator import outcome_of
 from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import guarded, report
@@ -161,26 +161,32 @@ class _ChunkClassifier:
 
 
 class _Step:
-    """A non-LLM run: its span and the context its children use as parent."""
+    """A non-LLM run: its span, the context its children use as parent, and the handler that records it."""
 
-    __slots__ = ("ctx", "span")
+    __slots__ = ("ctx", "owner", "span")
 
-    def __init__(self, span: Span, ctx: otel_context.Context) -> None:
+    def __init__(self, span: Span, ctx: otel_context.Context, owner: object) -> None:
         self.span = span
         self.ctx = ctx
+        self.owner = owner
 
 
 class _Llm:
-    __slots__ = ("classifier", "rec")
+    __slots__ = ("classifier", "owner", "rec")
 
-    def __init__(self, rec: StreamRecorder, classifier: _ChunkClassifier) -> None:
+    def __init__(self, rec: StreamRecorder, classifier: _ChunkClassifier, owner: object) -> None:
         self.rec = rec
         self.classifier = classifier
+        self.owner = owner
 
     @property
     def ctx(self) -> otel_context.Context:
         """The context a child run of this LLM run starts in (rare: it starts the LLM span if it was not yet)."""
         return otel_trace.set_span_in_context(self.rec.span)
+
+
+_RUNS: dict[UUID, _Step] = {}
+_LLM_RUNS: dict[UUID, _Llm] = {}
 
 
 def _outcome(reason: Any, error: BaseException | None) -> str:
@@ -204,8 +210,10 @@ class TracingCallbackHandler:
     ignore_custom_event = False
 
     def __init__(self) -> None:
-        self._steps: dict[UUID, _Step] = {}
-        self._llms: dict[UUID, _Llm] = {}
+        # Shared by every instance: a run seen by two tracing handlers (``init()``'s global one and one passed per
+        # call, or two per-call ones) is recorded once, by the first that starts it; parents resolve across both.
+        self._steps: dict[UUID, _Step] = _RUNS
+        self._llms: dict[UUID, _Llm] = _LLM_RUNS
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -218,16 +226,20 @@ class TracingCallbackHandler:
 
     def _start_step(self, name: str, run_id: UUID, parent_run_id: UUID | None,
                     attrs: dict[str, AttributeValue], kind: SpanKind = SpanKind.INTERNAL) -> None:
+        found = self._steps.get(run_id)
+        if found is not None and found.owner is not self:
+            return  # another tracing handler records this run
         attrs[A.RUN_ID] = str(run_id)
         parent = self._parent(parent_run_id)
         span = state.current().tracer.start_span(name, context=parent, kind=kind, attributes=attrs)
-        self._steps[run_id] = _Step(span, otel_trace.set_span_in_context(span, parent))
+        self._steps[run_id] = _Step(span, otel_trace.set_span_in_context(span, parent), self)
 
     def _end_step(self, run_id: UUID, outcome: str, error: BaseException | None = None,
                   attrs: Mapping[str, AttributeValue] | None = None) -> None:
-        step = self._steps.pop(run_id, None)
-        if step is None:
+        step = self._steps.get(run_id)
+        if step is None or step.owner is not self:
             return
+        del self._steps[run_id]
         span = step.span
         try:
             if attrs:
@@ -268,6 +280,9 @@ class TracingCallbackHandler:
     def _start_llm(self, operation: str, serialized: Mapping[str, Any] | None, inputs: list[dict[str, Any]],
                    run_id: UUID, parent_run_id: UUID | None, metadata: Mapping[str, Any] | None,
                    invocation_params: Mapping[str, Any] | None, name: str | None) -> None:
+        found = self._llms.get(run_id)
+        if found is not None and found.owner is not self and not found.rec.ended:
+            return  # another tracing handler records this run
         params = dict(invocation_params or {})
         meta = metadata or {}
         model = params.get("model") or params.get("model_name") or meta.get("ls_model_name")
@@ -284,7 +299,8 @@ class TracingCallbackHandler:
             parent=self._parent(parent_run_id),
             classify=classifier,
         )
-        self._llms[run_id] = _Llm(rec, classifier)
+        self._llms[run_id] = _Llm(rec, classifier, self)
+        ownership.offer(rec)  # the model's own openai call is this run, not a second stream
 
     @guarded
     def on_chat_model_start(self, serialized: Mapping[str, Any] | None, messages: Sequence[Sequence[Any]], *,
@@ -310,7 +326,7 @@ class TracingCallbackHandler:
         """Hot path: one dict lookup, one clock read, two appends."""
         try:
             llm = self._llms.get(run_id)
-            if llm is not None:
+            if llm is not None and llm.owner is self:
                 llm.rec.raw((token, chunk))
         except Exception as exc:  # pragma: no cover - nothing above can reasonably fail
             report("on_llm_new_token", exc)
@@ -325,9 +341,12 @@ class TracingCallbackHandler:
         llm = self._llms.get(run_id)
         if llm is None:
             return None
-        columns = llm.rec.chunk_columns()
-        if columns is None:
+        if llm.owner is not self:
             return _ignore
+        rec = llm.rec
+        columns = rec.chunk_columns()
+        if columns is None:  # not sampled: only note that a chunk came
+            return lambda token, chunk: rec.chunk(EMPTY)
         arrived, payloads = columns
         stamp, record = arrived.append, payloads.append
 
@@ -353,7 +372,7 @@ class TracingCallbackHandler:
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
         if name == "streamscope.first_byte":
             llm = self._llms.get(run_id)
-            if llm is not None:
+            if llm is not None and llm.owner is self:
                 wall = data.get("time_ns") if isinstance(data, Mapping) else None
                 llm.rec.first_byte(int(wall) if wall is not None else None)
 
@@ -396,9 +415,10 @@ class TracingCallbackHandler:
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
-        llm = self._llms.pop(run_id, None)
-        if llm is None:
+        llm = self._llms.get(run_id)
+        if llm is None or llm.owner is not self:
             return
+        del self._llms[run_id]
         try:
             self._llm_facts(llm, response)
         finally:
@@ -407,9 +427,10 @@ class TracingCallbackHandler:
     @guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
                      response: Any = None, **kwargs: Any) -> None:
-        llm = self._llms.pop(run_id, None)
-        if llm is None:
+        llm = self._llms.get(run_id)
+        if llm is None or llm.owner is not self:
             return
+        del self._llms[run_id]
         outcome = _outcome(reason, error)
         try:
             if response is not None and llm.rec.recorded:
@@ -489,19 +510,19 @@ class TracingCallbackHandler:
     @guarded
     def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
         step = self._steps.get(run_id)
-        if step is not None:
+        if step is not None and step.owner is self:
             step.span.add_event("gen_ai.agent.action", {"gen_ai.tool.name": str(getattr(action, "tool", ""))})
 
     @guarded
     def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
         step = self._steps.get(run_id)
-        if step is not None:
+        if step is not None and step.owner is self:
             step.span.add_event("gen_ai.agent.finish")
 
     @guarded
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
         step = self._steps.get(run_id)
-        if step is not None:
+        if step is not None and step.owner is self:
             attempt = getattr(retry_state, "attempt_number", None)
             step.span.add_event("streamscope.retry", {"attempt": int(attempt)} if attempt is not None else {})
 

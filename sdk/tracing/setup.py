@@ -64,7 +64,7 @@ class Tracing:
         if self._closed:
             return
         self._closed = True
-        _uninstall_handler(self._handler)
+        detach_engine(self._handler)
         if self._active is not None:
             state.remove(self._active)
         if self.pipeline is not None:
@@ -90,8 +90,18 @@ def _exporter(config: Config) -> BatchExporter:
                             compression=config.compression)
 
 
-def _install_handler() -> Any:
-    """Attach the tracing handler to every engine run through the engine's global handler hook."""
+_engine_lock = threading.Lock()
+_engine_handler: Any = None
+_engine_users = 0
+
+
+def attach_engine() -> Any:
+    """Attach the tracing handler to every engine run through the engine's global handler hook.
+
+    One handler serves every user (``init()`` and each ``capture_spans()`` block): it records into the innermost
+    active setup, so two users never make two spans of one run. Returns a token for :func:`detach_engine`.
+    """
+    global _engine_handler, _engine_users
     try:
         from streamscope.engine import callbacks
         from streamscope.tracing.handler import TracingCallbackHandler
@@ -100,14 +110,25 @@ def _install_handler() -> Any:
     add = getattr(callbacks, "add_global_handler", None)
     if add is None:
         return None
-    handler = TracingCallbackHandler()
-    add(handler)
-    return handler
+    with _engine_lock:
+        if _engine_handler is None:
+            _engine_handler = TracingCallbackHandler()
+            add(_engine_handler)
+        _engine_users += 1
+        return _engine_handler
 
 
-def _uninstall_handler(handler: Any) -> None:
+def detach_engine(handler: Any) -> None:
+    global _engine_handler, _engine_users
     if handler is None:
         return
+    with _engine_lock:
+        if handler is not _engine_handler:
+            return
+        _engine_users -= 1
+        if _engine_users > 0:
+            return
+        _engine_handler = None
     try:
         from streamscope.engine import callbacks
 
@@ -173,7 +194,7 @@ def init(
         state.push(active)
         if set_global and not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(provider)
-        handler = _install_handler() if instrument_engine else None
+        handler = attach_engine() if instrument_engine else None
         _current = Tracing(config=config, provider=provider, pipeline=pipeline, _active=active, _handler=handler)
         return _current
 

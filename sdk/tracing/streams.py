@@ -508,13 +508,25 @@ class StreamRecorder:
 
 
 class _NoopRecorder(StreamRecorder):
-    """Returned when the stream is not sampled or tracing could not start: every method does nothing."""
+    """Returned when the stream is not sampled or tracing could not start: every method does nothing, except
+    that it remembers whether a chunk came (:attr:`recorded` is 0 or 1: an LLM run's offer to its own client
+    request ends with its first chunk, sampled or not; see :mod:`streamscope.tracing.ownership`)."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen = 0
 
     def chunk(self, kind: int, text: str = "") -> None:
-        return None
+        self.seen = 1
 
     def raw(self, obj: Any) -> None:
-        return None
+        self.seen = 1
+
+    @property
+    def recorded(self) -> int:
+        return self.seen
 
     def chunk_columns(self) -> tuple[list[int], list[Any]] | None:
         return None

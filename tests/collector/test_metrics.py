@@ -106,3 +106,38 @@ def test_observations_made_in_the_writer_process_give_the_same_metrics(tmp_path:
     here, child = results
     assert here == child
     assert any(name.startswith("gen_ai_client_operation_time_per_output_chunk") for name, *_ in here)
+
+
+def _value(m: CollectorMetrics, name: str, **labels: str) -> float | None:
+    for fam in m.registry.collect():
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
+def test_counters_with_known_labels_start_at_zero_so_ratios_are_zero_not_missing() -> None:
+    """Every reject reason exists from the start; a new stream label set brings every outcome and its stall
+    counter at 0, so "errors / streams" reads 0 for a healthy model instead of no data."""
+    m = CollectorMetrics()
+    for reason in ("invalid_span", "malformed", "queue_full", "store_error"):
+        assert _value(m, "streamscope_collector_spans_rejected_total", reason=reason) == 0.0
+    m.observe_batch(IngestBatch(streams=(stream(trace_id(), span_id()),)))
+    for outcome in ("completed", "abandoned", "cancelled", "error", "timeout"):
+        want = 1.0 if outcome == "completed" else 0.0
+        assert _value(m, "streamscope_stream_outcomes_total", model="gpt-4o-mini", outcome=outcome) == want
+    assert _value(m, "streamscope_stream_stalls_total", model="gpt-4o-mini") == 0.0
+
+
+def test_time_to_first_token_has_its_own_histogram_beside_the_first_chunk_one() -> None:
+    """TTFT (first content token) and the semconv time to first chunk are two histograms; a stream that never had
+    content (ttft None) counts in the first-chunk one only."""
+    m = CollectorMetrics()
+    with_text = stream(trace_id(), span_id(), ttft=0.7, time_to_first_chunk=0.1)
+    tools_only = stream(trace_id(), span_id(), ttft=None, time_to_first_chunk=0.2)
+    m.observe_batch(IngestBatch(streams=(with_text, tools_only)))
+    ttft = "streamscope_stream_time_to_first_token_seconds"
+    ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds"
+    assert _value(m, f"{ttft}_count") == 1.0 and _value(m, f"{ttft}_sum") == 0.7
+    assert _value(m, f"{ttfc}_count") == 2.0 and math.isclose(_value(m, f"{ttfc}_sum") or 0, 0.3)
+    assert _value(m, f"{ttft}_bucket", le="0.64") == 0.0 and _value(m, f"{ttft}_bucket", le="1.28") == 1.0

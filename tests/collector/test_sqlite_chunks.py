@@ -110,3 +110,28 @@ def test_a_database_with_a_row_per_chunk_is_moved_into_blocks_on_open(tmp_path: 
         assert not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").fetchone()
     finally:
         con.close()
+
+
+def test_a_database_from_before_ttft_source_gets_the_column(tmp_path: Path) -> None:
+    """Opening a database whose streams table lacks a newer column adds it; old rows read it as None."""
+    import sqlite3
+
+    from factories import llm_trace
+
+    from streamscope.collector.model import Filters
+    from streamscope.collector.store.sqlite import SQLiteStore
+
+    path = tmp_path / "old.db"
+    store = SQLiteStore(str(path))
+    store.write(llm_trace(3))
+    store.close()
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE streams DROP COLUMN ttft_source")
+    con.commit()
+    con.close()
+    store = SQLiteStore(str(path))
+    try:
+        (st,) = store.streams(Filters(), None)
+        assert st.ttft_source is None and st.ttft == 0.2
+    finally:
+        store.close()

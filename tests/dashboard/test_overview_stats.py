@@ -21,8 +21,10 @@ def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
     out = overview_stats.reshape(computed, streams, providers={"a": "openai"})
     totals = out["totals"]
     assert totals["streams"] == 4 and totals["chunks"] == 34
-    assert totals["streams_per_second"] == 4 / 240 and totals["chunks_per_second"] == 34 / 240
+    # per second of data: starts span 1000..1135, plus one average interval (135 / 3): 180 s, not the 240 s window
+    assert totals["streams_per_second"] == 4 / 180 and totals["chunks_per_second"] == 34 / 180
     assert totals["rates"] == {"error": 0.25, "abandoned": 0.25, "timeout": 0.25, "cancelled": 0.0}
+    assert totals["error_rate"] == 0.5  # error + timeout
     assert totals["tokens"] == {"input": 12, "output": 20} and totals["cost"] == 2.0
     a, b = out["models"]
     assert (a["model"], a["provider"], a["streams"], a["chunks"]) == ("a", "openai", 3, 30)
@@ -56,4 +58,22 @@ def test_reshape_of_nothing_is_empty() -> None:
     """No streams: zero counts, no rates, no buckets."""
     out = overview_stats.reshape(query.compute_stats([], "model", 60, (0, 60 * NS)), [])
     assert out["totals"]["streams"] == 0 and out["totals"]["rates"]["error"] is None
-    assert out["models"] == [] and out["series"] == {"buckets": [], "by_model": {}}
+    assert out["models"] == [] and out["series"] == {"buckets": [], "seconds": [], "by_model": {}}
+    assert out["totals"]["streams_per_second"] is None and out["totals"]["error_rate"] is None
+
+
+def test_the_last_partial_bucket_is_a_rate_over_the_time_it_covers() -> None:
+    """A bucket still filling up (the window ends 10 s into it) shows its rate so far, not a drop."""
+    streams = [_stream(i, 960 + 6 * i, "a") for i in range(20)] + [_stream(20 + i, 1140 + 5 * i, "a") for i in range(2)]
+    out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1150 * NS)), streams)
+    assert out["series"]["seconds"] == [60.0, 60.0, 60.0, 10.0]
+    a = out["series"]["by_model"]["a"]
+    assert a["streams"] == [10, 10, 0, 2]
+    assert a["streams_per_second"] == [10 / 60, 10 / 60, 0.0, 2 / 10]  # not 2 / 60 in the last one
+    assert a["chunks_per_second"][3] == 20 / 10
+
+
+def test_one_stream_has_no_rate() -> None:
+    """One stream says nothing about a rate: the figure is absent (shown as a dash), never n / window."""
+    out = overview_stats.reshape(query.compute_stats([_stream(1, 1000, "a")], "model", 60, (0, 86400 * NS)))
+    assert out["totals"]["streams"] == 1 and out["totals"]["streams_per_second"] is None

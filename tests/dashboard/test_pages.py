@@ -26,8 +26,8 @@ def test_every_page_renders(client: FlaskClient, url: str) -> None:
 
 
 def test_overview_shows_kpis_and_model_table(client: FlaskClient, seeded: Seeded) -> None:
-    """The overview lists every model with a stream count that adds up to the total."""
-    html = client.get("/").get_data(as_text=True)
+    """(Over the last 24 hours, which hold the whole seed.) The overview lists every model with a stream count that adds up to the total."""
+    html = client.get("/?range=24h").get_data(as_text=True)
     rows = _rows(html, "models")
     assert len(rows) == 4  # three models + the hostile model name
     counts = [int(re.findall(r'class="num">([\d,]+)</td>', r)[0].replace(",", "")) for r in rows]
@@ -52,9 +52,12 @@ def test_overview_shows_cancelled_streams_with_the_other_outcomes(client: FlaskC
     cancelled = OUTCOMES.count("cancelled") * 40 // len(OUTCOMES)  # the seed cycles through OUTCOMES
     assert cancelled == 5
     total = len(seeded.stream_ids)
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/?range=24h").get_data(as_text=True)
     kpi = html.split('id="kpi-outcomes"', 1)[1].split("</div>", 1)[0]
     assert "cancel" in kpi and f"{cancelled / total * 100:.1f}%" in kpi
+    data = client.get("/api/overview?range=24h").get_json()
+    failed = data["totals"]["rates"]["error"] + data["totals"]["rates"]["timeout"]
+    assert "Error rate (error + timeout)" in kpi and f"<p>{failed * 100:.1f}%</p>" in kpi
     head = html.split('id="models"', 1)[1].split("</thead>", 1)[0]
     assert "<th>Abandoned</th><th>Cancelled</th><th>Timeouts</th>" in head
     data = client.get("/api/overview?range=24h&bucket=300").get_json()
@@ -258,3 +261,34 @@ def test_streams_mark_token_counts_that_the_provider_did_not_report(client: Flas
     assert "≈9</span>" in rows["model-estimate"] and "estimated from the characters" in rows["model-estimate"]
     assert ">9</span>" in rows["model-tokenizer"] and "the app's tokenizer" in rows["model-tokenizer"]
     assert "estimate" not in rows["gpt-4o-mini"] and "≈" not in rows["gpt-4o-mini"]
+
+
+@pytest.mark.parametrize(("age", "expected"), [(None, "15m"), (300, "15m"), (2400, "1h"), (3 * 3600, "6h"),
+                                               (5 * 86400, "7d")])
+def test_overview_opens_on_the_range_that_shows_the_data(store: Any, age: float | None, expected: str) -> None:
+    """Without a range in the URL the page opens on the shortest range holding the newest stream (not 24 h with
+    every chart a sliver at one edge); without data, on 15 minutes."""
+    from streamscope.dashboard import create_app
+
+    now = time.time()
+    if age is not None:
+        store.write(one_trace(1, now - age + 3000 - 60, model="m", provider="p", outcome="completed",
+                              service="s", n_chunks=3))
+    html = create_app(store=store).test_client().get("/").get_data(as_text=True)
+    current = re.findall(r'<a href="[^"]*" aria-current="true">([^<]+)</a>', html)
+    assert current == [expected]
+
+
+def test_streams_mark_a_ttft_that_is_only_the_sources_first_chunk(client: FlaskClient, store: Any) -> None:
+    """A TTFT the source stamped on its first chunk (it cannot tell content) shows as ≈ with its provenance; a
+    measured one as a plain duration."""
+    import dataclasses
+
+    batch = one_trace(910, time.time(), model="model-foreign", provider="openai", outcome="completed",
+                      service="chat-api", n_chunks=5)
+    (st,) = batch.streams
+    store.write(dataclasses.replace(batch, streams=(dataclasses.replace(st, ttft_source="first_chunk"),)))
+    html = client.get("/streams?limit=500").get_data(as_text=True)
+    rows = {m: r for r in _rows(html, "streams") for m in ("model-foreign", "gpt-4o-mini") if f">{m}<" in r}
+    assert "≈" in rows["model-foreign"] and "stamped on its first chunk" in rows["model-foreign"]
+    assert "first chunk," not in rows["gpt-4o-mini"] and "≈" not in rows["gpt-4o-mini"]

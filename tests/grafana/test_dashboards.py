@@ -102,13 +102,31 @@ def _series_names(expr: str) -> set[str]:
 
 def test_overview_covers_ttft_gap_and_duration_percentiles_and_outcomes() -> None:
     exprs = [target.expr for target in targets.targets(DASHBOARDS["streamscope-overview.json"])]
-    for histogram in (metrics.TTFC, metrics.CHUNK_GAP, metrics.DURATION, metrics.TOKENS_PER_SECOND):
+    for histogram in (metrics.TTFT, metrics.TTFC, metrics.CHUNK_GAP, metrics.DURATION, metrics.TOKENS_PER_SECOND):
         for q in ("0.5", "0.95", "0.99"):
             assert any(f"histogram_quantile({q}," in e and f"{histogram}_bucket" in e for e in exprs), (histogram, q)
-    for outcome in ("error", "timeout", "abandoned"):
-        assert any(f'outcome="{outcome}"' in e for e in exprs), outcome
+    for selector in ('outcome=~"error|timeout"', 'outcome="abandoned"'):  # the error rate and the abandon rate
+        assert any(selector in e for e in exprs), selector
     assert any(metrics.STALLS in e for e in exprs)
     assert any(f"{metrics.TOKEN_USAGE}_sum" in e for e in exprs)
+
+
+def test_panels_are_named_for_what_they_compute() -> None:
+    """A panel titled TTFT reads the first-token histogram; "first chunk" panels the semconv one; every error-rate
+    panel counts error and timeout (docs/concepts.md)."""
+    for name, dashboard in DASHBOARDS.items():
+        for target in targets.targets(dashboard):
+            title = target.panel.lower()
+            if "ttft" in title:
+                assert metrics.TTFT in target.expr and metrics.TTFC not in target.expr, (name, target.panel)
+            if "first chunk" in title:
+                assert metrics.TTFC in target.expr, (name, target.panel)
+        by_panel: dict[str, list[str]] = {}
+        for target in targets.targets(dashboard):
+            by_panel.setdefault(target.panel, []).append(target.expr)
+        for title, exprs in by_panel.items():
+            if "error" in title.lower() and ("rate" in title.lower() or "ratio" in title.lower()):
+                assert any('outcome=~"error|timeout"' in e for e in exprs), (name, title)
 
 
 def test_latency_panels_request_exemplars_and_the_datasource_links_them_to_the_trace_page() -> None:

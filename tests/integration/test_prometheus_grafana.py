@@ -126,13 +126,16 @@ def _start_collector(db: Path) -> Collector:
 class Workload:
     """Sends LLM stream spans (stream span + chunk spans, per docs/attributes.md) over OTLP/HTTP, continuously."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, service: str = SERVICE, *, normal: bool = False) -> None:
+        """``normal``: only what a healthy app sends (completed, abandoned and error streams; no timeouts, no
+        stalls, no slow model, no malformed requests) instead of every case."""
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        self.provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+        self.normal = normal
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
         self.tracer = self.provider.get_tracer("streamscope.tests.grafana")
         self.endpoint = endpoint
@@ -196,6 +199,12 @@ class Workload:
         span.end(end_time=now)
 
     def batch(self) -> None:
+        if self.normal:
+            for outcome in ("completed", "completed", "completed", "abandoned", "error"):
+                self.stream(HEALTHY_MODEL, 0.1, outcome)
+            self.provider.force_flush()
+            self.batches += 1
+            return
         for outcome in OUTCOMES:
             self.stream(HEALTHY_MODEL, 0.1, outcome, stall=outcome == "completed")
         for number in range(3):
@@ -499,3 +508,27 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
     healthy_p95 = stack.query(
         f'service_model:gen_ai_client_operation_time_to_first_chunk_seconds:p95_rate5m{{model="{HEALTHY_MODEL}"}}')
     assert healthy_p95 and float(healthy_p95[0]["value"][1]) < 2
+
+
+NORMAL_SERVICE = "grafana-it-normal"
+
+
+def test_every_panel_has_data_under_normal_traffic(stack: Stack) -> None:
+    """Normal traffic only (completed, abandoned and error streams; no timeouts, stalls or rejections) fills every
+    panel of the overview and the model drill-down: counters with known labels start at 0, so ratio and stall
+    panels read 0 rather than "No data"."""
+    normal = Workload(stack.collector.url, NORMAL_SERVICE, normal=True)
+    normal.start()
+    try:
+        for dashboard in ("streamscope-overview", "streamscope-model"):
+            board = json.loads((GRAFANA / "dashboards" / f"{dashboard}.json").read_text(encoding="utf-8"))
+            model = HEALTHY_MODEL if dashboard == "streamscope-model" else ".*"
+            for target in targets.targets(board):
+                expr = targets.expand(target.expr, {"service": NORMAL_SERVICE, "model": model}, RATE_WINDOW)
+                result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+                                   f"{target.panel!r} under normal traffic: {expr}", timeout=DEADLINE)
+                assert result
+        timeouts = stack.query(f'streamscope_stream_outcomes_total{{service="{NORMAL_SERVICE}", outcome="timeout"}}')
+        assert timeouts and all(float(series["value"][1]) == 0 for series in timeouts)
+    finally:
+        normal.close()

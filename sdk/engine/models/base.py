@@ -10,6 +10,7 @@ the shared message id, keeps the partial output for ``on_llm_error`` and ends th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -111,11 +112,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        """Default: the sync ``_stream``, each chunk pulled on a worker thread."""
+        """Default: the sync ``_stream``, each chunk pulled on a worker thread in this task's context (so context
+        variables the run's callbacks set reach the model's code, as on the sync path)."""
         loop = asyncio.get_running_loop()
         iterator = self._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        ctx = contextvars.copy_context()
+
         def pull() -> Any:
-            return next(iterator, _END)
+            return ctx.run(next, iterator, _END)
 
         try:
             while (chunk := await loop.run_in_executor(None, pull)) is not _END:
@@ -138,8 +142,9 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
     ) -> ChatResult:
         if type(self)._generate is not BaseChatModel._generate or type(self)._astream is BaseChatModel._astream:
             loop = asyncio.get_running_loop()
+            ctx = contextvars.copy_context()
             return await loop.run_in_executor(
-                None, lambda: self._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+                None, lambda: ctx.run(self._generate, messages, stop=stop, run_manager=run_manager, **kwargs)
             )
         chunks = [c async for c in self._astream(messages, stop=stop, run_manager=run_manager, **kwargs)]
         message = merge_generation_chunks(chunks).message.to_message() if chunks else AIMessage("")

@@ -308,7 +308,8 @@ def make_subject(fake_llm: FakeLLMServer) -> Iterator[Callable[[str, bool], Subj
 
 @pytest.fixture
 def spans() -> Iterator[Any]:
-    with capture_spans() as captured:
+    # the engine subject attaches its handler itself (traced) or not at all (untraced)
+    with capture_spans(instrument_engine=False) as captured:
         yield captured
 
 
