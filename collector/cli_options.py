@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from streamscope.collector.auth import check_key
 from streamscope.collector.retention import parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,6 +20,16 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> in
         return parse_size(value)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+
+
+def api_keys_option(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--api-key``: refuse a key that would switch auth off or that no client could send."""
+    for key in value:
+        try:
+            check_key(key)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
 
 
 def retention_options(func: F) -> F:
