@@ -21,9 +21,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from streamscope.collector.model import NS, IngestBatch, Span
+from streamscope.collector.model import NS, Filters, IngestBatch, Span, Stream
 from streamscope.collector.rollup import SpanHead, rollup_trace
-from streamscope.collector.store.sqlite import SQLiteStore, _batched, _trace_row
+from streamscope.collector.store.sqlite import TRACE_COLUMNS, SQLiteStore, _batched
 
 T0 = 1_700_000_000 * NS
 
@@ -31,8 +31,8 @@ T0 = 1_700_000_000 * NS
 class FullRollup(SQLiteStore):
     """The store as it was: every write re-reads all spans of each trace it touches and summarises them."""
 
-    def _rollup(self, con: Any, spans: Sequence[Span], new_streams: Any) -> None:
-        trace_ids = sorted({s.trace_id for s in spans} | {st.trace_id for st in new_streams})
+    def _rollup(self, con: Any, prepared: Any, new_streams: Sequence[Stream]) -> None:
+        trace_ids = sorted(set(prepared.new) | {st.trace_id for st in new_streams})
         summaries = []
         for part in _batched(trace_ids):
             marks = ",".join("?" * len(part))
@@ -49,7 +49,7 @@ class FullRollup(SQLiteStore):
             for trace_id, hs in heads.items():
                 summary = rollup_trace(trace_id, hs, counts.get(trace_id, 0))
                 if summary is not None:
-                    summaries.append(_trace_row(summary))
+                    summaries.append(tuple(getattr(summary, c) for c in TRACE_COLUMNS))
         if summaries:
             con.executemany(
                 "INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 10) + ")", summaries
@@ -82,8 +82,6 @@ def run(cls: type[SQLiteStore], big: int, batch: int, rounds: int) -> tuple[list
             t = time.perf_counter()
             store.write(b)
             into_new.append(time.perf_counter() - t)
-        from streamscope.collector.model import Filters
-
         (summary,) = store.traces(Filters(trace_id=f"{1:032x}"), 1)
         store.close()
         if summary.span_count != big + rounds * batch:

@@ -32,8 +32,8 @@ from streamscope.collector.model import (
     TraceSummary,
     by_stream,
 )
-from streamscope.collector.rollup import SpanHead, ascii_lower, rollup_trace
-from streamscope.collector.store import chunk_blocks
+from streamscope.collector.rollup import ascii_lower
+from streamscope.collector.store import chunk_blocks, trace_rollups
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
@@ -109,7 +109,6 @@ def _agg_row(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
     return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
 
 _stream_row = operator.attrgetter(*STREAM_COLUMNS)  # dataclasses.astuple deep-copies every field: slow
-_trace_row = operator.attrgetter(*TRACE_COLUMNS)
 
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
@@ -127,9 +126,6 @@ _UPSERT_LIVE = (
     " last_offset = CASE WHEN excluded.chunk_count > live.chunk_count THEN max(live.last_offset, excluded.last_offset)"
     " ELSE live.last_offset END,"
     " chunk_count = max(live.chunk_count, excluded.chunk_count)"
-)
-_REPLACE_TRACE = (
-    f"INSERT OR REPLACE INTO traces ({','.join(TRACE_COLUMNS)}) VALUES ({','.join('?' * len(TRACE_COLUMNS))})"
 )
 _SPAN_COLS = (
     "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, service,"
@@ -191,8 +187,21 @@ class SQLiteStore:
         had_aggregates = self._w.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_aggregates'"
         ).fetchone()
+        had_rollups = self._w.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trace_rollups'"
+        ).fetchone()
         self._w.executescript(SCHEMA)
         self._w.executescript(AGG_SCHEMA)
+        self._w.executescript(trace_rollups.SCHEMA)
+        if not had_rollups and self._w.execute("SELECT 1 FROM spans LIMIT 1").fetchone():
+            with self._wlock:  # a database written before incremental trace rollups
+                self._w.execute("BEGIN IMMEDIATE")
+                try:
+                    trace_rollups.rebuild(self._w)
+                    self._w.execute("COMMIT")
+                except BaseException:
+                    self._w.execute("ROLLBACK")
+                    raise
         self._w.executemany(
             "INSERT OR IGNORE INTO stream_aggregate_seals VALUES (?, 0)", [(w,) for w in agg.TIERS[1:]]
         )
@@ -225,8 +234,10 @@ class SQLiteStore:
             con = self._w
             con.execute("BEGIN IMMEDIATE")
             try:
+                prepared = trace_rollups.prepare(con, batch.spans)  # before the insert: which spans are new
                 if batch.spans:
                     con.executemany(_INSERT_SPAN, [_span_row(s) for s in batch.spans])
+                new_streams: list[Stream] = []
                 if batch.streams:
                     new_streams = self._new_streams(con, batch.streams)
                     con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
@@ -241,8 +252,7 @@ class SQLiteStore:
                     con.executemany(
                         "DELETE FROM live WHERE span_id = ?", [(st.span_id,) for st in batch.streams]
                     )
-                touched = sorted({s.trace_id for s in batch.spans} | {st.trace_id for st in batch.streams})
-                self._rollup(con, touched)
+                self._rollup(con, prepared, new_streams)
                 con.execute("COMMIT")
             except BaseException:
                 self._agg_cache.clear()
@@ -286,29 +296,9 @@ class SQLiteStore:
                 con.execute("ROLLBACK")
                 raise
 
-    def _rollup(self, con: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
-        summaries = []
-        for part in _batched(trace_ids):
-            marks = ",".join("?" * len(part))
-            heads: dict[str, list[SpanHead]] = {}
-            for r in con.execute(
-                "SELECT trace_id, span_id, parent_span_id, name, service, start_ns, end_ns, status_code,"
-                f" session_id, user_id FROM spans WHERE trace_id IN ({marks})",
-                part,
-            ):
-                heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
-            counts = dict(
-                con.execute(
-                    f"SELECT trace_id, count(*) FROM streams WHERE trace_id IN ({marks}) GROUP BY trace_id",
-                    part,
-                ).fetchall()
-            )
-            for trace_id, hs in heads.items():
-                summary = rollup_trace(trace_id, hs, counts.get(trace_id, 0))
-                if summary is not None:
-                    summaries.append(_trace_row(summary))
-        if summaries:
-            con.executemany(_REPLACE_TRACE, summaries)
+    def _rollup(self, con: sqlite3.Connection, prepared: trace_rollups.Prepared, new_streams: Sequence[Stream]) -> None:
+        """Fold the batch into its traces' summaries (incremental: collector/store/trace_rollups.py)."""
+        trace_rollups.apply(con, prepared, new_streams)
 
     def delete_before(self, cutoff_ns: int) -> int:
         with self._wlock:
@@ -353,7 +343,7 @@ class SQLiteStore:
                     "DELETE FROM chunk_blocks WHERE span_id IN (SELECT span_id FROM streams WHERE trace_id IN"
                     " (SELECT trace_id FROM old_traces))"
                 )
-                for table in ("streams", "spans", "traces"):
+                for table in ("streams", "spans", "traces", *trace_rollups.TABLES):
                     con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM old_traces)")
                 self._recompute_aggregates(con, {agg.slot_of(t, agg.MINUTE) for t in starts})
                 con.execute("COMMIT")
