@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from streamscope.collector.auth import check_key
-from streamscope.collector.retention import parse_size
+from streamscope.collector.retention import check_age, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,13 +32,23 @@ def api_keys_option(_ctx: click.Context, _param: click.Parameter, value: tuple[s
     return value
 
 
+def _retention(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        check_age(value * 3600)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
 def retention_options(func: F) -> F:
     """``--retention HOURS`` (as ``retention_hours``) and ``--max-db-size SIZE`` (as ``max_db_bytes``)."""
     func = click.option("--max-db-size", "max_db_bytes", callback=_size, metavar="SIZE",
                         help="Keep the database under this size (e.g. 2GB, 500MB): the oldest traces are deleted "
                              "in the background.")(func)  # fmt: skip
-    return click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
-                        help="Delete traces older than this many hours (in the background).")(func)  # fmt: skip
+    return click.option("--retention", "retention_hours", type=float, callback=_retention, metavar="HOURS",
+                        help="Delete traces older than this many hours, 1/60 to 1000000 (in the background).")(func)  # fmt: skip
 
 
 def retention_seconds(hours: float | None) -> float | None:
