@@ -25,6 +25,8 @@ from streamscope.collector.server import CollectorServer
               help="OTLP/gRPC port (0: pick a free port).")  # fmt: skip
 @click.option("--api-key", "api_keys", multiple=True, callback=api_keys_option,
               help="Require this API key on /v1 and /api and on gRPC (repeatable; an empty key is refused).")  # fmt: skip
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Answer HTTP requests whose Host header is this name (repeatable; see docs/security.md).")  # fmt: skip
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
 @retention_options
@@ -36,6 +38,7 @@ def collector(
     http_port: int,
     grpc_port: int,
     api_keys: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
     prices_file: str | None,
     retention_hours: float | None,
     max_db_bytes: int | None,
@@ -53,8 +56,8 @@ def collector(
     tune_gc()
     try:
         server = CollectorServer(
-            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
-            max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
+            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, allowed_hosts=allowed_hosts,
+            prices=prices, max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
             max_db_bytes=max_db_bytes,
         )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:

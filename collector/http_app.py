@@ -27,6 +27,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from streamscope.collector import query
 from streamscope.collector.auth import ApiKeys
 from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
+from streamscope.collector.hosts import REASON as HOST_REASON
+from streamscope.collector.hosts import HostCheck
 from streamscope.collector.pipeline import Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
@@ -104,18 +106,21 @@ def _ok(message: Any, ct: str) -> Response:
     return Response(body, status=200, content_type=JSON)
 
 
-def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
+def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostCheck | None = None) -> Flask:
     app = Flask("streamscope.collector")
     app.config["MAX_CONTENT_LENGTH"] = None  # we enforce our own limit (with a one-sentence reason)
     ingestor = receiver.ingestor
     store = ingestor.store
     keys = ApiKeys(api_keys)
+    host_check = hosts or HostCheck("127.0.0.1")
 
     def authorised() -> bool:
         return keys.from_headers(request.headers.get("x-api-key"), request.headers.get("Authorization"))
 
     @app.before_request
     def _auth() -> Response | None:
+        if not host_check.accepts(request.headers.get("Host")):
+            return _error(400, HOST_REASON)
         if (request.path.startswith("/v1/") or request.path.startswith("/api/")) and not authorised():
             return _error(401, "a valid API key is required (Authorization: Bearer KEY or x-api-key: KEY).")
         return None
