@@ -36,6 +36,7 @@ from streamscope.collector.rollup import ascii_lower
 from streamscope.collector.store import chunk_blocks, trace_rollups
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+WAL_TRUNCATE_WAIT_S = 0.2  # size retention truncates the WAL; ingest waits at most this long for it
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
 SEAL_GRACE_S = 300  # a coarser slot is sealed once it ended this long ago (streams usually arrive by then)
 STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
@@ -322,9 +323,26 @@ class SQLiteStore:
         """Retention by size: drop the ``n`` oldest traces (by start) with everything they hold."""
         if n <= 0:
             return 0
-        return self._delete_traces(
+        deleted = self._delete_traces(
             "SELECT trace_id FROM traces ORDER BY start_ns, trace_id LIMIT ?", (int(n),)
         )
+        self._truncate_wal()
+        return deleted
+
+    def _truncate_wal(self) -> None:
+        """Give the WAL's bytes back (the size bound counts them): checkpoint and truncate it, waiting at most
+        WAL_TRUNCATE_WAIT_S for readers and writers (a checkpoint that cannot finish now is skipped)."""
+        if self.path == ":memory:" or self.path.startswith("file::memory:"):
+            return
+        with self._wlock:
+            con = self._w
+            con.execute(f"PRAGMA busy_timeout={int(WAL_TRUNCATE_WAIT_S * 1000)}")
+            try:
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+            finally:
+                con.execute("PRAGMA busy_timeout=30000")
 
     def _delete_traces(self, select_sql: str, params: Sequence[Any]) -> int:
         with self._wlock:

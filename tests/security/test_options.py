@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from streamscope.collector.model import NS, IngestBatch, Span
 from streamscope.collector.retention import MAX_BYTES, Retention, parse_size
+from streamscope.collector.store.sqlite import SQLiteStore
 
 BAD = [
     ("--retention", "nan"), ("--retention", "inf"), ("--retention", "-inf"), ("--retention", "1e-12"),
@@ -48,3 +50,26 @@ def test_checks_never_come_faster_than_once_a_second() -> None:
     for bad in (float("nan"), float("inf"), 0.0, -1.0):
         with pytest.raises(ValueError):
             Retention(max_age_s=bad)
+
+
+def test_size_retention_gives_the_wal_back(tmp_path: Path) -> None:
+    """The size bound counts the WAL: once retention deleted, the WAL is truncated, so database + WAL fit."""
+    path = tmp_path / "w.db"
+    store = SQLiteStore(str(path), synchronous="OFF")
+    t0 = 1_700_000_000 * NS
+    for b in range(4):  # ~4 MB in large transactions: the WAL grows past the autocheckpoint size
+        store.write(IngestBatch(spans=tuple(
+            Span(trace_id=f"{b * 1000 + i + 1:032x}", span_id=f"{i + 1:016x}", parent_span_id=None, name="x",
+                 kind=1, start_ns=t0 + b * 1000 + i, end_ns=t0 + b * 1000 + i + 1, attributes={"pad": "p" * 900})
+            for i in range(1000)
+        )))  # fmt: skip
+    wal = Path(str(path) + "-wal")
+    assert wal.stat().st_size > 2_000_000
+    before = store.storage_bytes()
+    deleted = Retention(max_bytes=before // 2).enforce_size(store)
+    size, wal_size = store.storage_bytes(), wal.stat().st_size
+    store.close()
+    assert deleted > 0
+    # the WAL's bytes are given back (the main file keeps its high-water mark: SQLite reuses, never shrinks it)
+    assert wal_size == 0
+    assert size < before, (size, before)
