@@ -11,6 +11,8 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from proc import start_collector
 
 from streamscope.collector.server import CollectorServer
@@ -142,3 +144,14 @@ def test_a_real_keyless_collector_refuses_a_rebound_host(tmp_path: Path) -> None
             assert c.get("/api/traces").status_code == 200  # 127.0.0.1:PORT
     finally:
         proc.stop()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nxt=st.one_of(st.text(max_size=30), st.text(alphabet="/\\\t\r\n %09:.evilx@?#", max_size=20)))
+def test_fuzz_login_next_stays_on_site(app: Flask, nxt: str) -> None:
+    resp = _login(app.test_client(), nxt)
+    assert resp.status_code == 302  # type: ignore[attr-defined]
+    location = resp.headers["Location"]  # type: ignore[attr-defined]
+    # what a browser makes of it: tab/CR/LF dropped, "\\" read as "/"
+    seen = location.replace("\t", "").replace("\r", "").replace("\n", "").replace("\\", "/")
+    assert seen.startswith("/") and not seen.startswith("//") and not urlsplit(seen).netloc, location
