@@ -86,7 +86,7 @@ def prepare(con: sqlite3.Connection, spans: Iterable[Span]) -> Prepared:
         del first[key]
     wanted = sorted({(h.trace_id, h.parent_span_id) for h in first.values()
                      if h.parent_span_id is not None and (h.trace_id, h.parent_span_id) not in first})  # fmt: skip
-    stored_parents = _stored_pairs(con, wanted)  # type: ignore[arg-type]
+    stored_parents = _stored_pairs(con, wanted)
     new: dict[str, list[Head]] = {}
     candidates: list[Head] = []
     for (tid, _sid), h in first.items():
