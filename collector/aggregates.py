@@ -44,6 +44,13 @@ _LN_GAMMA = math.log(GAMMA)
 _INV_LN_GAMMA = 1.0 / _LN_GAMMA
 _KMAX = 40_000  # |ln x| / ln g for every finite double is below this
 _REP = 2.0 / (GAMMA + 1.0)
+#: Histogram value range: a value whose magnitude is below LOW_VALUE counts in the zero bin, one above HIGH_VALUE in
+#: the bin of HIGH_VALUE (its exact value still goes into count, sum, min and max). This bounds a histogram to
+#: MAX_BINS bins per sign whatever the values (5e-324 and 1e300 spread one over ~70,000 bins).
+LOW_VALUE = 1e-6
+HIGH_VALUE = 1e7
+MAX_BINS = math.ceil(math.log(HIGH_VALUE / LOW_VALUE) / math.log(GAMMA)) + 2
+
 _LANE = 32
 _LANE_MAX = (1 << _LANE) - 1
 
@@ -68,6 +75,11 @@ def _k(x: float) -> int:
 
 def _rep(k: int) -> float:
     return _REP * math.exp(k * _LN_GAMMA)
+
+
+def _kb(ax: float) -> int:
+    """Bin index of a magnitude within the histogram's range (``ax >= LOW_VALUE``)."""
+    return _k(ax if ax <= HIGH_VALUE else HIGH_VALUE)
 
 
 def bin_of(x: float) -> int:
@@ -99,6 +111,8 @@ _OTHER = struct.Struct("<Hq")  # text length, count (the text follows the length
 _OUTCOME_INDEX = {o: i for i, o in enumerate(OUTCOMES)}
 _NEG = struct.Struct("<iq")  # bin of |x|, count
 _EMPTY_METRIC = (0, 0.0, 0.0, 0.0, 0, 0, 0, 0)
+#: The largest ``AggState.to_bytes()`` a row can take, outcome names aside: every metric with every bin filled.
+MAX_STATE_BYTES = _ROW.size + len(METRICS) * MAX_BINS * (_NEG.size + _LANE // 8)
 
 
 class Metric:
@@ -125,12 +139,12 @@ class Metric:
             self.min = x
         if self.max is None or x > self.max:
             self.max = x
-        if x > 0.0:
-            self._add_lanes(_k(x), 1)
-        elif x == 0.0:
+        if x >= LOW_VALUE:
+            self._add_lanes(_kb(x), 1)
+        elif x > -LOW_VALUE:
             self.zeros += 1
         else:
-            k = _k(-x)
+            k = _kb(-x)
             self.neg[k] = self.neg.get(k, 0) + 1
 
     def _add_lanes(self, base: int, lanes: int) -> None:

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from streamscope.collector.cli_options import retention_options, retention_seconds
+from streamscope.collector.cli_options import api_keys_option, retention_options, retention_seconds
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
@@ -23,9 +23,10 @@ from streamscope.collector.server import CollectorServer
               help="OTLP/HTTP, query API and /metrics port (0: pick a free port).")  # fmt: skip
 @click.option("--grpc-port", default=4317, show_default=True, type=click.IntRange(0, 65535),
               help="OTLP/gRPC port (0: pick a free port).")  # fmt: skip
-@click.option(
-    "--api-key", "api_keys", multiple=True, help="Require this API key on /v1 and /api (repeatable)."
-)
+@click.option("--api-key", "api_keys", multiple=True, callback=api_keys_option,
+              help="Require this API key on /v1 and /api and on gRPC (repeatable; an empty key is refused).")  # fmt: skip
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Answer HTTP requests whose Host header is this name (repeatable; see docs/security.md).")  # fmt: skip
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
 @retention_options
@@ -37,6 +38,7 @@ def collector(
     http_port: int,
     grpc_port: int,
     api_keys: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
     prices_file: str | None,
     retention_hours: float | None,
     max_db_bytes: int | None,
@@ -54,8 +56,8 @@ def collector(
     tune_gc()
     try:
         server = CollectorServer(
-            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
-            max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
+            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, allowed_hosts=allowed_hosts,
+            prices=prices, max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
             max_db_bytes=max_db_bytes,
         )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from streamscope.collector.retention import parse_size
+from streamscope.collector.auth import check_key
+from streamscope.collector.retention import check_age, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,13 +22,33 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> in
         raise click.BadParameter(str(e)) from None
 
 
+def api_keys_option(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--api-key``: refuse a key that would switch auth off or that no client could send."""
+    for key in value:
+        try:
+            check_key(key)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _retention(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        check_age(value * 3600)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
 def retention_options(func: F) -> F:
     """``--retention HOURS`` (as ``retention_hours``) and ``--max-db-size SIZE`` (as ``max_db_bytes``)."""
     func = click.option("--max-db-size", "max_db_bytes", callback=_size, metavar="SIZE",
                         help="Keep the database under this size (e.g. 2GB, 500MB): the oldest traces are deleted "
                              "in the background.")(func)  # fmt: skip
-    return click.option("--retention", "retention_hours", type=click.FloatRange(min=0, min_open=True),
-                        help="Delete traces older than this many hours (in the background).")(func)  # fmt: skip
+    return click.option("--retention", "retention_hours", type=float, callback=_retention, metavar="HOURS",
+                        help="Delete traces older than this many hours, 1/60 to 1000000 (in the background).")(func)  # fmt: skip
 
 
 def retention_seconds(hours: float | None) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from concurrent import futures
 from typing import Any
@@ -12,6 +11,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from streamscope.collector.auth import ApiKeys
 from streamscope.collector.decode import DecodeError, decode_body
 from streamscope.collector.http_app import MAX_BODY, SIGNALS_NOT_STORED
 from streamscope.collector.pipeline import Overloaded
@@ -20,27 +20,27 @@ from streamscope.collector.receiver import NotStored, Receiver
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-def _authorised(context: grpc.ServicerContext, keys: Sequence[bytes]) -> bool:
+def _authorised(context: grpc.ServicerContext, keys: ApiKeys) -> bool:
     if not keys:
         return True
     md = {k.lower(): v for k, v in context.invocation_metadata() or ()}
-    given = str(md.get("x-api-key") or "")
-    auth = str(md.get("authorization") or "")
-    if not given and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
-    return any(hmac.compare_digest(given.encode(), k) for k in keys)
+    return keys.from_headers(str(md.get("x-api-key") or ""), str(md.get("authorization") or ""))
+
+
+def _require_key(context: grpc.ServicerContext, keys: ApiKeys) -> None:
+    if not _authorised(context, keys):
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required.")
 
 
 class _Traces:
     """``TraceService/Export`` on the raw request bytes, so they go through :func:`decode_body` (the C walker)
     and a body that is not an ``ExportTraceServiceRequest`` gets INVALID_ARGUMENT with the reason."""
 
-    def __init__(self, receiver: Receiver, keys: Sequence[bytes]) -> None:
+    def __init__(self, receiver: Receiver, keys: ApiKeys) -> None:
         self.receiver, self.keys = receiver, keys
 
     def Export(self, body: bytes, context: grpc.ServicerContext) -> Any:
-        if not _authorised(context, self.keys):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required.")
+        _require_key(context, self.keys)
         try:
             decoded = decode_body(body)
         except DecodeError as e:
@@ -64,7 +64,11 @@ class _Traces:
 
 
 class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, keys: ApiKeys) -> None:
+        self.keys = keys
+
     def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_key(context, self.keys)
         n = 0
         for rm in request.resource_metrics:
             for sm in rm.scope_metrics:
@@ -78,7 +82,11 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, keys: ApiKeys) -> None:
+        self.keys = keys
+
     def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_key(context, self.keys)
         n = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
         resp = logs_service_pb2.ExportLogsServiceResponse()
         resp.partial_success.rejected_log_records = n
@@ -95,10 +103,10 @@ def start_grpc(
         options=[("grpc.max_receive_message_length", MAX_BODY), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=workers * 4,
     )
-    keys = [k.encode() for k in api_keys]
+    keys = ApiKeys(api_keys)
     server.add_generic_rpc_handlers((_Traces(receiver, keys).handler(),))
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(keys), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(keys), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC on {host}:{port}")

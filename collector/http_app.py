@@ -6,7 +6,6 @@ Every error answer carries a one-sentence reason: ``google.rpc.Status`` for prot
 
 from __future__ import annotations
 
-import hmac
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +25,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from streamscope.collector import query
+from streamscope.collector.auth import ApiKeys
 from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
+from streamscope.collector.hosts import REASON as HOST_REASON
+from streamscope.collector.hosts import HostCheck
 from streamscope.collector.pipeline import Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
@@ -104,25 +106,21 @@ def _ok(message: Any, ct: str) -> Response:
     return Response(body, status=200, content_type=JSON)
 
 
-def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
+def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostCheck | None = None) -> Flask:
     app = Flask("streamscope.collector")
     app.config["MAX_CONTENT_LENGTH"] = None  # we enforce our own limit (with a one-sentence reason)
     ingestor = receiver.ingestor
     store = ingestor.store
-    keys = [k.encode() for k in api_keys]
+    keys = ApiKeys(api_keys)
+    host_check = hosts or HostCheck("127.0.0.1")
 
     def authorised() -> bool:
-        if not keys:
-            return True
-        given = request.headers.get("x-api-key") or ""
-        auth = request.headers.get("Authorization") or ""
-        if auth[:7].lower() == "bearer ":
-            given = given or auth[7:].strip()
-        g = given.encode()
-        return any(hmac.compare_digest(g, k) for k in keys)
+        return keys.from_headers(request.headers.get("x-api-key"), request.headers.get("Authorization"))
 
     @app.before_request
     def _auth() -> Response | None:
+        if not host_check.accepts(request.headers.get("Host")):
+            return _error(400, HOST_REASON)
         if (request.path.startswith("/v1/") or request.path.startswith("/api/")) and not authorised():
             return _error(401, "a valid API key is required (Authorization: Bearer KEY or x-api-key: KEY).")
         return None

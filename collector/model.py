@@ -18,11 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 NS = 1_000_000_000
+#: The latest time a store holds: the last whole day before 2**63 - 1 ns (2262-04-11), so every aggregate tier
+#: and chart bucket boundary at or below it is still a 64-bit integer.
+MAX_TIME_NS = (2**63 - 1) // (86_400 * NS) * 86_400 * NS
 
 KIND_NAMES = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_NAMES = ("unset", "ok", "error")
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
 CHUNK_KINDS = ("role", "content", "reasoning", "tool_call", "usage", "empty")
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """Epoch seconds (finite, validated by the caller) to ns, clamped to ``[0, MAX_TIME_NS]``: a time past what a
+    store can hold matches nothing instead of overflowing a 64-bit column."""
+    return max(0, min(MAX_TIME_NS, int(seconds * NS)))
 
 
 def kind_name(kind: int) -> str:
@@ -328,7 +337,8 @@ class Cursor:
     @staticmethod
     def decode(text: str) -> Cursor:
         start, sep, key = text.partition("_")
-        if not sep or not start.isdigit() or not key or not all(c in "0123456789abcdef" for c in key):
+        if (not sep or not start.isascii() or not start.isdigit() or len(start) > 19 or not key or len(key) > 32
+                or not all(c in "0123456789abcdef" for c in key) or int(start) > MAX_TIME_NS):  # fmt: skip
             raise ValueError("cursor is not one this server issued")
         return Cursor(int(start), key)
 

@@ -16,7 +16,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from streamscope.collector import aggregates as agg
-from streamscope.collector.model import NS, OUTCOMES, STATUS_NAMES, Cursor, Filters, Span, Stream
+from streamscope.collector.model import (
+    NS,
+    OUTCOMES,
+    STATUS_NAMES,
+    Cursor,
+    Filters,
+    Span,
+    Stream,
+    seconds_to_ns,
+)
 from streamscope.collector.store import SpanStore
 
 DEFAULT_LIMIT = 50
@@ -35,6 +44,7 @@ LIVE_LAG = 1.25
 STALL_THRESHOLD = 2.0
 GROUP_BY = ("model", "provider", "service", "outcome", "operation", "none")
 _HEX = re.compile(r"^[0-9a-f]+$")
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() also takes "²", which int() rejects
 
 
 class QueryError(ValueError):
@@ -185,8 +195,8 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
         min_ttft=_number(args, "min_ttft"),
         session_id=_text(args, "session_id"),
         user_id=_text(args, "user_id"),
-        since_ns=int(since * NS) if since is not None else None,
-        until_ns=int(until * NS) if until is not None else None,
+        since_ns=seconds_to_ns(since) if since is not None else None,
+        until_ns=seconds_to_ns(until) if until is not None else None,
         search=_text(args, "q"),
         trace_id=trace_id,
     )
@@ -196,7 +206,7 @@ def parse_limit(args: Mapping[str, str]) -> int:
     raw = args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise QueryError(f"parameter 'limit' must be an integer from 1 to {MAX_LIMIT}.")
     return int(raw)
 
@@ -373,7 +383,7 @@ def parse_live_args(args: Mapping[str, str]) -> tuple[int | None, int]:
     since = _number(args, "since")
     raw = args.get("limit")
     limit = LIVE_LIMIT if raw is None or raw == "" else parse_limit(args)
-    return (int(since * NS) if since is not None else None), limit
+    return (seconds_to_ns(since) if since is not None else None), limit
 
 
 def _key(st: Stream, group_by: str) -> str:
@@ -565,6 +575,6 @@ def parse_stats_args(args: Mapping[str, str]) -> tuple[str, int, Filters]:
     if group_by not in GROUP_BY:
         raise QueryError(f"parameter 'group_by' must be one of {', '.join(GROUP_BY)}.")
     raw = args.get("bucket") or "60"
-    if not raw.isdigit() or not 1 <= int(raw) <= 86400:
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= 86400:
         raise QueryError("parameter 'bucket' must be an integer number of seconds from 1 to 86400.")
     return group_by, int(raw), parse_filters(args)

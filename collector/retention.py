@@ -14,6 +14,7 @@ under that capacity (recalibrated whenever the file still grows). See ``docs/col
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 
@@ -29,8 +30,12 @@ GROWTH_SLACK = 0.01  # the file must grow by more than this fraction before the 
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
           "T": 1000**4, "TB": 1000**4, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}  # fmt: skip
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_SIZE = re.compile(r"^\s*([0-9]{1,20})(?:\.([0-9]{1,20}))?\s*([A-Za-z]{0,3})\s*$")
 MIN_BYTES = 1_000_000
+MAX_BYTES = 10**18  # 1 EB: more than any disk, and still a 64-bit integer
+MIN_AGE_S = 60.0  # --retention below a minute would delete traces while they are still arriving
+MAX_AGE_S = 1e6 * 3600  # a million hours (114 years)
+SIZE_CHECK_S = 1.0  # the size bound is checked every second: the overshoot is what arrives in that time
 
 
 def parse_size(text: str) -> int:
@@ -39,14 +44,25 @@ def parse_size(text: str) -> int:
     Raises:
         ValueError: with a one-sentence reason, for anything else or less than 1 MB.
     """
-    m = _SIZE.match(text)
-    unit = m.group(2).upper() if m else ""
+    m = _SIZE.match(text) if len(text) <= 64 else None
+    unit = m.group(3).upper() if m else ""
+    shown = text if len(text) <= 64 else text[:60] + "..."
     if m is None or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
-    value = int(float(m.group(1)) * _UNITS[unit])
+        raise ValueError(f"{shown!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
+    frac = m.group(2) or ""
+    # exact integer arithmetic (a float of a long number is inf, and int(inf) raises)
+    value = (int(m.group(1) + frac) * _UNITS[unit]) // 10 ** len(frac)
     if value < MIN_BYTES:
-        raise ValueError(f"{text!r} is below the smallest database size limit, 1 MB.")
+        raise ValueError(f"{shown!r} is below the smallest database size limit, 1 MB.")
+    if value > MAX_BYTES:
+        raise ValueError(f"{shown!r} is above the largest database size limit, 1 EB.")
     return value
+
+
+def check_age(seconds: float) -> None:
+    """Raise ValueError with a one-sentence reason for a retention age that is not finite or out of range."""
+    if not math.isfinite(seconds) or not MIN_AGE_S <= seconds <= MAX_AGE_S:
+        raise ValueError("the retention must be a finite number of hours from 1/60 (a minute) to 1,000,000.")
 
 
 def _human(size: int) -> str:
@@ -67,10 +83,10 @@ class Retention:
         slice_traces: int = SLICE_TRACES,
         check_every: float | None = None,
     ) -> None:
-        if max_age_s is not None and max_age_s <= 0:
-            raise ValueError("the retention age must be positive")
-        if max_bytes is not None and max_bytes <= 0:
-            raise ValueError("the size limit must be positive")
+        if max_age_s is not None and not (math.isfinite(max_age_s) and max_age_s > 0):
+            raise ValueError("the retention age must be a positive, finite number of seconds")
+        if max_bytes is not None and not 0 < max_bytes <= MAX_BYTES:
+            raise ValueError("the size limit must be positive and at most 1 EB")
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.slice_traces = slice_traces
@@ -90,12 +106,13 @@ class Retention:
 
     @property
     def interval(self) -> float:
-        """Seconds between checks: size is checked every 5 s (it can grow fast), age at most once a minute."""
+        """Seconds between checks: size every second (it can grow fast), age at most once a minute and at least
+        once a second (a tiny age must not spin a core)."""
         if self._check_every is not None:
             return self._check_every
         if self.max_bytes is not None:
-            return 5.0
-        return min(60.0, self.max_age_s or 60.0)
+            return SIZE_CHECK_S
+        return max(1.0, min(60.0, self.max_age_s or 60.0))
 
     def enforce(self, store: SpanStore, now_ns: int | None = None) -> dict[str, int]:
         """One check; returns how many traces each bound deleted."""

@@ -20,6 +20,7 @@ import grpc
 from waitress.server import create_server
 
 from streamscope.collector.grpc_server import start_grpc
+from streamscope.collector.hosts import HostCheck
 from streamscope.collector.http_app import MAX_BODY, create_app
 from streamscope.collector.metrics import CollectorMetrics
 from streamscope.collector.pipeline import Ingestor
@@ -43,6 +44,7 @@ class CollectorServer:
         http_port: int = 4318,
         grpc_port: int | None = 4317,
         api_keys: Sequence[str] = (),
+        allowed_hosts: Sequence[str] = (),
         prices: Prices = DEFAULT_PRICES,
         max_queue_rows: int = 100_000,
         retention_seconds: float | None = None,
@@ -64,7 +66,7 @@ class CollectorServer:
         writers = 2 if isinstance(store, SQLiteProcessStore) else 1
         self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers)
         self.receiver = Receiver(self.ingestor, prices, tuple(api_keys))
-        self.app = create_app(self.receiver, api_keys=api_keys)
+        self.app = create_app(self.receiver, api_keys=api_keys, hosts=HostCheck(host, allowed_hosts))
         self._http_port, self._grpc_port = http_port, grpc_port
         self._api_keys = tuple(api_keys)
         self._http_threads = http_threads

@@ -34,7 +34,9 @@ def bind(host: str, port: int) -> socket.socket:
               help="The collector's SQLite database.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: pick a free one).")
-def dashboard(db_path: str | None, host: str, port: int) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Answer requests whose Host header is this name (repeatable; see docs/security.md).")
+def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the web dashboard over the collector's store."""
     from waitress.server import create_server
 
@@ -43,7 +45,7 @@ def dashboard(db_path: str | None, host: str, port: int) -> None:
     if db_path is None:
         raise click.UsageError("Give the collector's database with --db PATH (or STREAMSCOPE_DB).")
     try:
-        app = create_app({"db_path": db_path})
+        app = create_app({"db_path": db_path, "bind_host": host, "allowed_hosts": allowed_hosts})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     try:

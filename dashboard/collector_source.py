@@ -49,8 +49,8 @@ def _to_collector(f: Filters) -> cm.Filters:
         min_ttft=f.min_ttft,
         session_id=f.session,
         user_id=f.user,
-        since_ns=int(f.since * NS) if f.since is not None else None,
-        until_ns=int(f.until * NS) if f.until is not None else None,
+        since_ns=cm.seconds_to_ns(f.since) if f.since is not None else None,
+        until_ns=cm.seconds_to_ns(f.until) if f.until is not None else None,
         search=f.q,
     )
 

@@ -45,6 +45,9 @@ class DashboardSettings:
             seen silence.
         stall_threshold: Seconds without a chunk after which ``/live`` shows a stream as stalled (the SDK's
             default stall threshold, 2 s).
+        bind_host: The address the dashboard listens on; on a loopback address only loopback names, IP
+            addresses and ``allowed_hosts`` are accepted in the ``Host`` header (DNS rebinding).
+        allowed_hosts: Extra host names the ``Host`` header may carry (``--allowed-host``).
     """
 
     db_path: str | None = None
@@ -56,6 +59,8 @@ class DashboardSettings:
     stats_ttl: float = 5.0
     live_lag: float = LIVE_LAG
     stall_threshold: float = STALL_THRESHOLD
+    bind_host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def auth_required(self) -> bool:
@@ -96,4 +101,6 @@ class DashboardSettings:
             stats_ttl=float(config.get("stats_ttl", 5.0)),
             live_lag=live_lag,
             stall_threshold=stall_threshold,
+            bind_host=str(config.get("bind_host", "127.0.0.1")),
+            allowed_hosts=tuple(str(h) for h in config.get("allowed_hosts", ())),
         )

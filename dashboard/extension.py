@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
 from streamscope.dashboard.config import DashboardSettings
+from streamscope.dashboard.login_state import FailedLogins, Sessions
 from streamscope.dashboard.source import DataSource
 
 
@@ -17,10 +18,14 @@ class DashboardState:
     Attributes:
         source: Where the pages read their data.
         settings: The app's settings.
+        sessions: Live login sessions (logout revokes one).
+        failed_logins: Failed logins per client (the login rate limit).
     """
 
     source: DataSource
     settings: DashboardSettings
+    sessions: Sessions = field(default_factory=Sessions)
+    failed_logins: FailedLogins = field(default_factory=FailedLogins)
 
 
 def init_app(app: Flask, source: DataSource, settings: DashboardSettings) -> None:

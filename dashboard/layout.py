@@ -91,24 +91,32 @@ def waterfall(spans: list[dict[str, Any]], stream_ids: set[str] | frozenset[str]
     rows: list[WaterfallRow] = []
     seen: set[Any] = set()
 
-    def visit(span: dict[str, Any], depth: int) -> None:
-        if span.get("span_id") in seen:
-            return
-        seen.add(span.get("span_id"))
+    def row(span: dict[str, Any], depth: int) -> WaterfallRow:
         s_start = float(span["start"])
         s_end = max(_num(span.get("end")) or s_start, s_start)
-        rows.append(WaterfallRow(span=span, depth=depth, left=_pct(s_start - start, total),
-                                 width=max(_pct(s_end - s_start, total), 0.2), offset=s_start - start,
-                                 duration=s_end - s_start,
-                                 is_stream=span.get("span_id") in stream_ids or is_stream(span)))
-        for child in sorted(children.get(span.get("span_id"), []), key=lambda c: float(c["start"])):
-            visit(child, depth + 1)
+        return WaterfallRow(span=span, depth=depth, left=_pct(s_start - start, total),
+                            width=max(_pct(s_end - s_start, total), 0.2), offset=s_start - start,
+                            duration=s_end - s_start,
+                            is_stream=span.get("span_id") in stream_ids or is_stream(span))
+
+    def visit(top: dict[str, Any]) -> None:
+        # Depth-first with an explicit stack: a trace nested thousands of levels deep must not hit Python's
+        # recursion limit.
+        stack = [(top, 0)]
+        while stack:
+            span, depth = stack.pop()
+            if span.get("span_id") in seen:
+                continue
+            seen.add(span.get("span_id"))
+            rows.append(row(span, depth))
+            kids = sorted(children.get(span.get("span_id"), []), key=lambda c: float(c["start"]))
+            stack.extend((child, depth + 1) for child in reversed(kids))
 
     for root in sorted(roots, key=lambda r: float(r["start"])):
-        visit(root, 0)
+        visit(root)
     for s in steps:  # members of a parent cycle, unreachable from any root
         if s.get("span_id") not in seen:
-            visit(s, 0)
+            visit(s)
     return rows, start, total
 
 

@@ -5,17 +5,25 @@ origin, no inline script or style, no framing, no plugins. Together with Jinja a
 on data) this keeps untrusted LLM output inert even if an escaping bug slipped through.
 
 Login is optional: with a token or a username/password configured, every page and API needs either an
-``Authorization`` header (``Bearer <token>`` or HTTP Basic) or a session cookie set by the login form.
+``Authorization`` header (``Bearer <token>`` or HTTP Basic) or a session cookie set by the login form. The cookie
+holds a session id that the server revokes on logout (``login_state.py``); failed logins and failed
+``Authorization`` headers count towards a per-client lockout (429 with ``Retry-After``). Credentials are compared
+as SHA-256 digests, user name and password both, so the timing says nothing about either.
+
+Every request's ``Host`` header is checked first (``streamscope.collector.hosts``: DNS rebinding).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
 from flask import Flask, Response, current_app, redirect, request, session, url_for
 
+from streamscope.collector.hosts import HostCheck
 from streamscope.dashboard.config import DashboardSettings
+from streamscope.dashboard.extension import state
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -26,7 +34,10 @@ _PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
 
 def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Constant-time equality whatever the lengths: compares fixed-length digests."""
+    da = hashlib.sha256(a.encode("utf-8", "surrogatepass")).digest()
+    db = hashlib.sha256(b.encode("utf-8", "surrogatepass")).digest()
+    return hmac.compare_digest(da, db)
 
 
 def credentials_ok(settings: DashboardSettings, *, token: str | None = None, username: str | None = None,
@@ -42,22 +53,37 @@ def credentials_ok(settings: DashboardSettings, *, token: str | None = None, use
     Returns:
         True if either credential matches.
     """
-    if settings.token and token and _same(token, settings.token):
-        return True
-    return bool(settings.username and settings.password and username is not None and password is not None
-                and _same(username, settings.username) and _same(password, settings.password))
+    token_ok = _same(token or "", settings.token or "")
+    # both compared every time: no early exit on a wrong user name
+    user_ok = _same(username or "", settings.username or "")
+    password_ok = _same(password or "", settings.password or "")
+    return bool(settings.token and token and token_ok) or bool(
+        settings.username and settings.password and username is not None and password is not None
+        and user_ok & password_ok
+    )  # fmt: skip
 
 
-def _authenticated(settings: DashboardSettings) -> bool:
-    if session.get("auth") is True:
-        return True
+def client_key() -> str:
+    """Who a failed login is counted against: the peer address."""
+    return request.remote_addr or "unknown"
+
+
+def _header_credentials(settings: DashboardSettings) -> bool | None:
+    """True/False for an ``Authorization`` header that is right/wrong; None when there is none."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return credentials_ok(settings, token=header[7:].strip())
     auth = request.authorization
     if auth is not None and auth.type == "basic":
         return credentials_ok(settings, username=auth.username, password=auth.password)
-    return False
+    return None
+
+
+def _too_many(retry_after: int) -> Response:
+    response = current_app.json.response({"error": "Too many failed logins from this address; try again later."})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def init_security(app: Flask, settings: DashboardSettings) -> None:
@@ -70,6 +96,15 @@ def init_security(app: Flask, settings: DashboardSettings) -> None:
     if not app.secret_key:
         app.secret_key = secrets.token_hex(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    hosts = HostCheck(settings.bind_host, settings.allowed_hosts)
+
+    @app.before_request
+    def _host() -> Response | None:
+        if hosts.accepts(request.headers.get("Host")):
+            return None
+        response = Response("This server does not answer for the host name in the request (see --allowed-host).\n",
+                            status=400, content_type="text/plain; charset=utf-8")  # fmt: skip
+        return response
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -85,8 +120,17 @@ def init_security(app: Flask, settings: DashboardSettings) -> None:
 
     @app.before_request
     def _gate() -> Response | None:
-        if request.endpoint in _PUBLIC_ENDPOINTS or _authenticated(current_app.extensions["streamscope"].settings):
+        st = state()
+        if request.endpoint in _PUBLIC_ENDPOINTS or st.sessions.valid(session.get("sid")):
             return None
+        given = _header_credentials(st.settings)
+        if given is not None:
+            wait = st.failed_logins.retry_after(client_key())
+            if wait:
+                return _too_many(wait)
+            if given:
+                return None
+            st.failed_logins.failed(client_key())
         if request.path.startswith("/api/"):
             response = current_app.json.response({"error": "Log in with a token or username and password."})
             response.status_code = 401

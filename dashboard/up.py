@@ -172,7 +172,7 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
             sock = bind(host, ui_port)
         except OSError as exc:
             raise click.ClickException(f"the dashboard cannot listen on {host}:{ui_port}: {exc.strerror}.") from None
-        dashboard = _Dashboard(create_app(store=collector.store), sock)
+        dashboard = _Dashboard(create_app({"bind_host": host}, store=collector.store), sock)
         cleanups.append(dashboard.stop)
         dashboard_url = _url(host, int(sock.getsockname()[1]))
         click.echo(f"listening on {dashboard_url} (dashboard)")
