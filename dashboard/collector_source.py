@@ -20,6 +20,7 @@ from streamscope.dashboard.source import Row
 FACETS_SAMPLE = 5000
 FACETS_TTL = 15.0
 STATS_CACHE_SIZE = 64
+SESSION_TRACES = 500  # traces shown on a session's page (its latest)
 NS = cm.NS
 
 
@@ -160,6 +161,24 @@ class CollectorSource:
             row.setdefault("stalled_for", None)
             out.append(row)
         return out
+
+    def error_spans(self, filters: Filters, *, limit: int) -> list[Row]:
+        found = self.store.error_spans(_to_collector(filters), limit)
+        return [{"trace_id": s.trace_id, **s.to_dict()} for s in found]
+
+    def sessions(self, filters: Filters) -> list[Row]:
+        return [s.to_dict() for s in self.store.sessions(_to_collector(filters), filters.limit)]
+
+    def session(self, session_id: str) -> Row | None:
+        found = self.store.sessions(cm.Filters(session_id=session_id), 1)
+        if not found:
+            return None
+        traces = self.store.traces(cm.Filters(session_id=session_id), SESSION_TRACES)
+        streams = [st for t in traces for st in self.store.streams(cm.Filters(trace_id=t.trace_id), None)]
+        return {"session": found[0].to_dict(),
+                "traces": [t.to_dict() for t in reversed(traces)],
+                "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
+                "truncated": found[0].trace_count > len(traces)}
 
     def facets(self) -> Row:
         with self._lock:

@@ -46,6 +46,18 @@ class DataSource(Protocol):
         """Streams in flight: chunks seen recently, stream not ended yet."""
         ...
 
+    def error_spans(self, filters: Filters, *, limit: int) -> list[Row]:
+        """Failed spans (query-API span shape plus ``trace_id``), newest first, in the filters' time range."""
+        ...
+
+    def sessions(self, filters: Filters) -> list[Row]:
+        """Sessions with activity in the filters' range, newest first (``SessionSummary.to_dict`` shape)."""
+        ...
+
+    def session(self, session_id: str) -> Row | None:
+        """``{"session", "traces" (oldest first), "streams"}`` of one session, or None if unknown."""
+        ...
+
     def facets(self) -> Row:
         """Known filter values: ``{"services": [...], "models": [...]}``."""
         ...

@@ -26,6 +26,7 @@ from streamscope.collector.model import (
     Filters,
     IngestBatch,
     LiveStream,
+    SessionSummary,
     Span,
     SpanEvent,
     Stream,
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS chunk_blocks (
 CREATE TABLE IF NOT EXISTS traces (
     trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL, start_ns INTEGER NOT NULL,
     end_ns INTEGER NOT NULL, status TEXT NOT NULL, span_count INTEGER NOT NULL, stream_count INTEGER NOT NULL,
-    session_id TEXT, user_id TEXT
+    session_id TEXT, user_id TEXT, waiting_for_root INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
 CREATE TABLE IF NOT EXISTS live (
@@ -72,6 +73,8 @@ CREATE TABLE IF NOT EXISTS live (
     chunk_count INTEGER NOT NULL, last_offset REAL NOT NULL, prev_count INTEGER NOT NULL, prev_offset REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
+CREATE INDEX IF NOT EXISTS spans_errors ON spans(start_ns) WHERE status_code = 2;
+CREATE INDEX IF NOT EXISTS traces_session ON traces(session_id, start_ns) WHERE session_id IS NOT NULL;
 """
 
 LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))
@@ -192,6 +195,9 @@ class SQLiteStore:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_aggregates'"
         ).fetchone()
         self._w.executescript(SCHEMA)
+        if "waiting_for_root" not in {r[1] for r in self._w.execute("PRAGMA table_info(traces)")}:
+            # a database written before traces knew whether their root had arrived (only new rollups set it)
+            self._w.execute("ALTER TABLE traces ADD COLUMN waiting_for_root INTEGER NOT NULL DEFAULT 0")
         self._w.executescript(AGG_SCHEMA)
         self._w.executemany(
             "INSERT OR IGNORE INTO stream_aggregate_seals VALUES (?, 0)", [(w,) for w in agg.TIERS[1:]]
@@ -600,7 +606,7 @@ class SQLiteStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
         p.append(int(limit))
-        return [TraceSummary(*r) for r in self._r().execute(sql, p)]
+        return [TraceSummary(*r[:-1], bool(r[-1])) for r in self._r().execute(sql, p)]
 
     def trace_spans(self, trace_id: str) -> list[Span]:
         rows = self._r().execute(f"SELECT {_SPAN_COLS} FROM spans WHERE trace_id = ?", (trace_id,))
@@ -684,6 +690,53 @@ class SQLiteStore:
             (since_ns, int(limit)),
         )
         return [LiveStream(*r) for r in rows]
+
+    def error_spans(self, filters: Filters, limit: int) -> list[Span]:
+        f = filters
+        where = ["x.status_code = 2"]
+        p: list[Any] = []
+        if f.since_ns is not None:
+            where.append("x.start_ns >= ?")
+            p.append(f.since_ns)
+        if f.until_ns is not None:
+            where.append("x.start_ns < ?")
+            p.append(f.until_ns)
+        if f.service is not None:
+            where.append("x.service = ?")
+            p.append(f.service)
+        for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
+            if val is not None:
+                where.append(f"(x.{col} = ? OR EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = x.trace_id"
+                             f" AND t.{col} = ?))")
+                p.extend([val, val])
+        p.append(int(limit))
+        cols = ", ".join("x." + c.strip() for c in _SPAN_COLS.split(","))
+        rows = self._r().execute(
+            f"SELECT {cols} FROM spans x INDEXED BY spans_errors WHERE {' AND '.join(where)}"
+            " ORDER BY x.start_ns DESC LIMIT ?", p)
+        return [_row_span(r) for r in rows]
+
+    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+        f = filters
+        where = ["t.session_id IS NOT NULL"]
+        p: list[Any] = []
+        for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
+            if val is not None:
+                where.append(f"t.{col} = ?")
+                p.append(val)
+        if f.since_ns is not None:
+            where.append("t.start_ns >= ?")
+            p.append(f.since_ns)
+        if f.until_ns is not None:
+            where.append("t.start_ns < ?")
+            p.append(f.until_ns)
+        p.append(int(limit))
+        rows = self._r().execute(
+            "SELECT t.session_id, max(t.user_id), min(t.start_ns), max(t.end_ns), count(*),"
+            " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
+            f" WHERE {' AND '.join(where)} GROUP BY t.session_id ORDER BY max(t.start_ns) DESC, t.session_id"
+            " LIMIT ?", p)
+        return [SessionSummary(*r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         con = self._r()

@@ -476,3 +476,52 @@ def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
     for _ in range(50):
         store.write(llm_trace(200))
     assert store.storage_bytes() > empty
+
+
+def test_error_spans_newest_first_with_time_service_session_and_user_filters(store: SpanStore) -> None:
+    a, b, c = trace_id(), trace_id(), trace_id()
+    store.write(IngestBatch(spans=(
+        span(a, span_id(), None, name="root a", start=0.0, status=2, session="s1", user="u1"),
+        span(b, (rb := span_id()), None, name="root b", start=10.0, status=0, service="other", session="s2"),
+        span(b, span_id(), rb, name="child b", start=11.0, status=2, service="other"),
+        span(c, span_id(), None, name="fine", start=20.0, status=1),
+    )))
+    names = lambda spans: [s.name for s in spans]  # noqa: E731
+    assert names(store.error_spans(Filters(), 10)) == ["child b", "root a"]
+    assert names(store.error_spans(Filters(), 1)) == ["child b"]
+    assert names(store.error_spans(Filters(since_ns=T0 + 5 * NS), 10)) == ["child b"]
+    assert names(store.error_spans(Filters(until_ns=T0 + 5 * NS), 10)) == ["root a"]
+    assert names(store.error_spans(Filters(service="other"), 10)) == ["child b"]
+    assert names(store.error_spans(Filters(session_id="s2"), 10)) == ["child b"]  # the trace's session
+    assert names(store.error_spans(Filters(user_id="u1"), 10)) == ["root a"]
+    (got,) = store.error_spans(Filters(user_id="u1"), 10)
+    assert got.status_code == 2 and got.trace_id == a
+
+
+def test_sessions_roll_up_their_traces(store: SpanStore) -> None:
+    store.write(llm_trace(start=0.0, session="s1"))
+    store.write(llm_trace(start=5.0, session="s1", status=2))
+    store.write(llm_trace(start=3.0, session="s2"))
+    store.write(llm_trace(start=9.0))  # no session: not listed
+    rows = store.sessions(Filters(), 10)
+    assert [r.session_id for r in rows] == ["s1", "s2"]
+    s1 = rows[0]
+    assert (s1.trace_count, s1.error_count, s1.stream_count) == (2, 1, 2)
+    assert s1.start_ns == T0 and s1.last_start_ns == T0 + 5 * NS and s1.end_ns == T0 + 7 * NS
+    assert [r.session_id for r in store.sessions(Filters(), 1)] == ["s1"]
+    assert [r.session_id for r in store.sessions(Filters(until_ns=T0 + 4 * NS), 10)] == ["s2", "s1"]
+    only = store.sessions(Filters(since_ns=T0 + 4 * NS), 10)
+    assert [(r.session_id, r.trace_count) for r in only] == [("s1", 1)]
+    assert store.sessions(Filters(session_id="s2"), 10)[0].trace_count == 1
+
+
+def test_a_trace_whose_root_has_not_arrived_waits_for_it_then_shows_its_real_root(store: SpanStore) -> None:
+    tid, root, child = trace_id(), span_id(), span_id()
+    store.write(IngestBatch(spans=(span(tid, child, root, name="ChatPromptTemplate", start=0.1, dur=0.1),)))
+    (early,) = store.traces(Filters(), 10)
+    assert early.waiting_for_root and early.root_name == "ChatPromptTemplate"
+    assert early.to_dict()["waiting_for_root"] is True
+    store.write(IngestBatch(spans=(span(tid, root, None, name="handle request", start=0.0, dur=1.0),)))
+    (done,) = store.traces(Filters(), 10)
+    assert not done.waiting_for_root and done.root_name == "handle request" and done.span_count == 2
+    assert done.to_dict()["waiting_for_root"] is False
