@@ -180,6 +180,9 @@ class CollectorSource:
                 "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
                 "truncated": found[0].trace_count > len(traces)}
 
+    def is_empty(self) -> bool:
+        return not self.store.traces(cm.Filters(), 1) and not self.store.live(0, 1)
+
     def facets(self) -> Row:
         with self._lock:
             now = time.monotonic()

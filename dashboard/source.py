@@ -58,6 +58,10 @@ class DataSource(Protocol):
         """``{"session", "traces" (oldest first), "streams"}`` of one session, or None if unknown."""
         ...
 
+    def is_empty(self) -> bool:
+        """Whether nothing at all is stored yet (no trace, no stream in flight): the first run."""
+        ...
+
     def facets(self) -> Row:
         """Known filter values: ``{"services": [...], "models": [...]}``."""
         ...

@@ -137,3 +137,21 @@ def test_bad_parameters_get_a_400_with_a_reason(dclient: FlaskClient, url: str) 
     r = dclient.get(url)
     assert r.status_code == 400
     assert "<p class=\"reason\">" in r.get_data(as_text=True)
+
+
+def test_empty_database_overview_says_how_to_send_the_first_trace(tmp_path: Any) -> None:
+    from streamscope.collector.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "empty.db"), synchronous="OFF")
+    try:
+        client = create_app(store=store).test_client()
+        body = _page(client, "/")
+        assert 'id="empty-state"' in body and 'id="kpis"' not in body
+        assert 'streamscope.init("http://127.0.0.1:4318", service_name="my-app")' in body.replace("&#34;", '"')
+        assert "streamscope.instrument_openai()" in body and 'href="/quickstart"' in body
+        assert "enable_langchain" in _page(client, "/quickstart")
+        seed_debugging(store, time.time())
+        filled = _page(client, "/")
+        assert 'id="empty-state"' not in filled and 'id="kpis"' in filled
+    finally:
+        store.close()
