@@ -105,7 +105,13 @@ def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failu
                    retry_after=_retry_after(attrs), at=at)
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def group_key(f: Failure) -> tuple[str, str]:
-    """``(type, first line of the message)``: what the errors view groups by. Digits are kept: a 429 and a 500
-    are different problems."""
-    return (f.error_type or "(no type)", _first_line(f.message))
+    """``(type, first line of the message with its numbers as N)``: what the errors view groups by, so "cut off
+    after 17 chunks" and "after 40 chunks" are one problem. The HTTP status is kept (a 429 and a 500 are not)."""
+    message = _NUMBER.sub("N", _first_line(f.message))
+    if f.http_status is not None:
+        message = f"[HTTP {f.http_status}] {message}"
+    return (f.error_type or "(no type)", message)

@@ -539,3 +539,30 @@ def test_empty_state(tmp_path: Path, browser: sync_api.Browser) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_documentation_screenshots_keep_their_layout(server: Server) -> None:
+    """scripts/screenshots.py over this server: every documented page is taken (into the artifacts folder), and
+    its landmarks sit where the committed screenshot's do (docs/images/*.layout.json). Layout, not pixels: the
+    data differs. When a page's layout changes on purpose, rerun the script against `streamscope up --demo`."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("screenshots", root / "scripts" / "screenshots.py")
+    assert spec is not None and spec.loader is not None
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+    taken = screenshots.capture(server.url, ARTIFACTS / "docs-images")
+    assert set(taken) == set(screenshots.LANDMARKS)
+    for name, got in taken.items():
+        committed = root / "docs" / "images" / f"{name}.layout.json"
+        assert committed.exists(), f"{committed} is missing: run scripts/screenshots.py"
+        assert (root / "docs" / "images" / f"{name}.png").exists()
+        want = json.loads(committed.read_text())
+        assert list(got) == list(want), name
+        for selector, box in got.items():  # the same landmarks, in about the same place (content varies widths)
+            assert (box is None) == (want[selector] is None), (name, selector, box, want[selector])
+            if box is not None:
+                assert abs(box[0] - want[selector][0]) <= 0.05 and abs(box[1] - want[selector][1]) <= 0.1, (
+                    name, selector, box, want[selector])

@@ -58,3 +58,14 @@ def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
     assert [t for t, _, _ in boom.latest] == ["t3", "t2", "t1"]
     assert (boom.first, boom.last) == (110.0, 190.0)
     assert (other.error_type, other.traces) == ("F", 1)
+
+
+def test_numbers_in_messages_do_not_split_groups_but_http_statuses_do() -> None:
+    def failed(trace: str, message: str) -> dict[str, Any]:
+        return _span(trace_id=trace, status="error", status_message=message, attributes={"error.type": "E"})
+
+    groups = group([failed("a", "cut off after 17 chunks"), failed("b", "cut off after 40 chunks"),
+                    failed("c", "Error code: 429 - slow down"), failed("d", "Error code: 500 - broken")], 0, 200)
+    assert sorted((g.message, g.traces) for g in groups) == [
+        ("[HTTP 429] Error code: N - slow down", 1), ("[HTTP 500] Error code: N - broken", 1),
+        ("cut off after N chunks", 2)]
