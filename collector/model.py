@@ -223,6 +223,23 @@ class TraceSummary:
         }
 
 
+class ErrorRow(NamedTuple):
+    """One failed span (status error), reduced to what an errors view groups by (``SpanStore.error_rows``).
+
+    ``error_type`` is the latest ``exception`` event's ``exception.type``, else the ``error.type`` attribute;
+    ``message`` that event's ``exception.message``, else the status description; ``http_status`` the
+    ``http.response.status_code`` attribute (None when absent or not an integer).
+    """
+
+    trace_id: str
+    span_id: str
+    name: str
+    start_ns: int
+    error_type: str | None
+    message: str
+    http_status: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One ``session.id`` rolled up over its traces (behind the dashboard's sessions page)."""

@@ -162,9 +162,10 @@ class CollectorSource:
             out.append(row)
         return out
 
-    def error_spans(self, filters: Filters, *, limit: int) -> list[Row]:
-        found = self.store.error_spans(_to_collector(filters), limit)
-        return [{"trace_id": s.trace_id, **s.to_dict()} for s in found]
+    def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
+        return [{"trace_id": r.trace_id, "span_id": r.span_id, "name": r.name, "start": r.start_ns / NS,
+                 "error_type": r.error_type, "message": r.message, "http_status": r.http_status}
+                for r in self.store.error_rows(_to_collector(filters), limit)]
 
     def sessions(self, filters: Filters) -> list[Row]:
         return [s.to_dict() for s in self.store.sessions(_to_collector(filters), filters.limit)]

@@ -1,6 +1,7 @@
 """The errors view's grouping: failed steps by exception type and message, with counts over time.
 
-Pure functions over failed spans (query-API span shape plus ``trace_id``, newest first). A failure usually
+Pure functions over failed steps (``DataSource.error_rows``: trace and span id, name, start, error type, message,
+HTTP status; newest first). A failure usually
 travels up its trace (the model call, the chain around it, the root all end in error with the same exception), so
 a group counts *traces*: the same type and message in one trace counts once.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamscope.dashboard.failures import failure, group_key
+from streamscope.dashboard.failures import from_row, group_key
 
 LATEST_TRACES = 5
 
@@ -47,10 +48,10 @@ class ErrorGroup:
 
 
 def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: int = 24) -> list[ErrorGroup]:
-    """Group failed spans; most traces first, then most recent.
+    """Group failed steps; most traces first, then most recent.
 
     Args:
-        spans: Failed spans, newest first.
+        spans: Failed steps (``error_rows``), newest first.
         since: Start of the range the counts over time cover (epoch seconds).
         until: Its end.
         n_buckets: Number of time buckets.
@@ -59,9 +60,7 @@ def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: in
     groups: dict[tuple[str, str], ErrorGroup] = {}
     seen: set[tuple[str, str, str]] = set()
     for span in spans:
-        f = failure(span)
-        if f is None:
-            continue
+        f = from_row(span)
         key = group_key(f)
         g = groups.get(key)
         start = float(span.get("start") or 0.0)

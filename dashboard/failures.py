@@ -108,6 +108,16 @@ def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failu
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
+def from_row(row: dict[str, Any]) -> Failure:
+    """The failure of one errors-view row (``DataSource.error_rows``: type, message and HTTP status only)."""
+    message = str(row.get("message") or "")
+    status = row.get("http_status")
+    if not isinstance(status, int):
+        status = _http_status({}, _first_line(message))
+    error_type = str(row.get("error_type") or "")
+    return Failure(error_type="" if error_type == "_OTHER" else error_type, message=message, http_status=status)
+
+
 def group_key(f: Failure) -> tuple[str, str]:
     """``(type, first line of the message with its numbers as N)``: what the errors view groups by, so "cut off
     after 17 chunks" and "after 40 chunks" are one problem. The HTTP status is kept (a 429 and a 500 are not)."""

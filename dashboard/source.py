@@ -46,8 +46,9 @@ class DataSource(Protocol):
         """Streams in flight: chunks seen recently, stream not ended yet."""
         ...
 
-    def error_spans(self, filters: Filters, *, limit: int) -> list[Row]:
-        """Failed spans (query-API span shape plus ``trace_id``), newest first, in the filters' time range."""
+    def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
+        """Failed spans, newest first, in the filters' time range: ``{"trace_id", "span_id", "name", "start",
+        "error_type", "message", "http_status"}`` (the collector's ``ErrorRow``)."""
         ...
 
     def sessions(self, filters: Filters) -> list[Row]:

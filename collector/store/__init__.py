@@ -20,6 +20,7 @@ from streamscope.collector.aggregates import Aggregate
 from streamscope.collector.model import (
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
@@ -59,10 +60,10 @@ class SpanStore(Protocol):
         newest start first. Stale entries (no chunk since ``since_ns``) are not returned."""
         ...
 
-    def error_spans(self, filters: Filters, limit: int) -> list[Span]:
-        """Spans with status error whose start is in ``[filters.since_ns, filters.until_ns)``, newest first, at
-        most ``limit``; only ``service``, ``session_id`` and ``user_id`` (matched on the span or its trace)
-        filter further. Behind the dashboard's errors view."""
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
+        """Spans with status error whose start is in ``[filters.since_ns, filters.until_ns)``, newest first (ties
+        by span id, descending), at most ``limit``, as :class:`ErrorRow`; only ``service``, ``session_id`` and
+        ``user_id`` (matched on the span or its trace) filter further. Behind the dashboard's errors view."""
         ...
 
     def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:

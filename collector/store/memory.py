@@ -11,6 +11,7 @@ from streamscope.collector.model import (
     NS,
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
@@ -43,6 +44,18 @@ def _page(items: Iterable[tuple[int, str, object]], limit: int | None, cursor: C
     if limit is not None:
         ordered = ordered[:limit]
     return [t[2] for t in ordered]
+
+
+def _error_row(s: Span) -> ErrorRow:
+    exc = next((e.attributes for e in reversed(s.events) if e.name == "exception"), {})
+    etype = exc.get("exception.type")
+    if etype is None:
+        etype = s.attributes.get("error.type")
+    message = exc.get("exception.message")
+    http = s.attributes.get("http.response.status_code")
+    return ErrorRow(s.trace_id, s.span_id, s.name, s.start_ns, None if etype is None else str(etype),
+                    str(s.status_message if message is None else message),
+                    http if isinstance(http, int) and not isinstance(http, bool) else None)
 
 
 class MemoryStore:
@@ -271,7 +284,7 @@ class MemoryStore:
             ]
             return _page(rows, limit, None)  # type: ignore[return-value]
 
-    def error_spans(self, filters: Filters, limit: int) -> list[Span]:
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
         f = filters
         with self._lock:
             def keep(s: Span) -> bool:
@@ -285,8 +298,8 @@ class MemoryStore:
                              or (t is not None and t.user_id == f.user_id)))
 
             found = [s for spans in self._spans.values() for s in spans.values() if keep(s)]
-        found.sort(key=lambda s: s.start_ns, reverse=True)
-        return found[:limit]
+        found.sort(key=lambda s: (s.start_ns, s.span_id), reverse=True)
+        return [_error_row(s) for s in found[:limit]]
 
     def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
         f = filters

@@ -12,7 +12,7 @@ from streamscope.dashboard.extension import state
 bp = Blueprint("errors", __name__)
 
 ERROR_FILTERS = ("service", "session", "user", "range", "since", "until")
-SCAN_LIMIT = 5000  # failed steps read per view (the newest); the page says when there were more
+SCAN_LIMIT = 3000  # failed steps read per view (the newest); the page says when there were more
 
 
 @bp.get("/errors")
@@ -20,7 +20,7 @@ def index() -> str:
     """The errors view (default range: the last 24 hours)."""
     st = state()
     filters = params.filters(request.args.to_dict(flat=False), allowed=ERROR_FILTERS, default_range="24h")
-    spans = st.source.error_spans(filters, limit=SCAN_LIMIT)
+    spans = st.source.error_rows(filters, limit=SCAN_LIMIT)
     until = filters.until if filters.until is not None else time.time()
     since = filters.since if filters.since is not None else min((float(s["start"]) for s in spans), default=until)
     groups = error_groups.group(spans, since, until)

@@ -14,7 +14,16 @@ from factories import T0, llm_trace, span, span_id, stream, trace_id
 from streamscope.collector import query
 from streamscope.collector.aggregates import RELATIVE_ERROR, ROLLUPS, TIERS, AggState
 from streamscope.collector.aggregates import build as build_aggregates
-from streamscope.collector.model import NS, OUTCOMES, Chunk, Cursor, Filters, IngestBatch, LiveStream
+from streamscope.collector.model import (
+    NS,
+    OUTCOMES,
+    Chunk,
+    Cursor,
+    Filters,
+    IngestBatch,
+    LiveStream,
+    SpanEvent,
+)
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
@@ -478,24 +487,32 @@ def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
     assert store.storage_bytes() > empty
 
 
-def test_error_spans_newest_first_with_time_service_session_and_user_filters(store: SpanStore) -> None:
+def test_error_rows_newest_first_with_time_service_session_and_user_filters(store: SpanStore) -> None:
     a, b, c = trace_id(), trace_id(), trace_id()
+    exc = SpanEvent("exception", T0 + NS, {"exception.type": "openai.RateLimitError",
+                                          "exception.message": "Error code: 429", "exception.stacktrace": "..."})
     store.write(IngestBatch(spans=(
-        span(a, span_id(), None, name="root a", start=0.0, status=2, session="s1", user="u1"),
+        dataclasses.replace(span(a, span_id(), None, name="root a", start=0.0, status=2, session="s1", user="u1",
+                                 attrs={"error.type": "RateLimitError", "http.response.status_code": 429}),
+                            status_message="Error code: 429",
+                            events=(SpanEvent("log", T0, {}), exc, SpanEvent("later", T0 + 2 * NS, {}))),
         span(b, (rb := span_id()), None, name="root b", start=10.0, status=0, service="other", session="s2"),
-        span(b, span_id(), rb, name="child b", start=11.0, status=2, service="other"),
+        dataclasses.replace(span(b, span_id(), rb, name="child b", start=11.0, status=2, service="other",
+                                 attrs={"error.type": "ValueError"}), status_message="bad value"),
         span(c, span_id(), None, name="fine", start=20.0, status=1),
     )))
-    names = lambda spans: [s.name for s in spans]  # noqa: E731
-    assert names(store.error_spans(Filters(), 10)) == ["child b", "root a"]
-    assert names(store.error_spans(Filters(), 1)) == ["child b"]
-    assert names(store.error_spans(Filters(since_ns=T0 + 5 * NS), 10)) == ["child b"]
-    assert names(store.error_spans(Filters(until_ns=T0 + 5 * NS), 10)) == ["root a"]
-    assert names(store.error_spans(Filters(service="other"), 10)) == ["child b"]
-    assert names(store.error_spans(Filters(session_id="s2"), 10)) == ["child b"]  # the trace's session
-    assert names(store.error_spans(Filters(user_id="u1"), 10)) == ["root a"]
-    (got,) = store.error_spans(Filters(user_id="u1"), 10)
-    assert got.status_code == 2 and got.trace_id == a
+    names = lambda rows: [r.name for r in rows]  # noqa: E731
+    assert names(store.error_rows(Filters(), 10)) == ["child b", "root a"]
+    assert names(store.error_rows(Filters(), 1)) == ["child b"]
+    assert names(store.error_rows(Filters(since_ns=T0 + 5 * NS), 10)) == ["child b"]
+    assert names(store.error_rows(Filters(until_ns=T0 + 5 * NS), 10)) == ["root a"]
+    assert names(store.error_rows(Filters(service="other"), 10)) == ["child b"]
+    assert names(store.error_rows(Filters(session_id="s2"), 10)) == ["child b"]  # the trace's session
+    (got,) = store.error_rows(Filters(user_id="u1"), 10)
+    assert (got.trace_id, got.start_ns, got.error_type, got.message, got.http_status) == (
+        a, T0, "openai.RateLimitError", "Error code: 429", 429)  # the exception event wins over error.type
+    (child,) = store.error_rows(Filters(service="other"), 10)
+    assert (child.error_type, child.message, child.http_status) == ("ValueError", "bad value", None)
 
 
 def test_sessions_roll_up_their_traces(store: SpanStore) -> None:

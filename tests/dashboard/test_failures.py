@@ -47,8 +47,8 @@ def test_timeout_outcome_without_status_counts_as_failure() -> None:
 
 def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
     def failed(trace: str, start: float, message: str, etype: str = "E") -> dict[str, Any]:
-        return _span(trace_id=trace, start=start, status="error", status_message=message,
-                     attributes={"error.type": etype})
+        return {"trace_id": trace, "name": "chat", "start": start, "error_type": etype, "message": message,
+                "http_status": None}
 
     spans = [failed("t3", 190.0, "boom\nline two"), failed("t2", 150.0, "boom"), failed("t2", 150.0, "boom"),
              failed("t1", 110.0, "boom"), failed("t1", 110.0, "other", "F")]
@@ -62,7 +62,8 @@ def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
 
 def test_numbers_in_messages_do_not_split_groups_but_http_statuses_do() -> None:
     def failed(trace: str, message: str) -> dict[str, Any]:
-        return _span(trace_id=trace, status="error", status_message=message, attributes={"error.type": "E"})
+        return {"trace_id": trace, "name": "x", "start": 1.0, "error_type": "E", "message": message,
+                "http_status": None}
 
     groups = group([failed("a", "cut off after 17 chunks"), failed("b", "cut off after 40 chunks"),
                     failed("c", "Error code: 429 - slow down"), failed("d", "Error code: 500 - broken")], 0, 200)
