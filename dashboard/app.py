@@ -79,6 +79,7 @@ def _register_blueprints(app: Flask) -> None:
     from streamscope.dashboard.views import (
         api,
         auth,
+        compare,
         errors,
         live,
         models,
@@ -88,7 +89,7 @@ def _register_blueprints(app: Flask) -> None:
         traces,
     )
 
-    for module in (overview, traces, streams, errors, sessions, live, models, api, auth):
+    for module in (overview, traces, streams, errors, sessions, live, models, compare, api, auth):
         app.register_blueprint(module.bp)
 
 

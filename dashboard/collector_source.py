@@ -99,6 +99,13 @@ class CollectorSource:
     def streams(self, filters: Filters) -> Row:
         return query.list_streams(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
 
+    def stream(self, span_id: str) -> Row | None:
+        found = self.store.stream(span_id)
+        return None if found is None else found.to_dict()
+
+    def sample(self, filters: Filters) -> list[Row]:
+        return [s.to_dict() for s in self.store.streams(_to_collector(filters), filters.limit)]
+
     def chunks(self, span_id: str) -> list[Row] | None:
         found = query.stream_chunks(self.store, span_id)
         return None if found is None else list(found["chunks"])

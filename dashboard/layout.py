@@ -213,7 +213,8 @@ def _ttft_note(stream: dict[str, Any], attrs: dict[str, Any], kinds: set[str]) -
     return ""
 
 
-def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None) -> Timeline:
+def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None, *,
+             axis: float | None = None) -> Timeline:
     """Place a stream's chunks, stalls and TTFT markers on its time axis.
 
     Args:
@@ -221,6 +222,7 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
         chunks: Its chunks (query-API shape) in any order.
         stream: The collector's normalised stream row (query-API shape); its timings win over the span's own
             ``streamscope.stream.*`` attributes, so streams from other dialects get markers too.
+        axis: At least this many seconds of axis (to draw several streams on one scale).
 
     Returns:
         The timeline.
@@ -234,7 +236,7 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     last = max((_num(c.get("offset")) or 0.0 for c in ordered), default=0.0)
     markers_raw = [(label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
                    for label, key, attr in _MARKERS]
-    axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), 1e-9)
+    axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), axis or 0.0, 1e-9)
     marks = []
     stalls = []
     pieces = []

@@ -29,6 +29,14 @@ class DataSource(Protocol):
         """``{"streams": [...], "next": cursor | None}`` matching ``filters``."""
         ...
 
+    def stream(self, span_id: str) -> Row | None:
+        """One stream row (``/api/streams`` item shape), or None if unknown."""
+        ...
+
+    def sample(self, filters: Filters) -> list[Row]:
+        """Up to ``filters.limit`` newest streams matching ``filters`` (no paging), for distributions."""
+        ...
+
     def chunks(self, span_id: str) -> list[Row] | None:
         """The chunks of one stream in arrival order, or None if the stream is unknown."""
         ...

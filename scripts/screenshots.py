@@ -37,6 +37,7 @@ LANDMARKS = {
     "errors": ["header.top", "h1", "nav.ranges", "form.filters", "#errors"],
     "sessions": ["header.top", "h1", "nav.ranges", "form.filters", "#sessions"],
     "session": ["header.top", "h1", "#session-totals", "#session-traces"],
+    "compare": ["header.top", "h1", "form.filters", "#compare-models"],
 }
 
 
@@ -75,6 +76,7 @@ def capture(dashboard: str, out: Path) -> dict[str, dict[str, Any]]:
         ("sessions", "/sessions?range=24h&limit=25", None),
         ("session", "/sessions?range=24h&limit=25", lambda p: (
             p.click("#sessions tbody a.session-link >> nth=0"), p.wait_for_selector("#session-traces"))),
+        ("compare", "/compare?range=24h", None),
     ]
     out.mkdir(parents=True, exist_ok=True)
     layouts = {}

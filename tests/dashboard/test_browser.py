@@ -566,3 +566,21 @@ def test_documentation_screenshots_keep_their_layout(server: Server) -> None:
             if box is not None:
                 assert abs(box[0] - want[selector][0]) <= 0.05 and abs(box[1] - want[selector][1]) <= 0.1, (
                     name, selector, box, want[selector])
+
+
+def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Two models' timing distributions side by side; then two streams picked from the streams list."""
+    pg, console = page
+    pg.goto(server.url + "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
+    assert pg.locator("#compare-models figure.compare-metric").count() == 5
+    assert pg.locator("svg.histogram rect.side-a").count() > 0 and pg.locator("svg.histogram rect.side-b").count() > 0
+    _shot(pg, "compare-models")
+    pg.goto(server.url + "/streams?limit=5&model=claude-haiku")
+    pg.locator("a.compare-link").first.click()
+    pg.wait_for_selector("#compare-candidates")
+    pg.locator("#compare-candidates a.pick").first.click()
+    pg.wait_for_selector("#compare-streams")
+    assert pg.locator("svg.timeline").count() == 2
+    _shot(pg, "compare-streams")
+    _no_script_ran(pg)
+    assert console.errors == []

@@ -155,3 +155,28 @@ def test_empty_database_overview_says_how_to_send_the_first_trace(tmp_path: Any)
         assert 'id="empty-state"' not in filled and 'id="kpis"' in filled
     finally:
         store.close()
+
+
+def test_compare_two_models_side_by_side(client: FlaskClient) -> None:
+    body = _page(client, "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
+    assert body.count('<figure class="compare-metric">') == 5
+    assert 'class="side-a"' in body and 'class="side-b"' in body
+    assert re.search(r'<tr class="row-a"><th>A</th><td class="num">\d+</td><td class="num">\d', body)
+    assert "(log scale; A above the line, B below)" in body
+
+
+def test_compare_two_streams(client: FlaskClient, seeded: Any) -> None:
+    a, b = seeded.stall_stream, seeded.stream_ids[0]
+    pick = _page(client, f"/compare?a={a}")
+    assert f"/compare?a={a}&amp;b=" in pick and 'id="compare-candidates"' in pick
+    body = _page(client, f"/compare?a={a}&b={b}")
+    assert body.count('<svg class="timeline"') == 2 and 'id="compare-gaps"' in body
+    assert body.count('class="stall"') == 1  # the stalled stream's stall, drawn on the shared scale
+    assert "/compare?a=" in _page(client, "/streams")
+
+
+@pytest.mark.parametrize("url,status", [("/compare?a=zz", 400), ("/compare?a=" + "1" * 16, 404),
+                                        ("/compare?a=" + "1" * 16 + "&model_a=x", 400),
+                                        ("/compare?range=2y", 400), ("/compare?x=1", 400)])
+def test_compare_bad_input(client: FlaskClient, url: str, status: int) -> None:
+    assert client.get(url).status_code == status
