@@ -73,7 +73,20 @@ def detail(raw_id: str) -> str:
                            waiting_root=missing_root and in_progress(start + total),
                            root_missing=missing_root and not in_progress(start + total),
                            timelines=list(timelines.values()), details=details, trace_session=session, trace_user=user,
-                           failed=[d for d in details if d.failure is not None])
+                           failed=origins(details), failed_count=sum(d.failure is not None for d in details))
+
+
+def origins(details: list[SpanDetail]) -> list[SpanDetail]:
+    """The failed steps where a failure started: a failed step whose own failed child has the same type and
+    message only passed it on (the chain and the root around a model call that failed), so it is left out."""
+    failed = [d for d in details if d.failure is not None]
+    passed_on = set()
+    for d in failed:
+        parent = d.row.span.get("parent_span_id")
+        if parent and d.failure is not None:
+            passed_on.add((parent, failures.group_key(d.failure)))
+    return [d for d in failed if d.failure is not None
+            and (d.row.span.get("span_id"), failures.group_key(d.failure)) not in passed_on]
 
 
 @dataclass(frozen=True)

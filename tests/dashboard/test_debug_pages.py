@@ -180,3 +180,13 @@ def test_compare_two_streams(client: FlaskClient, seeded: Any) -> None:
                                         ("/compare?range=2y", 400), ("/compare?x=1", 400)])
 def test_compare_bad_input(client: FlaskClient, url: str, status: int) -> None:
     assert client.get(url).status_code == status
+
+
+def test_why_it_failed_shows_where_the_failure_started(dclient: FlaskClient, debug: Debugging) -> None:
+    """The root passed the model call's error on: the summary names the model call, and says one step passed
+    it on; both steps still show their failure in their own sections."""
+    body = _page(dclient, f"/traces/{debug.error_trace}")
+    summary = body[body.index('id="why-failed"'):body.index("<h2>Steps</h2>")]
+    assert "chat gpt-4o-mini" in summary and "answer question" not in summary
+    assert "1 step around it failed with the same error" in summary
+    assert body.count('class="failure"') == 3  # the summary's, and one in each failed step's section
