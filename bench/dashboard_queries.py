@@ -126,6 +126,9 @@ def main() -> int:
         ("session", f"/sessions/{session}"),
         ("traces by session", f"/traces?session={session}"),
         ("quickstart", "/quickstart"),
+        ("compare models 24h", "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h"),
+        ("compare streams", f"/compare?a={newest.span_id}&b={failed_stream.span_id}"),
+        ("compare pick", f"/compare?a={newest.span_id}"),
     ]
     first = cold.get("/api/traces?limit=50").get_json()
     rows = []

@@ -153,6 +153,9 @@ def test_empty_database_overview_says_how_to_send_the_first_trace(tmp_path: Any)
         seed_debugging(store, time.time())
         filled = _page(client, "/")
         assert 'id="empty-state"' not in filled and 'id="kpis"' in filled
+        # costs below a cent are shown as such, on the KPI and in the model table
+        assert not re.search(r"\$0\.0000(?!\d)", filled)
+        assert "$0.00314<" in filled and "$0.0031<" in filled and "$0.000042<" in filled
     finally:
         store.close()
 
