@@ -103,8 +103,9 @@ class CollectorSource:
         found = self.store.stream(span_id)
         return None if found is None else found.to_dict()
 
-    def sample(self, filters: Filters) -> list[Row]:
-        return [s.to_dict() for s in self.store.streams(_to_collector(filters), filters.limit)]
+    def timings(self, filters: Filters, metrics: tuple[str, ...]) -> dict[str, list[float | None]]:
+        rows = self.store.streams(_to_collector(filters), filters.limit)
+        return {m: [getattr(s, m) for s in rows] for m in metrics}
 
     def chunks(self, span_id: str) -> list[Row] | None:
         found = query.stream_chunks(self.store, span_id)

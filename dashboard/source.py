@@ -33,8 +33,9 @@ class DataSource(Protocol):
         """One stream row (``/api/streams`` item shape), or None if unknown."""
         ...
 
-    def sample(self, filters: Filters) -> list[Row]:
-        """Up to ``filters.limit`` newest streams matching ``filters`` (no paging), for distributions."""
+    def timings(self, filters: Filters, metrics: tuple[str, ...]) -> dict[str, list[float | None]]:
+        """For the newest ``filters.limit`` streams matching ``filters``: each metric's values (``/api/streams``
+        field names, e.g. ``ttft``, ``duration``), in the same stream order."""
         ...
 
     def chunks(self, span_id: str) -> list[Row] | None:

@@ -14,7 +14,7 @@ from streamscope.dashboard.extension import state
 bp = Blueprint("compare", __name__)
 
 COMPARE_KEYS = ("a", "b", "model_a", "model_b", "range", "service")
-SAMPLE = 5000  # newest streams per model read for its distributions
+SAMPLE = 1000  # newest streams per model read for its distributions
 MODEL_METRICS = (("ttft", "TTFT", "s"), ("time_to_first_chunk", "Time to first chunk", "s"),
                  ("duration", "Duration", "s"), ("gap_p95", "Gap p95 per stream", "s"),
                  ("output_tokens_per_second", "Output tokens/s", "/s"))
@@ -49,15 +49,16 @@ def index() -> str:
     models = facets["models"]
     model_a = params.text("model_a", values.get("model_a", models[0] if models else ""))
     model_b = params.text("model_b", values.get("model_b", models[1] if len(models) > 1 else model_a))
-    samples = {}
+    names = tuple(m for m, _, _ in MODEL_METRICS)
+    samples: dict[str, dict[str, list[float | None]]] = {}
     for key, model in (("a", model_a), ("b", model_b)):
         f = params.Filters(model=model or None, service=service, since=since, limit=SAMPLE)
-        samples[key] = st.source.sample(f) if model else []
-    pairs = [(label, unit, distributions.pair([s.get(metric) for s in samples["a"]],
-                                              [s.get(metric) for s in samples["b"]]))
+        samples[key] = st.source.timings(f, names) if model else {m: [] for m in names}
+    pairs = [(label, unit, distributions.pair(samples["a"][metric], samples["b"][metric]))
              for metric, label, unit in MODEL_METRICS]
     return render_template("compare.html", mode="models", model_a=model_a, model_b=model_b, range_name=range_name,
-                           service=service, pairs=pairs, n_a=len(samples["a"]), n_b=len(samples["b"]),
+                           service=service, pairs=pairs, n_a=len(samples["a"]["duration"]),
+                           n_b=len(samples["b"]["duration"]),
                            sample=SAMPLE, facets=facets, ranges=list(params.RANGES))
 
 

@@ -12,7 +12,7 @@ from streamscope.dashboard.extension import state
 bp = Blueprint("errors", __name__)
 
 ERROR_FILTERS = ("service", "session", "user", "range", "since", "until")
-SCAN_LIMIT = 3000  # failed steps read per view (the newest); the page says when there were more
+SCAN_LIMIT = 2000  # failed steps read per view (the newest); the page says when there were more
 
 
 @bp.get("/errors")
