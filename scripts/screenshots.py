@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,8 +60,16 @@ def layout(page: Page, selectors: list[str]) -> dict[str, Any]:
     return {sel: None if box is None else [round(v * 20) / 20 for v in box] for sel, box in found}
 
 
-def capture(dashboard: str, out: Path) -> dict[str, dict[str, Any]]:
-    """Take every screenshot into ``out``; returns the layouts (also written as ``NAME.layout.json``)."""
+def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[str, dict[str, Any]]:
+    """Take every screenshot into ``out``; returns the layouts (also written as ``NAME.layout.json``). Uses
+    ``browser`` when given (the tests' Chromium), else launches ``/usr/bin/chromium``."""
+    if browser is None:
+        with sync_playwright() as pw:
+            launched = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            try:
+                return capture(dashboard, out, launched)
+            finally:
+                launched.close()
     stalled = _first_stream(dashboard, lambda s: bool(s["stall_count"]) and s["outcome"] == "completed")
     failed = _first_stream(dashboard, lambda s: True, outcome="error")
     pages: list[tuple[str, str, Callable[[Page], None] | None]] = [
@@ -80,9 +88,9 @@ def capture(dashboard: str, out: Path) -> dict[str, dict[str, Any]]:
     ]
     out.mkdir(parents=True, exist_ok=True)
     layouts = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
         for name, path, then in pages:
             page.goto(dashboard + path)
             page.wait_for_load_state("networkidle")
@@ -91,7 +99,8 @@ def capture(dashboard: str, out: Path) -> dict[str, dict[str, Any]]:
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             layouts[name] = layout(page, LANDMARKS[name])
             (out / f"{name}.layout.json").write_text(json.dumps(layouts[name], indent=1) + "\n")
-        browser.close()
+    finally:
+        context.close()
     return layouts
 
 

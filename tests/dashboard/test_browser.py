@@ -541,7 +541,7 @@ def test_empty_state(tmp_path: Path, browser: sync_api.Browser) -> None:
                 stream.close()
 
 
-def test_documentation_screenshots_keep_their_layout(server: Server) -> None:
+def test_documentation_screenshots_keep_their_layout(server: Server, browser: sync_api.Browser) -> None:
     """scripts/screenshots.py over this server: every documented page is taken (into the artifacts folder), and
     its landmarks sit where the committed screenshot's do (docs/images/*.layout.json). Layout, not pixels: the
     data differs. When a page's layout changes on purpose, rerun the script against `streamscope up --demo`."""
@@ -553,7 +553,7 @@ def test_documentation_screenshots_keep_their_layout(server: Server) -> None:
     assert spec is not None and spec.loader is not None
     screenshots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(screenshots)
-    taken = screenshots.capture(server.url, ARTIFACTS / "docs-images")
+    taken = screenshots.capture(server.url, ARTIFACTS / "docs-images", browser)
     assert set(taken) == set(screenshots.LANDMARKS)
     for name, got in taken.items():
         committed = root / "docs" / "images" / f"{name}.layout.json"
