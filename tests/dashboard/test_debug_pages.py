@@ -193,3 +193,9 @@ def test_why_it_failed_shows_where_the_failure_started(dclient: FlaskClient, deb
     assert "chat gpt-4o-mini" in summary and "answer question" not in summary
     assert "1 step around it failed with the same error" in summary
     assert body.count('class="failure"') == 3  # the summary's, and one in each failed step's section
+
+
+def test_status_filter_speaks_plain_words(client: FlaskClient) -> None:
+    body = _page(client, "/traces")
+    assert '<option value="unset">ok (no status set)</option>' in body
+    assert '<option value="ok">ok (set by the app)</option>' in body and ">unset<" not in body
