@@ -82,8 +82,12 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
         ("streams", "/streams?limit=25", None),
         ("errors", "/errors?range=24h", None),
         ("sessions", "/sessions?range=24h&limit=25", None),
-        ("session", "/sessions?range=24h&limit=25", lambda p: (
-            p.click("#sessions tbody a.session-link >> nth=0"), p.wait_for_selector("#session-traces"))),
+        ("session", "/sessions?range=24h&limit=100", lambda p: (  # the listed session with the most traces
+            p.evaluate("""() => Array.from(document.querySelectorAll('#sessions tbody tr'))
+                .filter(r => r.querySelector('a.session-link'))
+                .sort((x, y) => Number(y.cells[4].textContent.replace(/,/g, ''))
+                                - Number(x.cells[4].textContent.replace(/,/g, '')))[0]
+                .querySelector('a.session-link').click()"""), p.wait_for_selector("#session-traces"))),
         ("compare", "/compare?range=24h", None),
     ]
     out.mkdir(parents=True, exist_ok=True)

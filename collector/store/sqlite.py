@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS live (
 CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
 CREATE INDEX IF NOT EXISTS spans_errors ON spans(start_ns) WHERE status_code = 2;
 CREATE INDEX IF NOT EXISTS traces_session ON traces(session_id, start_ns) WHERE session_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS traces_user ON traces(user_id, start_ns) WHERE user_id IS NOT NULL;
 """
 
 LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))

@@ -28,8 +28,8 @@ def error_rows(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Er
         p.append(f.service)
     for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
         if val is not None:
-            where.append(f"(x.{col} = ? OR EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = x.trace_id"
-                         f" AND t.{col} = ?))")
+            # the trace's ids are listed once (by index), not looked up per failed span
+            where.append(f"(x.{col} = ? OR x.trace_id IN (SELECT t.trace_id FROM traces t WHERE t.{col} = ?))")
             p.extend([val, val])
     p.append(int(limit))
     # the latest exception event's fields, read in SQL so the events' other attributes (stack traces) stay
