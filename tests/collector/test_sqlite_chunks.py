@@ -110,3 +110,4 @@ def test_a_database_with_a_row_per_chunk_is_moved_into_blocks_on_open(tmp_path: 
         assert not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").fetchone()
     finally:
         con.close()
+
