@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream
+from streamscope.collector.model import NS, Chunk, IngestBatch, Span, SpanEvent, Stream
 from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.dashboard import create_app
 
@@ -42,17 +42,28 @@ def fill(store: SQLiteStore, n_streams: int, n_chunks: int, now: float, span_s: 
             dur = ttft + gap * n_chunks
             end = t0 + int(dur * NS)
             service = ("chat-api", "agent-worker", "batch")[n % 3]
+            outcome = OUTCOMES[n % len(OUTCOMES)]
+            failed = outcome in ("error", "timeout")
+            status = 2 if failed else 0
+            message = (f"Error code: {(500, 429, 503)[n % 3]} - upstream said no" if outcome == "error"
+                       else "TimeoutError")
+            events = (SpanEvent("exception", end, {"exception.type": "openai.APIStatusError" if outcome == "error"
+                                                   else "TimeoutError", "exception.message": message,
+                                                   "exception.stacktrace": "Traceback ...\n" * 20}),) if failed else ()
+            session, user = f"s{n // 10}", f"u{n % 1000}"  # sessions of 10 traces, 1,000 users
             spans.append(Span(trace_id=tid, span_id=root, parent_span_id=None, name="handle request", kind=1,
-                              start_ns=t0, end_ns=end + 1000, service=service, session_id=f"s{n % 100}"))
+                              start_ns=t0, end_ns=end + 1000, service=service, session_id=session, user_id=user,
+                              status_code=status, status_message=message if failed else "", events=events))
             spans.append(Span(trace_id=tid, span_id=llm, parent_span_id=root, name=f"chat {model}", kind=3,
-                              start_ns=t0, end_ns=end, service=service,
+                              start_ns=t0, end_ns=end, service=service, status_code=status,
+                              status_message=message if failed else "", events=events,
                               attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": model}))
             streams.append(Stream(trace_id=tid, span_id=llm, start_ns=t0, end_ns=end, service=service, model=model,
-                                  provider=provider, outcome=OUTCOMES[n % len(OUTCOMES)], ttft=ttft,
+                                  provider=provider, outcome=outcome, ttft=ttft,
                                   time_to_first_chunk=ttft, chunk_count=n_chunks, gap_p50=gap, gap_p95=gap * 1.5,
                                   gap_max=gap * 2, stall_count=0, output_tokens=n_chunks, input_tokens=50,
                                   output_tokens_per_second=1 / gap, cost_usd=1e-5 * n_chunks, name=f"chat {model}",
-                                  session_id=f"s{n % 100}"))
+                                  session_id=session, user_id=user))
             chunks.extend(Chunk(span_id=llm, index=i, offset=ttft + gap * i, gap=None if i == 0 else gap,
                                 kind="content", size=4, content=f"t{i} ") for i in range(n_chunks))
         store.write(IngestBatch(spans=tuple(spans), streams=tuple(streams), chunks=tuple(chunks)))
@@ -81,7 +92,11 @@ def main() -> int:
         print(f"filled {args.streams:,} streams / {args.streams * args.chunks:,} chunks "
               f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         counts = store.counts()
-    newest = store.streams(__import__("streamscope.collector.model", fromlist=["Filters"]).Filters(), 1)[0]
+    from streamscope.collector.model import Filters
+
+    newest = store.streams(Filters(), 1)[0]
+    failed_stream = store.streams(Filters(outcome="error"), 1)[0]
+    session = newest.session_id or ""
     cold = create_app({"stats_ttl": 0}, store=store).test_client()  # every request recomputes
     warm = create_app(store=store).test_client()  # default: aggregates reused for 5 s
     routes = [
@@ -102,6 +117,18 @@ def main() -> int:
         ("api streams", "/api/streams?limit=100"),
         ("api chunks", f"/api/streams/{newest.span_id}/chunks"),
         ("api live", "/api/live"),
+        ("trace detail (error)", f"/traces/{failed_stream.trace_id}"),
+        ("errors 24h", "/errors"),
+        ("errors 1h", "/errors?range=1h"),
+        ("errors by user", f"/errors?user={newest.user_id}&range=7d"),
+        ("sessions", "/sessions"),
+        ("sessions by user", f"/sessions?user={newest.user_id}"),
+        ("session", f"/sessions/{session}"),
+        ("traces by session", f"/traces?session={session}"),
+        ("quickstart", "/quickstart"),
+        ("compare models 24h", "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h"),
+        ("compare streams", f"/compare?a={newest.span_id}&b={failed_stream.span_id}"),
+        ("compare pick", f"/compare?a={newest.span_id}"),
     ]
     first = cold.get("/api/traces?limit=50").get_json()
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import threading
@@ -14,10 +15,13 @@ from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
 from streamscope.collector.server import CollectorServer
+from streamscope.serving import DEFAULT_DATA_DIR, DEFAULT_DB, db_dir_problem, default_db, host_problem
 
 
 @click.command("collector")
-@click.option("--db", "db", default="streamscope.db", show_default=True, help="SQLite database file.")
+@click.option("--db", "db", default=None, envvar="STREAMSCOPE_DB",
+              help="SQLite database file (created if missing) [default: $STREAMSCOPE_DB, else "
+                   "streamscope-data/streamscope.db].")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--http-port", default=4318, show_default=True, type=click.IntRange(0, 65535),
               help="OTLP/HTTP, query API and /metrics port (0: pick a free port).")  # fmt: skip
@@ -33,7 +37,7 @@ from streamscope.collector.server import CollectorServer
 @click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
 def collector(
-    db: str,
+    db: str | None,
     host: str,
     http_port: int,
     grpc_port: int,
@@ -45,6 +49,16 @@ def collector(
     queue_size: int,
 ) -> None:
     """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
+    problem = host_problem(host)
+    if problem is not None:
+        raise click.ClickException(problem)
+    if db is None:
+        db = default_db()
+        if db == DEFAULT_DB:
+            os.makedirs(DEFAULT_DATA_DIR, exist_ok=True)
+    problem = db_dir_problem(db)
+    if problem is not None:
+        raise click.ClickException(problem)
     try:
         check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port})
     except PortTaken as exc:

@@ -85,6 +85,8 @@ class Span:
                 {"name": e.name, "time": e.time_ns / NS, "attributes": dict(e.attributes)}
                 for e in self.events
             ],
+            "session_id": self.session_id,
+            "user_id": self.user_id,
         }
 
 
@@ -213,6 +215,9 @@ class TraceSummary:
     stream_count: int
     session_id: str | None = None
     user_id: str | None = None
+    #: The earliest span has a parent that is not stored (yet): the trace's real root has not arrived, as while
+    #: a trace is still running (spans are exported as they end, the root last), or it never will.
+    waiting_for_root: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of one item of ``GET /api/traces``."""
@@ -227,6 +232,50 @@ class TraceSummary:
             "stream_count": self.stream_count,
             "session_id": self.session_id,
             "user_id": self.user_id,
+            "waiting_for_root": bool(self.waiting_for_root),
+        }
+
+
+class ErrorRow(NamedTuple):
+    """One failed span (status error), reduced to what an errors view groups by (``SpanStore.error_rows``).
+
+    ``error_type`` is the latest ``exception`` event's ``exception.type``, else the ``error.type`` attribute;
+    ``message`` that event's ``exception.message``, else the status description; ``http_status`` the
+    ``http.response.status_code`` attribute (None when absent or not an integer).
+    """
+
+    trace_id: str
+    span_id: str
+    name: str
+    start_ns: int
+    error_type: str | None
+    message: str
+    http_status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One ``session.id`` rolled up over its traces (behind the dashboard's sessions page)."""
+
+    session_id: str
+    user_id: str | None
+    start_ns: int  # the first trace's start
+    end_ns: int  # the latest end of any of its traces
+    trace_count: int
+    error_count: int  # traces whose status is error
+    stream_count: int
+    last_start_ns: int  # the latest trace's start (sessions are listed newest activity first)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "start": self.start_ns / NS,
+            "end": self.end_ns / NS,
+            "last_start": self.last_start_ns / NS,
+            "trace_count": self.trace_count,
+            "error_count": self.error_count,
+            "stream_count": self.stream_count,
         }
 
 

@@ -45,6 +45,7 @@ def rollup_trace(trace_id: str, heads: Iterable[SpanHead], stream_count: int) ->
         stream_count=stream_count,
         session_id=session,
         user_id=user,
+        waiting_for_root=root.parent_span_id is not None,
     )
 
 

@@ -76,9 +76,20 @@ def create_app(config: Mapping[str, Any] | None = None, *, store: Any = None,
 
 
 def _register_blueprints(app: Flask) -> None:
-    from streamscope.dashboard.views import api, auth, live, models, overview, streams, traces
+    from streamscope.dashboard.views import (
+        api,
+        auth,
+        compare,
+        errors,
+        live,
+        models,
+        overview,
+        sessions,
+        streams,
+        traces,
+    )
 
-    for module in (overview, traces, streams, live, models, api, auth):
+    for module in (overview, traces, streams, errors, sessions, live, models, compare, api, auth):
         app.register_blueprint(module.bp)
 
 

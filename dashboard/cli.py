@@ -1,7 +1,7 @@
 """``streamscope dashboard``: serve the dashboard with waitress.
 
 Example:
-    $ streamscope dashboard --db streamscope.db --port 8000
+    $ streamscope dashboard --port 8000            # reads streamscope-data/streamscope.db
     listening on http://127.0.0.1:8000 (dashboard)
 """
 
@@ -13,6 +13,8 @@ import sys
 from types import FrameType
 
 import click
+
+from streamscope.serving import DEFAULT_DB, default_db
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -31,27 +33,37 @@ def bind(host: str, port: int) -> socket.socket:
 
 @click.command("dashboard")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None, envvar="STREAMSCOPE_DB",
-              help="The collector's SQLite database.")
+              help="The collector's SQLite database [default: $STREAMSCOPE_DB, else streamscope-data/streamscope.db].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: pick a free one).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Answer requests whose Host header is this name (repeatable; see docs/security.md).")
 def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the web dashboard over the collector's store."""
+    import os
+
     from waitress.server import create_server
 
     from streamscope.dashboard import create_app
+    from streamscope.serving import host_problem, port_problem
 
+    problem = host_problem(host)
+    if problem is not None:
+        raise click.ClickException(problem)
     if db_path is None:
-        raise click.UsageError("Give the collector's database with --db PATH (or STREAMSCOPE_DB).")
+        db_path = default_db()
+    if not os.path.isfile(db_path):
+        raise click.ClickException(
+            f"no database at {db_path}: start the collector first (streamscope collector writes "
+            f"{DEFAULT_DB}), or give --db PATH (or STREAMSCOPE_DB).")
     try:
         app = create_app({"db_path": db_path, "bind_host": host, "allowed_hosts": allowed_hosts})
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
     try:
         sock = bind(host, port)
     except OSError as exc:
-        raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise click.ClickException(port_problem(host, port, "--port", exc)) from None
     bound_host, bound_port = sock.getsockname()[:2]
     server = create_server(app, sockets=[sock], threads=8, ident="streamscope")
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -20,6 +20,7 @@ from streamscope.dashboard.source import Row
 FACETS_SAMPLE = 5000
 FACETS_TTL = 15.0
 STATS_CACHE_SIZE = 64
+SESSION_TRACES = 500  # traces shown on a session's page (its latest)
 NS = cm.NS
 
 
@@ -98,6 +99,14 @@ class CollectorSource:
     def streams(self, filters: Filters) -> Row:
         return query.list_streams(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
 
+    def stream(self, span_id: str) -> Row | None:
+        found = self.store.stream(span_id)
+        return None if found is None else found.to_dict()
+
+    def timings(self, filters: Filters, metrics: tuple[str, ...]) -> dict[str, list[float | None]]:
+        rows = self.store.streams(_to_collector(filters), filters.limit)
+        return {m: [getattr(s, m) for s in rows] for m in metrics}
+
     def chunks(self, span_id: str) -> list[Row] | None:
         found = query.stream_chunks(self.store, span_id)
         return None if found is None else list(found["chunks"])
@@ -160,6 +169,28 @@ class CollectorSource:
             row.setdefault("stalled_for", None)
             out.append(row)
         return out
+
+    def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
+        return [{"trace_id": r.trace_id, "span_id": r.span_id, "name": r.name, "start": r.start_ns / NS,
+                 "error_type": r.error_type, "message": r.message, "http_status": r.http_status}
+                for r in self.store.error_rows(_to_collector(filters), limit)]
+
+    def sessions(self, filters: Filters) -> list[Row]:
+        return [s.to_dict() for s in self.store.sessions(_to_collector(filters), filters.limit)]
+
+    def session(self, session_id: str) -> Row | None:
+        found = self.store.sessions(cm.Filters(session_id=session_id), 1)
+        if not found:
+            return None
+        traces = self.store.traces(cm.Filters(session_id=session_id), SESSION_TRACES)
+        streams = [st for t in traces for st in self.store.streams(cm.Filters(trace_id=t.trace_id), None)]
+        return {"session": found[0].to_dict(),
+                "traces": [t.to_dict() for t in reversed(traces)],
+                "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
+                "truncated": found[0].trace_count > len(traces)}
+
+    def is_empty(self) -> bool:
+        return not self.store.traces(cm.Filters(), 1) and not self.store.live(0, 1)
 
     def facets(self) -> Row:
         with self._lock:

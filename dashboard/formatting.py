@@ -49,9 +49,42 @@ def percent(value: float | None) -> str:
     return f"{value * 100:.1f}%"
 
 
+def money(usd: float | None) -> str:
+    """``1.234`` → ``"$1.23"``; below a cent with two significant digits (``0.00012`` → ``"$0.00012"``), never
+    ``"$0.0000"``; ``None`` → ``"–"``."""
+    if usd is None or isinstance(usd, bool) or not isinstance(usd, (int, float)) or not math.isfinite(usd):
+        return "–"
+    if usd == 0:
+        return "$0"
+    if abs(usd) >= 0.01:
+        return f"${usd:,.2f}"
+    if abs(usd) < 1e-7:
+        return "< $0.0000001"
+    digits = max(2, 1 - math.floor(math.log10(abs(usd))) + 1)
+    return f"${usd:.{digits}f}".rstrip("0")
+
+
+def plural(count: int | None, singular: str, plural_form: str | None = None) -> str:
+    """``plural(1, "stream")`` → ``"1 stream"``; ``plural(3, "stream")`` → ``"3 streams"``."""
+    n = 0 if count is None else count
+    word = singular if n == 1 else (plural_form or singular + "s")
+    return f"{number(n)} {word}"
+
+
+def status_word(status: str | None) -> str:
+    """OpenTelemetry's span status in plain words: ``unset`` and ``ok`` → ``"ok"``, ``error`` → ``"error"``."""
+    return "error" if (status or "").lower() == "error" else "ok"
+
+
 def register(app: Flask) -> None:
     """Install the filters on ``app``."""
     app.add_template_filter(duration, "duration")
     app.add_template_filter(timestamp, "timestamp")
     app.add_template_filter(number, "number")
     app.add_template_filter(percent, "percent")
+    app.add_template_filter(money, "money")
+    app.add_template_filter(plural, "plural")
+    app.add_template_filter(status_word, "status_word")
+    from streamscope.dashboard.attribute_format import attribute_value
+
+    app.add_template_filter(attribute_value, "attribute_value")

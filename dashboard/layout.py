@@ -158,6 +158,9 @@ class Timeline:
         outcome: Stream outcome.
         threshold: Stall threshold used.
         text: The captured text in arrival order ('' when content was not captured).
+        ending: ``(outcome, x, seconds)`` where a stream that did not complete ended (error, timeout,
+            cancellation, abandonment): the exception's time when recorded, else the span's end.
+        ttft_note: Why TTFT is missing although chunks arrived ('' when there is nothing to explain).
     """
 
     span: dict[str, Any]
@@ -170,6 +173,8 @@ class Timeline:
     text: str = ""
     ticks: list[tuple[float, float]] = field(default_factory=list)
     chunk_count: int = 0
+    ending: tuple[str, float, float] | None = None
+    ttft_note: str = ""
 
     @property
     def drawn(self) -> list[ChunkMark]:
@@ -194,7 +199,30 @@ _MARKERS = (
 )
 
 
-def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None) -> Timeline:
+ENDINGS = ("error", "timeout", "cancelled", "abandoned")
+
+
+def _ending_at(span: dict[str, Any], start: float, end: float) -> float:
+    times = [_num(e.get("time")) for e in span.get("events") or []
+             if isinstance(e, dict) and e.get("name") == "exception"]
+    at = next((t for t in reversed(times) if t is not None), None)
+    return max((at if at is not None else end) - start, 0.0)
+
+
+def _ttft_note(stream: dict[str, Any], attrs: dict[str, Any], kinds: set[str]) -> str:
+    ttft = stream.get("ttft", attrs.get("streamscope.stream.time_to_first_token"))
+    if ttft is not None:
+        return ""
+    tool = stream.get("time_to_first_tool_call", attrs.get("streamscope.stream.time_to_first_tool_call"))
+    if tool is not None or ("tool_call" in kinds and "content" not in kinds):
+        return "TTFT is – because this stream sent only tool calls, no content tokens (see first tool call)."
+    if kinds and "content" not in kinds:
+        return "TTFT is – because no content token arrived."
+    return ""
+
+
+def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None, *,
+             axis: float | None = None) -> Timeline:
     """Place a stream's chunks, stalls and TTFT markers on its time axis.
 
     Args:
@@ -202,6 +230,7 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
         chunks: Its chunks (query-API shape) in any order.
         stream: The collector's normalised stream row (query-API shape); its timings win over the span's own
             ``streamscope.stream.*`` attributes, so streams from other dialects get markers too.
+        axis: At least this many seconds of axis (to draw several streams on one scale).
 
     Returns:
         The timeline.
@@ -215,7 +244,7 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     last = max((_num(c.get("offset")) or 0.0 for c in ordered), default=0.0)
     markers_raw = [(label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
                    for label, key, attr in _MARKERS]
-    axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), 1e-9)
+    axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), axis or 0.0, 1e-9)
     marks = []
     stalls = []
     pieces = []
@@ -236,6 +265,14 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     markers = [(label, _pct(v, axis), v) for label, v in markers_raw if v is not None]
     ticks = [(_pct(axis * i / 4, axis), axis * i / 4) for i in range(5)]
     outcome = stream.get("outcome") or attrs.get("streamscope.stream.outcome")
+    outcome = outcome if isinstance(outcome, str) else None
+    if outcome is None and str(span.get("status") or "").lower() == "error":
+        outcome = "error"
+    ending = None
+    if outcome in ENDINGS:
+        at = min(_ending_at(span, start, end), axis)
+        ending = (outcome, _pct(at, axis), at)
     return Timeline(span=span, duration=axis, marks=marks, stalls=stalls, markers=markers,
-                    outcome=outcome if isinstance(outcome, str) else None, threshold=threshold,
-                    text="".join(pieces), ticks=ticks, chunk_count=len(marks))
+                    outcome=outcome, threshold=threshold, text="".join(pieces), ticks=ticks,
+                    chunk_count=len(marks), ending=ending,
+                    ttft_note=_ttft_note(stream, attrs, {m.kind for m in marks}))

@@ -29,6 +29,15 @@ class DataSource(Protocol):
         """``{"streams": [...], "next": cursor | None}`` matching ``filters``."""
         ...
 
+    def stream(self, span_id: str) -> Row | None:
+        """One stream row (``/api/streams`` item shape), or None if unknown."""
+        ...
+
+    def timings(self, filters: Filters, metrics: tuple[str, ...]) -> dict[str, list[float | None]]:
+        """For the newest ``filters.limit`` streams matching ``filters``: each metric's values (``/api/streams``
+        field names, e.g. ``ttft``, ``duration``), in the same stream order."""
+        ...
+
     def chunks(self, span_id: str) -> list[Row] | None:
         """The chunks of one stream in arrival order, or None if the stream is unknown."""
         ...
@@ -44,6 +53,23 @@ class DataSource(Protocol):
 
     def live(self, *, window: float) -> list[Row]:
         """Streams in flight: chunks seen recently, stream not ended yet."""
+        ...
+
+    def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
+        """Failed spans, newest first, in the filters' time range: ``{"trace_id", "span_id", "name", "start",
+        "error_type", "message", "http_status"}`` (the collector's ``ErrorRow``)."""
+        ...
+
+    def sessions(self, filters: Filters) -> list[Row]:
+        """Sessions with activity in the filters' range, newest first (``SessionSummary.to_dict`` shape)."""
+        ...
+
+    def session(self, session_id: str) -> Row | None:
+        """``{"session", "traces" (oldest first), "streams"}`` of one session, or None if unknown."""
+        ...
+
+    def is_empty(self) -> bool:
+        """Whether nothing at all is stored yet (no trace, no stream in flight): the first run."""
         ...
 
     def facets(self) -> Row:

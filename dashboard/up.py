@@ -131,7 +131,11 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
     from streamscope.collector.ports import PortTaken, check_free
     from streamscope.collector.server import CollectorServer
     from streamscope.dashboard import create_app
+    from streamscope.serving import host_problem, port_problem
 
+    problem = host_problem(host)
+    if problem is not None:
+        raise click.ClickException(problem)
     try:
         check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port, "--ui-port": ui_port})
     except PortTaken as exc:
@@ -171,7 +175,7 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
         try:
             sock = bind(host, ui_port)
         except OSError as exc:
-            raise click.ClickException(f"the dashboard cannot listen on {host}:{ui_port}: {exc.strerror}.") from None
+            raise click.ClickException(port_problem(host, ui_port, "--ui-port", exc)) from None
         dashboard = _Dashboard(create_app({"bind_host": host}, store=collector.store), sock)
         cleanups.append(dashboard.stop)
         dashboard_url = _url(host, int(sock.getsockname()[1]))

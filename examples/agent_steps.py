@@ -1,7 +1,7 @@
-"""The brief's streaming agent on streamscope, traced: a ReAct agent streams its actions, observations and answer.
+"""A LangChain-style streaming agent on streamscope, traced: a ReAct agent streams its actions, observations and answer.
 
     streamscope fake-llm &
-    streamscope collector --db streamscope.db &
+    streamscope collector &
     python examples/agent_steps.py
 
 `AgentExecutor.stream(...)` yields `{"actions": ...}`, `{"steps": ...}` and `{"output": ...}` chunks as the
@@ -57,7 +57,7 @@ SCRIPT = [{"text": DECIDE, "ttft": 0.2, "gap": 0.02, "seed": _seed},
 @streamscope.trace(name="research")
 def research(agent_executor: AgentExecutor, question: str) -> None:
     print(f"trace {otel_trace.get_current_span().get_span_context().trace_id:032x}")
-    # Stream agent execution (the brief's loop, with the chunk keys spelled out).
+    # Stream agent execution (LangChain's usual loop, with the chunk keys spelled out).
     for step in agent_executor.stream(question):
         if "actions" in step:
             for action in step["actions"]:

@@ -1,7 +1,7 @@
-"""The brief's async patterns on streamscope, traced: `astream_events` and concurrent streams.
+"""LangChain's async streaming patterns on streamscope, traced: `astream_events` and concurrent streams.
 
     streamscope fake-llm &
-    streamscope collector --db streamscope.db &
+    streamscope collector &
     python examples/astream_events.py
 
 First it follows one `prompt | model | parser` run through its v2 events (`on_chain_start`,
@@ -60,7 +60,7 @@ async def follow_events(llm_url: str) -> None:
 
 
 async def process_stream(chat: ChatOpenAI, question: str) -> str:
-    # The brief's `process_stream`: consume one stream chunk by chunk.
+    # A LangChain-style `process_stream`: consume one stream chunk by chunk.
     parts = []
     async for chunk in chat.astream(question):
         parts.append(chunk.content)

@@ -1,16 +1,16 @@
-"""The brief's `prompt | model | parser` stream on streamscope, traced.
+"""The classic `prompt | model | parser` stream on streamscope, traced.
 
 Start the fake LLM server and a collector, then run this script:
 
     streamscope fake-llm &                      # OpenAI-compatible, scripted timing, on :8081
-    streamscope collector --db streamscope.db & # OTLP on :4318, query API on the same port
+    streamscope collector &                    # OTLP on :4318, query API on the same port
     python examples/chain_stream.py
 
 It streams a story through `ChatPromptTemplate | ChatOpenAI | StrOutputParser` twice: once read to the end
 (outcome `completed`) and once abandoned after a few chunks (outcome `abandoned`, partial output kept).
 Every step becomes a span, every chunk a `streamscope.chunk` span, and the model span carries the stream's
 rollups (time to first token, gaps, tokens/s). The script prints the trace id to look up in the dashboard
-(`streamscope dashboard --db streamscope.db`, then http://127.0.0.1:8000/traces/<trace id>).
+(`streamscope dashboard`, then http://127.0.0.1:8000/traces/<trace id>).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> int:
                                                ("human", "Tell me a story about {topic}.")])
     chat = ChatOpenAI(model="gpt-4o-mini", base_url=args.llm_url, api_key="not-needed", streaming=True,
                       extra_body={"scenario": SCENARIO})
-    # The brief writes the sequence as a list; `prompt | chat | StrOutputParser()` is the same chain.
+    # LangChain's guides often write the sequence as a list; `prompt | chat | StrOutputParser()` is the same chain.
     sequence = RunnableSequence([prompt, chat, StrOutputParser()])
 
     with chat:  # closes the HTTP client at the end

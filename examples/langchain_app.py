@@ -2,7 +2,7 @@
 
     pip install "streamscope[langchain]" langchain-openai   # already there with the dev extra
     streamscope fake-llm &
-    streamscope collector --db streamscope.db &
+    streamscope collector &
     python examples/langchain_app.py
 
 Two ways to attach streamscope to LangChain, both shown here:

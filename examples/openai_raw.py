@@ -1,7 +1,7 @@
 """Instrumenting a raw OpenAI app: `streamscope.instrument_openai()`, a sync and an async stream.
 
     streamscope fake-llm &
-    streamscope collector --db streamscope.db &
+    streamscope collector &
     python examples/openai_raw.py
 
 No engine, no framework: the app uses the official `openai` client directly. One call,

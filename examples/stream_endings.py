@@ -1,14 +1,14 @@
-"""How streams end, traced: a stall, a dropped connection and a timeout (the brief's error handling).
+"""How streams end, traced: a stall, a dropped connection and a timeout (the usual LangChain streaming error handling).
 
     streamscope fake-llm &
-    streamscope collector --db streamscope.db &
+    streamscope collector &
     python examples/stream_endings.py
 
 Three streams, each scripted on the fake server:
 
 1. a stream that pauses for 2.2 s mid-way and then finishes: outcome `completed`, `stall_count` 1
    (a gap over the 2 s stall threshold);
-2. a stream whose connection drops after 5 chunks: the brief's `handle_stream_errors` prints
+2. a stream whose connection drops after 5 chunks: a LangChain-style `handle_stream_errors` prints
    "Stream connection lost"; outcome `error`, the 5 chunks received are kept;
 3. a stream that stops sending for 3 s, cut off by the client's 1 s read timeout: outcome `timeout`.
 
@@ -44,7 +44,7 @@ def parse_args() -> argparse.Namespace:
 
 @contextmanager
 def handle_stream_errors() -> Iterator[None]:
-    # The brief's error handler (each message on a line of its own).
+    # A LangChain-style error handler (each message on a line of its own).
     try:
         yield
     except ConnectionError:

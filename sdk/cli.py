@@ -64,7 +64,15 @@ def fake_llm(host: str, port: int, scenarios: str | None) -> None:
                 loaded = load_scenarios(json.load(fh))
         except (ValueError, ScenarioError) as exc:
             raise click.BadParameter(str(exc), param_hint="--scenarios") from exc
-    server = FakeLLMServer(loaded, host=host, port=port, keep_requests=100).bind()
+    from streamscope.serving import host_problem, port_problem
+
+    problem = host_problem(host)
+    if problem is not None:
+        raise click.ClickException(problem)
+    try:
+        server = FakeLLMServer(loaded, host=host, port=port, keep_requests=100).bind()
+    except OSError as exc:
+        raise click.ClickException(port_problem(host, port, "--port", exc)) from None
     click.echo(f"listening on {server.url}")
     sys.stdout.flush()
 

@@ -97,3 +97,28 @@ def test_the_sdist_carries_every_c_source_and_header(tmp_path: Path) -> None:
     assert needed <= names, sorted(needed - names)
     in_tree = {c.relative_to(ROOT).as_posix() for folder in MAPPING for c in (ROOT / folder).rglob("*.[ch]")}
     assert in_tree <= needed, sorted(in_tree - needed)  # every C file and header is built from
+
+
+def test_building_prints_no_warning_about_our_own_packaging(tmp_path: Path) -> None:
+    """The build's only packaging remark is that pyproject ext-modules are experimental (setuptools' wording for a
+    supported feature): no deprecated license table, no data folders shipped as undeclared packages, and the
+    dashboard's templates and static files are in the wheel."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(tmp_path),
+         str(ROOT)], cwd=tmp_path, capture_output=True, text=True, check=True,
+    )
+    warnings = {line.strip() for line in (result.stdout + result.stderr).splitlines() if "Warning:" in line}
+    assert all("ext-modules" in w for w in warnings), sorted(warnings)
+    (wheel,) = tmp_path.glob("streamscope-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in ("templates/base.html", "templates/traces/detail.html", "templates/sessions/detail.html",
+                 "templates/errors.html", "static/app.css", "static/vendor/chart.umd.min.js"):
+        assert f"streamscope/dashboard/{path}" in names, path
+
+
+def test_the_main_job_installs_the_product_alone() -> None:
+    """scripts/up.sh asks bootstrap for no extras (the test toolchain is for scripts/test.sh)."""
+    up = (ROOT / "scripts" / "up.sh").read_text()
+    assert 'STREAMSCOPE_EXTRAS="${STREAMSCOPE_EXTRAS:-}" bash scripts/bootstrap.sh' in up
+    boot = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    assert 'pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"' in boot

@@ -20,9 +20,11 @@ from streamscope.collector.aggregates import Aggregate
 from streamscope.collector.model import (
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
+    SessionSummary,
     Span,
     Stream,
     TraceSummary,
@@ -56,6 +58,17 @@ class SpanStore(Protocol):
     def live(self, since_ns: int, limit: int) -> list[LiveStream]:
         """Streams in flight whose latest chunk arrived at or after ``since_ns`` and that have no stream row,
         newest start first. Stale entries (no chunk since ``since_ns``) are not returned."""
+        ...
+
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
+        """Spans with status error whose start is in ``[filters.since_ns, filters.until_ns)``, newest first (ties
+        by span id, descending), at most ``limit``, as :class:`ErrorRow`; only ``service``, ``session_id`` and
+        ``user_id`` (matched on the span or its trace) filter further. Behind the dashboard's errors view."""
+        ...
+
+    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+        """Sessions (traces grouped by their ``session_id``) with a trace starting in ``[since_ns, until_ns)``,
+        newest activity first, at most ``limit``; ``user_id`` and ``service`` filter the traces counted."""
         ...
 
     def counts(self) -> dict[str, int]:

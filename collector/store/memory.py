@@ -11,9 +11,11 @@ from streamscope.collector.model import (
     NS,
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
+    SessionSummary,
     Span,
     Stream,
     TraceSummary,
@@ -42,6 +44,18 @@ def _page(items: Iterable[tuple[int, str, object]], limit: int | None, cursor: C
     if limit is not None:
         ordered = ordered[:limit]
     return [t[2] for t in ordered]
+
+
+def _error_row(s: Span) -> ErrorRow:
+    exc = next((e.attributes for e in reversed(s.events) if e.name == "exception"), {})
+    etype = exc.get("exception.type")
+    if etype is None:
+        etype = s.attributes.get("error.type")
+    message = exc.get("exception.message")
+    http = s.attributes.get("http.response.status_code")
+    return ErrorRow(s.trace_id, s.span_id, s.name, s.start_ns, None if etype is None else str(etype),
+                    str(s.status_message if message is None else message),
+                    http if isinstance(http, int) and not isinstance(http, bool) else None)
 
 
 class MemoryStore:
@@ -269,6 +283,42 @@ class MemoryStore:
                 if lv.last_ns >= since_ns and lv.span_id not in self._streams
             ]
             return _page(rows, limit, None)  # type: ignore[return-value]
+
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
+        f = filters
+        with self._lock:
+            def keep(s: Span) -> bool:
+                t = self._traces.get(s.trace_id)
+                return (s.status_code == 2 and (f.since_ns is None or s.start_ns >= f.since_ns)
+                        and (f.until_ns is None or s.start_ns < f.until_ns)
+                        and (f.service is None or s.service == f.service)
+                        and (f.session_id is None or s.session_id == f.session_id
+                             or (t is not None and t.session_id == f.session_id))
+                        and (f.user_id is None or s.user_id == f.user_id
+                             or (t is not None and t.user_id == f.user_id)))
+
+            found = [s for spans in self._spans.values() for s in spans.values() if keep(s)]
+        found.sort(key=lambda s: (s.start_ns, s.span_id), reverse=True)
+        return [_error_row(s) for s in found[:limit]]
+
+    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+        f = filters
+        groups: dict[str, list[TraceSummary]] = {}
+        with self._lock:
+            for t in self._traces.values():
+                if (t.session_id is not None and (f.user_id is None or t.user_id == f.user_id)
+                        and (f.service is None or t.service == f.service)
+                        and (f.session_id is None or t.session_id == f.session_id)
+                        and (f.since_ns is None or t.start_ns >= f.since_ns)
+                        and (f.until_ns is None or t.start_ns < f.until_ns)):
+                    groups.setdefault(t.session_id, []).append(t)
+        out = [SessionSummary(
+            session_id=sid, user_id=max((t.user_id for t in ts if t.user_id is not None), default=None),
+            start_ns=min(t.start_ns for t in ts), end_ns=max(t.end_ns for t in ts), trace_count=len(ts),
+            error_count=sum(t.status == "error" for t in ts), stream_count=sum(t.stream_count for t in ts),
+            last_start_ns=max(t.start_ns for t in ts)) for sid, ts in groups.items()]
+        out.sort(key=lambda x: (-x.last_start_ns, x.session_id))
+        return out[:limit]
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -23,9 +23,11 @@ from streamscope.collector import codec
 from streamscope.collector.model import (
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
+    SessionSummary,
     Span,
     SpanEvent,
     Stream,
@@ -33,7 +35,7 @@ from streamscope.collector.model import (
     by_stream,
 )
 from streamscope.collector.rollup import ascii_lower
-from streamscope.collector.store import chunk_blocks, trace_rollups
+from streamscope.collector.store import chunk_blocks, sqlite_views, trace_rollups
 from streamscope.collector.store.sqlite_aggregates import AGG_SCHEMA, AggregateRows, _batched
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -63,7 +65,7 @@ CREATE TABLE IF NOT EXISTS chunk_blocks (
 CREATE TABLE IF NOT EXISTS traces (
     trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL, start_ns INTEGER NOT NULL,
     end_ns INTEGER NOT NULL, status TEXT NOT NULL, span_count INTEGER NOT NULL, stream_count INTEGER NOT NULL,
-    session_id TEXT, user_id TEXT
+    session_id TEXT, user_id TEXT, waiting_for_root INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns, trace_id);
 CREATE TABLE IF NOT EXISTS live (
@@ -72,6 +74,9 @@ CREATE TABLE IF NOT EXISTS live (
     chunk_count INTEGER NOT NULL, last_offset REAL NOT NULL, prev_count INTEGER NOT NULL, prev_offset REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS live_last ON live(last_ns);
+CREATE INDEX IF NOT EXISTS spans_errors ON spans(start_ns) WHERE status_code = 2;
+CREATE INDEX IF NOT EXISTS traces_session ON traces(session_id, start_ns) WHERE session_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS traces_user ON traces(user_id, start_ns) WHERE user_id IS NOT NULL;
 """
 
 LIVE_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveStream))
@@ -156,6 +161,9 @@ class SQLiteStore(AggregateRows):
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trace_rollups'"
         ).fetchone()
         self._w.executescript(SCHEMA)
+        if "waiting_for_root" not in {r[1] for r in self._w.execute("PRAGMA table_info(traces)")}:
+            # a database written before traces knew whether their root had arrived (only new rollups set it)
+            self._w.execute("ALTER TABLE traces ADD COLUMN waiting_for_root INTEGER NOT NULL DEFAULT 0")
         self._w.executescript(AGG_SCHEMA)
         self._w.executescript(trace_rollups.SCHEMA)
         if not had_rollups and self._w.execute("SELECT 1 FROM spans LIMIT 1").fetchone():
@@ -404,7 +412,7 @@ class SQLiteStore(AggregateRows):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
         p.append(int(limit))
-        return [TraceSummary(*r) for r in self._r().execute(sql, p)]
+        return [TraceSummary(*r[:-1], bool(r[-1])) for r in self._r().execute(sql, p)]
 
     def trace_spans(self, trace_id: str) -> list[Span]:
         rows = self._r().execute(f"SELECT {_SPAN_COLS} FROM spans WHERE trace_id = ?", (trace_id,))
@@ -488,6 +496,12 @@ class SQLiteStore(AggregateRows):
             (since_ns, int(limit)),
         )
         return [LiveStream(*r) for r in rows]
+
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
+        return sqlite_views.error_rows(self._r(), filters, limit)
+
+    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+        return sqlite_views.sessions(self._r(), filters, limit)
 
     def counts(self) -> dict[str, int]:
         con = self._r()

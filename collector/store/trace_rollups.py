@@ -128,7 +128,7 @@ def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Str
             summaries.append(summary)
         rollups.append(rollup)
     if summaries:
-        con.executemany("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?)", summaries)
+        con.executemany("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?)", summaries)
     con.executemany("INSERT OR REPLACE INTO trace_rollups VALUES (?,?,?,?,?,?,?,?,?)", rollups)
 
 
@@ -157,14 +157,15 @@ def _fold(
     if not count or start is None or end is None:
         return None, rollup
     root = _root(con, tid)
-    name, service, status_code, root_session, root_user = root
+    name, service, status_code, root_session, root_user, root_parent = root
     return (
         tid, name, service, start, end, "error" if has_error else status_name(status_code), count, stream_count,
         root_session or (session[2] if session else None), root_user or (user[2] if user else None),
+        int(root_parent is not None),  # waiting_for_root: the root found so far has a parent not yet stored
     ), rollup  # fmt: skip
 
 
-_ROOT_FIELDS = "name, service, status_code, session_id, user_id"
+_ROOT_FIELDS = "name, service, status_code, session_id, user_id, parent_span_id"
 
 
 def _root(con: sqlite3.Connection, tid: str) -> tuple[Any, ...]:
@@ -216,5 +217,5 @@ def _rebuild_one(con: sqlite3.Connection, heads: list[Head], streams: dict[str, 
     tid = heads[0].trace_id
     summary, rollup = _fold(con, tid, heads, streams.get(tid, 0))
     if summary is not None:
-        con.execute("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?)", summary)
+        con.execute("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?)", summary)
     con.execute("INSERT OR REPLACE INTO trace_rollups VALUES (?,?,?,?,?,?,?,?,?)", rollup)

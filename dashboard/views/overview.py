@@ -69,12 +69,20 @@ def bucket_for(filters: params.Filters) -> int:
     return min(NICE_BUCKETS, key=lambda b: abs(math.log(b / target)))
 
 
+@bp.get("/quickstart")
+def quickstart() -> str:
+    """How to send the first trace (the empty overview links here)."""
+    return render_template("quickstart.html")
+
+
 @bp.get("/")
 def index() -> str:
     """The overview page; charts load from ``/api/overview`` with the same query string."""
     st = state()
     filters = overview_filters()
     bucket = bucket_for(filters)
+    if st.source.is_empty():
+        return render_template("empty.html")
     stats = st.source.stats(filters, bucket=bucket)
     return render_template("overview.html", filters=filters, stats=stats, bucket=bucket, facets=st.source.facets(),
                            ranges=list(params.RANGES))

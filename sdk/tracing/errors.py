@@ -18,14 +18,41 @@ import traceback
 from collections.abc import Callable
 
 from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
-__all__ = ["mark_error"]
+__all__ = ["http_attributes", "mark_error"]
+
+HTTP_STATUS = "http.response.status_code"
+RETRY_AFTER = "http.response.header.retry-after"  # semconv: http.response.header.<lowercase name>, string[]
 
 
 def _type_name(error: BaseException) -> str:
     cls = type(error)
     module = cls.__module__
     return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def http_attributes(error: BaseException) -> dict[str, AttributeValue]:
+    """The HTTP status code and ``Retry-After`` an HTTP error carries (the openai client's ``APIStatusError``, the
+    engine's ``ChatOpenAIStatusError``, ``httpx.HTTPStatusError``), as semantic-convention attributes; ``{}`` for
+    other errors. Neither is content, so they are recorded whether or not content capture is on."""
+    out: dict[str, AttributeValue] = {}
+    try:
+        response = getattr(error, "response", None)
+        status = getattr(error, "status_code", None)
+        if status is None and response is not None:
+            status = getattr(response, "status_code", None)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            out[HTTP_STATUS] = status
+        retry = getattr(error, "retry_after", None)
+        if retry is None and response is not None:
+            headers = getattr(response, "headers", None)
+            retry = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
+        if isinstance(retry, (str, int, float)) and not isinstance(retry, bool) and str(retry).strip():
+            out[RETRY_AFTER] = (str(retry).strip()[:64],)
+    except Exception:  # an exotic error object: record nothing rather than fail the host app
+        return {}
+    return out
 
 
 def mark_error(span: Span, error: BaseException | None, *, fallback: str, capture_content: bool,
@@ -38,6 +65,9 @@ def mark_error(span: Span, error: BaseException | None, *, fallback: str, captur
     if error is None:
         span.set_status(Status(StatusCode.ERROR, fallback))
         return
+    http = http_attributes(error)
+    if http:
+        span.set_attributes(http)
     if capture_content and redact is not None:
         message = redact(str(error))
         stacktrace = redact("".join(traceback.format_exception(type(error), error, error.__traceback__)))

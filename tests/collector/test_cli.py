@@ -51,8 +51,49 @@ def test_a_bad_price_table_is_a_one_line_error(tmp_path: Path, content: str | by
     assert error.startswith("Error: Invalid value for --prices: ") and why in error
 
 
-def test_an_unopenable_database_is_a_one_line_error(tmp_path: Path) -> None:
+def test_a_database_in_a_missing_directory_says_the_directory_is_missing(tmp_path: Path) -> None:
     result = _run("--db", str(tmp_path / "missing-dir" / "c.db"), "--http-port", "0", "--grpc-port", "0")
     assert result.returncode == 1
-    assert _errors(result) == [f"Error: cannot open the database {tmp_path / 'missing-dir' / 'c.db'}: "
-                               "unable to open database file."]
+    missing = tmp_path / "missing-dir"
+    assert _errors(result) == [f"Error: the directory {missing} does not exist: create it (mkdir -p {missing}) or "
+                               "give --db another path."]
+
+
+def test_an_unopenable_database_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "c.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    result = _run("--db", str(bad), "--http-port", "0", "--grpc-port", "0")
+    assert result.returncode == 1
+    (line,) = _errors(result)
+    assert line.startswith(f"Error: cannot open the database {bad}: ") and line.endswith(".")
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
+def test_a_bad_host_blames_the_host_not_the_port(tmp_path: Path, host: str) -> None:
+    result = _run("--db", str(tmp_path / "c.db"), "--host", host, "--http-port", "0", "--grpc-port", "0")
+    assert result.returncode == 1
+    (line,) = _errors(result)
+    assert line.startswith(f"Error: cannot listen on {host}: ") and "--host" in line and "port" not in line
+
+
+def test_default_database_is_the_shared_data_location(tmp_path: Path) -> None:
+    """Without --db the collector writes streamscope-data/streamscope.db (what `up` writes and `dashboard`
+    reads), creating the directory; STREAMSCOPE_DB overrides it."""
+    import os
+    import signal
+
+    for env, expected in (({}, tmp_path / "streamscope-data" / "streamscope.db"),
+                          ({"STREAMSCOPE_DB": str(tmp_path / "env.db")}, tmp_path / "env.db")):
+        proc = subprocess.Popen([sys.executable, "-m", "streamscope", "collector", "--http-port", "0",
+                                 "--grpc-port", "0"], cwd=tmp_path, env={**os.environ, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("listening on ")
+            assert expected.exists()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()

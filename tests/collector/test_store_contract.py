@@ -14,7 +14,16 @@ from factories import T0, llm_trace, span, span_id, stream, trace_id
 from streamscope.collector import query
 from streamscope.collector.aggregates import RELATIVE_ERROR, ROLLUPS, TIERS, AggState
 from streamscope.collector.aggregates import build as build_aggregates
-from streamscope.collector.model import NS, OUTCOMES, Chunk, Cursor, Filters, IngestBatch, LiveStream
+from streamscope.collector.model import (
+    NS,
+    OUTCOMES,
+    Chunk,
+    Cursor,
+    Filters,
+    IngestBatch,
+    LiveStream,
+    SpanEvent,
+)
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
@@ -476,3 +485,60 @@ def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
     for _ in range(50):
         store.write(llm_trace(200))
     assert store.storage_bytes() > empty
+
+
+def test_error_rows_newest_first_with_time_service_session_and_user_filters(store: SpanStore) -> None:
+    a, b, c = trace_id(), trace_id(), trace_id()
+    exc = SpanEvent("exception", T0 + NS, {"exception.type": "openai.RateLimitError",
+                                          "exception.message": "Error code: 429", "exception.stacktrace": "..."})
+    store.write(IngestBatch(spans=(
+        dataclasses.replace(span(a, span_id(), None, name="root a", start=0.0, status=2, session="s1", user="u1",
+                                 attrs={"error.type": "RateLimitError", "http.response.status_code": 429}),
+                            status_message="Error code: 429",
+                            events=(SpanEvent("log", T0, {}), exc, SpanEvent("later", T0 + 2 * NS, {}))),
+        span(b, (rb := span_id()), None, name="root b", start=10.0, status=0, service="other", session="s2"),
+        dataclasses.replace(span(b, span_id(), rb, name="child b", start=11.0, status=2, service="other",
+                                 attrs={"error.type": "ValueError"}), status_message="bad value"),
+        span(c, span_id(), None, name="fine", start=20.0, status=1),
+    )))
+    names = lambda rows: [r.name for r in rows]  # noqa: E731
+    assert names(store.error_rows(Filters(), 10)) == ["child b", "root a"]
+    assert names(store.error_rows(Filters(), 1)) == ["child b"]
+    assert names(store.error_rows(Filters(since_ns=T0 + 5 * NS), 10)) == ["child b"]
+    assert names(store.error_rows(Filters(until_ns=T0 + 5 * NS), 10)) == ["root a"]
+    assert names(store.error_rows(Filters(service="other"), 10)) == ["child b"]
+    assert names(store.error_rows(Filters(session_id="s2"), 10)) == ["child b"]  # the trace's session
+    (got,) = store.error_rows(Filters(user_id="u1"), 10)
+    assert (got.trace_id, got.start_ns, got.error_type, got.message, got.http_status) == (
+        a, T0, "openai.RateLimitError", "Error code: 429", 429)  # the exception event wins over error.type
+    (child,) = store.error_rows(Filters(service="other"), 10)
+    assert (child.error_type, child.message, child.http_status) == ("ValueError", "bad value", None)
+
+
+def test_sessions_roll_up_their_traces(store: SpanStore) -> None:
+    store.write(llm_trace(start=0.0, session="s1"))
+    store.write(llm_trace(start=5.0, session="s1", status=2))
+    store.write(llm_trace(start=3.0, session="s2"))
+    store.write(llm_trace(start=9.0))  # no session: not listed
+    rows = store.sessions(Filters(), 10)
+    assert [r.session_id for r in rows] == ["s1", "s2"]
+    s1 = rows[0]
+    assert (s1.trace_count, s1.error_count, s1.stream_count) == (2, 1, 2)
+    assert s1.start_ns == T0 and s1.last_start_ns == T0 + 5 * NS and s1.end_ns == T0 + 7 * NS
+    assert [r.session_id for r in store.sessions(Filters(), 1)] == ["s1"]
+    assert [r.session_id for r in store.sessions(Filters(until_ns=T0 + 4 * NS), 10)] == ["s2", "s1"]
+    only = store.sessions(Filters(since_ns=T0 + 4 * NS), 10)
+    assert [(r.session_id, r.trace_count) for r in only] == [("s1", 1)]
+    assert store.sessions(Filters(session_id="s2"), 10)[0].trace_count == 1
+
+
+def test_a_trace_whose_root_has_not_arrived_waits_for_it_then_shows_its_real_root(store: SpanStore) -> None:
+    tid, root, child = trace_id(), span_id(), span_id()
+    store.write(IngestBatch(spans=(span(tid, child, root, name="ChatPromptTemplate", start=0.1, dur=0.1),)))
+    (early,) = store.traces(Filters(), 10)
+    assert early.waiting_for_root and early.root_name == "ChatPromptTemplate"
+    assert early.to_dict()["waiting_for_root"] is True
+    store.write(IngestBatch(spans=(span(tid, root, None, name="handle request", start=0.0, dur=1.0),)))
+    (done,) = store.traces(Filters(), 10)
+    assert not done.waiting_for_root and done.root_name == "handle request" and done.span_count == 2
+    assert done.to_dict()["waiting_for_root"] is False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_seed import XSS_CONTENT, Seeded, one_trace, seed
+from debug_seed import XSS_PROMPT, XSS_RESULT, XSS_STACK, Debugging, seed_debugging
 
 from streamscope.collector.store.sqlite import SQLiteStore
 
@@ -37,6 +38,7 @@ class Server:
     url: str
     db: str
     seeded: Seeded
+    debug: Debugging
     proc: subprocess.Popen[str] = field(repr=False)
 
 
@@ -46,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = str(tmp_path_factory.mktemp("dash") / "spans.db")
     store = SQLiteStore(db, synchronous="OFF")
     seeded = seed(store, time.time())
+    debug = seed_debugging(store, time.time())
     store.close()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from streamscope.cli import main; main()", "dashboard", "--db", db, "--port", "0"],
@@ -55,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("listening on http://127.0.0.1:") and line.endswith(" (dashboard)"), line
-        yield Server(url=line.split()[2], db=db, seeded=seeded, proc=proc)
+        yield Server(url=line.split()[2], db=db, seeded=seeded, debug=debug, proc=proc)
     finally:
         proc.terminate()
         try:
@@ -401,4 +404,183 @@ def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(live_stack: L
         assert finished.locator(".outcome-completed").count() == 1
     finally:
         _stop(app)
+    assert console.errors == []
+
+
+def _no_script_ran(pg: sync_api.Page) -> None:
+    assert pg.locator("img[src=x]").count() == 0
+    assert pg.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_error_trace_shows_why_it_failed_and_where(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """An HTTP 500 stream: type, message, status, Retry-After and stack trace are on the page, the timeline marks
+    where it failed, and the legend names every marker."""
+    pg, console = page
+    d = server.debug
+    pg.goto(f"{server.url}/traces/{d.error_trace}")
+    box = pg.locator(f"#why-failed .failure[data-span-id='{d.error_stream}']")
+    assert "openai.InternalServerError" in box.inner_text()
+    assert box.locator(".http-status").inner_text() == "500" and box.locator(".retry-after").inner_text() == "7"
+    box.locator("details.stacktrace summary").click()
+    assert XSS_STACK.splitlines()[1].strip() in box.locator("details.stacktrace pre").inner_text()
+    section = pg.locator(f"#stream-{d.error_stream}")
+    ending = section.locator("line.ending.ending-error")
+    box_line, box_svg = ending.bounding_box(), section.locator("svg.timeline").bounding_box()
+    assert ending.count() == 1 and box_line is not None and box_svg is not None and box_line["height"] > 30
+    assert box_svg["x"] <= box_line["x"] <= box_svg["x"] + box_svg["width"]
+    assert section.locator("text.ending-label").text_content() == "error"
+    legend = pg.locator("ul.legend").inner_text()
+    for words in ("TTFT", "stall", "first byte", "tool-call chunk", "failed"):
+        assert words in legend, words
+    assert "2 chunks over" in section.locator("p.meta").first.inner_text()
+    _shot(pg, "trace-error")
+    _no_script_ran(pg)
+    assert console.errors == []
+
+
+def test_conversation_renders_as_chat(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Prompt, tool call with arguments, tool result and answer render as messages; attributes are one click away
+    in a wide table."""
+    pg, console = page
+    d = server.debug
+    pg.goto(f"{server.url}/traces/{d.chat_trace}")
+    chat = pg.locator(f"#stream-{d.chat_stream} ol.chat")
+    roles = chat.locator(".msg-role").all_inner_texts()
+    assert [r.split()[0] for r in roles] == ["SYSTEM", "USER", "ASSISTANT"]  # CSS upper-cases the roles
+    assert XSS_PROMPT in chat.inner_text()
+    assert chat.locator(".tool-name").inner_text() == "get_weather"
+    assert "<img src=x onerror=window.__xss=14>" in chat.locator(".tool-args").inner_text()
+    assert XSS_RESULT in pg.locator(f"#span-{d.tool_span} .tool-result-text").inner_text()
+    table = pg.locator(f"#stream-{d.chat_stream} table.attrs-wide")
+    assert not table.is_visible()
+    pg.locator(f"#stream-{d.chat_stream} details.raw-attrs summary").click()
+    assert table.is_visible()
+    width = pg.evaluate("w => w", table.bounding_box()["width"])  # type: ignore[index]
+    assert width > 900, width  # wide: the page's width, not a narrow column
+    _shot(pg, "trace-conversation")
+    _no_script_ran(pg)
+    assert console.errors == []
+
+
+def test_errors_view_lists_groups_with_links(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    pg, console = page
+    d = server.debug
+    pg.goto(server.url + "/errors")
+    group = pg.locator("#errors tr.error-group", has_text="openai.InternalServerError")
+    assert group.count() == 1
+    assert group.locator("svg.sparkbars rect").count() >= 1
+    _shot(pg, "errors")
+    _no_script_ran(pg)
+    group.locator(f"a[href*='{d.error_trace}']").click()
+    pg.wait_for_url(f"**/traces/{d.error_trace}#why-failed")
+    assert pg.locator("#why-failed").is_visible()
+    assert console.errors == []
+
+
+def test_sessions_and_a_session_page(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    pg, console = page
+    d = server.debug
+    pg.goto(server.url + "/sessions")
+    link = pg.locator("#sessions a.session-link", has_text=d.session_id)
+    assert link.count() == 1
+    _shot(pg, "sessions")
+    _no_script_ran(pg)
+    link.click()
+    pg.wait_for_selector("#session-traces")
+    assert pg.locator("#session-id").inner_text() == d.session_id
+    names = pg.locator("#session-traces li.session-trace > p > a").all_inner_texts()
+    assert names == ["answer question", "agent turn"]
+    assert "2 traces" in pg.locator("p.meta").first.inner_text()
+    assert pg.locator("#session-traces .outcome-error").count() == 1
+    _shot(pg, "session")
+    _no_script_ran(pg)
+    pg.goto(server.url + "/sessions?user=user-quiet")
+    assert pg.locator("#sessions tbody a.session-link").all_inner_texts() == ["sess-quiet"]
+    assert console.errors == []
+
+
+def test_in_progress_trace(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    pg, console = page
+    d = server.debug
+    pg.goto(server.url + "/traces?range=1h")
+    row = pg.locator("#traces tbody tr", has=pg.locator(f"td.mono:text-is('{d.waiting_trace}')"))
+    assert row.locator(".badge.in-progress").first.inner_text() == "in progress"
+    row.locator("a", has_text="ChatPromptTemplate").click()
+    pg.wait_for_selector("#in-progress")
+    _shot(pg, "trace-in-progress")
+    assert console.errors == []
+
+
+def test_empty_state(tmp_path: Path, browser: sync_api.Browser) -> None:
+    """A dashboard over an empty database says how to send the first trace and links to the quickstart."""
+    db = str(tmp_path / "empty.db")
+    SQLiteStore(db, synchronous="OFF").close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from streamscope.cli import main; main()", "dashboard", "--db", db, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[2]
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        pg.goto(url + "/")
+        assert "streamscope.instrument_openai()" in pg.locator("#first-trace").inner_text()
+        _shot(pg, "overview-empty")
+        pg.click("#quickstart-link")
+        pg.wait_for_url("**/quickstart")
+        assert "enable_langchain" in pg.inner_text("main")
+        context.close()
+        assert errors == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_documentation_screenshots_keep_their_layout(server: Server, browser: sync_api.Browser) -> None:
+    """scripts/screenshots.py over this server: every documented page is taken (into the artifacts folder), and
+    its landmarks sit where the committed screenshot's do (docs/images/*.layout.json). Layout, not pixels: the
+    data differs. When a page's layout changes on purpose, rerun the script against `streamscope up --demo`."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("screenshots", root / "scripts" / "screenshots.py")
+    assert spec is not None and spec.loader is not None
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+    taken = screenshots.capture(server.url, ARTIFACTS / "docs-images", browser)
+    assert set(taken) == set(screenshots.LANDMARKS)
+    for name, got in taken.items():
+        committed = root / "docs" / "images" / f"{name}.layout.json"
+        assert committed.exists(), f"{committed} is missing: run scripts/screenshots.py"
+        assert (root / "docs" / "images" / f"{name}.png").exists()
+        want = json.loads(committed.read_text())
+        assert list(got) == list(want), name
+        for selector, box in got.items():  # the same landmarks, in about the same place (content varies widths)
+            assert (box is None) == (want[selector] is None), (name, selector, box, want[selector])
+            if box is not None:
+                assert abs(box[0] - want[selector][0]) <= 0.05 and abs(box[1] - want[selector][1]) <= 0.1, (
+                    name, selector, box, want[selector])
+
+
+def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    """Two models' timing distributions side by side; then two streams picked from the streams list."""
+    pg, console = page
+    pg.goto(server.url + "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
+    assert pg.locator("#compare-models figure.compare-metric").count() == 5
+    assert pg.locator("svg.histogram rect.side-a").count() > 0 and pg.locator("svg.histogram rect.side-b").count() > 0
+    _shot(pg, "compare-models")
+    pg.goto(server.url + "/streams?limit=5&model=claude-haiku")
+    pg.locator("a.compare-link").first.click()
+    pg.wait_for_selector("#compare-candidates")
+    pg.locator("#compare-candidates a.pick").first.click()
+    pg.wait_for_selector("#compare-streams")
+    assert pg.locator("svg.timeline").count() == 2
+    _shot(pg, "compare-streams")
+    _no_script_ran(pg)
     assert console.errors == []

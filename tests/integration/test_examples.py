@@ -361,3 +361,22 @@ def test_example(name: str, stack: Stack, tmp_path: Path) -> None:
     if check is None:
         pytest.fail(f"examples/{name} has no check in tests/integration/test_examples.py (add one to CHECKS)")
     check(stack, run_example(name, stack, tmp_path))
+
+
+def test_openllmetry_app_exits_1_when_its_spans_do_not_arrive() -> None:
+    """The README's promise: with no collector at the endpoint the example says so and exits 1 (the stock
+    processor's force_flush() returns True all the same)."""
+    import socket
+
+    from streamscope.testing.fake_llm import FakeLLMServer
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with FakeLLMServer({}) as llm:
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES_DIR / "openllmetry_app.py"), "--endpoint", f"http://127.0.0.1:{closed}",
+             "--llm-url", f"{llm.base_url}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "spans exported: 0, failed: " in result.stdout
+    assert "did not reach the collector" in result.stderr

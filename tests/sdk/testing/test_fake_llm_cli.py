@@ -79,3 +79,24 @@ def test_load_scenarios_names_the_model() -> None:
     assert set(load_scenarios({"a": {}, "b": {"text": "x"}})) == {"a", "b"}
     with pytest.raises(ScenarioError, match=r"^The scenarios file must hold a JSON object"):
         load_scenarios([1])
+
+
+def test_a_busy_port_is_one_line_that_names_the_option() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        result = subprocess.run([sys.executable, "-c", SCRIPT, "fake-llm", "--port", str(port)], capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is already in use: stop what holds it, or "
+                                     "pick another with --port (0 picks a free port).")
+
+
+def test_a_bad_host_is_one_line_that_names_the_option() -> None:
+    result = subprocess.run([sys.executable, "-c", SCRIPT, "fake-llm", "--host", "999.1.1.1", "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: cannot listen on 999.1.1.1: ") and "--host" in result.stderr

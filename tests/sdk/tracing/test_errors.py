@@ -73,3 +73,42 @@ def test_a_stream_error_keeps_its_type_either_way(capture: bool) -> None:
     assert llm.status.status_code == StatusCode.ERROR
     assert dict(llm.attributes or {})["error.type"] == type(info.value).__name__
     assert (SECRET in _everything([llm])) is capture
+
+
+def test_http_status_and_retry_after_of_a_real_openai_error_are_recorded() -> None:
+    """A stream from the fake LLM that answers 429 with Retry-After, through the real openai client: the model span
+    carries http.response.status_code and http.response.header.retry-after (capture off: they are not content)."""
+    import openai
+
+    from streamscope.instrumentation.openai import uninstrument_openai
+    from streamscope.testing.fake_llm import FakeLLMServer
+
+    with FakeLLMServer({"limited": {"error_status": 429, "retry_after": 7}}) as llm, \
+            capture_spans(capture_content=False) as spans:
+        streamscope.instrument_openai()
+        try:
+            with openai.OpenAI(base_url=llm.base_url, api_key="x", max_retries=0) as client, \
+                    pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(model="limited", stream=True,
+                                               messages=[{"role": "user", "content": "hi"}])
+        finally:
+            uninstrument_openai()
+    (span,) = [s for s in spans if s.status.status_code == StatusCode.ERROR]
+    assert span.attributes["http.response.status_code"] == 429
+    assert span.attributes["http.response.header.retry-after"] == ("7",)
+
+
+def test_http_attributes_ignore_other_errors_and_never_raise() -> None:
+    from streamscope.tracing.errors import http_attributes
+
+    class Weird(Exception):
+        @property
+        def status_code(self) -> int:
+            raise RuntimeError("no")
+
+    assert http_attributes(ValueError("x")) == {}
+    assert http_attributes(Weird()) == {}
+    from streamscope.engine.openai.errors import ChatOpenAIStatusError
+
+    err = ChatOpenAIStatusError("boom", status_code=503, retry_after="2")
+    assert http_attributes(err) == {"http.response.status_code": 503, "http.response.header.retry-after": ("2",)}
