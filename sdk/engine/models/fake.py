@@ -74,24 +74,26 @@ class FakeListChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         response = self._next_response()
+        last = len(response) - 1  # LangChain's fake marks its last chunk (so no empty one follows)
         for index, char in enumerate(response):
             if self.sleep:
                 time.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
                 raise FakeListChatModelError(f"error on chunk {index}")
-            yield ChatGenerationChunk(AIMessageChunk(char))
+            yield ChatGenerationChunk(AIMessageChunk(char, chunk_position="last" if index == last else None))
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         response = self._next_response()
+        last = len(response) - 1  # LangChain's fake marks its last chunk (so no empty one follows)
         for index, char in enumerate(response):
             if self.sleep:
                 await asyncio.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
                 raise FakeListChatModelError(f"error on chunk {index}")
-            yield ChatGenerationChunk(AIMessageChunk(char))
+            yield ChatGenerationChunk(AIMessageChunk(char, chunk_position="last" if index == last else None))
 
 
 class FakeStreamingChatModel(BaseChatModel):
@@ -152,6 +154,7 @@ class FakeStreamingChatModel(BaseChatModel):
         if script:
             script[-1].response_metadata = {**script[-1].response_metadata, "finish_reason": (
                 "tool_calls" if self.tool_calls else "stop"), "model_name": self.model}
+            script[-1].chunk_position = "last"
         return script
 
     def _fail(self, index: int) -> None:
