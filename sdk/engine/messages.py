@@ -195,6 +195,8 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
                     args = parse_partial_json(raw)
                 except ValueError:
                     args = {}
+                if not isinstance(args, dict):
+                    args = {}
             calls.append({"name": tc.get("name") or "", "args": args, "id": tc.get("id"), "type": "tool_call"})
         return calls
 

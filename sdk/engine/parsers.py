@@ -9,7 +9,7 @@ from typing import Any
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig
 from streamscope.engine.messages import BaseMessage, content_text
-from streamscope.engine.partial_json import parse_partial_json, strip_code_fence
+from streamscope.engine.partial_json import parse_json_markdown
 from streamscope.engine.runnables.base import Runnable
 
 __all__ = ["BaseOutputParser", "JsonOutputParser", "OutputParserException", "StrOutputParser"]
@@ -82,24 +82,19 @@ class JsonOutputParser(BaseOutputParser):
         self.diff = diff
 
     def parse(self, text: str) -> Any:
-        body = strip_code_fence(text).strip()
         try:
-            return json.loads(body)
-        except ValueError:
-            try:
-                return parse_partial_json(body)
-            except ValueError as exc:
-                raise OutputParserException(f"Invalid JSON output: {exc}", llm_output=text) from None
+            return parse_json_markdown(text.strip())
+        except json.JSONDecodeError as exc:
+            raise OutputParserException(f"Invalid json output: {text}", llm_output=text) from exc
 
     def _step(self, buffer: list[str], previous: Any) -> tuple[bool, Any]:
-        body = strip_code_fence("".join(buffer)).strip()
-        if not body:
-            return False, previous
+        """As LangChain's cumulative parsers: parse everything so far (prose before a code fence skipped);
+        emit when it parses to something new."""
         try:
-            parsed = parse_partial_json(body)
-        except ValueError:
+            parsed = parse_json_markdown("".join(buffer).strip())
+        except json.JSONDecodeError:
             return False, previous
-        if parsed == previous:
+        if parsed is None or parsed == previous:
             return False, previous
         return True, parsed
 
