@@ -48,6 +48,14 @@ class BaseOutputParser(Runnable[Any, Any]):
 
         return await self._acall_with_config(run, input, config)
 
+    # As LangChain: a parser called on its own parses its whole input once; it streams only inside a chain
+    # (``transform``), where its input arrives in chunks.
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield self.invoke(input, config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        yield await self.ainvoke(input, config, **kwargs)
+
 
 class StrOutputParser(BaseOutputParser):
     """Message chunks in, their text out, one string chunk per input chunk."""
