@@ -317,7 +317,7 @@ class Runnable(Generic[Input, Output]):
     def with_retry(
         self,
         *,
-        retry_if_exception_type: tuple[type[BaseException], ...] = (Exception,),
+        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,),
         wait_exponential_jitter: bool = True,
         stop_after_attempt: int = 3,
         exponential_jitter_params: Mapping[str, float] | None = None,
