@@ -1,0 +1,66 @@
+"""Runnables pinned to langchain-core 1.8.3 (issue 20, item 8 and the composition APIs)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from streamscope.engine import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+
+
+def keywords(x: int, **kwargs: Any) -> tuple[int, list[str]]:
+    return x, sorted(kwargs)
+
+
+def test_bind_keywords_reach_a_lambda() -> None:
+    assert RunnableLambda(keywords).bind(a=1).invoke(1) == (1, ["a"])
+    assert list(RunnableLambda(keywords).bind(a=1).stream(1)) == [(1, ["a"])]
+    assert asyncio.run(RunnableLambda(keywords).bind(a=1).ainvoke(1)) == (1, ["a"])
+
+
+def test_call_keywords_reach_a_lambda() -> None:
+    assert RunnableLambda(keywords).invoke(1, b=2) == (1, ["b"])
+
+
+def test_a_lambda_without_keyword_parameters_rejects_bound_keywords() -> None:
+    with pytest.raises(TypeError):
+        RunnableLambda(lambda x: x).bind(a=1).invoke(1)
+
+
+def test_bind_keywords_reach_a_passthrough_function() -> None:
+    seen: list[dict[str, Any]] = []
+    assert RunnablePassthrough(lambda x, **kw: seen.append(kw)).bind(a=1).invoke(5) == 5
+    assert list(RunnablePassthrough(lambda x, **kw: seen.append(kw)).bind(b=2).stream(6)) == [6]
+    assert seen == [{"a": 1}, {"b": 2}]
+
+
+class Sync(Runnable[Any, Any]):
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return "sync"
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return "async"
+
+
+def test_ainvoke_runs_a_runnable_returned_by_a_sync_lambda_on_the_async_path() -> None:
+    assert asyncio.run(RunnableLambda(lambda x: Sync()).ainvoke(1)) == "async"
+
+
+def test_recursion_limit_is_enforced_on_returned_runnables() -> None:
+    def again(x: int) -> Any:
+        return RunnableLambda(again)
+
+    with pytest.raises(RecursionError, match="Recursion limit reached when invoking RunnableLambda"):
+        RunnableLambda(again).invoke(1, {"recursion_limit": 5})
+    with pytest.raises(RecursionError, match="Recursion limit reached"):
+        list(RunnableLambda(again).stream(1, {"recursion_limit": 3}))
+
+
+def test_the_config_a_bound_runnable_gets_is_normalised() -> None:
+    class Keys(Runnable[Any, Any]):
+        def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+            return sorted(config or {})
+
+    assert Keys().with_config(tags=["x"]).invoke(1) == ["configurable", "metadata", "tags"]
