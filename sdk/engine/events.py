@@ -92,8 +92,9 @@ class EventStreamHandler:
         metadata: dict[str, Any] | None, input: Any, deferred: bool,
     ) -> None:
         with self.lock:
-            if run_id in self.runs:
-                return  # a reused run id: ignore rather than corrupt the tree
+            known = self.runs.get(run_id)
+            if known is not None and not known.ended:
+                return  # the id of a run still going: ignore rather than corrupt the tree
             if run_id == self.root_run_id and self.root_input is not _NO_ROOT_INPUT:
                 input, deferred = self.root_input, False
             run = _Run(name, run_type, list(tags or []), dict(metadata or {}), parent_run_id, input)
@@ -103,7 +104,7 @@ class EventStreamHandler:
     def _finish(self, run_id: UUID, suffix: str, data: dict[str, Any], inputs: Any = None) -> None:
         run = self.runs.get(run_id)
         if run is None or run.ended:
-            return  # (a run id reused after its run ended ends once)
+            return  # (each run ends once, also when its id is reused after it ended)
         run.ended = True
         if inputs is not None:
             run.input = inputs

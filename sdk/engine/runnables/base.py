@@ -165,7 +165,7 @@ class Runnable(Generic[Input, Output]):
     def stream(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Output]:
         if self.streams_natively:
             yield from self._transform_stream_with_config(
-                iter((input,)), self._transform, config, known_input=input, **kwargs
+                iter((input,)), self._transform, config, **kwargs
             )
         else:
             yield self.invoke(input, config, **kwargs)
@@ -175,7 +175,7 @@ class Runnable(Generic[Input, Output]):
     ) -> AsyncIterator[Output]:
         if self.streams_natively:
             stream = self._atransform_stream_with_config(
-                _aiter_one(input), self._atransform, config, known_input=input, **kwargs
+                _aiter_one(input), self._atransform, config, **kwargs
             )
             try:
                 async for chunk in stream:
