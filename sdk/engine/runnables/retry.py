@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig, patch_config
 from streamscope.engine.runnables.base import Runnable, aclose_quietly, close_quietly
+from streamscope.engine.runnables.batching import BatchRuns
 
 __all__ = ["RetryState", "RunnableRetry"]
 
@@ -116,6 +117,54 @@ class RunnableRetry(Runnable[Any, Any]):
 
         return await self._acall_with_config(run, input, config)
 
+    def batch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        """As LangChain: one run per input; each attempt is the step's own ``batch`` over the inputs that have
+        not succeeded yet, while the first failure is retryable."""
+        if not inputs:
+            return []
+        runs = BatchRuns.start(self, inputs, config)
+        results: dict[int, Any] = {}
+        errors: dict[int, BaseException] = {}
+        attempt = 1
+        while True:
+            pending = [i for i in range(len(inputs)) if i not in results]
+            outputs = self.bound.batch([inputs[i] for i in pending], [
+                patch_config(runs.configs[i], callbacks=runs.managers[i].get_child(
+                    f"retry:attempt:{attempt}" if attempt > 1 else None)) for i in pending],
+                return_exceptions=True, **kwargs)
+            failure = _collect(pending, outputs, results, errors)
+            if failure is None or not self._retryable(failure, attempt):
+                break
+            time.sleep(self._delay(attempt))
+            attempt += 1
+        return runs.finish(results, errors, return_exceptions)
+
+    async def abatch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        if not inputs:
+            return []
+        runs = await BatchRuns.astart(self, inputs, config)
+        results: dict[int, Any] = {}
+        errors: dict[int, BaseException] = {}
+        attempt = 1
+        while True:
+            pending = [i for i in range(len(inputs)) if i not in results]
+            outputs = await self.bound.abatch([inputs[i] for i in pending], [
+                patch_config(runs.configs[i], callbacks=runs.managers[i].get_child(
+                    f"retry:attempt:{attempt}" if attempt > 1 else None)) for i in pending],
+                return_exceptions=True, **kwargs)
+            failure = _collect(pending, outputs, results, errors)
+            if failure is None or not self._retryable(failure, attempt):
+                break
+            await asyncio.sleep(self._delay(attempt))
+            attempt += 1
+        return await runs.afinish(results, errors, return_exceptions)
+
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         return self._retry_stream(lambda cfg: self.bound.stream(input, cfg, **kwargs), config)
 
@@ -188,3 +237,18 @@ class RunnableRetry(Runnable[Any, Any]):
                 attempt += 1
             finally:
                 await aclose_quietly(stream)
+
+
+def _collect(
+    pending: list[int], outputs: list[Any], results: dict[int, Any], errors: dict[int, BaseException]
+) -> BaseException | None:
+    """Record one attempt's outputs; the first failure, if any."""
+    failure: BaseException | None = None
+    for i, output in zip(pending, outputs, strict=True):
+        if isinstance(output, Exception):
+            errors[i] = output
+            failure = failure or output
+        else:
+            results[i] = output
+            errors.pop(i, None)
+    return failure
