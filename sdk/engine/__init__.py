@@ -58,12 +58,16 @@ from streamscope.engine.parsers import (
 )
 from streamscope.engine.partial_json import parse_partial_json
 from streamscope.engine.prompts import (
+    AIMessagePromptTemplate,
+    BaseMessagePromptTemplate,
     ChatPromptTemplate,
     ChatPromptValue,
+    HumanMessagePromptTemplate,
     MessagesPlaceholder,
     PromptTemplate,
     PromptValue,
     StringPromptValue,
+    SystemMessagePromptTemplate,
 )
 from streamscope.engine.runnables import (
     AddableDict,
@@ -71,6 +75,7 @@ from streamscope.engine.runnables import (
     Runnable,
     RunnableAssign,
     RunnableBinding,
+    RunnableBranch,
     RunnableGenerator,
     RunnableLambda,
     RunnableParallel,
@@ -79,6 +84,7 @@ from streamscope.engine.runnables import (
     RunnableRetry,
     RunnableSequence,
     RunnableWithFallbacks,
+    chain,
     coerce_to_runnable,
 )
 from streamscope.engine.tools import BaseTool, StructuredTool, Tool, ToolException, tool
@@ -86,6 +92,7 @@ from streamscope.engine.tools import BaseTool, StructuredTool, Tool, ToolExcepti
 __all__ = [
     "AIMessage",
     "AIMessageChunk",
+    "AIMessagePromptTemplate",
     "AddableDict",
     "AgentAction",
     "AgentExecutor",
@@ -96,6 +103,7 @@ __all__ = [
     "BaseCallbackHandler",
     "BaseChatModel",
     "BaseMessage",
+    "BaseMessagePromptTemplate",
     "BaseOutputParser",
     "BaseTool",
     "CallbackManager",
@@ -112,6 +120,7 @@ __all__ = [
     "Generation",
     "GenerationChunk",
     "HumanMessage",
+    "HumanMessagePromptTemplate",
     "JsonOutputParser",
     "LLMResult",
     "MessagesPlaceholder",
@@ -125,6 +134,7 @@ __all__ = [
     "Runnable",
     "RunnableAssign",
     "RunnableBinding",
+    "RunnableBranch",
     "RunnableConfig",
     "RunnableGenerator",
     "RunnableLambda",
@@ -139,11 +149,13 @@ __all__ = [
     "StringPromptValue",
     "StructuredTool",
     "SystemMessage",
+    "SystemMessagePromptTemplate",
     "Tool",
     "ToolException",
     "ToolMessage",
     "add_global_handler",
     "adispatch_custom_event",
+    "chain",
     "coerce_to_runnable",
     "convert_to_messages",
     "create_react_agent",

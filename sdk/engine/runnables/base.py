@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import types
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -141,6 +142,13 @@ class Runnable(Generic[Input, Output]):
     streams_natively: bool = False
     #: The callback run type (``None`` = chain, ``"prompt"``, ``"parser"``...).
     run_type: str | None = None
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        """``RunnableLambda[int, int]``, ``BaseOutputParser[list[str]]``: every runnable class can be subscripted
+        (and subclassed subscripted), as in LangChain; only ``Runnable`` itself binds type variables."""
+        if cls.__dict__.get("__parameters__"):
+            return super().__class_getitem__(params)  # type: ignore[misc]
+        return types.GenericAlias(cls, params)
 
     def get_name(self, suffix: str | None = None) -> str:
         name = self.name or type(self).__name__

@@ -17,7 +17,7 @@ from streamscope.engine.config import RunnableConfig, child_config_var, patch_co
 from streamscope.engine.runnables.base import Runnable, aclose_quietly, context_for
 from streamscope.engine.runnables.utils import fold
 
-__all__ = ["RunnableLambda", "call_func"]
+__all__ = ["RunnableLambda", "call_func", "chain"]
 
 _END = object()
 
@@ -217,3 +217,8 @@ class RunnableLambda(Runnable[Any, Any]):
         else:
             yield output
 
+
+
+def chain(func: Callable[..., Any]) -> RunnableLambda:
+    """``@chain``: the decorated function as a ``RunnableLambda`` named after it (LangChain's decorator)."""
+    return RunnableLambda(func)
