@@ -4,8 +4,11 @@ from streamscope.engine.models.base import BaseChatModel
 from streamscope.engine.models.fake import (
     FakeListChatModel,
     FakeListChatModelError,
+    FakeMessagesListChatModel,
     FakeStreamingChatModel,
     FakeStreamingError,
+    GenericFakeChatModel,
+    ParrotFakeChatModel,
 )
 from streamscope.engine.outputs import (
     ChatGeneration,
@@ -23,9 +26,12 @@ __all__ = [
     "ChatResult",
     "FakeListChatModel",
     "FakeListChatModelError",
+    "FakeMessagesListChatModel",
     "FakeStreamingChatModel",
     "FakeStreamingError",
     "Generation",
     "GenerationChunk",
+    "GenericFakeChatModel",
     "LLMResult",
+    "ParrotFakeChatModel",
 ]

@@ -8,18 +8,24 @@ from typing import Any
 from tests.sdk.engine.conftest import Recorder
 
 from streamscope.engine import (
+    AIMessage,
     AIMessagePromptTemplate,
     BaseOutputParser,
     ChatPromptTemplate,
+    FakeMessagesListChatModel,
+    GenericFakeChatModel,
     HumanMessagePromptTemplate,
     JsonOutputParser,
     MessagesPlaceholder,
+    ParrotFakeChatModel,
     Runnable,
     RunnableBranch,
     RunnableLambda,
     RunnableSequence,
     SystemMessagePromptTemplate,
+    UsageMetadataCallbackHandler,
     chain,
+    get_usage_metadata_callback,
 )
 
 
@@ -71,3 +77,41 @@ def test_runnable_branch_streams_and_runs_async(rec: Recorder) -> None:
     assert list(branch().stream(20, {"callbacks": [rec]})) == ["big"]
     assert [k["tags"] for _, k in rec.of("chain_start")] == [[], ["condition:1"], ["branch:1"]]
     assert asyncio.run(branch().ainvoke(1)) == "small"
+
+
+USAGE = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3, "output_token_details": {"reasoning": 1}}
+
+
+def answers() -> list[AIMessage]:
+    return [AIMessage("hello big world", id="m1", response_metadata={"model_name": "m1"}, usage_metadata=USAGE),
+            AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": '{"a": 1, "b": 2}'}})]
+
+
+def test_generic_fake_streams_words_and_whitespace_then_additional_kwargs(rec: Recorder) -> None:
+    model = GenericFakeChatModel(messages=iter(answers()))
+    chunks = list(model.stream("x", {"callbacks": [rec]}))
+    assert [(c.content, c.chunk_position) for c in chunks] == [
+        ("hello", None), (" ", None), ("big", None), (" ", None), ("world", "last")]
+    assert [t for t, _ in rec.of("new_token")] == ["hello", " ", "big", " ", "world"]
+    calls = [c.additional_kwargs for c in model.stream("x")]
+    assert calls == [{"function_call": {"name": "f"}}, {"function_call": {"arguments": '{"a": 1'}},
+                     {"function_call": {"arguments": ","}}, {"function_call": {"arguments": ' "b": 2}'}}, {}]
+
+
+def test_usage_metadata_callback_sums_usage_per_model_inside_its_block() -> None:
+    with get_usage_metadata_callback() as cb:
+        GenericFakeChatModel(messages=iter(answers())).invoke("x")
+        asyncio.run(GenericFakeChatModel(messages=iter(answers())).ainvoke("y"))
+    GenericFakeChatModel(messages=iter(answers())).invoke("outside")
+    assert cb.usage_metadata == {"m1": {"input_tokens": 2, "output_tokens": 4, "total_tokens": 6,
+                                        "output_token_details": {"reasoning": 2}}}
+    handler = UsageMetadataCallbackHandler()
+    GenericFakeChatModel(messages=iter(answers())).invoke("x", {"callbacks": [handler]})
+    assert handler.usage_metadata == {"m1": USAGE}
+
+
+def test_parrot_and_messages_list_fakes() -> None:
+    assert ParrotFakeChatModel().invoke([("human", "a"), ("ai", "b")]).content == "b"
+    model = FakeMessagesListChatModel(responses=[AIMessage("1"), AIMessage("2")])
+    assert [model.invoke("x").content for _ in range(3)] == ["1", "2", "1"]
+    assert [type(c) for c in model.stream("x")] == [AIMessage]
