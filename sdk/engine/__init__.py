@@ -57,9 +57,13 @@ from streamscope.engine.models import (
 )
 from streamscope.engine.openai import ChatOpenAI
 from streamscope.engine.parsers import (
+    BaseCumulativeTransformOutputParser,
+    BaseGenerationOutputParser,
     BaseOutputParser,
+    BaseTransformOutputParser,
     JsonOutputParser,
     OutputParserException,
+    SimpleJsonOutputParser,
     StrOutputParser,
 )
 from streamscope.engine.partial_json import parse_partial_json
@@ -93,6 +97,19 @@ from streamscope.engine.runnables import (
     chain,
     coerce_to_runnable,
 )
+from streamscope.engine.tool_calls import (
+    ToolCall,
+    ToolCallChunk,
+    parse_tool_call,
+    parse_tool_calls,
+    tool_call,
+    tool_call_chunk,
+)
+from streamscope.engine.tool_parsers import (
+    JsonOutputKeyToolsParser,
+    JsonOutputToolsParser,
+    PydanticToolsParser,
+)
 from streamscope.engine.tools import BaseTool, StructuredTool, Tool, ToolException, tool
 
 __all__ = [
@@ -108,10 +125,13 @@ __all__ = [
     "AsyncIteratorCallbackHandler",
     "BaseCallbackHandler",
     "BaseChatModel",
+    "BaseCumulativeTransformOutputParser",
+    "BaseGenerationOutputParser",
     "BaseMessage",
     "BaseMessagePromptTemplate",
     "BaseOutputParser",
     "BaseTool",
+    "BaseTransformOutputParser",
     "CallbackManager",
     "ChatGeneration",
     "ChatGenerationChunk",
@@ -129,13 +149,16 @@ __all__ = [
     "GenericFakeChatModel",
     "HumanMessage",
     "HumanMessagePromptTemplate",
+    "JsonOutputKeyToolsParser",
     "JsonOutputParser",
+    "JsonOutputToolsParser",
     "LLMResult",
     "MessagesPlaceholder",
     "OutputParserException",
     "ParrotFakeChatModel",
     "PromptTemplate",
     "PromptValue",
+    "PydanticToolsParser",
     "RetryState",
     "RunLog",
     "RunLogPatch",
@@ -153,6 +176,7 @@ __all__ = [
     "RunnableRetry",
     "RunnableSequence",
     "RunnableWithFallbacks",
+    "SimpleJsonOutputParser",
     "StrOutputParser",
     "StreamingStdOutCallbackHandler",
     "StringPromptValue",
@@ -160,6 +184,8 @@ __all__ = [
     "SystemMessage",
     "SystemMessagePromptTemplate",
     "Tool",
+    "ToolCall",
+    "ToolCallChunk",
     "ToolException",
     "ToolMessage",
     "UsageMetadata",
@@ -178,7 +204,11 @@ __all__ = [
     "get_config",
     "get_usage_metadata_callback",
     "parse_partial_json",
+    "parse_tool_call",
+    "parse_tool_calls",
     "patch_config",
     "remove_global_handler",
     "tool",
+    "tool_call",
+    "tool_call_chunk",
 ]

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from streamscope.engine import JsonOutputParser, OutputParserException
+from streamscope.engine import (
+    AIMessage,
+    AIMessageChunk,
+    JsonOutputKeyToolsParser,
+    JsonOutputParser,
+    JsonOutputToolsParser,
+    OutputParserException,
+    PydanticToolsParser,
+    SimpleJsonOutputParser,
+    parse_tool_call,
+    tool_call_chunk,
+)
 
 ANSWER = 'Here is the answer:\n```json\n{"name": "x", "items": [1, 2]}\n```\nDone.'
 
@@ -27,3 +40,53 @@ def test_a_number_cut_at_its_point_streams_its_integer_part() -> None:
 def test_garbage_raises_with_langchains_message() -> None:
     with pytest.raises(OutputParserException, match="Invalid json output: nope"):
         JsonOutputParser().invoke("nope")
+
+
+@dataclass
+class Add:
+    a: int
+    b: int
+
+
+def tool_chunks() -> list[AIMessageChunk]:
+    args = '{"a": 1, "b": 22}'
+    out = [AIMessageChunk("", tool_call_chunks=[tool_call_chunk(name="Add", args="", id="c1", index=0)])]
+    out += [AIMessageChunk("", tool_call_chunks=[tool_call_chunk(args=args[i:i + 4], index=0)])
+            for i in range(0, len(args), 4)]
+    out.append(AIMessageChunk("", tool_call_chunks=[tool_call_chunk(name="mul", args='{"x": 3}', id="c2", index=1)]))
+    return out
+
+
+def test_tools_parser_streams_the_calls_parsed_so_far() -> None:
+    assert list(JsonOutputToolsParser().transform(iter(tool_chunks()))) == [
+        [{"args": {}, "type": "Add"}], [{"args": {"a": 1}, "type": "Add"}],
+        [{"args": {"a": 1, "b": 22}, "type": "Add"}],
+        [{"args": {"a": 1, "b": 22}, "type": "Add"}, {"args": {"x": 3}, "type": "mul"}],
+    ]
+    assert list(JsonOutputToolsParser(return_id=True, first_tool_only=True).transform(iter(tool_chunks())))[-1] == {
+        "args": {"a": 1, "b": 22}, "id": "c1", "type": "Add"}
+
+
+def test_key_tools_parser_keeps_one_tools_arguments() -> None:
+    assert list(JsonOutputKeyToolsParser(key_name="mul").transform(iter(tool_chunks()))) == [[], [{"x": 3}]]
+    assert list(JsonOutputKeyToolsParser(key_name="Add", first_tool_only=True).transform(iter(tool_chunks()))) == [
+        {}, {"a": 1}, {"a": 1, "b": 22}]
+
+
+def test_pydantic_style_tools_parser_skips_calls_that_do_not_validate_yet() -> None:
+    assert list(PydanticToolsParser(tools=[Add]).transform(iter(tool_chunks()[:-1]))) == [[], [Add(1, 22)]]
+    message = AIMessage("", tool_calls=[{"name": "Add", "args": {"a": 1, "b": 2}, "id": "q", "type": "tool_call"}])
+    assert PydanticToolsParser(tools=[Add]).invoke(message) == [Add(1, 2)]
+    assert JsonOutputToolsParser().invoke(message) == [{"args": {"a": 1, "b": 2}, "type": "Add"}]
+
+
+def test_parse_tool_call_of_raw_openai_calls() -> None:
+    raw = {"function": {"name": "f", "arguments": '{"a": 1'}, "id": "x"}
+    assert parse_tool_call(raw, partial=True) == {"name": "f", "args": {"a": 1}, "id": "x", "type": "tool_call"}
+    with pytest.raises(OutputParserException, match="are not valid JSON"):
+        parse_tool_call(raw)
+    assert parse_tool_call({"function": {"name": "f", "arguments": ""}, "id": "x"})["args"] == {}
+
+
+def test_simple_json_parser_is_the_json_parser() -> None:
+    assert SimpleJsonOutputParser is JsonOutputParser
