@@ -4,6 +4,7 @@ from streamscope.engine.config import RunnableConfig
 from streamscope.engine.runnables.base import Runnable, coerce_to_runnable
 from streamscope.engine.runnables.binding import RunnableBinding
 from streamscope.engine.runnables.branch import RunnableBranch
+from streamscope.engine.runnables.each import RunnableEach
 from streamscope.engine.runnables.fallbacks import RunnableWithFallbacks
 from streamscope.engine.runnables.generator import RunnableGenerator
 from streamscope.engine.runnables.lambda_ import RunnableLambda, chain
@@ -21,6 +22,7 @@ __all__ = [
     "RunnableBinding",
     "RunnableBranch",
     "RunnableConfig",
+    "RunnableEach",
     "RunnableGenerator",
     "RunnableLambda",
     "RunnableParallel",

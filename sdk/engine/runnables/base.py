@@ -286,6 +286,29 @@ class Runnable(Generic[Input, Output]):
 
         return list(await asyncio.gather(*(one(i) for i in range(len(inputs)))))
 
+    def batch_as_completed(
+        self, inputs: Sequence[Input], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> Iterator[tuple[int, Any]]:
+        """``(index, output)`` pairs in the order the invocations finish."""
+        from streamscope.engine.runnables.batching import batch_as_completed
+
+        return batch_as_completed(self, inputs, config, return_exceptions, kwargs)
+
+    def abatch_as_completed(
+        self, inputs: Sequence[Input], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> AsyncIterator[tuple[int, Any]]:
+        from streamscope.engine.runnables.batching import abatch_as_completed
+
+        return abatch_as_completed(self, inputs, config, return_exceptions, kwargs)
+
+    def map(self) -> Runnable[Sequence[Input], list[Output]]:
+        """A runnable that batches this one over a list input (``RunnableEach``)."""
+        from streamscope.engine.runnables.each import RunnableEach
+
+        return RunnableEach(self)
+
     # -- composition ------------------------------------------------------------------------------------------
     def __or__(self, other: Any) -> RunnableSequence:
         from streamscope.engine.runnables.sequence import RunnableSequence

@@ -3,7 +3,10 @@ still going (sequence steps, retry attempts, fallback candidates), failures kept
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
 from streamscope.engine.callbacks.manager import RunManager
@@ -12,7 +15,7 @@ from streamscope.engine.config import RunnableConfig, patch_config
 if TYPE_CHECKING:
     from streamscope.engine.runnables.base import Runnable
 
-__all__ = ["BatchRuns"]
+__all__ = ["BatchRuns", "abatch_as_completed", "batch_as_completed"]
 
 
 class BatchRuns:
@@ -73,3 +76,65 @@ class BatchRuns:
     async def afail(self, exc: BaseException) -> None:
         for rm, value in zip(self.managers, self.inputs, strict=True):
             await rm.aon_chain_error(exc, inputs=value)
+
+
+def batch_as_completed(
+    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Any, return_exceptions: bool, kwargs: dict[str, Any]
+) -> Iterator[tuple[int, Any]]:
+    """``(index, output)`` for each input as soon as its ``invoke`` finishes (threads, ``max_concurrency``)."""
+    from streamscope.engine.runnables.base import _per_input_configs
+
+    if not inputs:
+        return
+    configs = _per_input_configs(config, len(inputs))
+
+    def one(i: int) -> tuple[int, Any]:
+        try:
+            return i, runnable.invoke(inputs[i], configs[i], **kwargs)
+        except Exception as exc:
+            if return_exceptions:
+                return i, exc
+            raise
+
+    if len(inputs) == 1:
+        yield one(0)
+        return
+    with ThreadPoolExecutor(max_workers=configs[0].get("max_concurrency") or len(inputs)) as pool:
+        futures = {pool.submit(contextvars.copy_context().run, one, i) for i in range(len(inputs))}
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+async def abatch_as_completed(
+    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Any, return_exceptions: bool, kwargs: dict[str, Any]
+) -> AsyncIterator[tuple[int, Any]]:
+    from streamscope.engine.runnables.base import _per_input_configs
+
+    if not inputs:
+        return
+    configs = _per_input_configs(config, len(inputs))
+    limit = configs[0].get("max_concurrency")
+    semaphore = asyncio.Semaphore(limit) if limit else None
+
+    async def one(i: int) -> tuple[int, Any]:
+        try:
+            if semaphore is None:
+                return i, await runnable.ainvoke(inputs[i], configs[i], **kwargs)
+            async with semaphore:
+                return i, await runnable.ainvoke(inputs[i], configs[i], **kwargs)
+        except Exception as exc:
+            if return_exceptions:
+                return i, exc
+            raise
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(len(inputs))]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
+from tests.sdk.engine.conftest import Recorder
 
 from streamscope.engine import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 
@@ -64,3 +66,42 @@ def test_the_config_a_bound_runnable_gets_is_normalised() -> None:
             return sorted(config or {})
 
     assert Keys().with_config(tags=["x"]).invoke(1) == ["configurable", "metadata", "tags"]
+
+
+def test_map_batches_the_runnable_over_a_list_in_one_run(rec: Recorder) -> None:
+    assert RunnableLambda(lambda x: x + 1).map().invoke([1, 2, 3], {"callbacks": [rec]}) == [2, 3, 4]
+    assert [(k["name"], inputs) for inputs, k in rec.of("chain_start")] == [
+        ("RunnableEach<RunnableLambda>", [1, 2, 3]), ("RunnableLambda", 1), ("RunnableLambda", 2),
+        ("RunnableLambda", 3)]
+    assert asyncio.run(RunnableLambda(lambda x: x * 2).map().ainvoke([1, 2])) == [2, 4]
+
+
+def test_batch_as_completed_yields_in_completion_order() -> None:
+    second_done = threading.Event()
+
+    def work(x: int) -> int:
+        if x == 0:
+            assert second_done.wait(10)
+        else:
+            second_done.set()
+        return x * 10
+
+    assert list(RunnableLambda(work).batch_as_completed([0, 1])) == [(1, 10), (0, 0)]
+    got = list(RunnableLambda(lambda x: 1 // x).batch_as_completed([0, 1], return_exceptions=True))
+    assert sorted((i, type(v).__name__) for i, v in got) == [(0, "ZeroDivisionError"), (1, "int")]
+
+
+def test_abatch_as_completed_yields_in_completion_order() -> None:
+    async def run() -> list[tuple[int, int]]:
+        second_done = asyncio.Event()
+
+        async def work(x: int) -> int:
+            if x == 0:
+                await second_done.wait()
+            else:
+                second_done.set()
+            return x * 10
+
+        return [pair async for pair in RunnableLambda(work).abatch_as_completed([0, 1])]
+
+    assert asyncio.run(run()) == [(1, 10), (0, 0)]
