@@ -83,26 +83,37 @@ class FakeListChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         response = self._next_response()
-        last = len(response) - 1  # LangChain's fake marks its last chunk (so no empty one follows)
-        for index, char in enumerate(response):
+        # LangChain's fake marks its last chunk (so no empty one follows): built apart, the others pay nothing
+        for index, char in enumerate(response[:-1]):
             if self.sleep:
                 time.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
                 raise FakeListChatModelError(f"error on chunk {index}")
-            yield ChatGenerationChunk(AIMessageChunk(char, chunk_position="last" if index == last else None))
+            yield ChatGenerationChunk(AIMessageChunk(char))
+        if response:
+            if self.sleep:
+                time.sleep(self.sleep)
+            if self.error_on_chunk_number == len(response) - 1:
+                raise FakeListChatModelError(f"error on chunk {len(response) - 1}")
+            yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         response = self._next_response()
-        last = len(response) - 1  # LangChain's fake marks its last chunk (so no empty one follows)
-        for index, char in enumerate(response):
+        for index, char in enumerate(response[:-1]):  # (as _stream)
             if self.sleep:
                 await asyncio.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
                 raise FakeListChatModelError(f"error on chunk {index}")
-            yield ChatGenerationChunk(AIMessageChunk(char, chunk_position="last" if index == last else None))
+            yield ChatGenerationChunk(AIMessageChunk(char))
+        if response:
+            if self.sleep:
+                await asyncio.sleep(self.sleep)
+            if self.error_on_chunk_number == len(response) - 1:
+                raise FakeListChatModelError(f"error on chunk {len(response) - 1}")
+            yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
 
 class FakeStreamingChatModel(BaseChatModel):
