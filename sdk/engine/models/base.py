@@ -294,9 +294,8 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                             unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
                 yield message
             if message is not None and not message.chunk_position:
-                last = _last_chunk(message, default_id)
+                last = _last_chunk(message, default_id)  # (reported, not folded: as LangChain's stream)
                 if track:
-                    add(last)
                     new_token("", last)
                 yield last.message
         except GeneratorExit:
@@ -390,9 +389,8 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                             await rm.aon_llm_new_token(self._token(message), chunk=generation)
                 yield message
             if message is not None and not message.chunk_position:
-                last = _last_chunk(message, default_id)
+                last = _last_chunk(message, default_id)  # (as in _run_stream)
                 if track:
-                    add(last)
                     if sink is not None:
                         try:
                             sink("", last)

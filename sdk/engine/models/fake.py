@@ -38,8 +38,6 @@ class FakeListChatModel(BaseChatModel):
     """LangChain's fake: answers with ``responses`` in turn (cycling), streaming each one character by
     character; sleeps ``sleep`` seconds before each chunk; raises at chunk ``error_on_chunk_number`` (0-based)."""
 
-    ls_provider = "fake"
-
     def __init__(
         self,
         responses: list[str],
@@ -211,8 +209,6 @@ class FakeStreamingChatModel(BaseChatModel):
 class FakeMessagesListChatModel(BaseChatModel):
     """LangChain's fake answering with the messages ``responses`` in turn (cycling); it does not stream."""
 
-    ls_provider = "fake"
-
     def __init__(self, responses: list[BaseMessage], sleep: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.responses = list(responses)
@@ -235,8 +231,6 @@ class GenericFakeChatModel(BaseChatModel):
     strings); streamed, its content is split on whitespace (kept as tokens of their own), then each
     ``additional_kwargs`` entry follows as a chunk of its own (a ``function_call``'s string fields split on
     ``,``)."""
-
-    ls_provider = "fake"
 
     def __init__(self, messages: Iterable[AIMessage | str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -276,8 +270,6 @@ class GenericFakeChatModel(BaseChatModel):
 
 class ParrotFakeChatModel(BaseChatModel):
     """LangChain's parrot: answers with the last input message itself."""
-
-    ls_provider = "fake"
 
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
