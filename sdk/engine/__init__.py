@@ -28,6 +28,7 @@ from streamscope.engine.callbacks import (
     remove_global_handler,
 )
 from streamscope.engine.config import RunnableConfig, ensure_config, get_config, patch_config
+from streamscope.engine.documents import Document
 from streamscope.engine.log import RunLog, RunLogPatch
 from streamscope.engine.messages import (
     AIMessage,
@@ -79,6 +80,7 @@ from streamscope.engine.prompts import (
     StringPromptValue,
     SystemMessagePromptTemplate,
 )
+from streamscope.engine.retrievers import BaseRetriever
 from streamscope.engine.runnables import (
     AddableDict,
     RetryState,
@@ -131,6 +133,7 @@ __all__ = [
     "BaseMessage",
     "BaseMessagePromptTemplate",
     "BaseOutputParser",
+    "BaseRetriever",
     "BaseTool",
     "BaseTransformOutputParser",
     "CallbackManager",
@@ -140,6 +143,7 @@ __all__ = [
     "ChatPromptTemplate",
     "ChatPromptValue",
     "ChatResult",
+    "Document",
     "FakeListChatModel",
     "FakeListChatModelError",
     "FakeMessagesListChatModel",

@@ -206,12 +206,12 @@ class CallbackManager:
         return await self._astart("on_tool_start", (serialized, input_str), run_id, kwargs)
 
     def on_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID | None = None, **kwargs: Any
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID | None = None, **kwargs: Any
     ) -> RunManager:
         return self._start("on_retriever_start", (serialized, query), run_id, kwargs)
 
     async def aon_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID | None = None, **kwargs: Any
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID | None = None, **kwargs: Any
     ) -> RunManager:
         return await self._astart("on_retriever_start", (serialized, query), run_id, kwargs)
 

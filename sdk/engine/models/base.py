@@ -70,7 +70,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         rate_limiter: Any = None,
         name: str | None = None,
         verbose: bool = False,
+        **fields: Any,
     ) -> None:
+        """``fields``: values for the fields a subclass declares (``temperature: float = 0.0``), set as attributes,
+        as pydantic-based LangChain models take them; an undeclared keyword is a ``TypeError``."""
+        if fields:
+            declared = {k for klass in type(self).__mro__ for k in getattr(klass, "__annotations__", {})}
+            for key, value in fields.items():
+                if key not in declared:
+                    raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {key!r}.")
+                setattr(self, key, value)
         self.callbacks = list(callbacks) if callbacks else None
         self.tags = tags
         self.metadata = metadata

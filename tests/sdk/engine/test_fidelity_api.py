@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 from tests.sdk.engine.conftest import Recorder
 
 from streamscope.engine import (
     AIMessage,
     AIMessagePromptTemplate,
+    BaseCallbackHandler,
+    BaseChatModel,
     BaseOutputParser,
+    BaseRetriever,
+    ChatGeneration,
     ChatPromptTemplate,
+    ChatResult,
+    Document,
     FakeMessagesListChatModel,
     GenericFakeChatModel,
     HumanMessagePromptTemplate,
@@ -115,3 +122,60 @@ def test_parrot_and_messages_list_fakes() -> None:
     model = FakeMessagesListChatModel(responses=[AIMessage("1"), AIMessage("2")])
     assert [model.invoke("x").content for _ in range(3)] == ["1", "2", "1"]
     assert [type(c) for c in model.stream("x")] == [AIMessage]
+
+
+class KeywordRetriever(BaseRetriever):
+    docs: ClassVar[list[Document]] = []
+
+    def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        return [d for d in self.docs if query in d.page_content]
+
+
+def retriever() -> KeywordRetriever:
+    return KeywordRetriever(docs=[Document("cats purr", {"s": 1}), Document("dogs bark")], tags=["kb"])
+
+
+def test_a_retriever_is_a_retriever_run_with_langchains_metadata() -> None:
+    seen: list[Any] = []
+
+    class Handler(BaseCallbackHandler):
+        def on_retriever_start(self, serialized: Any, query: str, **kw: Any) -> None:
+            seen.append(("start", query, kw["name"], kw["tags"], kw["metadata"]["ls_retriever_name"]))
+
+        def on_retriever_end(self, documents: Any, **kw: Any) -> None:
+            seen.append(("end", documents))
+
+    chain = retriever() | RunnableLambda(len)
+    assert chain.invoke("cats", {"callbacks": [Handler()]}) == 1
+    assert seen == [("start", "cats", "KeywordRetriever", ["seq:step:1", "kb"], "keyword"),
+                    ("end", [Document("cats purr", {"s": 1})])]
+    assert asyncio.run(retriever().ainvoke("dogs")) == [Document("dogs bark")]
+
+
+def test_retriever_events_in_a_chain() -> None:
+    async def run() -> list[Any]:
+        chain = retriever() | RunnableLambda(len)
+        return [(e["event"], e["name"], e["data"]) async for e in chain.astream_events("dogs", version="v2")
+                if "retriever" in e["event"]]
+
+    assert asyncio.run(run()) == [
+        ("on_retriever_start", "KeywordRetriever", {"input": {"query": "dogs"}}),
+        ("on_retriever_end", "KeywordRetriever", {"output": [Document("dogs bark")], "input": {"query": "dogs"}}),
+    ]
+
+
+def test_a_custom_chat_model_takes_its_declared_fields_as_keywords(rec: Recorder) -> None:
+    class EchoChat(BaseChatModel):
+        model_name: str = "echo-1"  # type: ignore[assignment]
+        temperature: float = 0.0
+        prefix: str = ">"
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+            return ChatResult([ChatGeneration(AIMessage(self.prefix + messages[-1].content))])
+
+    model = EchoChat(prefix="#", temperature=0.5)
+    assert model.invoke("hi", {"callbacks": [rec]}).content == "#hi"
+    meta = rec.of("chat_model_start")[0][1]["metadata"]
+    assert (meta["ls_provider"], meta["ls_model_name"], meta["ls_temperature"]) == ("echo", "echo-1", 0.5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        EchoChat(nope=1)
