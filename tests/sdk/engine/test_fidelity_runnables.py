@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.sdk.engine.conftest import Recorder
 
-from streamscope.engine import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+from streamscope.engine import Runnable, RunnableConfig, RunnableGenerator, RunnableLambda, RunnablePassthrough
 
 
 def keywords(x: int, **kwargs: Any) -> tuple[int, list[str]]:
@@ -107,3 +107,22 @@ def test_abatch_as_completed_yields_in_completion_order() -> None:
         return [pair async for pair in RunnableLambda(work).abatch_as_completed([0, 1])]
 
     assert asyncio.run(run()) == [(1, 10), (0, 0)]
+
+
+class Doubler:
+    """A callable object whose ``__call__`` is an async generator over the input chunks."""
+
+    async def __call__(self, chunks: Any) -> Any:
+        async for chunk in chunks:
+            yield chunk * 2
+
+
+def test_runnable_generator_over_a_callable_object_with_an_async_generator_call() -> None:
+    gen = RunnableGenerator(Doubler())
+
+    async def run() -> list[int]:
+        return [c async for c in gen.astream(3)]
+
+    assert asyncio.run(run()) == [6]
+    assert asyncio.run(gen.ainvoke(4)) == 8
+    assert gen.get_name() == "RunnableGenerator"
