@@ -303,6 +303,16 @@ class Runnable(Generic[Input, Output]):
 
         return abatch_as_completed(self, inputs, config, return_exceptions, kwargs)
 
+    def with_listeners(
+        self, *, on_start: Callable[..., Any] | None = None, on_end: Callable[..., Any] | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> RunnableBinding:
+        """Call ``on_start(run)`` / ``on_end(run)`` / ``on_error(run)`` (or ``(run, config)``) for this runnable's
+        own run in every call."""
+        from streamscope.engine.runnables.listeners import RunnableListeners
+
+        return RunnableListeners(self, on_start=on_start, on_end=on_end, on_error=on_error)
+
     def map(self) -> Runnable[Sequence[Input], list[Output]]:
         """A runnable that batches this one over a list input (``RunnableEach``)."""
         from streamscope.engine.runnables.each import RunnableEach

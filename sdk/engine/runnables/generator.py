@@ -18,7 +18,7 @@ _END = object()
 def _is_async_generator(fn: Any) -> bool:
     """An async generator function, or an object whose ``__call__`` is one (as LangChain accepts)."""
     return inspect.isasyncgenfunction(fn) or (
-        not inspect.isfunction(fn) and inspect.isasyncgenfunction(getattr(fn, "__call__", None)))
+        callable(fn) and inspect.isasyncgenfunction(type(fn).__call__))
 
 
 class RunnableGenerator(Runnable[Any, Any]):

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from tests.sdk.engine.conftest import Recorder
 
-from streamscope.engine import Runnable, RunnableConfig, RunnableGenerator, RunnableLambda, RunnablePassthrough
+from streamscope.engine import (
+    Runnable,
+    RunnableConfig,
+    RunnableGenerator,
+    RunnableLambda,
+    RunnablePassthrough,
+)
 
 
 def keywords(x: int, **kwargs: Any) -> tuple[int, list[str]]:
@@ -126,3 +132,26 @@ def test_runnable_generator_over_a_callable_object_with_an_async_generator_call(
     assert asyncio.run(run()) == [6]
     assert asyncio.run(gen.ainvoke(4)) == 8
     assert gen.get_name() == "RunnableGenerator"
+
+
+def test_listeners_see_the_runnables_own_run() -> None:
+    seen: list[Any] = []
+    step = RunnableLambda(lambda x: x + 1).with_listeners(
+        on_start=lambda run: seen.append(("start", run.name, dict(run.inputs), run.run_type)),
+        on_end=lambda run: seen.append(("end", run.inputs, run.outputs, run.error)))
+    assert step.invoke(1) == 2
+    assert list(step.stream(2)) == [3]
+    assert (step | RunnableLambda(lambda x: {"v": x})).invoke(3) == {"v": 4}
+    assert seen == [
+        ("start", "RunnableLambda", {"input": 1}, "chain"), ("end", {"input": 1}, {"output": 2}, None),
+        ("start", "RunnableLambda", {"input": ""}, "chain"), ("end", {"input": 2}, {"output": 3}, None),
+        ("start", "RunnableLambda", {"input": 3}, "chain"), ("end", {"input": 3}, {"output": 4}, None),
+    ]
+
+
+def test_an_error_listener_gets_the_formatted_error() -> None:
+    errors: list[str] = []
+    failing = RunnableLambda(lambda x: 1 // 0).with_listeners(on_error=lambda run: errors.append(run.error))
+    with pytest.raises(ZeroDivisionError):
+        failing.invoke(1)
+    assert len(errors) == 1 and errors[0].startswith("ZeroDivisionError(")
