@@ -29,6 +29,12 @@ from streamscope.engine.callbacks import (
 )
 from streamscope.engine.config import RunnableConfig, ensure_config, get_config, patch_config
 from streamscope.engine.documents import Document
+from streamscope.engine.list_parsers import (
+    CommaSeparatedListOutputParser,
+    ListOutputParser,
+    MarkdownListOutputParser,
+    NumberedListOutputParser,
+)
 from streamscope.engine.log import RunLog, RunLogPatch
 from streamscope.engine.messages import (
     AIMessage,
@@ -143,6 +149,7 @@ __all__ = [
     "ChatPromptTemplate",
     "ChatPromptValue",
     "ChatResult",
+    "CommaSeparatedListOutputParser",
     "Document",
     "FakeListChatModel",
     "FakeListChatModelError",
@@ -158,7 +165,10 @@ __all__ = [
     "JsonOutputParser",
     "JsonOutputToolsParser",
     "LLMResult",
+    "ListOutputParser",
+    "MarkdownListOutputParser",
     "MessagesPlaceholder",
+    "NumberedListOutputParser",
     "OutputParserException",
     "ParrotFakeChatModel",
     "PromptTemplate",

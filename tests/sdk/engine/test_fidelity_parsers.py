@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from streamscope.engine import (
     AIMessage,
     AIMessageChunk,
+    CommaSeparatedListOutputParser,
+    FakeListChatModel,
     JsonOutputKeyToolsParser,
     JsonOutputParser,
     JsonOutputToolsParser,
+    MarkdownListOutputParser,
+    NumberedListOutputParser,
     OutputParserException,
     PydanticToolsParser,
     SimpleJsonOutputParser,
@@ -90,3 +95,18 @@ def test_parse_tool_call_of_raw_openai_calls() -> None:
 
 def test_simple_json_parser_is_the_json_parser() -> None:
     assert SimpleJsonOutputParser is JsonOutputParser
+
+
+def pieces(text: str, n: int = 3) -> list[str]:
+    return [text[i:i + n] for i in range(0, len(text), n)]
+
+
+@pytest.mark.parametrize(("parser", "text", "items"), [
+    (CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end', ["foo", "bar", "baz, qux", "end"]),
+    (NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last", ["foo", "bar baz", "last"]),
+    (MarkdownListOutputParser(), "- foo\n- bar\n* baz", ["foo", "bar", "baz"]),
+])
+def test_list_parsers_stream_each_finished_item(parser: Any, text: str, items: list[str]) -> None:
+    assert parser.invoke(text) == items
+    assert list(parser.transform(iter(pieces(text)))) == [[item] for item in items]
+    assert list((FakeListChatModel(responses=[text]) | parser).stream("x")) == [[item] for item in items]

@@ -309,6 +309,17 @@ def scenario_tool_parsers(E: SimpleNamespace) -> dict[str, Any]:
             "key": norm(list(E.JsonOutputKeyToolsParser(key_name="add", first_tool_only=True).transform(iter(chunks))))}
 
 
+def scenario_list_parsers(E: SimpleNamespace) -> dict[str, Any]:
+    out = {}
+    for parser, text in ((E.CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end'),
+                         (E.NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last"),
+                         (E.MarkdownListOutputParser(), "- foo\n- bar\n* baz")):
+        model = E.FakeListChatModel(responses=[text])
+        out[type(parser).__name__] = [parser.invoke(text), list((model | parser).stream("x")),
+                                      events(model | parser, "x")]
+    return out
+
+
 def scenario_fakes_and_usage(E: SimpleNamespace) -> dict[str, Any]:
     usage = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
     answer = E.AIMessage(content="hello big world", response_metadata={"model_name": "m1"}, usage_metadata=usage)
