@@ -10,6 +10,7 @@ from streamscope.engine.models.fake import (
     GenericFakeChatModel,
     ParrotFakeChatModel,
 )
+from streamscope.engine.models.llm import LLM, BaseLLM, FakeListLLM, FakeListLLMError, FakeStreamingListLLM
 from streamscope.engine.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
@@ -20,15 +21,20 @@ from streamscope.engine.outputs import (
 )
 
 __all__ = [
+    "LLM",
     "BaseChatModel",
+    "BaseLLM",
     "ChatGeneration",
     "ChatGenerationChunk",
     "ChatResult",
     "FakeListChatModel",
     "FakeListChatModelError",
+    "FakeListLLM",
+    "FakeListLLMError",
     "FakeMessagesListChatModel",
     "FakeStreamingChatModel",
     "FakeStreamingError",
+    "FakeStreamingListLLM",
     "Generation",
     "GenerationChunk",
     "GenericFakeChatModel",
