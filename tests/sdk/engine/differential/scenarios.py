@@ -23,14 +23,16 @@ def load(impl: str) -> SimpleNamespace:
 
         return SimpleNamespace(**{name: getattr(engine, name) for name in engine.__all__})
     from langchain_core import callbacks, messages, output_parsers, outputs, prompts, runnables, tools
-    from langchain_core.language_models import BaseChatModel, fake_chat_models
+    from langchain_core import documents, retrievers
+    from langchain_core.language_models import LLM, BaseChatModel, FakeListLLM, FakeStreamingListLLM, fake_chat_models
     from langchain_core.messages import tool as message_tool
     from langchain_core.output_parsers import openai_tools
     from langchain_core.utils.json import parse_partial_json
 
-    names: dict[str, Any] = {"BaseChatModel": BaseChatModel, "parse_partial_json": parse_partial_json}
+    names: dict[str, Any] = {"BaseChatModel": BaseChatModel, "parse_partial_json": parse_partial_json, "LLM": LLM,
+                             "FakeListLLM": FakeListLLM, "FakeStreamingListLLM": FakeStreamingListLLM}
     for module in (callbacks, messages, output_parsers, outputs, prompts, runnables, tools, fake_chat_models,
-                   openai_tools, message_tool):
+                   openai_tools, message_tool, documents, retrievers):
         names.update({n: getattr(module, n) for n in dir(module) if not n.startswith("_")})
     return SimpleNamespace(**names)
 
@@ -318,6 +320,26 @@ def scenario_list_parsers(E: SimpleNamespace) -> dict[str, Any]:
         out[type(parser).__name__] = [parser.invoke(text), list((model | parser).stream("x")),
                                       events(model | parser, "x")]
     return out
+
+
+def scenario_text_llms_and_retrievers(E: SimpleNamespace) -> dict[str, Any]:
+    class Upper(E.LLM):  # type: ignore[misc, name-defined]
+        @property
+        def _llm_type(self) -> str:
+            return "upper"
+
+        def _call(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> str:
+            return prompt.upper()
+
+    class KeywordRetriever(E.BaseRetriever):  # type: ignore[misc, name-defined]
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            return [E.Document(page_content=f"about {query}")]
+
+    chain = E.PromptTemplate.from_template("say {x}") | E.FakeStreamingListLLM(responses=["ab"]) | E.StrOutputParser()
+    rag = KeywordRetriever() | E.RunnableLambda(lambda docs: [d.page_content for d in docs])
+    return {"upper": Upper().invoke("hey"), "chain": [list(chain.stream({"x": 1})), events(chain, {"x": 1})],
+            "fake_list": [E.FakeListLLM(responses=["x", "y"]).batch(["a", "b"])],
+            "rag": [rag.invoke("cats"), [e[:3] for e in events(rag, "cats")]]}
 
 
 def scenario_fakes_and_usage(E: SimpleNamespace) -> dict[str, Any]:
