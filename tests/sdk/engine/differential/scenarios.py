@@ -22,9 +22,24 @@ def load(impl: str) -> SimpleNamespace:
         import streamscope.engine as engine
 
         return SimpleNamespace(**{name: getattr(engine, name) for name in engine.__all__})
-    from langchain_core import callbacks, messages, output_parsers, outputs, prompts, runnables, tools
-    from langchain_core import documents, retrievers
-    from langchain_core.language_models import LLM, BaseChatModel, FakeListLLM, FakeStreamingListLLM, fake_chat_models
+    from langchain_core import (
+        callbacks,
+        documents,
+        messages,
+        output_parsers,
+        outputs,
+        prompts,
+        retrievers,
+        runnables,
+        tools,
+    )
+    from langchain_core.language_models import (
+        LLM,
+        BaseChatModel,
+        FakeListLLM,
+        FakeStreamingListLLM,
+        fake_chat_models,
+    )
     from langchain_core.messages import tool as message_tool
     from langchain_core.output_parsers import openai_tools
     from langchain_core.utils.json import parse_partial_json
