@@ -94,6 +94,7 @@ from streamscope.engine.prompts import (
 from streamscope.engine.retrievers import BaseRetriever
 from streamscope.engine.runnables import (
     AddableDict,
+    ConfigurableField,
     RetryState,
     Runnable,
     RunnableAssign,
@@ -157,6 +158,7 @@ __all__ = [
     "ChatPromptValue",
     "ChatResult",
     "CommaSeparatedListOutputParser",
+    "ConfigurableField",
     "Document",
     "FakeListChatModel",
     "FakeListChatModelError",

@@ -4,6 +4,7 @@ from streamscope.engine.config import RunnableConfig
 from streamscope.engine.runnables.base import Runnable, coerce_to_runnable
 from streamscope.engine.runnables.binding import RunnableBinding
 from streamscope.engine.runnables.branch import RunnableBranch
+from streamscope.engine.runnables.configurable import ConfigurableField
 from streamscope.engine.runnables.each import RunnableEach
 from streamscope.engine.runnables.fallbacks import RunnableWithFallbacks
 from streamscope.engine.runnables.generator import RunnableGenerator
@@ -16,6 +17,7 @@ from streamscope.engine.runnables.utils import AddableDict, fold
 
 __all__ = [
     "AddableDict",
+    "ConfigurableField",
     "RetryState",
     "Runnable",
     "RunnableAssign",

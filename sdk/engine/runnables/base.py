@@ -28,6 +28,7 @@ from streamscope.engine.config import (
     ensure_config,
     patch_config,
 )
+from streamscope.engine.runnables.derived import DerivedRunnables
 from streamscope.engine.runnables.utils import Folder, fold
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _context_with(config: RunnableConfig) -> contextvars.Context:
     return ctx
 
 
-class Runnable(Generic[Input, Output]):
+class Runnable(DerivedRunnables, Generic[Input, Output]):
     """A unit of work that can be invoked, batched, streamed, transformed and composed with ``|``."""
 
     name: str | None = None
@@ -285,39 +286,6 @@ class Runnable(Generic[Input, Output]):
                 raise
 
         return list(await asyncio.gather(*(one(i) for i in range(len(inputs)))))
-
-    def batch_as_completed(
-        self, inputs: Sequence[Input], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
-    ) -> Iterator[tuple[int, Any]]:
-        """``(index, output)`` pairs in the order the invocations finish."""
-        from streamscope.engine.runnables.batching import batch_as_completed
-
-        return batch_as_completed(self, inputs, config, return_exceptions, kwargs)
-
-    def abatch_as_completed(
-        self, inputs: Sequence[Input], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
-    ) -> AsyncIterator[tuple[int, Any]]:
-        from streamscope.engine.runnables.batching import abatch_as_completed
-
-        return abatch_as_completed(self, inputs, config, return_exceptions, kwargs)
-
-    def with_listeners(
-        self, *, on_start: Callable[..., Any] | None = None, on_end: Callable[..., Any] | None = None,
-        on_error: Callable[..., Any] | None = None,
-    ) -> RunnableBinding:
-        """Call ``on_start(run)`` / ``on_end(run)`` / ``on_error(run)`` (or ``(run, config)``) for this runnable's
-        own run in every call."""
-        from streamscope.engine.runnables.listeners import RunnableListeners
-
-        return RunnableListeners(self, on_start=on_start, on_end=on_end, on_error=on_error)
-
-    def map(self) -> Runnable[Sequence[Input], list[Output]]:
-        """A runnable that batches this one over a list input (``RunnableEach``)."""
-        from streamscope.engine.runnables.each import RunnableEach
-
-        return RunnableEach(self)
 
     # -- composition ------------------------------------------------------------------------------------------
     def __or__(self, other: Any) -> RunnableSequence:

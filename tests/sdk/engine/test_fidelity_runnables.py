@@ -10,11 +10,14 @@ import pytest
 from tests.sdk.engine.conftest import Recorder
 
 from streamscope.engine import (
+    ConfigurableField,
+    FakeListChatModel,
     Runnable,
     RunnableConfig,
     RunnableGenerator,
     RunnableLambda,
     RunnablePassthrough,
+    StrOutputParser,
 )
 
 
@@ -155,3 +158,24 @@ def test_an_error_listener_gets_the_formatted_error() -> None:
     with pytest.raises(ZeroDivisionError):
         failing.invoke(1)
     assert len(errors) == 1 and errors[0].startswith("ZeroDivisionError(")
+
+
+def test_configurable_fields_are_set_per_call() -> None:
+    model = FakeListChatModel(responses=["a"]).configurable_fields(responses=ConfigurableField(id="resp"))
+    assert model.invoke("x").content == "a"
+    assert model.invoke("x", {"configurable": {"resp": ["b"]}}).content == "b"
+    assert model.with_config(configurable={"resp": ["c"]}).invoke("x").content == "c"
+    assert list((model | StrOutputParser()).stream("x", {"configurable": {"resp": ["de"]}})) == ["d", "e"]
+    with pytest.raises(ValueError, match="Configuration key nope not found"):
+        FakeListChatModel(responses=["a"]).configurable_fields(nope=ConfigurableField(id="n"))
+
+
+def test_configurable_alternatives_choose_by_key(rec: Recorder) -> None:
+    alt = FakeListChatModel(responses=["default"]).configurable_alternatives(
+        ConfigurableField(id="llm"), default_key="fake", other=FakeListChatModel(responses=["other"]))
+    assert alt.invoke("x").content == "default"
+    assert alt.invoke("x", {"configurable": {"llm": "other"}}).content == "other"
+    with pytest.raises(ValueError, match="Unknown alternative: nope"):
+        alt.invoke("x", {"configurable": {"llm": "nope"}})
+    (alt | StrOutputParser()).invoke("x", {"callbacks": [rec], "configurable": {"llm": "other"}})
+    assert [k["tags"] for _, k in rec.of("chat_model_start")] == [["seq:step:1"]]  # no run of its own
