@@ -29,6 +29,11 @@ from streamscope.engine.callbacks import (
 )
 from streamscope.engine.config import RunnableConfig, ensure_config, get_config, patch_config
 from streamscope.engine.documents import Document
+from streamscope.engine.history import (
+    BaseChatMessageHistory,
+    InMemoryChatMessageHistory,
+    RunnableWithMessageHistory,
+)
 from streamscope.engine.list_parsers import (
     CommaSeparatedListOutputParser,
     ListOutputParser,
@@ -140,6 +145,7 @@ __all__ = [
     "AsyncCallbackHandler",
     "AsyncIteratorCallbackHandler",
     "BaseCallbackHandler",
+    "BaseChatMessageHistory",
     "BaseChatModel",
     "BaseCumulativeTransformOutputParser",
     "BaseGenerationOutputParser",
@@ -173,6 +179,7 @@ __all__ = [
     "GenericFakeChatModel",
     "HumanMessage",
     "HumanMessagePromptTemplate",
+    "InMemoryChatMessageHistory",
     "JsonOutputKeyToolsParser",
     "JsonOutputParser",
     "JsonOutputToolsParser",
@@ -204,6 +211,7 @@ __all__ = [
     "RunnableRetry",
     "RunnableSequence",
     "RunnableWithFallbacks",
+    "RunnableWithMessageHistory",
     "SimpleJsonOutputParser",
     "StrOutputParser",
     "StreamingStdOutCallbackHandler",
