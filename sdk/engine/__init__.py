@@ -131,6 +131,7 @@ from streamscope.engine.tool_parsers import (
     PydanticToolsParser,
 )
 from streamscope.engine.tools import BaseTool, StructuredTool, Tool, ToolException, tool
+from streamscope.engine.xml_parser import XMLOutputParser
 
 __all__ = [
     "LLM",
@@ -226,6 +227,7 @@ __all__ = [
     "ToolMessage",
     "UsageMetadata",
     "UsageMetadataCallbackHandler",
+    "XMLOutputParser",
     "add_global_handler",
     "adispatch_custom_event",
     "chain",

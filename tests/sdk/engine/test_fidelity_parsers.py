@@ -20,6 +20,7 @@ from streamscope.engine import (
     OutputParserException,
     PydanticToolsParser,
     SimpleJsonOutputParser,
+    XMLOutputParser,
     parse_tool_call,
     tool_call_chunk,
 )
@@ -110,3 +111,33 @@ def test_list_parsers_stream_each_finished_item(parser: Any, text: str, items: l
     assert parser.invoke(text) == items
     assert list(parser.transform(iter(pieces(text)))) == [[item] for item in items]
     assert list((FakeListChatModel(responses=[text]) | parser).stream("x")) == [[item] for item in items]
+
+
+XML = ("Sure:\n```xml\n<movies><movie><title>Alien</title><year>1979</year></movie>"
+       "<movie><title>Heat</title></movie></movies>\n```")
+
+
+def test_xml_parser_parses_after_prose_and_a_fence() -> None:
+    assert XMLOutputParser(parser="xml").invoke(XML) == {
+        "movies": [{"movie": [{"title": "Alien"}, {"year": "1979"}]}, {"movie": [{"title": "Heat"}]}]}
+    with pytest.raises(OutputParserException, match="Failed to parse XML format"):
+        XMLOutputParser(parser="xml").invoke("<a><b></a>")
+
+
+def test_xml_parser_streams_each_leaf_as_its_path() -> None:
+    out = list((FakeListChatModel(responses=[XML]) | XMLOutputParser(parser="xml")).stream("x"))
+    assert out == [{"movies": [{"movie": [{"title": "Alien"}]}]}, {"movies": [{"movie": [{"year": "1979"}]}]},
+                   {"movies": [{"movie": [{"title": "Heat"}]}]}]
+    folded = out[0] + out[1] + out[2]
+    assert folded == {"movies": [{"movie": [{"title": "Alien"}]}, {"movie": [{"year": "1979"}]},
+                                 {"movie": [{"title": "Heat"}]}]}
+
+
+def test_xml_parser_defaults_to_defusedxml_as_langchain() -> None:
+    try:
+        import defusedxml  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="defusedxml is not installed"):
+            XMLOutputParser().invoke("<a>x</a>")
+    else:
+        assert XMLOutputParser().invoke("<a>x</a>") == {"a": "x"}
