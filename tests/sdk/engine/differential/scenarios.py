@@ -24,6 +24,7 @@ def load(impl: str) -> SimpleNamespace:
         return SimpleNamespace(**{name: getattr(engine, name) for name in engine.__all__})
     from langchain_core import (
         callbacks,
+        chat_history,
         documents,
         messages,
         output_parsers,
@@ -42,12 +43,14 @@ def load(impl: str) -> SimpleNamespace:
     )
     from langchain_core.messages import tool as message_tool
     from langchain_core.output_parsers import openai_tools
+    from langchain_core.runnables.history import RunnableWithMessageHistory
     from langchain_core.utils.json import parse_partial_json
 
     names: dict[str, Any] = {"BaseChatModel": BaseChatModel, "parse_partial_json": parse_partial_json, "LLM": LLM,
-                             "FakeListLLM": FakeListLLM, "FakeStreamingListLLM": FakeStreamingListLLM}
+                             "FakeListLLM": FakeListLLM, "FakeStreamingListLLM": FakeStreamingListLLM,
+                             "RunnableWithMessageHistory": RunnableWithMessageHistory}
     for module in (callbacks, messages, output_parsers, outputs, prompts, runnables, tools, fake_chat_models,
-                   openai_tools, message_tool, documents, retrievers):
+                   openai_tools, message_tool, documents, retrievers, chat_history):
         names.update({n: getattr(module, n) for n in dir(module) if not n.startswith("_")})
     return SimpleNamespace(**names)
 
@@ -83,9 +86,9 @@ def collect(aiter: AsyncIterator[Any]) -> list[Any]:
     return asyncio.run(run())
 
 
-def events(runnable: Any, value: Any, **kwargs: Any) -> list[Any]:
+def events(runnable: Any, value: Any, config: Any = None, **kwargs: Any) -> list[Any]:
     return [[e["event"], e["name"], sorted(e["tags"]), norm(e["data"])]
-            for e in collect(runnable.astream_events(value, version="v2", **kwargs))]
+            for e in collect(runnable.astream_events(value, config, version="v2", **kwargs))]
 
 
 def make_recorder(E: SimpleNamespace) -> Any:
@@ -355,6 +358,31 @@ def scenario_text_llms_and_retrievers(E: SimpleNamespace) -> dict[str, Any]:
     return {"upper": Upper().invoke("hey"), "chain": [list(chain.stream({"x": 1})), events(chain, {"x": 1})],
             "fake_list": [E.FakeListLLM(responses=["x", "y"]).batch(["a", "b"])],
             "rag": [rag.invoke("cats"), [e[:3] for e in events(rag, "cats")]]}
+
+
+def scenario_wrappers(E: SimpleNamespace) -> dict[str, Any]:
+    seen: list[Any] = []
+    listened = E.RunnableLambda(lambda x: x + 1).with_listeners(
+        on_end=lambda run: seen.append([run.name, run.inputs, run.outputs]))
+    configured = E.FakeListChatModel(responses=["a"]).configurable_fields(responses=E.ConfigurableField(id="r"))
+    alternatives = configured.configurable_alternatives(
+        E.ConfigurableField(id="llm"), default_key="base", other=E.FakeListChatModel(responses=["other"]))
+    store: dict[str, Any] = {}
+    chat = E.RunnableWithMessageHistory(E.FakeListChatModel(responses=["one", "two"]),
+                                        lambda sid: store.setdefault(sid, E.InMemoryChatMessageHistory()))
+    session = {"configurable": {"session_id": "s"}}
+    streamed = [c.content for c in chat.stream("q1", session)]
+    chat.invoke("q2", session)
+    xml = "<movies><movie><title>Alien</title><year>1979</year></movie></movies>"
+    return {
+        "listeners": [listened.invoke(1), list(listened.stream(2)), seen],
+        "configurable": [configured.invoke("x", {"configurable": {"r": ["b"]}}).content,
+                         alternatives.invoke("x", {"configurable": {"llm": "other"}}).content,
+                         events(configured | E.StrOutputParser(), "x", config={"configurable": {"r": ["cd"]}})],
+        "history": [streamed, norm(store["s"].messages)],
+        "xml": [E.XMLOutputParser(parser="xml").invoke(xml),
+                list((E.FakeListChatModel(responses=[xml]) | E.XMLOutputParser(parser="xml")).stream("x"))],
+    }
 
 
 def scenario_fakes_and_usage(E: SimpleNamespace) -> dict[str, Any]:
