@@ -146,3 +146,20 @@ def test_chat_model_end_event_of_an_invoked_model_carries_a_message() -> None:
                                             "on_chat_model_end"]
     output = events[-1]["data"]["output"]
     assert type(output) is AIMessage and output.content == "ab"
+
+
+def test_openai_usage_keeps_cache_read_and_reasoning_details() -> None:
+    from openai.types import CompletionUsage
+
+    from streamscope.engine.openai.convert import usage_metadata
+
+    usage = CompletionUsage.model_validate({
+        "prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+        "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": None},
+        "completion_tokens_details": {"reasoning_tokens": 4},
+    })
+    assert usage_metadata(usage) == {"input_tokens": 10, "output_tokens": 7, "total_tokens": 17,
+                                     "input_token_details": {"cache_read": 3},
+                                     "output_token_details": {"reasoning": 4}}
+    plain = CompletionUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
+    assert usage_metadata(plain) == {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
