@@ -98,7 +98,10 @@ def chunk_to_generation(chunk: Any) -> ChatGenerationChunk:
     usage = usage_metadata(getattr(chunk, "usage", None))
     choices: Sequence[Any] = chunk.choices or ()
     if not choices:
-        message = AIMessageChunk("", id=chunk.id, usage_metadata=usage, response_metadata={"model_provider": "openai"})
+        # The usage chunk is the stream's last (sent after the finish chunk when usage is asked for): marked
+        # ``last`` (as the finish chunk is), so no synthetic empty chunk follows (langchain-openai adds one).
+        message = AIMessageChunk("", id=chunk.id, usage_metadata=usage, response_metadata={"model_provider": "openai"},
+                                 chunk_position="last" if usage is not None else None)
         return ChatGenerationChunk(message)
     choice = choices[0]
     delta = choice.delta

@@ -89,15 +89,15 @@ def make(server: FakeLLMServer, model: str = "text", **kwargs: Any) -> ChatOpenA
 def test_stream_yields_every_chunk_and_reports_each_to_callbacks(server: FakeLLMServer, rec: Recorder) -> None:
     with make(server, callbacks=[rec]) as llm:
         chunks = list(llm.stream("hi"))
-    # the last one is the empty chunk_position="last" chunk LangChain's base class appends
-    assert [c.content for c in chunks] == ["", "Hello", " brave", " world", "", "", ""]
-    assert chunks[-1].chunk_position == "last" and chunks[-1].id.startswith("lc_run--")
+    # the provider's last chunk (usage) is marked last: no synthetic empty chunk follows
+    assert [c.content for c in chunks] == ["", "Hello", " brave", " world", "", ""]
+    assert chunks[-1].chunk_position == "last" and chunks[-1].usage_metadata is not None
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     assert chunks[4].response_metadata["finish_reason"] == "stop"
     assert chunks[5].usage_metadata == {"input_tokens": 9, "output_tokens": 3, "total_tokens": 12}
     assert all(c.usage_metadata is None for c in chunks[:5])
-    assert rec.kinds() == ["start", "custom", *["token"] * 7, "end"]
-    assert rec.tokens() == ["", "Hello", " brave", " world", "", "", ""]
+    assert rec.kinds() == ["start", "custom", *["token"] * 6, "end"]
+    assert rec.tokens() == ["", "Hello", " brave", " world", "", ""]
     _, start = rec.one("start")
     assert start["metadata"]["ls_provider"] == "openai"
     assert start["metadata"]["ls_model_name"] == "text"
@@ -107,7 +107,7 @@ def test_stream_yields_every_chunk_and_reports_each_to_callbacks(server: FakeLLM
     assert name == FIRST_BYTE_EVENT and isinstance(data["time_ns"], int)
     assert custom["run_id"] == start["run_id"]
     token_chunks = [kw["chunk"] for k, _, kw in rec.events if k == "token"]
-    assert token_chunks[-2].message.usage_metadata["output_tokens"] == 3
+    assert token_chunks[-1].message.usage_metadata["output_tokens"] == 3
     response, end = rec.one("end")
     assert end["reason"] == "completed" and end["run_id"] == start["run_id"]
     message = response.generations[0][0].message
@@ -122,8 +122,8 @@ def test_astream(server: FakeLLMServer, rec: Recorder) -> None:
         async with make(server, callbacks=[rec]) as llm:
             return [c.content async for c in llm.astream([HumanMessage("hi")])]
 
-    assert asyncio.run(run()) == ["", "Hello", " brave", " world", "", "", ""]
-    assert rec.kinds() == ["start", "custom", *["token"] * 7, "end"]
+    assert asyncio.run(run()) == ["", "Hello", " brave", " world", "", ""]
+    assert rec.kinds() == ["start", "custom", *["token"] * 6, "end"]
 
 
 def test_stream_usage_off_sends_no_stream_options(server: FakeLLMServer) -> None:
