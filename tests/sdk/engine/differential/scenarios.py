@@ -235,6 +235,18 @@ def scenario_chains(E: SimpleNamespace) -> dict[str, Any]:
     }
 
 
+def scenario_async(E: SimpleNamespace) -> dict[str, Any]:
+    _, async_only = custom_models(E)
+    prompt = E.ChatPromptTemplate.from_messages([("human", "{q}")])
+    chain = prompt | E.FakeListChatModel(responses=["yo"]) | E.StrOutputParser()
+    rec, rec_model = make_recorder(E), make_recorder(E)
+    streamed = collect(chain.astream({"q": "x"}, {"callbacks": [rec]}))
+    model_chunks = collect(async_only.astream("hi", {"callbacks": [rec_model]}))
+    batched = asyncio.run((E.RunnableLambda(lambda x: x + 1) | E.RunnableLambda(lambda x: x * 2)).abatch([1, 2]))
+    return {"chain": [streamed, rec.seen], "async_only": [norm(model_chunks), rec_model.seen],
+            "abatch": batched, "events": events(async_only | E.StrOutputParser(), "hi")}
+
+
 def scenario_retry(E: SimpleNamespace) -> dict[str, Any]:
     def flaky(x: int) -> int:
         return x * 2
