@@ -86,13 +86,13 @@ class FakeListChatModel(BaseChatModel):
             if self.sleep:
                 time.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
-                raise FakeListChatModelError(f"error on chunk {index}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(char))
         if response:
             if self.sleep:
                 time.sleep(self.sleep)
             if self.error_on_chunk_number == len(response) - 1:
-                raise FakeListChatModelError(f"error on chunk {len(response) - 1}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
     async def _astream(
@@ -104,13 +104,13 @@ class FakeListChatModel(BaseChatModel):
             if self.sleep:
                 await asyncio.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
-                raise FakeListChatModelError(f"error on chunk {index}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(char))
         if response:
             if self.sleep:
                 await asyncio.sleep(self.sleep)
             if self.error_on_chunk_number == len(response) - 1:
-                raise FakeListChatModelError(f"error on chunk {len(response) - 1}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
 

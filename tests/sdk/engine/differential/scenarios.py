@@ -114,6 +114,9 @@ def make_recorder(E: SimpleNamespace) -> Any:
         def on_llm_new_token(self, token: str, **kw: Any) -> None:
             self.seen.append(["token", token])
 
+        def on_llm_error(self, error: BaseException, **kw: Any) -> None:
+            self.seen.append(["llm_error", norm(error)])
+
         def on_llm_end(self, response: Any, **kw: Any) -> None:
             generation = response.generations[0][0]
             self.seen.append(["llm_end", type(generation).__name__, norm(generation.message)])
@@ -245,6 +248,25 @@ def scenario_async(E: SimpleNamespace) -> dict[str, Any]:
     batched = asyncio.run((E.RunnableLambda(lambda x: x + 1) | E.RunnableLambda(lambda x: x * 2)).abatch([1, 2]))
     return {"chain": [streamed, rec.seen], "async_only": [norm(model_chunks), rec_model.seen],
             "abatch": batched, "events": events(async_only | E.StrOutputParser(), "hi")}
+
+
+def scenario_errors(E: SimpleNamespace) -> dict[str, Any]:
+    prompt = E.ChatPromptTemplate.from_messages([("human", "{q}")])
+    out: dict[str, Any] = {}
+    for name, kwargs in (("stream", {}), ("invoke", {})):
+        rec = make_recorder(E)
+        chain = prompt | E.FakeListChatModel(responses=["abc"], error_on_chunk_number=1) | E.StrOutputParser()
+        got: list[Any] = []
+        try:
+            if name == "stream":
+                for chunk in chain.stream({"q": "x"}, {"callbacks": [rec]}, **kwargs):
+                    got.append(chunk)
+            else:
+                got.append(chain.invoke({"q": "x"}, {"callbacks": [rec]}, **kwargs))
+        except Exception as exc:
+            got.append(type(exc).__name__)
+        out[name] = [got, rec.seen]
+    return out
 
 
 def scenario_retry(E: SimpleNamespace) -> dict[str, Any]:
