@@ -61,13 +61,28 @@ def get_config() -> RunnableConfig:
     return ensure_config()
 
 
+def _normalised(config: RunnableConfig) -> RunnableConfig:
+    """``config`` with the default keys and unknown keys moved under ``configurable`` (LangChain's
+    ``ensure_config``, without the inherited config)."""
+    out: RunnableConfig = {"tags": [], "metadata": {}, "callbacks": None, "recursion_limit": 25, "configurable": {}}
+    for key, value in config.items():
+        if value is None:
+            continue
+        if key in _KEYS:
+            out[key] = value  # type: ignore[literal-required]
+        else:
+            out["configurable"] = {**out["configurable"], key: value}
+    return out
+
+
 def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
-    """Later configs win; tags concatenate, metadata and configurable merge, callback lists concatenate."""
+    """As LangChain: each config normalised, later ones win; tags are a sorted union, metadata and configurable
+    merge, callbacks concatenate, a default ``recursion_limit`` does not override."""
     base: RunnableConfig = {}
     for config in configs:
-        if not config:
+        if config is None:
             continue
-        for key, raw in config.items():
+        for key, raw in _normalised(config).items():
             value: Any = raw
             if key == "tags":
                 base["tags"] = sorted(set(base.get("tags", [])) | set(value or []))
@@ -76,7 +91,11 @@ def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
             elif key == "configurable":
                 base["configurable"] = {**base.get("configurable", {}), **(value or {})}
             elif key == "callbacks":
-                base["callbacks"] = _merge_callbacks(base.get("callbacks"), value)
+                if value is not None:
+                    base["callbacks"] = _merge_callbacks(base.get("callbacks"), value)
+            elif key == "recursion_limit":
+                if value != 25:
+                    base["recursion_limit"] = value
             else:
                 base[key] = value  # type: ignore[literal-required]
     return base

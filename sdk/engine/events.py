@@ -28,7 +28,7 @@ _DONE = object()
 
 
 class _Run:
-    __slots__ = ("input", "metadata", "name", "parent", "run_type", "streamed", "tags")
+    __slots__ = ("ended", "input", "metadata", "name", "parent", "run_type", "streamed", "tags")
 
     def __init__(
         self, name: str, run_type: str, tags: list[str], metadata: dict[str, Any], parent: UUID | None,
@@ -41,6 +41,7 @@ class _Run:
         self.parent = parent
         self.input = input
         self.streamed = False
+        self.ended = False
 
 
 def _name(serialized: dict[str, Any] | None, name: str | None) -> str:
@@ -91,8 +92,9 @@ class EventStreamHandler:
         metadata: dict[str, Any] | None, input: Any, deferred: bool,
     ) -> None:
         with self.lock:
-            if run_id in self.runs:
-                return  # a reused run id: ignore rather than corrupt the tree
+            known = self.runs.get(run_id)
+            if known is not None and not known.ended:
+                return  # the id of a run still going: ignore rather than corrupt the tree
             if run_id == self.root_run_id and self.root_input is not _NO_ROOT_INPUT:
                 input, deferred = self.root_input, False
             run = _Run(name, run_type, list(tags or []), dict(metadata or {}), parent_run_id, input)
@@ -101,8 +103,9 @@ class EventStreamHandler:
 
     def _finish(self, run_id: UUID, suffix: str, data: dict[str, Any], inputs: Any = None) -> None:
         run = self.runs.get(run_id)
-        if run is None:
-            return
+        if run is None or run.ended:
+            return  # (each run ends once, also when its id is reused after it ended)
+        run.ended = True
         if inputs is not None:
             run.input = inputs
         if run_id != self.root_run_id or suffix == "error":
@@ -216,9 +219,11 @@ class EventStreamHandler:
         )
 
     def on_root_chunk(self, chunk: Any) -> None:
-        """A chunk of the root's output: reported here when the root run did not stream it itself."""
+        """A chunk of the root's output: reported here when the root run did not stream it itself and is still
+        running (as LangChain: a root that only invokes, such as a tool or a prompt, ends before its output is
+        yielded, and sends no stream event)."""
         run = self.runs.get(self.root_run_id)
-        if run is not None and not run.streamed and run.run_type not in ("chat_model", "llm"):
+        if run is not None and not run.streamed and not run.ended and run.run_type not in ("chat_model", "llm"):
             self._send(f"on_{run.run_type}_stream", self.root_run_id, {"chunk": chunk}, run)
 
 

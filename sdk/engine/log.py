@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamscope.engine.config import RunnableConfig
 from streamscope.engine.events import EventStreamHandler, _Filter, stream_handler_events
-from streamscope.engine.jsonpatch import apply_patch
+from streamscope.engine.jsonpatch import apply_patch, make_patch
 from streamscope.engine.runnables.utils import add
 
 if TYPE_CHECKING:
@@ -129,12 +129,25 @@ class _LogBuilder:
             return [{"op": "replace", "path": "", "value": state}]
         if suffix == "stream":
             chunk = event["data"].get("chunk")
-            self.final = add(self.final, chunk)
-            ops = [{"op": "replace", "path": "/final_output", "value": self.final}]
+            previous = self.final
+            self.final = add(previous, chunk)
+            if previous is None or self.final is chunk:  # the first chunk, or one that could not be added
+                ops = [{"op": "replace", "path": "/final_output", "value": self.final}]
+            else:  # as LangChain: only what changed in the folded output
+                ops = make_patch(_plain(previous), _plain(self.final), "/final_output")
             if self.with_list:
                 ops.insert(0, {"op": "add", "path": "/streamed_output/-", "value": chunk})
             return ops
         return []
+
+
+def _plain(value: Any) -> Any:
+    """Dicts and lists as plain containers (for diffing: an ``AddableDict`` and a ``dict`` are the same JSON)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _escape(key: str) -> str:

@@ -20,9 +20,11 @@ __all__ = [
     "HumanMessage",
     "SystemMessage",
     "ToolMessage",
+    "add_usage",
     "convert_to_messages",
     "get_buffer_string",
     "merge_dicts",
+    "merge_lists",
 ]
 
 Content = Any  # str, or a list of content blocks
@@ -193,6 +195,8 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
                     args = parse_partial_json(raw)
                 except ValueError:
                     args = {}
+                if not isinstance(args, dict):
+                    args = {}
             calls.append({"name": tc.get("name") or "", "args": args, "id": tc.get("id"), "type": "tool_call"})
         return calls
 
@@ -222,26 +226,69 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
 
 
 def _merge_content(parts: list[Content]) -> Content:
-    if all(isinstance(p, str) for p in parts):
+    """LangChain's ``merge_content`` over many parts: strings concatenate (a string after a list joins the list's
+    trailing string, or is appended), lists merge blocks by ``index``; an empty string after a list is a no-op."""
+    if all(type(p) is str for p in parts):
         return "".join(parts)
-    merged: list[Any] = []
-    for part in parts:
-        if isinstance(part, str):
-            if part:
-                merged.append(part)
-            continue
-        for block in part:
-            if (
-                isinstance(block, dict)
-                and "index" in block
-                and merged
-                and isinstance(merged[-1], dict)
-                and merged[-1].get("index") == block["index"]
-            ):
-                merged[-1] = merge_dicts(merged[-1], block)
+    merged: Content = "" if parts[0] is None else parts[0]
+    if isinstance(merged, list):
+        merged = list(merged)
+    for content in parts[1:]:
+        if isinstance(merged, str):
+            merged = merged + content if isinstance(content, str) else [merged, *content]
+        elif isinstance(content, list):
+            merged = merge_lists(merged, content)
+        elif merged and isinstance(merged[-1], str):
+            merged[-1] += content
+        elif content == "":
+            pass
+        elif merged:
+            merged.append(content)
+    return merged
+
+
+def _mergeable_index(block: Any) -> bool:
+    if not (isinstance(block, dict) and "index" in block):
+        return False
+    index = block["index"]
+    return isinstance(index, int) or (isinstance(index, str) and index.startswith("lc_"))
+
+
+def merge_lists(left: list[Any], right: list[Any]) -> list[Any]:
+    """Extend ``left`` by ``right``, merging a dict block into the earlier block with the same ``index`` (and no
+    conflicting ``id``); the later block's ``type`` is dropped from the merge."""
+    merged = list(left)
+    for block in right:
+        if _mergeable_index(block):
+            for i, prior in enumerate(merged):
+                if (isinstance(prior, dict) and prior.get("index") == block["index"]
+                        and (prior.get("id") in (None, "") or block.get("id") in (None, "")
+                             or prior.get("id") == block.get("id"))):
+                    merged[i] = merge_dicts(prior, {k: v for k, v in block.items() if k != "type"})
+                    break
             else:
                 merged.append(block)
+        else:
+            merged.append(block)
     return merged
+
+
+def add_usage(left: dict[str, Any], right: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Sum two usage dicts key by key, nested detail dicts too (``input_token_details``, ...); a value that is
+    neither an int nor a dict raises ``ValueError`` (as LangChain's ``add_usage``)."""
+    if depth >= 100:
+        raise ValueError("max_depth=100 exceeded, unable to combine dicts.")
+    combined: dict[str, Any] = {}
+    for key in (*left, *(k for k in right if k not in left)):
+        lv, rv = left.get(key, 0), right.get(key, 0)
+        if isinstance(lv, int) and isinstance(rv, int):
+            combined[key] = lv + rv
+        elif isinstance(left.get(key, {}), dict) and isinstance(right.get(key, {}), dict):
+            combined[key] = add_usage(left.get(key, {}), right.get(key, {}), depth + 1)
+        else:
+            types = [type(d[key]) for d in (left, right) if key in d]
+            raise ValueError(f"Unknown value types: {types}. Only dict and int values are supported.")
+    return combined
 
 
 # String values that identify rather than accumulate: a repeated value replaces, never concatenates.
@@ -263,7 +310,7 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(out[key], dict) and isinstance(value, dict):
             out[key] = merge_dicts(out[key], value)
         elif isinstance(out[key], list) and isinstance(value, list):
-            out[key] = out[key] + value
+            out[key] = merge_lists(out[key], value)
         else:
             out[key] = value
     return out
@@ -329,12 +376,7 @@ class AIChunkAccumulator:
             self._add_tools(chunk.tool_call_chunks)
         usage = chunk.usage_metadata
         if usage:
-            total = self._usage
-            if total is None:
-                total = self._usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-            for key, value in usage.items():
-                if isinstance(value, int):
-                    total[key] = total.get(key, 0) + value
+            self._usage = dict(usage) if self._usage is None else add_usage(self._usage, usage)
         if chunk.additional_kwargs:
             self._additional = merge_dicts(self._additional or {}, chunk.additional_kwargs)
         if chunk.response_metadata:

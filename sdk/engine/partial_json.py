@@ -1,199 +1,97 @@
-"""A tolerant parser for a *prefix* of a JSON document, as it grows during a stream.
+"""Tolerant JSON for streams, with langchain-core's semantics (``parse_partial_json``, ``parse_json_markdown``).
 
-``parse_partial_json('{"a": [1, 2, {"b": "hel')`` gives ``{"a": [1, 2, {"b": "hel"}]}``: open strings are
-closed, open containers are closed, and a trailing incomplete token (``tr``, ``-``, ``1.``, a key without a
-value) is dropped. Text that can never become valid JSON raises ``ValueError``.
+``parse_partial_json('{"a": [1, 2, {"b": "hel')`` gives ``{"a": [1, 2, {"b": "hel"}]}``: an open string is
+closed, open containers are closed, and the text is cut back from the first place ``json`` rejects until what
+is left parses, so an incomplete tail (``tr``, ``1.``, a key without a value) and anything after a complete
+value (prose) are dropped. A closing bracket that closes nothing open gives ``None``; text with no parseable
+prefix raises ``json.JSONDecodeError`` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["parse_partial_json", "strip_code_fence"]
+__all__ = ["parse_json_markdown", "parse_partial_json"]
 
-_WS = " \t\r\n"
-_LITERALS = {"true": True, "false": False, "null": None}
-_NUMBER_CHARS = frozenset("0123456789+-.eE")
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_CLOSERS = {"{": "}", "[": "]"}
 
 
-class _Incomplete(Exception):
-    """The input ended inside a token that cannot be shown yet."""
+def _close(text: str) -> tuple[list[str], list[str]] | None:
+    """The text as pieces (raw newlines inside strings escaped, an open string closed) and the closers of the
+    containers left open, innermost first; ``None`` when a closer does not match the open container."""
+    pieces: list[str] = []
+    open_closers: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        piece = char
+        if in_string:
+            if char == '"' and not escaped:
+                in_string = False
+            elif char == "\n" and not escaped:
+                piece = "\\n"
+            elif char == "\\":
+                escaped = not escaped
+            else:
+                escaped = False
+        elif char == '"':
+            in_string, escaped = True, False
+        elif char in _CLOSERS:
+            open_closers.append(_CLOSERS[char])
+        elif char in "}]":
+            if not open_closers or open_closers[-1] != char:
+                return None
+            open_closers.pop()
+        pieces.append(piece)
+    if in_string:
+        if escaped:
+            pieces.pop()  # a dangling backslash escapes nothing yet
+        pieces.append('"')
+    return pieces, open_closers[::-1]
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.i = 0
-
-    def ws(self) -> None:
-        text, i = self.text, self.i
-        while i < len(text) and text[i] in _WS:
-            i += 1
-        self.i = i
-
-    def eof(self) -> bool:
-        return self.i >= len(self.text)
-
-    def error(self, what: str) -> ValueError:
-        return ValueError(f"Invalid JSON at character {self.i}: {what}.")
-
-    def value(self) -> Any:
-        self.ws()
-        if self.eof():
-            raise _Incomplete
-        c = self.text[self.i]
-        if c == "{":
-            return self.obj()
-        if c == "[":
-            return self.arr()
-        if c == '"':
-            return self.string()[0]
-        if c == "-" or c.isdigit():
-            return self.number()
-        return self.literal()
-
-    def obj(self) -> dict[str, Any]:
-        self.i += 1
-        out: dict[str, Any] = {}
-        while True:
-            self.ws()
-            if self.eof():
-                return out
-            c = self.text[self.i]
-            if c == "}":
-                self.i += 1
-                return out
-            if c == ",":
-                self.i += 1
-                continue
-            if c != '"':
-                raise self.error("expected a key")
-            key, closed = self.string()
-            if not closed:
-                return out
-            self.ws()
-            if self.eof():
-                return out
-            if self.text[self.i] != ":":
-                raise self.error("expected ':'")
-            self.i += 1
-            try:
-                out[key] = self.value()
-            except _Incomplete:
-                return out
-            self.ws()
-            if self.eof():
-                return out
-            if self.text[self.i] not in ",}":
-                raise self.error("expected ',' or '}'")
-
-    def arr(self) -> list[Any]:
-        self.i += 1
-        out: list[Any] = []
-        while True:
-            self.ws()
-            if self.eof():
-                return out
-            c = self.text[self.i]
-            if c == "]":
-                self.i += 1
-                return out
-            if c == ",":
-                self.i += 1
-                continue
-            try:
-                out.append(self.value())
-            except _Incomplete:
-                return out
-            self.ws()
-            if self.eof():
-                return out
-            if self.text[self.i] not in ",]":
-                raise self.error("expected ',' or ']'")
-
-    def string(self) -> tuple[str, bool]:
-        text = self.text
-        i = self.i + 1
-        parts: list[str] = []
-        while i < len(text):
-            c = text[i]
-            if c == '"':
-                self.i = i + 1
-                return "".join(parts), True
-            if c == "\\":
-                if i + 1 >= len(text):
-                    break
-                esc = text[i + 1]
-                if esc == "u":
-                    digits = text[i + 2 : i + 6]
-                    if len(digits) < 4:
-                        break
-                    try:
-                        parts.append(chr(int(digits, 16)))
-                    except ValueError:
-                        raise self.error("bad \\u escape") from None
-                    i += 6
-                    continue
-                if esc not in _ESCAPES:
-                    raise self.error("bad escape")
-                parts.append(_ESCAPES[esc])
-                i += 2
-                continue
-            parts.append(c)
-            i += 1
-        self.i = len(text)
-        return "".join(parts), False
-
-    def number(self) -> Any:
-        start = self.i
-        text = self.text
-        i = start
-        while i < len(text) and text[i] in _NUMBER_CHARS:
-            i += 1
-        self.i = i
-        token = text[start:i]
-        try:
-            return json.loads(token)
-        except ValueError:
-            if i >= len(text):
-                raise _Incomplete from None
-            raise self.error(f"bad number {token!r}") from None
-
-    def literal(self) -> Any:
-        text = self.text
-        for word, value in _LITERALS.items():
-            if text.startswith(word, self.i):
-                self.i += len(word)
-                return value
-            rest = text[self.i :]
-            if word.startswith(rest):
-                self.i = len(text)
-                raise _Incomplete
-        raise self.error("unexpected character")
-
-
-def strip_code_fence(text: str) -> str:
-    """The JSON inside a Markdown code fence (`````json ... `````), or the text itself."""
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        body = stripped[3:]
-        newline = body.find("\n")
-        body = body[newline + 1 :] if newline >= 0 else ""
-        end = body.rfind("```")
-        return body[:end] if end >= 0 else body
-    return text
-
-
-def parse_partial_json(text: str) -> Any:
-    """Parse the longest meaningful prefix of ``text``; ``ValueError`` when nothing can be parsed."""
-    parser = _Parser(text)
+def parse_partial_json(text: str, *, strict: bool = False) -> Any:
+    """Parse the longest meaningful prefix of ``text`` (see the module docstring)."""
     try:
-        value = parser.value()
-    except _Incomplete:
-        raise ValueError("Not enough JSON yet.") from None
-    parser.ws()
-    if not parser.eof():
-        raise parser.error("extra data after the JSON value")
-    return value
+        return json.loads(text, strict=strict)
+    except json.JSONDecodeError:
+        pass
+    closed = _close(text)
+    if closed is None:
+        return None
+    pieces, closers = closed
+    ends: list[int] = []
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        ends.append(total)
+    while pieces:
+        try:
+            return json.loads("".join(pieces + closers), strict=strict)
+        except json.JSONDecodeError as exc:
+            cut = bisect_right(ends, exc.pos)  # drop from the piece json stopped at, or the last piece
+            cut = cut if cut < len(pieces) else len(pieces) - 1
+            del pieces[cut:], ends[cut:]
+    return json.loads(text, strict=strict)
+
+
+_FENCE = re.compile(r"```(json)?(.*)", re.DOTALL)
+_STRIP = " \n\r\t`"
+
+
+def _parse_stripped(text: str, parser: Callable[[str], Any]) -> Any:
+    return parser(text.strip(_STRIP))
+
+
+def parse_json_markdown(text: str, *, parser: Callable[[str], Any] = parse_partial_json) -> Any:
+    """JSON from a model's answer: the whole text, else what follows the first code fence (```` ```json ````),
+    so prose before the fence is skipped; backticks and whitespace around it are stripped."""
+    try:
+        return _parse_stripped(text, parser)
+    except json.JSONDecodeError:
+        match = _FENCE.search(text)
+        body = text if match is None else match.group(2)
+    return _parse_stripped(body, parser)

@@ -12,12 +12,16 @@ from streamscope.engine.messages import BaseMessage, HumanMessage, get_buffer_st
 from streamscope.engine.runnables.base import Runnable
 
 __all__ = [
+    "AIMessagePromptTemplate",
+    "BaseMessagePromptTemplate",
     "ChatPromptTemplate",
     "ChatPromptValue",
+    "HumanMessagePromptTemplate",
     "MessagesPlaceholder",
     "PromptTemplate",
     "PromptValue",
     "StringPromptValue",
+    "SystemMessagePromptTemplate",
 ]
 
 
@@ -130,11 +134,70 @@ class PromptTemplate(_BasePrompt):
 
 
 class MessagesPlaceholder:
-    """A slot for a list of messages taken from the input variable ``variable_name``."""
+    """A slot for a list of messages taken from the input variable ``variable_name`` (the last ``n_messages``
+    of them when set); an ``optional`` one may be missing."""
 
-    def __init__(self, variable_name: str, optional: bool = False) -> None:
+    def __init__(self, variable_name: str, optional: bool = False, *, n_messages: int | None = None) -> None:
         self.variable_name = variable_name
         self.optional = optional
+        self.n_messages = n_messages
+
+    @property
+    def input_variables(self) -> list[str]:
+        return [] if self.optional else [self.variable_name]
+
+    def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
+        from streamscope.engine.messages import convert_to_messages
+
+        value = kwargs.get(self.variable_name)
+        if value is None:
+            if not self.optional:
+                raise KeyError(f"Missing messages for placeholder {self.variable_name!r}.")
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"variable {self.variable_name} should be a list of base messages, got {value!r}.")
+        messages = convert_to_messages(list(value))
+        return messages[-self.n_messages:] if self.n_messages else messages
+
+
+class BaseMessagePromptTemplate:
+    """One message of a chat prompt, formatted from a :class:`PromptTemplate` (``SystemMessagePromptTemplate``,
+    ``HumanMessagePromptTemplate``, ``AIMessagePromptTemplate``)."""
+
+    role = "human"
+
+    def __init__(self, prompt: PromptTemplate, **additional_kwargs: Any) -> None:
+        self.prompt = prompt
+        self.additional_kwargs = additional_kwargs
+
+    @classmethod
+    def from_template(cls, template: str, partial_variables: Mapping[str, Any] | None = None,
+                      **kwargs: Any) -> Any:
+        return cls(PromptTemplate(template, **dict(partial_variables or {})), **kwargs)
+
+    @property
+    def input_variables(self) -> list[str]:
+        return self.prompt.input_variables
+
+    def format(self, **kwargs: Any) -> BaseMessage:
+        message = message_from_role(self.role, self.prompt.format(**kwargs))
+        message.additional_kwargs = dict(self.additional_kwargs)
+        return message
+
+    def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
+        return [self.format(**kwargs)]
+
+
+class SystemMessagePromptTemplate(BaseMessagePromptTemplate):
+    role = "system"
+
+
+class HumanMessagePromptTemplate(BaseMessagePromptTemplate):
+    role = "human"
+
+
+class AIMessagePromptTemplate(BaseMessagePromptTemplate):
+    role = "ai"
 
 
 MessageLike = Any
@@ -158,10 +221,9 @@ class ChatPromptTemplate(_BasePrompt):
             elif isinstance(item, str):
                 self.messages.append(("human", item))
                 variables.extend(_variables(item))
-            elif isinstance(item, MessagesPlaceholder):
+            elif isinstance(item, (MessagesPlaceholder, BaseMessagePromptTemplate)):
                 self.messages.append(item)
-                if not item.optional:
-                    variables.append(item.variable_name)
+                variables.extend(item.input_variables)
             elif isinstance(item, BaseMessage):
                 self.messages.append(item)
             else:
@@ -181,15 +243,8 @@ class ChatPromptTemplate(_BasePrompt):
         for item in self.messages:
             if isinstance(item, BaseMessage):
                 out.append(item)
-            elif isinstance(item, MessagesPlaceholder):
-                from streamscope.engine.messages import convert_to_messages
-
-                value = kwargs.get(item.variable_name)
-                if value is None:
-                    if not item.optional:
-                        raise KeyError(f"Missing messages for placeholder {item.variable_name!r}.")
-                    continue
-                out.extend(convert_to_messages(value))
+            elif isinstance(item, (MessagesPlaceholder, BaseMessagePromptTemplate)):
+                out.extend(item.format_messages(**kwargs))
             else:
                 role, template = item
                 out.append(message_from_role(role, template.format(**kwargs)))

@@ -10,20 +10,34 @@ from streamscope.engine.callbacks.manager import (
     add_global_handler,
     get_global_handlers,
     remove_global_handler,
+    scoped_handler,
 )
 from streamscope.engine.callbacks.stdout import StreamingStdOutCallbackHandler
+from streamscope.engine.callbacks.usage import (
+    InputTokenDetails,
+    OutputTokenDetails,
+    UsageMetadata,
+    UsageMetadataCallbackHandler,
+    get_usage_metadata_callback,
+)
 
 __all__ = [
     "AsyncCallbackHandler",
     "AsyncIteratorCallbackHandler",
     "BaseCallbackHandler",
     "CallbackManager",
+    "InputTokenDetails",
+    "OutputTokenDetails",
     "RunManager",
     "StreamingStdOutCallbackHandler",
+    "UsageMetadata",
+    "UsageMetadataCallbackHandler",
     "add_global_handler",
     "adispatch_custom_event",
     "dispatch_custom_event",
     "get_global_handlers",
+    "get_usage_metadata_callback",
     "reason_for",
     "remove_global_handler",
+    "scoped_handler",
 ]

@@ -8,7 +8,9 @@ nothing is dispatched at all (``RunManager.handlers`` is empty and callers skip 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,9 +29,23 @@ __all__ = [
     "add_global_handler",
     "get_global_handlers",
     "remove_global_handler",
+    "scoped_handler",
 ]
 
 _GLOBAL_HANDLERS: list[Any] = []
+#: Handlers attached for the current context only (``scoped_handler``), e.g. ``get_usage_metadata_callback``.
+_SCOPED_HANDLERS: ContextVar[tuple[Any, ...]] = ContextVar("streamscope_scoped_handlers", default=())
+
+
+@contextmanager
+def scoped_handler(handler: Any) -> Iterator[Any]:
+    """Send the callbacks of every run started inside the block (this thread or task, and what it spawns with
+    the context) to ``handler`` too, as LangChain's configure hooks do."""
+    token = _SCOPED_HANDLERS.set((*_SCOPED_HANDLERS.get(), handler))
+    try:
+        yield handler
+    finally:
+        _SCOPED_HANDLERS.reset(token)
 
 
 def add_global_handler(handler: Any) -> None:
@@ -101,6 +117,10 @@ class CallbackManager:
         if _GLOBAL_HANDLERS:
             _add(mgr.handlers, _GLOBAL_HANDLERS)
             _add(mgr.inheritable_handlers, _GLOBAL_HANDLERS)
+        scoped = _SCOPED_HANDLERS.get()
+        if scoped:
+            _add(mgr.handlers, scoped)
+            _add(mgr.inheritable_handlers, scoped)
         if local_callbacks:
             local = local_callbacks.handlers if isinstance(local_callbacks, CallbackManager) else local_callbacks
             _add(mgr.handlers, local)
@@ -186,12 +206,12 @@ class CallbackManager:
         return await self._astart("on_tool_start", (serialized, input_str), run_id, kwargs)
 
     def on_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID | None = None, **kwargs: Any
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID | None = None, **kwargs: Any
     ) -> RunManager:
         return self._start("on_retriever_start", (serialized, query), run_id, kwargs)
 
     async def aon_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID | None = None, **kwargs: Any
+        self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID | None = None, **kwargs: Any
     ) -> RunManager:
         return await self._astart("on_retriever_start", (serialized, query), run_id, kwargs)
 

@@ -56,8 +56,9 @@ except ImportError:  # pragma: no cover - built without a C compiler
 class BaseChatModel(Runnable[Any, BaseMessage]):
     """Base for chat models. Input: a string (one human message), messages, or a prompt value."""
 
-    #: Provider name reported as ``ls_provider`` (e.g. ``"openai"``).
-    ls_provider: str = "fake"
+    #: Provider name reported as ``ls_provider`` (e.g. ``"openai"``); by default, as LangChain derives it, the class
+    #: name without a leading or trailing ``Chat``, lowercased.
+    ls_provider: str | None = None
 
     def __init__(
         self,
@@ -70,7 +71,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         rate_limiter: Any = None,
         name: str | None = None,
         verbose: bool = False,
+        **fields: Any,
     ) -> None:
+        """``fields``: values for the fields a subclass declares (``temperature: float = 0.0``), set as attributes,
+        as pydantic-based LangChain models take them; an undeclared keyword is a ``TypeError``."""
+        if fields:
+            declared = {k for klass in type(self).__mro__ for k in getattr(klass, "__annotations__", {})}
+            for key, value in fields.items():
+                if key not in declared:
+                    raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {key!r}.")
+                setattr(self, key, value)
         self.callbacks = list(callbacks) if callbacks else None
         self.tags = tags
         self.metadata = metadata
@@ -152,7 +162,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
 
     # -- run bookkeeping ------------------------------------------------------------------------------------
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {"ls_provider": self.ls_provider, "ls_model_type": "chat"}
+        provider = self.ls_provider
+        if provider is None:
+            provider = type(self).__name__
+            provider = provider[4:] if provider.startswith("Chat") else (
+                provider[:-4] if provider.endswith("Chat") else provider)
+        params: dict[str, Any] = {"ls_provider": provider.lower(), "ls_model_type": "chat"}
         if self.model_name:
             params["ls_model_name"] = self.model_name
         for key in ("temperature", "max_tokens"):
@@ -191,9 +206,10 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             "batch_size": 1,
         }
 
-    def _should_stream(self, kwargs: dict[str, Any]) -> bool:
-        if type(self)._stream is BaseChatModel._stream:
-            return False
+    def _should_stream(self, kwargs: dict[str, Any], *, async_api: bool = False) -> bool:
+        cls = type(self)
+        if cls._stream is BaseChatModel._stream and (not async_api or cls._astream is BaseChatModel._astream):
+            return False  # (the async path falls back to the sync _stream, so either one streams there)
         if self.disable_streaming is True:
             return False
         if self.disable_streaming == "tool_calling" and kwargs.get("tools"):
@@ -223,12 +239,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         yield from self._run_stream(rm, messages, stop, kwargs)
 
     def _run_stream(
-        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+        as_message: bool = False,
     ) -> Iterator[AIMessageChunk]:
         track = bool(rm.handlers)
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
+        message: AIMessageChunk | None = None
         # per chunk with handlers: fold it, tell them (bound once; the token read inline unless overridden)
         add, append_content = chunks.add, chunks.content_appender()
         new_token, new_text, sink_owner = rm.token_emitter() if track else (rm.new_token, None, None)
@@ -289,6 +307,11 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                                 raise
                             unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
                 yield message
+            if message is not None and not message.chunk_position:
+                last = _last_chunk(message, default_id)  # (reported, not folded: as LangChain's stream)
+                if track:
+                    new_token("", last)
+                yield last.message
         except GeneratorExit:
             close_quietly(iterator)
             rm.on_llm_end(chunks.result(), reason=close_reason())
@@ -297,12 +320,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             close_quietly(iterator)
             rm.on_llm_error(exc, response=chunks.result())
             raise
-        rm.on_llm_end(chunks.result() if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
+        rm.on_llm_end(_final_result(chunks, as_message))
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        if not self._should_stream(kwargs):
+        if not self._should_stream(kwargs, async_api=True):
             yield await self.ainvoke(input, config, stop=stop, **kwargs)
             return
         kwargs.pop("stream", None)
@@ -319,12 +342,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             await stream.aclose()
 
     async def _arun_stream(
-        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+        as_message: bool = False,
     ) -> AsyncGenerator[AIMessageChunk, None]:
         track = bool(rm.handlers)
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: AsyncIterator[ChatGenerationChunk] | None = None
+        message: AIMessageChunk | None = None
         # As in _run_stream: when the run's one token taker is a (synchronous) token sink, it is called directly,
         # without awaiting the dispatch, and a chunk that only adds its text is folded with one append and handed
         # over as its text; otherwise every chunk goes through the awaited aon_llm_new_token.
@@ -377,6 +402,17 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                         else:
                             await rm.aon_llm_new_token(self._token(message), chunk=generation)
                 yield message
+            if message is not None and not message.chunk_position:
+                last = _last_chunk(message, default_id)  # (as in _run_stream)
+                if track:
+                    if sink is not None:
+                        try:
+                            sink("", last)
+                        except Exception as exc:
+                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
+                    else:
+                        await rm.aon_llm_new_token("", chunk=last)
+                yield last.message
         except GeneratorExit:
             reason = abandon_reason()
             await aclose_quietly(iterator)
@@ -389,7 +425,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             await aclose_quietly(iterator)
             await rm.aon_llm_error(exc, response=chunks.result())
             raise
-        await rm.aon_llm_end(chunks.result() if chunks else LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]]))
+        await rm.aon_llm_end(_final_result(chunks, as_message))
 
     # -- invoke / generate -------------------------------------------------------------------------------------
     def _wants_tokens(self, rm: RunManager) -> bool:
@@ -402,7 +438,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             self._serialized, [messages], **self._start_kwargs(config, stop, self.streaming, kwargs)
         )
         if self._wants_tokens(rm) and self._should_stream(kwargs):
-            chunks = list(self._run_stream(rm, messages, stop, kwargs))  # ends the run itself
+            chunks = list(self._run_stream(rm, messages, stop, kwargs, as_message=True))  # ends the run itself
             merged = merge_ai_chunks(chunks) if chunks else AIMessageChunk("")
             return ChatGeneration(merged.to_message())
         try:
@@ -412,6 +448,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         except BaseException as exc:
             rm.on_llm_error(exc, response=LLMResult(generations=[[]]))
             raise
+        _stamp(result, rm)
         rm.on_llm_end(LLMResult([list(result.generations)], result.llm_output))
         return result.generations[0]
 
@@ -421,8 +458,8 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         rm = await self._manager(config, stop, kwargs).aon_chat_model_start(
             self._serialized, [messages], **self._start_kwargs(config, stop, self.streaming, kwargs)
         )
-        if self._wants_tokens(rm) and self._should_stream(kwargs):
-            chunks = [c async for c in self._arun_stream(rm, messages, stop, kwargs)]
+        if self._wants_tokens(rm) and self._should_stream(kwargs, async_api=True):
+            chunks = [c async for c in self._arun_stream(rm, messages, stop, kwargs, as_message=True)]
             merged = merge_ai_chunks(chunks) if chunks else AIMessageChunk("")
             return ChatGeneration(merged.to_message())
         try:
@@ -432,6 +469,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         except BaseException as exc:
             await rm.aon_llm_error(exc, response=LLMResult(generations=[[]]))
             raise
+        _stamp(result, rm)
         await rm.aon_llm_end(LLMResult([list(result.generations)], result.llm_output))
         return result.generations[0]
 
@@ -489,3 +527,35 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             )
         )
         return LLMResult([[g] for g in results])
+
+
+def _last_chunk(previous: AIMessageChunk, run_id: str) -> ChatGenerationChunk:
+    """The empty ``chunk_position="last"`` chunk LangChain appends when the model's last chunk was not marked."""
+    content: Any = "" if isinstance(previous.content, str) else []
+    return ChatGenerationChunk(AIMessageChunk(content, chunk_position="last", id=run_id))
+
+
+def _final_result(chunks: GenerationAccumulator, as_message: bool) -> LLMResult:
+    """``on_llm_end``'s response: the folded chunk, or (for ``invoke`` that streamed) the folded message."""
+    if not chunks:
+        return LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]])
+    result = chunks.result()
+    if as_message:
+        merged = result.generations[0][0]
+        assert isinstance(merged, ChatGenerationChunk)
+        result.generations[0][0] = ChatGeneration(merged.message.to_message(), merged.generation_info)
+    return result
+
+
+def _stamp(result: ChatResult, rm: RunManager) -> None:
+    """As LangChain: a message without an id gets ``lc_run--<run id>-<index>``; generation info joins its
+    ``response_metadata``, then the result's ``llm_output`` when there is one generation."""
+    for index, generation in enumerate(result.generations):
+        message = generation.message
+        if message.id is None:
+            message.id = f"lc_run--{rm.run_id}-{index}"
+        if generation.generation_info:
+            message.response_metadata = {**generation.generation_info, **message.response_metadata}
+    if len(result.generations) == 1 and result.llm_output is not None:
+        message = result.generations[0].message
+        message.response_metadata = {**result.llm_output, **message.response_metadata}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
@@ -14,7 +15,15 @@ from streamscope.engine.messages import AIMessage, AIMessageChunk, BaseMessage
 from streamscope.engine.models.base import BaseChatModel
 from streamscope.engine.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-__all__ = ["FakeListChatModel", "FakeListChatModelError", "FakeStreamingChatModel", "FakeStreamingError"]
+__all__ = [
+    "FakeListChatModel",
+    "FakeListChatModelError",
+    "FakeMessagesListChatModel",
+    "FakeStreamingChatModel",
+    "FakeStreamingError",
+    "GenericFakeChatModel",
+    "ParrotFakeChatModel",
+]
 
 
 class FakeListChatModelError(Exception):
@@ -28,8 +37,6 @@ class FakeStreamingError(RuntimeError):
 class FakeListChatModel(BaseChatModel):
     """LangChain's fake: answers with ``responses`` in turn (cycling), streaming each one character by
     character; sleeps ``sleep`` seconds before each chunk; raises at chunk ``error_on_chunk_number`` (0-based)."""
-
-    ls_provider = "fake"
 
     def __init__(
         self,
@@ -74,24 +81,37 @@ class FakeListChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         response = self._next_response()
-        for index, char in enumerate(response):
+        # LangChain's fake marks its last chunk (so no empty one follows): built apart, the others pay nothing
+        for index, char in enumerate(response[:-1]):
             if self.sleep:
                 time.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
-                raise FakeListChatModelError(f"error on chunk {index}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(char))
+        if response:
+            if self.sleep:
+                time.sleep(self.sleep)
+            if self.error_on_chunk_number == len(response) - 1:
+                raise FakeListChatModelError
+            yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         response = self._next_response()
-        for index, char in enumerate(response):
+        for index, char in enumerate(response[:-1]):  # (as _stream)
             if self.sleep:
                 await asyncio.sleep(self.sleep)
             if self.error_on_chunk_number is not None and index == self.error_on_chunk_number:
-                raise FakeListChatModelError(f"error on chunk {index}")
+                raise FakeListChatModelError
             yield ChatGenerationChunk(AIMessageChunk(char))
+        if response:
+            if self.sleep:
+                await asyncio.sleep(self.sleep)
+            if self.error_on_chunk_number == len(response) - 1:
+                raise FakeListChatModelError
+            yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
 
 class FakeStreamingChatModel(BaseChatModel):
@@ -152,6 +172,7 @@ class FakeStreamingChatModel(BaseChatModel):
         if script:
             script[-1].response_metadata = {**script[-1].response_metadata, "finish_reason": (
                 "tool_calls" if self.tool_calls else "stop"), "model_name": self.model}
+            script[-1].chunk_position = "last"
         return script
 
     def _fail(self, index: int) -> None:
@@ -183,3 +204,77 @@ class FakeStreamingChatModel(BaseChatModel):
             self._fail(index)
             yield ChatGenerationChunk(chunk)
         self._fail(len(script))
+
+
+class FakeMessagesListChatModel(BaseChatModel):
+    """LangChain's fake answering with the messages ``responses`` in turn (cycling); it does not stream."""
+
+    def __init__(self, responses: list[BaseMessage], sleep: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.responses = list(responses)
+        self.sleep = sleep
+        self.i = 0
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.sleep is not None:
+            time.sleep(self.sleep)
+        response = self.responses[self.i]
+        self.i = self.i + 1 if self.i < len(self.responses) - 1 else 0
+        return ChatResult([ChatGeneration(response)])
+
+
+class GenericFakeChatModel(BaseChatModel):
+    """LangChain's generic fake: each call takes the next of ``messages`` (an iterator of ``AIMessage`` or
+    strings); streamed, its content is split on whitespace (kept as tokens of their own), then each
+    ``additional_kwargs`` entry follows as a chunk of its own (a ``function_call``'s string fields split on
+    ``,``)."""
+
+    def __init__(self, messages: Iterable[AIMessage | str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.messages = iter(messages)
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = next(self.messages)
+        return ChatResult([ChatGeneration(AIMessage(message) if isinstance(message, str) else message)])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        message = self._generate(messages, stop=stop, run_manager=run_manager, **kwargs).generations[0].message
+        if not isinstance(message, AIMessage):
+            raise ValueError(f"Expected invoke to return an AIMessage, but got {type(message)} instead.")
+        if message.content:
+            if not isinstance(message.content, str):
+                raise ValueError("Expected content to be a string.")
+            tokens = re.split(r"(\s)", message.content)
+            for index, token in enumerate(tokens):
+                last = index == len(tokens) - 1 and not message.additional_kwargs
+                yield ChatGenerationChunk(AIMessageChunk(token, id=message.id, chunk_position="last" if last else None))
+        for key, value in message.additional_kwargs.items():
+            if key == "function_call":
+                for field, field_value in value.items():
+                    pieces = re.split(r"(,)", field_value) if isinstance(field_value, str) else [field_value]
+                    for piece in pieces:
+                        yield ChatGenerationChunk(AIMessageChunk(
+                            "", id=message.id, additional_kwargs={"function_call": {field: piece}}))
+            else:
+                yield ChatGenerationChunk(AIMessageChunk("", id=message.id, additional_kwargs={key: value}))
+
+
+class ParrotFakeChatModel(BaseChatModel):
+    """LangChain's parrot: answers with the last input message itself."""
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if not messages:
+            raise ValueError("messages list cannot be empty.")
+        return ChatResult([ChatGeneration(messages[-1])])

@@ -51,14 +51,30 @@ def message_to_openai(message: BaseMessage) -> dict[str, Any]:
     return out
 
 
-def usage_metadata(usage: Any) -> dict[str, int] | None:
-    """OpenAI ``usage`` → ``{input_tokens, output_tokens, total_tokens}``."""
+def _details(source: Any, fields: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    return {ours: int(value) for theirs, ours in fields if (value := getattr(source, theirs, None)) is not None}
+
+
+def usage_metadata(usage: Any) -> dict[str, Any] | None:
+    """OpenAI ``usage`` → ``{input_tokens, output_tokens, total_tokens}``, plus, as langchain-openai reports them,
+    ``input_token_details`` (``cache_read``, ``audio``) and ``output_token_details`` (``reasoning``, ``audio``)
+    when the API sent them."""
     if usage is None:
         return None
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     total = getattr(usage, "total_tokens", None)
-    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": int(total or prompt + completion)}
+    out: dict[str, Any] = {"input_tokens": prompt, "output_tokens": completion,
+                           "total_tokens": int(total or prompt + completion)}
+    details_in = _details(getattr(usage, "prompt_tokens_details", None),
+                          (("audio_tokens", "audio"), ("cached_tokens", "cache_read")))
+    details_out = _details(getattr(usage, "completion_tokens_details", None),
+                           (("audio_tokens", "audio"), ("reasoning_tokens", "reasoning")))
+    if details_in:
+        out["input_token_details"] = details_in
+    if details_out:
+        out["output_token_details"] = details_out
+    return out
 
 
 def _metadata(model: str | None, fingerprint: str | None, finish_reason: str | None) -> dict[str, Any]:
@@ -82,7 +98,10 @@ def chunk_to_generation(chunk: Any) -> ChatGenerationChunk:
     usage = usage_metadata(getattr(chunk, "usage", None))
     choices: Sequence[Any] = chunk.choices or ()
     if not choices:
-        message = AIMessageChunk("", id=chunk.id, usage_metadata=usage, response_metadata={"model_provider": "openai"})
+        # The usage chunk is the stream's last (sent after the finish chunk when usage is asked for): marked
+        # ``last`` (as the finish chunk is), so no synthetic empty chunk follows (langchain-openai adds one).
+        message = AIMessageChunk("", id=chunk.id, usage_metadata=usage, response_metadata={"model_provider": "openai"},
+                                 chunk_position="last" if usage is not None else None)
         return ChatGenerationChunk(message)
     choice = choices[0]
     delta = choice.delta

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import types
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from streamscope.engine.config import (
     ensure_config,
     patch_config,
 )
+from streamscope.engine.runnables.derived import DerivedRunnables
 from streamscope.engine.runnables.utils import Folder, fold
 
 if TYPE_CHECKING:
@@ -133,7 +135,7 @@ def _context_with(config: RunnableConfig) -> contextvars.Context:
     return ctx
 
 
-class Runnable(Generic[Input, Output]):
+class Runnable(DerivedRunnables, Generic[Input, Output]):
     """A unit of work that can be invoked, batched, streamed, transformed and composed with ``|``."""
 
     name: str | None = None
@@ -141,6 +143,13 @@ class Runnable(Generic[Input, Output]):
     streams_natively: bool = False
     #: The callback run type (``None`` = chain, ``"prompt"``, ``"parser"``...).
     run_type: str | None = None
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        """``RunnableLambda[int, int]``, ``BaseOutputParser[list[str]]``: every runnable class can be subscripted
+        (and subclassed subscripted), as in LangChain; only ``Runnable`` itself binds type variables."""
+        if cls.__dict__.get("__parameters__"):
+            return super().__class_getitem__(params)  # type: ignore[misc]
+        return types.GenericAlias(cls, params)
 
     def get_name(self, suffix: str | None = None) -> str:
         name = self.name or type(self).__name__
@@ -165,7 +174,7 @@ class Runnable(Generic[Input, Output]):
     def stream(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Output]:
         if self.streams_natively:
             yield from self._transform_stream_with_config(
-                iter((input,)), self._transform, config, known_input=input, **kwargs
+                iter((input,)), self._transform, config, **kwargs
             )
         else:
             yield self.invoke(input, config, **kwargs)
@@ -175,7 +184,7 @@ class Runnable(Generic[Input, Output]):
     ) -> AsyncIterator[Output]:
         if self.streams_natively:
             stream = self._atransform_stream_with_config(
-                _aiter_one(input), self._atransform, config, known_input=input, **kwargs
+                _aiter_one(input), self._atransform, config, **kwargs
             )
             try:
                 async for chunk in stream:
@@ -317,7 +326,7 @@ class Runnable(Generic[Input, Output]):
     def with_retry(
         self,
         *,
-        retry_if_exception_type: tuple[type[BaseException], ...] = (Exception,),
+        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,),
         wait_exponential_jitter: bool = True,
         stop_after_attempt: int = 3,
         exponential_jitter_params: Mapping[str, float] | None = None,

@@ -74,5 +74,18 @@ class RunnableBinding(Runnable[Any, Any]):
         finally:
             await aclose_quietly(stream)
 
+    def _merge_batch(self, config: Any) -> Any:
+        if isinstance(config, (list, tuple)):
+            return [self._merge(c) for c in config]
+        return self._merge(config)
+
     def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+        """The bound runnable's own ``batch`` (as LangChain), with the bound config and keywords."""
+        return self.bound.batch(inputs, self._merge_batch(config), return_exceptions=return_exceptions,
+                                **{**self.kwargs, **kwargs})
+
+    async def abatch(
+        self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
+    ) -> list[Any]:
+        return await self.bound.abatch(inputs, self._merge_batch(config), return_exceptions=return_exceptions,
+                                       **{**self.kwargs, **kwargs})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig, patch_config
 from streamscope.engine.runnables.base import Runnable, aclose_quietly, close_quietly
+from streamscope.engine.runnables.batching import BatchRuns
 
 __all__ = ["RunnableWithFallbacks"]
 
@@ -80,6 +81,49 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
 
         return await self._acall_with_config(run, input, config)
 
+    def batch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        """As LangChain: one run per input; each candidate's own ``batch`` over the inputs still failing with a
+        handled exception; an input that fails every candidate gets the last candidate's error."""
+        if not inputs:
+            return []
+        runs = BatchRuns.start(self, inputs, config)
+        state = _FallbackBatch(self, inputs)
+        try:
+            for candidate in self.runnables:
+                pending = state.pending()
+                outputs = candidate.batch([state.next_input[i] for i in pending], [runs.child(i) for i in pending],
+                                          return_exceptions=True, **kwargs)
+                if state.collect(pending, outputs, return_exceptions):
+                    break
+        except BaseException as exc:
+            runs.fail(exc)
+            raise
+        return runs.finish(state.results, state.errors, return_exceptions)
+
+    async def abatch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        if not inputs:
+            return []
+        runs = await BatchRuns.astart(self, inputs, config)
+        state = _FallbackBatch(self, inputs)
+        try:
+            for candidate in self.runnables:
+                pending = state.pending()
+                outputs = await candidate.abatch(
+                    [state.next_input[i] for i in pending], [runs.child(i) for i in pending],
+                    return_exceptions=True, **kwargs)
+                if state.collect(pending, outputs, return_exceptions):
+                    break
+        except BaseException as exc:
+            await runs.afail(exc)
+            raise
+        return await runs.afinish(state.results, state.errors, return_exceptions)
+
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
     ) -> Iterator[Any]:
@@ -138,3 +182,34 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
             return
         assert first_error is not None
         raise first_error
+
+
+class _FallbackBatch:
+    """Which inputs of a fallback batch are done, failed for good, or go to the next candidate (and with what)."""
+
+    def __init__(self, owner: RunnableWithFallbacks, inputs: Sequence[Any]) -> None:
+        self.owner = owner
+        self.inputs = list(inputs)
+        self.next_input: dict[int, Any] = dict(enumerate(inputs))
+        self.results: dict[int, Any] = {}
+        self.errors: dict[int, BaseException] = {}
+
+    def pending(self) -> list[int]:
+        return sorted(self.next_input)
+
+    def collect(self, pending: list[int], outputs: list[Any], return_exceptions: bool) -> bool:
+        """Record one candidate's outputs; ``True`` when no input needs another candidate."""
+        for i, output in zip(pending, outputs, strict=True):
+            if isinstance(output, self.owner.exceptions_to_handle):
+                self.errors[i] = output
+                self.next_input[i] = self.owner._input(self.inputs[i], output)
+            elif isinstance(output, Exception):
+                if not return_exceptions:
+                    raise output
+                self.errors[i] = output
+                del self.next_input[i]
+            else:
+                self.results[i] = output
+                self.errors.pop(i, None)
+                del self.next_input[i]
+        return not self.next_input

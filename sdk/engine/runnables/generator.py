@@ -15,8 +15,15 @@ __all__ = ["RunnableGenerator"]
 _END = object()
 
 
+def _is_async_generator(fn: Any) -> bool:
+    """An async generator function, or an object whose ``__call__`` is one (as LangChain accepts)."""
+    return inspect.isasyncgenfunction(fn) or (
+        callable(fn) and inspect.isasyncgenfunction(type(fn).__call__))
+
+
 class RunnableGenerator(Runnable[Any, Any]):
-    """``RunnableGenerator(fn)`` where ``fn(chunks: Iterator[A]) -> Iterator[B]`` (or the async versions).
+    """``RunnableGenerator(fn)`` where ``fn(chunks: Iterator[A]) -> Iterator[B]`` (or the async versions; ``fn``
+    may also be an object whose ``__call__`` is an async generator).
 
     It streams without buffering: each output chunk can leave before the next input chunk arrives.
     """
@@ -27,7 +34,7 @@ class RunnableGenerator(Runnable[Any, Any]):
         self, transform: Callable[..., Any], atransform: Callable[..., Any] | None = None,
         name: str | None = None,
     ) -> None:
-        if inspect.isasyncgenfunction(transform):
+        if _is_async_generator(transform):
             self._fn: Callable[..., Any] | None = None
             self._afn: Callable[..., Any] | None = transform
         else:

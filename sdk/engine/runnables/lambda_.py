@@ -13,20 +13,43 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
-from streamscope.engine.config import RunnableConfig, child_config_var
+from streamscope.engine.config import RunnableConfig, child_config_var, patch_config
 from streamscope.engine.runnables.base import Runnable, aclose_quietly, context_for
 from streamscope.engine.runnables.utils import fold
 
-__all__ = ["RunnableLambda"]
+__all__ = ["RunnableLambda", "call_func", "chain"]
 
 _END = object()
 
 
-def _accepts_config(func: Callable[..., Any]) -> bool:
+def _accepts(func: Callable[..., Any], name: str) -> bool:
     try:
-        return "config" in inspect.signature(func).parameters
+        return name in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
+
+
+def call_func(
+    func: Callable[..., Any], value: Any, config: RunnableConfig, run_manager: RunManager | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """``func(value, **kwargs)``, plus ``config=`` / ``run_manager=`` when its signature names them (as
+    LangChain: call and ``bind`` keywords are always passed on)."""
+    extra = dict(kwargs) if kwargs else {}
+    if _accepts(func, "config"):
+        extra["config"] = config
+    if run_manager is not None and _accepts(func, "run_manager"):
+        extra["run_manager"] = run_manager
+    return func(value, **extra)
+
+
+def _recursion_config(owner: Runnable[Any, Any], value: Any, config: RunnableConfig) -> RunnableConfig:
+    """The config for a runnable that ``owner``'s function returned: one level less of ``recursion_limit``
+    (LangChain's ``RecursionError`` when none is left)."""
+    limit = config.get("recursion_limit", 25)
+    if limit <= 0:
+        raise RecursionError(f"Recursion limit reached when invoking {owner} with input {value}.")
+    return patch_config(config, recursion_limit=limit - 1)
 
 
 def _next_in(config: RunnableConfig, iterator: Iterator[Any]) -> Any:
@@ -71,37 +94,47 @@ class RunnableLambda(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableLambda({self.get_name()})"
 
-    def _call(self, func: Callable[..., Any], value: Any, config: RunnableConfig) -> Any:
-        return func(value, config=config) if _accepts_config(func) else func(value)
+    def _call(
+        self, func: Callable[..., Any], value: Any, config: RunnableConfig, run_manager: RunManager | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        return call_func(func, value, config, run_manager, kwargs)
 
     # -- invoke ---------------------------------------------------------------------------------------------
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config)
+        return self._call_with_config(self._invoke, input, config, **kwargs)
 
-    def _invoke(self, value: Any, run_manager: RunManager, config: RunnableConfig) -> Any:
+    def _invoke(self, value: Any, run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Any:
         if self.func is None:
             raise TypeError(f"{self.get_name()} is async only; use ainvoke/astream.")
         if inspect.isgeneratorfunction(self.func):
-            return fold(list(self._call(self.func, value, config)))
-        output = self._call(self.func, value, config)
+            return fold(list(self._call(self.func, value, config, run_manager, kwargs)))
+        output = self._call(self.func, value, config, run_manager, kwargs)
         if isinstance(output, Runnable):
-            return output.invoke(value, config)
+            return output.invoke(value, _recursion_config(self, value, config))
         return output
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config)
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
-    async def _ainvoke(self, value: Any, run_manager: RunManager, config: RunnableConfig) -> Any:
+    async def _ainvoke(self, value: Any, run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Any:
         afunc = self.afunc
         if afunc is None:
+            assert self.func is not None
             loop = asyncio.get_running_loop()
             ctx = context_for(config)
-            return await loop.run_in_executor(None, ctx.run, self._invoke, value, run_manager, config)
-        if inspect.isasyncgenfunction(afunc):
-            return fold([c async for c in self._call(afunc, value, config)])
-        output = await self._call(afunc, value, config)
-        if isinstance(output, Runnable):
-            return await output.ainvoke(value, config)
+            if inspect.isgeneratorfunction(self.func):
+                return await loop.run_in_executor(
+                    None, lambda: ctx.run(self._invoke, value, run_manager, config, **kwargs))
+            func = self.func
+            output = await loop.run_in_executor(
+                None, lambda: ctx.run(self._call, func, value, config, run_manager, kwargs))
+        elif inspect.isasyncgenfunction(afunc):
+            return fold([c async for c in self._call(afunc, value, config, run_manager, kwargs)])
+        else:
+            output = await self._call(afunc, value, config, run_manager, kwargs)
+        if isinstance(output, Runnable):  # (a runnable returned by a sync function runs on the async path too)
+            return await output.ainvoke(value, _recursion_config(self, value, config))
         return output
 
     # -- stream ----------------------------------------------------------------------------------------------
@@ -114,7 +147,7 @@ class RunnableLambda(Runnable[Any, Any]):
         if inspect.isgeneratorfunction(self.func):
             token = child_config_var.set(config)
             try:
-                iterator = iter(self._call(self.func, value, config))
+                iterator = iter(self._call(self.func, value, config, run_manager, kwargs))
             finally:
                 child_config_var.reset(token)
             try:
@@ -127,11 +160,11 @@ class RunnableLambda(Runnable[Any, Any]):
             return
         token = child_config_var.set(config)
         try:
-            output = self._call(self.func, value, config)
+            output = self._call(self.func, value, config, run_manager, kwargs)
         finally:
             child_config_var.reset(token)
         if isinstance(output, Runnable):
-            yield from output.stream(value, config)
+            yield from output.stream(value, _recursion_config(self, value, config))
         else:
             yield output
 
@@ -145,7 +178,7 @@ class RunnableLambda(Runnable[Any, Any]):
             loop = asyncio.get_running_loop()
             if inspect.isgeneratorfunction(self.func):
                 ctx = context_for(config)
-                iterator = iter(ctx.run(self._call, self.func, value, config))
+                iterator = iter(ctx.run(self._call, self.func, value, config, run_manager, kwargs))
                 try:
                     while (item := await loop.run_in_executor(None, ctx.run, _pull, iterator)) is not _END:
                         yield item
@@ -154,11 +187,12 @@ class RunnableLambda(Runnable[Any, Any]):
                     if close is not None:
                         close()
                 return
-            output = await loop.run_in_executor(None, context_for(config).run, self._call, self.func, value, config)
+            output = await loop.run_in_executor(
+                None, context_for(config).run, self._call, self.func, value, config, run_manager, kwargs)
         elif inspect.isasyncgenfunction(afunc):
             token = child_config_var.set(config)
             try:
-                aiterator = self._call(afunc, value, config)
+                aiterator = self._call(afunc, value, config, run_manager, kwargs)
             finally:
                 child_config_var.reset(token)
             try:
@@ -170,11 +204,11 @@ class RunnableLambda(Runnable[Any, Any]):
         else:
             token = child_config_var.set(config)
             try:
-                output = await self._call(afunc, value, config)
+                output = await self._call(afunc, value, config, run_manager, kwargs)
             finally:
                 child_config_var.reset(token)
         if isinstance(output, Runnable):
-            stream = output.astream(value, config)
+            stream = output.astream(value, _recursion_config(self, value, config))
             try:
                 async for chunk in stream:
                     yield chunk
@@ -183,3 +217,8 @@ class RunnableLambda(Runnable[Any, Any]):
         else:
             yield output
 
+
+
+def chain(func: Callable[..., Any]) -> RunnableLambda:
+    """``@chain``: the decorated function as a ``RunnableLambda`` named after it (LangChain's decorator)."""
+    return RunnableLambda(func)

@@ -9,6 +9,7 @@ from typing import Any
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig
 from streamscope.engine.runnables.base import Runnable, aclose_quietly, close_quietly
+from streamscope.engine.runnables.lambda_ import call_func
 from streamscope.engine.runnables.parallel import RunnableParallel
 from streamscope.engine.runnables.utils import AddableDict
 
@@ -30,24 +31,24 @@ class RunnablePassthrough(Runnable[Any, Any]):
         return RunnableAssign(RunnableParallel(kwargs))
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config)
+        return self._call_with_config(self._invoke, input, config, **kwargs)
 
-    def _invoke(self, value: Any, run_manager: RunManager, config: RunnableConfig) -> Any:
+    def _invoke(self, value: Any, run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Any:
         if self.func is not None:
             if inspect.iscoroutinefunction(self.func):
                 raise TypeError("A coroutine passthrough function needs ainvoke/astream.")
-            self.func(value)
+            call_func(self.func, value, config, None, kwargs)
         return value
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        async def run(value: Any, run_manager: RunManager, config: RunnableConfig) -> Any:
+        async def run(value: Any, run_manager: RunManager, config: RunnableConfig, **kw: Any) -> Any:
             if self.func is not None:
-                result = self.func(value)
+                result = call_func(self.func, value, config, None, kw)
                 if inspect.isawaitable(result):
                     await result
             return value
 
-        return await self._acall_with_config(run, input, config)
+        return await self._acall_with_config(run, input, config, **kwargs)
 
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
@@ -61,7 +62,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
             yield chunk
         from streamscope.engine.runnables.utils import fold
 
-        self.func(fold(chunks))
+        call_func(self.func, fold(chunks), config, None, kwargs)
 
     async def _atransform(
         self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
@@ -74,7 +75,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
         if self.func is not None:
             from streamscope.engine.runnables.utils import fold
 
-            result = self.func(fold(chunks))
+            result = call_func(self.func, fold(chunks), config, None, kwargs)
             if inspect.isawaitable(result):
                 await result
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from streamscope.engine.callbacks.manager import RunManager
 from streamscope.engine.config import RunnableConfig, ensure_config, patch_config
 from streamscope.engine.runnables.base import Runnable, coerce_to_runnable
+from streamscope.engine.runnables.batching import BatchRuns
 
 __all__ = ["RunnableSequence"]
 
@@ -81,6 +82,52 @@ class RunnableSequence(Runnable[Any, Any]):
         await rm.aon_chain_end(value, inputs=input)
         return value
 
+    def batch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        """As LangChain: one run per input; each step's own ``batch`` over the inputs that have not failed."""
+        if not inputs:
+            return []
+        runs = BatchRuns.start(self, inputs, config)
+        values = dict(enumerate(inputs))
+        errors: dict[int, BaseException] = {}
+        try:
+            for n, step in enumerate(self.steps):
+                live = [i for i in range(len(inputs)) if i not in errors]
+                if not live:
+                    break
+                outputs = step.batch([values[i] for i in live], [runs.child(i, f"seq:step:{n + 1}") for i in live],
+                                     return_exceptions=return_exceptions, **(kwargs if n == 0 else {}))
+                _collect(live, outputs, values, errors)
+        except BaseException as exc:
+            runs.fail(exc)
+            raise
+        return runs.finish(values, errors, return_exceptions)
+
+    async def abatch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
+        return_exceptions: bool = False, **kwargs: Any,
+    ) -> list[Any]:
+        if not inputs:
+            return []
+        runs = await BatchRuns.astart(self, inputs, config)
+        values = dict(enumerate(inputs))
+        errors: dict[int, BaseException] = {}
+        try:
+            for n, step in enumerate(self.steps):
+                live = [i for i in range(len(inputs)) if i not in errors]
+                if not live:
+                    break
+                outputs = await step.abatch(
+                    [values[i] for i in live], [runs.child(i, f"seq:step:{n + 1}") for i in live],
+                    return_exceptions=return_exceptions, **(kwargs if n == 0 else {}))
+                _collect(live, outputs, values, errors)
+        except BaseException as exc:
+            await runs.afail(exc)
+            raise
+        return await runs.afinish(values, errors, return_exceptions)
+
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
     ) -> Iterator[Any]:
@@ -104,3 +151,11 @@ class RunnableSequence(Runnable[Any, Any]):
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def _collect(live: list[int], outputs: list[Any], values: dict[int, Any], errors: dict[int, BaseException]) -> None:
+    for i, output in zip(live, outputs, strict=True):
+        if isinstance(output, Exception):
+            errors[i] = output
+        else:
+            values[i] = output

@@ -89,7 +89,7 @@ def test_prompt_model_parser_events() -> None:
     ]
     start = evts[3]
     assert [type(m).__name__ for m in start["data"]["input"]["messages"][0]] == ["SystemMessage", "HumanMessage"]
-    assert start["metadata"]["ls_provider"] == "fake" and start["metadata"]["ls_model_type"] == "chat"
+    assert start["metadata"]["ls_provider"] == "fakelistchatmodel" and start["metadata"]["ls_model_type"] == "chat"
     assert start["metadata"]["user"] == "u1" and start["tags"] == ["t1", "seq:step:2"]
     assert isinstance(evts[4]["data"]["chunk"], AIMessageChunk)
     end = evts[11]["data"]

@@ -89,7 +89,9 @@ def make(server: FakeLLMServer, model: str = "text", **kwargs: Any) -> ChatOpenA
 def test_stream_yields_every_chunk_and_reports_each_to_callbacks(server: FakeLLMServer, rec: Recorder) -> None:
     with make(server, callbacks=[rec]) as llm:
         chunks = list(llm.stream("hi"))
+    # the provider's last chunk (usage) is marked last: no synthetic empty chunk follows
     assert [c.content for c in chunks] == ["", "Hello", " brave", " world", "", ""]
+    assert chunks[-1].chunk_position == "last" and chunks[-1].usage_metadata is not None
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     assert chunks[4].response_metadata["finish_reason"] == "stop"
     assert chunks[5].usage_metadata == {"input_tokens": 9, "output_tokens": 3, "total_tokens": 12}

@@ -1,4 +1,4 @@
-"""The tolerant partial-JSON parser behind JsonOutputParser's streaming."""
+"""The tolerant partial-JSON parser behind JsonOutputParser's streaming (langchain-core 1.8.3's results)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from streamscope.engine import parse_partial_json
-from streamscope.engine.partial_json import strip_code_fence
+from streamscope.engine.partial_json import parse_json_markdown
 
 
 @pytest.mark.parametrize(
@@ -18,12 +18,15 @@ from streamscope.engine.partial_json import strip_code_fence
         ('{"a": tr', {}),
         ('{"a": true, "b": nu', {"a": True}),
         ('{"a": -', {}),
-        ('{"a": 1.', {}),
+        ('{"a": 1.', {"a": 1}),  # the dangling "." is cut, not the whole number
+        ('{"a": 1} and some prose', {"a": 1}),
+        ('{"a": 1} x', {"a": 1}),
+        ('{"a": "line\nbreak', {"a": "line\nbreak"}),
         ('{"a": 12', {"a": 12}),
         ('{"key', {}),
         ('{"key": ', {}),
         ('{"k": "a\\', {"k": "a"}),
-        ('{"k": "\\u00e', {"k": ""}),
+        ('{"k": "\\u00e', {}),
         ('{"k": "\\u00e9"}', {"k": "é"}),
         ('[1, 2,', [1, 2]),
         ('"abc', "abc"),
@@ -40,7 +43,7 @@ def test_nothing_yet_is_a_value_error(text: str) -> None:
         parse_partial_json(text)
 
 
-@pytest.mark.parametrize("text", ['{"a" 1}', "{1: 2}", '{"a": 1} x', "[1 2]", "@", '{"a": "\\q"}'])
+@pytest.mark.parametrize("text", ['{"a" 1}', "{1: 2}", "[1 2]", "@", '{"a": "\\q"}'])
 def test_invalid_json_is_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         parse_partial_json(text)
@@ -58,6 +61,16 @@ def test_every_prefix_of_a_document_parses_to_a_growing_object() -> None:
     assert seen[-1] == doc
 
 
-def test_code_fences_are_stripped() -> None:
-    assert strip_code_fence('```json\n{"a": 1}\n```') == '{"a": 1}\n'
-    assert strip_code_fence('{"a": 1}') == '{"a": 1}'
+def test_a_closer_that_closes_nothing_gives_none() -> None:
+    assert parse_partial_json('{"a": 1}}}') is None
+    assert parse_partial_json('{"a": 1]') is None
+
+
+@pytest.mark.parametrize("text", [
+    '```json\n{"a": 1}\n```',
+    'Here it is:\n```json\n{"a": 1}\n```\nDone.',
+    '```\n{"a": 1}\n```',
+    '  {"a": 1}  ',
+])
+def test_markdown_json_is_found_after_prose(text: str) -> None:
+    assert parse_json_markdown(text) == {"a": 1}

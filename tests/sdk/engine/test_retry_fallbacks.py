@@ -37,7 +37,7 @@ def test_retry_invoke_until_success(rec: Any) -> None:
     states = [p for p, _ in rec.of("retry")]
     assert [s.attempt_number for s in states] == [1, 2] and all(isinstance(s, RetryState) for s in states)
     tags = [k["tags"] for p, k in rec.of("chain_start")[1:]]
-    assert tags == [["retry:attempt:1"], ["retry:attempt:2"], ["retry:attempt:3"]]
+    assert tags == [[], ["retry:attempt:2"], ["retry:attempt:3"]]  # as LangChain: the first attempt is untagged
 
 
 def test_retry_gives_up_and_respects_exception_types() -> None:
