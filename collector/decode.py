@@ -21,8 +21,11 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from streamscope.collector.model import NS, Chunk, LiveStream, Span, SpanEvent
+from streamscope.collector.wire import count_spans
 
 CHUNK_SPAN = "streamscope.chunk"
 LIVE_PREFIX = "streamscope.live."
@@ -55,6 +58,17 @@ else:
 
 class DecodeError(ValueError):
     """The whole request is unreadable; ``str(err)`` is a one-sentence reason."""
+
+
+class TooManySpans(Exception):
+    """The request holds more spans than one request may (HTTP 413, gRPC RESOURCE_EXHAUSTED without RetryInfo:
+    retrying the same request cannot help); checked before decoding."""
+
+    def __init__(self, limit: int, encoding: str) -> None:
+        super().__init__(
+            f"the request holds more than {limit} spans, the most one {encoding} request may carry; "
+            "send smaller batches."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +302,13 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     return Decoded(tuple(spans), tuple(chunks), received, rejected, reason, live)
 
 
-def decode_body(body: bytes, now_ns: int | None = None) -> Decoded:
+def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = None) -> Decoded:
     """Parse and decode a protobuf body: :func:`decode_request` with the C walker taking the chunk spans.
+    With ``max_spans``, a body holding more spans raises :class:`TooManySpans` before anything is parsed.
 
     upb parses (and validates) the whole body first, so errors and their messages are the same either way."""
+    if max_spans is not None and count_spans(body, max_spans) > max_spans:
+        raise TooManySpans(max_spans, "protobuf")
     req = parse_protobuf(body)
     if _fastotlp is None:
         return decode_request(req, now_ns)
@@ -354,6 +371,20 @@ def _fix_ids(obj: dict[str, Any]) -> None:
             raise DecodeError(f"{key} must be a {2 * n}-character hex string.") from None
 
 
+_SPAN_KINDS = frozenset(PbSpan.SpanKind.keys())
+_STATUS_CODES = frozenset(Status.StatusCode.keys())
+
+
+def _check_enum(value: Any, names: frozenset[str], field: str) -> None:
+    """OTLP/JSON enums are integers (protobuf's names are accepted too); anything else is a 400, where protobuf's
+    parser, told to ignore unknown fields, would silently drop the value."""
+    if value is None or (isinstance(value, str) and value in names):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
+        return
+    raise DecodeError(f"the {field} must be an integer enum value, not {str(value)[:40]!r}.")
+
+
 def _walk_ids(doc: Any) -> None:
     if not isinstance(doc, dict):
         raise DecodeError("the JSON body must be an object with a resourceSpans list.")
@@ -378,9 +409,27 @@ def _walk_ids(doc: Any) -> None:
                         }[alias]
                         s[camel] = s.pop(alias)
                 _fix_ids(s)
+                _check_enum(s.get("kind"), _SPAN_KINDS, "span kind")
+                status = s.get("status")
+                if isinstance(status, dict):
+                    _check_enum(status.get("code"), _STATUS_CODES, "status code")
                 for link in _json_list(s.get("links", []), "links"):
                     if isinstance(link, dict):
                         _fix_ids(link)
+
+
+def _json_span_count(doc: Any) -> int:
+    """Spans in a parsed OTLP/JSON document (0 where its shape is wrong: :func:`_walk_ids` says why)."""
+    n = 0
+    if not isinstance(doc, dict):
+        return 0
+    rss = doc.get("resourceSpans", doc.get("resource_spans"))
+    for rs in rss if isinstance(rss, list) else ():
+        sss = rs.get("scopeSpans", rs.get("scope_spans")) if isinstance(rs, dict) else None
+        for ss in sss if isinstance(sss, list) else ():
+            spans = ss.get("spans") if isinstance(ss, dict) else None
+            n += len(spans) if isinstance(spans, list) else 0
+    return n
 
 
 def _json_list(value: Any, field: str) -> list[Any]:
@@ -391,13 +440,17 @@ def _json_list(value: Any, field: str) -> list[Any]:
     return value
 
 
-def parse_json(body: bytes) -> ExportTraceServiceRequest:
+def parse_json(body: bytes, max_spans: int | None = None) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON body. With ``max_spans``, a body holding more spans raises :class:`TooManySpans` before
+    protobuf's JSON parser (pure Python, the costly part) sees it."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         msg = str(e)
         detail = "nested too deeply" if "recursion" in msg.lower() else "not valid JSON"
         raise DecodeError(f"the body is {detail}.") from None
+    if max_spans is not None and _json_span_count(doc) > max_spans:
+        raise TooManySpans(max_spans, "JSON")
     _walk_ids(doc)
     req = ExportTraceServiceRequest()
     try:

@@ -7,7 +7,6 @@ Every error answer carries a one-sentence reason: ``google.rpc.Status`` for prot
 from __future__ import annotations
 
 import hmac
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,11 +25,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from streamscope.collector import query
-from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
-from streamscope.collector.pipeline import Overloaded
+from streamscope.collector.budget import Lease, OverBudget
+from streamscope.collector.decode import DecodeError, TooManySpans, decode_body, decode_request, parse_json
+from streamscope.collector.inflate import InflateError, inflate
+from streamscope.collector.limits import DEFAULT_LIMITS
+from streamscope.collector.pipeline import BatchTooLarge, Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
-MAX_BODY = 64 * 1024 * 1024  # after decompression too (OTLP's recommended default)
+MAX_BODY = DEFAULT_LIMITS.max_body_bytes  # after decompression too
+JSON_WEIGHT = 4  # decode-budget bytes per byte of an OTLP/JSON body (its parsed tree is larger than protobuf's)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SIGNALS_NOT_STORED = (
@@ -63,31 +66,27 @@ def _grpc_code(http: int) -> int:
     return {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}.get(http, 2)
 
 
-def _read_body() -> bytes:
+def _read_body(limit: int, lease: Lease | None = None) -> bytes:
+    """The request's body, decompressed; with a ``lease``, every byte held is taken from the decode budget first
+    (the raw body before it is read when its length is known, the decompressed body as it grows)."""
     length = request.content_length
-    if length is not None and length > MAX_BODY:
-        raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
+    if length is not None and length > limit:
+        raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
+    grow = lease.grow if lease is not None else None
+    if grow is not None and length is not None:
+        grow(length)
     # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost more
     # than parsing a body of 512 spans)
-    raw = request.stream.read(length if length is not None else MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
+    raw = request.stream.read(length if length is not None else limit + 1)
+    if len(raw) > limit:
+        raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
+    if grow is not None and length is None:
+        grow(len(raw))
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding not in ("gzip", "deflate"):
-        raise _Fail(415, f"content encoding {encoding[:40]!r} is not supported (use gzip, deflate or none).")
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    d = zlib.decompressobj(wbits)
     try:
-        out = d.decompress(raw, MAX_BODY + 1)
-    except zlib.error:
-        raise _Fail(400, f"the body is not valid {encoding} data.") from None
-    if len(out) > MAX_BODY or d.unconsumed_tail:
-        raise _Fail(413, f"the decompressed body is larger than the {MAX_BODY // 2**20} MiB limit.")
-    if not d.eof:
-        raise _Fail(400, f"the {encoding} body is truncated.")
-    return out
+        return inflate(raw, encoding, limit, grow)
+    except InflateError as e:
+        raise _Fail(e.status, str(e)) from None
 
 
 def _negotiate_ct() -> str:
@@ -109,6 +108,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # we enforce our own limit (with a one-sentence reason)
     ingestor = receiver.ingestor
     store = ingestor.store
+    limits = receiver.limits
     keys = [k.encode() for k in api_keys]
 
     def authorised() -> bool:
@@ -151,23 +151,43 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
     @app.post("/v1/traces")
     def v1_traces() -> Response:
         ct = _negotiate_ct()
-        body = _read_body()
+        lease = receiver.budget.lease()
         try:
-            decoded = decode_body(body) if ct == PROTOBUF else decode_request(parse_json(body))
-        except DecodeError as e:
-            ingestor.metrics.rejected.labels("malformed").inc()
-            raise _Fail(400, str(e)) from None
-        try:
-            resp = receiver.export_decoded(decoded)
-        except Overloaded as e:
-            raise _Fail(503, str(e), {"Retry-After": str(e.retry_after)}) from None
-        except NotStored as e:
-            raise _Fail(503, str(e), {"Retry-After": "2"}) from None
+            try:
+                body = _read_body(limits.max_body_bytes, lease)
+                if ct == JSON:
+                    lease.grow(len(body) * (JSON_WEIGHT - 1))  # orjson's tree: JSON costs more memory per byte
+                    decoded = decode_request(parse_json(body, limits.max_json_spans))
+                else:
+                    decoded = decode_body(body, max_spans=limits.max_spans_per_request)
+            except OverBudget as e:
+                ingestor.metrics.rejected.labels("decode_budget").inc()
+                if not e.fits_ever:
+                    raise _Fail(413, "the body is too large to decode within the collector's memory budget; "
+                                     "send smaller batches.") from None  # fmt: skip
+                raise _Fail(503, str(e), {"Retry-After": "1"}) from None
+            except TooManySpans as e:
+                ingestor.metrics.rejected.labels("too_large").inc()
+                raise _Fail(413, str(e)) from None
+            except DecodeError as e:
+                ingestor.metrics.rejected.labels("malformed").inc()
+                raise _Fail(400, str(e)) from None
+            del body
+            try:
+                resp = receiver.export_decoded(decoded)
+            except Overloaded as e:
+                raise _Fail(503, str(e), {"Retry-After": str(e.retry_after)}) from None
+            except BatchTooLarge as e:
+                raise _Fail(413, str(e)) from None
+            except NotStored as e:
+                raise _Fail(503, str(e), {"Retry-After": "2"}) from None
+        finally:
+            lease.release()
         return _ok(resp, ct)
 
     def _other_signal(parse: Callable[[bytes, str], tuple[Any, int]]) -> Response:
         ct = _negotiate_ct()
-        body = _read_body()
+        body = _read_body(limits.max_body_bytes)
         try:
             resp, _ = parse(body, ct)
         except (

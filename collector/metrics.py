@@ -266,6 +266,10 @@ class CollectorMetrics:
             "streamscope_collector_spans_rejected", "Spans rejected, by reason.", ("reason",), registry=r
         )
         self.stored = Counter("streamscope_collector_spans_stored", "Spans durably stored.", registry=r)
+        self.connections_closed = Counter(
+            "streamscope_collector_connections_closed",
+            "HTTP connections the collector closed or refused because of a limit, by reason.", ("reason",), registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge(
             "streamscope_collector_queue_depth", "Spans waiting in the ingest queue.", registry=r
         )

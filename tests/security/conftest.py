@@ -1,0 +1,31 @@
+"""The hostile-input suite of the collector's ingest edge (one module per fault, fuzzing of every decoder).
+
+Shares the OTLP builders and the process helper of tests/collector."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "collector"))
+
+from streamscope.collector.server import CollectorServer  # noqa: E402
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CollectorServer]:
+    s = CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=0, max_queue_rows=5000, synchronous="NORMAL")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def client(server: CollectorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as c:
+        yield c
