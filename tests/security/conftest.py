@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "collector"))
 
-from streamscope.collector.server import CollectorServer  # noqa: E402
+from streamscope.collector.server import CollectorServer
 
 
 @pytest.fixture
