@@ -28,12 +28,11 @@ from streamscope.collector import query
 from streamscope.collector.budget import Lease, OverBudget
 from streamscope.collector.decode import DecodeError, TooManySpans, decode_body, decode_request, parse_json
 from streamscope.collector.inflate import InflateError, inflate
-from streamscope.collector.limits import DEFAULT_LIMITS
+from streamscope.collector.limits import DEFAULT_LIMITS, JSON_WEIGHT
 from streamscope.collector.pipeline import BatchTooLarge, Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
 MAX_BODY = DEFAULT_LIMITS.max_body_bytes  # after decompression too
-JSON_WEIGHT = 4  # decode-budget bytes per byte of an OTLP/JSON body (its parsed tree is larger than protobuf's)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SIGNALS_NOT_STORED = (
@@ -87,6 +86,12 @@ def _read_body(limit: int, lease: Lease | None = None) -> bytes:
         return inflate(raw, encoding, limit, grow)
     except InflateError as e:
         raise _Fail(e.status, str(e)) from None
+
+
+def _over_budget(e: OverBudget) -> _Fail:
+    if not e.fits_ever:
+        return _Fail(413, "the body is too large to decode within the collector's memory budget; send smaller batches.")
+    return _Fail(503, str(e), {"Retry-After": "1"})
 
 
 def _negotiate_ct() -> str:
@@ -154,7 +159,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
         lease = receiver.budget.lease()
         try:
             try:
-                body = _read_body(limits.max_body_bytes, lease)
+                body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
                 if ct == JSON:
                     lease.grow(len(body) * (JSON_WEIGHT - 1))  # orjson's tree: JSON costs more memory per byte
                     decoded = decode_request(parse_json(body, limits.max_json_spans))
@@ -162,10 +167,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
                     decoded = decode_body(body, max_spans=limits.max_spans_per_request)
             except OverBudget as e:
                 ingestor.metrics.rejected.labels("decode_budget").inc()
-                if not e.fits_ever:
-                    raise _Fail(413, "the body is too large to decode within the collector's memory budget; "
-                                     "send smaller batches.") from None  # fmt: skip
-                raise _Fail(503, str(e), {"Retry-After": "1"}) from None
+                raise _over_budget(e) from None
             except TooManySpans as e:
                 ingestor.metrics.rejected.labels("too_large").inc()
                 raise _Fail(413, str(e)) from None
@@ -187,7 +189,18 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
 
     def _other_signal(parse: Callable[[bytes, str], tuple[Any, int]]) -> Response:
         ct = _negotiate_ct()
-        body = _read_body(limits.max_body_bytes)
+        lease = receiver.budget.lease()
+        try:
+            return _answer_other(parse, ct, lease)
+        except OverBudget as e:
+            raise _over_budget(e) from None
+        finally:
+            lease.release()
+
+    def _answer_other(parse: Callable[[bytes, str], tuple[Any, int]], ct: str, lease: Lease) -> Response:
+        body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
+        if ct == JSON:
+            lease.grow(len(body) * (JSON_WEIGHT - 1))
         try:
             resp, _ = parse(body, ct)
         except (

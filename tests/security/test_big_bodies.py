@@ -1,0 +1,114 @@
+"""Issue 18 item 1 (in process): spans per request are counted before decoding, a batch larger than the whole
+queue is refused even when the queue is empty, and requests in progress share a decode memory budget.
+The same body against a real collector process, with its peak RSS: test_big_bodies_process.py."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from hostile import JSON, PB, one_sentence, reason, stored_names
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from otlp import new_span_id, new_trace_id, pb_span, request
+
+from streamscope.collector.limits import DEFAULT_LIMITS, Limits
+from streamscope.collector.server import CollectorServer
+
+
+def minimal_spans(n: int) -> bytes:
+    """``n`` minimal valid spans in one protobuf request (the issue's 1M spans are 51 MB)."""
+    req = ExportTraceServiceRequest()
+    spans = req.resource_spans.add().scope_spans.add().spans
+    now = time.time_ns()
+    tid = os.urandom(16)
+    for i in range(n):
+        spans.add(trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=now,
+                  end_time_unix_nano=now + 1)  # fmt: skip
+    return req.SerializeToString()
+
+
+def _rejected(client: httpx.Client, why: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'streamscope_collector_spans_rejected_total{{reason="{why}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_more_spans_than_one_request_may_carry_is_413_before_decoding(client: httpx.Client) -> None:
+    body = minimal_spans(DEFAULT_LIMITS.max_spans_per_request + 1)
+    r = client.post("/v1/traces", content=body, headers=PB)
+    assert r.status_code == 413 and one_sentence(reason(r)) and "spans" in reason(r)
+    assert _rejected(client, "too_large") == 1
+    assert client.get("/api/traces").json()["traces"] == []
+    ok = client.post("/v1/traces", content=minimal_spans(1000), headers=PB)
+    assert ok.status_code == 200
+
+
+def test_json_span_cap_comes_before_the_json_parser(client: httpx.Client) -> None:
+    """The issue's 3 MB body of 1M empty spans: refused after orjson's parse, before protobuf's (10 s of CPU)."""
+    body = b'{"resourceSpans":[{"scopeSpans":[{"spans":[' + b",".join([b"{}"] * 1_000_000) + b"]}]}]}"
+    r = client.post("/v1/traces", content=body, headers=JSON)
+    assert r.status_code == 413 and "spans" in reason(r)
+
+
+@pytest.fixture
+def small_queue(tmp_path: Path) -> Iterator[httpx.Client]:
+    s = CollectorServer(str(tmp_path / "q.db"), http_port=0, grpc_port=None, max_queue_rows=100)
+    s.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=30) as c:
+            yield c
+    finally:
+        s.stop()
+
+
+def test_a_batch_larger_than_the_whole_queue_is_413_even_when_the_queue_is_empty(small_queue: httpx.Client) -> None:
+    tid = new_trace_id()
+    big = request([pb_span(tid, new_span_id()) for _ in range(150)]).SerializeToString()
+    r = small_queue.post("/v1/traces", content=big, headers=PB)
+    assert r.status_code == 413 and one_sentence(reason(r)) and "queue" in reason(r)
+    assert stored_names(small_queue, tid) == []
+    fits = request([pb_span(tid, new_span_id(), name="fits") for _ in range(50)]).SerializeToString()
+    assert small_queue.post("/v1/traces", content=fits, headers=PB).status_code == 200
+
+
+@pytest.fixture
+def budgeted(tmp_path: Path) -> Iterator[tuple[CollectorServer, httpx.Client]]:
+    limits = Limits(decode_budget_bytes=1_000_000)
+    s = CollectorServer(str(tmp_path / "b.db"), http_port=0, grpc_port=None, limits=limits)
+    s.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=30) as c:
+            yield s, c
+    finally:
+        s.stop()
+
+
+def test_requests_share_a_decode_budget(budgeted: tuple[CollectorServer, httpx.Client]) -> None:
+    server, client = budgeted
+    tid = new_trace_id()
+    body = request([pb_span(tid, new_span_id(), name="budgeted")]).SerializeToString()
+    held = server.receiver.budget.lease()  # what other requests in progress hold, all but a few bytes
+    held.grow(server.receiver.budget.total - 10)
+    try:
+        r = client.post("/v1/traces", content=body, headers=PB)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1" and one_sentence(reason(r))
+        assert stored_names(client, tid) == []
+    finally:
+        held.release()
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    assert stored_names(client, tid) == ["budgeted"]
+    assert server.receiver.budget.used == 0  # every request gives its share back
+
+
+def test_a_body_larger_than_the_whole_budget_is_413_not_503(budgeted: tuple[CollectorServer, httpx.Client]) -> None:
+    _, client = budgeted
+    body = orjson.dumps({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "k", "value": {"stringValue": "x" * 600_000}}]}, "scopeSpans": []}]})  # fmt: skip
+    r = client.post("/v1/traces", content=body, headers=JSON)  # 0.6 MB of JSON weighs 2.4 MB of budget
+    assert r.status_code == 413 and one_sentence(reason(r))
