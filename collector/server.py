@@ -16,9 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
-from streamscope.collector.grpc_server import start_grpc
+from streamscope.collector.grpc_server import GrpcServer, start_grpc
 from streamscope.collector.http_app import create_app
 from streamscope.collector.http_edge import create_http_server
 from streamscope.collector.limits import DEFAULT_LIMITS, Limits
@@ -76,7 +74,7 @@ class CollectorServer:
         self.retention = retention
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
-        self._grpc: grpc.Server | None = None
+        self._grpc: GrpcServer | None = None
         self._stop = threading.Event()
         self._http_stop = threading.Event()
         self._janitor: threading.Thread | None = None
