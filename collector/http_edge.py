@@ -49,23 +49,28 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
 class _Channel(HTTPChannel):  # type: ignore[misc]
     parser_class = _Parser
 
+    def __init__(self, server: EdgeServer, sock: socket.socket, addr: Any, adj: Adjustments, map: Any = None) -> None:
+        self.client_ip = _ip(addr)
+        self._counted = False
+        super().__init__(server, sock, addr, adj, map)
+
     def add_channel(self, map: Any = None) -> None:
         super().add_channel(map)
-        ip = _ip(self.addr)
-        clients = self.server.clients
-        clients[ip] = clients.get(ip, 0) + 1
+        if not self._counted:
+            self._counted = True
+            clients = self.server.clients
+            clients[self.client_ip] = clients.get(self.client_ip, 0) + 1
 
     def del_channel(self, map: Any = None) -> None:
-        fd = self._fileno
         super().del_channel(map)
-        if fd is not None:
-            ip = _ip(self.addr)
+        if self._counted:
+            self._counted = False
             clients = self.server.clients
-            n = clients.get(ip, 0) - 1
+            n = clients.get(self.client_ip, 0) - 1
             if n > 0:
-                clients[ip] = n
+                clients[self.client_ip] = n
             else:
-                clients.pop(ip, None)
+                clients.pop(self.client_ip, None)
 
 
 def _ip(addr: Any) -> str:
