@@ -105,7 +105,8 @@ class Hostile:
         self.conns: list[socket.socket] = []
         self.reconnects = 0
         self.idle_ended = 0
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        # its own connection (as another client would have), not the one the normal client's channel shares
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.use_local_subchannel_pool", 1)])
         self.threads = [threading.Thread(target=self._slow_loop, daemon=True),
                         threading.Thread(target=self._idle_loop, daemon=True)]  # fmt: skip
 

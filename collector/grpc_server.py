@@ -197,7 +197,7 @@ class GrpcServer:
         limits = receiver.limits
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", limits.max_body_bytes),
+                ("grpc.max_receive_message_length", limits.grpc_max_message_bytes),
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_concurrent_streams", limits.grpc_max_streams_per_connection),
                 ("grpc.server_handshake_timeout_ms", int(limits.request_timeout * 1000)),

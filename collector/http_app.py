@@ -33,6 +33,7 @@ from streamscope.collector.pipeline import BatchTooLarge, Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
 MAX_BODY = DEFAULT_LIMITS.max_body_bytes  # after decompression too
+READ_STEP = 1024 * 1024  # a body without Content-Length is read (and budgeted) this much at a time
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SIGNALS_NOT_STORED = (
@@ -72,15 +73,28 @@ def _read_body(limit: int, lease: Lease | None = None) -> bytes:
     if length is not None and length > limit:
         raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
     grow = lease.grow if lease is not None else None
-    if grow is not None and length is not None:
-        grow(length)
-    # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost more
-    # than parsing a body of 512 spans)
-    raw = request.stream.read(length if length is not None else limit + 1)
+    if length is not None:
+        if grow is not None:
+            grow(length)
+        # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost
+        # more than parsing a body of 512 spans)
+        raw = request.stream.read(length)
+    else:  # chunked: read in steps, each taken from the budget before it is read
+        parts: list[bytes] = []
+        size = 0
+        while size <= limit:
+            if grow is not None:
+                grow(READ_STEP)
+            part = request.stream.read(READ_STEP)
+            if grow is not None:
+                grow(len(part) - READ_STEP)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        raw = b"".join(parts)
     if len(raw) > limit:
         raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
-    if grow is not None and length is None:
-        grow(len(raw))
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     try:
         return inflate(raw, encoding, limit, grow)

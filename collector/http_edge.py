@@ -123,6 +123,8 @@ def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: 
         host=host, port=port, threads=threads, ident="streamscope",
         max_request_body_size=limits.max_body_bytes + 1024, connection_limit=limits.http_max_connections,
         channel_timeout=limits.http_idle_timeout, cleanup_interval=1, asyncore_use_poll=True,
+        max_request_header_size=limits.http_max_header_bytes, inbuf_overflow=limits.http_buffer_bytes,
+        outbuf_overflow=limits.http_buffer_bytes,
         clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,  # waitress int()s it: 0.1 was a busy loop
         recv_bytes=256 * 1024,  # an OTLP body of 512 spans is ~130 KB: read it in one or two recv() calls
     )  # fmt: skip

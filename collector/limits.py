@@ -4,8 +4,9 @@ Memory: a request is decoded only while its body fits in ``decode_budget_bytes``
 requests in progress at that moment (else 503 / UNAVAILABLE with a retry delay); it keeps its share until it is
 answered, so batches waiting in the ingest queue are counted too. A request holds at most
 ``max_spans_per_request`` spans, counted on the wire before anything is decoded. So what requests can make the
-collector hold is about ``EXPANSION * decode_budget_bytes`` (:meth:`Limits.memory_bound`), whatever the number,
-size or speed of the requests; the writer process holds at most as much again.
+collector hold is about ``EXPANSION * decode_budget_bytes`` plus the buffers of open connections and of gRPC
+messages still arriving (:meth:`Limits.memory_bound`), whatever the number, size or speed of the requests; the
+writer process holds at most ``EXPANSION * decode_budget_bytes`` again.
 """
 
 from __future__ import annotations
@@ -37,19 +38,29 @@ class Limits:
     #: seconds an HTTP connection may stay open with no request in progress
     http_idle_timeout: float = 30.0
     #: HTTP connections open at once (waitress stops accepting above), and from one client address
-    http_max_connections: int = 1000
+    http_max_connections: int = 600
     http_max_connections_per_client: int = 256
+    #: request headers of one HTTP request (waitress answers 431 above)
+    http_max_header_bytes: int = 32 * 1024
+    #: what one HTTP connection buffers in memory, for the request body and for the response each; beyond, waitress
+    #: spools to a temporary file
+    http_buffer_bytes: int = 256 * 1024
+    #: one gRPC request message (gRPC answers RESOURCE_EXHAUSTED above; the OpenTelemetry Collector's default too)
+    grpc_max_message_bytes: int = 4 * MiB
     #: gRPC calls in progress at once over all connections, and per HTTP/2 connection
-    grpc_max_concurrent_rpcs: int = 1000
-    grpc_max_streams_per_connection: int = 100
+    grpc_max_concurrent_rpcs: int = 256
+    grpc_max_streams_per_connection: int = 32
 
     @property
     def http_request_timeout(self) -> float:
         return self.request_timeout
 
     def memory_bound(self) -> int:
-        """Bytes that requests can make the receiving process hold at most, on top of its idle footprint."""
-        return EXPANSION * self.decode_budget_bytes
+        """Bytes that requests can make the receiving process hold at most, on top of its idle footprint: requests
+        being decoded or queued, HTTP connections' buffers, gRPC messages still arriving."""
+        http = self.http_max_connections * (self.http_max_header_bytes + 2 * self.http_buffer_bytes)
+        grpc = self.grpc_max_concurrent_rpcs * self.grpc_max_message_bytes
+        return EXPANSION * self.decode_budget_bytes + http + grpc
 
 
 DEFAULT_LIMITS = Limits()

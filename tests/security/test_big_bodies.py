@@ -112,3 +112,25 @@ def test_a_body_larger_than_the_whole_budget_is_413_not_503(budgeted: tuple[Coll
         {"key": "k", "value": {"stringValue": "x" * 600_000}}]}, "scopeSpans": []}]})  # fmt: skip
     r = client.post("/v1/traces", content=body, headers=JSON)  # 0.6 MB of JSON weighs 2.4 MB of budget
     assert r.status_code == 413 and one_sentence(reason(r))
+
+
+def test_a_chunked_body_is_budgeted_as_it_is_read(budgeted: tuple[CollectorServer, httpx.Client]) -> None:
+    """A chunked body (no Content-Length from the client) is budgeted before the application reads it: waitress
+    buffers it, spooling past 256 KiB to a file, and hands it over with its length."""
+    server, client = budgeted
+    tid = new_trace_id()
+    body = request([pb_span(tid, new_span_id(), name="chunked")]).SerializeToString()
+    held = server.receiver.budget.lease()
+    held.grow(server.receiver.budget.total - 10)
+    try:
+        r = client.post("/v1/traces", content=iter([body]), headers=PB)  # an iterator: sent chunked
+        assert r.status_code == 503
+    finally:
+        held.release()
+    assert client.post("/v1/traces", content=iter([body]), headers=PB).status_code == 200
+    assert stored_names(client, tid) == ["chunked"]
+
+
+def test_oversized_headers_are_refused(client: httpx.Client) -> None:
+    r = client.post("/v1/traces", content=b"", headers={**PB, "X-Big": "h" * (DEFAULT_LIMITS.http_max_header_bytes + 1)})
+    assert r.status_code == 431

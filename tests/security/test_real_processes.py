@@ -99,7 +99,8 @@ def test_250_slow_http_clients_do_not_lock_anyone_out(collector: CollectorProces
 
 def test_32_grpc_calls_without_a_message_do_not_stop_grpc_ingest(collector: CollectorProcess) -> None:
     release = threading.Event()
-    with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as hostile, \
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]  # another client: not sharing the normal one's
+    with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}", options=own_connection) as hostile, \
             grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as normal:  # fmt: skip
         idle = open_idle_calls(hostile, 32, release)
         try:
