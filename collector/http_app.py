@@ -83,11 +83,12 @@ def _read_body(limit: int, lease: Lease | None = None) -> bytes:
         parts: list[bytes] = []
         size = 0
         while size <= limit:
+            step = min(READ_STEP, limit + 1 - size)
             if grow is not None:
-                grow(READ_STEP)
-            part = request.stream.read(READ_STEP)
+                grow(step)
+            part = request.stream.read(step)
             if grow is not None:
-                grow(len(part) - READ_STEP)
+                grow(len(part) - step)
             if not part:
                 break
             parts.append(part)

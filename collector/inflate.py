@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 GZIP_MAGIC = b"\x1f\x8b"
 STEP = 4 * 1024 * 1024
+MAX_MEMBERS = 1024  # gzip members in one body: each costs a decompressor, and exporters send one
 
 
 class InflateError(ValueError):
@@ -35,7 +36,7 @@ def inflate(raw: bytes, encoding: str, limit: int, grow: Callable[[int], None] |
     parts: list[bytes] = []
     size = 0
     data = raw
-    while True:  # one member per turn
+    for _member in range(MAX_MEMBERS):
         d = zlib.decompressobj(wbits)
         while True:  # one step per turn
             step = min(STEP, limit + 1 - size)
@@ -58,10 +59,10 @@ def inflate(raw: bytes, encoding: str, limit: int, grow: Callable[[int], None] |
             raise InflateError(400, f"the {encoding} body is truncated.")
         data = d.unused_data
         if not data:
-            break
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         if encoding == "deflate" or data[:2] != GZIP_MAGIC:
             raise InflateError(400, f"the {encoding} body has {len(data)} bytes of trailing data after its end.")
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    raise InflateError(400, f"the gzip body has more than {MAX_MEMBERS} members.")
 
 
 def _mib(n: int) -> str:

@@ -11,7 +11,7 @@ import pytest
 from hostile import PB, one_sentence, reason, stored_names
 from otlp import new_span_id, new_trace_id, pb_span, request
 
-from streamscope.collector.inflate import InflateError, inflate
+from streamscope.collector.inflate import MAX_MEMBERS, InflateError, inflate
 
 
 def test_a_body_of_two_gzip_members_stores_the_spans_of_both(client: httpx.Client) -> None:
@@ -47,3 +47,11 @@ def test_inflate_reads_members_in_steps_and_counts_every_byte_against_the_limit(
     with pytest.raises(InflateError) as e:
         inflate(members, "gzip", 8_999_999)
     assert e.value.status == 413
+
+
+def test_a_body_of_too_many_gzip_members_is_400() -> None:
+    many = gzip.compress(b"") * (MAX_MEMBERS + 1)
+    with pytest.raises(InflateError) as e:
+        inflate(many, "gzip", 10**6)
+    assert e.value.status == 400 and "members" in str(e.value)
+    assert inflate(gzip.compress(b"") * MAX_MEMBERS, "gzip", 10**6) == b""
