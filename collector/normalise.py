@@ -42,6 +42,7 @@ FIRST_TOKEN_EVENTS = frozenset({"First Token Stream Event", "ai.stream.firstChun
 DEFAULT_STALL = 2.0
 
 log = logging.getLogger(__name__)
+UNFORESEEN = "a span has attribute values the collector cannot read"  # the reason when no rule foresaw the value
 
 
 def _num(attrs: Mapping[str, Any], *keys: str, scale: float = 1.0) -> float | None:
@@ -85,6 +86,8 @@ def dialect(span: Span) -> str | None:
     """The dialect of an LLM stream span, or None when the span is not a model call."""
     a = span.attributes
     op = a.get("gen_ai.operation.name")
+    if not isinstance(op, str):  # a list or map there (hostile or broken input) is no operation name
+        op = None
     if op in NON_INFERENCE_OPS:
         return None
     if op in INFERENCE_OPS and any(k.startswith("streamscope.stream.") for k in a):
@@ -326,7 +329,7 @@ def normalise_checked(decoded: Decoded, prices: Prices = DEFAULT_PRICES) -> tupl
         except Exception:  # a value no rule above foresaw: reject this span, keep the rest (and say so in the log)
             log.warning("a span could not be normalised; it is rejected", exc_info=True)
             bad.add(i)
-            reason = reason or "a span has attribute values the collector cannot read"
+            reason = reason or UNFORESEEN
             continue
         streams.append(st)
         chunks.extend(cs)

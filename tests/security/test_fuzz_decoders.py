@@ -19,13 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otlp import any_value, our_stream
+from otlp import any_value, new_span_id, new_trace_id, our_stream, pb_span, request
 
 from streamscope.collector.decode import Decoded, DecodeError, TooManySpans, decode_body, parse_json
 from streamscope.collector.inflate import InflateError, inflate
 from streamscope.collector.model import Span
-from streamscope.collector.normalise import normalise_checked
+from streamscope.collector.normalise import UNFORESEEN, normalise_checked
 from streamscope.collector.server import CollectorServer
+from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.collector.wire import count_spans
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -134,12 +135,39 @@ DIALECT_KEYS = [
     "langfuse.observation.usage_details", "ai.response.msToFirstChunk", "error.type",
     "streamscope.stream.output_tokens_per_second", "streamscope.stream.stall_threshold",
 ]  # fmt: skip
+INT64 = st.integers(-(2**63), 2**63 - 1)
 ATTR_VALUES = st.one_of(
-    st.floats(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=30), st.booleans(),
-    st.sampled_from(["chat", "LLM", "generation", "2026-01-01T00:00:00Z", "9999-12-31", "nan", "inf", "{}"]),
-    st.lists(st.one_of(st.floats(), st.integers(-5, 5), st.text(max_size=3)), max_size=6),
-    st.dictionaries(st.text(max_size=8), st.one_of(st.floats(), st.integers()), max_size=3),
+    st.floats(), INT64, st.text(max_size=30), st.booleans(),
+    st.sampled_from(["chat", "LLM", "generation", "2026-01-01T00:00:00Z", "9999-12-31", "0001-01-01", "nan", "inf",
+                     "{}"]),
+    st.lists(st.one_of(st.floats(), INT64, st.text(max_size=3)), max_size=6),
+    st.dictionaries(st.text(max_size=8), st.one_of(st.floats(), INT64), max_size=3),
 )  # fmt: skip
+CHUNK_KEYS = [f"streamscope.chunk.{k}" for k in ("index", "offset", "gap", "kind", "size", "tokens", "content")]
+CHUNK_VALUES = st.one_of(INT64, st.floats(), st.text(max_size=5), st.booleans())
+
+
+@pytest.fixture(scope="module")
+def sqlite_store() -> Iterator[SQLiteStore]:
+    with tempfile.TemporaryDirectory() as d:
+        store = SQLiteStore(os.path.join(d, "fuzz.db"), synchronous="OFF")
+        yield store
+        store.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.dictionaries(st.sampled_from(DIALECT_KEYS), ATTR_VALUES, max_size=10),
+       st.lists(st.dictionaries(st.sampled_from(CHUNK_KEYS), CHUNK_VALUES, max_size=7), max_size=4))  # fmt: skip
+def test_whatever_decodes_and_normalises_is_written(sqlite_store: SQLiteStore, llm_attrs: dict[str, Any],
+                                                    chunks: list[dict[str, Any]]) -> None:  # fmt: skip
+    """From the wire to the store: a request's spans are stored or rejected one by one, the write never fails."""
+    tid, llm = new_trace_id(), new_span_id()
+    spans = [pb_span(tid, llm, name="chat", attrs=llm_attrs)]
+    spans += [pb_span(tid, new_span_id(), llm, name="streamscope.chunk", attrs=c) for c in chunks]
+    batch, _, reason = normalise_checked(decode_body(request(spans).SerializeToString()))
+    assert reason != UNFORESEEN
+    sqlite_store.write(batch)
 
 
 @FUZZ
@@ -155,6 +183,7 @@ def test_normalising_any_attribute_values_never_fails_the_batch(attr_maps: list[
     batch, bad, reason = normalise_checked(Decoded(spans, (), len(spans), 0))
     assert len(batch.spans) + bad == len(spans)
     assert bool(bad) == bool(reason)
+    assert reason != UNFORESEEN, "a value no rule foresaw: give it a rule (BadSpan or ignore it)"
     for st_ in batch.streams:
         assert st_.ttft is None or isinstance(st_.ttft, float)
     for attrs in attr_maps:  # the issue's poison is always caught

@@ -31,3 +31,14 @@ def test_a_poisoned_span_is_rejected_and_its_neighbours_stored(client: httpx.Cli
     assert stored_names(client, tid) == ["good-generation", "plain"]
     streams = client.get("/api/streams").json()["streams"]
     assert len(streams) == 1 and streams[0]["trace_id"] == tid.hex()
+
+
+def test_an_operation_name_that_is_not_a_string_is_ignored_not_fatal(client: httpx.Client) -> None:
+    """Found by fuzzing: a map as ``gen_ai.operation.name`` raised TypeError (unhashable) for the whole request."""
+    tid = new_trace_id()
+    odd = pb_span(tid, new_span_id(), name="odd", attrs={"gen_ai.operation.name": {"a": 1},
+                                                          "gen_ai.request.model": "m", "gen_ai.system": "x"})  # fmt: skip
+    r = client.post("/v1/traces", content=request([odd]).SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    assert not ExportTraceServiceResponse.FromString(r.content).HasField("partial_success")
+    assert stored_names(client, tid) == ["odd"]
