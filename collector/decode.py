@@ -31,10 +31,13 @@ CHUNK_SPAN = "streamscope.chunk"
 LIVE_PREFIX = "streamscope.live."
 MAX_ATTRIBUTES = 1024  # per span (and per event); the rest is counted, not stored
 MAX_EVENTS = 1024  # per span
+#: per request: an empty event is 2 bytes on the wire and ~200 bytes decoded, the largest expansion of any field
+MAX_EVENTS_PER_REQUEST = 20_000
 MAX_STRING = 1 << 20  # characters per string value
 MAX_SECONDS = 1e7  # a chunk's offset or gap beyond this (or not finite) is ignored, like a wrong type
 MAX_FUTURE_NS = 24 * 3600 * NS  # timestamps further ahead of the collector's clock are rejected
 DROPPED_ATTRS = "streamscope.collector.dropped_attributes_count"
+DROPPED_EVENTS = "streamscope.collector.dropped_events_count"  # events past MAX_EVENTS or the request's share
 
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "langfuse.session.id")
 USER_KEYS = ("user.id", "enduser.id", "langfuse.user.id")
@@ -225,12 +228,19 @@ class _Context:
         self.r_user = _first(self.resource, USER_KEYS)
 
 
-def _span(s: Any, tid: bytes, parent: str | None, start: int, end: int, ctx: _Context, scope: str) -> Span:
+def _span(s: Any, tid: bytes, parent: str | None, start: int, end: int, ctx: _Context, scope: str,
+          events_left: list[int]) -> Span:  # fmt: skip
+    """``events_left``: events this request may still decode (one-element list, shared by its spans)."""
     attrs = _attrs(s.attributes)
+    n = len(s.events)
+    keep = min(n, MAX_EVENTS, events_left[0])
+    events_left[0] -= keep
     events = tuple(
         SpanEvent(e.name[:256], e.time_unix_nano, _attrs(e.attributes) if len(e.attributes) else {})
-        for e in s.events[:MAX_EVENTS]
+        for e in s.events[:keep]
     )
+    if keep < n:
+        attrs[DROPPED_EVENTS] = n - keep
     return Span(
         trace_id=tid.hex(),
         span_id=s.span_id.hex(),
@@ -267,6 +277,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     spans: list[Span] = []
     chunks: list[Chunk] = []
     marks: Marks = {}
+    events_left = [MAX_EVENTS_PER_REQUEST]
     received = rejected = 0
     reason = ""
     for rs in req.resource_spans:
@@ -297,7 +308,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     if live is not None:
                         _mark(marks, parent, tid, ctx.service, live, start, chunk)
                     continue
-                spans.append(_span(s, tid, parent, start, end, ctx, scope))
+                spans.append(_span(s, tid, parent, start, end, ctx, scope, events_left))
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, reason, live)
 
@@ -319,6 +330,7 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
     received, rejected, code, chunks, others = walked
     spans: list[Span] = []
     marks: Marks = {}
+    events_left = [MAX_EVENTS_PER_REQUEST]
     contexts: dict[int, _Context] = {}
     rss = req.resource_spans
     for rs_i, ss_i, sp_i, pos in others:
@@ -336,7 +348,7 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
             if live is not None:
                 _mark(marks, parent, tid, ctx.service, live, start, chunk)
         else:
-            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256]))
+            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256], events_left))
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, REJECT_REASONS[code], live)
 

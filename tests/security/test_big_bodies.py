@@ -134,3 +134,22 @@ def test_a_chunked_body_is_budgeted_as_it_is_read(budgeted: tuple[CollectorServe
 def test_oversized_headers_are_refused(client: httpx.Client) -> None:
     r = client.post("/v1/traces", content=b"", headers={**PB, "X-Big": "h" * (DEFAULT_LIMITS.http_max_header_bytes + 1)})
     assert r.status_code == 431
+
+
+def test_events_per_request_are_capped_and_counted(client: httpx.Client) -> None:
+    """Empty events are 2 bytes on the wire and ~200 decoded: a request decodes at most MAX_EVENTS_PER_REQUEST."""
+    from streamscope.collector.decode import DROPPED_EVENTS, MAX_EVENTS, MAX_EVENTS_PER_REQUEST
+
+    tid = new_trace_id()
+    n_spans = MAX_EVENTS_PER_REQUEST // MAX_EVENTS + 2
+    spans = []
+    for i in range(n_spans):
+        s = pb_span(tid, new_span_id(), name=f"e{i:03d}")
+        for _ in range(MAX_EVENTS + 5):
+            s.events.add(name="tick", time_unix_nano=s.start_time_unix_nano)
+        spans.append(s)
+    r = client.post("/v1/traces", content=request(spans).SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    got = client.get(f"/api/traces/{tid.hex()}").json()["spans"]
+    dropped = sum(s["attributes"].get(DROPPED_EVENTS, 0) for s in got)
+    assert dropped == n_spans * (MAX_EVENTS + 5) - MAX_EVENTS_PER_REQUEST
