@@ -177,7 +177,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
                 body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
                 if ct == JSON:
                     lease.grow(len(body) * (JSON_WEIGHT - 1))  # orjson's tree: JSON costs more memory per byte
-                    decoded = decode_request(parse_json(body, limits.max_json_spans))
+                    decoded = decode_request(parse_json(body, limits.max_json_spans, limits.max_json_values))
                 else:
                     decoded = decode_body(body, max_spans=limits.max_spans_per_request)
             except OverBudget as e:

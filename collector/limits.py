@@ -30,8 +30,10 @@ class Limits:
     max_json_body_bytes: int = 4 * MiB
     #: spans in one protobuf request, counted on the wire before decoding (413 / RESOURCE_EXHAUSTED above)
     max_spans_per_request: int = 50_000
-    #: spans in one OTLP/JSON request, counted before protobuf's JSON parser runs (413 above)
+    #: spans in one OTLP/JSON request, and values (spans, attributes, events, links), counted before protobuf's
+    #: JSON parser runs (~2.5 us a value; 413 above)
     max_json_spans: int = 10_000
+    max_json_values: int = 250_000
     #: body bytes of all requests in progress at once (503 + Retry-After / UNAVAILABLE + RetryInfo beyond)
     decode_budget_bytes: int = 32 * MiB
     #: seconds from a request's first byte until it must have arrived whole (HTTP), or the gRPC message (gRPC)
