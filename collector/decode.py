@@ -462,6 +462,21 @@ def _json_cost(doc: Any, max_values: int) -> tuple[int, int]:
     return spans, values
 
 
+def json_nodes(doc: Any, cap: int) -> int:
+    """Objects, arrays and their items in a parsed JSON document, counted until the count passes ``cap``."""
+    n = 0
+    stack = [doc]
+    while stack and n <= cap:
+        v = stack.pop()
+        if isinstance(v, dict):
+            n += len(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            n += len(v)
+            stack.extend(v)
+    return n
+
+
 def _items(obj: Any, key: str) -> int:
     inner = obj.get(key) if isinstance(obj, dict) else None
     return len(inner) if isinstance(inner, list) else 0

@@ -26,7 +26,14 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from streamscope.collector import query
 from streamscope.collector.budget import Lease, OverBudget
-from streamscope.collector.decode import DecodeError, TooManySpans, decode_body, decode_request, parse_json
+from streamscope.collector.decode import (
+    DecodeError,
+    TooManySpans,
+    decode_body,
+    decode_request,
+    json_nodes,
+    parse_json,
+)
 from streamscope.collector.inflate import InflateError, inflate
 from streamscope.collector.limits import DEFAULT_LIMITS, JSON_WEIGHT
 from streamscope.collector.pipeline import BatchTooLarge, Overloaded
@@ -233,7 +240,11 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
         if ct == PROTOBUF:
             msg.ParseFromString(body)
         else:
-            json_format.ParseDict(orjson.loads(body), msg, ignore_unknown_fields=True)
+            doc = orjson.loads(body)
+            if json_nodes(doc, 4 * limits.max_json_values) > 4 * limits.max_json_values:  # ~2.5 us each to parse
+                raise _Fail(413, f"the request holds more than {4 * limits.max_json_values} JSON values, the most one "
+                                 "JSON request may carry; send smaller batches.")  # fmt: skip
+            json_format.ParseDict(doc, msg, ignore_unknown_fields=True)
         return msg
 
     @app.post("/v1/metrics")
