@@ -48,3 +48,19 @@ def test_transfer_encoding_with_content_length_is_400_and_closes(server: Collect
     assert status_line.startswith(b"HTTP/1.1 400"), data[:200]
     assert b"Transfer-Encoding and Content-Length" in rest
     assert data.count(b"HTTP/1.1 ") == 1
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 5\r\nContent-Length: 6\r\n", b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+     b"Transfer-Encoding: gzip, chunked\r\n", b"Content-Length: +5\r\n"],
+)  # fmt: skip
+def test_ambiguous_body_framing_is_400_and_closes(server: CollectorServer, framing: bytes) -> None:
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n" + framing
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as s:
+        s.sendall(head + b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.split(b"\r\n", 1)[0].split(b" ")[1] in (b"400", b"501"), data[:200]
+    assert data.count(b"HTTP/1.1 ") == 1  # nothing after it on that connection is answered
