@@ -6,8 +6,9 @@ fully arrived, so a connection that trickles bytes costs a socket and a buffer, 
 - a request must arrive whole (headers and body) within ``request_timeout`` seconds of its first byte, else the
   connection is closed (slow-loris);
 - a connection with no request in progress is closed after ``idle_timeout`` seconds;
-- one client address holds at most ``max_per_client`` connections (more are closed at once), all clients at most
-  ``max_connections`` (waitress stops accepting until some close);
+- one client address holds at most ``max_per_client`` connections (more are closed at once); at
+  ``max_connections`` a new connection closes the one whose request has been arriving longest, else the one idle
+  longest (a connection whose request is being answered is never closed; when all are, the new one is);
 - a request with both ``Transfer-Encoding`` and ``Content-Length`` is answered 400 and its connection closed
   (RFC 9112 6.1: the two disagree about where the body ends, the classic request-smuggling vector).
 """
@@ -97,10 +98,33 @@ class EdgeServer(TcpWSGIServer):  # type: ignore[misc]
             return
         addr = self.fix_addr(addr)
         if self.clients.get(_ip(addr), 0) >= self.limits.http_max_connections_per_client:
+            self.on_close("per_client_limit")  # counted first: a client sees the close only after the count
             conn.close()
-            self.on_close("per_client_limit")
+            return
+        if len(self.active_channels) >= self.limits.http_max_connections and not self._evict():
+            self.on_close("connection_limit")  # every connection has a request being answered: none can make room
+            conn.close()
             return
         self.channel_class(self, conn, addr, self.adj, map=self._map)
+
+    def _evict(self) -> bool:
+        """Make room for a new connection at the limit: close the connection whose request has been arriving
+        longest, else the one idle longest (never one whose request is being answered)."""
+        partial = idle = None
+        for ch in self.active_channels.values():
+            if ch.requests or ch.will_close:
+                continue
+            if ch.request is not None:
+                if partial is None or ch.request.started < partial.request.started:
+                    partial = ch
+            elif idle is None or ch.last_activity < idle.last_activity:
+                idle = ch
+        victim = partial or idle
+        if victim is None:
+            return False
+        self.on_close("evicted")
+        victim.handle_close()
+        return True
 
     def maintenance(self, now: float) -> None:
         """Close connections idle too long (waitress's own rule) and requests still arriving after their deadline."""
@@ -121,7 +145,8 @@ def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: 
                        on_close: OnClose | None = None) -> EdgeServer:  # fmt: skip
     adj = Adjustments(
         host=host, port=port, threads=threads, ident="streamscope",
-        max_request_body_size=limits.max_body_bytes + 1024, connection_limit=limits.http_max_connections,
+        # waitress's own limit (it stops accepting) only backs up ours, which evicts instead (EdgeServer._evict)
+        max_request_body_size=limits.max_body_bytes + 1024, connection_limit=limits.http_max_connections + 64,
         channel_timeout=limits.http_idle_timeout, cleanup_interval=1, asyncore_use_poll=True,
         max_request_header_size=limits.http_max_header_bytes, inbuf_overflow=limits.http_buffer_bytes,
         outbuf_overflow=limits.http_buffer_bytes,

@@ -72,3 +72,24 @@ def test_one_client_holds_at_most_its_share_and_others_are_served(edge: Collecto
         extra.close()
         for s in held:
             s.close()
+
+
+def test_at_the_connection_limit_a_new_client_evicts_the_slowest(tmp_path: Path) -> None:
+    """Slow connections from many addresses fill the table: a new client still gets in (before, waitress stopped
+    accepting and everyone waited for the deadlines)."""
+    s = CollectorServer(str(tmp_path / "full.db"), http_port=0, grpc_port=None,
+                        limits=Limits(request_timeout=60, http_max_connections=10))  # fmt: skip
+    s.start()
+    held = [slow(s.http_port, f"127.0.0.{2 + i}") for i in range(10)]
+    try:
+        time.sleep(0.5)
+        with httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=5) as client:
+            for _ in range(3):
+                r = client.post("/v1/traces", content=our_stream(2)[0].SerializeToString(), headers=PB)
+                assert r.status_code == 200
+        assert _closed(s, "evicted") >= 1
+        assert closed_by_server(held[0])  # the oldest arriving request went first
+    finally:
+        for c in held:
+            c.close()
+        s.stop()
