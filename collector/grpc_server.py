@@ -4,7 +4,8 @@ The server is ``grpc.aio`` on its own event-loop thread: a call waiting for its 
 coroutine, not a worker thread, so calls that open and never send cannot starve the others. ``Export`` is
 registered as stream-unary (the same bytes on the wire as unary) so it runs from the moment the call opens: the
 request message must arrive within ``Limits.request_timeout`` (else DEADLINE_EXCEEDED), and calls past
-``Limits.grpc_max_concurrent_rpcs`` are refused with UNAVAILABLE and a ``RetryInfo``. Decoding and waiting for
+``Limits.grpc_max_concurrent_rpcs`` (or ``grpc_max_calls_per_client`` from one address) are refused with
+UNAVAILABLE and a ``RetryInfo``. Decoding and waiting for
 the commit run on a small thread pool.
 
 Overload answers follow the OTLP specification: UNAVAILABLE with ``google.rpc.RetryInfo`` (in the standard
@@ -66,6 +67,14 @@ def retry_trailers(code: grpc.StatusCode, message: str, seconds: int) -> tuple[t
     )
 
 
+def _client(peer: str) -> str:
+    """The address part of a gRPC peer (``ipv4:1.2.3.4:5678``, ``ipv6:[::1]:5678``, ``unix:...``)."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rsplit(":", 1)[0]
+    return peer
+
+
 class _Answer(Exception):
     """A non-OK answer: status code, message and retry delay (None: not retryable)."""
 
@@ -81,13 +90,19 @@ class _Traces:
     def __init__(self, receiver: Receiver, keys: Sequence[bytes], pool: futures.ThreadPoolExecutor) -> None:
         self.receiver, self.keys, self.pool = receiver, keys, pool
         self.limits = receiver.limits
-        self.active = 0  # calls open now (the event loop's thread is the only one that touches it)
+        self.active = 0  # calls open now (the event loop's thread is the only one that touches these)
+        self.per_client: dict[str, int] = {}  # calls open now by client address
 
     async def Export(self, _requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         if self.active >= self.limits.grpc_max_concurrent_rpcs:
             await self._abort(context, _Answer(grpc.StatusCode.UNAVAILABLE,
                                                "the collector has too many calls open; retry later.", 1))  # fmt: skip
+        client = _client(context.peer())
+        if self.per_client.get(client, 0) >= self.limits.grpc_max_calls_per_client:
+            await self._abort(context, _Answer(grpc.StatusCode.UNAVAILABLE,
+                                               "this client has too many calls open; retry later.", 1))  # fmt: skip
         self.active += 1
+        self.per_client[client] = self.per_client.get(client, 0) + 1
         try:
             if not _authorised(context, self.keys):
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required.")
@@ -118,6 +133,9 @@ class _Traces:
             raise  # not reached: abort raises
         finally:
             self.active -= 1
+            left = self.per_client.pop(client) - 1
+            if left:
+                self.per_client[client] = left
 
     def _export(self, body: bytes) -> bytes:
         metrics = self.receiver.ingestor.metrics

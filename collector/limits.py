@@ -50,8 +50,9 @@ class Limits:
     http_buffer_bytes: int = 256 * 1024
     #: one gRPC request message (gRPC answers RESOURCE_EXHAUSTED above; the OpenTelemetry Collector's default too)
     grpc_max_message_bytes: int = 4 * MiB
-    #: gRPC calls in progress at once over all connections, and per HTTP/2 connection
+    #: gRPC calls in progress at once over all connections, from one client address, and per HTTP/2 connection
     grpc_max_concurrent_rpcs: int = 256
+    grpc_max_calls_per_client: int = 64
     grpc_max_streams_per_connection: int = 32
 
     @property

@@ -132,3 +132,26 @@ def test_a_poisoned_span_is_a_partial_success_over_grpc(limited: tuple[Collector
     assert resp.partial_success.rejected_spans == 1
     with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
         assert stored_names(client, tid) == ["plain"]
+
+
+def test_one_client_holds_at_most_its_share_of_calls(tmp_path: Path) -> None:
+    s = CollectorServer(str(tmp_path / "pc.db"), http_port=0, grpc_port=0,
+                        limits=Limits(request_timeout=20, grpc_max_calls_per_client=4))  # fmt: skip
+    _, port = s.start()
+    release = threading.Event()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            idle = open_idle_calls(ch, 4, release)
+            with pytest.raises(grpc.RpcError) as err:
+                for _ in range(50):  # the idle calls open asynchronously: one of these finds all 4 held
+                    export(ch, our_stream(1)[0].SerializeToString())
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "this client" in (err.value.details() or "")
+            assert "google.rpc.retryinfo-bin" in dict(err.value.trailing_metadata() or ())
+            release.set()
+            for f in idle:
+                f.exception(timeout=30)
+            assert export(ch, our_stream(1)[0].SerializeToString()) == b""  # its share is back
+    finally:
+        release.set()
+        s.stop()
