@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def open_idle_calls(ch: grpc.Channel, n: int, release: threading.Event) -> list[
     return [call.future(never(), timeout=120) for _ in range(n)]
 
 
+def wait_open(server: CollectorServer, n: int) -> None:
+    """Until the collector has ``n`` calls open (the idle calls open asynchronously)."""
+    assert server._grpc is not None
+    deadline = time.monotonic() + 30
+    while server._grpc._traces.active < n:
+        assert time.monotonic() < deadline, f"only {server._grpc._traces.active} calls open"
+        time.sleep(0.01)
+
+
 def export(ch: grpc.Channel, body: bytes, timeout: float = 10) -> bytes:
     call = ch.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
     result: bytes = call(body, timeout=timeout)
@@ -58,7 +68,7 @@ def test_idle_calls_do_not_take_the_workers(limited: tuple[CollectorServer, grpc
     idle = open_idle_calls(ch, 16, release)
     try:
         for _ in range(3):
-            assert export(ch, our_stream(2)[0].SerializeToString(), timeout=1.5) == b""
+            assert export(ch, our_stream(2)[0].SerializeToString(), timeout=10) == b""
         for f in idle:  # and the deadline ends them: DEADLINE_EXCEEDED with the reason
             with pytest.raises(grpc.RpcError) as err:
                 f.result(timeout=30)
@@ -69,13 +79,13 @@ def test_idle_calls_do_not_take_the_workers(limited: tuple[CollectorServer, grpc
 
 
 def test_too_many_calls_is_unavailable_with_retry_info(limited: tuple[CollectorServer, grpc.Channel]) -> None:
-    _, ch = limited
+    server, ch = limited
     release = threading.Event()
     idle = open_idle_calls(ch, 20, release)
     try:
+        wait_open(server, 20)
         with pytest.raises(grpc.RpcError) as err:
-            for _ in range(50):  # the idle calls open asynchronously: one of these finds all 20 held
-                export(ch, our_stream(1)[0].SerializeToString())
+            export(ch, our_stream(1)[0].SerializeToString())
     finally:
         release.set()
     rpc = err.value
@@ -142,9 +152,9 @@ def test_one_client_holds_at_most_its_share_of_calls(tmp_path: Path) -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             idle = open_idle_calls(ch, 4, release)
+            wait_open(s, 4)
             with pytest.raises(grpc.RpcError) as err:
-                for _ in range(50):  # the idle calls open asynchronously: one of these finds all 4 held
-                    export(ch, our_stream(1)[0].SerializeToString())
+                export(ch, our_stream(1)[0].SerializeToString())
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "this client" in (err.value.details() or "")
             assert "google.rpc.retryinfo-bin" in dict(err.value.trailing_metadata() or ())

@@ -64,7 +64,7 @@ def test_one_client_holds_at_most_its_share_and_others_are_served(edge: Collecto
     try:
         assert closed_by_server(extra)  # the sixth from the same address is closed at once
         assert _closed(edge, "per_client_limit") == 1
-        with httpx.Client(base_url=f"http://127.0.0.1:{edge.http_port}", timeout=5) as client:  # another address
+        with httpx.Client(base_url=f"http://127.0.0.1:{edge.http_port}", timeout=10) as client:  # another address
             r = client.post("/v1/traces", content=our_stream(2)[0].SerializeToString(), headers=PB)
             assert r.status_code == 200
             assert client.get("/metrics").status_code == 200
@@ -83,7 +83,7 @@ def test_at_the_connection_limit_a_new_client_evicts_the_slowest(tmp_path: Path)
     held = [slow(s.http_port, f"127.0.0.{2 + i}") for i in range(10)]
     try:
         time.sleep(0.5)
-        with httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=5) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=10) as client:
             for _ in range(3):
                 r = client.post("/v1/traces", content=our_stream(2)[0].SerializeToString(), headers=PB)
                 assert r.status_code == 200
