@@ -61,21 +61,44 @@ def limited(tmp_path: Path) -> Iterator[tuple[CollectorServer, grpc.Channel]]:
     s.stop()
 
 
-def test_idle_calls_do_not_take_the_workers(limited: tuple[CollectorServer, grpc.Channel]) -> None:
-    """16 calls without a message (twice the worker threads): a normal export is still answered."""
-    _, ch = limited
+def test_idle_calls_do_not_take_the_workers(tmp_path: Path) -> None:
+    """16 calls without a message (twice the worker threads), held for longer than the client waits: a normal
+    export is still answered (a thread per call would keep it waiting for the 60 s deadline)."""
+    s = CollectorServer(str(tmp_path / "w.db"), http_port=0, grpc_port=0, limits=Limits(request_timeout=60))
+    _, port = s.start()
     release = threading.Event()
-    idle = open_idle_calls(ch, 16, release)
     try:
-        for _ in range(3):
-            assert export(ch, our_stream(2)[0].SerializeToString(), timeout=10) == b""
-        for f in idle:  # and the deadline ends them: DEADLINE_EXCEEDED with the reason
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            idle = open_idle_calls(ch, 16, release)
+            wait_open(s, 16)
+            for _ in range(3):
+                assert export(ch, our_stream(2)[0].SerializeToString(), timeout=10) == b""
+            release.set()
+            for f in idle:
+                f.exception(timeout=30)
+    finally:
+        release.set()
+        s.stop()
+
+
+def test_a_call_whose_message_does_not_arrive_ends_at_the_deadline(
+    limited: tuple[CollectorServer, grpc.Channel],
+) -> None:
+    server, ch = limited
+    release = threading.Event()
+    idle = open_idle_calls(ch, 4, release)
+    try:
+        for f in idle:  # DEADLINE_EXCEEDED with the reason, at the 2 s deadline
             with pytest.raises(grpc.RpcError) as err:
                 f.result(timeout=30)
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert "did not arrive within 2 s" in (err.value.details() or "")
     finally:
         release.set()
+    deadline = time.monotonic() + 10  # the handler's bookkeeping ends just after the client has its answer
+    while server._grpc is not None and server._grpc._traces.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server._grpc is not None and server._grpc._traces.active == 0
 
 
 def test_too_many_calls_is_unavailable_with_retry_info(limited: tuple[CollectorServer, grpc.Channel]) -> None:
