@@ -49,12 +49,10 @@ def _closed(server: CollectorServer, reason: str) -> float:
 
 def test_a_request_still_arriving_at_its_deadline_is_closed(edge: CollectorServer) -> None:
     conns = [slow(edge.http_port) for _ in range(3)]
-    t0 = time.monotonic()
-    for i, s in enumerate(conns):  # trickle a byte now and then: activity alone does not extend the deadline
+    for i, s in enumerate(conns):  # a byte now and then: activity alone does not extend the deadline
         s.sendall(b"x")
-        assert closed_by_server(s), f"connection {i} still open"
+        assert closed_by_server(s), f"connection {i} still open"  # a 20 s client timeout would raise instead
         s.close()
-    assert time.monotonic() - t0 < 15  # closed by the 2 s deadline, not by the client's 20 s timeout
     assert _closed(edge, "request_timeout") == 3
 
 
