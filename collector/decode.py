@@ -21,17 +21,23 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from streamscope.collector.model import NS, Chunk, LiveStream, Span, SpanEvent
+from streamscope.collector.wire import count_spans
 
 CHUNK_SPAN = "streamscope.chunk"
 LIVE_PREFIX = "streamscope.live."
 MAX_ATTRIBUTES = 1024  # per span (and per event); the rest is counted, not stored
 MAX_EVENTS = 1024  # per span
+#: per request: an empty event is 2 bytes on the wire and ~200 bytes decoded, the largest expansion of any field
+MAX_EVENTS_PER_REQUEST = 20_000
 MAX_STRING = 1 << 20  # characters per string value
 MAX_SECONDS = 1e7  # a chunk's offset or gap beyond this (or not finite) is ignored, like a wrong type
 MAX_FUTURE_NS = 24 * 3600 * NS  # timestamps further ahead of the collector's clock are rejected
 DROPPED_ATTRS = "streamscope.collector.dropped_attributes_count"
+DROPPED_EVENTS = "streamscope.collector.dropped_events_count"  # events past MAX_EVENTS or the request's share
 
 SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "langfuse.session.id")
 USER_KEYS = ("user.id", "enduser.id", "langfuse.user.id")
@@ -55,6 +61,16 @@ else:
 
 class DecodeError(ValueError):
     """The whole request is unreadable; ``str(err)`` is a one-sentence reason."""
+
+
+class TooManySpans(Exception):
+    """The request holds more spans than one request may (HTTP 413, gRPC RESOURCE_EXHAUSTED without RetryInfo:
+    retrying the same request cannot help); checked before decoding."""
+
+    def __init__(self, limit: int, encoding: str, values: int | None = None) -> None:
+        what = f"{limit} spans" if values is None else f"{values} values (spans, attributes, events and links)"
+        super().__init__(f"the request holds more than {what}, the most one {encoding} request may carry; "
+                         "send smaller batches.")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +227,19 @@ class _Context:
         self.r_user = _first(self.resource, USER_KEYS)
 
 
-def _span(s: Any, tid: bytes, parent: str | None, start: int, end: int, ctx: _Context, scope: str) -> Span:
+def _span(s: Any, tid: bytes, parent: str | None, start: int, end: int, ctx: _Context, scope: str,
+          events_left: list[int]) -> Span:  # fmt: skip
+    """``events_left``: events this request may still decode (one-element list, shared by its spans)."""
     attrs = _attrs(s.attributes)
+    n = len(s.events)
+    keep = min(n, MAX_EVENTS, events_left[0])
+    events_left[0] -= keep
     events = tuple(
         SpanEvent(e.name[:256], e.time_unix_nano, _attrs(e.attributes) if len(e.attributes) else {})
-        for e in s.events[:MAX_EVENTS]
+        for e in s.events[:keep]
     )
+    if keep < n:
+        attrs[DROPPED_EVENTS] = n - keep
     return Span(
         trace_id=tid.hex(),
         span_id=s.span_id.hex(),
@@ -253,6 +276,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     spans: list[Span] = []
     chunks: list[Chunk] = []
     marks: Marks = {}
+    events_left = [MAX_EVENTS_PER_REQUEST]
     received = rejected = 0
     reason = ""
     for rs in req.resource_spans:
@@ -283,15 +307,18 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     if live is not None:
                         _mark(marks, parent, tid, ctx.service, live, start, chunk)
                     continue
-                spans.append(_span(s, tid, parent, start, end, ctx, scope))
+                spans.append(_span(s, tid, parent, start, end, ctx, scope, events_left))
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, reason, live)
 
 
-def decode_body(body: bytes, now_ns: int | None = None) -> Decoded:
+def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = None) -> Decoded:
     """Parse and decode a protobuf body: :func:`decode_request` with the C walker taking the chunk spans.
+    With ``max_spans``, a body holding more spans raises :class:`TooManySpans` before anything is parsed.
 
     upb parses (and validates) the whole body first, so errors and their messages are the same either way."""
+    if max_spans is not None and count_spans(body, max_spans) > max_spans:
+        raise TooManySpans(max_spans, "protobuf")
     req = parse_protobuf(body)
     if _fastotlp is None:
         return decode_request(req, now_ns)
@@ -302,6 +329,7 @@ def decode_body(body: bytes, now_ns: int | None = None) -> Decoded:
     received, rejected, code, chunks, others = walked
     spans: list[Span] = []
     marks: Marks = {}
+    events_left = [MAX_EVENTS_PER_REQUEST]
     contexts: dict[int, _Context] = {}
     rss = req.resource_spans
     for rs_i, ss_i, sp_i, pos in others:
@@ -319,7 +347,7 @@ def decode_body(body: bytes, now_ns: int | None = None) -> Decoded:
             if live is not None:
                 _mark(marks, parent, tid, ctx.service, live, start, chunk)
         else:
-            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256]))
+            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256], events_left))
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, REJECT_REASONS[code], live)
 
@@ -354,6 +382,20 @@ def _fix_ids(obj: dict[str, Any]) -> None:
             raise DecodeError(f"{key} must be a {2 * n}-character hex string.") from None
 
 
+_SPAN_KINDS = frozenset(PbSpan.SpanKind.keys())
+_STATUS_CODES = frozenset(Status.StatusCode.keys())
+
+
+def _check_enum(value: Any, names: frozenset[str], field: str) -> None:
+    """OTLP/JSON enums are integers (protobuf's names are accepted too); anything else is a 400, where protobuf's
+    parser, told to ignore unknown fields, would silently drop the value."""
+    if value is None or (isinstance(value, str) and value in names):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
+        return
+    raise DecodeError(f"the {field} must be an integer enum value, not {str(value)[:40]!r}.")
+
+
 def _walk_ids(doc: Any) -> None:
     if not isinstance(doc, dict):
         raise DecodeError("the JSON body must be an object with a resourceSpans list.")
@@ -378,9 +420,66 @@ def _walk_ids(doc: Any) -> None:
                         }[alias]
                         s[camel] = s.pop(alias)
                 _fix_ids(s)
+                _check_enum(s.get("kind"), _SPAN_KINDS, "span kind")
+                status = s.get("status")
+                if isinstance(status, dict):
+                    _check_enum(status.get("code"), _STATUS_CODES, "status code")
                 for link in _json_list(s.get("links", []), "links"):
                     if isinstance(link, dict):
                         _fix_ids(link)
+
+
+def _json_cost(doc: Any, max_values: int) -> tuple[int, int]:
+    """Spans, and values (spans, attributes, events, links and theirs) in a parsed OTLP/JSON document, counting
+    values only until they pass ``max_values``; 0 where its shape is wrong (:func:`_walk_ids` says why)."""
+    spans = values = 0
+    if not isinstance(doc, dict):
+        return 0, 0
+    rss = doc.get("resourceSpans", doc.get("resource_spans"))
+    for rs in rss if isinstance(rss, list) else ():
+        if not isinstance(rs, dict):
+            continue
+        values += _items(rs.get("resource"), "attributes")
+        sss = rs.get("scopeSpans", rs.get("scope_spans"))
+        for ss in sss if isinstance(sss, list) else ():
+            if not isinstance(ss, dict):
+                continue
+            values += _items(ss.get("scope"), "attributes")
+            span_list = ss.get("spans")
+            if not isinstance(span_list, list):
+                continue
+            spans += len(span_list)
+            for sp in span_list:
+                if values > max_values:
+                    return spans, values
+                if not isinstance(sp, dict):
+                    continue
+                values += 1 + _items(sp, "attributes")
+                for key in ("events", "links"):
+                    inner = sp.get(key)
+                    if isinstance(inner, list):
+                        values += len(inner) + sum(_items(x, "attributes") for x in inner[: max_values + 1])
+    return spans, values
+
+
+def json_nodes(doc: Any, cap: int) -> int:
+    """Objects, arrays and their items in a parsed JSON document, counted until the count passes ``cap``."""
+    n = 0
+    stack = [doc]
+    while stack and n <= cap:
+        v = stack.pop()
+        if isinstance(v, dict):
+            n += len(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            n += len(v)
+            stack.extend(v)
+    return n
+
+
+def _items(obj: Any, key: str) -> int:
+    inner = obj.get(key) if isinstance(obj, dict) else None
+    return len(inner) if isinstance(inner, list) else 0
 
 
 def _json_list(value: Any, field: str) -> list[Any]:
@@ -391,13 +490,22 @@ def _json_list(value: Any, field: str) -> list[Any]:
     return value
 
 
-def parse_json(body: bytes) -> ExportTraceServiceRequest:
+def parse_json(body: bytes, max_spans: int | None = None, max_values: int | None = None) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON body. With ``max_spans`` (and ``max_values``: spans, attributes, events and links), a
+    larger body raises :class:`TooManySpans` before protobuf's JSON parser (pure Python, ~2.5 us a value) sees it."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         msg = str(e)
         detail = "nested too deeply" if "recursion" in msg.lower() else "not valid JSON"
         raise DecodeError(f"the body is {detail}.") from None
+    if max_spans is not None:
+        limit = max_values if max_values is not None else 25 * max_spans
+        spans, values = _json_cost(doc, limit)
+        if spans > max_spans:
+            raise TooManySpans(max_spans, "JSON")
+        if values > limit:
+            raise TooManySpans(max_spans, "JSON", values=limit)
     _walk_ids(doc)
     req = ExportTraceServiceRequest()
     try:

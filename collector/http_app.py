@@ -6,7 +6,6 @@ Every error answer carries a one-sentence reason: ``google.rpc.Status`` for prot
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,13 +25,24 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from streamscope.collector import query
 from streamscope.collector.auth import ApiKeys
-from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
+from streamscope.collector.budget import Lease, OverBudget
+from streamscope.collector.decode import (
+    DecodeError,
+    TooManySpans,
+    decode_body,
+    decode_request,
+    json_nodes,
+    parse_json,
+)
 from streamscope.collector.hosts import REASON as HOST_REASON
 from streamscope.collector.hosts import HostCheck
-from streamscope.collector.pipeline import Overloaded
+from streamscope.collector.inflate import InflateError, inflate
+from streamscope.collector.limits import DEFAULT_LIMITS, JSON_WEIGHT
+from streamscope.collector.pipeline import BatchTooLarge, Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
 
-MAX_BODY = 64 * 1024 * 1024  # after decompression too (OTLP's recommended default)
+MAX_BODY = DEFAULT_LIMITS.max_body_bytes  # after decompression too
+READ_STEP = 1024 * 1024  # a body without Content-Length is read (and budgeted) this much at a time
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 SIGNALS_NOT_STORED = (
@@ -65,31 +75,47 @@ def _grpc_code(http: int) -> int:
     return {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}.get(http, 2)
 
 
-def _read_body() -> bytes:
+def _read_body(limit: int, lease: Lease | None = None) -> bytes:
+    """The request's body, decompressed; with a ``lease``, every byte held is taken from the decode budget first
+    (the raw body before it is read when its length is known, the decompressed body as it grows)."""
     length = request.content_length
-    if length is not None and length > MAX_BODY:
-        raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
-    # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost more
-    # than parsing a body of 512 spans)
-    raw = request.stream.read(length if length is not None else MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise _Fail(413, f"the body is larger than the {MAX_BODY // 2**20} MiB limit.")
+    if length is not None and length > limit:
+        raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
+    grow = lease.grow if lease is not None else None
+    if length is not None:
+        if grow is not None:
+            grow(length)
+        # read(n) allocates n bytes first: the body's length when it is known (a 64 MiB buffer per request cost
+        # more than parsing a body of 512 spans)
+        raw = request.stream.read(length)
+    else:  # chunked: read in steps, each taken from the budget before it is read
+        parts: list[bytes] = []
+        size = 0
+        while size <= limit:
+            step = min(READ_STEP, limit + 1 - size)
+            if grow is not None:
+                grow(step)
+            part = request.stream.read(step)
+            if grow is not None:
+                grow(len(part) - step)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        raw = b"".join(parts)
+    if len(raw) > limit:
+        raise _Fail(413, f"the body is larger than the {limit // 2**20} MiB limit.")
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding not in ("gzip", "deflate"):
-        raise _Fail(415, f"content encoding {encoding[:40]!r} is not supported (use gzip, deflate or none).")
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    d = zlib.decompressobj(wbits)
     try:
-        out = d.decompress(raw, MAX_BODY + 1)
-    except zlib.error:
-        raise _Fail(400, f"the body is not valid {encoding} data.") from None
-    if len(out) > MAX_BODY or d.unconsumed_tail:
-        raise _Fail(413, f"the decompressed body is larger than the {MAX_BODY // 2**20} MiB limit.")
-    if not d.eof:
-        raise _Fail(400, f"the {encoding} body is truncated.")
-    return out
+        return inflate(raw, encoding, limit, grow)
+    except InflateError as e:
+        raise _Fail(e.status, str(e)) from None
+
+
+def _over_budget(e: OverBudget) -> _Fail:
+    if not e.fits_ever:
+        return _Fail(413, "the body is too large to decode within the collector's memory budget; send smaller batches.")
+    return _Fail(503, str(e), {"Retry-After": "1"})
 
 
 def _negotiate_ct() -> str:
@@ -111,6 +137,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
     app.config["MAX_CONTENT_LENGTH"] = None  # we enforce our own limit (with a one-sentence reason)
     ingestor = receiver.ingestor
     store = ingestor.store
+    limits = receiver.limits
     keys = ApiKeys(api_keys)
     host_check = hosts or HostCheck("127.0.0.1")
 
@@ -149,23 +176,51 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
     @app.post("/v1/traces")
     def v1_traces() -> Response:
         ct = _negotiate_ct()
-        body = _read_body()
+        lease = receiver.budget.lease()
         try:
-            decoded = decode_body(body) if ct == PROTOBUF else decode_request(parse_json(body))
-        except DecodeError as e:
-            ingestor.metrics.rejected.labels("malformed").inc()
-            raise _Fail(400, str(e)) from None
-        try:
-            resp = receiver.export_decoded(decoded)
-        except Overloaded as e:
-            raise _Fail(503, str(e), {"Retry-After": str(e.retry_after)}) from None
-        except NotStored as e:
-            raise _Fail(503, str(e), {"Retry-After": "2"}) from None
+            try:
+                body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
+                if ct == JSON:
+                    lease.grow(len(body) * (JSON_WEIGHT - 1))  # orjson's tree: JSON costs more memory per byte
+                    decoded = decode_request(parse_json(body, limits.max_json_spans, limits.max_json_values))
+                else:
+                    decoded = decode_body(body, max_spans=limits.max_spans_per_request)
+            except OverBudget as e:
+                ingestor.metrics.rejected.labels("decode_budget").inc()
+                raise _over_budget(e) from None
+            except TooManySpans as e:
+                ingestor.metrics.rejected.labels("too_large").inc()
+                raise _Fail(413, str(e)) from None
+            except DecodeError as e:
+                ingestor.metrics.rejected.labels("malformed").inc()
+                raise _Fail(400, str(e)) from None
+            del body
+            try:
+                resp = receiver.export_decoded(decoded)
+            except Overloaded as e:
+                raise _Fail(503, str(e), {"Retry-After": str(e.retry_after)}) from None
+            except BatchTooLarge as e:
+                raise _Fail(413, str(e)) from None
+            except NotStored as e:
+                raise _Fail(503, str(e), {"Retry-After": "2"}) from None
+        finally:
+            lease.release()
         return _ok(resp, ct)
 
     def _other_signal(parse: Callable[[bytes, str], tuple[Any, int]]) -> Response:
         ct = _negotiate_ct()
-        body = _read_body()
+        lease = receiver.budget.lease()
+        try:
+            return _answer_other(parse, ct, lease)
+        except OverBudget as e:
+            raise _over_budget(e) from None
+        finally:
+            lease.release()
+
+    def _answer_other(parse: Callable[[bytes, str], tuple[Any, int]], ct: str, lease: Lease) -> Response:
+        body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
+        if ct == JSON:
+            lease.grow(len(body) * (JSON_WEIGHT - 1))
         try:
             resp, _ = parse(body, ct)
         except (
@@ -183,7 +238,11 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
         if ct == PROTOBUF:
             msg.ParseFromString(body)
         else:
-            json_format.ParseDict(orjson.loads(body), msg, ignore_unknown_fields=True)
+            doc = orjson.loads(body)
+            if json_nodes(doc, 4 * limits.max_json_values) > 4 * limits.max_json_values:  # ~2.5 us each to parse
+                raise _Fail(413, f"the request holds more than {4 * limits.max_json_values} JSON values, the most one "
+                                 "JSON request may carry; send smaller batches.")  # fmt: skip
+            json_format.ParseDict(doc, msg, ignore_unknown_fields=True)
         return msg
 
     @app.post("/v1/metrics")

@@ -2,8 +2,9 @@
 
 Each collector has its own ``CollectorRegistry`` (several can run in one process). Histograms fed per chunk use
 a small bulk histogram (one lock per batch, not per observation) and keep the latest trace id per bucket as an
-OpenMetrics exemplar. Labels are low-cardinality; past ``MAX_SERIES`` label sets per metric, new models are
-folded into ``model="_other"`` so hostile input cannot grow memory.
+OpenMetrics exemplar. Labels are low-cardinality: :class:`~streamscope.collector.label_cap.LabelCap` folds label
+sets past its cap into ``"_other"`` values (and, as a last guard, past ``MAX_SERIES`` label sets per metric new
+models fold into ``model="_other"``), so hostile input cannot grow memory or the scrape.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 
+from streamscope.collector.label_cap import LabelCap
 from streamscope.collector.model import OUTCOMES, IngestBatch, by_stream
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -30,7 +32,7 @@ TPS_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_SERIES = 2000
 #: every reason ``streamscope_collector_spans_rejected_total`` counts (collector/receiver.py, http_app.py, grpc_server.py)
-REJECT_REASONS = ("invalid_span", "malformed", "queue_full", "store_error")
+REJECT_REASONS = ("decode_budget", "invalid_span", "malformed", "queue_full", "store_error", "too_large")
 STREAM_LABELS = ("service", "provider", "model", "operation")
 # a chunk row by position: the writer process gets them as plain tuples (Chunk's field order)
 _index = operator.itemgetter(1)
@@ -230,8 +232,9 @@ class BatchObserver:
 
 
 class CollectorMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, label_cap: LabelCap | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.label_cap = label_cap if label_cap is not None else LabelCap()
         r = self.registry
         self.duration = BulkHistogram(
             "gen_ai_client_operation_duration_seconds", "GenAI operation duration (gen_ai.client.operation.duration).",
@@ -277,6 +280,10 @@ class CollectorMetrics:
         for reason in REJECT_REASONS:  # every known reason starts at 0, so ratios read 0, not "no data"
             self.rejected.labels(reason)
         self.stored = Counter("streamscope_collector_spans_stored", "Spans durably stored.", registry=r)
+        self.connections_closed = Counter(
+            "streamscope_collector_connections_closed",
+            "HTTP connections the collector closed or refused because of a limit, by reason.", ("reason",), registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge(
             "streamscope_collector_queue_depth", "Spans waiting in the ingest queue.", registry=r
         )
@@ -294,7 +301,10 @@ class CollectorMetrics:
     def record(self, obs: Observation) -> None:
         """Record what :meth:`BatchObserver.observe` found in stored batches (here or in the writer process)."""
         streams, gaps = obs
+        cap = self.label_cap
         for labels, trace_id, error_type, duration, ttfc, tokens_in, tokens_out, tps, outcome, stalls, ttft in streams:  # fmt: skip
+            labels = cap.stream(labels)
+            error_type = cap.error_type(error_type)
             self.duration.observe_many((*labels, error_type), (duration,), trace_id)
             if ttfc is not None:
                 self.ttfc.observe_many(labels, (ttfc,), trace_id)
@@ -316,7 +326,7 @@ class CollectorMetrics:
             if stalls:
                 self.stalls.labels(*labels[:3]).inc(stalls, exemplar=ex)
         for labels, trace_id, bucketed in gaps:
-            self.chunk_gap.add(labels, bucketed, trace_id or None)
+            self.chunk_gap.add(cap.stream(labels), bucketed, trace_id or None)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """Render for a scrape: OpenMetrics (with exemplars) when the scraper asks for it, else text 0.0.4."""

@@ -22,6 +22,7 @@ Chunk rows come from chunk spans (decoded earlier), our compact arrays, or OpenL
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -41,6 +42,9 @@ NON_INFERENCE_OPS = frozenset(
 CHUNK_EVENTS = frozenset({"gen_ai.content.completion.chunk", "llm.content.completion.chunk"})
 FIRST_TOKEN_EVENTS = frozenset({"First Token Stream Event", "ai.stream.firstChunk", "new_token"})
 DEFAULT_STALL = 2.0
+
+log = logging.getLogger(__name__)
+UNFORESEEN = "a span has attribute values the collector cannot read"  # the reason when no rule foresaw the value
 
 
 def _num(attrs: Mapping[str, Any], *keys: str, scale: float = 1.0) -> float | None:
@@ -84,6 +88,8 @@ def dialect(span: Span) -> str | None:
     """The dialect of an LLM stream span, or None when the span is not a model call."""
     a = span.attributes
     op = a.get("gen_ai.operation.name")
+    if not isinstance(op, str):  # a list or map there (hostile or broken input) is no operation name
+        op = None
     if op in NON_INFERENCE_OPS:
         return None
     if op in INFERENCE_OPS and any(k.startswith("streamscope.stream.") for k in a):
@@ -113,8 +119,15 @@ def dialect(span: Span) -> str | None:
     return None
 
 
-def _iso_ns(value: Any) -> int | None:
+class BadSpan(ValueError):
+    """A span carries a value that cannot be read as what its key means; ``str(err)`` says which (the span is
+    rejected through the OTLP partial success, the rest of the request is stored)."""
+
+
+def _iso_ns(value: Any, key: str) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadSpan(f"a span has a non-finite {key} ({value})")
         v = int(value)
         return v if v > 10**17 else None  # ns since the epoch
     if not isinstance(value, str):
@@ -230,7 +243,8 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
         if foreign is None:
             foreign = _num(a, "ai.response.msToFirstChunk", "ai.stream.msToFirstChunk", scale=1e-3)
         if foreign is None:
-            cst = _iso_ns(a.get("langfuse.observation.completion_start_time"))
+            key = "langfuse.observation.completion_start_time"
+            cst = _iso_ns(a.get(key), key)
             if cst is not None and cst >= span.start_ns:
                 foreign = (cst - span.start_ns) / NS
         if foreign is None:
@@ -325,16 +339,36 @@ def to_stream(span: Span, kind: str, prices: Prices = DEFAULT_PRICES) -> tuple[S
 
 
 def normalise(decoded: Decoded, prices: Prices = DEFAULT_PRICES) -> IngestBatch:
+    return normalise_checked(decoded, prices)[0]
+
+
+def normalise_checked(decoded: Decoded, prices: Prices = DEFAULT_PRICES) -> tuple[IngestBatch, int, str]:
+    """The batch of the spans that normalise, how many did not (left out of the batch: one poisoned span never
+    fails the spans beside it), and the first reason."""
     streams: list[Stream] = []
     chunks: list[Chunk] = list(decoded.chunks)
-    for span in decoded.spans:
-        kind = dialect(span)
-        if kind is None:
+    bad: set[int] = set()
+    reason = ""
+    for i, span in enumerate(decoded.spans):
+        try:
+            kind = dialect(span)
+            if kind is None:
+                continue
+            st, cs = to_stream(span, kind, prices)
+        except BadSpan as e:
+            bad.add(i)
+            reason = reason or str(e)
             continue
-        st, cs = to_stream(span, kind, prices)
+        except Exception:  # a value no rule above foresaw: reject this span, keep the rest (and say so in the log)
+            log.warning("a span could not be normalised; it is rejected", exc_info=True)
+            bad.add(i)
+            reason = reason or UNFORESEEN
+            continue
         streams.append(st)
         chunks.extend(cs)
-    return IngestBatch(spans=decoded.spans, streams=tuple(streams), chunks=tuple(chunks), live=decoded.live)
+    spans = decoded.spans if not bad else tuple(s for i, s in enumerate(decoded.spans) if i not in bad)
+    batch = IngestBatch(spans=spans, streams=tuple(streams), chunks=tuple(chunks), live=decoded.live)
+    return batch, len(bad), reason
 
 
 def spans_to_batch(spans: Iterable[Span], prices: Prices = DEFAULT_PRICES) -> IngestBatch:

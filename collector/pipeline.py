@@ -1,7 +1,8 @@
 """Ingest pipeline: a bounded queue between the receivers and one batching writer thread.
 
-Receivers call :meth:`Ingestor.submit`, which either raises :class:`Overloaded` at once (answer 429/503 with
-``Retry-After``; memory never grows past the bound) or returns a :class:`Ticket`. The writer coalesces queued
+Receivers call :meth:`Ingestor.submit`, which either raises :class:`Overloaded` at once (answer 503 with
+``Retry-After``; memory never grows past the bound), :class:`BatchTooLarge` for a batch larger than the whole
+queue (413), or returns a :class:`Ticket`. The writer coalesces queued
 batches into one transaction; a ticket completes only after its transaction has committed, and receivers
 acknowledge only then. Stores ignore duplicates, so a client retrying an unacknowledged export is safe.
 """
@@ -28,6 +29,16 @@ class Overloaded(Exception):
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("the ingest queue is full; retry later.")
         self.retry_after = retry_after
+
+
+class BatchTooLarge(Exception):
+    """A batch with more rows than the whole queue holds: it could never be queued, so retrying cannot help."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(
+            f"the request decodes to {rows} rows (spans, streams and chunks), more than the ingest queue's "
+            f"{limit}; send smaller batches."
+        )
 
 
 class Ticket:
@@ -88,12 +99,15 @@ class Ingestor:
         return self._queued_rows
 
     def submit(self, batch: IngestBatch, spans: int | None = None) -> Ticket:
-        """Queue a batch (``spans``: how many received spans it stands for, for the stored counter)."""
+        """Queue a batch (``spans``: how many received spans it stands for, for the stored counter). Raises
+        :class:`Overloaded` when the queue has no room for it now, :class:`BatchTooLarge` when it never will."""
         size = max(1, len(batch))
         with self._cond:
             if self._stopping:
                 raise Overloaded(5)
-            if self._queued_rows and self._queued_rows + size > self.max_queue_rows:
+            if size > self.max_queue_rows:
+                raise BatchTooLarge(size, self.max_queue_rows)
+            if self._queued_rows + size > self.max_queue_rows:
                 raise Overloaded(1)
             ticket = Ticket(batch, size, len(batch.spans) if spans is None else spans)
             self._queue.append(ticket)

@@ -11,9 +11,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from streamscope.collector.budget import DecodeBudget
 from streamscope.collector.decode import Decoded, decode_request
-from streamscope.collector.normalise import normalise
-from streamscope.collector.pipeline import Ingestor, Overloaded
+from streamscope.collector.limits import DEFAULT_LIMITS, Limits
+from streamscope.collector.normalise import normalise_checked
+from streamscope.collector.pipeline import BatchTooLarge, Ingestor, Overloaded
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
 
 ACK_TIMEOUT = 30.0
@@ -28,30 +30,41 @@ class Receiver:
     ingestor: Ingestor
     prices: Prices = field(default_factory=lambda: DEFAULT_PRICES)
     api_keys: Sequence[str] = ()
+    limits: Limits = DEFAULT_LIMITS
+    budget: DecodeBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = DecodeBudget(self.limits.decode_budget_bytes)
 
     def export(self, req: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
-        """Decode, normalise, queue and wait until durable. Raises Overloaded or NotStored."""
+        """Decode, normalise, queue and wait until durable. Raises Overloaded, BatchTooLarge or NotStored."""
         return self.export_decoded(decode_request(req))
 
     def export_decoded(self, decoded: Decoded) -> ExportTraceServiceResponse:
-        """:meth:`export` for a request already decoded (``decode_body`` on a protobuf body)."""
+        """:meth:`export` for a request already decoded (``decode_body`` on a protobuf body). Spans that are
+        invalid, or that cannot be normalised, are left out and reported in the OTLP partial success."""
         metrics = self.ingestor.metrics
         metrics.received.inc(decoded.received)
-        if decoded.rejected:
-            metrics.rejected.labels("invalid_span").inc(decoded.rejected)
+        batch, bad, bad_reason = normalise_checked(decoded, self.prices)
+        rejected = decoded.rejected + bad
+        if rejected:
+            metrics.rejected.labels("invalid_span").inc(rejected)
         resp = ExportTraceServiceResponse()
-        if decoded.rejected:
+        if rejected:
+            reason = decoded.reason or bad_reason
             resp.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.reason + ".")
+                ExportTracePartialSuccess(rejected_spans=rejected, error_message=reason + ".")
             )
-        accepted = decoded.received - decoded.rejected
+        accepted = decoded.received - rejected
         if accepted == 0:
             return resp
-        batch = normalise(decoded, self.prices)
         try:
             ticket = self.ingestor.submit(batch, accepted)
         except Overloaded:
             metrics.rejected.labels("queue_full").inc(accepted)
+            raise
+        except BatchTooLarge:
+            metrics.rejected.labels("too_large").inc(accepted)
             raise
         try:
             stored = ticket.wait(ACK_TIMEOUT)

@@ -16,12 +16,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-from waitress.server import create_server
-
-from streamscope.collector.grpc_server import start_grpc
+from streamscope.collector.grpc_server import GrpcServer, start_grpc
 from streamscope.collector.hosts import HostCheck
-from streamscope.collector.http_app import MAX_BODY, create_app
+from streamscope.collector.http_app import create_app
+from streamscope.collector.http_edge import create_http_server
+from streamscope.collector.limits import DEFAULT_LIMITS, Limits
 from streamscope.collector.metrics import CollectorMetrics
 from streamscope.collector.pipeline import Ingestor
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
@@ -53,6 +52,7 @@ class CollectorServer:
         http_threads: int = 16,
         synchronous: str = "FULL",
         writer_process: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         if store is None:
             if db is None:
@@ -65,7 +65,8 @@ class CollectorServer:
         # two writer threads when the store takes a batch while committing the last (the writer process)
         writers = 2 if isinstance(store, SQLiteProcessStore) else 1
         self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers)
-        self.receiver = Receiver(self.ingestor, prices, tuple(api_keys))
+        self.limits = limits
+        self.receiver = Receiver(self.ingestor, prices, tuple(api_keys), limits)
         self.app = create_app(self.receiver, api_keys=api_keys, hosts=HostCheck(host, allowed_hosts))
         self._http_port, self._grpc_port = http_port, grpc_port
         self._api_keys = tuple(api_keys)
@@ -75,7 +76,7 @@ class CollectorServer:
         self.retention = retention
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
-        self._grpc: grpc.Server | None = None
+        self._grpc: GrpcServer | None = None
         self._stop = threading.Event()
         self._http_stop = threading.Event()
         self._janitor: threading.Thread | None = None
@@ -84,12 +85,9 @@ class CollectorServer:
 
     def start(self) -> tuple[int, int | None]:
         """Bind and serve; returns ``(http_port, grpc_port)`` (gRPC port None when disabled)."""
-        self._http = create_server(
-            self.app, host=self.host, port=self._http_port, threads=self._http_threads, ident="streamscope",
-            max_request_body_size=MAX_BODY + 1024, connection_limit=200, channel_timeout=60,
-            clear_untrusted_proxy_headers=True, asyncore_loop_timeout=1,  # waitress int()s it: 0.1 was a busy loop
-            recv_bytes=256 * 1024,  # an OTLP body of 512 spans is ~130 KB: read it in one or two recv() calls
-        )  # fmt: skip
+        closed = self.metrics.connections_closed
+        self._http = create_http_server(self.app, self.host, self._http_port, self.limits, self._http_threads,
+                                        on_close=lambda reason: closed.labels(reason).inc())  # fmt: skip
         self.http_port = int(self._http.effective_port)
         self._http_thread = threading.Thread(target=self._serve_http, name="collector-http", daemon=True)
         self._http_thread.start()

@@ -1,8 +1,34 @@
+"""The hostile-input suite: the collector's ingest edge, its stored values, the query API, auth and options (one
+module per fault, fuzzing of every decoder and query parameter).
+
+Shares the OTLP builders and the process helper of tests/collector and the seeded data of tests/dashboard."""
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
 # the collector's and the dashboard's test helpers (OTLP builders, seeded data, collector subprocesses)
 sys.path.insert(0, str(Path(__file__).parent.parent / "collector"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "dashboard"))
+
+from streamscope.collector.server import CollectorServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CollectorServer]:
+    s = CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=0, max_queue_rows=5000, synchronous="NORMAL")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def client(server: CollectorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as c:
+        yield c
