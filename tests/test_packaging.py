@@ -22,6 +22,7 @@ def _source_packages() -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
@@ -44,6 +45,7 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     assert "streamscope/engine/_fold.pyi" in names
 
 
+@pytest.mark.slow
 def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path: Path) -> None:
     """The C extensions are optional: a machine without a compiler still gets a working (pure Python) install."""
     import os

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,7 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_on_sdk(tmp_path: Path) -> None:
     # Type-check the SDK under its installed name: a link tree maps streamscope -> sdk/.
     (tmp_path / "streamscope").symlink_to(ROOT / "sdk")

@@ -44,6 +44,7 @@ def test_arrivals_follow_the_rate_and_spread_over_models_and_users() -> None:
     assert len({(a.user, a.conversation) for a in plan}) > len({a.user for a in plan})
 
 
+@pytest.mark.slow
 def test_a_demo_run_sends_every_kind_of_stream() -> None:
     """A short real run: the built-in fake LLM server, the real openai client, OTLP/HTTP to a real receiver."""
     with Receiver() as receiver:
@@ -74,6 +75,7 @@ def _dead_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_the_demo_command_runs_with_no_collector_listening() -> None:
     """A collector that is down costs the app nothing visible: the demo runs and exits 0."""
     result = subprocess.run(

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each scenario runs in two subprocesses (engine and langchain-core)
+
 REFERENCE = "1.8.3"
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIOS = Path(__file__).resolve().parent / "differential" / "scenarios.py"
