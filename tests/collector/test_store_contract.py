@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chdb_engine import fresh_store
 from factories import T0, llm_trace, span, span_id, stream, trace_id
 
 from streamscope.collector import query
@@ -21,10 +22,12 @@ from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.collector.store.writer import SQLiteProcessStore
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process", "clickhouse"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
     s: SpanStore
-    if request.param == "memory":
+    if request.param == "clickhouse":  # the real ClickHouse engine, in process (chdb)
+        s = fresh_store()
+    elif request.param == "memory":
         s = MemoryStore()
     elif request.param == "sqlite-process":  # writes in a child process, reads here
         s = SQLiteProcessStore(str(tmp_path / "db.sqlite"))

@@ -1,0 +1,254 @@
+"""The ClickHouse write path: idempotent inserts, trace summaries and aggregate folds, with no leader.
+
+A write inserts the batch's rows, then re-derives what depends on them from the deduplicated stored rows:
+
+* rows: spans, streams, chunks and live reports go to ``ReplacingMergeTree`` tables whose sorting key is the
+  row's identity and whose ``ver`` falls with time, so the first write of a row wins at read (``FINAL``) and at
+  merge. Streams and chunks that are already stored are skipped before the insert (a re-delivered stream may
+  differ in its start and so land in another day partition, where ``FINAL`` would not collapse it).
+* trace summaries of the touched traces are re-computed from the spans ``FINAL`` (the same pure
+  :func:`~streamscope.collector.rollup.rollup_trace` as every store) and inserted with a growing ``ver``;
+* aggregate rows of the touched minute slots are *folded* again from the streams ``FINAL`` (never summed by a
+  materialized view, which would count a re-delivery twice for ever), and the coarser tiers' slots holding them
+  from the minute rows; keys a slot lost get an empty row (``n = 0``) that reads skip.
+
+A fold's ``ver`` is taken before it reads, so among concurrent writers the fold with the highest ``ver`` saw
+every row stored before any other fold began: the rows converge to the stored data without an application
+leader, whatever the collectors and however often a batch is re-delivered. A write that fails part-way leaves
+part of its batch stored; the exporter's retry of the same batch converges to the state of one good write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from streamscope.collector import aggregates as agg
+from streamscope.collector import codec
+from streamscope.collector.model import Chunk, IngestBatch, Span, Stream
+from streamscope.collector.rollup import SpanHead, rollup_trace
+from streamscope.collector.store.clickhouse_schema import Layout
+
+FIRST_WINS = 1 << 63  # ver = FIRST_WINS - t: the earliest write has the highest version
+
+STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
+SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "status_code",
+                "status_message", "service", "attributes", "events", "resource", "scope", "session_id", "user_id")  # fmt: skip
+CHUNK_COLUMNS = ("span_id", "idx", "offset", "gap", "kind", "size", "tokens", "content")
+LIVE_COLUMNS = ("span_id", "trace_id", "service", "model", "provider", "operation", "start_ns", "last_ns",
+                "chunk_count", "last_offset")  # fmt: skip
+TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count", "stream_count",
+                 "session_id", "user_id")  # fmt: skip
+AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "operation", "outcome", "n", "state")
+
+
+class Client(Protocol):
+    """The part of ``clickhouse_connect``'s client the store uses."""
+
+    def query(self, query: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+
+    def command(self, cmd: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+
+    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str], **kw: Any) -> Any: ...
+
+
+class Versions:
+    """Strictly increasing nanosecond timestamps for this process (ties broken by +1 ns)."""
+
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._clock(), self._last + 1)
+            return self._last
+
+
+def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
+    cols: list[list[Any]] = [[] for _ in range(len(SPAN_COLUMNS))]
+    for s in spans:
+        events = (
+            codec.dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events])
+            if s.events
+            else None
+        )
+        row = (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
+               s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
+               codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id)  # fmt: skip
+        for c, v in zip(cols, row, strict=True):
+            c.append(v)
+    return cols
+
+
+def _rows_to_cols(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def agg_key_cols(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
+    """The stored key of an aggregate row (a rolled-in field is stored as '')."""
+    service, model, provider, operation, outcome = key
+    return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
+
+
+class Writer:
+    def __init__(self, client: Client, layout: Layout, versions: Versions | None = None) -> None:
+        self.c = client
+        self.layout = layout
+        self.versions = versions or Versions()
+        self.t = layout.table
+        self.insert_settings: dict[str, Any] = {"distributed_foreground_insert": 1} if layout.cluster else {}
+
+    def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
+        if not cols or not cols[0]:
+            return
+        cols = [*cols, [ver] * len(cols[0])]
+        self.c.insert(f"{self.layout.database}.{table}", cols, column_names=[*names, "ver"],
+                      column_oriented=True, settings=self.insert_settings)  # fmt: skip
+
+    # -- one batch ---------------------------------------------------------------------------------------------
+    def write(self, batch: IngestBatch) -> None:
+        if not len(batch):
+            return
+        first = FIRST_WINS - self.versions.next()
+        touched: set[str] = set()
+        if batch.spans:
+            spans: dict[tuple[str, str], Span] = {}
+            for s in batch.spans:
+                spans.setdefault((s.trace_id, s.span_id), s)
+            self._insert("spans", _span_cols(spans.values()), SPAN_COLUMNS, first)
+            touched.update(tid for tid, _ in spans)
+        new_streams = self._new_streams(batch.streams) if batch.streams else []
+        if new_streams:
+            self._insert("streams", _rows_to_cols([tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams],
+                                                  len(STREAM_COLUMNS)), STREAM_COLUMNS, first)  # fmt: skip
+            touched.update(st.trace_id for st in new_streams)
+        if batch.chunks:
+            self._insert("chunks", _rows_to_cols(self._new_chunks(batch.chunks), len(CHUNK_COLUMNS)),
+                         CHUNK_COLUMNS, first)  # fmt: skip
+        if batch.live:
+            rows = [(lv.span_id, lv.trace_id, lv.service, lv.model, lv.provider, lv.operation, lv.start_ns,
+                     lv.last_ns, lv.chunk_count, lv.last_offset) for lv in batch.live]  # fmt: skip
+            self._insert("live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first)
+        if touched:
+            self.refresh_traces(sorted(touched))
+        if new_streams:
+            self.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in new_streams})
+
+    def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
+        """The first of each span id in the batch that is not stored yet."""
+        first: dict[str, Stream] = {}
+        for st in streams:
+            first.setdefault(st.span_id, st)
+        stored = self.c.query(f"SELECT DISTINCT span_id FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}",
+                              parameters={"ids": list(first)}).result_rows  # fmt: skip
+        for (sid,) in stored:
+            first.pop(sid, None)
+        return list(first.values())
+
+    def _new_chunks(self, chunks: Sequence[Chunk]) -> list[tuple[Any, ...]]:
+        first: dict[tuple[str, int], Chunk] = {}
+        for ch in chunks:
+            first.setdefault((ch.span_id, ch.index), ch)
+        ids = sorted({sid for sid, _ in first})
+        stored = self.c.query(f"SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
+                              parameters={"ids": ids}).result_rows  # fmt: skip
+        for sid, idx in stored:
+            first.pop((sid, idx), None)
+        return [tuple(ch) for ch in first.values()]
+
+    # -- trace summaries -------------------------------------------------------------------------------------
+    def refresh_traces(self, trace_ids: Sequence[str]) -> None:
+        ver = self.versions.next()  # before reading: see the module docstring
+        heads: dict[str, list[SpanHead]] = {}
+        for r in self.c.query(
+            "SELECT trace_id, span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id,"
+            f" user_id FROM {self.t('spans')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
+            parameters={"ids": list(trace_ids)},
+        ).result_rows:
+            heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
+        if not heads:
+            return
+        counts = dict(self.c.query(
+            f"SELECT trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
+            " GROUP BY trace_id", parameters={"ids": list(heads)},
+        ).result_rows)  # fmt: skip
+        old = dict(self.c.query(
+            f"SELECT trace_id, start_ns FROM {self.t('traces')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
+            parameters={"ids": list(heads)},
+        ).result_rows)  # fmt: skip
+        rows = []
+        for tid, hs in heads.items():
+            s = rollup_trace(tid, hs, counts.get(tid, 0))
+            if s is not None:
+                rows.append(tuple(getattr(s, f) for f in TRACE_COLUMNS))
+                before = old.get(tid)
+                if before is not None and before // 86_400_000_000_000 != s.start_ns // 86_400_000_000_000:
+                    self._drop_moved_trace(tid, s.start_ns)
+        self._insert("traces", _rows_to_cols(rows, len(TRACE_COLUMNS)), TRACE_COLUMNS, ver)
+
+    def _drop_moved_trace(self, trace_id: str, start_ns: int) -> None:
+        """A late, earlier span moved a trace into another day partition: drop its rows in the old one (FINAL
+        collapses versions within a partition only)."""
+        self.delete("traces", "trace_id = {tid:String} AND start_ns != {start:Int64}",
+                    {"tid": trace_id, "start": start_ns})  # fmt: skip
+
+    def delete(self, table: str, where: str, parameters: dict[str, Any]) -> None:
+        on = f" ON CLUSTER `{self.layout.cluster}`" if self.layout.cluster and self.layout.on_cluster else ""
+        self.c.command(f"DELETE FROM {self.layout.local(table)}{on} WHERE {where}", parameters=parameters)
+
+    # -- aggregate folds -------------------------------------------------------------------------------------
+    def fold(self, minutes: set[int]) -> None:
+        """Re-fold the aggregate rows of these minute slots from the stored streams, then the coarser slots
+        that hold them from the minute rows."""
+        if not minutes:
+            return
+        step = agg.MINUTE * agg.NS
+        ver = self.versions.next()
+        streams = [Stream(*r) for r in self.c.query(
+            f"SELECT {', '.join(STREAM_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
+            f" AND start_ns < {{hi:Int64}} AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}",
+            parameters={"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)},
+        ).result_rows]  # fmt: skip
+        self._replace(agg.MINUTE, minutes, agg.build(streams, (agg.MINUTE,)), ver)
+        finer, slots = agg.MINUTE, minutes
+        for width in agg.TIERS[1:]:
+            slots = {agg.slot_of(s, width) for s in slots}
+            ver = self.versions.next()
+            rows = self.read_rows(finer, slots, width)
+            self._replace(width, slots, agg.rollup(rows, width), ver)
+            finer = width
+
+    def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
+        """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""
+        span = outer * agg.NS
+        res = self.c.query(
+            "SELECT width, slot_ns, if(rollup < 2, service, NULL), model, provider, if(rollup = 0, operation, NULL),"
+            f" if(rollup = 0, outcome, NULL), state FROM {self.t('aggregates')} FINAL WHERE width = {{w:UInt32}}"
+            " AND slot_ns >= {lo:Int64} AND slot_ns < {hi:Int64}"
+            f" AND (slot_ns - slot_ns % {span}) IN {{slots:Array(Int64)}} AND n > 0",
+            parameters={"w": width, "lo": min(slots), "hi": max(slots) + span, "slots": sorted(slots)},
+            column_formats={"state": "bytes"},
+        )
+        return [agg.Aggregate(*r) for r in res.result_rows]
+
+    def _replace(self, width: int, slots: set[int], states: dict[agg.RowKey, agg.AggState], ver: int) -> None:
+        """Write the rows of these slots; keys stored before but absent now get an empty row."""
+        span = width * agg.NS
+        stored = self.c.query(
+            f"SELECT rollup, slot_ns, service, model, provider, operation, outcome FROM {self.t('aggregates')} FINAL"
+            " WHERE width = {w:UInt32} AND slot_ns >= {lo:Int64} AND slot_ns < {hi:Int64}"
+            " AND slot_ns IN {slots:Array(Int64)} AND n > 0",
+            parameters={"w": width, "lo": min(slots), "hi": max(slots) + span, "slots": sorted(slots)},
+        ).result_rows
+        rows: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        for (w, slot, key), st in states.items():
+            rows[agg_key_cols(w, slot, key)] = (st.n, st.to_bytes())
+        for rollup, slot, *key in stored:
+            rows.setdefault((width, rollup, slot, *key), (0, b""))
+        flat = [(*k, n, data) for k, (n, data) in rows.items()]
+        self._insert("aggregates", _rows_to_cols(flat, len(AGG_COLUMNS)), AGG_COLUMNS, ver)
