@@ -9,7 +9,12 @@ from types import FrameType
 
 import click
 
-from streamscope.collector.cli_options import retention_options, retention_seconds
+from streamscope.collector.cli_options import (
+    open_shared_store,
+    retention_options,
+    retention_seconds,
+    store_option,
+)
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
@@ -29,6 +34,7 @@ from streamscope.collector.server import CollectorServer
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
 @retention_options
+@store_option
 @click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
 def collector(
@@ -40,6 +46,7 @@ def collector(
     prices_file: str | None,
     retention_hours: float | None,
     max_db_bytes: int | None,
+    store_url: str | None,
     queue_size: int,
 ) -> None:
     """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
@@ -52,9 +59,10 @@ def collector(
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise click.BadParameter(f"{prices_file}: {exc}", param_hint="--prices") from None
     tune_gc()
+    store = open_shared_store(store_url, retention_seconds(retention_hours)) if store_url else None
     try:
         server = CollectorServer(
-            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
+            db, store=store, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, prices=prices,
             max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
             max_db_bytes=max_db_bytes,
         )  # fmt: skip

@@ -14,6 +14,8 @@ from types import FrameType
 
 import click
 
+from streamscope.collector.cli_options import open_shared_store, store_option
+
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind a listening TCP socket (port 0 picks a free port)."""
@@ -34,16 +36,17 @@ def bind(host: str, port: int) -> socket.socket:
               help="The collector's SQLite database.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: pick a free one).")
-def dashboard(db_path: str | None, host: str, port: int) -> None:
+@store_option
+def dashboard(db_path: str | None, host: str, port: int, store_url: str | None) -> None:
     """Serve the web dashboard over the collector's store."""
     from waitress.server import create_server
 
     from streamscope.dashboard import create_app
 
-    if db_path is None:
-        raise click.UsageError("Give the collector's database with --db PATH (or STREAMSCOPE_DB).")
+    if db_path is None and store_url is None:
+        raise click.UsageError("Give the collector's database with --db PATH (or STREAMSCOPE_DB), or --store URL.")
     try:
-        app = create_app({"db_path": db_path})
+        app = create_app(store=open_shared_store(store_url)) if store_url else create_app({"db_path": db_path})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     try:

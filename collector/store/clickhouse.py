@@ -180,7 +180,7 @@ class ClickHouseStore:
             self._w.delete("chunks", "span_id IN {sids:Array(String)}", {"sids": [r[0] for r in streams]})
         for table in ("streams", "spans", "traces"):
             self._w.delete(table, "trace_id IN {ids:Array(String)}", ids)
-        self._w.fold({agg.slot_of(start, agg.MINUTE) for _, start in streams})
+        self._w.fold({agg.slot_of(start, agg.MINUTE) for _, start in streams}, forget=True)
         return len(trace_ids)
 
     # -- reading -----------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ class Client(Protocol):
 
     def command(self, cmd: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
 
-    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str], **kw: Any) -> Any: ...
+    def insert(self, table: str | None = ..., data: Sequence[Sequence[Any]] | None = ..., **kw: Any) -> Any: ...
+
+    def create_insert_context(self, table: str, **kw: Any) -> Any: ...
 
 
 class Versions:
@@ -102,13 +104,21 @@ class Writer:
         self.versions = versions or Versions()
         self.t = layout.table
         self.insert_settings: dict[str, Any] = {"distributed_foreground_insert": 1} if layout.cluster else {}
+        self._contexts: dict[str, Any] = {}
+        self._ctx_lock = threading.Lock()
 
     def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
         if not cols or not cols[0]:
             return
         cols = [*cols, [ver] * len(cols[0])]
-        self.c.insert(f"{self.layout.database}.{table}", cols, column_names=[*names, "ver"],
-                      column_oriented=True, settings=self.insert_settings)  # fmt: skip
+        ctx = self._contexts.get(table)
+        if ctx is None:  # the column types are read once per table, not before every insert
+            ctx = self._contexts[table] = self.c.create_insert_context(
+                f"{self.layout.database}.{table}", column_names=[*names, "ver"], column_oriented=True,
+                settings=self.insert_settings)  # fmt: skip
+        with self._ctx_lock:
+            ctx.data = cols
+            self.c.insert(context=ctx)
 
     # -- one batch ---------------------------------------------------------------------------------------------
     def write(self, batch: IngestBatch) -> None:
@@ -173,14 +183,14 @@ class Writer:
             heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
         if not heads:
             return
-        counts = dict(self.c.query(
-            f"SELECT trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
-            " GROUP BY trace_id", parameters={"ids": list(heads)},
-        ).result_rows)  # fmt: skip
-        old = dict(self.c.query(
-            f"SELECT trace_id, start_ns FROM {self.t('traces')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
-            parameters={"ids": list(heads)},
-        ).result_rows)  # fmt: skip
+        counts: dict[str, int] = {}
+        old: dict[str, int] = {}
+        for what, tid, value in self.c.query(
+            f"SELECT 1, trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
+            f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns FROM {self.t('traces')} FINAL"
+            " WHERE trace_id IN {ids:Array(String)}", parameters={"ids": list(heads)},
+        ).result_rows:  # fmt: skip
+            (counts if what == 1 else old)[tid] = int(value)
         rows = []
         for tid, hs in heads.items():
             s = rollup_trace(tid, hs, counts.get(tid, 0))
@@ -202,9 +212,10 @@ class Writer:
         self.c.command(f"DELETE FROM {self.layout.local(table)}{on} WHERE {where}", parameters=parameters)
 
     # -- aggregate folds -------------------------------------------------------------------------------------
-    def fold(self, minutes: set[int]) -> None:
+    def fold(self, minutes: set[int], *, forget: bool = False) -> None:
         """Re-fold the aggregate rows of these minute slots from the stored streams, then the coarser slots
-        that hold them from the minute rows."""
+        holding them from the minute rows. ``forget``: streams were deleted, so keys a slot no longer has get an
+        empty row (writes only ever add streams, so their folds skip that read)."""
         if not minutes:
             return
         step = agg.MINUTE * agg.NS
@@ -214,14 +225,18 @@ class Writer:
             f" AND start_ns < {{hi:Int64}} AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}",
             parameters={"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)},
         ).result_rows]  # fmt: skip
-        self._replace(agg.MINUTE, minutes, agg.build(streams, (agg.MINUTE,)), ver)
-        finer, slots = agg.MINUTE, minutes
+        self._replace(agg.build(streams, (agg.MINUTE,)), {agg.MINUTE: minutes} if forget else {}, ver)
+        # The coarser folds take their version only now, after this writer's minute rows are stored.
+        ver = self.versions.next()
+        top = agg.TIERS[-1]
+        hours = {agg.slot_of(s, top) for s in minutes}
+        rows = self.read_rows(agg.MINUTE, hours, top)
+        states: dict[agg.RowKey, agg.AggState] = {}
+        touched: dict[int, set[int]] = {}
         for width in agg.TIERS[1:]:
-            slots = {agg.slot_of(s, width) for s in slots}
-            ver = self.versions.next()
-            rows = self.read_rows(finer, slots, width)
-            self._replace(width, slots, agg.rollup(rows, width), ver)
-            finer = width
+            slots = touched[width] = {agg.slot_of(s, width) for s in minutes}
+            states.update(agg.rollup((r for r in rows if agg.slot_of(r.slot_ns, width) in slots), width))
+        self._replace(states, touched if forget else {}, ver)
 
     def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
         """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""
@@ -236,19 +251,19 @@ class Writer:
         )
         return [agg.Aggregate(*r) for r in res.result_rows]
 
-    def _replace(self, width: int, slots: set[int], states: dict[agg.RowKey, agg.AggState], ver: int) -> None:
-        """Write the rows of these slots; keys stored before but absent now get an empty row."""
-        span = width * agg.NS
-        stored = self.c.query(
-            f"SELECT rollup, slot_ns, service, model, provider, operation, outcome FROM {self.t('aggregates')} FINAL"
-            " WHERE width = {w:UInt32} AND slot_ns >= {lo:Int64} AND slot_ns < {hi:Int64}"
-            " AND slot_ns IN {slots:Array(Int64)} AND n > 0",
-            parameters={"w": width, "lo": min(slots), "hi": max(slots) + span, "slots": sorted(slots)},
-        ).result_rows
+    def _replace(self, states: dict[agg.RowKey, agg.AggState], forget: dict[int, set[int]], ver: int) -> None:
+        """Write these rows; for the slots in ``forget`` (width -> slots), keys stored before but absent now get
+        an empty row."""
         rows: dict[tuple[Any, ...], tuple[int, bytes]] = {}
         for (w, slot, key), st in states.items():
             rows[agg_key_cols(w, slot, key)] = (st.n, st.to_bytes())
-        for rollup, slot, *key in stored:
-            rows.setdefault((width, rollup, slot, *key), (0, b""))
+        for width, slots in forget.items():
+            stored = self.c.query(
+                f"SELECT rollup, slot_ns, service, model, provider, operation, outcome FROM {self.t('aggregates')}"
+                " FINAL WHERE width = {w:UInt32} AND slot_ns IN {slots:Array(Int64)} AND n > 0",
+                parameters={"w": width, "slots": sorted(slots)},
+            ).result_rows
+            for rollup, slot, *key in stored:
+                rows.setdefault((width, rollup, slot, *key), (0, b""))
         flat = [(*k, n, data) for k, (n, data) in rows.items()]
         self._insert("aggregates", _rows_to_cols(flat, len(AGG_COLUMNS)), AGG_COLUMNS, ver)
