@@ -24,9 +24,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parents[1] / "collector"))
-import chserver  # noqa: E402
-from otlp import our_stream  # noqa: E402
-from proc import start_collector  # noqa: E402
+from otlp import our_stream
+from proc import start_collector
+
+import chserver
 
 pytestmark = pytest.mark.integration
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
