@@ -81,6 +81,24 @@ def test_duplicates_change_nothing(store: SpanStore) -> None:
     assert store.stream(b.streams[0].span_id) == b.streams[0]
 
 
+def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None:
+    """What a write that failed part-way may leave (any part of its rows), then the exporter's retry of the
+    whole batch: the same state as one good write. Atomic stores never leave the part; every store converges."""
+    whole = llm_trace(5, session="sess-c")
+    part = IngestBatch(spans=whole.spans[1:], streams=whole.streams, chunks=whole.chunks[:2])
+    store.write(part)
+    store.write(whole)
+    tid, sid = whole.spans[0].trace_id, whole.streams[0].span_id
+    assert store.counts() == {"spans": 2, "streams": 1, "chunks": 5, "traces": 1}
+    (summary,) = store.traces(Filters(), 10)
+    assert (summary.root_name, summary.span_count, summary.stream_count, summary.session_id) == (
+        "handle request", 2, 1, "sess-c")
+    assert sorted(s.span_id for s in store.trace_spans(tid)) == sorted(s.span_id for s in whole.spans)
+    assert store.chunks(sid) == list(whole.chunks)
+    assert _all_aggregates(store) == _expected_aggregates(store)
+    assert query.stats(store)["total"]["count"] == 1
+
+
 def test_children_arriving_later_update_the_summary(store: SpanStore) -> None:
     tid, root, child = trace_id(), span_id(), span_id()
     store.write(IngestBatch(spans=(span(tid, child, root, name="child", start=1.0, dur=1.0, status=2),)))
