@@ -220,6 +220,7 @@ class ClickHouseStore:
         return int(rows[0][0] or 0)
 
     def close(self) -> None:
+        self._w.close()
         close = getattr(self.client, "close", None)
         if close is not None:
             close()

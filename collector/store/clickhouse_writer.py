@@ -20,10 +20,12 @@ part of its batch stored; the exporter's retry of the same batch converges to th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from streamscope.collector import aggregates as agg
@@ -106,48 +108,64 @@ class Writer:
         self.insert_settings: dict[str, Any] = {"distributed_foreground_insert": 1} if layout.cluster else {}
         self._contexts: dict[str, Any] = {}
         self._ctx_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="clickhouse-writer")
 
     def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
         if not cols or not cols[0]:
             return
         cols = [*cols, [ver] * len(cols[0])]
-        ctx = self._contexts.get(table)
-        if ctx is None:  # the column types are read once per table, not before every insert
-            ctx = self._contexts[table] = self.c.create_insert_context(
-                f"{self.layout.database}.{table}", column_names=[*names, "ver"], column_oriented=True,
-                settings=self.insert_settings)  # fmt: skip
         with self._ctx_lock:
-            ctx.data = cols
-            self.c.insert(context=ctx)
+            ctx = self._contexts.get(table)
+            if ctx is None:  # the column types are read once per table, not before every insert
+                ctx = self._contexts[table] = self.c.create_insert_context(
+                    f"{self.layout.database}.{table}", column_names=[*names, "ver"], column_oriented=True,
+                    settings=self.insert_settings)  # fmt: skip
+        ctx = copy.copy(ctx)  # one context per insert: inserts of one table may run side by side
+        ctx.data = cols
+        self.c.insert(context=ctx)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     # -- one batch ---------------------------------------------------------------------------------------------
     def write(self, batch: IngestBatch) -> None:
+        """Independent statements run side by side (each is a round trip to the server): the two checks for
+        stored rows, then the inserts, then the trace summaries and the aggregate fold."""
         if not len(batch):
             return
         first = FIRST_WINS - self.versions.next()
+        pool = self._pool
+        streams_f = pool.submit(self._new_streams, batch.streams) if batch.streams else None
+        chunks_f = pool.submit(self._new_chunks, batch.chunks) if batch.chunks else None
         touched: set[str] = set()
+        jobs = []
         if batch.spans:
             spans: dict[tuple[str, str], Span] = {}
             for s in batch.spans:
                 spans.setdefault((s.trace_id, s.span_id), s)
-            self._insert("spans", _span_cols(spans.values()), SPAN_COLUMNS, first)
+            jobs.append(pool.submit(self._insert, "spans", _span_cols(spans.values()), SPAN_COLUMNS, first))
             touched.update(tid for tid, _ in spans)
-        new_streams = self._new_streams(batch.streams) if batch.streams else []
-        if new_streams:
-            self._insert("streams", _rows_to_cols([tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams],
-                                                  len(STREAM_COLUMNS)), STREAM_COLUMNS, first)  # fmt: skip
-            touched.update(st.trace_id for st in new_streams)
-        if batch.chunks:
-            self._insert("chunks", _rows_to_cols(self._new_chunks(batch.chunks), len(CHUNK_COLUMNS)),
-                         CHUNK_COLUMNS, first)  # fmt: skip
         if batch.live:
             rows = [(lv.span_id, lv.trace_id, lv.service, lv.model, lv.provider, lv.operation, lv.start_ns,
                      lv.last_ns, lv.chunk_count, lv.last_offset) for lv in batch.live]  # fmt: skip
-            self._insert("live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first)
+            jobs.append(pool.submit(self._insert, "live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first))
+        new_streams = streams_f.result() if streams_f is not None else []
+        if new_streams:
+            rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
+            jobs.append(pool.submit(self._insert, "streams", _rows_to_cols(rows, len(STREAM_COLUMNS)),
+                                    STREAM_COLUMNS, first))  # fmt: skip
+            touched.update(st.trace_id for st in new_streams)
+        if chunks_f is not None:
+            self._insert("chunks", _rows_to_cols(chunks_f.result(), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, first)
+        for j in jobs:
+            j.result()
+        after = []
         if touched:
-            self.refresh_traces(sorted(touched))
+            after.append(pool.submit(self.refresh_traces, sorted(touched)))
         if new_streams:
             self.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in new_streams})
+        for j in after:
+            j.result()
 
     def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
         """The first of each span id in the batch that is not stored yet."""
