@@ -37,11 +37,11 @@ class Server:
                 self.proc.wait(timeout)
 
 
-def start(workdir: Path, extra_config: str = "", timeout: float = 60.0) -> Server:
+def start(workdir: Path, extra_config: str = "", timeout: float = 60.0, http_port: int = 0, tcp_port: int = 0) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     port_file, log = workdir / "ports.tsv", workdir / "server.log"
     args = [sys.executable, "-m", "streamscope.collector.store.clickhouse_local", str(workdir / "data"),
-            str(port_file), "0", "0"]  # fmt: skip
+            str(port_file), str(http_port), str(tcp_port)]  # fmt: skip
     if extra_config:
         (workdir / "extra.xml").write_text(extra_config)
         args.append(str(workdir / "extra.xml"))

@@ -97,6 +97,8 @@ def connect(target: Target) -> Client:
         host=target.host, port=target.port, username=target.username, password=target.password,
         secure=target.secure, autogenerate_session_id=False, compress="lz4",
         connect_timeout=5, send_receive_timeout=60,
+        # on a cluster, IN (subquery) over Distributed tables runs the subquery once and ships its result
+        settings={"distributed_product_mode": "global"} if target.layout.cluster else None,
     )  # fmt: skip
     return client
 
