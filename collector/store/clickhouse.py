@@ -55,7 +55,7 @@ def is_url(text: str | None) -> bool:
 
 
 def parse_url(url: str) -> Target:
-    """``clickhouse[s]://[USER:PASSWORD@]HOST:PORT/DB[?cluster=NAME&replicated=1&on_cluster=1&fsync=1]``.
+    """``clickhouse[s]://[USER:PASSWORD@]HOST:PORT/DB[?cluster=NAME&replicated=1&on_cluster=1&fsync=1&async_insert=0]``.
 
     Raises:
         ValueError: with a one-sentence reason for anything else.
@@ -73,9 +73,10 @@ def parse_url(url: str) -> Target:
     if not database.replace("_", "").isalnum():
         raise ValueError(f"database name {database!r} may hold only letters, digits and underscores.")
     q = {k: v[-1] for k, v in parse_qs(u.query).items()}
-    unknown = set(q) - {"cluster", "replicated", "on_cluster", "fsync"}
+    unknown = set(q) - {"cluster", "replicated", "on_cluster", "fsync", "async_insert"}
     if unknown:
-        raise ValueError(f"unknown store URL option {sorted(unknown)[0]!r}; use cluster, replicated, on_cluster or fsync.")
+        raise ValueError(f"unknown store URL option {sorted(unknown)[0]!r};"
+                         " use cluster, replicated, on_cluster, fsync or async_insert.")  # fmt: skip
     cluster = q.get("cluster") or None
     layout = Layout(
         database=database,
@@ -83,6 +84,7 @@ def parse_url(url: str) -> Target:
         replicated=q.get("replicated", "1" if cluster else "0").lower() in _TRUE,
         on_cluster=q.get("on_cluster", "1").lower() in _TRUE,
         fsync=q.get("fsync", "1").lower() in _TRUE,
+        async_insert=q.get("async_insert", "0").lower() in _TRUE,
     )
     secure = u.scheme == "clickhouses"
     return Target(u.hostname, port or (8443 if secure else 8123), secure, unquote(u.username or "default"),

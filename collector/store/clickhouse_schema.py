@@ -102,6 +102,7 @@ class Layout:
     on_cluster: bool = True  # run DDL ON CLUSTER (needs Keeper's distributed DDL queue); only with a cluster
     ttl_seconds: int | None = None
     fsync: bool = True  # fsync every inserted part before the insert returns (what an acknowledgement promises)
+    async_insert: bool = False  # the server batches small inserts (waits for the flush before answering)
 
     def table(self, name: str) -> str:
         """The table queries and inserts use (the Distributed one on a cluster)."""

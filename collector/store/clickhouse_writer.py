@@ -106,6 +106,8 @@ class Writer:
         self.versions = versions or Versions()
         self.t = layout.table
         self.insert_settings: dict[str, Any] = {"distributed_foreground_insert": 1} if layout.cluster else {}
+        if layout.async_insert:  # still acknowledged only once flushed: wait_for_async_insert
+            self.insert_settings.update(async_insert=1, wait_for_async_insert=1)
         self._contexts: dict[str, Any] = {}
         self._ctx_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="clickhouse-writer")

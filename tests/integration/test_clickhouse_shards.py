@@ -15,13 +15,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parents[1] / "collector"))
-import chserver  # noqa: E402
-from factories import llm_trace  # noqa: E402
+from factories import llm_trace
 
-from streamscope.collector import query  # noqa: E402
-from streamscope.collector.model import Filters  # noqa: E402
-from streamscope.collector.store.clickhouse import ClickHouseStore  # noqa: E402
-from streamscope.collector.store.memory import MemoryStore  # noqa: E402
+import chserver
+from streamscope.collector import query
+from streamscope.collector.model import Filters
+from streamscope.collector.store.clickhouse import ClickHouseStore
+from streamscope.collector.store.memory import MemoryStore
 
 pytestmark = pytest.mark.integration
 
