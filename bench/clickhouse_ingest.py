@@ -101,7 +101,8 @@ def start_collector(args: list[str]) -> tuple[subprocess.Popen[str], int]:
             return proc, int(m.group(1))
 
 
-def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, threads: int) -> dict[str, Any]:
+def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, threads: int,
+        server_pid: int) -> dict[str, Any]:
     acked = [0] * threads
     stop = threading.Event()
 
@@ -125,6 +126,7 @@ def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, thre
                 time.sleep(0.1)
 
     cpu0 = [sum(cpu_by_process(p).values()) for p in pids]
+    srv0 = sum(cpu_by_process(server_pid).values())
     t0 = time.perf_counter()
     ts = [threading.Thread(target=sender, args=(k,)) for k in range(threads)]
     for t in ts:
@@ -135,9 +137,10 @@ def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, thre
         t.join()
     wall = time.perf_counter() - t0
     cpu = [sum(cpu_by_process(p).values()) - c for p, c in zip(pids, cpu0, strict=True)]
+    srv = sum(cpu_by_process(server_pid).values()) - srv0
     spans = sum(acked)
     return {"spans": spans, "rate": spans / wall, "cpu_us": [c / max(1, spans) * 1e6 * len(pids) for c in cpu],
-            "cpu_total_us": sum(cpu) / max(1, spans) * 1e6}  # fmt: skip
+            "server_us": srv / max(1, spans) * 1e6}  # fmt: skip
 
 
 def main() -> int:
@@ -160,7 +163,8 @@ def main() -> int:
                 else:
                     procs = [start_collector(["--store", server.url(db, fsync="1")]) for _ in range(n)]
                 try:
-                    res = run([p for _, p in procs], [pr.pid for pr, _ in procs], pool, a.duration, a.threads)
+                    res = run([p for _, p in procs], [pr.pid for pr, _ in procs], pool, a.duration, a.threads,
+                              server.proc.pid)
                 finally:
                     for pr, _ in procs:
                         pr.terminate()
@@ -178,10 +182,11 @@ def main() -> int:
                       + " ".join(f"{u:.1f}" for u in res["cpu_us"]) + " us", flush=True)
     finally:
         server.stop()
-    print("\nshape          store             spans/s   vs sqlite   collector CPU us/span (each)")
+    print("\nshape          store             spans/s   vs sqlite   ClickHouse us/span   collector CPU us/span (each)")
     for shape, name, res in rows:
         base = next(r for s, n, r in rows if s == shape and n == "sqlite x1")["rate"]
-        print(f"{shape:14} {name:14} {res['rate']:>10,.0f} {res['rate'] / base:>9.2f}x   "
+        server = f"{res['server_us']:>10.1f}" if name.startswith("clickhouse") else f"{'-':>10}"
+        print(f"{shape:14} {name:14} {res['rate']:>10,.0f} {res['rate'] / base:>9.2f}x   {server}          "
               + " ".join(f"{u:.1f}" for u in res["cpu_us"]))
     return 0 if ok else 1
 
