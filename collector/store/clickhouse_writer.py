@@ -99,6 +99,53 @@ def agg_key_cols(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
     return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
 
 
+class GroupFold:
+    """Folds shared by the writes that run at once: a write whose streams are stored asks for its minute slots
+    and returns when a fold that *started after* its request has finished (so it saw the write's streams). While
+    one fold runs, the requests that arrive meanwhile wait and are served together by the next one, so a busy
+    collector re-folds a hot minute once per fold, not once per write."""
+
+    def __init__(self, fold: Callable[[set[int]], None]) -> None:
+        self._fold = fold
+        self._cond = threading.Condition()
+        self._pending: set[int] = set()
+        self._started = 0  # folds started
+        self._finished = 0  # folds finished
+        self._running = False
+        self._errors: dict[int, BaseException] = {}
+
+    def fold(self, minutes: set[int]) -> None:
+        with self._cond:
+            self._pending |= minutes
+            mine = self._started + 1  # the next fold to start takes these slots
+            while self._finished < mine:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                number, slots, self._pending = self._started, self._pending, set()
+                self._cond.release()
+                error: BaseException | None = None
+                try:
+                    if slots:
+                        self._fold(slots)
+                except BaseException as e:
+                    error = e
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self._finished = number
+                    if error is not None:
+                        self._errors[number] = error
+                    self._cond.notify_all()
+            error = self._errors.get(mine)
+            if len(self._errors) > 64:
+                self._errors.clear()
+        if error is not None:
+            raise error
+
+
 class Writer:
     def __init__(self, client: Client, layout: Layout, versions: Versions | None = None) -> None:
         self.c = client
@@ -111,6 +158,7 @@ class Writer:
         self._contexts: dict[str, Any] = {}
         self._ctx_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="clickhouse-writer")
+        self._folds = GroupFold(self.fold)
 
     def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
         if not cols or not cols[0]:
@@ -156,7 +204,9 @@ class Writer:
             rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
             jobs.append(pool.submit(self._insert, "streams", _rows_to_cols(rows, len(STREAM_COLUMNS)),
                                     STREAM_COLUMNS, first))  # fmt: skip
-            touched.update(st.trace_id for st in new_streams)
+        # Summaries and folds cover every stream of the batch, stored now or before: a retry after a write that
+        # stored its streams and failed before its fold must still fold them.
+        touched.update(st.trace_id for st in batch.streams)
         if chunks_f is not None:
             self._insert("chunks", _rows_to_cols(chunks_f.result(), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, first)
         for j in jobs:
@@ -164,8 +214,8 @@ class Writer:
         after = []
         if touched:
             after.append(pool.submit(self.refresh_traces, sorted(touched)))
-        if new_streams:
-            self.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in new_streams})
+        if batch.streams:
+            self._folds.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams})
         for j in after:
             j.result()
 
