@@ -44,6 +44,10 @@ LIVE_COLUMNS = ("span_id", "trace_id", "service", "model", "provider", "operatio
                 "chunk_count", "last_offset")  # fmt: skip
 TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count", "stream_count",
                  "session_id", "user_id")  # fmt: skip
+# what aggregates.AggState.add and key_of read of a stream (a fold reads only these)
+FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model", "provider", "operation", "outcome",
+                "ttft", "time_to_first_chunk", "chunk_count", "gap_p95", "gap_max", "stall_count", "output_tokens",
+                "input_tokens", "output_tokens_per_second", "cost_usd")  # fmt: skip
 AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "operation", "outcome", "n", "state")
 
 
@@ -290,8 +294,8 @@ class Writer:
             return
         step = agg.MINUTE * agg.NS
         ver = self.versions.next()
-        streams = [Stream(*r) for r in self.c.query(
-            f"SELECT {', '.join(STREAM_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
+        streams = [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True))) for r in self.c.query(
+            f"SELECT {', '.join(FOLD_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
             f" AND start_ns < {{hi:Int64}} AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}",
             parameters={"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)},
         ).result_rows]  # fmt: skip
