@@ -156,3 +156,40 @@ def test_unreachable_store_is_a_one_line_error(server: chserver.Server) -> None:
     assert r.returncode == 1 and "cannot open the store clickhouse://127.0.0.1" in r.stderr
     assert "Traceback" not in r.stderr
 
+
+
+def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path: Path) -> None:
+    """The store stops mid-run: ingest answers 503 with Retry-After (nothing acknowledged is lost), the query API
+    answers an error without a traceback, and both work again once the same server is back on its port."""
+    first = chserver.start(tmp_path / "ch")
+    url = first.url("downtime")
+    collector = start_collector(str(tmp_path / "unused.db"), "--store", url)
+    try:
+        with httpx.Client(timeout=30) as client:
+            req, before = our_stream(3)
+            assert client.post(f"{collector.url}/v1/traces", content=req.SerializeToString(),
+                               headers=PROTOBUF).status_code == 200  # fmt: skip
+            os.kill(first.proc.pid, signal.SIGKILL)
+            first.proc.wait(10)
+            req, during = our_stream(4)
+            r = client.post(f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+            api = client.get(f"{collector.url}/api/streams")
+            assert api.status_code >= 500 and "Traceback" not in api.text
+            again = chserver.start(tmp_path / "ch", http_port=first.http_port, tcp_port=first.tcp_port)
+            try:
+                for _ in range(50):  # the exporter's retries
+                    r = client.post(f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+                    if r.status_code == 200:
+                        break
+                    time.sleep(0.2)
+                assert r.status_code == 200
+                ids = {s["span_id"] for s in client.get(f"{collector.url}/api/streams").json()["streams"]}
+                assert ids == {before["llm"], during["llm"]}
+                stats = client.get(f"{collector.url}/api/stats").json()
+                assert stats["total"]["count"] == 2
+            finally:
+                again.stop()
+    finally:
+        collector.stop()
+        first.stop()
