@@ -104,3 +104,45 @@ def test_concurrent_writers_converge() -> None:
         assert all(t.stream_count == 1 and t.span_count == 2 for t in store.traces(Filters(), 100))
     finally:
         store.close()
+
+
+def test_schema_is_versioned_idempotent_and_safe_to_start_twice_at_once() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    first = fresh_store()
+    layout = first.layout
+    first.write(llm_trace(2))
+    errors: list[BaseException] = []
+    stores: list[ClickHouseStore] = []
+
+    def start() -> None:
+        try:
+            stores.append(ClickHouseStore(client(), layout))  # type: ignore[arg-type]
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors
+        versions = first.client.query(f"SELECT DISTINCT version FROM `{layout.database}`.schema_migrations FINAL")
+        assert [r[0] for r in versions.result_rows] == [1]
+        assert all(s.counts()["streams"] == 1 for s in stores)  # the data survived the second start
+    finally:
+        for s in [first, *stores]:
+            s.close()
+
+
+def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
+    store = fresh_store(retention_s=2 * 3600)
+    try:
+        for table in ("spans", "streams", "chunks", "traces", "live", "aggregates"):
+            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0]
+            assert "TTL" in ddl and "7200" in ddl and "ttl_only_drop_parts = 1" in ddl, ddl
+    finally:
+        store.close()
