@@ -29,6 +29,7 @@ from streamscope.collector import query
 from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_json
 from streamscope.collector.pipeline import Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
+from streamscope.collector.store import StoreUnavailable
 
 MAX_BODY = 64 * 1024 * 1024  # after decompression too (OTLP's recommended default)
 PROTOBUF = "application/x-protobuf"
@@ -142,6 +143,10 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = ()) -> Flask:
     @app.errorhandler(405)
     def _on_405(_e: Exception) -> Response:
         return _error(405, "this method is not allowed on this path.")
+
+    @app.errorhandler(StoreUnavailable)
+    def _on_store_unavailable(e: StoreUnavailable) -> Response:
+        return _error(503, str(e), {"Retry-After": "2"})
 
     @app.errorhandler(500)
     def _on_500(_e: Exception) -> Response:

@@ -33,6 +33,11 @@ from streamscope.collector.model import (
 )
 
 
+class StoreUnavailable(ConnectionError):
+    """A shared store (ClickHouse) cannot be reached right now; servers answer 503 and work again once it is back.
+    The message is one sentence, safe to show."""
+
+
 @runtime_checkable
 class SpanStore(Protocol):
     def write(self, batch: IngestBatch) -> None:
@@ -93,4 +98,4 @@ class SpanStore(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["SpanStore"]
+__all__ = ["SpanStore", "StoreUnavailable"]

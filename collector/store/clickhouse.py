@@ -9,8 +9,10 @@ Grafana. Every SQL detail of this dialect stays in the ``clickhouse*`` modules: 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from streamscope.collector import aggregates as agg
@@ -26,6 +28,7 @@ from streamscope.collector.model import (
     Stream,
     TraceSummary,
 )
+from streamscope.collector.store import StoreUnavailable
 from streamscope.collector.store.clickhouse_queries import Queries
 from streamscope.collector.store.clickhouse_schema import Layout, bootstrap, migrate
 from streamscope.collector.store.clickhouse_writer import Client, Writer
@@ -105,6 +108,26 @@ def connect(target: Target) -> Client:
     return client
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unavailable(method: F) -> F:
+    """Connection failures of the driver become :class:`StoreUnavailable` (servers answer 503, not 500)."""
+
+    @functools.wraps(method)
+    def call(self: ClickHouseStore, *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except Exception as e:
+            from clickhouse_connect.driver.exceptions import OperationalError
+
+            if isinstance(e, (OperationalError, ConnectionError)) and not isinstance(e, StoreUnavailable):
+                raise StoreUnavailable(f"the ClickHouse store {self.name} cannot be reached.") from e
+            raise
+
+    return call  # type: ignore[return-value]
+
+
 def _row_span(r: tuple[Any, ...]) -> Span:
     events = tuple(SpanEvent(e["name"], e["time_ns"], e.get("attributes") or {}) for e in (codec.loads(r[11]) or []))
     return Span(
@@ -127,6 +150,7 @@ class ClickHouseStore:
             layout = replace(layout, ttl_seconds=max(1, int(retention_s)))
         self.layout = layout
         self.client = client
+        self.name = f"database {layout.database}"
         self._prepare()
         self._w = Writer(client, layout)
         self._q = Queries(client, layout.table)
@@ -134,7 +158,9 @@ class ClickHouseStore:
     @classmethod
     def from_url(cls, url: str, *, retention_s: float | None = None) -> ClickHouseStore:
         target = parse_url(url)
-        return cls(connect(target), target.layout, retention_s=retention_s)
+        store = cls(connect(target), target.layout, retention_s=retention_s)
+        store.name = target.redacted()
+        return store
 
     def _prepare(self) -> None:
         """Create or migrate the schema (idempotent; safe when several collectors start at once)."""
@@ -151,9 +177,11 @@ class ClickHouseStore:
                     self.client.command(stmt)
 
     # -- writing -----------------------------------------------------------------------------------------------
+    @_unavailable
     def write(self, batch: IngestBatch) -> None:
         self._w.write(batch)
 
+    @_unavailable
     def delete_before(self, cutoff_ns: int) -> int:
         t = self.layout.table
         gone = [sid for (sid,) in self.client.query(
@@ -168,6 +196,7 @@ class ClickHouseStore:
         ).result_rows]  # fmt: skip
         return self._delete_traces(old)
 
+    @_unavailable
     def delete_oldest(self, n: int) -> int:
         if n <= 0:
             return 0
@@ -192,27 +221,35 @@ class ClickHouseStore:
         return len(trace_ids)
 
     # -- reading -----------------------------------------------------------------------------------------------
+    @_unavailable
     def traces(self, filters: Filters, limit: int, cursor: Cursor | None = None) -> list[TraceSummary]:
         return self._q.traces(filters, limit, cursor)
 
+    @_unavailable
     def trace_spans(self, trace_id: str) -> list[Span]:
         return [_row_span(r) for r in self._q.trace_spans(trace_id)]
 
+    @_unavailable
     def streams(self, filters: Filters, limit: int | None, cursor: Cursor | None = None) -> list[Stream]:
         return self._q.streams(filters, limit, cursor)
 
+    @_unavailable
     def stream(self, span_id: str) -> Stream | None:
         return self._q.stream(span_id)
 
+    @_unavailable
     def chunks(self, span_id: str) -> list[Chunk]:
         return self._q.chunks(span_id)
 
+    @_unavailable
     def live(self, since_ns: int, limit: int) -> list[LiveStream]:
         return self._q.live(since_ns, limit)
 
+    @_unavailable
     def counts(self) -> dict[str, int]:
         return self._q.counts()
 
+    @_unavailable
     def aggregates(self, width_s: int, filters: Filters, *, rollup: int = 0) -> list[agg.Aggregate]:
         agg.check_filters(filters)
         agg.check_rollup(filters, rollup)
@@ -220,6 +257,7 @@ class ClickHouseStore:
             raise ValueError(f"no aggregate tier of {width_s} s (tiers: {agg.TIERS})")
         return self._q.aggregates(width_s, filters, rollup)
 
+    @_unavailable
     def storage_bytes(self) -> int:
         rows = self.client.query(
             "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active",

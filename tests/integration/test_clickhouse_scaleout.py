@@ -164,6 +164,7 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
     first = chserver.start(tmp_path / "ch")
     url = first.url("downtime")
     collector = start_collector(str(tmp_path / "unused.db"), "--store", url)
+    dash, dash_url = _dashboard(url)
     try:
         with httpx.Client(timeout=30) as client:
             req, before = our_stream(3)
@@ -175,7 +176,10 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
             r = client.post(f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
             assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
             api = client.get(f"{collector.url}/api/streams")
-            assert api.status_code >= 500 and "Traceback" not in api.text
+            assert api.status_code == 503 and "cannot be reached" in api.json()["message"]
+            assert "Retry-After" in api.headers
+            page = client.get(f"{dash_url}/traces")
+            assert page.status_code == 503 and "cannot be reached" in page.text and "Traceback" not in page.text
             again = chserver.start(tmp_path / "ch", http_port=first.http_port, tcp_port=first.tcp_port)
             try:
                 for _ in range(50):  # the exporter's retries
@@ -188,8 +192,13 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
                 assert ids == {before["llm"], during["llm"]}
                 stats = client.get(f"{collector.url}/api/stats").json()
                 assert stats["total"]["count"] == 2
+                assert client.get(f"{dash_url}/traces").status_code == 200  # the dashboard recovered too
             finally:
                 again.stop()
     finally:
         collector.stop()
+        dash.send_signal(signal.SIGTERM)
+        dash.wait(15)
+        if dash.stdout is not None:
+            dash.stdout.close()
         first.stop()
