@@ -202,3 +202,32 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
         if dash.stdout is not None:
             dash.stdout.close()
         first.stop()
+
+
+def test_up_on_the_store_from_the_environment(server: chserver.Server, tmp_path: Path) -> None:
+    """``streamscope up`` with ``STREAMSCOPE_STORE``: collector and dashboard on ClickHouse, no SQLite file."""
+    env = {**os.environ, "STREAMSCOPE_STORE": server.url("upstore")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamscope", "up", "--data-dir", str(tmp_path / "data"),
+                             "--http-port", "0", "--grpc-port", "0", "--ui-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        urls: dict[str, str] = {}
+        while "dashboard" not in urls:
+            line = proc.stdout.readline()
+            assert line, "streamscope up ended"
+            m = re.fullmatch(r"listening on (http://\S+)( \(dashboard\))?\n", line)
+            if m:
+                urls["dashboard" if m.group(2) else "collector"] = m.group(1)
+        req, ids = our_stream(3)
+        with httpx.Client(timeout=30) as client:
+            r = client.post(f"{urls['collector']}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+            assert r.status_code == 200
+            page = client.get(f"{urls['dashboard']}/traces/{ids['trace_id']}")
+            assert page.status_code == 200 and ids["llm"] in page.text
+        assert not (tmp_path / "data" / "streamscope.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
