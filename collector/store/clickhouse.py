@@ -31,7 +31,7 @@ from streamscope.collector.model import (
 from streamscope.collector.store import StoreUnavailable
 from streamscope.collector.store.clickhouse_queries import Queries
 from streamscope.collector.store.clickhouse_schema import Layout, bootstrap, migrate
-from streamscope.collector.store.clickhouse_writer import Client, Writer
+from streamscope.collector.store.clickhouse_writer import Client, Writer, parts
 
 SCHEMES = ("clickhouse", "clickhouses")
 _TRUE = ("1", "true", "yes", "on")
@@ -188,9 +188,9 @@ class ClickHouseStore:
             f"SELECT span_id FROM {t('live')} GROUP BY span_id HAVING max(last_ns) < {{cut:Int64}}"
             f" AND span_id NOT IN (SELECT span_id FROM {t('streams')})", parameters={"cut": cutoff_ns},
         ).result_rows]  # fmt: skip
-        if gone:
-            self._w.delete("chunks", "span_id IN {ids:Array(String)}", {"ids": gone})
-            self._w.delete("live", "span_id IN {ids:Array(String)}", {"ids": gone})
+        for part in parts(gone):
+            self._w.delete("chunks", "span_id IN {ids:Array(String)}", {"ids": part})
+            self._w.delete("live", "span_id IN {ids:Array(String)}", {"ids": part})
         old = [tid for (tid,) in self.client.query(
             f"SELECT trace_id FROM {t('traces')} FINAL WHERE start_ns < {{cut:Int64}}", parameters={"cut": cutoff_ns},
         ).result_rows]  # fmt: skip
@@ -206,18 +206,20 @@ class ClickHouseStore:
         return self._delete_traces(old)
 
     def _delete_traces(self, trace_ids: list[str]) -> int:
-        if not trace_ids:
-            return 0
         t = self.layout.table
-        ids = {"ids": trace_ids}
-        streams = self.client.query(
-            f"SELECT span_id, start_ns FROM {t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}", parameters=ids
-        ).result_rows
-        if streams:
-            self._w.delete("chunks", "span_id IN {sids:Array(String)}", {"sids": [r[0] for r in streams]})
-        for table in ("streams", "spans", "traces"):
-            self._w.delete(table, "trace_id IN {ids:Array(String)}", ids)
-        self._w.fold({agg.slot_of(start, agg.MINUTE) for _, start in streams}, forget=True)
+        minutes: set[int] = set()
+        for part in parts(trace_ids):
+            ids = {"ids": part}
+            streams = self.client.query(
+                f"SELECT span_id, start_ns FROM {t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
+                parameters=ids,
+            ).result_rows
+            for sids in parts(r[0] for r in streams):
+                self._w.delete("chunks", "span_id IN {sids:Array(String)}", {"sids": sids})
+            for table in ("streams", "spans", "traces"):
+                self._w.delete(table, "trace_id IN {ids:Array(String)}", ids)
+            minutes.update(agg.slot_of(start, agg.MINUTE) for _, start in streams)
+        self._w.fold(minutes, forget=True)
         return len(trace_ids)
 
     # -- reading -----------------------------------------------------------------------------------------------

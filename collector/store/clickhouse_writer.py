@@ -24,7 +24,7 @@ import copy
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -91,6 +91,16 @@ def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
         for c, v in zip(cols, row, strict=True):
             c.append(v)
     return cols
+
+
+ID_PART = 2000  # ids per bound array: ClickHouse's HTTP form fields hold at most 128 KiB by default
+
+
+def parts(items: Iterable[Any], n: int = ID_PART) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``n`` (sorted, so the same ids meet the same statements)."""
+    ordered = sorted(items)
+    for i in range(0, len(ordered), n):
+        yield ordered[i : i + n]
 
 
 def _rows_to_cols(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -228,25 +238,30 @@ class Writer:
         first: dict[str, Stream] = {}
         for st in streams:
             first.setdefault(st.span_id, st)
-        stored = self.c.query(f"SELECT DISTINCT span_id FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}",
-                              parameters={"ids": list(first)}).result_rows  # fmt: skip
-        for (sid,) in stored:
-            first.pop(sid, None)
+        for part in parts(first):
+            stored = self.c.query(f"SELECT DISTINCT span_id FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}",
+                                  parameters={"ids": part}).result_rows  # fmt: skip
+            for (sid,) in stored:
+                first.pop(sid, None)
         return list(first.values())
 
     def _new_chunks(self, chunks: Sequence[Chunk]) -> list[tuple[Any, ...]]:
         first: dict[tuple[str, int], Chunk] = {}
         for ch in chunks:
             first.setdefault((ch.span_id, ch.index), ch)
-        ids = sorted({sid for sid, _ in first})
-        stored = self.c.query(f"SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
-                              parameters={"ids": ids}).result_rows  # fmt: skip
-        for sid, idx in stored:
-            first.pop((sid, idx), None)
+        for part in parts({sid for sid, _ in first}):
+            stored = self.c.query(f"SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
+                                  parameters={"ids": part}).result_rows  # fmt: skip
+            for sid, idx in stored:
+                first.pop((sid, idx), None)
         return [tuple(ch) for ch in first.values()]
 
     # -- trace summaries -------------------------------------------------------------------------------------
     def refresh_traces(self, trace_ids: Sequence[str]) -> None:
+        for part in parts(trace_ids):
+            self._refresh_traces(part)
+
+    def _refresh_traces(self, trace_ids: Sequence[str]) -> None:
         ver = self.versions.next()  # before reading: see the module docstring
         heads: dict[str, list[SpanHead]] = {}
         for r in self.c.query(
@@ -287,6 +302,10 @@ class Writer:
 
     # -- aggregate folds -------------------------------------------------------------------------------------
     def fold(self, minutes: set[int], *, forget: bool = False) -> None:
+        for part in parts(minutes, 500):
+            self._fold(set(part), forget)
+
+    def _fold(self, minutes: set[int], forget: bool) -> None:
         """Re-fold the aggregate rows of these minute slots from the stored streams, then the coarser slots
         holding them from the minute rows. ``forget``: streams were deleted, so keys a slot no longer has get an
         empty row (writes only ever add streams, so their folds skip that read)."""

@@ -231,3 +231,27 @@ def test_up_on_the_store_from_the_environment(server: chserver.Server, tmp_path:
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_large_batches_and_deletes_fit_the_servers_request_limits(server: chserver.Server) -> None:
+    """Thousands of ids in one write or delete: bound id arrays are split (ClickHouse's HTTP form fields hold
+    128 KiB), or such a batch would be refused with 503 on every retry."""
+    from factories import T0, span, span_id, stream, trace_id
+
+    from streamscope.collector.model import NS, Filters, IngestBatch
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    store = ClickHouseStore.from_url(server.url("bigbatch", fsync="0"))
+    try:
+        spans, streams = [], []
+        for i in range(6000):
+            tid, sid = trace_id(), span_id()
+            spans.append(span(tid, sid, start=i * 0.5))
+            if i % 2:
+                streams.append(stream(tid, sid, start=i * 0.5))
+        store.write(IngestBatch(spans=tuple(spans), streams=tuple(streams)))
+        assert store.counts() == {"spans": 6000, "streams": 3000, "chunks": 0, "traces": 6000}
+        assert store.delete_before(T0 + 10_000 * NS) == 6000
+        assert store.counts()["traces"] == 0 and store.aggregates(60, Filters()) == []
+    finally:
+        store.close()
