@@ -90,6 +90,11 @@ class Queries:
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
         traces = self.t("traces")
+        if f.trace_id is not None:  # a trace's streams start within its span: read that range of the sort key
+            tid = w.p(f.trace_id, "String")
+            w.add(f"start_ns >= ifNull((SELECT minOrNull(start_ns) FROM {traces} WHERE trace_id = {tid}),"
+                  f" -9223372036854775807) AND start_ns <= ifNull((SELECT maxOrNull(end_ns) FROM {traces}"
+                  f" WHERE trace_id = {tid}), 9223372036854775807)")  # fmt: skip
         if f.status is not None:
             w.add(f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})")
         if f.min_duration is not None:
@@ -163,10 +168,9 @@ class Queries:
         return out[:limit]
 
     def counts(self) -> dict[str, int]:
-        out = {}
-        for name in ("spans", "streams", "chunks", "traces"):
-            out[name] = int(self.c.query(f"SELECT count() FROM {self.t(name)} FINAL").result_rows[0][0])
-        return out
+        names = ("spans", "streams", "chunks", "traces")
+        sql = "SELECT " + ", ".join(f"(SELECT count() FROM {self.t(n)} FINAL)" for n in names)
+        return dict(zip(names, map(int, self.c.query(sql).result_rows[0]), strict=True))
 
     def aggregates(self, width_s: int, f: Filters, rollup: int) -> list[agg.Aggregate]:
         w = _Where()
