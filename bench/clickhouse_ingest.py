@@ -147,7 +147,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--fsync", default="1", help="the store URL's fsync option (1: fsync every inserted part)")
+    ap.add_argument("--shapes", default="chunk,generic", help="comma-separated: chunk, generic")
     a = ap.parse_args()
+    shapes = [(f"{s} spans", BodyPool(8) if s == "chunk" else GenericPool(8)) for s in a.shapes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-ch-"))
     server = chserver.start(work / "clickhouse")
     rows: list[tuple[str, str, dict[str, Any]]] = []
@@ -155,13 +158,13 @@ def main() -> int:
     try:
         from streamscope.collector.store.clickhouse import ClickHouseStore
 
-        for shape, pool in (("chunk spans", BodyPool(8)), ("generic spans", GenericPool(8))):
+        for shape, pool in shapes:
             for name, n in (("sqlite x1", 1), ("clickhouse x1", 1), ("clickhouse x2", 2)):
                 db = f"b{len(rows)}"
                 if name.startswith("sqlite"):
                     procs = [start_collector(["--db", str(work / f"{db}.sqlite")])]
                 else:
-                    procs = [start_collector(["--store", server.url(db, fsync="1")]) for _ in range(n)]
+                    procs = [start_collector(["--store", server.url(db, fsync=a.fsync)]) for _ in range(n)]
                 try:
                     res = run([p for _, p in procs], [pr.pid for pr, _ in procs], pool, a.duration, a.threads,
                               server.proc.pid)

@@ -61,7 +61,7 @@ class CollectorServer:
         self.host = host
         self.metrics = CollectorMetrics()
         # two writer threads when the store takes a batch while committing the last (the writer process)
-        writers = 2 if isinstance(store, SQLiteProcessStore) else int(getattr(store, "concurrent_writes", 1))
+        writers = 2 if isinstance(store, SQLiteProcessStore) else 1
         self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers)
         self.receiver = Receiver(self.ingestor, prices, tuple(api_keys))
         self.app = create_app(self.receiver, api_keys=api_keys)

@@ -140,10 +140,6 @@ def _row_span(r: tuple[Any, ...]) -> Span:
 class ClickHouseStore:
     """A SpanStore over a clickhouse-connect client (HTTP, or chdb's in-process engine in tests)."""
 
-    # Writes may run side by side (they converge, see clickhouse_writer): a collector keeps this many in flight,
-    # so its throughput is not one round trip after another.
-    concurrent_writes = 4
-
     def __init__(self, client: Client, layout: Layout | None = None, *, retention_s: float | None = None) -> None:
         layout = layout or Layout()
         if retention_s:
