@@ -200,7 +200,8 @@ class Writer:
         first = FIRST_WINS - self.versions.next()
         pool = self._pool
         streams_f = pool.submit(self._new_streams, batch.streams) if batch.streams else None
-        chunks_f = pool.submit(self._new_chunks, batch.chunks) if batch.chunks else None
+        # chunk rows feed no summary or fold: their check and insert run beside everything else
+        chunks_f = pool.submit(self._write_chunks, batch.chunks, first) if batch.chunks else None
         touched: set[str] = set()
         jobs = []
         if batch.spans:
@@ -221,8 +222,6 @@ class Writer:
         # Summaries and folds cover every stream of the batch, stored now or before: a retry after a write that
         # stored its streams and failed before its fold must still fold them.
         touched.update(st.trace_id for st in batch.streams)
-        if chunks_f is not None:
-            self._insert("chunks", _rows_to_cols(chunks_f.result(), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, first)
         for j in jobs:
             j.result()
         after = []
@@ -232,6 +231,11 @@ class Writer:
             self._folds.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams})
         for j in after:
             j.result()
+        if chunks_f is not None:
+            chunks_f.result()
+
+    def _write_chunks(self, chunks: Sequence[Chunk], ver: int) -> None:
+        self._insert("chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver)
 
     def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
         """The first of each span id in the batch that is not stored yet."""
