@@ -30,7 +30,7 @@ from streamscope.collector.model import (
 )
 from streamscope.collector.store import StoreUnavailable
 from streamscope.collector.store.clickhouse_queries import Queries
-from streamscope.collector.store.clickhouse_schema import Layout, bootstrap, migrate
+from streamscope.collector.store.clickhouse_schema import TABLES, Layout, bootstrap, migrate
 from streamscope.collector.store.clickhouse_writer import Client, Writer, parts
 
 SCHEMES = ("clickhouse", "clickhouses")
@@ -166,11 +166,19 @@ class ClickHouseStore:
             f"SELECT version FROM `{self.layout.database}`.`schema_migrations`").result_rows}  # fmt: skip
         migrate(self.client, self.layout, applied)
         if self.layout.ttl_seconds:
-            from streamscope.collector.store.clickhouse_schema import TABLES
-
+            # Only a changed retention alters a table, and without rewriting its parts (a start of every
+            # collector would otherwise run a mutation over all stored rows): parts get the new TTL as they merge.
+            shown = f"toIntervalSecond({self.layout.ttl_seconds})"
             for name in TABLES:
+                local = self.layout.local(name).split(".")[-1].strip("`")
+                rows = self.client.query(
+                    "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                    parameters={"db": self.layout.database, "t": local},
+                ).result_rows
+                if rows and shown in rows[0][0]:
+                    continue
                 for stmt in self.layout.set_ttl(name):
-                    self.client.command(stmt)
+                    self.client.command(stmt, settings={"materialize_ttl_after_modify": 0})
 
     # -- writing -----------------------------------------------------------------------------------------------
     @_unavailable

@@ -146,3 +146,25 @@ def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
             assert "TTL" in ddl and "7200" in ddl and "ttl_only_drop_parts = 1" in ddl, ddl
     finally:
         store.close()
+
+
+def test_a_changed_retention_alters_the_ttl_and_an_unchanged_one_does_nothing() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    first = fresh_store(retention_s=3600)
+    layout = first.layout
+    ddl = f"SHOW CREATE TABLE `{layout.database}`.`streams`"
+    try:
+        commands: list[str] = []
+        c = client()
+        real = c.command  # type: ignore[attr-defined]
+        c.command = lambda cmd, *a, **kw: (commands.append(cmd), real(cmd, *a, **kw))[1]  # type: ignore[attr-defined]
+        ClickHouseStore(c, layout, retention_s=3600).close()  # type: ignore[arg-type]  # same retention: no ALTER
+        assert not [x for x in commands if x.startswith("ALTER")]
+        second = ClickHouseStore(client(), layout, retention_s=7200)  # type: ignore[arg-type]
+        assert "toIntervalSecond(7200)" in second.client.query(ddl).result_rows[0][0]
+        second.close()
+    finally:
+        first.close()
