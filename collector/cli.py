@@ -10,7 +10,13 @@ from types import FrameType
 
 import click
 
-from streamscope.collector.cli_options import api_keys_option, retention_options, retention_seconds
+from streamscope.collector.cli_options import (
+    api_keys_option,
+    open_shared_store,
+    retention_options,
+    retention_seconds,
+    store_option,
+)
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.ports import PortTaken, check_free
 from streamscope.collector.pricing import DEFAULT_PRICES, load_prices
@@ -34,6 +40,7 @@ from streamscope.serving import DEFAULT_DATA_DIR, DEFAULT_DB, db_dir_problem, de
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON model price table overriding the built-in one (cost is an estimate).")  # fmt: skip
 @retention_options
+@store_option
 @click.option("--queue-size", default=100_000, show_default=True, type=click.IntRange(min=1),
               help="Spans and chunk rows the ingest queue holds before answering 503.")  # fmt: skip
 def collector(
@@ -46,19 +53,21 @@ def collector(
     prices_file: str | None,
     retention_hours: float | None,
     max_db_bytes: int | None,
+    store_url: str | None,
     queue_size: int,
 ) -> None:
     """Receive OTLP traces (HTTP and gRPC), store them, and serve the query API and /metrics."""
     problem = host_problem(host)
     if problem is not None:
         raise click.ClickException(problem)
-    if db is None:
-        db = default_db()
-        if db == DEFAULT_DB:
-            os.makedirs(DEFAULT_DATA_DIR, exist_ok=True)
-    problem = db_dir_problem(db)
-    if problem is not None:
-        raise click.ClickException(problem)
+    if store_url is None:  # SQLite: the shared data location unless --db says otherwise
+        if db is None:
+            db = default_db()
+            if db == DEFAULT_DB:
+                os.makedirs(DEFAULT_DATA_DIR, exist_ok=True)
+        problem = db_dir_problem(db)
+        if problem is not None:
+            raise click.ClickException(problem)
     try:
         check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port})
     except PortTaken as exc:
@@ -68,10 +77,12 @@ def collector(
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise click.BadParameter(f"{prices_file}: {exc}", param_hint="--prices") from None
     tune_gc()
+    store = open_shared_store(store_url, retention_seconds(retention_hours)) if store_url else None
     try:
         server = CollectorServer(
-            db, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys, allowed_hosts=allowed_hosts,
-            prices=prices, max_queue_rows=queue_size, retention_seconds=retention_seconds(retention_hours),
+            db, store=store, host=host, http_port=http_port, grpc_port=grpc_port, api_keys=api_keys,
+            allowed_hosts=allowed_hosts, prices=prices, max_queue_rows=queue_size,
+            retention_seconds=retention_seconds(retention_hours),
             max_db_bytes=max_db_bytes,
         )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:

@@ -53,3 +53,42 @@ def retention_options(func: F) -> F:
 
 def retention_seconds(hours: float | None) -> float | None:
     return hours * 3600 if hours else None
+
+
+def _store_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    from streamscope.collector.store.clickhouse import parse_url  # pure parsing; the driver loads on connect
+
+    try:
+        parse_url(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
+def store_option(func: F) -> F:
+    """``--store URL`` (as ``store_url``; env ``STREAMSCOPE_STORE``): a shared ClickHouse store instead of SQLite."""
+    return click.option("--store", "store_url", envvar="STREAMSCOPE_STORE", callback=_store_url, metavar="URL",
+                        help="Shared store: clickhouse://[USER:PASSWORD@]HOST:PORT/DB (clickhouses:// for TLS) "
+                             "instead of the SQLite file (--db).")(func)  # fmt: skip
+
+
+def open_shared_store(url: str, retention_s: float | None = None) -> Any:
+    """The ClickHouse store behind ``url``, schema created or migrated.
+
+    Raises:
+        click.ClickException: with one line saying why, when the store cannot be reached or prepared.
+    """
+    from streamscope.collector.store.clickhouse import ClickHouseStore, parse_url
+
+    try:
+        return ClickHouseStore.from_url(url, retention_s=retention_s)
+    except ImportError as e:  # the driver is in the `clickhouse` extra
+        raise click.ClickException(
+            f"--store needs the clickhouse extra (pip install 'streamscope[clickhouse]'): {e}."
+        ) from None
+    except Exception as e:  # the driver's errors: connection refused, authentication, DDL
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise click.ClickException(f"cannot open the store {parse_url(url).redacted()}: {first}") from None
+

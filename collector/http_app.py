@@ -40,6 +40,7 @@ from streamscope.collector.inflate import InflateError, inflate
 from streamscope.collector.limits import DEFAULT_LIMITS, JSON_WEIGHT
 from streamscope.collector.pipeline import BatchTooLarge, Overloaded
 from streamscope.collector.receiver import NotStored, Receiver
+from streamscope.collector.store import StoreUnavailable
 
 MAX_BODY = DEFAULT_LIMITS.max_body_bytes  # after decompression too
 READ_STEP = 1024 * 1024  # a body without Content-Length is read (and budgeted) this much at a time
@@ -167,6 +168,10 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
     @app.errorhandler(405)
     def _on_405(_e: Exception) -> Response:
         return _error(405, "this method is not allowed on this path.")
+
+    @app.errorhandler(StoreUnavailable)
+    def _on_store_unavailable(e: StoreUnavailable) -> Response:
+        return _error(503, str(e), {"Retry-After": "2"})
 
     @app.errorhandler(500)
     def _on_500(_e: Exception) -> Response:

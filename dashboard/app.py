@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from streamscope.collector.store import StoreUnavailable
 from streamscope.dashboard import formatting, params
 from streamscope.dashboard.config import DashboardSettings
 from streamscope.dashboard.errors import DashboardError
@@ -116,6 +117,10 @@ def _register_error_handlers(app: Flask) -> None:
         if status < 400:
             return exc.get_response()
         return _error_response(status, _FRIENDLY.get(status, "The request could not be served."))
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable) -> tuple[Response | str, int]:
+        return _error_response(503, f"The data is out of reach for now: {exc} This page works again when it is back.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response | str, int]:

@@ -14,6 +14,7 @@ from types import FrameType
 
 import click
 
+from streamscope.collector.cli_options import open_shared_store, store_option
 from streamscope.serving import DEFAULT_DB, default_db
 
 
@@ -38,7 +39,8 @@ def bind(host: str, port: int) -> socket.socket:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: pick a free one).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Answer requests whose Host header is this name (repeatable; see docs/security.md).")
-def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
+@store_option
+def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...], store_url: str | None) -> None:
     """Serve the web dashboard over the collector's store."""
     import os
 
@@ -50,14 +52,19 @@ def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[st
     problem = host_problem(host)
     if problem is not None:
         raise click.ClickException(problem)
-    if db_path is None:
-        db_path = default_db()
-    if not os.path.isfile(db_path):
-        raise click.ClickException(
-            f"no database at {db_path}: start the collector first (streamscope collector writes "
-            f"{DEFAULT_DB}), or give --db PATH (or STREAMSCOPE_DB).")
+    settings = {"bind_host": host, "allowed_hosts": allowed_hosts}
+    if store_url is None:
+        if db_path is None:
+            db_path = default_db()
+        if not os.path.isfile(db_path):
+            raise click.ClickException(
+                f"no database at {db_path}: start the collector first (streamscope collector writes "
+                f"{DEFAULT_DB}), or give --db PATH (or STREAMSCOPE_DB), or --store URL.")
     try:
-        app = create_app({"db_path": db_path, "bind_host": host, "allowed_hosts": allowed_hosts})
+        if store_url:
+            app = create_app(settings, store=open_shared_store(store_url))
+        else:
+            app = create_app({**settings, "db_path": db_path})
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     try:

@@ -31,7 +31,12 @@ from typing import IO, Any
 
 import click
 
-from streamscope.collector.cli_options import retention_options, retention_seconds
+from streamscope.collector.cli_options import (
+    open_shared_store,
+    retention_options,
+    retention_seconds,
+    store_option,
+)
 from streamscope.dashboard.cli import bind
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
@@ -124,8 +129,9 @@ def _url(host: str, port: int) -> str:
               help="With --demo: requests started per second.")
 @click.option("--seed", default=0, show_default=True, type=int, help="With --demo: the workload's seed.")
 @retention_options
+@store_option
 def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, demo: bool, demo_rate: float,
-       seed: int, retention_hours: float | None, max_db_bytes: int | None) -> None:
+       seed: int, retention_hours: float | None, max_db_bytes: int | None, store_url: str | None) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
     from streamscope.collector.gc_tuning import tune_gc
     from streamscope.collector.ports import PortTaken, check_free
@@ -159,7 +165,8 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
     try:
         try:
             tune_gc()
-            collector = CollectorServer(str(db), host=host, http_port=http_port, grpc_port=grpc_port,
+            store = open_shared_store(store_url, retention_seconds(retention_hours)) if store_url else None
+            collector = CollectorServer(str(db), store=store, host=host, http_port=http_port, grpc_port=grpc_port,
                                         retention_seconds=retention_seconds(retention_hours),
                                         max_db_bytes=max_db_bytes)
             collector.start()

@@ -1,15 +1,19 @@
 """Storage behind one small Protocol. Every implementation passes ``tests/collector/test_store_contract.py``.
 
 Semantics every store keeps:
-* ``write`` is atomic and durable when it returns (the receiver acknowledges only after it returns).
+* ``write`` is durable when it returns (the receiver acknowledges only after it returns), idempotent and
+  convergent: writing a batch again changes nothing, and a write that failed part-way (the batch was not
+  acknowledged, so the exporter sends it again) followed by the same batch leaves exactly the state of one good
+  write. SQLite is also atomic; a distributed store (ClickHouse) is not and need not be (docs/rationale.md).
 * The first write of a span / stream / chunk wins: duplicates are ignored, nothing stored changes.
 * Chunk spans are kept as compact chunk rows (``chunks``), not as rows in ``spans``.
 * Listing is newest first with keyset cursors on ``(start_ns, id)``.
 * Streams in flight (``IngestBatch.live``) are kept until their stream row arrives (then they are gone) or
   retention drops them; a later report of the same stream updates its counts (:meth:`LiveStream.merged`).
-* Aggregate rows (``aggregates``) are maintained in the same transaction as the streams they summarise: a
-  stream counts once (duplicates are ignored), and deletes rebuild the rows of the slots they touch, so the rows
-  always equal ``streamscope.collector.aggregates.build(all stored streams)``.
+* Aggregate rows (``aggregates``) are maintained by the write that stores the streams they summarise (SQLite:
+  in its transaction; ClickHouse: folded from the deduplicated stream rows after they are stored): a stream
+  counts once (duplicates are ignored), and deletes rebuild the rows of the slots they touch, so once a write
+  returns the rows equal ``streamscope.collector.aggregates.build(all stored streams)``.
 """
 
 from __future__ import annotations
@@ -31,10 +35,15 @@ from streamscope.collector.model import (
 )
 
 
+class StoreUnavailable(ConnectionError):
+    """A shared store (ClickHouse) cannot be reached right now; servers answer 503 and work again once it is back.
+    The message is one sentence, safe to show."""
+
+
 @runtime_checkable
 class SpanStore(Protocol):
     def write(self, batch: IngestBatch) -> None:
-        """Store a batch atomically; durable when this returns."""
+        """Store a batch; durable when this returns, idempotent, convergent after a failed attempt."""
         ...
 
     def traces(self, filters: Filters, limit: int, cursor: Cursor | None = None) -> list[TraceSummary]:
@@ -102,4 +111,4 @@ class SpanStore(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["SpanStore"]
+__all__ = ["SpanStore", "StoreUnavailable"]

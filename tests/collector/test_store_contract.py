@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chdb_engine import fresh_store
 from factories import T0, llm_trace, span, span_id, stream, trace_id
 
 from streamscope.collector import query
@@ -30,10 +31,12 @@ from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.collector.store.writer import SQLiteProcessStore
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process", "clickhouse"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
     s: SpanStore
-    if request.param == "memory":
+    if request.param == "clickhouse":  # the real ClickHouse engine, in process (chdb)
+        s = fresh_store()
+    elif request.param == "memory":
         s = MemoryStore()
     elif request.param == "sqlite-process":  # writes in a child process, reads here
         s = SQLiteProcessStore(str(tmp_path / "db.sqlite"))
@@ -85,6 +88,24 @@ def test_duplicates_change_nothing(store: SpanStore) -> None:
     store.write(b)
     assert (store.counts(), store.traces(Filters(), 10), store.chunks(b.streams[0].span_id)) == before
     assert store.stream(b.streams[0].span_id) == b.streams[0]
+
+
+def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None:
+    """What a write that failed part-way may leave (any part of its rows), then the exporter's retry of the
+    whole batch: the same state as one good write. Atomic stores never leave the part; every store converges."""
+    whole = llm_trace(5, session="sess-c")
+    part = IngestBatch(spans=whole.spans[1:], streams=whole.streams, chunks=whole.chunks[:2])
+    store.write(part)
+    store.write(whole)
+    tid, sid = whole.spans[0].trace_id, whole.streams[0].span_id
+    assert store.counts() == {"spans": 2, "streams": 1, "chunks": 5, "traces": 1}
+    (summary,) = store.traces(Filters(), 10)
+    assert (summary.root_name, summary.span_count, summary.stream_count, summary.session_id) == (
+        "handle request", 2, 1, "sess-c")
+    assert sorted(s.span_id for s in store.trace_spans(tid)) == sorted(s.span_id for s in whole.spans)
+    assert store.chunks(sid) == list(whole.chunks)
+    assert _all_aggregates(store) == _expected_aggregates(store)
+    assert query.stats(store)["total"]["count"] == 1
 
 
 def test_children_arriving_later_update_the_summary(store: SpanStore) -> None:

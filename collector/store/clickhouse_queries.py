@@ -1,0 +1,193 @@
+"""The ClickHouse read path: every query of the SpanStore Protocol over the deduplicated rows (``FINAL``).
+
+Filters become server-side bound parameters (``{name:Type}``), never SQL text. Text search matches like every
+other store: ASCII lower-case (ClickHouse's ``lower``) and a plain substring (``position``), so ``%`` and ``_``
+are ordinary characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from streamscope.collector import aggregates as agg
+from streamscope.collector.model import Chunk, Cursor, Filters, LiveStream, Stream, TraceSummary
+from streamscope.collector.rollup import ascii_lower
+from streamscope.collector.store.clickhouse_writer import (
+    CHUNK_COLUMNS,
+    SPAN_COLUMNS,
+    STREAM_COLUMNS,
+    TRACE_COLUMNS,
+    Client,
+)
+
+
+class _Where:
+    """WHERE clauses with bound parameters named p0, p1, ..."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def p(self, value: Any, typ: str) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{typ}}}"
+
+    def add(self, clause: str) -> None:
+        self.clauses.append(clause)
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+class Queries:
+    def __init__(self, client: Client, table: Callable[[str], str]) -> None:
+        self.c = client
+        self.t = table
+
+    def _search(self, w: _Where, needle: str) -> str:
+        n = w.p(ascii_lower(needle), "String")
+        return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
+
+    def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
+        w = _Where()
+        for col, val in (("trace_id", f.trace_id), ("service", f.service), ("status", f.status),
+                         ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
+            if val is not None:
+                w.add(f"{col} = {w.p(val, 'String')}")
+        if f.min_duration is not None:
+            w.add(f"(end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
+        if f.max_duration is not None:
+            w.add(f"(end_ns - start_ns) / 1e9 <= {w.p(f.max_duration, 'Float64')}")
+        if f.since_ns is not None:
+            w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
+        if f.until_ns is not None:
+            w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        streams = self.t("streams")
+        for col, val in (("model", f.model), ("outcome", f.outcome), ("provider", f.provider)):
+            if val is not None:
+                w.add(f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')})")
+        if f.min_ttft is not None:
+            w.add(f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')})")
+        if f.search is not None:
+            w.add(f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL WHERE {self._search(w, f.search)})")
+        if cursor is not None:
+            s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
+            w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
+        sql = (f"SELECT {', '.join(TRACE_COLUMNS)} FROM {self.t('traces')} FINAL{w.sql()}"
+               f" ORDER BY start_ns DESC, trace_id DESC LIMIT {int(limit)}")  # fmt: skip
+        return [TraceSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+
+    def trace_spans(self, trace_id: str) -> list[tuple[Any, ...]]:
+        sql = f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL WHERE trace_id = {{tid:String}}"
+        return list(self.c.query(sql, parameters={"tid": trace_id}).result_rows)
+
+    def streams(self, f: Filters, limit: int | None, cursor: Cursor | None) -> list[Stream]:
+        w = _Where()
+        for col, val in (("trace_id", f.trace_id), ("service", f.service), ("model", f.model),
+                         ("outcome", f.outcome), ("provider", f.provider)):  # fmt: skip
+            if val is not None:
+                w.add(f"{col} = {w.p(val, 'String')}")
+        traces = self.t("traces")
+        if f.trace_id is not None:  # a trace's streams start within its span: read that range of the sort key
+            tid = w.p(f.trace_id, "String")
+            w.add(f"start_ns >= ifNull((SELECT minOrNull(start_ns) FROM {traces} WHERE trace_id = {tid}),"
+                  f" -9223372036854775807) AND start_ns <= ifNull((SELECT maxOrNull(end_ns) FROM {traces}"
+                  f" WHERE trace_id = {tid}), 9223372036854775807)")  # fmt: skip
+        if f.status is not None:
+            w.add(f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})")
+        if f.min_duration is not None:
+            w.add(f"greatest(0, end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
+        if f.max_duration is not None:
+            w.add(f"greatest(0, end_ns - start_ns) / 1e9 <= {w.p(f.max_duration, 'Float64')}")
+        if f.min_ttft is not None:
+            w.add(f"ttft >= {w.p(f.min_ttft, 'Float64')}")
+        if f.since_ns is not None:
+            w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
+        if f.until_ns is not None:
+            w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
+            if val is not None:
+                v = w.p(val, "String")
+                w.add(f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE {col} = {v}))")
+        if f.search is not None:
+            w.add(f"(trace_id, span_id) IN (SELECT trace_id, span_id FROM {self.t('spans')} FINAL"
+                  f" WHERE {self._search(w, f.search)})")  # fmt: skip
+        if cursor is not None:
+            s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
+            w.add(f"(start_ns < {s} OR (start_ns = {s} AND span_id < {k}))")
+        sql = (f"SELECT {', '.join(STREAM_COLUMNS)} FROM {self.t('streams')} FINAL{w.sql()}"
+               " ORDER BY start_ns DESC, span_id DESC")  # fmt: skip
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Stream(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+
+    def stream(self, span_id: str) -> Stream | None:
+        rows = self.c.query(
+            f"SELECT {', '.join(STREAM_COLUMNS)} FROM {self.t('streams')} FINAL WHERE span_id = {{sid:String}}"
+            " ORDER BY ver DESC LIMIT 1",
+            parameters={"sid": span_id},
+        ).result_rows
+        return Stream(*rows[0]) if rows else None
+
+    def chunks(self, span_id: str) -> list[Chunk]:
+        cols = ", ".join(f"`{c}`" for c in CHUNK_COLUMNS)
+        rows = self.c.query(
+            f"SELECT {cols} FROM {self.t('chunks')} FINAL WHERE span_id = {{sid:String}} ORDER BY idx",
+            parameters={"sid": span_id},
+        ).result_rows
+        return [Chunk(*r) for r in rows]
+
+    def live(self, since_ns: int, limit: int) -> list[LiveStream]:
+        """Live reports merged per stream: identity from the first report, counts from the highest, the previous
+        update from the next highest (the order the reports were written in does not matter)."""
+        live = self.t("live")
+        rows = self.c.query(
+            "SELECT span_id, trace_id, service, model, provider, operation, start_ns, last_ns, chunk_count,"
+            f" last_offset, ver FROM {live} FINAL WHERE span_id IN (SELECT span_id FROM {live}"
+            " GROUP BY span_id HAVING max(last_ns) >= {since:Int64})"
+            f" AND span_id NOT IN (SELECT span_id FROM {self.t('streams')}"
+            f" WHERE span_id IN (SELECT span_id FROM {live}))",
+            parameters={"since": since_ns},
+        ).result_rows
+        by_span: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_span.setdefault(r[0], []).append(r)
+        out = []
+        for reports in by_span.values():
+            ident = max(reports, key=lambda r: r[10])  # the first written (highest first-wins version)
+            top = max(r[8] for r in reports)
+            older = [r for r in reports if r[8] < top]
+            out.append(LiveStream(
+                ident[1], ident[0], ident[2], ident[3], ident[4], ident[5], ident[6],
+                max(r[7] for r in reports), top, max(r[9] for r in reports),
+                max((r[8] for r in older), default=0), max((r[9] for r in older), default=0.0),
+            ))  # fmt: skip
+        out.sort(key=lambda lv: (lv.start_ns, lv.span_id), reverse=True)
+        return out[:limit]
+
+    def counts(self) -> dict[str, int]:
+        names = ("spans", "streams", "chunks", "traces")
+        sql = "SELECT " + ", ".join(f"(SELECT count() FROM {self.t(n)} FINAL)" for n in names)
+        return dict(zip(names, map(int, self.c.query(sql).result_rows[0]), strict=True))
+
+    def aggregates(self, width_s: int, f: Filters, rollup: int) -> list[agg.Aggregate]:
+        w = _Where()
+        w.add(f"width = {w.p(width_s, 'UInt32')}")
+        w.add(f"rollup = {w.p(rollup, 'UInt8')}")
+        w.add("n > 0")
+        if f.since_ns is not None:
+            w.add(f"slot_ns >= {w.p(f.since_ns, 'Int64')}")
+        if f.until_ns is not None:
+            w.add(f"slot_ns < {w.p(f.until_ns, 'Int64')}")
+        for col in ("service", "model", "provider", "outcome"):
+            val = getattr(f, col)
+            if val is not None:
+                w.add(f"{col} = {w.p(val, 'String')}")
+        sql = (
+            "SELECT width, slot_ns, if(rollup < 2, service, NULL), model, provider, if(rollup = 0, operation, NULL),"
+            f" if(rollup = 0, outcome, NULL), state FROM {self.t('aggregates')} FINAL{w.sql()}"
+        )
+        res = self.c.query(sql, parameters=w.params, column_formats={"state": "bytes"})
+        return [agg.Aggregate(*r) for r in res.result_rows]

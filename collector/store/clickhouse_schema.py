@@ -1,0 +1,192 @@
+"""ClickHouse schema: table layouts, templated engines and versioned, idempotent migrations.
+
+Every table is a ``ReplacingMergeTree`` whose sorting key is the identity of a row, so a re-delivered row
+collapses into the stored one (at read time with ``FINAL``, for good at merge time). The version column
+``ver`` decides which copy survives: for spans, streams, chunks and live reports the *first* write wins
+(``ver`` falls with time), for trace summaries and aggregate rows the latest fold wins (``ver`` grows).
+
+Day partitions and a TTL (``--retention``) on every table whose rows carry a time; bloom filters on ids.
+With a cluster name each table becomes ``<name>_local`` (``Replicated*`` when ``replicated``) plus a
+``Distributed`` table ``<name>`` sharded by trace id (span id where a row has no trace id), and DDL runs
+``ON CLUSTER`` when ``on_cluster``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+# table -> (columns, sorting key, partition expression, ttl time expression or None, sharding key)
+_DAY = "toDate(fromUnixTimestamp64Nano({col}))"
+_SECS = "toDateTime(intDiv({col}, 1000000000))"
+
+TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
+    "spans": (
+        """trace_id String, span_id String, parent_span_id Nullable(String), name String CODEC(ZSTD(1)),
+    kind Int32, start_ns Int64 CODEC(Delta(8), ZSTD(1)), end_ns Int64 CODEC(Delta(8), ZSTD(1)),
+    status_code Int32, status_message String CODEC(ZSTD(1)), service LowCardinality(String),
+    attributes String CODEC(ZSTD(3)), events Nullable(String) CODEC(ZSTD(3)), resource Nullable(String) CODEC(ZSTD(3)),
+    scope LowCardinality(String), session_id Nullable(String), user_id Nullable(String), ver UInt64,
+    INDEX idx_span span_id TYPE bloom_filter(0.001) GRANULARITY 1""",
+        "(trace_id, span_id)",
+        _DAY.format(col="start_ns"),
+        _SECS.format(col="start_ns"),
+        "cityHash64(trace_id)",
+    ),
+    "streams": (
+        """trace_id String, span_id String, start_ns Int64 CODEC(Delta(8), ZSTD(1)), end_ns Int64,
+    service LowCardinality(String), model LowCardinality(String), provider LowCardinality(String),
+    operation LowCardinality(String), outcome LowCardinality(String),
+    ttft Nullable(Float64), time_to_first_chunk Nullable(Float64), time_to_first_byte Nullable(Float64),
+    time_to_first_tool_call Nullable(Float64), time_to_first_reasoning_token Nullable(Float64),
+    chunk_count Nullable(Int64), gap_p50 Nullable(Float64), gap_p95 Nullable(Float64), gap_max Nullable(Float64),
+    stall_count Nullable(Int64), output_tokens Nullable(Int64), input_tokens Nullable(Int64),
+    output_tokens_per_second Nullable(Float64), usage_source Nullable(String), error_type Nullable(String),
+    cost_usd Nullable(Float64), session_id Nullable(String), user_id Nullable(String), name String,
+    dialect LowCardinality(String), ver UInt64,
+    INDEX idx_span span_id TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1""",
+        "(start_ns, span_id)",
+        _DAY.format(col="start_ns"),
+        _SECS.format(col="start_ns"),
+        "cityHash64(trace_id)",
+    ),
+    "chunks": (
+        """span_id String, idx Int64, offset Float64, gap Nullable(Float64), kind LowCardinality(String),
+    size Int64, tokens Nullable(Int64), content Nullable(String) CODEC(ZSTD(3)), day Date DEFAULT today(),
+    ver UInt64""",
+        "(span_id, idx)",
+        "day",
+        "toDateTime(day)",
+        "cityHash64(span_id)",
+    ),
+    "traces": (
+        """trace_id String, root_name String, service LowCardinality(String), start_ns Int64, end_ns Int64,
+    status LowCardinality(String), span_count Int64, stream_count Int64, session_id Nullable(String),
+    user_id Nullable(String), ver UInt64,
+    INDEX idx_start start_ns TYPE minmax GRANULARITY 1""",
+        "(trace_id)",
+        _DAY.format(col="start_ns"),
+        _SECS.format(col="start_ns"),
+        "cityHash64(trace_id)",
+    ),
+    "live": (
+        """span_id String, trace_id String, service LowCardinality(String), model LowCardinality(String),
+    provider LowCardinality(String), operation LowCardinality(String), start_ns Int64, last_ns Int64,
+    chunk_count Int64, last_offset Float64, ver UInt64""",
+        "(span_id, chunk_count)",
+        _DAY.format(col="start_ns"),
+        _SECS.format(col="last_ns"),
+        "cityHash64(span_id)",
+    ),
+    "aggregates": (
+        """width UInt32, rollup UInt8, slot_ns Int64, service LowCardinality(String), model LowCardinality(String),
+    provider LowCardinality(String), operation LowCardinality(String), outcome LowCardinality(String),
+    n UInt64, state String, ver UInt64""",
+        "(width, rollup, slot_ns, service, model, provider, operation, outcome)",
+        _DAY.format(col="slot_ns"),
+        _SECS.format(col="slot_ns"),
+        "cityHash64(slot_ns, model)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where and how the tables live: database, optional cluster, retention."""
+
+    database: str = "streamscope"
+    cluster: str | None = None
+    replicated: bool = False  # Replicated* engines (needs Keeper); only with a cluster
+    on_cluster: bool = True  # run DDL ON CLUSTER (needs Keeper's distributed DDL queue); only with a cluster
+    ttl_seconds: int | None = None
+    fsync: bool = True  # fsync every inserted part before the insert returns (what an acknowledgement promises)
+    async_insert: bool = False  # the server batches small inserts (waits for the flush before answering)
+
+    def table(self, name: str) -> str:
+        """The table queries and inserts use (the Distributed one on a cluster)."""
+        return f"`{self.database}`.`{name}`"
+
+    def local(self, name: str) -> str:
+        """The table that stores the rows (``<name>_local`` on a cluster)."""
+        return f"`{self.database}`.`{name}_local`" if self.cluster else self.table(name)
+
+    @property
+    def _on(self) -> str:
+        return f" ON CLUSTER `{self.cluster}`" if self.cluster and self.on_cluster else ""
+
+    def _engine(self, name: str) -> str:
+        if self.cluster and self.replicated:
+            return f"ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{self.database}/{name}', '{{replica}}', ver)"
+        return "ReplacingMergeTree(ver)"
+
+    def create_database(self) -> str:
+        return f"CREATE DATABASE IF NOT EXISTS `{self.database}`{self._on}"
+
+    def create_table(self, name: str) -> list[str]:
+        cols, order, partition, ttl_time, shard = TABLES[name]
+        ttl = f"\nTTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds and ttl_time else ""
+        out = [
+            f"CREATE TABLE IF NOT EXISTS {self.local(name)}{self._on} (\n    {cols}\n) ENGINE = {self._engine(name)}"
+            f"\nPARTITION BY {partition}\nORDER BY {order}{ttl}\nSETTINGS ttl_only_drop_parts = 1"
+            f", fsync_after_insert = {int(self.fsync)}, fsync_part_directory = {int(self.fsync)}"
+        ]
+        if self.cluster:
+            out.append(
+                f"CREATE TABLE IF NOT EXISTS {self.table(name)}{self._on} AS {self.local(name)}"
+                f" ENGINE = Distributed(`{self.cluster}`, `{self.database}`, `{name}_local`, {shard})"
+            )
+        return out
+
+    def set_ttl(self, name: str) -> list[str]:
+        """Apply the current retention to a stored table (a changed ``--retention`` on start)."""
+        ttl_time = TABLES[name][3]
+        if not ttl_time:
+            return []
+        if not self.ttl_seconds:
+            return [f"ALTER TABLE {self.local(name)}{self._on} REMOVE TTL"]
+        return [f"ALTER TABLE {self.local(name)}{self._on} MODIFY TTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND"]
+
+
+class Executor(Protocol):
+    def command(self, cmd: str) -> object: ...
+
+
+# Versioned migrations: (version, description, statements for a layout). Every statement is idempotent
+# (IF NOT EXISTS), so two collectors that start at once both run them safely; the version rows only say what
+# has been applied. Add new versions at the end; never change an applied one.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "spans, streams, chunks, traces, live, aggregates", tuple(TABLES)),
+)
+
+
+def _migration_table(layout: Layout) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS `{layout.database}`.`schema_migrations`{layout._on}"
+        " (version UInt32, description String, applied_at DateTime64(3)) ENGINE = ReplacingMergeTree"
+        " ORDER BY version"
+    )
+
+
+def migrate(client: Executor, layout: Layout, applied: set[int]) -> list[int]:
+    """Apply the migrations not in ``applied`` (read by the caller from ``schema_migrations``); return them."""
+    done = []
+    for version, description, tables in MIGRATIONS:
+        if version in applied:
+            continue
+        for name in tables:
+            for stmt in layout.create_table(name):
+                client.command(stmt)
+        client.command(
+            f"INSERT INTO `{layout.database}`.`schema_migrations` VALUES"
+            f" ({version}, '{description}', fromUnixTimestamp64Milli({time.time_ns() // 1_000_000}))"
+        )
+        done.append(version)
+    return done
+
+
+def bootstrap(client: Executor, layout: Layout) -> list[str]:
+    """The statements that must exist before migrations can be read."""
+    del client
+    return [layout.create_database(), _migration_table(layout)]

@@ -1,0 +1,366 @@
+"""The ClickHouse write path: idempotent inserts, trace summaries and aggregate folds, with no leader.
+
+A write inserts the batch's rows, then re-derives what depends on them from the deduplicated stored rows:
+
+* rows: spans, streams, chunks and live reports go to ``ReplacingMergeTree`` tables whose sorting key is the
+  row's identity and whose ``ver`` falls with time, so the first write of a row wins at read (``FINAL``) and at
+  merge. Streams and chunks that are already stored are skipped before the insert (a re-delivered stream may
+  differ in its start and so land in another day partition, where ``FINAL`` would not collapse it).
+* trace summaries of the touched traces are re-computed from the spans ``FINAL`` (the same pure
+  :func:`~streamscope.collector.rollup.rollup_trace` as every store) and inserted with a growing ``ver``;
+* aggregate rows of the touched minute slots are *folded* again from the streams ``FINAL`` (never summed by a
+  materialized view, which would count a re-delivery twice for ever), and the coarser tiers' slots holding them
+  from the minute rows; keys a slot lost get an empty row (``n = 0``) that reads skip.
+
+A fold's ``ver`` is taken before it reads, so among concurrent writers the fold with the highest ``ver`` saw
+every row stored before any other fold began: the rows converge to the stored data without an application
+leader, whatever the collectors and however often a batch is re-delivered. A write that fails part-way leaves
+part of its batch stored; the exporter's retry of the same batch converges to the state of one good write.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from streamscope.collector import aggregates as agg
+from streamscope.collector import codec
+from streamscope.collector.model import Chunk, IngestBatch, Span, Stream
+from streamscope.collector.rollup import SpanHead, rollup_trace
+from streamscope.collector.store.clickhouse_schema import Layout
+
+FIRST_WINS = 1 << 63  # ver = FIRST_WINS - t: the earliest write has the highest version
+
+STREAM_COLUMNS = tuple(f.name for f in dataclasses.fields(Stream))
+SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "status_code",
+                "status_message", "service", "attributes", "events", "resource", "scope", "session_id", "user_id")  # fmt: skip
+CHUNK_COLUMNS = ("span_id", "idx", "offset", "gap", "kind", "size", "tokens", "content")
+LIVE_COLUMNS = ("span_id", "trace_id", "service", "model", "provider", "operation", "start_ns", "last_ns",
+                "chunk_count", "last_offset")  # fmt: skip
+TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count", "stream_count",
+                 "session_id", "user_id")  # fmt: skip
+# what aggregates.AggState.add and key_of read of a stream (a fold reads only these)
+FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model", "provider", "operation", "outcome",
+                "ttft", "time_to_first_chunk", "chunk_count", "gap_p95", "gap_max", "stall_count", "output_tokens",
+                "input_tokens", "output_tokens_per_second", "cost_usd")  # fmt: skip
+AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "operation", "outcome", "n", "state")
+
+
+class Client(Protocol):
+    """The part of ``clickhouse_connect``'s client the store uses."""
+
+    def query(self, query: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+
+    def command(self, cmd: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+
+    def insert(self, table: str | None = ..., data: Sequence[Sequence[Any]] | None = ..., **kw: Any) -> Any: ...
+
+    def create_insert_context(self, table: str, **kw: Any) -> Any: ...
+
+
+class Versions:
+    """Strictly increasing nanosecond timestamps for this process (ties broken by +1 ns)."""
+
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._clock(), self._last + 1)
+            return self._last
+
+
+def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
+    cols: list[list[Any]] = [[] for _ in range(len(SPAN_COLUMNS))]
+    for s in spans:
+        events = (
+            codec.dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events])
+            if s.events
+            else None
+        )
+        row = (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
+               s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
+               codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id)  # fmt: skip
+        for c, v in zip(cols, row, strict=True):
+            c.append(v)
+    return cols
+
+
+ID_PART = 2000  # ids per bound array: ClickHouse's HTTP form fields hold at most 128 KiB by default
+
+
+def parts(items: Iterable[Any], n: int = ID_PART) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``n`` (sorted, so the same ids meet the same statements)."""
+    ordered = sorted(items)
+    for i in range(0, len(ordered), n):
+        yield ordered[i : i + n]
+
+
+def _rows_to_cols(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def agg_key_cols(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
+    """The stored key of an aggregate row (a rolled-in field is stored as '')."""
+    service, model, provider, operation, outcome = key
+    return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
+
+
+class GroupFold:
+    """Folds shared by the writes that run at once: a write whose streams are stored asks for its minute slots
+    and returns when a fold that *started after* its request has finished (so it saw the write's streams). While
+    one fold runs, the requests that arrive meanwhile wait and are served together by the next one, so a busy
+    collector re-folds a hot minute once per fold, not once per write."""
+
+    def __init__(self, fold: Callable[[set[int]], None]) -> None:
+        self._fold = fold
+        self._cond = threading.Condition()
+        self._pending: set[int] = set()
+        self._started = 0  # folds started
+        self._finished = 0  # folds finished
+        self._running = False
+        self._errors: dict[int, BaseException] = {}
+
+    def fold(self, minutes: set[int]) -> None:
+        with self._cond:
+            self._pending |= minutes
+            mine = self._started + 1  # the next fold to start takes these slots
+            while self._finished < mine:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                number, slots, self._pending = self._started, self._pending, set()
+                self._cond.release()
+                error: BaseException | None = None
+                try:
+                    if slots:
+                        self._fold(slots)
+                except BaseException as e:
+                    error = e
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self._finished = number
+                    if error is not None:
+                        self._errors[number] = error
+                    self._cond.notify_all()
+            error = self._errors.get(mine)
+            if len(self._errors) > 64:
+                self._errors.clear()
+        if error is not None:
+            raise error
+
+
+class Writer:
+    def __init__(self, client: Client, layout: Layout, versions: Versions | None = None) -> None:
+        self.c = client
+        self.layout = layout
+        self.versions = versions or Versions()
+        self.t = layout.table
+        self.insert_settings: dict[str, Any] = {"distributed_foreground_insert": 1} if layout.cluster else {}
+        if layout.async_insert:  # still acknowledged only once flushed: wait_for_async_insert
+            self.insert_settings.update(async_insert=1, wait_for_async_insert=1)
+        self._contexts: dict[str, Any] = {}
+        self._ctx_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="clickhouse-writer")
+        self._folds = GroupFold(self.fold)
+
+    def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
+        if not cols or not cols[0]:
+            return
+        cols = [*cols, [ver] * len(cols[0])]
+        with self._ctx_lock:
+            ctx = self._contexts.get(table)
+            if ctx is None:  # the column types are read once per table, not before every insert
+                ctx = self._contexts[table] = self.c.create_insert_context(
+                    f"{self.layout.database}.{table}", column_names=[*names, "ver"], column_oriented=True,
+                    settings=self.insert_settings)  # fmt: skip
+        ctx = copy.copy(ctx)  # one context per insert: inserts of one table may run side by side
+        ctx.data = cols
+        self.c.insert(context=ctx)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- one batch ---------------------------------------------------------------------------------------------
+    def write(self, batch: IngestBatch) -> None:
+        """Independent statements run side by side (each is a round trip to the server): the two checks for
+        stored rows, then the inserts, then the trace summaries and the aggregate fold."""
+        if not len(batch):
+            return
+        first = FIRST_WINS - self.versions.next()
+        pool = self._pool
+        streams_f = pool.submit(self._new_streams, batch.streams) if batch.streams else None
+        # chunk rows feed no summary or fold: their check and insert run beside everything else
+        chunks_f = pool.submit(self._write_chunks, batch.chunks, first) if batch.chunks else None
+        touched: set[str] = set()
+        jobs = []
+        if batch.spans:
+            spans: dict[tuple[str, str], Span] = {}
+            for s in batch.spans:
+                spans.setdefault((s.trace_id, s.span_id), s)
+            jobs.append(pool.submit(self._insert, "spans", _span_cols(spans.values()), SPAN_COLUMNS, first))
+            touched.update(tid for tid, _ in spans)
+        if batch.live:
+            rows = [(lv.span_id, lv.trace_id, lv.service, lv.model, lv.provider, lv.operation, lv.start_ns,
+                     lv.last_ns, lv.chunk_count, lv.last_offset) for lv in batch.live]  # fmt: skip
+            jobs.append(pool.submit(self._insert, "live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first))
+        new_streams = streams_f.result() if streams_f is not None else []
+        if new_streams:
+            rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
+            jobs.append(pool.submit(self._insert, "streams", _rows_to_cols(rows, len(STREAM_COLUMNS)),
+                                    STREAM_COLUMNS, first))  # fmt: skip
+        # Summaries and folds cover every stream of the batch, stored now or before: a retry after a write that
+        # stored its streams and failed before its fold must still fold them.
+        touched.update(st.trace_id for st in batch.streams)
+        for j in jobs:
+            j.result()
+        after = []
+        if touched:
+            after.append(pool.submit(self.refresh_traces, sorted(touched)))
+        if batch.streams:
+            self._folds.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams})
+        for j in after:
+            j.result()
+        if chunks_f is not None:
+            chunks_f.result()
+
+    def _write_chunks(self, chunks: Sequence[Chunk], ver: int) -> None:
+        self._insert("chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver)
+
+    def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
+        """The first of each span id in the batch that is not stored yet."""
+        first: dict[str, Stream] = {}
+        for st in streams:
+            first.setdefault(st.span_id, st)
+        for part in parts(first):
+            stored = self.c.query(f"SELECT DISTINCT span_id FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}",
+                                  parameters={"ids": part}).result_rows  # fmt: skip
+            for (sid,) in stored:
+                first.pop(sid, None)
+        return list(first.values())
+
+    def _new_chunks(self, chunks: Sequence[Chunk]) -> list[tuple[Any, ...]]:
+        first: dict[tuple[str, int], Chunk] = {}
+        for ch in chunks:
+            first.setdefault((ch.span_id, ch.index), ch)
+        for part in parts({sid for sid, _ in first}):
+            stored = self.c.query(f"SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
+                                  parameters={"ids": part}).result_rows  # fmt: skip
+            for sid, idx in stored:
+                first.pop((sid, idx), None)
+        return [tuple(ch) for ch in first.values()]
+
+    # -- trace summaries -------------------------------------------------------------------------------------
+    def refresh_traces(self, trace_ids: Sequence[str]) -> None:
+        for part in parts(trace_ids):
+            self._refresh_traces(part)
+
+    def _refresh_traces(self, trace_ids: Sequence[str]) -> None:
+        ver = self.versions.next()  # before reading: see the module docstring
+        heads: dict[str, list[SpanHead]] = {}
+        for r in self.c.query(
+            "SELECT trace_id, span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id,"
+            f" user_id FROM {self.t('spans')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
+            parameters={"ids": list(trace_ids)},
+        ).result_rows:
+            heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
+        if not heads:
+            return
+        counts: dict[str, int] = {}
+        old: dict[str, int] = {}
+        for what, tid, value in self.c.query(
+            f"SELECT 1, trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
+            f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns FROM {self.t('traces')} FINAL"
+            " WHERE trace_id IN {ids:Array(String)}", parameters={"ids": list(heads)},
+        ).result_rows:  # fmt: skip
+            (counts if what == 1 else old)[tid] = int(value)
+        rows = []
+        for tid, hs in heads.items():
+            s = rollup_trace(tid, hs, counts.get(tid, 0))
+            if s is not None:
+                rows.append(tuple(getattr(s, f) for f in TRACE_COLUMNS))
+                before = old.get(tid)
+                if before is not None and before // 86_400_000_000_000 != s.start_ns // 86_400_000_000_000:
+                    self._drop_moved_trace(tid, s.start_ns)
+        self._insert("traces", _rows_to_cols(rows, len(TRACE_COLUMNS)), TRACE_COLUMNS, ver)
+
+    def _drop_moved_trace(self, trace_id: str, start_ns: int) -> None:
+        """A late, earlier span moved a trace into another day partition: drop its rows in the old one (FINAL
+        collapses versions within a partition only)."""
+        self.delete("traces", "trace_id = {tid:String} AND start_ns != {start:Int64}",
+                    {"tid": trace_id, "start": start_ns})  # fmt: skip
+
+    def delete(self, table: str, where: str, parameters: dict[str, Any]) -> None:
+        on = f" ON CLUSTER `{self.layout.cluster}`" if self.layout.cluster and self.layout.on_cluster else ""
+        self.c.command(f"DELETE FROM {self.layout.local(table)}{on} WHERE {where}", parameters=parameters)
+
+    # -- aggregate folds -------------------------------------------------------------------------------------
+    def fold(self, minutes: set[int], *, forget: bool = False) -> None:
+        for part in parts(minutes, 500):
+            self._fold(set(part), forget)
+
+    def _fold(self, minutes: set[int], forget: bool) -> None:
+        """Re-fold the aggregate rows of these minute slots from the stored streams, then the coarser slots
+        holding them from the minute rows. ``forget``: streams were deleted, so keys a slot no longer has get an
+        empty row (writes only ever add streams, so their folds skip that read)."""
+        if not minutes:
+            return
+        step = agg.MINUTE * agg.NS
+        ver = self.versions.next()
+        streams = [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True))) for r in self.c.query(
+            f"SELECT {', '.join(FOLD_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
+            f" AND start_ns < {{hi:Int64}} AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}",
+            parameters={"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)},
+        ).result_rows]  # fmt: skip
+        self._replace(agg.build(streams, (agg.MINUTE,)), {agg.MINUTE: minutes} if forget else {}, ver)
+        # The coarser folds take their version only now, after this writer's minute rows are stored.
+        ver = self.versions.next()
+        top = agg.TIERS[-1]
+        hours = {agg.slot_of(s, top) for s in minutes}
+        rows = self.read_rows(agg.MINUTE, hours, top)
+        states: dict[agg.RowKey, agg.AggState] = {}
+        touched: dict[int, set[int]] = {}
+        for width in agg.TIERS[1:]:
+            slots = touched[width] = {agg.slot_of(s, width) for s in minutes}
+            states.update(agg.rollup((r for r in rows if agg.slot_of(r.slot_ns, width) in slots), width))
+        self._replace(states, touched if forget else {}, ver)
+
+    def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
+        """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""
+        span = outer * agg.NS
+        res = self.c.query(
+            "SELECT width, slot_ns, if(rollup < 2, service, NULL), model, provider, if(rollup = 0, operation, NULL),"
+            f" if(rollup = 0, outcome, NULL), state FROM {self.t('aggregates')} FINAL WHERE width = {{w:UInt32}}"
+            " AND slot_ns >= {lo:Int64} AND slot_ns < {hi:Int64}"
+            f" AND (slot_ns - slot_ns % {span}) IN {{slots:Array(Int64)}} AND n > 0",
+            parameters={"w": width, "lo": min(slots), "hi": max(slots) + span, "slots": sorted(slots)},
+            column_formats={"state": "bytes"},
+        )
+        return [agg.Aggregate(*r) for r in res.result_rows]
+
+    def _replace(self, states: dict[agg.RowKey, agg.AggState], forget: dict[int, set[int]], ver: int) -> None:
+        """Write these rows; for the slots in ``forget`` (width -> slots), keys stored before but absent now get
+        an empty row."""
+        rows: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        for (w, slot, key), st in states.items():
+            rows[agg_key_cols(w, slot, key)] = (st.n, st.to_bytes())
+        for width, slots in forget.items():
+            stored = self.c.query(
+                f"SELECT rollup, slot_ns, service, model, provider, operation, outcome FROM {self.t('aggregates')}"
+                " FINAL WHERE width = {w:UInt32} AND slot_ns IN {slots:Array(Int64)} AND n > 0",
+                parameters={"w": width, "slots": sorted(slots)},
+            ).result_rows
+            for rollup, slot, *key in stored:
+                rows.setdefault((width, rollup, slot, *key), (0, b""))
+        flat = [(*k, n, data) for k, (n, data) in rows.items()]
+        self._insert("aggregates", _rows_to_cols(flat, len(AGG_COLUMNS)), AGG_COLUMNS, ver)
