@@ -252,6 +252,19 @@ class ErrorRow(NamedTuple):
     message: str
     http_status: int | None
 
+    @classmethod
+    def of_span(cls, s: Span) -> ErrorRow:
+        """The row of a failed span (every store reads the same fields the same way)."""
+        exc = next((e.attributes for e in reversed(s.events) if e.name == "exception"), {})
+        etype = exc.get("exception.type")
+        if etype is None:
+            etype = s.attributes.get("error.type")
+        message = exc.get("exception.message")
+        http = s.attributes.get("http.response.status_code")
+        return cls(s.trace_id, s.span_id, s.name, s.start_ns, None if etype is None else str(etype),
+                   str(s.status_message if message is None else message),
+                   http if isinstance(http, int) and not isinstance(http, bool) else None)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:

@@ -20,9 +20,11 @@ from streamscope.collector import codec
 from streamscope.collector.model import (
     Chunk,
     Cursor,
+    ErrorRow,
     Filters,
     IngestBatch,
     LiveStream,
+    SessionSummary,
     Span,
     SpanEvent,
     Stream,
@@ -246,6 +248,14 @@ class ClickHouseStore:
     @_unavailable
     def chunks(self, span_id: str) -> list[Chunk]:
         return self._q.chunks(span_id)
+
+    @_unavailable
+    def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
+        return [ErrorRow.of_span(_row_span(r)) for r in self._q.error_spans(filters, limit)]
+
+    @_unavailable
+    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+        return self._q.sessions(filters, limit)
 
     @_unavailable
     def live(self, since_ns: int, limit: int) -> list[LiveStream]:

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from streamscope.collector import aggregates as agg
-from streamscope.collector.model import Chunk, Cursor, Filters, LiveStream, Stream, TraceSummary
+from streamscope.collector.model import (
+    Chunk,
+    Cursor,
+    Filters,
+    LiveStream,
+    SessionSummary,
+    Stream,
+    TraceSummary,
+)
 from streamscope.collector.rollup import ascii_lower
 from streamscope.collector.store.clickhouse_writer import (
     CHUNK_COLUMNS,
@@ -122,6 +130,39 @@ class Queries:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [Stream(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+
+    def error_spans(self, f: Filters, limit: int) -> list[tuple[Any, ...]]:
+        """Failed spans (status error) newest first, as span rows (the store turns them into ``ErrorRow``)."""
+        w = _Where()
+        w.add("status_code = 2")
+        if f.since_ns is not None:
+            w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
+        if f.until_ns is not None:
+            w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        if f.service is not None:
+            w.add(f"service = {w.p(f.service, 'String')}")
+        for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
+            if val is not None:  # on the span or on its trace
+                v = w.p(val, "String")
+                w.add(f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}))")
+        sql = (f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL{w.sql()}"
+               f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
+        return list(self.c.query(sql, parameters=w.params).result_rows)
+
+    def sessions(self, f: Filters, limit: int) -> list[SessionSummary]:
+        w = _Where()
+        w.add("session_id IS NOT NULL")
+        for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
+            if val is not None:
+                w.add(f"{col} = {w.p(val, 'String')}")
+        if f.since_ns is not None:
+            w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
+        if f.until_ns is not None:
+            w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        sql = ("SELECT assumeNotNull(session_id) AS sid, max(user_id), min(start_ns), max(end_ns), count(),"
+               " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
+               f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid ORDER BY last DESC, sid LIMIT {int(limit)}")  # fmt: skip
+        return [SessionSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
 
     def stream(self, span_id: str) -> Stream | None:
         rows = self.c.query(

@@ -43,7 +43,7 @@ CHUNK_COLUMNS = ("span_id", "idx", "offset", "gap", "kind", "size", "tokens", "c
 LIVE_COLUMNS = ("span_id", "trace_id", "service", "model", "provider", "operation", "start_ns", "last_ns",
                 "chunk_count", "last_offset")  # fmt: skip
 TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count", "stream_count",
-                 "session_id", "user_id")  # fmt: skip
+                 "session_id", "user_id", "waiting_for_root")  # fmt: skip
 # what aggregates.AggState.add and key_of read of a stream (a fold reads only these)
 FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model", "provider", "operation", "outcome",
                 "ttft", "time_to_first_chunk", "chunk_count", "gap_p95", "gap_max", "stall_count", "output_tokens",

@@ -46,18 +46,6 @@ def _page(items: Iterable[tuple[int, str, object]], limit: int | None, cursor: C
     return [t[2] for t in ordered]
 
 
-def _error_row(s: Span) -> ErrorRow:
-    exc = next((e.attributes for e in reversed(s.events) if e.name == "exception"), {})
-    etype = exc.get("exception.type")
-    if etype is None:
-        etype = s.attributes.get("error.type")
-    message = exc.get("exception.message")
-    http = s.attributes.get("http.response.status_code")
-    return ErrorRow(s.trace_id, s.span_id, s.name, s.start_ns, None if etype is None else str(etype),
-                    str(s.status_message if message is None else message),
-                    http if isinstance(http, int) and not isinstance(http, bool) else None)
-
-
 class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -299,7 +287,7 @@ class MemoryStore:
 
             found = [s for spans in self._spans.values() for s in spans.values() if keep(s)]
         found.sort(key=lambda s: (s.start_ns, s.span_id), reverse=True)
-        return [_error_row(s) for s in found[:limit]]
+        return [ErrorRow.of_span(s) for s in found[:limit]]
 
     def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
         f = filters

@@ -46,7 +46,7 @@ def test_missing_database_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr and "Usage:" not in result.stderr
     assert result.stderr.strip() == (f"Error: no database at {tmp_path / 'nope.db'}: start the collector first "
                                      "(streamscope collector writes streamscope-data/streamscope.db), or give --db "
-                                     "PATH (or STREAMSCOPE_DB).")
+                                     "PATH (or STREAMSCOPE_DB), or --store URL.")
 
 
 def test_reads_the_shared_data_location_by_default(tmp_path: Path) -> None:
