@@ -179,3 +179,28 @@ def test_configurable_alternatives_choose_by_key(rec: Recorder) -> None:
         alt.invoke("x", {"configurable": {"llm": "nope"}})
     (alt | StrOutputParser()).invoke("x", {"callbacks": [rec], "configurable": {"llm": "other"}})
     assert [k["tags"] for _, k in rec.of("chat_model_start")] == [["seq:step:1"]]  # no run of its own
+
+
+def test_a_none_chunk_between_message_chunks_folds_as_langchain_does() -> None:
+    """langchain-core 1.8.3: the fold of [a, None, b] fails at ``a + None`` (TypeError), restarts from None, and
+    ``None + b`` fails too, so the run's output is the last chunk ``b`` (checked against langchain-core itself);
+    the stream yields all three as they came."""
+    from streamscope.engine.messages import AIMessageChunk
+
+    ends: list[Any] = []
+
+    class Ends(Recorder):
+        def on_chain_end(self, outputs: Any, **kw: Any) -> None:
+            ends.append(outputs)
+
+    def gen(_: int) -> Any:
+        yield AIMessageChunk(content="a", id="1")
+        yield None
+        yield AIMessageChunk(content="b", id="1")
+
+    run = RunnableLambda(gen)
+    out = run.invoke(1, {"callbacks": [Ends()]})
+    assert isinstance(out, AIMessageChunk) and out.content == "b"
+    streamed = list(run.stream(1, {"callbacks": [Ends()]}))
+    assert [getattr(c, "content", c) for c in streamed] == ["a", None, "b"]
+    assert [e.content for e in ends] == ["b", "b"]
