@@ -107,7 +107,8 @@ class EdgeServer(TcpWSGIServer):
             self.on_close("connection_limit")  # every connection has a request being answered: none can make room
             conn.close()
             return
-        self.channel_class(self, conn, addr, self.adj, map=self._map)  # type: ignore[attr-defined]  # not in the stubs
+        # the stubs leave out asyncore's _map
+        self.channel_class(self, conn, addr, self.adj, map=self._map)  # type: ignore[attr-defined]
 
     def _channels(self) -> dict[int, _Channel]:
         return cast("dict[int, _Channel]", self.active_channels)  # the stubs type it as one channel
@@ -164,7 +165,8 @@ def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: 
     dispatcher.set_thread_count(adj.threads)
     server: EdgeServer | None = None
     sock_map: dict[int, Any] = {}
-    for sockinfo in cast("list[tuple[Any, ...]]", adj.listen):  # the stubs say list[str]: (family, ...) tuples
+    # the stubs say list[str]: they are (family, socktype, proto, sockaddr) tuples
+    for sockinfo in cast("list[tuple[Any, ...]]", adj.listen):
         if sockinfo[0] not in (socket.AF_INET, socket.AF_INET6):
             continue
         server = EdgeServer(app, sock_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo, limits=limits,

@@ -1,4 +1,5 @@
-"""ruff over the whole tree and mypy --strict over the SDK, the collector and the dashboard are part of the suite."""
+"""ruff over the whole tree and mypy --strict over the SDK, the collector and the dashboard are part of the
+suite."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def test_mypy_strict_on_collector_and_dashboard(tmp_path: Path) -> None:
     env = dict(os.environ, MYPYPATH=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-         "--cache-dir", str(tmp_path / ".mypy_cache"), "-p", "streamscope.collector", "-p", "streamscope.dashboard"],
+         "--cache-dir", str(tmp_path / ".mypy_cache"),
+         "-p", "streamscope.collector", "-p", "streamscope.dashboard"],
         cwd=tmp_path, capture_output=True, text=True, env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -269,7 +269,8 @@ class SQLiteStore(AggregateRows):
                     while rows := cur.fetchmany(50_000):
                         groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
                         carry = groups.pop()
-                        con.executemany(_INSERT_BLOCK, [b for g in groups if (b := chunk_blocks.encode(g[0][0], g, None))])
+                        blocks = [chunk_blocks.encode(g[0][0], g, None) for g in groups]
+                        con.executemany(_INSERT_BLOCK, [b for b in blocks if b is not None])
                     if carry and (b := chunk_blocks.encode(carry[0][0], carry, None)):
                         con.execute(_INSERT_BLOCK, b)
                     con.execute("DROP TABLE chunks")
