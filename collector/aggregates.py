@@ -313,8 +313,8 @@ class AggState:
         self.cost_sum += other.cost_sum
         self.cost_n += other.cost_n
         self._starts(other.start_min_ns, other.start_max_ns)
-        for m, o in zip(self.metrics, other.metrics, strict=True):
-            m.merge(o)
+        for m, om in zip(self.metrics, other.metrics, strict=True):
+            m.merge(om)
 
     def _starts(self, lo: int | None, hi: int | None) -> None:
         if lo is not None and (self.start_min_ns is None or lo < self.start_min_ns):
@@ -624,7 +624,7 @@ def answerable(filters: Filters) -> bool:
     return all(
         getattr(filters, f) is None
         for f in filters.__slots__
-        if f not in _ANSWERABLE  # type: ignore[attr-defined]
+        if f not in _ANSWERABLE
     )
 
 

@@ -302,10 +302,10 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     continue
                 parent = pid.hex() if pid and any(pid) else None
                 if s.name == CHUNK_SPAN and parent is not None:
-                    chunk, live = _chunk(s, parent, start)
+                    chunk, signal = _chunk(s, parent, start)
                     chunks.append(chunk)
-                    if live is not None:
-                        _mark(marks, parent, tid, ctx.service, live, start, chunk)
+                    if signal is not None:
+                        _mark(marks, parent, tid, ctx.service, signal, start, chunk)
                     continue
                 spans.append(_span(s, tid, parent, start, end, ctx, scope, events_left))
     live = _live_streams(marks, chunks) if marks else ()
@@ -342,10 +342,10 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
         parent = pid.hex() if pid and any(pid) else None
         if pos >= 0:  # a chunk span the walker left here (it carries the in-flight signal)
             assert parent is not None
-            chunk, live = _chunk(s, parent, start)
+            chunk, signal = _chunk(s, parent, start)
             chunks[pos] = chunk
-            if live is not None:
-                _mark(marks, parent, tid, ctx.service, live, start, chunk)
+            if signal is not None:
+                _mark(marks, parent, tid, ctx.service, signal, start, chunk)
         else:
             spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256], events_left))
     live = _live_streams(marks, chunks) if marks else ()

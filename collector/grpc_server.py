@@ -163,7 +163,7 @@ class _Traces:
         await context.abort(a.code, a.message, trailing_metadata=trailers)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        export = grpc.stream_unary_rpc_method_handler(
+        export: grpc.RpcMethodHandler[bytes, bytes] = grpc.stream_unary_rpc_method_handler(
             self.Export,
             request_deserializer=None,  # raw bytes
             response_serializer=None,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
@@ -31,7 +31,7 @@ from streamscope.collector.limits import Limits
 OnClose = Callable[[str], None]  # called with the reason a connection was closed by a limit
 
 
-class _Parser(HTTPRequestParser):  # type: ignore[misc]
+class _Parser(HTTPRequestParser):
     """Stamps the arrival of a request's first byte; refuses Transfer-Encoding with Content-Length."""
 
     def __init__(self, adj: Adjustments) -> None:
@@ -47,8 +47,10 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
         super().parse_header(header_plus)
 
 
-class _Channel(HTTPChannel):  # type: ignore[misc]
+class _Channel(HTTPChannel):
     parser_class = _Parser
+    server: EdgeServer
+    request: _Parser | None
 
     def __init__(self, server: EdgeServer, sock: socket.socket, addr: Any, adj: Adjustments, map: Any = None) -> None:
         self.client_ip = _ip(addr)
@@ -78,7 +80,7 @@ def _ip(addr: Any) -> str:
     return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
 
 
-class EdgeServer(TcpWSGIServer):  # type: ignore[misc]
+class EdgeServer(TcpWSGIServer):
     channel_class = _Channel
 
     def __init__(self, *args: Any, limits: Limits, on_close: OnClose | None = None, **kw: Any) -> None:
@@ -101,22 +103,28 @@ class EdgeServer(TcpWSGIServer):  # type: ignore[misc]
             self.on_close("per_client_limit")  # counted first: a client sees the close only after the count
             conn.close()
             return
-        if len(self.active_channels) >= self.limits.http_max_connections and not self._evict():
+        if len(self._channels()) >= self.limits.http_max_connections and not self._evict():
             self.on_close("connection_limit")  # every connection has a request being answered: none can make room
             conn.close()
             return
-        self.channel_class(self, conn, addr, self.adj, map=self._map)
+        # the stubs leave out asyncore's _map
+        self.channel_class(self, conn, addr, self.adj, map=self._map)  # type: ignore[attr-defined]
+
+    def _channels(self) -> dict[int, _Channel]:
+        return cast("dict[int, _Channel]", self.active_channels)  # the stubs type it as one channel
 
     def _evict(self) -> bool:
         """Make room for a new connection at the limit: close the connection whose request has been arriving
         longest, else the one idle longest (never one whose request is being answered)."""
-        partial = idle = None
-        for ch in self.active_channels.values():
+        partial: _Channel | None = None
+        idle: _Channel | None = None
+        partial_started = 0.0
+        for ch in self._channels().values():
             if ch.requests or ch.will_close:
                 continue
             if ch.request is not None:
-                if partial is None or ch.request.started < partial.request.started:
-                    partial = ch
+                if partial is None or ch.request.started < partial_started:
+                    partial, partial_started = ch, ch.request.started
             elif idle is None or ch.last_activity < idle.last_activity:
                 idle = ch
         victim = partial or idle
@@ -128,10 +136,10 @@ class EdgeServer(TcpWSGIServer):  # type: ignore[misc]
 
     def maintenance(self, now: float) -> None:
         """Close connections idle too long (waitress's own rule) and requests still arriving after their deadline."""
-        super().maintenance(now)
+        super().maintenance(now)  # type: ignore[arg-type]  # the stubs say int; waitress passes time.time()
         cutoff = time.monotonic() - self.limits.http_request_timeout
         closed = False
-        for channel in list(self.active_channels.values()):
+        for channel in list(self._channels().values()):
             req = channel.request
             if req is not None and not req.completed and req.started < cutoff and not channel.will_close:
                 channel.will_close = True
@@ -157,7 +165,8 @@ def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: 
     dispatcher.set_thread_count(adj.threads)
     server: EdgeServer | None = None
     sock_map: dict[int, Any] = {}
-    for sockinfo in adj.listen:
+    # the stubs say list[str]: they are (family, socktype, proto, sockaddr) tuples
+    for sockinfo in cast("list[tuple[Any, ...]]", adj.listen):
         if sockinfo[0] not in (socket.AF_INET, socket.AF_INET6):
             continue
         server = EdgeServer(app, sock_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo, limits=limits,

@@ -139,8 +139,8 @@ class _Bulk:
 # per stream with new gaps (labels, trace id, its gaps in the gap histogram's buckets). Plain tuples: the writer
 # process sends them.
 StreamObservation = tuple[
-    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str, int,
-    "float | None",
+    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str,
+    "int | None", "float | None",
 ]
 Observation = tuple[list[StreamObservation], list[tuple[tuple[str, ...], str, Bucketed]]]
 
@@ -263,7 +263,7 @@ class CollectorMetrics:
             "streamscope_stream_output_tokens_per_second", "Output tokens per second of each stream.",
             ("service", "provider", "model"), TPS_BUCKETS,
         )  # fmt: skip
-        r.register(_Bulk([self.duration, self.ttfc, self.ttft, self.chunk_gap, self.tokens, self.tps]))  # type: ignore[arg-type]
+        r.register(_Bulk([self.duration, self.ttfc, self.ttft, self.chunk_gap, self.tokens, self.tps]))
         self.streams = Counter(
             "streamscope_stream_outcomes", "LLM streams by outcome.", (*STREAM_LABELS, "outcome"), registry=r
         )

@@ -182,7 +182,7 @@ class Chunk(NamedTuple):
     """
 
     span_id: str  # the stream span this chunk belongs to
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index: rows are read by name
     offset: float
     gap: float | None
     kind: str = "content"

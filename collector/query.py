@@ -534,10 +534,10 @@ def stats_from_aggregates(
     for lo, hi in plan.raw:
         for st in store.streams(dataclasses.replace(filters, since_ns=lo, until_ns=hi), None):
             ck = (_key(st, group_by), st.start_ns - st.start_ns % width)
-            cell = cells.get(ck)
-            if cell is None:
-                cell = cells[ck] = agg.AggState()
-            cell.add(st)
+            got = cells.get(ck)
+            if got is None:
+                got = cells[ck] = agg.AggState()
+            got.add(st)
     groups: dict[str, agg.AggState] = {}
     for (k, _b), cell in cells.items():
         g = groups.get(k)

@@ -51,7 +51,7 @@ def parse_size(text: str) -> int:
         raise ValueError(f"{shown!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
     frac = m.group(2) or ""
     # exact integer arithmetic (a float of a long number is inf, and int(inf) raises)
-    value = (int(m.group(1) + frac) * _UNITS[unit]) // 10 ** len(frac)
+    value: int = (int(m.group(1) + frac) * _UNITS[unit]) // 10 ** len(frac)
     if value < MIN_BYTES:
         raise ValueError(f"{shown!r} is below the smallest database size limit, 1 MB.")
     if value > MAX_BYTES:

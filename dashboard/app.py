@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from streamscope.collector.store import StoreUnavailable
@@ -112,7 +113,7 @@ def _register_error_handlers(app: Flask) -> None:
         return _error_response(exc.status, exc.reason)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response | tuple[Response | str, int]:
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         if status < 400:
             return exc.get_response()

@@ -91,14 +91,15 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
     totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), covered)
 
     buckets: list[float] = []
+    seconds_of: list[float] = []
     if any_data and since is not None and until is not None:
         first = math.floor(since / bucket) * bucket
         count = min(int((until - first) // bucket) + 1, MAX_BUCKETS)
         buckets = [float(first + i * bucket) for i in range(count)]
+        # seconds of each bucket inside the window: the last one only up to ``until`` (now), so a bucket still
+        # filling up shows its rate so far instead of a drop
+        seconds_of = [max(0.0, min(b + bucket, until) - max(b, since)) for b in buckets]
     index = {b: i for i, b in enumerate(buckets)}
-    # seconds of each bucket inside the window: the last one only up to ``until`` (now), so a bucket still filling
-    # up shows its rate so far instead of a drop
-    seconds_of = [max(0.0, min(b + bucket, until) - max(b, since)) for b in buckets] if buckets else []
     by_model: dict[str, dict[str, list[Any]]] = {}
     for entry in computed.get("series") or []:
         name = entry["key"] or "(unknown)"

@@ -19,7 +19,8 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask import Flask, Response, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from streamscope.collector.hosts import HostCheck
 from streamscope.dashboard.config import DashboardSettings
@@ -80,7 +81,7 @@ def _header_credentials(settings: DashboardSettings) -> bool | None:
 
 
 def _too_many(retry_after: int) -> Response:
-    response = current_app.json.response({"error": "Too many failed logins from this address; try again later."})
+    response = jsonify({"error": "Too many failed logins from this address; try again later."})
     response.status_code = 429
     response.headers["Retry-After"] = str(retry_after)
     return response
@@ -119,7 +120,7 @@ def init_security(app: Flask, settings: DashboardSettings) -> None:
         return
 
     @app.before_request
-    def _gate() -> Response | None:
+    def _gate() -> ResponseReturnValue | None:
         st = state()
         if request.endpoint in _PUBLIC_ENDPOINTS or st.sessions.valid(session.get("sid")):
             return None
@@ -132,7 +133,7 @@ def init_security(app: Flask, settings: DashboardSettings) -> None:
                 return None
             st.failed_logins.failed(client_key())
         if request.path.startswith("/api/"):
-            response = current_app.json.response({"error": "Log in with a token or username and password."})
+            response = jsonify({"error": "Log in with a token or username and password."})
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Basic realm="streamscope"'
             return response

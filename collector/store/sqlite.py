@@ -269,9 +269,10 @@ class SQLiteStore(AggregateRows):
                     while rows := cur.fetchmany(50_000):
                         groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
                         carry = groups.pop()
-                        con.executemany(_INSERT_BLOCK, [chunk_blocks.encode(g[0][0], g, None) for g in groups])
-                    if carry:
-                        con.execute(_INSERT_BLOCK, chunk_blocks.encode(carry[0][0], carry, None))
+                        blocks = [chunk_blocks.encode(g[0][0], g, None) for g in groups]
+                        con.executemany(_INSERT_BLOCK, [b for b in blocks if b is not None])
+                    if carry and (b := chunk_blocks.encode(carry[0][0], carry, None)):
+                        con.execute(_INSERT_BLOCK, b)
                     con.execute("DROP TABLE chunks")
                 con.execute("COMMIT")
             except BaseException:
@@ -412,7 +413,7 @@ class SQLiteStore(AggregateRows):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
         p.append(int(limit))
-        return [TraceSummary(*r[:-1], bool(r[-1])) for r in self._r().execute(sql, p)]
+        return [TraceSummary(*(*r[:-1], bool(r[-1]))) for r in self._r().execute(sql, p)]
 
     def trace_spans(self, trace_id: str) -> list[Span]:
         rows = self._r().execute(f"SELECT {_SPAN_COLS} FROM spans WHERE trace_id = ?", (trace_id,))

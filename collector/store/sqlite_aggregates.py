@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from streamscope.collector import aggregates as agg
-from streamscope.collector.model import Filters, Stream
+from streamscope.collector.model import NS, Filters, Stream
 
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
 SEAL_GRACE_S = 300  # a coarser slot is sealed once it ended this long ago (streams usually arrive by then)
@@ -112,7 +112,7 @@ class AggregateRows:
 
     def _seal(self, con: sqlite3.Connection) -> None:
         """Materialise the coarser rows of slots that ended SEAL_GRACE_S ago (finest tier first)."""
-        now = self.clock() - SEAL_GRACE_S * agg.NS
+        now = self.clock() - SEAL_GRACE_S * NS
         seals = self._seals
         finer = agg.MINUTE
         for width in agg.TIERS[1:]:
@@ -132,7 +132,7 @@ class AggregateRows:
             return
         self._sync_cache(con)
         width = agg.TIERS[0]
-        step = width * agg.NS
+        step = width * NS
         for slot in sorted(minutes):
             con.execute("DELETE FROM stream_aggregates WHERE width = ? AND slot_ns = ?", (width, slot))
             streams = [Stream(*r) for r in con.execute(
@@ -146,7 +146,7 @@ class AggregateRows:
             for slot in sorted(x for x in slots if x < self._seals[coarser]):
                 con.execute("DELETE FROM stream_aggregates WHERE width = ? AND slot_ns = ?", (coarser, slot))
                 for rollup in agg.ROLLUPS:
-                    rows = self._read_aggregates(con, finer, slot, slot + coarser * agg.NS, None, rollup)
+                    rows = self._read_aggregates(con, finer, slot, slot + coarser * NS, None, rollup)
                     self._put_states(con, agg.rollup(rows, coarser))
             finer = coarser
         self._agg_cache.clear()
@@ -205,7 +205,7 @@ class AggregateRows:
         rows = self._read_aggregates(con, width, lo, sealed if hi is None else min(hi, sealed), filters, rollup)
         if hi is None or hi > sealed:
             start = sealed if lo is None else max(lo, sealed)
-            start -= start % (width * agg.NS)
+            start -= start % (width * NS)
             finer = agg.TIERS[agg.TIERS.index(width) - 1]
             merged = agg.rollup(self._tier_rows(con, finer, start, hi, filters, rollup), width)
             rows += [agg.Aggregate(w, slot, *key, st.to_bytes()) for (w, slot, key), st in merged.items()]

@@ -186,7 +186,7 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
     store = SQLiteStore(path, synchronous=synchronous)
     tune_gc()
     now = [0]
-    store.clock = lambda: now[0]  # type: ignore[method-assign]  # the parent's clock, sent with each batch
+    store.clock = lambda: now[0]  # the parent's clock, sent with each batch
     observer = BatchObserver()
     try:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import params
+from streamscope.dashboard.errors import BadParameter
 from streamscope.dashboard.extension import state
 
 bp = Blueprint("live", __name__)
@@ -14,7 +15,7 @@ bp = Blueprint("live", __name__)
 def index() -> str:
     """The live page; the table is rendered server-side and refreshed by ``live.js``."""
     if request.args:
-        raise params.BadParameter("The live page takes no query parameters.")
+        raise BadParameter("The live page takes no query parameters.")
     st = state()
     live = st.source.live(window=st.settings.live_window)
     recent = st.source.streams(params.Filters(limit=20))

@@ -8,6 +8,7 @@ import time
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import params
+from streamscope.dashboard.errors import BadParameter
 from streamscope.dashboard.extension import state
 
 bp = Blueprint("overview", __name__)
@@ -61,7 +62,7 @@ def bucket_for(filters: params.Filters) -> int:
         seconds = (filters.until or time.time()) - filters.since
     if filters.bucket:
         if seconds is not None and seconds / filters.bucket > MAX_POINTS:
-            raise params.BadParameter(f"The bucket is too small for this time range (at most {MAX_POINTS} points).")
+            raise BadParameter(f"The bucket is too small for this time range (at most {MAX_POINTS} points).")
         return filters.bucket
     if not seconds:
         return 3600

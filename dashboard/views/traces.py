@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import conversation, failures, layout, params
-from streamscope.dashboard.errors import NotFound
+from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
 
 bp = Blueprint("traces", __name__)
@@ -46,7 +46,7 @@ def detail(raw_id: str) -> str:
     """One trace: nested step waterfall, span attributes and a chunk timeline per LLM stream."""
     trace_id = params.trace_id(raw_id)
     if request.args:
-        raise params.BadParameter("The trace page takes no query parameters.")
+        raise BadParameter("The trace page takes no query parameters.")
     st = state()
     trace = st.source.trace(trace_id)
     if trace is None or not trace.get("spans"):
