@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
-from streamscope.collector.model import Chunk, IngestBatch, Span, Stream
+from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream
 from streamscope.collector.rollup import SpanHead, rollup_trace
 from streamscope.collector.store.clickhouse_schema import Layout
 
@@ -54,13 +54,14 @@ AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "op
 class Client(Protocol):
     """The part of ``clickhouse_connect``'s client the store uses."""
 
-    def query(self, query: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+    # (*args: Any, **kw: Any): any signature that takes these calls; clickhouse-connect's have many keywords
+    def query(self, *args: Any, **kw: Any) -> Any: ...
 
-    def command(self, cmd: str, parameters: dict[str, Any] | None = ..., **kw: Any) -> Any: ...
+    def command(self, *args: Any, **kw: Any) -> Any: ...
 
-    def insert(self, table: str | None = ..., data: Sequence[Sequence[Any]] | None = ..., **kw: Any) -> Any: ...
+    def insert(self, *args: Any, **kw: Any) -> Any: ...
 
-    def create_insert_context(self, table: str, **kw: Any) -> Any: ...
+    def create_insert_context(self, *args: Any, **kw: Any) -> Any: ...
 
 
 class Versions:
@@ -315,7 +316,7 @@ class Writer:
         empty row (writes only ever add streams, so their folds skip that read)."""
         if not minutes:
             return
-        step = agg.MINUTE * agg.NS
+        step = agg.MINUTE * NS
         ver = self.versions.next()
         streams = [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True))) for r in self.c.query(
             f"SELECT {', '.join(FOLD_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
@@ -337,7 +338,7 @@ class Writer:
 
     def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
         """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""
-        span = outer * agg.NS
+        span = outer * NS
         res = self.c.query(
             "SELECT width, slot_ns, if(rollup < 2, service, NULL), model, provider, if(rollup = 0, operation, NULL),"
             f" if(rollup = 0, outcome, NULL), state FROM {self.t('aggregates')} FINAL WHERE width = {{w:UInt32}}"
