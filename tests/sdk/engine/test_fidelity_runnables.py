@@ -88,16 +88,17 @@ def test_map_batches_the_runnable_over_a_list_in_one_run(rec: Recorder) -> None:
 
 
 def test_batch_as_completed_yields_in_completion_order() -> None:
-    second_done = threading.Event()
+    release = threading.Event()  # input 0 finishes only after the first result reached the caller
 
     def work(x: int) -> int:
         if x == 0:
-            assert second_done.wait(10)
-        else:
-            second_done.set()
+            assert release.wait(10)
         return x * 10
 
-    assert list(RunnableLambda(work).batch_as_completed([0, 1])) == [(1, 10), (0, 0)]
+    results = RunnableLambda(work).batch_as_completed([0, 1])
+    first = next(results)
+    release.set()
+    assert [first, *results] == [(1, 10), (0, 0)]
     got = list(RunnableLambda(lambda x: 1 // x).batch_as_completed([0, 1], return_exceptions=True))
     assert sorted((i, type(v).__name__) for i, v in got) == [(0, "ZeroDivisionError"), (1, "int")]
 
