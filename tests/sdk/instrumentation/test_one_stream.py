@@ -143,7 +143,7 @@ def _assert_one_stream(receiver: Receiver, outcome: str, streamed: bool = True) 
         assert len(chunks) >= len(WORDS) if streamed else len(chunks) == 1  # a whole answer is one chunk
 
 
-STEPS_ENGINE = ("init", "instrument_openai")
+STEPS_ENGINE = ("init", "instrument_openai", "enable_langchain")  # the LangChain hook on changes nothing for the engine
 STEPS_LANGCHAIN = ("init", "instrument_openai", "enable_langchain")
 CASES = [
     pytest.param(subject, order, mode, outcome, id=f"{subject}-{'+'.join(order)}-{mode}-{outcome}")
