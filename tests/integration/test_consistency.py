@@ -12,12 +12,9 @@ and ``/api/overview`` against it.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +31,9 @@ import pytest
 from streamscope.collector.aggregates import RELATIVE_ERROR
 from streamscope.dashboard import create_app
 from streamscope.dashboard.formatting import duration, number, percent
+
+sys.path.insert(0, str(Path(__file__).parent))
+from processes import free_port, stop, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -245,33 +245,10 @@ class Expected:
 
 
 # -- the stack --------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -313,9 +290,9 @@ def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        _wait_for(lambda: found, "the collector to listen", timeout=30)
+        wait_for(lambda: found, "the collector to listen", timeout=30)
     except AssertionError:
-        _stop(proc)
+        stop(proc)
         raise
     return proc, found[0]
 
@@ -336,7 +313,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "scrape_configs:\n"
             "  - job_name: streamscope-collector\n"
             f"    static_configs: [{{targets: ['{collector.removeprefix('http://')}']}}]\n", encoding="utf-8")
-        prom_port = _free_port()
+        prom_port = free_port()
         procs.append(subprocess.Popen(
             [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'prom'}",
              f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=subprocess.DEVNULL, stderr=log))
@@ -345,13 +322,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _send(collector, planned)
         stack = Stack(collector, f"http://127.0.0.1:{prom_port}", work / "streamscope.db", Expected(planned),
                       since=now - 900, until=now)
-        _wait_for(lambda: len(stack.api("/api/streams", limit=1000)["streams"]) == N_STREAMS, "every stream stored")
-        _wait_for(lambda: sum(stack.prom("sum by (outcome) (streamscope_stream_outcomes_total)").values())
+        wait_for(lambda: len(stack.api("/api/streams", limit=1000)["streams"]) == N_STREAMS, "every stream stored")
+        wait_for(lambda: sum(stack.prom("sum by (outcome) (streamscope_stream_outcomes_total)").values())
                   == N_STREAMS if _ready(stack) else False, "Prometheus to scrape every stream")
         yield stack
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
         log.close()
 
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +31,9 @@ if str(GRAFANA) not in sys.path:
     sys.path.insert(0, str(GRAFANA))
 
 from dashgen import targets  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from processes import free_port, stop, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -59,34 +59,10 @@ def _tool(*names: str) -> str:
     pytest.skip(f"{names[0]} is not installed (bash scripts/system-deps.sh installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
-def _wait_for(condition: Any, what: str, timeout: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -118,7 +94,7 @@ def _start_collector(db: Path) -> Collector:
     while not found and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     if not found:
-        _stop(proc)
+        stop(proc)
         raise AssertionError("collector did not print 'listening on http://...':\n" + "".join(lines))
     return Collector(proc, found[0])
 
@@ -273,7 +249,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         procs.append(collector.proc)
         host_port = collector.url.removeprefix("http://").rstrip("/")
 
-        am_port = _free_port()
+        am_port = free_port()
         am_config = yaml.safe_load((GRAFANA / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
         am_config["route"].update(group_wait="1s", group_interval="1s")
         for receiver in am_config["receivers"]:
@@ -292,7 +268,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         (job,) = config["scrape_configs"]
         job["static_configs"][0]["targets"] = [host_port]
         (work / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        prom_port = _free_port()
+        prom_port = free_port()
         procs.append(subprocess.Popen(
             [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'prom'}",
              f"--web.listen-address=127.0.0.1:{prom_port}", "--enable-feature=exemplar-storage"],
@@ -301,7 +277,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         prometheus, alertmanager = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
         with httpx.Client(timeout=5) as client:
             for url in (f"{prometheus}/-/ready", f"{alertmanager}/-/ready"):
-                _wait_for(lambda url=url: _ok(client, url), url)
+                wait_for(lambda url=url: _ok(client, url), url)
         workload = Workload(collector.url)
         workload.start()
         demo = subprocess.Popen(  # the real demo workload, beside the scripted one, on its own service
@@ -312,7 +288,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack = Stack(collector, prometheus, alertmanager, rules, workload, demo)
         # Let Prometheus scrape the running workload for longer than a rate window before any query is judged,
         # so each query below gets only a short grace period (a broken name fails fast, not after a minute).
-        _wait_for(lambda: stack.query('count_over_time(up{job="streamscope-collector"}[1m]) >= 12 and '
+        wait_for(lambda: stack.query('count_over_time(up{job="streamscope-collector"}[1m]) >= 12 and '
                                       'max_over_time(up{job="streamscope-collector"}[1m]) == 1'),
                   "a dozen scrapes of the collector")
         yield stack
@@ -320,7 +296,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if workload is not None:
             workload.close()
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
         for log in logs:
             log.close()
 
@@ -343,9 +319,9 @@ def _has_finite_value(result: list[dict[str, Any]]) -> bool:
 
 
 def test_prometheus_scrapes_the_collector(stack: Stack) -> None:
-    result = _wait_for(lambda: stack.query('up{job="streamscope-collector"} == 1'), "the collector target to be up")
+    result = wait_for(lambda: stack.query('up{job="streamscope-collector"} == 1'), "the collector target to be up")
     assert len(result) == 1
-    _wait_for(lambda: stack.query("streamscope_collector_spans_received_total > 0"), "received spans to be counted")
+    wait_for(lambda: stack.query("streamscope_collector_spans_received_total > 0"), "received spans to be counted")
 
 
 def _panel_targets() -> list[targets.Target]:
@@ -365,7 +341,7 @@ def test_every_panel_query_returns_series(stack: Stack, target: targets.Target) 
     if target.dashboard != "streamscope-model":
         values["model"] = ".*"  # multi-value "All"
     expr = targets.expand(target.expr, values, RATE_WINDOW)
-    result = _wait_for(lambda: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+    result = wait_for(lambda: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
                        f"{target.panel!r} to return a finite value for {expr}", timeout=QUERY_GRACE)
     assert result
 
@@ -392,7 +368,7 @@ def test_every_dashboard_variable_lists_the_workload_values(stack: Stack, variab
         response.raise_for_status()
         return {series.get(variable.label, "") for series in response.json()["data"]} - {""}
 
-    found = _wait_for(values, f"values of ${variable.name} from {match}", timeout=QUERY_GRACE)
+    found = wait_for(values, f"values of ${variable.name} from {match}", timeout=QUERY_GRACE)
     expected = EXPECTED_VALUES.get(variable.name)
     if expected is not None:
         assert expected in found
@@ -402,7 +378,7 @@ def test_every_recording_rule_returns_series(stack: Stack) -> None:
     records = [rule["record"] for group in stack.rules["groups"] for rule in group["rules"] if "record" in rule]
     assert len(records) >= 8
     for record in records:
-        _wait_for(lambda record=record: stack.query(record), f"recording rule {record} to return series",
+        wait_for(lambda record=record: stack.query(record), f"recording rule {record} to return series",
                   timeout=QUERY_GRACE)
 
 
@@ -436,9 +412,9 @@ def test_streams_traced_by_the_real_sdk_fill_the_overview(stack: Stack) -> None:
     """streamscope.init + an engine model stream, through the collector and Prometheus, into the panels."""
     count = f'gen_ai_client_operation_time_to_first_chunk_seconds_count{{service="{SDK_SERVICE}"}}'
     _run_sdk_workload(stack)
-    first = _wait_for(lambda: stack.query(count), "the SDK's first streams to be scraped")
+    first = wait_for(lambda: stack.query(count), "the SDK's first streams to be scraped")
     _run_sdk_workload(stack)  # a second burst after a scrape, so rates over the window are non-zero
-    _wait_for(lambda: stack.query(f"{count} > {first[0]['value'][1]}"), "the SDK's second streams to be scraped")
+    wait_for(lambda: stack.query(f"{count} > {first[0]['value'][1]}"), "the SDK's second streams to be scraped")
     overview = json.loads((GRAFANA / "dashboards" / "streamscope-overview.json").read_text(encoding="utf-8"))
     # Only completed, unstalled, successful streams were sent: skip the panels about other outcomes.
     checked = [t for t in targets.targets(overview)
@@ -446,7 +422,7 @@ def test_streams_traced_by_the_real_sdk_fill_the_overview(stack: Stack) -> None:
     assert len(checked) >= 12
     for target in checked:
         expr = targets.expand(target.expr, {"service": SDK_SERVICE, "model": ".*"}, "1m")
-        result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+        result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
                            f"{target.panel!r} for the SDK's service: {expr}", timeout=QUERY_GRACE)
         assert all(series["metric"].get("model", "sdk-model") == "sdk-model" for series in result)
 
@@ -462,7 +438,7 @@ def test_every_panel_returns_series_for_the_demo_workload(stack: Stack, dashboar
     model = "gpt-4o-mini" if dashboard == "streamscope-model" else ".*"
     for target in checked:
         expr = targets.expand(target.expr, {"service": DEMO_SERVICE, "model": model}, "1m")
-        result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+        result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
                            f"{target.panel!r} for the demo's service: {expr}", timeout=DEADLINE)
         assert all(series["metric"].get("service", DEMO_SERVICE) == DEMO_SERVICE for series in result), result
 
@@ -479,7 +455,7 @@ def test_latency_exemplars_carry_trace_ids_of_real_streams(stack: Stack) -> None
         response.raise_for_status()
         return [exemplar for series in response.json()["data"] for exemplar in series["exemplars"]]
 
-    found = _wait_for(exemplars, "exemplars on the time-to-first-chunk histogram")
+    found = wait_for(exemplars, "exemplars on the time-to-first-chunk histogram")
     trace_ids = {exemplar["labels"].get("trace_id") for exemplar in found}
     assert all(re.fullmatch(r"[0-9a-f]{32}", str(trace_id)) for trace_id in trace_ids), trace_ids
     assert trace_ids <= stack.workload.trace_ids
@@ -495,7 +471,7 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
         response.raise_for_status()
         return list(response.json())
 
-    received = _wait_for(alertmanager_alerts, f"{alertname} to reach Alertmanager")
+    received = wait_for(alertmanager_alerts, f"{alertname} to reach Alertmanager")
     assert {alert["labels"]["model"] for alert in received} == {SLOW_MODEL}
     (alert,) = received
     assert alert["status"]["state"] == "active"
@@ -525,7 +501,7 @@ def test_every_panel_has_data_under_normal_traffic(stack: Stack) -> None:
             model = HEALTHY_MODEL if dashboard == "streamscope-model" else ".*"
             for target in targets.targets(board):
                 expr = targets.expand(target.expr, {"service": NORMAL_SERVICE, "model": model}, RATE_WINDOW)
-                result = _wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+                result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
                                    f"{target.panel!r} under normal traffic: {expr}", timeout=DEADLINE)
                 assert result
         timeouts = stack.query(f'streamscope_stream_outcomes_total{{service="{NORMAL_SERVICE}", outcome="timeout"}}')
