@@ -76,11 +76,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         """``fields``: values for the fields a subclass declares (``temperature: float = 0.0``), set as attributes,
         as pydantic-based LangChain models take them; an undeclared keyword is a ``TypeError``."""
         if fields:
-            declared = {k for klass in type(self).__mro__ for k in getattr(klass, "__annotations__", {})}
-            for key, value in fields.items():
-                if key not in declared:
-                    raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {key!r}.")
-                setattr(self, key, value)
+            set_declared_fields(self, fields)
         self.callbacks = list(callbacks) if callbacks else None
         self.tags = tags
         self.metadata = metadata
@@ -527,6 +523,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             )
         )
         return LLMResult([[g] for g in results])
+
+
+def set_declared_fields(model: object, fields: dict[str, Any]) -> None:
+    """Set keyword arguments as attributes when the model's class (or a base) declares them, as pydantic-based
+    LangChain models take their fields; an undeclared keyword is a ``TypeError``."""
+    declared = {k for klass in type(model).__mro__ for k in getattr(klass, "__annotations__", {})}
+    for key, value in fields.items():
+        if key not in declared:
+            raise TypeError(f"{type(model).__name__} got an unexpected keyword argument {key!r}.")
+        setattr(model, key, value)
 
 
 def _last_chunk(previous: AIMessageChunk, run_id: str) -> ChatGenerationChunk:

@@ -16,6 +16,7 @@ from typing import Any
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
 from streamscope.engine.config import RunnableConfig, ensure_config
 from streamscope.engine.messages import BaseMessage, get_buffer_string
+from streamscope.engine.models.base import set_declared_fields
 from streamscope.engine.outputs import Generation, GenerationChunk, LLMResult
 from streamscope.engine.runnables.base import Runnable, close_quietly
 
@@ -41,11 +42,7 @@ class BaseLLM(Runnable[Any, str]):
 
     def __init__(self, *, callbacks: Sequence[Any] | None = None, tags: list[str] | None = None,
                  metadata: dict[str, Any] | None = None, name: str | None = None, **fields: Any) -> None:
-        declared = {k for klass in type(self).__mro__ for k in getattr(klass, "__annotations__", {})}
-        for key, value in fields.items():
-            if key not in declared:
-                raise TypeError(f"{type(self).__name__} got an unexpected keyword argument {key!r}.")
-            setattr(self, key, value)
+        set_declared_fields(self, fields)
         self.callbacks = list(callbacks) if callbacks else None
         self.tags = tags
         self.metadata = metadata
