@@ -150,9 +150,12 @@ class EdgeServer(TcpWSGIServer):
 
 
 def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: int,
-                       on_close: OnClose | None = None) -> EdgeServer:  # fmt: skip
+                       on_close: OnClose | None = None, *, sock: socket.socket | None = None) -> EdgeServer:  # fmt: skip
+    """Serve ``app`` on ``host:port``, or on ``sock`` when given: a TCP socket already bound and listening (then
+    ``host`` and ``port`` are not used), as the dashboard binds its port before it starts serving."""
+    where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
     adj = Adjustments(
-        host=host, port=port, threads=threads, ident="streamscope",
+        **where, threads=threads, ident="streamscope",
         # waitress's own limit (it stops accepting) only backs up ours, which evicts instead (EdgeServer._evict)
         max_request_body_size=limits.max_body_bytes + 1024, connection_limit=limits.http_max_connections + 64,
         channel_timeout=limits.http_idle_timeout, cleanup_interval=1, asyncore_use_poll=True,
@@ -163,8 +166,12 @@ def create_http_server(app: Any, host: str, port: int, limits: Limits, threads: 
     )  # fmt: skip
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
-    server: EdgeServer | None = None
     sock_map: dict[int, Any] = {}
+    if sock is not None:
+        sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
+        return EdgeServer(app, sock_map, _sock=sock, bind_socket=False, dispatcher=dispatcher, adj=adj,
+                          sockinfo=sockinfo, limits=limits, on_close=on_close)  # fmt: skip
+    server: EdgeServer | None = None
     # the stubs say list[str]: they are (family, socktype, proto, sockaddr) tuples
     for sockinfo in cast("list[tuple[Any, ...]]", adj.listen):
         if sockinfo[0] not in (socket.AF_INET, socket.AF_INET6):

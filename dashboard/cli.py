@@ -1,4 +1,4 @@
-"""``streamscope dashboard``: serve the dashboard with waitress.
+"""``streamscope dashboard``: serve the dashboard on the collector's hardened HTTP server (collector/http_edge.py).
 
 Example:
     $ streamscope dashboard --port 8000            # reads streamscope-data/streamscope.db
@@ -10,12 +10,21 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+from dataclasses import replace
 from types import FrameType
+from typing import Any
 
 import click
 
 from streamscope.collector.cli_options import open_shared_store, store_option
+from streamscope.collector.http_edge import EdgeServer, create_http_server
+from streamscope.collector.limits import DEFAULT_LIMITS, Limits
 from streamscope.serving import DEFAULT_DB, default_db
+
+#: the collector's connection limits (deadlines, per-client and total connections, header size, buffers); a
+#: request body (only the login form sends one) is at most 64 KiB
+DASHBOARD_LIMITS = replace(DEFAULT_LIMITS, max_body_bytes=64 * 1024)
+DASHBOARD_THREADS = 8
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -32,6 +41,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def serve(app: Any, sock: socket.socket, limits: Limits = DASHBOARD_LIMITS) -> EdgeServer:
+    """The dashboard's HTTP server on an already bound socket: slow, idle and flooding connections are closed by
+    the collector's limits, and a request carrying both Transfer-Encoding and Content-Length is refused."""
+    host, port = sock.getsockname()[:2]
+    return create_http_server(app, host, port, limits, DASHBOARD_THREADS, sock=sock)
+
+
 @click.command("dashboard")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None, envvar="STREAMSCOPE_DB",
               help="The collector's SQLite database [default: $STREAMSCOPE_DB, else streamscope-data/streamscope.db].")
@@ -43,8 +59,6 @@ def bind(host: str, port: int) -> socket.socket:
 def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...], store_url: str | None) -> None:
     """Serve the web dashboard over the collector's store."""
     import os
-
-    from waitress.server import create_server
 
     from streamscope.dashboard import create_app
     from streamscope.serving import host_problem, port_problem
@@ -72,7 +86,7 @@ def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[st
     except OSError as exc:
         raise click.ClickException(port_problem(host, port, "--port", exc)) from None
     bound_host, bound_port = sock.getsockname()[:2]
-    server = create_server(app, sockets=[sock], threads=8, ident="streamscope")
+    server = serve(app, sock)
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(f"listening on http://{shown}:{bound_port} (dashboard)")
     sys.stdout.flush()

@@ -37,7 +37,7 @@ from streamscope.collector.cli_options import (
     retention_seconds,
     store_option,
 )
-from streamscope.dashboard.cli import bind
+from streamscope.dashboard.cli import bind, serve
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -88,12 +88,10 @@ class _Child:
 
 
 class _Dashboard:
-    """The dashboard app on waitress, in a thread, on an already bound socket."""
+    """The dashboard app on the hardened HTTP server (``dashboard.cli.serve``), in a thread, on a bound socket."""
 
     def __init__(self, app: Any, sock: socket.socket) -> None:
-        from waitress.server import create_server
-
-        self.server: Any = create_server(app, sockets=[sock], threads=8, ident="streamscope")
+        self.server: Any = serve(app, sock)
         self.thread = threading.Thread(target=self._run, name="up-dashboard", daemon=True)
         self.thread.start()
 
