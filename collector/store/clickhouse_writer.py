@@ -6,8 +6,9 @@ A write inserts the batch's rows, then re-derives what depends on them from the 
   row's identity and whose ``ver`` falls with time, so the first write of a row wins at read (``FINAL``) and at
   merge. Streams and chunks that are already stored are skipped before the insert (a re-delivered stream may
   differ in its start and so land in another day partition, where ``FINAL`` would not collapse it).
-* trace summaries of the touched traces are re-computed from the spans ``FINAL`` (the same pure
-  :func:`~streamscope.collector.rollup.rollup_trace` as every store) and inserted with a growing ``ver``;
+* trace summaries of the touched traces are re-computed from the spans ``FINAL`` (what the pure
+  :func:`~streamscope.collector.rollup.rollup_trace` of every store computes, folded in ClickHouse so that only
+  one row per trace is read back) and inserted with a growing ``ver``;
 * aggregate rows of the touched minute slots are *folded* again from the streams ``FINAL`` (never summed by a
   materialized view, which would count a re-delivery twice for ever), and the coarser tiers' slots holding them
   from the minute rows; keys a slot lost get an empty row (``n = 0``) that reads skip.
@@ -30,8 +31,8 @@ from typing import Any, Protocol
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
-from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream
-from streamscope.collector.rollup import SpanHead, rollup_trace
+from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream, TraceSummary, status_name
+from streamscope.collector.rollup import SpanHead
 from streamscope.collector.store.clickhouse_schema import Layout
 
 FIRST_WINS = 1 << 63  # ver = FIRST_WINS - t: the earliest write has the highest version
@@ -48,6 +49,8 @@ TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "stat
 FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model", "provider", "operation", "outcome",
                 "ttft", "time_to_first_chunk", "chunk_count", "gap_p95", "gap_max", "stall_count", "output_tokens",
                 "input_tokens", "output_tokens_per_second", "cost_usd")  # fmt: skip
+# the span fields a trace summary reads (rollup.SpanHead), as one ClickHouse tuple
+_HEAD = "span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id, user_id"
 AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "operation", "outcome", "n", "state")
 
 
@@ -267,32 +270,49 @@ class Writer:
             self._refresh_traces(part)
 
     def _refresh_traces(self, trace_ids: Sequence[str]) -> None:
+        """Summarise the traces in ClickHouse: one row per trace comes back however many spans it holds (shipping
+        every span's head to fold it here made a write into a trace of 128k spans ~100x slower). The result is
+        ``rollup_trace`` over the stored spans: the root is the first root candidate (a span whose parent is not
+        in the trace) in ``rollup_trace``'s order, else (a parent cycle) the first span in that order."""
         ver = self.versions.next()  # before reading: see the module docstring
-        heads: dict[str, list[SpanHead]] = {}
-        for r in self.c.query(
-            "SELECT trace_id, span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id,"
-            f" user_id FROM {self.t('spans')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
-            parameters={"ids": list(trace_ids)},
-        ).result_rows:
-            heads.setdefault(r[0], []).append(SpanHead(*r[1:]))
-        if not heads:
+        spans = self.t("spans")
+        ids = {"ids": list(trace_ids)}
+        key = "(isNotNull(parent_span_id), start_ns, span_id)"
+        facts = self.c.query(
+            f"SELECT trace_id, count(), min(start_ns), max(end_ns), max(status_code = 2),"
+            " argMinIf(session_id, (start_ns, span_id), ifNull(session_id, '') != ''),"
+            " argMinIf(user_id, (start_ns, span_id), ifNull(user_id, '') != ''),"
+            f" argMinIf(head, {key}, candidate), argMin(head, {key}) FROM (SELECT trace_id, span_id, parent_span_id,"
+            " start_ns, end_ns, status_code, session_id, user_id,"
+            f" ({_HEAD}) AS head, parent_span_id IS NULL OR (trace_id, ifNull(parent_span_id, '')) NOT IN"
+            f" (SELECT trace_id, span_id FROM {spans} WHERE trace_id IN {{ids:Array(String)}}) AS candidate"
+            f" FROM {spans} FINAL WHERE trace_id IN {{ids:Array(String)}}) GROUP BY trace_id",
+            parameters=ids,
+        ).result_rows  # fmt: skip
+        if not facts:
             return
         counts: dict[str, int] = {}
         old: dict[str, int] = {}
         for what, tid, value in self.c.query(
             f"SELECT 1, trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
             f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns FROM {self.t('traces')} FINAL"
-            " WHERE trace_id IN {ids:Array(String)}", parameters={"ids": list(heads)},
+            " WHERE trace_id IN {ids:Array(String)}", parameters={"ids": [f[0] for f in facts]},
         ).result_rows:  # fmt: skip
             (counts if what == 1 else old)[tid] = int(value)
         rows = []
-        for tid, hs in heads.items():
-            s = rollup_trace(tid, hs, counts.get(tid, 0))
-            if s is not None:
-                rows.append(tuple(getattr(s, f) for f in TRACE_COLUMNS))
-                before = old.get(tid)
-                if before is not None and before // 86_400_000_000_000 != s.start_ns // 86_400_000_000_000:
-                    self._drop_moved_trace(tid, s.start_ns)
+        for tid, n, start, end, failed, session, user, candidate, first in facts:
+            # argMinIf with no candidate gives the tuple's defaults (an empty span id): a parent cycle
+            root = SpanHead(*(candidate if candidate[0] else first))
+            s = TraceSummary(
+                trace_id=tid, root_name=root.name, service=root.service, start_ns=start, end_ns=end,
+                status="error" if failed else status_name(root.status_code), span_count=n,
+                stream_count=counts.get(tid, 0), session_id=root.session_id or session or None,
+                user_id=root.user_id or user or None, waiting_for_root=root.parent_span_id is not None,
+            )  # fmt: skip
+            rows.append(tuple(getattr(s, f) for f in TRACE_COLUMNS))
+            before = old.get(tid)
+            if before is not None and before // 86_400_000_000_000 != s.start_ns // 86_400_000_000_000:
+                self._drop_moved_trace(tid, s.start_ns)
         self._insert("traces", _rows_to_cols(rows, len(TRACE_COLUMNS)), TRACE_COLUMNS, ver)
 
     def _drop_moved_trace(self, trace_id: str, start_ns: int) -> None:
