@@ -21,8 +21,22 @@ from streamscope.collector.server import CollectorServer
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[CollectorServer]:
-    s = CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=0, max_queue_rows=5000, synchronous="NORMAL")
+def store_kind() -> str:
+    """The store behind ``server``: SQLite here; modules whose cases are store-facing import ``stores.store_kind``
+    to run them against ClickHouse too."""
+    return "sqlite"
+
+
+@pytest.fixture
+def server(tmp_path: Path, store_kind: str) -> Iterator[CollectorServer]:
+    if store_kind == "sqlite":
+        s = CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=0, max_queue_rows=5000,
+                            synchronous="NORMAL")  # fmt: skip
+    else:
+        from stores import open_store
+
+        s = CollectorServer(store=open_store(store_kind, tmp_path / "c.db"), http_port=0, grpc_port=0,
+                            max_queue_rows=5000)  # fmt: skip
     s.start()
     yield s
     s.stop()

@@ -56,6 +56,25 @@ def test_extreme_values_barely_grow_the_database(tmp_path: Path) -> None:
     assert grown < 40 * 3 * agg.MAX_STATE_BYTES, grown
 
 
+def test_extreme_values_barely_grow_the_clickhouse_store() -> None:
+    from chdb_engine import fresh_store
+
+    store = fresh_store()
+    try:
+        store.write(IngestBatch(streams=(_stream(0, 1.0),)))
+        base = store.storage_bytes()
+        streams = tuple(_stream(1 + 2 * i + j, v, model=f"m{i}") for i in range(40)
+                        for j, v in enumerate((5e-324, 1e300)))  # fmt: skip
+        store.write(IngestBatch(streams=streams))
+        grown = store.storage_bytes() - base
+        stats = query.stats(store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS))
+    finally:
+        store.close()
+    assert stats["source"] == "aggregates" and stats["total"]["count"] == 81
+    print(f"ClickHouse store growth: {grown} bytes")
+    assert grown < 40 * 3 * agg.MAX_STATE_BYTES, grown
+
+
 def test_percentiles_in_range_keep_their_accuracy() -> None:
     m = agg.Metric()
     values = [0.2, 0.3, 0.5, 1.5, 2.0, 3.0, 1e-7, 2e7]

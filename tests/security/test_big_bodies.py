@@ -16,6 +16,7 @@ import pytest
 from hostile import JSON, PB, one_sentence, reason, stored_names
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otlp import new_span_id, new_trace_id, pb_span, request
+from stores import store_kind  # noqa: F401  (the cases below run on SQLite and ClickHouse)
 
 from streamscope.collector.limits import DEFAULT_LIMITS, Limits
 from streamscope.collector.server import CollectorServer

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from hostile import PB, one_sentence, reason, stored_names
 from otlp import new_span_id, new_trace_id, pb_span, request
+from stores import store_kind  # noqa: F401  (the cases below run on SQLite and ClickHouse)
 
 from streamscope.collector.inflate import MAX_MEMBERS, InflateError, inflate
 

@@ -10,6 +10,7 @@ import pytest
 from hostile import PB, one_sentence, stored_names
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from otlp import new_span_id, new_trace_id, pb_span, request
+from stores import store_kind  # noqa: F401  (the cases below run on SQLite and ClickHouse)
 
 
 def _generation(tid: bytes, name: str, cst: object) -> object:

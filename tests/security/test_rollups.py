@@ -6,10 +6,12 @@ The work is measured in SQLite virtual-machine steps (deterministic, unlike time
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -56,6 +58,44 @@ def test_a_write_into_a_big_trace_costs_about_what_one_into_a_new_trace_does(tmp
     assert summary.span_count == 20_200
     # re-reading the 20k stored spans took ~60x the steps of the new trace; incremental stays close to 1x
     assert into_big < 3 * into_new, (into_big, into_new)
+
+
+class _CountingClient:
+    """A ClickHouse client that counts the rows its queries send back to the collector."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.rows = 0
+
+    def query(self, *args: Any, **kw: Any) -> Any:
+        result = self.inner.query(*args, **kw)
+        self.rows += len(result.result_rows)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_clickhouse_write_into_a_big_trace_reads_back_what_one_into_a_new_trace_does() -> None:
+    """The ClickHouse store summarises traces in ClickHouse: a write reads back one row per touched trace, not
+    every span of it (the collector used to fetch and fold all 20k span heads on every write into the trace)."""
+    from chdb_engine import fresh_store
+
+    store = fresh_store()
+    try:
+        big = f"{1:032x}"
+        store.write(IngestBatch(spans=_spans(big, 0, 20_000)))
+        counting = _CountingClient(store._w.c)
+        store._w.c = counting
+        store.write(IngestBatch(spans=_spans(big, 20_000, 200)))
+        into_big, counting.rows = counting.rows, 0
+        store.write(IngestBatch(spans=_spans(f"{2:032x}", 0, 200)))
+        into_new = counting.rows
+        (summary,) = store.traces(Filters(trace_id=big), 1)
+    finally:
+        store.close()
+    assert (summary.span_count, summary.root_name) == (20_200, "s0")
+    assert into_big <= into_new + 2, (into_big, into_new)
 
 
 # -- the incremental summaries are exactly rollup_trace over every stored span ----------------------------------
@@ -122,6 +162,34 @@ def test_incremental_summaries_equal_a_full_rollup(db: Path, batches: list[list[
     finally:
         store.close()
     assert got == _expected(batches)
+
+
+_tids = itertools.count(0x100)
+
+
+@pytest.fixture(scope="module")
+def clickhouse() -> Iterator[Any]:
+    from chdb_engine import fresh_store
+
+    store = fresh_store()
+    yield store
+    store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=_trace_batches())
+def test_clickhouse_summaries_equal_a_full_rollup(clickhouse: Any, batches: list[list[Span | Stream]]) -> None:
+    """The same property on the ClickHouse store (one store; each example writes traces of its own)."""
+    fresh = {old: f"{next(_tids):032x}" for old in (f"{0xA:032x}", f"{0xB:032x}")}
+    batches = [[dataclasses.replace(x, trace_id=fresh[x.trace_id],
+                                    **({"span_id": x.span_id + fresh[x.trace_id][-4:]} if isinstance(x, Stream) else {}))
+                for x in batch] for batch in batches]  # fmt: skip
+    for batch in batches:
+        clickhouse.write(IngestBatch(spans=tuple(x for x in batch if isinstance(x, Span)),
+                                     streams=tuple(x for x in batch if isinstance(x, Stream))))  # fmt: skip
+    got = {tid: clickhouse.traces(Filters(trace_id=tid), 1) for tid in fresh.values()}
+    expected = _expected(batches)
+    assert {tid: rows[0] for tid, rows in got.items() if rows} == expected
 
 
 def test_a_database_from_before_incremental_rollups_is_migrated(tmp_path: Path) -> None:
