@@ -87,6 +87,8 @@ class Ingestor:
         self._cond = threading.Condition()
         self._stopping = False
         self.paused = threading.Event()  # tests: hold the writer to fill the queue
+        #: called before each write; what it raises fails the write's requests (503) instead (retention.admit)
+        self.admit: Callable[[], None] | None = None
         # a store that writes in another process can make the metric observations there, off this process's GIL
         self._write_observed: Callable[[IngestBatch], Observation] | None = getattr(store, "write_observed", None)
         self._threads = [threading.Thread(target=self._run, name=f"streamscope-writer-{i}", daemon=True)
@@ -152,6 +154,8 @@ class Ingestor:
                 )
             observed: Observation | None = None
             try:
+                if self.admit is not None:
+                    self.admit()
                 if self._write_observed is not None:
                     observed = self._write_observed(merged)
                 else:

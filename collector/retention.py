@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 
 from streamscope.collector.model import NS
@@ -72,6 +73,11 @@ def _human(size: int) -> str:
     return f"{size:,} bytes"
 
 
+class StoreFull(Exception):
+    """The database is at ``--max-db-size`` and still growing: the write is refused (503 + Retry-After) while the
+    size pass deletes the oldest traces."""
+
+
 class Retention:
     """Deletes traces older than ``max_age_s`` and the oldest traces while the store is above ``max_bytes``."""
 
@@ -93,6 +99,29 @@ class Retention:
         self._check_every = check_every
         self._capacity: int | None = None  # traces that fit in LOW_WATER * max_bytes
         self._calibrated_at: int = 0  # storage bytes when the capacity was estimated
+        self._after_pass: int | None = None  # storage bytes after the last size pass at the high-water mark
+        #: set by :meth:`admit` when it refuses a write: the size pass should run now, not at its next tick
+        self.wake = threading.Event()
+
+    def admit(self, store: SpanStore) -> None:
+        """Before a write: refuse it while the database (file + WAL) is at or over the size limit and has grown
+        since the last size pass, and wake that pass. Writes that fit in the room the pass freed inside the file
+        (SQLite reuses deleted pages without growing it) go on.
+
+        Raises:
+            StoreFull: the write must wait for the oldest traces to go.
+        """
+        if self.max_bytes is None:
+            return
+        size = store.storage_bytes()
+        if size < self.max_bytes:
+            return
+        after = self._after_pass
+        if after is not None and size <= after:
+            return
+        self.wake.set()
+        raise StoreFull("the database is at its size limit (--max-db-size) while the oldest traces are deleted; "
+                        "retry later.")  # fmt: skip
 
     def describe(self) -> str:
         """One line for the command line: what is deleted, in the background."""
@@ -130,6 +159,7 @@ class Retention:
         size = store.storage_bytes()
         if size < HIGH_WATER * self.max_bytes:
             self._capacity = None  # below the mark (a new or vacuumed database): estimate afresh next time
+            self._after_pass = None
             return 0
         traces = store.counts()["traces"]
         if self._capacity is None or size > self._calibrated_at * (1 + GROWTH_SLACK):
@@ -147,6 +177,7 @@ class Retention:
         if deleted:
             # Deleting writes too (SQLite's WAL): that growth is ours, not new data, so it does not recalibrate.
             self._calibrated_at = max(self._calibrated_at, store.storage_bytes())
+        self._after_pass = store.storage_bytes()
         if deleted:
             log.info("size retention removed %d traces (%d bytes stored, limit %d)", deleted, size, self.max_bytes)
         return deleted

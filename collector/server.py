@@ -74,6 +74,10 @@ class CollectorServer:
         if retention is None and (retention_seconds or max_db_bytes):
             retention = Retention(retention_seconds, max_db_bytes)
         self.retention = retention
+        if retention is not None and retention.max_bytes is not None and isinstance(store, SQLiteStore):
+            # a write waits for room (503 meanwhile); on ClickHouse, whose parts shrink only as they merge, the
+            # size bound stays the background pass
+            self.ingestor.admit = lambda: retention.admit(store)
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._grpc: GrpcServer | None = None
@@ -112,7 +116,12 @@ class CollectorServer:
     def _enforce_retention(self) -> None:
         """Background retention (age and size); see ``collector/retention.py``."""
         assert self.retention is not None
-        while not self._stop.wait(self.retention.interval):
+        wake = self.retention.wake
+        while True:
+            wake.wait(self.retention.interval)  # the interval, or at once when a write was refused for room
+            wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 removed = self.retention.enforce(self.store)
                 if removed["age"]:
@@ -129,6 +138,8 @@ class CollectorServer:
 
     def stop(self, grace: float = 5.0) -> None:
         self._stop.set()
+        if self.retention is not None:
+            self.retention.wake.set()
         if self._grpc is not None:
             self._grpc.stop(grace).wait(grace)
         self.ingestor.close()  # drains the queue: requests waiting for their commit get answered

@@ -13,7 +13,7 @@ from factories import T0, llm_trace
 from streamscope.collector import aggregates as agg
 from streamscope.collector.cli import collector
 from streamscope.collector.model import NS, Filters
-from streamscope.collector.retention import HIGH_WATER, LOW_WATER, Retention, parse_size
+from streamscope.collector.retention import HIGH_WATER, LOW_WATER, Retention, StoreFull, parse_size
 from streamscope.collector.server import CollectorServer
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.memory import MemoryStore
@@ -85,6 +85,51 @@ def test_under_the_limit_nothing_is_deleted(store: SpanStore) -> None:
         store.write(llm_trace(10, start=i))
     assert Retention(max_age_s=10**9, max_bytes=store.storage_bytes() * 2).enforce(store) == {"age": 0, "size": 0}
     assert store.counts()["traces"] == 20
+
+
+def test_a_write_at_the_limit_waits_for_the_size_pass_and_then_fits_in_the_room_it_made(store: SpanStore) -> None:
+    for i in range(300):
+        store.write(llm_trace(60, start=i * 10))
+    limit = int(store.storage_bytes() / 1.02)  # the last writes took the store past its limit
+    r = Retention(max_bytes=limit)
+    with pytest.raises(StoreFull):
+        r.admit(store)
+    assert r.wake.is_set()  # the size pass is asked to run now
+    r.wake.clear()
+    assert r.enforce(store)["size"] > 0
+    r.admit(store)  # room was made: writes go on
+    for i in range(300, 320):
+        store.write(llm_trace(60, start=i * 10))
+        r.admit(store)  # they land in the room deleting made (SQLite reuses the freed pages)
+    assert not r.wake.is_set()
+
+
+def test_ingest_at_the_limit_is_503_with_retry_after_until_the_pass_makes_room(tmp_path: Path) -> None:
+    """The size pass runs when a write is refused, not at its next tick (here an hour away)."""
+    import httpx
+    from otlp import our_stream
+
+    store = SQLiteStore(str(tmp_path / "db.sqlite"))
+    for i in range(200):
+        store.write(llm_trace(60, start=-T0 / NS + time.time() - 600 + i))
+    limit = int(store.storage_bytes() / 1.02)
+    server = CollectorServer(store=store, http_port=0, grpc_port=None,
+                             retention=Retention(max_bytes=limit, check_every=3600))  # fmt: skip
+    server.start()
+    try:
+        body = our_stream(3)[0].SerializeToString()
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as client:
+            first = client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+            assert first.status_code == 503 and int(first.headers["Retry-After"]) >= 1
+            deadline = time.monotonic() + 30
+            r = first
+            while r.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                r = client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+            assert r.status_code == 200
+        assert store.counts()["traces"] <= int(200 * LOW_WATER * 1.02) + 2  # the oldest went to make room
+    finally:
+        server.stop()
 
 
 def test_background_thread_enforces_both_bounds(tmp_path: Path) -> None:
