@@ -74,7 +74,10 @@ def _header_credentials(settings: DashboardSettings) -> bool | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return credentials_ok(settings, token=header[7:].strip())
-    auth = request.authorization
+    try:
+        auth = request.authorization
+    except ValueError:  # Werkzeug's parse of Basic credentials that are not ASCII base64: wrong credentials
+        return False
     if auth is not None and auth.type == "basic":
         return credentials_ok(settings, username=auth.username, password=auth.password)
     return None

@@ -90,6 +90,16 @@ def test_failed_authorization_headers_count_too(app: Flask) -> None:
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("header", ["Basic \xff\xff", "Basic \xe9t\xe9", "Basic " + "\u00e9" * 5000, "Basic ==",
+                                    "Basic dXNlcg==", "Basic " + "A" * 20001, "Bearer \xff", "Digest x"])
+def test_malformed_authorization_headers_are_401_not_500(app: Flask, header: str) -> None:
+    """Werkzeug raises on a Basic header whose credentials are not ASCII base64 (what a latin-1 byte in the header
+    gives): a wrong credential, 401, never a 500."""
+    for path in ("/api/traces", "/traces"):
+        resp = app.test_client().get(path, headers={"Authorization": header})
+        assert resp.status_code in (302, 401), (header[:20], path, resp.status_code)
+
+
 # -- constant-time checks -------------------------------------------------------------------------------------
 def test_credential_checks_compare_digests_and_never_stop_at_the_user_name(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
