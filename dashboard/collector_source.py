@@ -112,7 +112,8 @@ class CollectorSource:
         return None if found is None else list(found["chunks"])
 
     def stats(self, filters: Filters, *, bucket: int) -> Row:
-        key = (filters.service, filters.model, filters.range or filters.since, filters.until, bucket)
+        key = (filters.service, filters.model, filters.session, filters.user, filters.range or filters.since,
+               filters.until, bucket)
         now = time.monotonic()
         with self._lock:
             hit = self._stats_cache.get(key)
@@ -128,9 +129,11 @@ class CollectorSource:
 
     def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
         until = filters.until if filters.until is not None else self._clock()
-        cf = _to_collector(Filters(service=filters.service, model=filters.model, since=filters.since, until=until))
+        cf = _to_collector(Filters(service=filters.service, model=filters.model, session=filters.session,
+                                   user=filters.user, since=filters.since, until=until))
         # query.stats reads the collector's per-minute aggregates when the filters and bucket allow it, and
-        # falls back to raw streams otherwise; either way the numbers come in compute_stats' shape.
+        # falls back to raw streams otherwise (a session or user filter: aggregates are not keyed by them);
+        # either way the numbers come in compute_stats' shape.
         computed = query.stats(self.store, "model", bucket, cf, series_metrics=overview_stats.SERIES_METRICS)
         return overview_stats.reshape(computed, providers=self.facets()["providers"])
 
@@ -139,7 +142,7 @@ class CollectorSource:
         """Whether the collector's query layer and this store report in-flight streams."""
         return callable(getattr(query, "live_streams", None)) and callable(getattr(self.store, "live", None))
 
-    def live(self, *, window: float) -> list[Row]:
+    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[Row]:
         """Streams in flight from ``query.live_streams(store, since_ns=now - window)``, newest first.
 
         Collector rows: ``{"trace_id", "span_id", "service", "model", "provider", "start", "chunk_count",
@@ -150,6 +153,10 @@ class CollectorSource:
         ``query.live_rate``). ``stalled_for`` is the seconds since the latest chunk once the stream has been
         silent for longer than the stall threshold plus the lag, else None (``query.live_stalled_for``). A stream with no chunk for ``window`` seconds is
         not listed. Without collector support the list is empty and the page says so.
+
+        ``session`` / ``user`` keep the streams whose trace already has a stored step with that ``session.id`` /
+        ``user.id`` (the stream's own span arrives only when it ends; the steps before it, such as the prompt,
+        usually have); a stream whose trace has no stored step yet is left out until one arrives.
         """
         if not self.live_supported:
             return []
@@ -168,7 +175,16 @@ class CollectorSource:
             row["chunks_per_second"] = recent if isinstance(recent, (int, float)) else None
             row.setdefault("stalled_for", None)
             out.append(row)
-        return out
+        if session is None and user is None:
+            return out
+        known: dict[str, bool] = {}
+        for row in out:
+            tid = str(row["trace_id"])
+            if tid not in known:
+                spans = self.store.trace_spans(tid)
+                known[tid] = ((session is None or any(s.session_id == session for s in spans))
+                              and (user is None or any(s.user_id == user for s in spans)))
+        return [row for row in out if known[str(row["trace_id"])]]
 
     def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
         return [{"trace_id": r.trace_id, "span_id": r.span_id, "name": r.name, "start": r.start_ns / NS,

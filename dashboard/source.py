@@ -51,8 +51,9 @@ class DataSource(Protocol):
         """Whether :meth:`live` can report in-flight streams at all."""
         ...
 
-    def live(self, *, window: float) -> list[Row]:
-        """Streams in flight: chunks seen recently, stream not ended yet."""
+    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[Row]:
+        """Streams in flight: chunks seen recently, stream not ended yet; with ``session`` / ``user``, only those
+        whose trace's steps stored so far carry that ``session.id`` / ``user.id``."""
         ...
 
     def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
