@@ -6,6 +6,7 @@ turns the collector's frozen dataclasses into the query-API dicts the pages rend
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from typing import Any
@@ -54,6 +55,21 @@ def _to_collector(f: Filters) -> cm.Filters:
         until_ns=cm.seconds_to_ns(f.until) if f.until is not None else None,
         search=f.q,
     )
+
+
+def session_cursor(raw: str) -> tuple[int, str]:
+    """A sessions-list cursor (``<last activity ns>_<session id, base64url>``) as ``SpanStore.sessions``' ``after``.
+
+    Raises:
+        BadParameter: If it is not one :meth:`CollectorSource.sessions` hands out.
+    """
+    start, sep, key = raw.partition("_")
+    try:
+        if not sep or not start.isascii() or not start.isdigit() or len(start) > 19:
+            raise ValueError(raw)
+        return int(start), base64.urlsafe_b64decode(key.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raise BadParameter("The cursor parameter is not a cursor this dashboard handed out.") from None
 
 
 def _cursor(raw: str | None) -> cm.Cursor | None:
@@ -191,8 +207,14 @@ class CollectorSource:
                  "error_type": r.error_type, "message": r.message, "http_status": r.http_status}
                 for r in self.store.error_rows(_to_collector(filters), limit)]
 
-    def sessions(self, filters: Filters) -> list[Row]:
-        return [s.to_dict() for s in self.store.sessions(_to_collector(filters), filters.limit)]
+    def sessions(self, filters: Filters) -> Row:
+        after = None if filters.cursor is None else session_cursor(filters.cursor)
+        rows = self.store.sessions(_to_collector(filters), filters.limit + 1, after)
+        page = rows[:filters.limit]
+        nxt = None
+        if len(rows) > filters.limit:
+            nxt = f"{page[-1].last_start_ns}_{base64.urlsafe_b64encode(page[-1].session_id.encode()).decode()}"
+        return {"sessions": [s.to_dict() for s in page], "next": nxt}
 
     def session(self, session_id: str) -> Row | None:
         found = self.store.sessions(cm.Filters(session_id=session_id), 1)

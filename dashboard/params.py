@@ -18,7 +18,7 @@ from streamscope.dashboard.errors import BadParameter
 
 MAX_QUERY_STRING = 2048
 MAX_TEXT = 200
-MAX_CURSOR = 256
+MAX_CURSOR = 1024  # a sessions-list cursor holds the session id (base64)
 MAX_LIMIT = 500
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")

@@ -61,8 +61,9 @@ class DataSource(Protocol):
         "error_type", "message", "http_status"}`` (the collector's ``ErrorRow``)."""
         ...
 
-    def sessions(self, filters: Filters) -> list[Row]:
-        """Sessions with activity in the filters' range, newest first (``SessionSummary.to_dict`` shape)."""
+    def sessions(self, filters: Filters) -> Row:
+        """``{"sessions": [...], "next": cursor | None}``: sessions with activity in the filters' range, newest
+        activity first (items in ``SessionSummary.to_dict`` shape), the page after ``filters.cursor``."""
         ...
 
     def session(self, session_id: str) -> Row | None:

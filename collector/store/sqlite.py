@@ -501,8 +501,8 @@ class SQLiteStore(AggregateRows):
     def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
         return sqlite_views.error_rows(self._r(), filters, limit)
 
-    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
-        return sqlite_views.sessions(self._r(), filters, limit)
+    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+        return sqlite_views.sessions(self._r(), filters, limit, after)
 
     def counts(self) -> dict[str, int]:
         con = self._r()

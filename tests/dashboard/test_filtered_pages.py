@@ -200,3 +200,30 @@ def test_compare_and_live_take_the_user(wclient: FlaskClient, traffic: Traffic, 
     assert finished and finished <= set(traffic.traces[user])
     assert wclient.get(f"/api/live?user={user}").status_code == 200
     assert wclient.get("/api/live?bogus=1").status_code == 400
+
+
+def test_sessions_list_pages_by_cursor_and_keeps_the_user(wclient: FlaskClient, traffic: Traffic) -> None:
+    everyone = sorted(s for v in traffic.sessions.values() for s in v)
+    for query, want in (("", everyone), (f"&user={USERS[1]}", sorted(traffic.sessions[USERS[1]]))):
+        got: list[str] = []
+        url: str | None = f"/sessions?limit=1{query}"
+        while url:
+            body = _page(wclient, url)
+            rows = re.findall(r'class="session-link" href="/sessions/([^"]+)"', body)
+            assert len(rows) == 1, url
+            got += rows
+            nxt = re.search(r'<a href="([^"]*)" rel="next">', body)
+            url = unescape(nxt.group(1)) if nxt else None
+            assert url is None or query.lstrip("&") in url
+        assert sorted(got) == want  # every session once, none twice
+    assert wclient.get("/sessions?cursor=12_%21%21").status_code == 400
+    assert wclient.get("/sessions?cursor=abc_c2Vzcw").status_code == 400
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_a_session_links_to_its_users_other_sessions(wclient: FlaskClient, traffic: Traffic, user: str) -> None:
+    body = _page(wclient, f"/sessions/{traffic.sessions[user][0]}")
+    link = re.search(r'class="user-link" href="([^"]+)"', body)
+    assert link is not None
+    listed = re.findall(r'class="session-link" href="/sessions/([^"]+)"', _page(wclient, unescape(link.group(1))))
+    assert sorted(listed) == sorted(traffic.sessions[user])
