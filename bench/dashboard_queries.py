@@ -6,6 +6,7 @@ p50/p95 per route next to the 150 ms target.
 
     python bench/dashboard_queries.py                       # 10k streams x 100 chunks = 1M chunks
     python bench/dashboard_queries.py --streams 100000 --chunks 50   # the issue's 100k / 5M target
+    python bench/dashboard_queries.py --db big.db --only "by user"    # reuse a filled store, a few routes
 
 Exits non-zero on a harness error (a non-200 answer, a failed write).
 """
@@ -13,7 +14,9 @@ Exits non-zero on a harness error (a non-200 answer, a failed write).
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -75,6 +78,7 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=100, help="chunks per stream")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--db", help="reuse (or create) this database file instead of a temporary one")
+    parser.add_argument("--only", help="time only the routes whose name contains this text (e.g. 'by user')")
     args = parser.parse_args()
 
     now = time.time()
@@ -97,6 +101,7 @@ def main() -> int:
     newest = store.streams(Filters(), 1)[0]
     failed_stream = store.streams(Filters(outcome="error"), 1)[0]
     session = newest.session_id or ""
+    user = newest.user_id or ""
     cold = create_app({"stats_ttl": 0}, store=store).test_client()  # every request recomputes
     warm = create_app(store=store).test_client()  # default: aggregates reused for 5 s
     routes = [
@@ -129,13 +134,35 @@ def main() -> int:
         ("compare models 24h", "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h"),
         ("compare streams", f"/compare?a={newest.span_id}&b={failed_stream.span_id}"),
         ("compare pick", f"/compare?a={newest.span_id}"),
+        ("sessions page 2", "sessions-next"),
+        ("errors by session", f"/errors?session={session}&range=7d"),
+        ("overview by user", f"/?user={user}&range=24h"),
+        ("overview by session", f"/?session={session}&range=24h"),
+        ("api overview by user", f"/api/overview?user={user}&range=6h"),
+        ("models by user", f"/models?user={user}&range=24h"),
+        ("models by session", f"/models?session={session}&range=24h"),
+        ("streams by user", f"/streams?user={user}"),
+        ("streams by session", f"/streams?session={session}"),
+        ("traces by user", f"/traces?user={user}"),
+        ("api streams by user", f"/api/streams?user={user}&limit=100"),
+        ("live by user", f"/live?user={user}"),
+        ("api live by user", f"/api/live?user={user}"),
+        ("compare by user", f"/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h&user={user}"),
     ]
     first = cold.get("/api/traces?limit=50").get_json()
+    sessions_next = re.search(r'<a href="([^"]*)" rel="next">', cold.get("/sessions").get_data(as_text=True))
+    if sessions_next is None:
+        print("harness error: the sessions list has no next page", file=sys.stderr)
+        return 1
     rows = []
     failed = False
     for name, url in routes:
+        if args.only and args.only not in name:
+            continue
         if url is None:
             url = f"/traces?cursor={first['next']}"
+        elif url == "sessions-next":
+            url = html.unescape(sessions_next.group(1))
         result = [name, url]
         for client in (cold, warm):
             times = []

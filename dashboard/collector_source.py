@@ -6,6 +6,7 @@ turns the collector's frozen dataclasses into the query-API dicts the pages rend
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from typing import Any
@@ -54,6 +55,21 @@ def _to_collector(f: Filters) -> cm.Filters:
         until_ns=cm.seconds_to_ns(f.until) if f.until is not None else None,
         search=f.q,
     )
+
+
+def session_cursor(raw: str) -> tuple[int, str]:
+    """A sessions-list cursor (``<last activity ns>_<session id, base64url>``) as ``SpanStore.sessions``' ``after``.
+
+    Raises:
+        BadParameter: If it is not one :meth:`CollectorSource.sessions` hands out.
+    """
+    start, sep, key = raw.partition("_")
+    try:
+        if not sep or not start.isascii() or not start.isdigit() or len(start) > 19:
+            raise ValueError(raw)
+        return int(start), base64.urlsafe_b64decode(key.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raise BadParameter("The cursor parameter is not a cursor this dashboard handed out.") from None
 
 
 def _cursor(raw: str | None) -> cm.Cursor | None:
@@ -112,7 +128,8 @@ class CollectorSource:
         return None if found is None else list(found["chunks"])
 
     def stats(self, filters: Filters, *, bucket: int) -> Row:
-        key = (filters.service, filters.model, filters.range or filters.since, filters.until, bucket)
+        key = (filters.service, filters.model, filters.session, filters.user, filters.range or filters.since,
+               filters.until, bucket)
         now = time.monotonic()
         with self._lock:
             hit = self._stats_cache.get(key)
@@ -128,9 +145,11 @@ class CollectorSource:
 
     def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
         until = filters.until if filters.until is not None else self._clock()
-        cf = _to_collector(Filters(service=filters.service, model=filters.model, since=filters.since, until=until))
+        cf = _to_collector(Filters(service=filters.service, model=filters.model, session=filters.session,
+                                   user=filters.user, since=filters.since, until=until))
         # query.stats reads the collector's per-minute aggregates when the filters and bucket allow it, and
-        # falls back to raw streams otherwise; either way the numbers come in compute_stats' shape.
+        # falls back to raw streams otherwise (a session or user filter: aggregates are not keyed by them);
+        # either way the numbers come in compute_stats' shape.
         computed = query.stats(self.store, "model", bucket, cf, series_metrics=overview_stats.SERIES_METRICS)
         return overview_stats.reshape(computed, providers=self.facets()["providers"])
 
@@ -139,7 +158,7 @@ class CollectorSource:
         """Whether the collector's query layer and this store report in-flight streams."""
         return callable(getattr(query, "live_streams", None)) and callable(getattr(self.store, "live", None))
 
-    def live(self, *, window: float) -> list[Row]:
+    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[Row]:
         """Streams in flight from ``query.live_streams(store, since_ns=now - window)``, newest first.
 
         Collector rows: ``{"trace_id", "span_id", "service", "model", "provider", "start", "chunk_count",
@@ -150,6 +169,10 @@ class CollectorSource:
         ``query.live_rate``). ``stalled_for`` is the seconds since the latest chunk once the stream has been
         silent for longer than the stall threshold plus the lag, else None (``query.live_stalled_for``). A stream with no chunk for ``window`` seconds is
         not listed. Without collector support the list is empty and the page says so.
+
+        ``session`` / ``user`` keep the streams whose trace already has a stored step with that ``session.id`` /
+        ``user.id`` (the stream's own span arrives only when it ends; the steps before it, such as the prompt,
+        usually have); a stream whose trace has no stored step yet is left out until one arrives.
         """
         if not self.live_supported:
             return []
@@ -168,15 +191,30 @@ class CollectorSource:
             row["chunks_per_second"] = recent if isinstance(recent, (int, float)) else None
             row.setdefault("stalled_for", None)
             out.append(row)
-        return out
+        if session is None and user is None:
+            return out
+        known: dict[str, bool] = {}
+        for row in out:
+            tid = str(row["trace_id"])
+            if tid not in known:
+                spans = self.store.trace_spans(tid)
+                known[tid] = ((session is None or any(s.session_id == session for s in spans))
+                              and (user is None or any(s.user_id == user for s in spans)))
+        return [row for row in out if known[str(row["trace_id"])]]
 
     def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
         return [{"trace_id": r.trace_id, "span_id": r.span_id, "name": r.name, "start": r.start_ns / NS,
                  "error_type": r.error_type, "message": r.message, "http_status": r.http_status}
                 for r in self.store.error_rows(_to_collector(filters), limit)]
 
-    def sessions(self, filters: Filters) -> list[Row]:
-        return [s.to_dict() for s in self.store.sessions(_to_collector(filters), filters.limit)]
+    def sessions(self, filters: Filters) -> Row:
+        after = None if filters.cursor is None else session_cursor(filters.cursor)
+        rows = self.store.sessions(_to_collector(filters), filters.limit + 1, after)
+        page = rows[:filters.limit]
+        nxt = None
+        if len(rows) > filters.limit:
+            nxt = f"{page[-1].last_start_ns}_{base64.urlsafe_b64encode(page[-1].session_id.encode()).decode()}"
+        return {"sessions": [s.to_dict() for s in page], "next": nxt}
 
     def session(self, session_id: str) -> Row | None:
         found = self.store.sessions(cm.Filters(session_id=session_id), 1)

@@ -18,7 +18,7 @@ from streamscope.dashboard.errors import BadParameter
 
 MAX_QUERY_STRING = 2048
 MAX_TEXT = 200
-MAX_CURSOR = 256
+MAX_CURSOR = 1024  # a sessions-list cursor holds the session id (base64)
 MAX_LIMIT = 500
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
@@ -166,6 +166,33 @@ class Filters:
             else:
                 out[key] = value
         return out
+
+    def active(self) -> list[tuple[str, str, str]]:
+        """The filters in force besides the time range, as ``(parameter, label, value)`` for the filter bar."""
+        out = []
+        for key, label in ACTIVE_LABELS:
+            value = getattr(self, key)
+            if value is not None:
+                out.append((key, label, f"{value:g} s" if isinstance(value, float) else str(value)))
+        return out
+
+    def without(self, key: str) -> dict[str, str]:
+        """The link that drops one filter (and the cursor: the pages change) and keeps the rest."""
+        return self.as_query(cursor=None, **{key: None})
+
+    def scope(self, **changes: str | None) -> dict[str, str]:
+        """The parameters every filtered page accepts (:data:`SCOPE`), with ``changes``: for a link to another
+        page (a drill-down) that keeps the service, model, session, user and time range."""
+        query = self.as_query(cursor=None, **changes)
+        return {k: v for k, v in query.items() if k in SCOPE}
+
+
+#: Filters shown in the filter bar, in order, with their label.
+ACTIVE_LABELS = (("q", "search"), ("service", "service"), ("model", "model"), ("outcome", "outcome"),
+                 ("status", "status"), ("min_duration", "duration ≥"), ("max_duration", "duration ≤"),
+                 ("min_ttft", "TTFT ≥"), ("session", "session"), ("user", "user"))
+#: Parameters that every filtered page (overview, models, streams, traces, errors) accepts, kept by drill-downs.
+SCOPE = frozenset({"service", "model", "session", "user", "range", "since", "until"})
 
 
 def filters(

@@ -51,8 +51,9 @@ class DataSource(Protocol):
         """Whether :meth:`live` can report in-flight streams at all."""
         ...
 
-    def live(self, *, window: float) -> list[Row]:
-        """Streams in flight: chunks seen recently, stream not ended yet."""
+    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[Row]:
+        """Streams in flight: chunks seen recently, stream not ended yet; with ``session`` / ``user``, only those
+        whose trace's steps stored so far carry that ``session.id`` / ``user.id``."""
         ...
 
     def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
@@ -60,8 +61,9 @@ class DataSource(Protocol):
         "error_type", "message", "http_status"}`` (the collector's ``ErrorRow``)."""
         ...
 
-    def sessions(self, filters: Filters) -> list[Row]:
-        """Sessions with activity in the filters' range, newest first (``SessionSummary.to_dict`` shape)."""
+    def sessions(self, filters: Filters) -> Row:
+        """``{"sessions": [...], "next": cursor | None}``: sessions with activity in the filters' range, newest
+        activity first (items in ``SessionSummary.to_dict`` shape), the page after ``filters.cursor``."""
         ...
 
     def session(self, session_id: str) -> Row | None:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -38,7 +41,14 @@ LANDMARKS = {
     "sessions": ["header.top", "h1", "nav.ranges", "form.filters", "#sessions"],
     "session": ["header.top", "h1", "#session-totals", "#session-traces"],
     "compare": ["header.top", "h1", "form.filters", "#compare-models"],
+    "overview-user": ["header.top", "h1", "nav.ranges", "form.filters", "#active-filters", "#kpis",
+                      "section.charts", "table.list"],
+    "trace-progress": ["header.top", "h1", "#in-progress", "#waterfall"],
+    "live": ["header.top", "h1", "form.filters", "#live", "#finished"],
+    "models": ["header.top", "h1", "nav.ranges", "form.filters", "#models", "section.charts"],
+    "empty": ["header.top", "h1", "#empty-state", "#first-trace", "#quickstart-link"],
 }
+IN_PROGRESS_WAIT = 60.0  # seconds to wait for a trace whose root has not arrived (a demo makes one every few s)
 
 
 def _api(dashboard: str, path: str, **params: Any) -> Any:
@@ -48,6 +58,49 @@ def _api(dashboard: str, path: str, **params: Any) -> Any:
 def _first_stream(dashboard: str, pick: Callable[[dict[str, Any]], bool], **params: Any) -> dict[str, Any]:
     streams = _api(dashboard, "/api/streams", limit=500, **params)["streams"]
     return next(s for s in streams if pick(s))
+
+
+def _open_in_progress(page: Page, dashboard: str) -> None:
+    """Open a trace whose root step has not arrived yet (``waiting_for_root``), still in progress when its page
+    loads: in a running demo one is always under way (this retries until one is caught before its root arrives);
+    the seeded test data has one that stays."""
+    deadline = time.monotonic() + IN_PROGRESS_WAIT
+    while time.monotonic() < deadline:
+        for t in _api(dashboard, "/api/traces", limit=500)["traces"]:
+            if t.get("waiting_for_root"):
+                page.goto(f"{dashboard}/traces/{t['trace_id']}")
+                if page.locator("#in-progress").count():
+                    return
+        time.sleep(0.2)
+    raise SystemExit("no trace in progress: take the screenshots while a demo is running")
+
+
+def _busiest_user(dashboard: str) -> str:
+    """The user with the most of the newest 500 streams (for the filtered overview)."""
+    counts: dict[str, int] = {}
+    for s in _api(dashboard, "/api/streams", limit=500)["streams"]:
+        if s.get("user_id"):
+            counts[s["user_id"]] = counts.get(s["user_id"], 0) + 1
+    return max(sorted(counts), key=lambda u: counts[u])
+
+
+def empty_dashboard() -> tuple[str, Callable[[], None]]:
+    """A dashboard over an empty store on a free loopback port (for the first-run page): its URL and a stop."""
+    from werkzeug.serving import make_server
+
+    from streamscope.collector.store.memory import MemoryStore
+    from streamscope.dashboard import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(store=MemoryStore()), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_port}", stop
 
 
 def layout(page: Page, selectors: list[str]) -> dict[str, Any]:
@@ -72,6 +125,8 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
                 launched.close()
     stalled = _first_stream(dashboard, lambda s: bool(s["stall_count"]) and s["outcome"] == "completed")
     failed = _first_stream(dashboard, lambda s: True, outcome="error")
+    user = _busiest_user(dashboard)
+    empty, stop_empty = empty_dashboard()
     pages: list[tuple[str, str, Callable[[Page], None] | None]] = [
         ("overview", "/?range=24h", lambda p: p.wait_for_function(
             "() => document.body.dataset.chartsReady === 'true'")),
@@ -89,6 +144,12 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
                                 - Number(x.cells[4].textContent.replace(/,/g, '')))[0]
                 .querySelector('a.session-link').click()"""), p.wait_for_selector("#session-traces"))),
         ("compare", "/compare?range=24h", None),
+        ("overview-user", f"/?user={quote(user)}", lambda p: p.wait_for_function(
+            "() => document.body.dataset.chartsReady === 'true'")),
+        ("trace-progress", "in-progress", None),
+        ("live", "/live", None),
+        ("models", "/models?range=24h", None),
+        ("empty", empty + "/", None),
     ]
     out.mkdir(parents=True, exist_ok=True)
     layouts = {}
@@ -96,7 +157,10 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
     try:
         page = context.new_page()
         for name, path, then in pages:
-            page.goto(dashboard + path)
+            if path == "in-progress":
+                _open_in_progress(page, dashboard)
+            else:
+                page.goto(path if path.startswith("http") else dashboard + path)
             page.wait_for_load_state("networkidle")
             if then is not None:
                 then(page)
@@ -105,6 +169,7 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
             (out / f"{name}.layout.json").write_text(json.dumps(layouts[name], indent=1) + "\n")
     finally:
         context.close()
+        stop_empty()
     return layouts
 
 

@@ -254,8 +254,8 @@ class ClickHouseStore:
         return [ErrorRow.of_span(_row_span(r)) for r in self._q.error_spans(filters, limit)]
 
     @_unavailable
-    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
-        return self._q.sessions(filters, limit)
+    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+        return self._q.sessions(filters, limit, after)
 
     @_unavailable
     def live(self, since_ns: int, limit: int) -> list[LiveStream]:

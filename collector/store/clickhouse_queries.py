@@ -149,7 +149,7 @@ class Queries:
                f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
         return list(self.c.query(sql, parameters=w.params).result_rows)
 
-    def sessions(self, f: Filters, limit: int) -> list[SessionSummary]:
+    def sessions(self, f: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
         w = _Where()
         w.add("session_id IS NOT NULL")
         for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
@@ -159,9 +159,14 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        having = ""
+        if after is not None:
+            last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
+            having = f" HAVING last < {last} OR (last = {last} AND sid > {sid})"
         sql = ("SELECT assumeNotNull(session_id) AS sid, max(user_id), min(start_ns), max(end_ns), count(),"
                " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
-               f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid ORDER BY last DESC, sid LIMIT {int(limit)}")  # fmt: skip
+               f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid{having} ORDER BY last DESC, sid"
+               f" LIMIT {int(limit)}")  # fmt: skip
         return [SessionSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
 
     def stream(self, span_id: str) -> Stream | None:

@@ -289,7 +289,7 @@ class MemoryStore:
         found.sort(key=lambda s: (s.start_ns, s.span_id), reverse=True)
         return [ErrorRow.of_span(s) for s in found[:limit]]
 
-    def sessions(self, filters: Filters, limit: int) -> list[SessionSummary]:
+    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
         f = filters
         groups: dict[str, list[TraceSummary]] = {}
         with self._lock:
@@ -306,6 +306,8 @@ class MemoryStore:
             error_count=sum(t.status == "error" for t in ts), stream_count=sum(t.stream_count for t in ts),
             last_start_ns=max(t.start_ns for t in ts)) for sid, ts in groups.items()]
         out.sort(key=lambda x: (-x.last_start_ns, x.session_id))
+        if after is not None:
+            out = [x for x in out if (-x.last_start_ns, x.session_id) > (-after[0], after[1])]
         return out[:limit]
 
     def counts(self) -> dict[str, int]:

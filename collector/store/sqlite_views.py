@@ -46,8 +46,13 @@ def error_rows(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Er
     return [ErrorRow(r[0], r[1], r[2], r[3], None if r[4] is None else str(r[4]), str(r[5] or ""),
                      r[6] if isinstance(r[6], int) else None) for r in rows]
 
-def sessions(con: sqlite3.Connection, filters: Filters, limit: int) -> list[SessionSummary]:
-    """``SpanStore.sessions`` over a reader connection."""
+def sessions(con: sqlite3.Connection, filters: Filters, limit: int,
+             after: tuple[int, str] | None = None) -> list[SessionSummary]:
+    """``SpanStore.sessions`` over a reader connection.
+
+    Walks the matching traces newest first (ties by session id); the first ``limit`` distinct sessions met are
+    those with the latest activity. After a cursor the walk starts at its time, and a session met there that
+    has a later trace, or ties the cursor's and sorts before it, was on an earlier page: its rollup says so."""
     f = filters
     where = ["t.session_id IS NOT NULL"]
     p: list[Any] = []
@@ -65,24 +70,28 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Sess
     con.execute("BEGIN")  # one snapshot for the scan and the rollups
     try:
         # newest traces first: the first `limit` distinct sessions met are those with the latest activity
-        order: list[str] = []
+        out: list[SessionSummary] = []
         seen: set[str] = set()
-        cur = con.execute(f"SELECT t.session_id FROM traces t WHERE {cond} ORDER BY t.start_ns DESC", p)
-        while len(order) < limit and (batch := cur.fetchmany(512)):
+        scan, scan_p = cond, p
+        if after is not None:
+            scan, scan_p = f"{cond} AND t.start_ns <= ?", [*p, after[0]]
+        cur = con.execute(f"SELECT t.session_id FROM traces t WHERE {scan} ORDER BY t.start_ns DESC, t.session_id",
+                          scan_p)
+        while len(out) < limit and (batch := cur.fetchmany(512)):
             for (sid,) in batch:
-                if sid not in seen:
-                    seen.add(sid)
-                    order.append(sid)
-                    if len(order) == limit:
-                        break
+                if sid in seen:
+                    continue
+                seen.add(sid)
+                row = SessionSummary(*con.execute(
+                    "SELECT t.session_id, max(t.user_id), min(t.start_ns), max(t.end_ns), count(*),"
+                    " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
+                    f" WHERE {cond} AND t.session_id = ?", [*p, sid]).fetchone())
+                if after is not None and (-row.last_start_ns, row.session_id) <= (-after[0], after[1]):
+                    continue  # on an earlier page
+                out.append(row)
+                if len(out) == limit:
+                    break
         cur.close()
-        out = []
-        for sid in order:
-            r = con.execute(
-                "SELECT t.session_id, max(t.user_id), min(t.start_ns), max(t.end_ns), count(*),"
-                " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
-                f" WHERE {cond} AND t.session_id = ?", [*p, sid]).fetchone()
-            out.append(SessionSummary(*r))
     finally:
         con.execute("COMMIT")
     out.sort(key=lambda x: (-x.last_start_ns, x.session_id))

@@ -49,8 +49,15 @@
     tbody.replaceChildren.apply(tbody, rows);
   }
 
+  // the page's own filters (session, user) apply to both lists
+  function finishedQuery() {
+    var q = new URLSearchParams(window.location.search);
+    q.set("limit", "20");
+    return q.toString();
+  }
+
   function poll() {
-    var live = fetch("/api/live").then(function (r) { return r.json(); }).then(function (data) {
+    var live = fetch("/api/live" + window.location.search).then(function (r) { return r.json(); }).then(function (data) {
       fill(document.querySelector("#live tbody"), data.live || [], function (tr, s) {
         cell(tr, fmtTime(s.start)); cell(tr, s.model || "–"); cell(tr, s.service || "–");
         cell(tr, fmtNum(s.chunk_count), "num chunks"); cell(tr, fmtDuration(s.elapsed), "num");
@@ -71,7 +78,7 @@
         td.title = "the trace page opens once the trace's spans have arrived";
       }, "Nothing is streaming right now.");
     });
-    var done = fetch("/api/streams?limit=20").then(function (r) { return r.json(); }).then(function (data) {
+    var done = fetch("/api/streams?" + finishedQuery()).then(function (r) { return r.json(); }).then(function (data) {
       fill(document.querySelector("#finished tbody"), data.streams || [], function (tr, s) {
         cell(tr, fmtTime(s.start)); cell(tr, s.model || "–"); cell(tr, s.service || "–");
         var td = cell(tr, "");

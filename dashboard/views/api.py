@@ -14,6 +14,7 @@ from flask import Blueprint, request
 from streamscope.dashboard import params
 from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
+from streamscope.dashboard.views.live import live_filters
 from streamscope.dashboard.views.overview import bucket_for, overview_filters
 from streamscope.dashboard.views.streams import STREAM_FILTERS
 from streamscope.dashboard.views.traces import TRACE_FILTERS
@@ -36,10 +37,11 @@ def overview() -> dict[str, Any]:
 
 @bp.get("/live")
 def live() -> dict[str, Any]:
-    """Streams in flight right now."""
-    _no_args()
+    """Streams in flight right now (``session`` / ``user`` filter them as on the live page)."""
     st = state()
-    return {"live": st.source.live(window=st.settings.live_window), "supported": st.source.live_supported}
+    filters = live_filters()
+    return {"live": st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user),
+            "supported": st.source.live_supported}
 
 
 @bp.get("/traces")

@@ -13,7 +13,7 @@ from streamscope.dashboard.extension import state
 
 bp = Blueprint("compare", __name__)
 
-COMPARE_KEYS = ("a", "b", "model_a", "model_b", "range", "service")
+COMPARE_KEYS = ("a", "b", "model_a", "model_b", "range", "service", "session", "user")
 SAMPLE = 1000  # newest streams per model read for its distributions
 MODEL_METRICS = (("ttft", "TTFT", "s"), ("time_to_first_chunk", "Time to first chunk", "s"),
                  ("duration", "Duration", "s"), ("gap_p95", "Gap p95 per stream", "s"),
@@ -40,8 +40,10 @@ def index() -> str:
     values = _args()
     st = state()
     facets = st.source.facets()
+    session = params.text("session", values["session"]) if "session" in values else None
+    user = params.text("user", values["user"]) if "user" in values else None
     if "a" in values:
-        return _streams(values)
+        return _streams(values, session=session, user=user)
     range_name = params.choice("range", values.get("range", "24h"), params.RANGES)
     seconds = params.RANGES[range_name]
     since = None if seconds is None else time.time() - seconds
@@ -52,17 +54,19 @@ def index() -> str:
     names = tuple(m for m, _, _ in MODEL_METRICS)
     samples: dict[str, dict[str, list[float | None]]] = {}
     for key, model in (("a", model_a), ("b", model_b)):
-        f = params.Filters(model=model or None, service=service, since=since, limit=SAMPLE)
+        f = params.Filters(model=model or None, service=service, since=since, limit=SAMPLE, session=session,
+                           user=user)
         samples[key] = st.source.timings(f, names) if model else {m: [] for m in names}
     pairs = [(label, unit, distributions.pair(samples["a"][metric], samples["b"][metric]))
              for metric, label, unit in MODEL_METRICS]
+    scope = params.Filters(service=service, range=range_name, session=session, user=user)
     return render_template("compare.html", mode="models", model_a=model_a, model_b=model_b, range_name=range_name,
-                           service=service, pairs=pairs, n_a=len(samples["a"]["duration"]),
+                           service=service, scope=scope, pairs=pairs, n_a=len(samples["a"]["duration"]),
                            n_b=len(samples["b"]["duration"]),
                            sample=SAMPLE, facets=facets, ranges=list(params.RANGES))
 
 
-def _streams(values: dict[str, str]) -> str:
+def _streams(values: dict[str, str], *, session: str | None, user: str | None) -> str:
     st = state()
     ids = {k: params.span_id(values[k]) for k in ("a", "b") if k in values}
     found: dict[str, dict[str, Any]] = {}
@@ -72,11 +76,11 @@ def _streams(values: dict[str, str]) -> str:
             raise NotFound("No stream with that span id is stored.")
         found[key] = row
     candidates: list[dict[str, Any]] = []
-    if "b" not in found:  # offer the latest streams of the same model to compare with
+    if "b" not in found:  # offer the latest streams of the same model (and session / user) to compare with
         model = found["a"].get("model") or None
-        candidates = [s for s in st.source.streams(params.Filters(model=model, limit=21))["streams"]
-                      if s["span_id"] != ids["a"]][:20]
-        return render_template("compare.html", mode="pick", a=found["a"], candidates=candidates)
+        scope = params.Filters(model=model, session=session, user=user, limit=21)
+        candidates = [s for s in st.source.streams(scope)["streams"] if s["span_id"] != ids["a"]][:20]
+        return render_template("compare.html", mode="pick", a=found["a"], candidates=candidates, scope=scope)
     chunks = {k: st.source.chunks(ids[k]) or [] for k in ("a", "b")}
     axis = max(max(found[k].get("duration") or 0.0, *(c.get("offset") or 0.0 for c in chunks[k]), 1e-9)
                for k in ("a", "b"))

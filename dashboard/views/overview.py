@@ -13,14 +13,17 @@ from streamscope.dashboard.extension import state
 
 bp = Blueprint("overview", __name__)
 
-OVERVIEW_FILTERS = ("service", "model", "range", "since", "until", "bucket")
+OVERVIEW_FILTERS = ("service", "model", "session", "user", "range", "since", "until", "bucket")
 
 
 def overview_filters() -> params.Filters:
     """Parse the overview's query parameters. Without ``range`` or ``since``, the range is the one that shows the
     data there is (:func:`default_range`)."""
     args = request.args.to_dict(flat=False)
-    default = None if "range" in args or "since" in args else default_range()
+    default = None
+    if "range" not in args and "since" not in args:
+        who = {k: params.text(k, v[0]) for k in ("session", "user") if len(v := args.get(k) or []) == 1 and v[0]}
+        default = default_range(session=who.get("session"), user=who.get("user"))
     return params.filters(args, allowed=OVERVIEW_FILTERS, default_range=default)
 
 
@@ -28,11 +31,12 @@ def overview_filters() -> params.Filters:
 OPENING_RANGES = ("15m", "1h", "6h", "24h", "7d", "30d")
 
 
-def default_range(now: float | None = None) -> str:
-    """The shortest named range whose first three quarters hold the newest stream, so the page opens on the latest
-    data drawn across the charts rather than as a sliver at an edge; ``15m`` without data, ``all`` past 30 days."""
+def default_range(now: float | None = None, *, session: str | None = None, user: str | None = None) -> str:
+    """The shortest named range whose first three quarters hold the newest stream (of that session or user when
+    filtered), so the page opens on the latest data drawn across the charts rather than as a sliver at an edge;
+    ``15m`` without data, ``all`` past 30 days."""
     try:
-        newest = state().source.streams(params.Filters(limit=1)).get("streams") or []
+        newest = state().source.streams(params.Filters(limit=1, session=session, user=user)).get("streams") or []
     except Exception:  # no store yet, or a store that cannot answer: the shortest range
         return OPENING_RANGES[0]
     if not newest or not isinstance(newest[0].get("start"), (int, float)):

@@ -12,7 +12,7 @@ from streamscope.dashboard.extension import state
 
 bp = Blueprint("sessions", __name__)
 
-SESSION_FILTERS = ("service", "user", "range", "since", "until", "limit")
+SESSION_FILTERS = ("service", "user", "range", "since", "until", "cursor", "limit")
 
 
 @bp.get("/sessions")
@@ -21,7 +21,7 @@ def index() -> str:
     st = state()
     filters = params.filters(request.args.to_dict(flat=False), allowed=SESSION_FILTERS, default_range="7d",
                              default_limit=st.settings.page_size)
-    return render_template("sessions/list.html", filters=filters, sessions=st.source.sessions(filters),
+    return render_template("sessions/list.html", filters=filters, page=st.source.sessions(filters),
                            facets=st.source.facets(), ranges=list(params.RANGES))
 
 

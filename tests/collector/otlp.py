@@ -71,8 +71,10 @@ def request(spans: list[PbSpan], service: str = "test-app", resource: dict[str, 
 
 def our_stream(n_chunks: int = 5, *, model: str = "gpt-4o-mini", outcome: str = "completed",
                service: str = "test-app", trace_id: bytes | None = None, chunk_spans: bool = True,
-               start_ns: int | None = None) -> tuple[ExportTraceServiceRequest, dict[str, str]]:  # fmt: skip
-    """A trace shaped like our SDK's output: root → LLM stream span (rollups) → chunk spans."""
+               start_ns: int | None = None, session: str | None = None, user: str | None = None,
+               who_on_stream: bool = True) -> tuple[ExportTraceServiceRequest, dict[str, str]]:  # fmt: skip
+    """A trace shaped like our SDK's output: root → LLM stream span (rollups) → chunk spans. ``session`` /
+    ``user`` set ``session.id`` / ``user.id`` on the root, and on the stream's span too with ``who_on_stream``."""
     tid = trace_id or new_trace_id()
     root, llm = new_span_id(), new_span_id()
     t0 = start_ns if start_ns is not None else time.time_ns() - 10 * NS
@@ -85,7 +87,10 @@ def our_stream(n_chunks: int = 5, *, model: str = "gpt-4o-mini", outcome: str = 
         "streamscope.stream.gap_p95": 0.05, "streamscope.stream.gap_max": 0.05, "streamscope.stream.stall_count": 0,
         "streamscope.stream.output_tokens_per_second": 20.0, "streamscope.usage.source": "provider",
     }  # fmt: skip
-    spans = [pb_span(tid, root, None, name="handle", start_ns=t0, dur=1.0, kind=2)]
+    who = {k: v for k, v in (("session.id", session), ("user.id", user)) if v is not None}
+    if who_on_stream:
+        attrs.update(who)
+    spans = [pb_span(tid, root, None, name="handle", start_ns=t0, dur=1.0, kind=2, attrs=who or None)]
     if not chunk_spans:
         attrs["streamscope.chunks.offset"] = [0.1 + 0.05 * i for i in range(n_chunks)]
         attrs["streamscope.chunks.size"] = [3] * n_chunks

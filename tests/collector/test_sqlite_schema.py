@@ -28,3 +28,22 @@ def test_a_database_from_before_waiting_for_root_gets_the_column(tmp_path: Path)
         assert new.waiting_for_root is True
     finally:
         store.close()
+
+
+def test_session_and_user_filters_look_streams_up_by_index(tmp_path: Path) -> None:
+    """A stream's session or user (its own or its trace's) is found through the partial indexes, not by checking
+    every stored stream: the filtered overview, models and lists depend on it at 100k streams."""
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    try:
+        store.streams(Filters(), 1)  # open the reader
+        seen: list[str] = []
+        con = store._r()
+        con.set_trace_callback(seen.append)
+        store.streams(Filters(user_id="u-1", session_id="s-1"), 50)
+        con.set_trace_callback(None)
+        (sql,) = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        plan = " | ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "streams_user" in plan and "streams_session" in plan, plan
+        assert "SCAN s " not in plan + " " and "CORRELATED" not in plan, plan
+    finally:
+        store.close()

@@ -553,6 +553,29 @@ def test_sessions_roll_up_their_traces(store: SpanStore) -> None:
     assert store.sessions(Filters(session_id="s2"), 10)[0].trace_count == 1
 
 
+def test_sessions_page_by_keyset_cursor_without_gaps_or_repeats(store: SpanStore) -> None:
+    # s0..s5 with their latest activity at 10, 8, 8, 6, 6, 6 s (ties sort by session id); s1 and s4 also have
+    # an older trace, which must not bring them back on a later page
+    for sid, starts in (("s0", [10]), ("s2", [8]), ("s1", [8, 1]), ("s5", [6]), ("s4", [6, 0.5]), ("s3", [6]),
+                        ("s9", [2])):
+        for t in starts:
+            store.write(llm_trace(start=float(t), session=sid))
+    everything = [r.session_id for r in store.sessions(Filters(), 100)]
+    assert everything == ["s0", "s1", "s2", "s3", "s4", "s5", "s9"]
+    for size in (1, 2, 3, 4):
+        got, after = [], None
+        while True:
+            page = store.sessions(Filters(), size, after)
+            got += [r.session_id for r in page]
+            if len(page) < size:
+                break
+            after = (page[-1].last_start_ns, page[-1].session_id)
+        assert got == everything, size
+    page = store.sessions(Filters(), 2, (T0 + 6 * NS, "s3"))
+    assert [(r.session_id, r.trace_count) for r in page] == [("s4", 2), ("s5", 1)]
+    assert store.sessions(Filters(since_ns=T0 + 3 * NS), 10, (T0 + 8 * NS, "s2"))[0].session_id == "s3"
+
+
 def test_a_trace_whose_root_has_not_arrived_waits_for_it_then_shows_its_real_root(store: SpanStore) -> None:
     tid, root, child = trace_id(), span_id(), span_id()
     store.write(IngestBatch(spans=(span(tid, child, root, name="ChatPromptTemplate", start=0.1, dur=0.1),)))

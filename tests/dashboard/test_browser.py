@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from dashboard_seed import XSS_CONTENT, Seeded, one_trace, seed
@@ -582,5 +583,57 @@ def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, C
     pg.wait_for_selector("#compare-streams")
     assert pg.locator("svg.timeline").count() == 2
     _shot(pg, "compare-streams")
+    _no_script_ran(pg)
+    assert console.errors == []
+
+
+FILTERED_PAGES = ("/", "/models", "/streams", "/traces", "/errors", "/live", "/sessions",
+                  "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
+
+
+@pytest.mark.parametrize("path", FILTERED_PAGES)
+def test_filtered_pages_show_the_filter_as_text_and_remove_it(server: Server, page: tuple[sync_api.Page, Console],
+                                                              path: str) -> None:
+    """Each page filtered by a hostile user id: the filter bar shows it as text (no markup runs, CSP logs
+    nothing), the form holds it, and its × opens the same page without it."""
+    pg, console = page
+    d = server.debug
+    url = server.url + path + ("&" if "?" in path else "?") + "user=" + quote(d.user_id)
+    response = pg.goto(url)
+    assert response is not None and response.status == 200, url
+    pg.wait_for_load_state("networkidle")
+    if path in ("/", "/models"):
+        pg.wait_for_function("() => document.body.dataset.chartsReady === 'true'")
+    chip = pg.locator("#active-filters .chip[data-filter=user]")
+    assert chip.locator("b").inner_text() == d.user_id
+    assert pg.locator("form.filters input[name=user]").input_value() == d.user_id
+    _no_script_ran(pg)
+    if path == "/streams":  # only that user's streams: the debugging traces' two streams
+        assert pg.locator("#streams tbody tr").count() == 2
+    if path == "/live":  # the page's polling keeps the filter: after a poll, only that user's finished streams
+        pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
+        traces = {h.split("/traces/")[1][:32] for h in
+                  pg.locator("#finished a[href*='/traces/']").evaluate_all("els => els.map(e => e.href)")}
+        assert traces and traces <= {d.error_trace, d.chat_trace}
+    _shot(pg, "filtered" + path.split("?")[0].replace("/", "-"))
+    chip.locator("a.remove").click()
+    pg.wait_for_load_state("networkidle")
+    assert "user=" not in pg.url and pg.locator("#active-filters .chip[data-filter=user]").count() == 0
+    _no_script_ran(pg)
+    assert console.errors == []
+
+
+def test_session_filter_chip_keeps_markup_as_text(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+    pg, console = page
+    d = server.debug
+    pg.goto(f"{server.url}/streams?session={quote(d.session_id)}&user={quote(d.user_id)}")
+    chips = pg.locator("#active-filters .chip")
+    assert chips.count() == 2
+    assert pg.locator("#active-filters .chip[data-filter=session] b").inner_text() == d.session_id
+    assert pg.locator("#active-filters b b").count() == 0  # "<b>bold</b>" in the id stayed text
+    pg.locator("#active-filters .chip[data-filter=session] a.remove").click()
+    pg.wait_for_load_state("networkidle")
+    assert pg.locator("#active-filters .chip").count() == 1  # the user filter stays
+    assert pg.locator("#streams tbody tr").count() == 2
     _no_script_ran(pg)
     assert console.errors == []

@@ -121,8 +121,13 @@ def test_in_progress_trace_in_the_list_and_on_its_page(dclient: FlaskClient, deb
     assert "in progress" in row and "ChatPromptTemplate" in row and "running" in row
     page = _page(dclient, f"/traces/{debug.waiting_trace}")
     assert 'id="in-progress"' in page
+    meta = re.search(r'<p class="meta" id="trace-meta">(.*?)</p>', page, re.S)
+    assert meta and ">running<" in meta.group(1) and "status-ok" not in meta.group(1)  # not "ok" while it runs
+    assert "≥ " in meta.group(1) and "so far" in meta.group(1)
     done = _page(dclient, f"/traces/{debug.chat_trace}")
     assert 'id="in-progress"' not in done and 'id="root-missing"' not in done
+    meta = re.search(r'<p class="meta" id="trace-meta">(.*?)</p>', done, re.S)
+    assert meta and ">running<" not in meta.group(1) and "status-ok" in meta.group(1)
 
 
 def test_trace_page_links_session_and_user(dclient: FlaskClient, debug: Debugging) -> None:
