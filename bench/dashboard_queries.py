@@ -147,7 +147,7 @@ def main() -> int:
         ("api streams by user", f"/api/streams?user={user}&limit=100"),
         ("live by user", f"/live?user={user}"),
         ("api live by user", f"/api/live?user={user}"),
-        ("compare by user", f"/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h&user={user}"),
+        ("compare by user", f"/compare?model_a={newest.model}&model_b=gpt-4o-mini&range=24h&user={user}"),
     ]
     first = cold.get("/api/traces?limit=50").get_json()
     sessions_next = re.search(r'<a href="([^"]*)" rel="next">', cold.get("/sessions").get_data(as_text=True))
