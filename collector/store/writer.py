@@ -117,13 +117,7 @@ class SQLiteProcessStore(SQLiteStore):
 
     def _write(self, batch: IngestBatch, observe: bool) -> bytes:
         """Send the batch, wait for the child's answer after its commit; the answer (``ok`` + observations)."""
-        buf = io.BytesIO()
-        pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
-        pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-        pickler.dump((self.clock(), observe, list(map(_span_fields, batch.spans)),
-                      list(map(_stream_fields, batch.streams)), list(map(tuple, batch.chunks)),
-                      list(map(_live_fields, batch.live))))  # fmt: skip
-        payload = buf.getbuffer()
+        payload = encode_batch(batch, self.clock(), observe)
         with self._lock:  # send in turn; the child commits (and answers) in the order it received
             if self._closed:
                 raise RuntimeError("store is closed")
@@ -178,6 +172,24 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
+def encode_batch(batch: IngestBatch, clock: int, observe: bool) -> memoryview:
+    """The message that carries a batch to the child (with the parent's clock and whether to observe it)."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
+    pickler.dump((clock, observe, list(map(_span_fields, batch.spans)), list(map(_stream_fields, batch.streams)),
+                  list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
+    return buf.getbuffer()
+
+
+def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch]:
+    """:func:`encode_batch` undone, in the child."""
+    clock, observe, spans, streams, chunks, live = pickle.loads(msg)
+    batch = IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams), tuple(chunks),
+                        tuple(LiveStream(*f) for f in live))  # fmt: skip
+    return clock, observe, batch
+
+
 def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
     """The child: store every batch that arrives, answer ``ok`` or the error, until told to stop or EOF."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent drains the queue and then stops us
@@ -197,10 +209,7 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             if msg == _STOP:
                 return
             try:
-                clock, observe, spans, streams, chunks, live = pickle.loads(msg)
-                now[0] = clock
-                batch = IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams),
-                                    tuple(chunks), tuple(LiveStream(*f) for f in live))  # fmt: skip
+                now[0], observe, batch = decode_batch(msg)
                 store.write(batch)
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
