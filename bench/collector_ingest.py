@@ -52,7 +52,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from streamscope.collector.decode import decode_body, decode_request, parse_protobuf
 from streamscope.collector.model import IngestBatch
 from streamscope.collector.normalise import normalise
-from streamscope.collector.store.sqlite import _INSERT_SPAN, SCHEMA, SQLiteStore, _span_row
+from streamscope.collector.store.sqlite import _INSERT_SPAN, SCHEMA, SQLiteStore, span_rows
 from streamscope.collector.store.writer import decode_batch, encode_batch
 
 NS = 1_000_000_000
@@ -265,7 +265,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
                           tuple(c for b in part for c in b.chunks))
               for part in (batches[i : i + 10] for i in range(0, n, 10))]  # fmt: skip
     msgs = phase("hand-off", lambda: [bytes(encode_batch(g, 0, False)) for g in groups])
-    child = phase("child", lambda: [decode_batch(m)[2] for m in msgs])
+    child = phase("child", lambda: [decode_batch(m)[2:] for m in msgs])
     t = time.perf_counter()
     py = [normalise(decode_request(parse_protobuf(b))) for b in bodies]
     out["decode_py"] = spans / (time.perf_counter() - t)
@@ -283,7 +283,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
             insert = "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)"
         else:  # generic spans: their rows in the spans table alone (with its unique index)
             con.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS streams")[0])
-            rows = [_span_row(s) for b in batches for s in b.spans]
+            rows = [r for b in batches for r in span_rows(b.spans)]
             insert = _INSERT_SPAN
         t = time.perf_counter()
         for i in range(0, len(rows), 5120):
@@ -293,7 +293,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
         out["raw_sql"] = len(rows) / (time.perf_counter() - t)
         con.close()
         store = SQLiteStore(os.path.join(d, "store.db"))
-        phase("store", lambda: [store.write(g) for g in child])
+        phase("store", lambda: [store.write(g, rows) for g, rows in child])
         out["store"] = spans / out["wall_store"]
         store.close()
     return out

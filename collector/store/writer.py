@@ -33,12 +33,11 @@ from typing import Any
 
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.metrics import BatchObserver, Observation
-from streamscope.collector.model import IngestBatch, LiveStream, Span, Stream
-from streamscope.collector.store.sqlite import SQLiteStore
+from streamscope.collector.model import IngestBatch, LiveStream, Stream
+from streamscope.collector.store.sqlite import SpanRow, SQLiteStore, span_rows
 
-# Spans, streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the
-# dataclasses themselves calls a Python __getstate__ per object) and are rebuilt there.
-_span_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Span)))
+# Streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the dataclasses
+# themselves calls a Python __getstate__ per object) and are rebuilt there; spans as their table rows.
 _stream_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Stream)))
 _live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStream)))
 log = logging.getLogger(__name__)
@@ -173,21 +172,22 @@ class SQLiteProcessStore(SQLiteStore):
 
 
 def encode_batch(batch: IngestBatch, clock: int, observe: bool) -> memoryview:
-    """The message that carries a batch to the child (with the parent's clock and whether to observe it)."""
+    """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
+    travel as their table rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing
+    left to encode in the child)."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-    pickler.dump((clock, observe, list(map(_span_fields, batch.spans)), list(map(_stream_fields, batch.streams)),
+    pickler.dump((clock, observe, span_rows(batch.spans), list(map(_stream_fields, batch.streams)),
                   list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
     return buf.getbuffer()
 
 
-def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch]:
-    """:func:`encode_batch` undone, in the child."""
-    clock, observe, spans, streams, chunks, live = pickle.loads(msg)
-    batch = IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams), tuple(chunks),
-                        tuple(LiveStream(*f) for f in live))  # fmt: skip
-    return clock, observe, batch
+def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, list[SpanRow]]:
+    """:func:`encode_batch` undone, in the child: the batch without its spans, and their rows."""
+    clock, observe, rows, streams, chunks, live = pickle.loads(msg)
+    batch = IngestBatch((), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live))
+    return clock, observe, batch, rows
 
 
 def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
@@ -209,8 +209,8 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             if msg == _STOP:
                 return
             try:
-                now[0], observe, batch = decode_batch(msg)
-                store.write(batch)
+                now[0], observe, batch, rows = decode_batch(msg)
+                store.write(batch, rows)
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
                 send.send_bytes(reply.encode("utf-8", "replace")[:4096])
