@@ -82,6 +82,7 @@ void fo_interns_clear(Interns *in) {
 /* A string field as str, cut to ``chars`` characters; strings of up to INTERN_BYTES bytes (never cut: chars is
  * larger) come from the request's cache of recent strings. */
 static PyObject *str_of(Interns *in, Bytes b, Py_ssize_t chars) {
+    if (b.n == 0) return Py_NewRef(empty_str); /* b.p may be NULL (a field not given) */
     if (b.n > INTERN_BYTES) return text(b, chars);
     uint32_t h = 2166136261u;
     for (Py_ssize_t i = 0; i < b.n; i++) h = (h ^ b.p[i]) * 16777619u;
