@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -101,9 +102,9 @@ class SQLiteProcessStore(SQLiteStore):
     def writer_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def write(self, batch: IngestBatch) -> None:
-        if len(batch):
-            self._write(batch, False)
+    def write(self, batch: IngestBatch, rows: Sequence[SpanRow] | None = None) -> None:
+        if len(batch) or rows:
+            self._write(batch, False, rows)
 
     def write_observed(self, batch: IngestBatch) -> Observation:
         """:meth:`write`, and return the batch's metric observations, made by the child once it has committed
@@ -114,9 +115,9 @@ class SQLiteProcessStore(SQLiteStore):
         observed: Observation = pickle.loads(reply[len(_OK) :])
         return observed
 
-    def _write(self, batch: IngestBatch, observe: bool) -> bytes:
+    def _write(self, batch: IngestBatch, observe: bool, rows: Sequence[SpanRow] | None = None) -> bytes:
         """Send the batch, wait for the child's answer after its commit; the answer (``ok`` + observations)."""
-        payload = encode_batch(batch, self.clock(), observe)
+        payload = encode_batch(batch, self.clock(), observe, rows)
         with self._lock:  # send in turn; the child commits (and answers) in the order it received
             if self._closed:
                 raise RuntimeError("store is closed")
@@ -171,14 +172,15 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
-def encode_batch(batch: IngestBatch, clock: int, observe: bool) -> memoryview:
+def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: Sequence[SpanRow] | None = None) -> memoryview:
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
     travel as their table rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing
-    left to encode in the child)."""
+    left to encode in the child); ``rows``, when given, in place of ``batch.spans``."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-    pickler.dump((clock, observe, span_rows(batch.spans), list(map(_stream_fields, batch.streams)),
+    spans = span_rows(batch.spans) if rows is None else list(rows)
+    pickler.dump((clock, observe, spans, list(map(_stream_fields, batch.streams)),
                   list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
     return buf.getbuffer()
 
