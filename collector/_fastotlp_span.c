@@ -360,10 +360,11 @@ int fo_scope_name(Buf scope_spans, PyObject **out, Interns *in) {
 
 /* -- the span ---------------------------------------------------------------------------------------------- */
 static int status_fields(Bytes status, uint64_t *code, Bytes *message) {
-    Buf b = {status.p, status.p + status.n};
     *code = 0;
     message->p = (const uint8_t *)"";
     message->n = 0;
+    if (status.n == 0) return OK; /* no status given: status.p may be NULL */
+    Buf b = {status.p, status.p + status.n};
     for (;;) { /* Status: message = 2, code = 3 */
         uint32_t f;
         int wt, more;
