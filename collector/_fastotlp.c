@@ -1,104 +1,27 @@
 /* The ingest hot path in C: walk an OTLP ExportTraceServiceRequest that upb has already parsed (so the wire
- * format and every string's UTF-8 are known good) and turn its chunk spans into Chunk rows without building a
- * Python object per protobuf field.
+ * format and every string's UTF-8 are known good) and turn its chunk spans into Chunk rows and its other spans
+ * into Span objects (collector/_fastotlp_span.c) without building a Python object per protobuf field.
  *
  * This is an accelerator, not a second decoder: collector/decode.py stays the reference. Everything here is
  * bounds-checked anyway, and anything this walker does not handle exactly as upb + decode.py would (a wire type
  * other than the schema's for a field it reads, a value field given twice, groups, an in-flight signal on a
- * chunk) makes it hand that span, or the whole request, back to the Python decoder. tests/collector/
- * test_fastotlp.py checks both paths give equal results on generated and mutated requests.
+ * chunk, events on a span) makes it hand that span, or the whole request, back to the Python decoder.
+ * tests/collector/test_fastotlp.py checks both paths give equal results on generated and mutated requests.
  *
- *     walk(body: bytes, horizon_ns: int) -> None | (received, rejected, reason, chunks, others)
+ *     walk(body: bytes, horizon_ns: int) -> None | (received, rejected, reason, chunks, spans, others)
  *
  * None: decode the whole request in Python. Otherwise ``chunks`` holds a Chunk per valid chunk span in body
- * order (None where Python must decode that span), ``others`` one (resource, scope, span, chunk position or -1)
- * per valid span left to Python, ``reason`` the code of the first rejection (decode.REJECT_REASONS).
+ * order and ``spans`` a Span per other valid span in body order (None where Python must decode that span);
+ * ``others`` one (resource, scope, span, chunk position or -1, span position or -1) per valid span left to
+ * Python; ``reason`` the code of the first rejection (decode.REJECT_REASONS).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <string.h>
+#include "_fastotlp_span.h"
 
-#define OK 0
-#define BAIL 1   /* not for this walker: decode in Python */
-#define FAIL -1  /* a Python exception is set */
-
-#define MAX_STRING (1 << 20) /* characters, as decode.MAX_STRING */
 #define KIND_CHARS 32
 #define MAX_SECONDS 1e7 /* decode.MAX_SECONDS: offsets and gaps beyond it, or not finite, are ignored */
 
 static PyTypeObject *chunk_type = NULL; /* collector.model.Chunk, a tuple subclass */
 static PyObject *default_kind = NULL;   /* "content" */
-
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} Buf;
-
-typedef struct {
-    const uint8_t *p;
-    Py_ssize_t n;
-} Bytes;
-
-static int varint(Buf *b, uint64_t *out) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && b->p < b->end; shift += 7) {
-        uint8_t c = *b->p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *out = v;
-            return OK;
-        }
-    }
-    return BAIL;
-}
-
-static int fixed64(Buf *b, uint64_t *out) {
-    if (b->end - b->p < 8) return BAIL;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | b->p[i];
-    b->p += 8;
-    *out = v;
-    return OK;
-}
-
-static int delimited(Buf *b, Buf *out) {
-    uint64_t n;
-    if (varint(b, &n) != OK || n > (uint64_t)(b->end - b->p)) return BAIL;
-    out->p = b->p;
-    out->end = b->p + n;
-    b->p += n;
-    return OK;
-}
-
-/* Read one tag; 0 at the end of the buffer. */
-static int tag(Buf *b, uint32_t *field, int *wt, int *more) {
-    uint64_t t;
-    if (b->p >= b->end) {
-        *more = 0;
-        return OK;
-    }
-    if (varint(b, &t) != OK) return BAIL;
-    *field = (uint32_t)(t >> 3);
-    *wt = (int)(t & 7);
-    *more = 1;
-    return (*field == 0 || t >> 32) ? BAIL : OK;
-}
-
-static int skip(Buf *b, int wt) {
-    uint64_t v;
-    Buf sub;
-    switch (wt) {
-    case 0: return varint(b, &v);
-    case 1: return fixed64(b, &v);
-    case 2: return delimited(b, &sub);
-    case 5:
-        if (b->end - b->p < 4) return BAIL;
-        b->p += 4;
-        return OK;
-    default: return BAIL; /* groups (3, 4) and invalid wire types */
-    }
-}
 
 /* -- one attribute value (AnyValue: a oneof, the last field given wins) --------------------------------- */
 enum { V_NONE, V_STRING, V_BOOL, V_INT, V_DOUBLE, V_OTHER };
@@ -160,15 +83,6 @@ static int numeric(const Value *v, double *out) {
         return 1;
     }
     return 0;
-}
-
-/* A string value as str, cut to at most ``chars`` characters. */
-static PyObject *text(Bytes s, Py_ssize_t chars) {
-    PyObject *u = PyUnicode_DecodeUTF8((const char *)s.p, s.n, "strict");
-    if (u == NULL || PyUnicode_GET_LENGTH(u) <= chars) return u;
-    PyObject *cut = PyUnicode_Substring(u, 0, chars);
-    Py_DECREF(u);
-    return cut;
 }
 
 /* -- chunk spans ------------------------------------------------------------------------------------- */
@@ -317,16 +231,19 @@ typedef struct {
     uint64_t horizon;
     long received, rejected;
     int reason;
-    PyObject *chunks, *others;
+    PyObject *chunks, *spans, *others;
     Bytes last_parent; /* the hex str of the last parent id, reused across its chunks */
     PyObject *last_parent_hex;
+    Interns interns;
 } Walk;
 
-static int nonzero(Bytes b) {
-    for (Py_ssize_t i = 0; i < b.n; i++)
-        if (b.p[i]) return 1;
-    return 0;
-}
+/* The resource and scope of the spans being walked; each built when a span first needs it. */
+typedef struct {
+    SpanCtx ctx;
+    Buf scope_spans;
+    PyObject *scope; /* NULL until built */
+    int scope_state; /* CTX_* */
+} Place;
 
 static int reject(Walk *w, int reason) {
     w->rejected++;
@@ -334,8 +251,11 @@ static int reject(Walk *w, int reason) {
     return OK;
 }
 
-static int other(Walk *w, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp, Py_ssize_t pos) {
-    PyObject *t = Py_BuildValue("(nnnn)", rs, ss, sp, pos);
+/* A span left to Python: its place in the request, and its slot in ``chunks`` or ``spans`` (None there). */
+static int other(Walk *w, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp, PyObject *list) {
+    if (PyList_Append(list, Py_None)) return FAIL;
+    Py_ssize_t pos = PyList_GET_SIZE(list) - 1, none = -1;
+    PyObject *t = Py_BuildValue("(nnnnn)", rs, ss, sp, list == w->chunks ? pos : none, list == w->spans ? pos : none);
     if (t == NULL) return FAIL;
     int err = PyList_Append(w->others, t);
     Py_DECREF(t);
@@ -358,52 +278,81 @@ static PyObject *parent_hex(Walk *w, Bytes pid) {
     return s;
 }
 
-static int span(Walk *w, Buf b, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp) {
-    Bytes tid = {NULL, 0}, sid = {NULL, 0}, pid = {NULL, 0}, name = {NULL, 0};
-    uint64_t start = 0, end = 0;
+static PyObject *parent_of(Walk *w, Bytes pid) {
+    return pid.n && nonzero(pid) ? parent_hex(w, pid) : Py_None;
+}
+
+/* A span that is not a chunk span: a Span built here, or left to Python. */
+static int generic(Walk *w, Buf all, const SpanFields *f, Place *at, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp) {
+    if (!fo_span_ready()) return other(w, rs, ss, sp, w->spans);
+    if (fo_context(&at->ctx, &w->interns) == FAIL) return FAIL;
+    if (at->scope_state == CTX_UNBUILT) {
+        int r = fo_scope_name(at->scope_spans, &at->scope, &w->interns);
+        if (r == FAIL) return FAIL;
+        at->scope_state = r == OK ? CTX_READY : CTX_PYTHON;
+    }
+    if (at->ctx.state != CTX_READY || at->scope_state != CTX_READY) return other(w, rs, ss, sp, w->spans);
+    PyObject *parent = parent_of(w, f->pid), *obj = NULL;
+    if (parent == NULL) return FAIL;
+    int r = fo_span(&obj, all, f, parent == Py_None ? NULL : parent, &at->ctx, at->scope, &w->interns);
+    if (r == BAIL) return other(w, rs, ss, sp, w->spans);
+    if (r == FAIL) return FAIL;
+    int err = PyList_Append(w->spans, obj);
+    Py_DECREF(obj);
+    return err ? FAIL : OK;
+}
+
+static int span(Walk *w, Buf b, Place *at, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp) {
+    SpanFields f;
+    memset(&f, 0, sizeof f);
     Buf all = b;
     for (;;) {
-        uint32_t f;
+        uint32_t n;
         int wt, more;
-        if (tag(&b, &f, &wt, &more) != OK) return BAIL;
+        if (tag(&b, &n, &wt, &more) != OK) return BAIL;
         if (!more) break;
-        if (f == 1 || f == 2 || f == 4 || f == 5) {
+        if (n == 1 || n == 2 || n == 4 || n == 5) {
             Buf s;
             if (wt != 2 || delimited(&b, &s) != OK) return BAIL;
             Bytes v = {s.p, s.end - s.p};
-            if (f == 1) tid = v;
-            else if (f == 2) sid = v;
-            else if (f == 4) pid = v;
-            else name = v;
-        } else if (f == 7 || f == 8) {
-            if (wt != 1 || fixed64(&b, f == 7 ? &start : &end) != OK) return BAIL;
-        } else if (skip(&b, wt) != OK) {
-            return BAIL;
+            if (n == 1) f.tid = v;
+            else if (n == 2) f.sid = v;
+            else if (n == 4) f.pid = v;
+            else f.name = v;
+        } else if (n == 7 || n == 8) {
+            if (wt != 1 || fixed64(&b, n == 7 ? &f.start : &f.end) != OK) return BAIL;
+        } else if (n == 6 && wt == 0) { /* kind */
+            if (varint(&b, &f.kind) != OK) return BAIL;
+        } else if (n == 15 && wt == 2) { /* status */
+            Buf s;
+            if (delimited(&b, &s) != OK) return BAIL;
+            f.status.p = s.p;
+            f.status.n = s.end - s.p;
+            f.statuses++;
+        } else {
+            f.events += n == 11;
+            f.odd |= n == 6 || n == 15;
+            if (skip(&b, wt) != OK) return BAIL;
         }
     }
     w->received++;
-    if (tid.n != 16 || !nonzero(tid)) return reject(w, R_TRACE_ID);
-    if (sid.n != 8 || !nonzero(sid)) return reject(w, R_SPAN_ID);
-    if (pid.n && pid.n != 8) return reject(w, R_PARENT_ID);
-    if (start == 0 || start > w->horizon || end > w->horizon) return reject(w, R_TIME);
+    if (f.tid.n != 16 || !nonzero(f.tid)) return reject(w, R_TRACE_ID);
+    if (f.sid.n != 8 || !nonzero(f.sid)) return reject(w, R_SPAN_ID);
+    if (f.pid.n && f.pid.n != 8) return reject(w, R_PARENT_ID);
+    if (f.start == 0 || f.start > w->horizon || f.end > w->horizon) return reject(w, R_TIME);
     static const char chunk_name[] = "streamscope.chunk";
-    int is_chunk = name.n == (Py_ssize_t)sizeof chunk_name - 1 && memcmp(name.p, chunk_name, name.n) == 0 &&
-                   pid.n && nonzero(pid);
-    if (!is_chunk) return other(w, rs, ss, sp, -1);
+    int is_chunk = f.name.n == (Py_ssize_t)sizeof chunk_name - 1 && memcmp(f.name.p, chunk_name, f.name.n) == 0 &&
+                   f.pid.n && nonzero(f.pid);
+    if (!is_chunk) return generic(w, all, &f, at, rs, ss, sp);
     ChunkFields c;
-    int r = chunk_fields(all, &c);
-    if (r == BAIL) { /* Python decodes this one; keep its place */
-        if (PyList_Append(w->chunks, Py_None)) return FAIL;
-        return other(w, rs, ss, sp, PyList_GET_SIZE(w->chunks) - 1);
-    }
-    PyObject *parent = parent_hex(w, pid);
+    if (chunk_fields(all, &c) == BAIL) return other(w, rs, ss, sp, w->chunks); /* Python decodes this one */
+    PyObject *parent = parent_hex(w, f.pid);
     if (parent == NULL) return FAIL;
     PyObject *row = new_chunk(parent, &c);
     if (row == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return FAIL;
         PyErr_Clear(); /* cannot happen after upb's UTF-8 check; if it does, Python decides */
-        if (PyList_Append(w->chunks, Py_None)) return FAIL;
-        return other(w, rs, ss, sp, PyList_GET_SIZE(w->chunks) - 1);
+        return other(w, rs, ss, sp, w->chunks);
     }
     int err = PyList_Append(w->chunks, row);
     Py_DECREF(row);
@@ -429,19 +378,33 @@ static int span(Walk *w, Buf b, Py_ssize_t rs, Py_ssize_t ss, Py_ssize_t sp) {
         }                                                                                                  \
     } while (0)
 
+static int scope_spans(Walk *w, Place *at, Py_ssize_t rs) {
+    Py_ssize_t ss = 0;
+    EACH(at->ctx.rs, 2, ssb, {
+        Py_ssize_t sp = 0;
+        at->scope_spans = ssb;
+        at->scope_state = CTX_UNBUILT;
+        Py_CLEAR(at->scope);
+        EACH(ssb, 2, spb, {
+            int r = span(w, spb, at, rs, ss, sp);
+            if (r != OK) return r;
+            sp++;
+        });
+        ss++;
+    });
+    return OK;
+}
+
 static int request(Walk *w, Buf body) {
     Py_ssize_t rs = 0;
     EACH(body, 1, rsb, {
-        Py_ssize_t ss = 0;
-        EACH(rsb, 2, ssb, {
-            Py_ssize_t sp = 0;
-            EACH(ssb, 2, spb, {
-                int r = span(w, spb, rs, ss, sp);
-                if (r != OK) return r;
-                sp++;
-            });
-            ss++;
-        });
+        Place at;
+        memset(&at, 0, sizeof at);
+        at.ctx.rs = rsb;
+        int r = scope_spans(w, &at, rs);
+        fo_context_clear(&at.ctx);
+        Py_CLEAR(at.scope);
+        if (r != OK) return r;
         rs++;
     });
     return OK;
@@ -455,38 +418,56 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         return NULL;
     }
     if (!PyArg_ParseTuple(args, "y*K", &view, &horizon)) return NULL;
-    Walk w = {horizon, 0, 0, R_NONE, PyList_New(0), PyList_New(0), {NULL, 0}, NULL};
+    Walk *w = PyMem_Calloc(1, sizeof(Walk)); /* the interned strings make it too large for the stack */
+    if (w == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    w->horizon = horizon;
+    w->chunks = PyList_New(0);
+    w->spans = PyList_New(0);
+    w->others = PyList_New(0);
     PyObject *out = NULL;
-    if (w.chunks != NULL && w.others != NULL) {
+    if (w->chunks != NULL && w->spans != NULL && w->others != NULL) {
         Buf body = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
-        int r = request(&w, body);
+        int r = request(w, body);
         if (r == OK)
-            out = Py_BuildValue("(lliOO)", w.received, w.rejected, w.reason, w.chunks, w.others);
+            out = Py_BuildValue("(lliOOO)", w->received, w->rejected, w->reason, w->chunks, w->spans, w->others);
         else if (r == BAIL)
             out = Py_NewRef(Py_None);
     }
-    Py_XDECREF(w.chunks);
-    Py_XDECREF(w.others);
-    Py_XDECREF(w.last_parent_hex);
+    Py_XDECREF(w->chunks);
+    Py_XDECREF(w->spans);
+    Py_XDECREF(w->others);
+    Py_XDECREF(w->last_parent_hex);
+    fo_interns_clear(&w->interns);
+    PyMem_Free(w);
     PyBuffer_Release(&view);
     return out;
 }
 
-static PyObject *configure(PyObject *self, PyObject *arg) {
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *arg, *span = NULL, *names = NULL, *sessions = NULL, *users = NULL, *dropped = NULL;
+    Py_ssize_t max_attrs = 0;
+    if (!PyArg_ParseTuple(args, "O|OOOOOn", &arg, &span, &names, &sessions, &users, &dropped, &max_attrs))
+        return NULL;
     if (!PyType_Check(arg) || !PyType_IsSubtype((PyTypeObject *)arg, &PyTuple_Type) ||
         ((PyTypeObject *)arg)->tp_basicsize != PyTuple_Type.tp_basicsize ||
         ((PyTypeObject *)arg)->tp_itemsize != PyTuple_Type.tp_itemsize) {
         PyErr_SetString(PyExc_TypeError, "configure() needs a tuple subclass without instance attributes");
         return NULL;
     }
+    if (span != NULL && fo_span_configure(span, names, sessions, users, dropped, max_attrs) < 0) return NULL;
     Py_INCREF(arg);
     Py_XSETREF(chunk_type, (PyTypeObject *)arg);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"walk", walk, METH_VARARGS, "walk(body, horizon_ns) -> None | (received, rejected, reason, chunks, others)"},
-    {"configure", configure, METH_O, "configure(Chunk): the row type to build"},
+    {"walk", walk, METH_VARARGS,
+     "walk(body, horizon_ns) -> None | (received, rejected, reason, chunks, spans, others)"},
+    {"configure", configure, METH_VARARGS,
+     "configure(Chunk[, Span, fields, session_keys, user_keys, dropped_key, max_attributes]): the types to build"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,7 +14,7 @@ import base64
 import binascii
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -51,12 +51,13 @@ REJECT_REASONS = (  # by the code the C walker reports (collector/_fastotlp.c)
     "a span has a start or end time that is zero or more than a day ahead",
 )
 
-try:  # the C accelerator for chunk spans; without it (no compiler at install) everything is decoded here
+try:  # the C accelerator; without it (no compiler at install) everything is decoded here
     from streamscope.collector import _fastotlp  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the build
     _fastotlp = None
 else:
-    _fastotlp.configure(Chunk)
+    _fastotlp.configure(Chunk, Span, tuple(f.name for f in fields(Span)), SESSION_KEYS, USER_KEYS, DROPPED_ATTRS,
+                        MAX_ATTRIBUTES)  # fmt: skip
 
 
 class DecodeError(ValueError):
@@ -313,7 +314,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
 
 
 def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = None) -> Decoded:
-    """Parse and decode a protobuf body: :func:`decode_request` with the C walker taking the chunk spans.
+    """Parse and decode a protobuf body: :func:`decode_request` with the C walker taking the spans it can (chunk
+    spans, and other spans without events) and this module the rest.
     With ``max_spans``, a body holding more spans raises :class:`TooManySpans` before anything is parsed.
 
     upb parses (and validates) the whole body first, so errors and their messages are the same either way."""
@@ -326,13 +328,12 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
     walked = _fastotlp.walk(body, horizon)
     if walked is None:  # something the walker leaves to the reference decoder
         return decode_request(req, now_ns)
-    received, rejected, code, chunks, others = walked
-    spans: list[Span] = []
+    received, rejected, code, chunks, spans, others = walked
     marks: Marks = {}
     events_left = [MAX_EVENTS_PER_REQUEST]
     contexts: dict[int, _Context] = {}
     rss = req.resource_spans
-    for rs_i, ss_i, sp_i, pos in others:
+    for rs_i, ss_i, sp_i, pos, span_pos in others:  # in body order, as decode_request meets them
         ctx = contexts.get(rs_i)
         if ctx is None:
             ctx = contexts[rs_i] = _Context(rss[rs_i])
@@ -347,7 +348,8 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
             if signal is not None:
                 _mark(marks, parent, tid, ctx.service, signal, start, chunk)
         else:
-            spans.append(_span(s, tid, parent, start, s.end_time_unix_nano, ctx, ss.scope.name[:256], events_left))
+            scope = ss.scope.name[:256]
+            spans[span_pos] = _span(s, tid, parent, start, s.end_time_unix_nano, ctx, scope, events_left)
     live = _live_streams(marks, chunks) if marks else ()
     return Decoded(tuple(spans), tuple(chunks), received, rejected, REJECT_REASONS[code], live)
 

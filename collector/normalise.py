@@ -84,9 +84,18 @@ def _is_openllmetry(span: Span) -> bool:
     return any(k in a for k in OPENLLMETRY_MARKERS) or any(e.name == OPENLLMETRY_CHUNK_EVENT for e in span.events)
 
 
+#: Every rule below needs one of these keys, or a span name starting with "ai." (Vercel's operation ids): a span
+#: with none of them (an HTTP span, a database call, a chunk-like child) is no model call, found in one set test.
+DIALECT_KEYS = frozenset({"gen_ai.operation.name", "openinference.span.kind", "langfuse.observation.type",
+                          "ai.operationId", "operation.name", "llm.request.type", "gen_ai.system",
+                          "gen_ai.provider.name"})  # fmt: skip
+
+
 def dialect(span: Span) -> str | None:
     """The dialect of an LLM stream span, or None when the span is not a model call."""
     a = span.attributes
+    if a.keys().isdisjoint(DIALECT_KEYS) and not span.name.startswith("ai."):
+        return None
     op = a.get("gen_ai.operation.name")
     if not isinstance(op, str):  # a list or map there (hostile or broken input) is no operation name
         op = None

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from streamscope.collector import aggregates as agg
@@ -112,7 +112,32 @@ _SPAN_COLS = (
 )
 
 
-def _span_row(s: Span) -> tuple[Any, ...]:
+SpanRow = tuple[Any, ...]  #: a row of the spans table, in its column order
+
+
+def span_rows(spans: Iterable[Span]) -> list[SpanRow]:
+    """The spans table rows of ``spans``. Spans of one resource share its map (the decoder gives them one): it is
+    encoded once."""
+    resources: dict[int, str | None] = {}
+    rows = []
+    for s in spans:
+        r = s.resource
+        resource = resources.get(id(r), _UNSEEN)
+        if resource is _UNSEEN:
+            resource = resources[id(r)] = codec.dumps(dict(r)) if r else None
+        rows.append(_span_row(s, resource))
+    return rows
+
+
+_UNSEEN = ""  # not a JSON text: marks a resource not encoded yet
+
+
+_row_head = operator.attrgetter("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns",
+                                "status_code", "status_message", "service")  # fmt: skip
+_row_tail = operator.attrgetter("scope", "session_id", "user_id")
+
+
+def _span_row(s: Span, resource: str | None) -> SpanRow:
     events = (
         codec.dumps(
             [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events]
@@ -120,11 +145,8 @@ def _span_row(s: Span) -> tuple[Any, ...]:
         if s.events
         else None
     )
-    return (
-        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
-        s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
-        codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id,
-    )  # fmt: skip
+    attributes = codec.dumps(a if type(a := s.attributes) is dict else dict(a))
+    return (*_row_head(s), attributes, events, resource, *_row_tail(s))
 
 
 def _row_span(r: Sequence[Any]) -> Span:
@@ -211,16 +233,20 @@ class SQLiteStore(AggregateRows):
         return con
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, batch: IngestBatch) -> None:
-        if not len(batch):
+    def write(self, batch: IngestBatch, rows: Sequence[SpanRow] | None = None) -> None:
+        """``rows``: the rows of the batch's spans made already (:func:`span_rows`; the writer process gets them
+        so), written in place of ``batch.spans``."""
+        if rows is None:
+            rows = span_rows(batch.spans)
+        if not len(batch) and not rows:
             return
         with self._wlock:
             con = self._w
             con.execute("BEGIN IMMEDIATE")
             try:
-                prepared = trace_rollups.prepare(con, batch.spans)  # before the insert: which spans are new
-                if batch.spans:
-                    con.executemany(_INSERT_SPAN, [_span_row(s) for s in batch.spans])
+                prepared = trace_rollups.prepare(con, rows)  # before the insert: which spans are new
+                if rows:
+                    con.executemany(_INSERT_SPAN, rows)
                 new_streams: list[Stream] = []
                 if batch.streams:
                     new_streams = self._new_streams(con, batch.streams)

@@ -17,11 +17,12 @@ the store's write transaction. The result equals ``rollup_trace`` over all store
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from streamscope.collector.model import Span, Stream, status_name
+from streamscope.collector.model import Stream, status_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trace_roots (
@@ -52,6 +53,20 @@ class Head(NamedTuple):
     user_id: str | None
 
 
+def _stored_traces(con: sqlite3.Connection, trace_ids: Sequence[str]) -> set[str]:
+    """Which of these traces have a stored span (one indexed probe per trace): only their spans can be stored
+    already, or be the parent of a stored root candidate."""
+    found: set[str] = set()
+    for i in range(0, len(trace_ids), _PAIRS):
+        part = trace_ids[i : i + _PAIRS]
+        values = ",".join("(?)" for _ in part)
+        found.update(r[0] for r in con.execute(  # EXISTS stops at a trace's first span (DISTINCT reads them all)
+            f"WITH v(t) AS (VALUES {values}) SELECT t FROM v WHERE EXISTS (SELECT 1 FROM spans WHERE trace_id = v.t)",
+            part,
+        ))  # fmt: skip
+    return found
+
+
 def _stored_pairs(con: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which ``(trace_id, span_id)`` pairs are stored spans (one indexed probe per pair)."""
     found: set[tuple[str, str]] = set()
@@ -68,24 +83,33 @@ def _stored_pairs(con: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> 
 
 
 class Prepared(NamedTuple):
-    """What a write must know before its spans are inserted: its new spans (first of each id, not yet stored)
-    and which of them are root candidates (no parent, or a parent neither stored nor in the batch)."""
+    """What a write must know before its spans are inserted: its new spans (first of each id, not yet stored),
+    which of them are root candidates (no parent, or a parent neither stored nor in the batch), and which of their
+    traces had spans stored before (only those can hold candidates that a new span is the parent of)."""
 
     new: dict[str, list[Head]]
     candidates: list[Head]
+    stored: set[str]
 
 
-def prepare(con: sqlite3.Connection, spans: Iterable[Span]) -> Prepared:
+#: A spans table row (``sqlite.span_rows``: trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
+#: status_code, ..., session_id, user_id) -> its Head fields.
+_head_fields = operator.itemgetter(0, 1, 2, 5, 6, 7, 14, 15)
+_tuple_new = tuple.__new__
+
+
+def prepare(con: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> Prepared:
+    """``rows``: the batch's spans table rows, in the table's column order."""
     first: dict[tuple[str, str], Head] = {}
-    for s in spans:
-        key = (s.trace_id, s.span_id)
+    for r in rows:
+        key = (r[0], r[1])
         if key not in first:
-            first[key] = Head(s.trace_id, s.span_id, s.parent_span_id, s.start_ns, s.end_ns, s.status_code,
-                              s.session_id, s.user_id)  # fmt: skip
-    for key in _stored_pairs(con, list(first)):
+            first[key] = _tuple_new(Head, _head_fields(r))  # Head(*fields) without its Python-level __new__
+    stored = _stored_traces(con, sorted({tid for tid, _ in first}))
+    for key in _stored_pairs(con, [k for k in first if k[0] in stored]):  # a span of a new trace is new
         del first[key]
-    wanted = sorted({(h.trace_id, h.parent_span_id) for h in first.values()
-                     if h.parent_span_id is not None and (h.trace_id, h.parent_span_id) not in first})  # fmt: skip
+    wanted = sorted({(h.trace_id, h.parent_span_id) for h in first.values() if h.parent_span_id is not None
+                     and h.trace_id in stored and (h.trace_id, h.parent_span_id) not in first})  # fmt: skip
     stored_parents = _stored_pairs(con, wanted)
     new: dict[str, list[Head]] = {}
     candidates: list[Head] = []
@@ -94,7 +118,7 @@ def prepare(con: sqlite3.Connection, spans: Iterable[Span]) -> Prepared:
         p = h.parent_span_id
         if p is None or ((tid, p) not in first and (tid, p) not in stored_parents):
             candidates.append(h)
-    return Prepared(new, candidates)
+    return Prepared(new, candidates, stored)
 
 
 def _earliest(best: tuple[int, str, str] | None, start: int, span: str, value: str | None) -> tuple[int, str, str] | None:
@@ -106,10 +130,10 @@ def _earliest(best: tuple[int, str, str] | None, start: int, span: str, value: s
 
 def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Stream]) -> None:
     """Fold the new spans and streams (already inserted) into their traces' summaries."""
-    if prepared.new:
+    if prepared.stored:  # a new trace has no stored candidates yet
         con.executemany(
             "DELETE FROM trace_roots WHERE trace_id = ? AND parent_span_id = ?",
-            [(h.trace_id, h.span_id) for hs in prepared.new.values() for h in hs],
+            [(h.trace_id, h.span_id) for tid in prepared.stored for h in prepared.new.get(tid, ())],
         )
     if prepared.candidates:
         con.executemany(

@@ -28,17 +28,17 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.metrics import BatchObserver, Observation
-from streamscope.collector.model import IngestBatch, LiveStream, Span, Stream
-from streamscope.collector.store.sqlite import SQLiteStore
+from streamscope.collector.model import IngestBatch, LiveStream, Stream
+from streamscope.collector.store.sqlite import SpanRow, SQLiteStore, span_rows
 
-# Spans, streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the
-# dataclasses themselves calls a Python __getstate__ per object) and are rebuilt there.
-_span_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Span)))
+# Streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the dataclasses
+# themselves calls a Python __getstate__ per object) and are rebuilt there; spans as their table rows.
 _stream_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Stream)))
 _live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStream)))
 log = logging.getLogger(__name__)
@@ -102,9 +102,9 @@ class SQLiteProcessStore(SQLiteStore):
     def writer_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def write(self, batch: IngestBatch) -> None:
-        if len(batch):
-            self._write(batch, False)
+    def write(self, batch: IngestBatch, rows: Sequence[SpanRow] | None = None) -> None:
+        if len(batch) or rows:
+            self._write(batch, False, rows)
 
     def write_observed(self, batch: IngestBatch) -> Observation:
         """:meth:`write`, and return the batch's metric observations, made by the child once it has committed
@@ -115,15 +115,9 @@ class SQLiteProcessStore(SQLiteStore):
         observed: Observation = pickle.loads(reply[len(_OK) :])
         return observed
 
-    def _write(self, batch: IngestBatch, observe: bool) -> bytes:
+    def _write(self, batch: IngestBatch, observe: bool, rows: Sequence[SpanRow] | None = None) -> bytes:
         """Send the batch, wait for the child's answer after its commit; the answer (``ok`` + observations)."""
-        buf = io.BytesIO()
-        pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
-        pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-        pickler.dump((self.clock(), observe, list(map(_span_fields, batch.spans)),
-                      list(map(_stream_fields, batch.streams)), list(map(tuple, batch.chunks)),
-                      list(map(_live_fields, batch.live))))  # fmt: skip
-        payload = buf.getbuffer()
+        payload = encode_batch(batch, self.clock(), observe, rows)
         with self._lock:  # send in turn; the child commits (and answers) in the order it received
             if self._closed:
                 raise RuntimeError("store is closed")
@@ -178,6 +172,26 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
+def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: Sequence[SpanRow] | None = None) -> memoryview:
+    """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
+    travel as their table rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing
+    left to encode in the child); ``rows``, when given, in place of ``batch.spans``."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
+    spans = span_rows(batch.spans) if rows is None else list(rows)
+    pickler.dump((clock, observe, spans, list(map(_stream_fields, batch.streams)),
+                  list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
+    return buf.getbuffer()
+
+
+def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, list[SpanRow]]:
+    """:func:`encode_batch` undone, in the child: the batch without its spans, and their rows."""
+    clock, observe, rows, streams, chunks, live = pickle.loads(msg)
+    batch = IngestBatch((), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live))
+    return clock, observe, batch, rows
+
+
 def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
     """The child: store every batch that arrives, answer ``ok`` or the error, until told to stop or EOF."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent drains the queue and then stops us
@@ -197,11 +211,8 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             if msg == _STOP:
                 return
             try:
-                clock, observe, spans, streams, chunks, live = pickle.loads(msg)
-                now[0] = clock
-                batch = IngestBatch(tuple(Span(*f) for f in spans), tuple(Stream(*f) for f in streams),
-                                    tuple(chunks), tuple(LiveStream(*f) for f in live))  # fmt: skip
-                store.write(batch)
+                now[0], observe, batch, rows = decode_batch(msg)
+                store.write(batch, rows)
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
                 send.send_bytes(reply.encode("utf-8", "replace")[:4096])

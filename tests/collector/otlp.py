@@ -107,3 +107,42 @@ def our_stream(n_chunks: int = 5, *, model: str = "gpt-4o-mini", outcome: str = 
                                                "streamscope.chunk.size": 0 if i == 0 else 3,
                                                "streamscope.chunk.content": "" if i == 0 else f"t{i}"}))  # fmt: skip
     return request(spans, service), {"trace_id": tid.hex(), "root": root.hex(), "llm": llm.hex()}
+
+
+#: A GenAI chat span as each instrumentation writes it (span name, attributes).
+GENERIC_LLM: dict[str, tuple[str, dict[str, Any]]] = {
+    "genai": ("chat gpt-4o", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                              "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 30,
+                              "gen_ai.usage.output_tokens": 12, "gen_ai.response.finish_reasons": ["stop"]}),
+    "openinference": ("ChatCompletion", {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+                                         "llm.provider": "openai", "llm.token_count.prompt": 30,
+                                         "llm.token_count.completion": 12,
+                                         "llm.invocation_parameters": '{"stream": true}'}),
+    "openllmetry": ("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "openai",
+                                    "gen_ai.request.model": "gpt-4o", "gen_ai.usage.completion_tokens": 12,
+                                    "llm.is_streaming": True, "session.id": "s-7"}),
+    "openlit": ("chat gpt-4o", {"gen_ai.operation.name": "chat", "gen_ai.system": "openai",
+                                "gen_ai.request.model": "gpt-4o", "gen_ai.server.time_to_first_token": 0.2,
+                                "gen_ai.usage.output_tokens": 12, "user.id": 42}),
+}  # fmt: skip
+
+
+def generic_stream(dialect: str, n_chunks: int = 5, *, trace_id: bytes | None = None, start_ns: int | None = None,
+                   parent: bytes | None = None) -> tuple[list[PbSpan], dict[str, str]]:  # fmt: skip
+    """A trace as an app instrumented by someone else sends it: an HTTP server span, a GenAI chat span in
+    ``dialect`` (see GENERIC_LLM) and ``n_chunks`` children named ``gen_ai.chunk`` (not our chunk names)."""
+    tid = trace_id or new_trace_id()
+    root, llm = new_span_id(), new_span_id()
+    t0 = start_ns if start_ns is not None else time.time_ns() - 10 * NS
+    name, attrs = GENERIC_LLM[dialect]
+    spans = [
+        pb_span(tid, root, parent, name="POST /v1/chat", start_ns=t0, dur=1.0, kind=2,
+                attrs={"http.request.method": "POST", "http.route": "/v1/chat", "http.response.status_code": 200}),
+        pb_span(tid, llm, root, name=name, start_ns=t0 + NS // 100, dur=0.5, kind=3, attrs=attrs),
+    ]  # fmt: skip
+    for i in range(n_chunks):
+        off = 0.2 + 0.03 * i
+        spans.append(pb_span(tid, new_span_id(), llm, name="gen_ai.chunk", start_ns=t0 + NS // 100 + int(off * NS),
+                             dur=0, attrs={"gen_ai.chunk.index": i, "gen_ai.chunk.offset": off,
+                                           "gen_ai.chunk.gap": 0.03 if i else 0.2, "gen_ai.chunk.kind": "content"}))  # fmt: skip
+    return spans, {"trace_id": tid.hex(), "root": root.hex(), "llm": llm.hex()}

@@ -21,7 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from streamscope.collector import decode
 from streamscope.collector.decode import DecodeError, decode_body, decode_request, parse_protobuf
-from streamscope.collector.model import Chunk
+from streamscope.collector.model import Chunk, Span
 
 NOW = time.time_ns()
 NS = 1_000_000_000
@@ -116,6 +116,11 @@ def test_generated_requests_decode_the_same(body: bytes) -> None:
 def test_mutated_bodies_decode_the_same_or_fail_the_same(
     body: bytes, flips: list[tuple[int, int]], cut: int
 ) -> None:
+    mutated_the_same(body, flips, cut)
+
+
+def mutated_the_same(body: bytes, flips: list[tuple[int, int]], cut: int) -> None:
+    """``body`` with some bytes replaced and its end cut decodes the same both ways (or fails the same)."""
     data = bytearray(body)
     for pos, byte in flips:
         if data:
@@ -216,7 +221,161 @@ def test_sdk_shaped_bodies_take_the_fast_path() -> None:
                              KeyValue(key="streamscope.chunk.kind", value=AnyValue(string_value="content"))])  # fmt: skip
     ss.spans.add(trace_id=b"t" * 16, span_id=b"p" * 8, name="chat m", start_time_unix_nano=NOW - NS)
     assert decode._fastotlp is not None
-    received, rejected, reason, chunks, others = decode._fastotlp.walk(req.SerializeToString(), NOW + NS)
+    received, rejected, reason, chunks, spans, others = decode._fastotlp.walk(req.SerializeToString(), NOW + NS)
     assert (received, rejected, reason) == (4, 0, 0)
     assert [c.index for c in chunks] == [0, 1, 2]
-    assert others == [(0, 0, 3, -1)]
+    assert [type(s) for s in spans] == [Span] and spans[0].name == "chat m"
+    assert others == []
+
+
+# -- spans that are not ours -------------------------------------------------------------------------------
+ANY_KEYS = st.sampled_from(["gen_ai.chunk.index", "gen_ai.chunk.offset", "gen_ai.operation.name", "http.route",
+                            "session.id", "gen_ai.conversation.id", "langfuse.session.id", "user.id", "enduser.id",
+                            "langfuse.user.id", "service.name", "", "é🙂"])  # fmt: skip
+SCALARS = st.one_of(
+    VALUES,
+    st.builds(lambda v: AnyValue(string_value=v), st.sampled_from(["", "x" * 300, "ü" * 70, "s1"])),
+    st.builds(lambda v: AnyValue(int_value=v), st.sampled_from([0, -1, 2**63 - 1])),
+)
+NESTED = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.builds(lambda vs: AnyValue(array_value={"values": vs}), st.lists(inner, max_size=3)),
+        st.builds(lambda kvs: AnyValue(kvlist_value={"values": [KeyValue(key=k, value=v) for k, v in kvs]}),
+                  st.lists(st.tuples(ANY_KEYS, inner), max_size=3)),
+    ),
+    max_leaves=6,
+)  # fmt: skip
+NAMES = st.sampled_from(["gen_ai.chunk", "POST /v1/chat", "chat gpt-4o", "streamscope.chunk", "", "n" * 1100])
+KINDS = st.sampled_from([0, 1, 2, 3, 5, 7, -3, 2**31 - 1])
+
+
+def attributes_of(draw: st.DrawFn, keys: st.SearchStrategy[str]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=v) for k, v in draw(st.lists(st.tuples(keys, NESTED), max_size=7))]
+
+
+@st.composite
+def generic_requests(draw: st.DrawFn) -> bytes:
+    """Requests of spans that are not chunk spans (any name, kind, status, nested attribute values, events now
+    and then), in resources and scopes of every shape, mixed with chunk spans."""
+    rnd = draw(st.randoms(use_true_random=True))
+    req = ExportTraceServiceRequest()
+    for _ in range(draw(st.integers(1, 2))):
+        rs = req.resource_spans.add()
+        if draw(st.booleans()):
+            rs.resource.attributes.extend(attributes_of(draw, ANY_KEYS))
+        for _ in range(draw(st.integers(1, 2))):
+            ss = rs.scope_spans.add()
+            ss.scope.name = draw(st.sampled_from(["", "opentelemetry.instrumentation.openai", "s" * 300, "ü"]))
+            for _ in range(draw(st.integers(0, 6))):
+                s = ss.spans.add(trace_id=draw(IDS16), span_id=draw(IDS8), name=draw(NAMES), kind=draw(KINDS),
+                                 start_time_unix_nano=draw(TIMES))  # fmt: skip
+                s.end_time_unix_nano = draw(st.one_of(st.just(s.start_time_unix_nano), TIMES))
+                if draw(st.booleans()):
+                    s.parent_span_id = draw(st.one_of(IDS8, st.just(b"\0" * 8)))
+                if draw(st.booleans()):
+                    s.status.code = draw(st.sampled_from([0, 1, 2, 9, -1]))
+                    s.status.message = draw(st.sampled_from(["", "boom", "m" * 5000]))
+                for name, bad in INVALID.items():
+                    if rnd.random() < 0.05:
+                        setattr(s, name, rnd.choice(bad))
+                s.attributes.extend(attributes_of(draw, ANY_KEYS))
+                if rnd.random() < 0.15:
+                    s.events.add(name="exception", time_unix_nano=s.start_time_unix_nano).attributes.extend(
+                        attributes_of(draw, ANY_KEYS))  # fmt: skip
+    return req.SerializeToString()
+
+
+@needs_walker
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generic_requests())
+def test_generic_requests_decode_the_same(body: bytes) -> None:
+    fast, ref = both(body)
+    assert same(fast, ref)
+    assert all(type(s) is Span for s in fast.spans)
+
+
+@needs_walker
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generic_requests(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1,
+       max_size=4), st.integers(0, 10_000))  # fmt: skip
+def test_mutated_generic_bodies_decode_the_same_or_fail_the_same(
+    body: bytes, flips: list[tuple[int, int]], cut: int
+) -> None:
+    mutated_the_same(body, flips, cut)
+
+
+def span_body(*span_fields: bytes, resource: bytes = b"", scope: bytes = b"") -> bytes:
+    """One request, one resource, one scope, one span made of the given raw fields (and resource / scope fields
+    given raw too)."""
+    return field(1, 2, resource + field(2, 2, scope + field(2, 2, b"".join(span_fields))))
+
+
+GENERIC = (*IDS, *TIMED, field(5, 2, b"gen_ai.chunk"))
+STR = field(1, 2, b"v")
+ARRAY = field(5, 2, field(1, 2, INT7))
+
+
+@needs_walker
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(span_body(*GENERIC, attr("k", STR)), id="plain"),
+        pytest.param(span_body(*GENERIC, attr("k", ARRAY + ARRAY)), id="array-merged-by-upb"),
+        pytest.param(span_body(*GENERIC, attr("k", STR + ARRAY)), id="string-then-array"),
+        pytest.param(span_body(*GENERIC, attr("k", ARRAY + STR)), id="array-then-string"),
+        pytest.param(span_body(*GENERIC, attr("k", field(6, 2, field(1, 2, field(1, 2, b"a") + field(2, 2, STR)))
+                                                    + field(6, 2, b""))), id="kvlist-twice"),
+        pytest.param(span_body(*GENERIC, attr("k", field(5, 0, varint(1)))), id="array-as-varint"),
+        pytest.param(span_body(*GENERIC, attr("k", STR), attr("k", INT7), attr("j", STR)), id="duplicate-keys"),
+        pytest.param(span_body(*GENERIC, field(15, 2, field(3, 0, varint(2))), field(15, 2, field(2, 2, b"m"))),
+                     id="status-given-twice"),
+        pytest.param(span_body(*GENERIC, field(15, 0, varint(2))), id="status-as-varint"),
+        pytest.param(span_body(*GENERIC, field(6, 2, b"xy")), id="kind-as-bytes"),
+        pytest.param(span_body(*GENERIC, field(6, 0, varint(2**64 - 2))), id="negative-kind"),
+        pytest.param(span_body(*GENERIC, field(11, 2, field(2, 2, b"event"))), id="with-an-event"),
+        pytest.param(span_body(*GENERIC, resource=field(1, 2, attr("service.name", STR)) * 2), id="resource-twice"),
+        pytest.param(span_body(*GENERIC, resource=field(1, 2, field(1, 2, field(1, 2, b"service.name")))),
+                     id="service-name-without-value"),
+        pytest.param(span_body(*GENERIC, scope=field(1, 2, field(1, 2, b"a")) * 2), id="scope-twice"),
+        pytest.param(span_body(*GENERIC, scope=field(1, 2, field(1, 2, b"a") + field(1, 2, b"b"))),
+                     id="scope-name-twice"),
+        pytest.param(span_body(*GENERIC, attr("session.id", field(3, 0, varint(0))), attr("user.id", STR)),
+                     id="session-as-int"),
+    ],
+)  # fmt: skip
+def test_generic_wire_shapes_decode_the_same(body: bytes) -> None:
+    fast, ref = both(body)
+    assert same(fast, ref)
+
+
+@needs_walker
+def test_attributes_past_the_limit_are_counted_the_same() -> None:
+    keys = [f"k{i % 1100}" for i in range(decode.MAX_ATTRIBUTES + 40)]
+    body = span_body(*GENERIC, *(attr(k, field(3, 0, varint(i))) for i, k in enumerate(keys)))
+    fast, ref = both(body)
+    assert same(fast, ref)
+    assert fast.spans[0].attributes[decode.DROPPED_ATTRS] == 40
+
+
+@needs_walker
+def test_generic_bodies_take_the_fast_path() -> None:
+    """Spans without events are built by the walker (nothing handed back), whatever their dialect."""
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.add(key="service.name", value=AnyValue(string_value="app"))
+    ss = rs.scope_spans.add()
+    ss.spans.add(trace_id=b"t" * 16, span_id=b"r" * 8, name="POST /chat", kind=2, start_time_unix_nano=NOW - NS)
+    llm = ss.spans.add(trace_id=b"t" * 16, span_id=b"p" * 8, parent_span_id=b"r" * 8, name="ChatCompletion",
+                       start_time_unix_nano=NOW - NS)  # fmt: skip
+    llm.attributes.add(key="openinference.span.kind", value=AnyValue(string_value="LLM"))
+    for i in range(3):
+        c = ss.spans.add(trace_id=b"t" * 16, span_id=bytes([i + 1]) * 8, parent_span_id=b"p" * 8, name="gen_ai.chunk",
+                         start_time_unix_nano=NOW - NS)  # fmt: skip
+        c.attributes.add(key="gen_ai.chunk.index", value=AnyValue(int_value=i))
+    body = req.SerializeToString()
+    assert decode._fastotlp is not None
+    received, rejected, reason, chunks, spans, others = decode._fastotlp.walk(body, NOW + NS)
+    assert (received, rejected, reason, chunks, others) == (5, 0, 0, [], [])
+    assert spans == list(decode_request(parse_protobuf(body), NOW).spans)
+    assert spans[0].resource is spans[4].resource  # one map per resource, as the reference shares it
