@@ -91,6 +91,12 @@ class ChatGenerationChunk(ChatGeneration):
     def text(self, value: str) -> None:
         pass  # derived from message
 
+    def plain_text(self, message_id: str | None) -> str | None:
+        """The text this chunk adds, when that is all it adds (no ``generation_info``, and see
+        :meth:`AIMessageChunk.plain_text`); else None. A model run's loop folds such a chunk with one append and
+        hands token sinks its text alone (:class:`streamscope.engine.callbacks.TokenSink`)."""
+        return None if self.generation_info else self.message.plain_text(message_id)
+
     def __add__(self, other: ChatGenerationChunk) -> ChatGenerationChunk:
         if not isinstance(other, ChatGenerationChunk):
             return NotImplemented
