@@ -144,12 +144,8 @@ class BaseMessageChunk(BaseMessage):
 
 
 class AIMessageChunk(AIMessage, BaseMessageChunk):
-    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas.
+    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas."""
 
-    Its fields are slots (other attributes still go to the instance dict)."""
-
-    __slots__ = ("additional_kwargs", "chunk_position", "content", "id", "name", "response_metadata",
-                 "tool_call_chunks", "usage_metadata")
     type = "AIMessageChunk"
 
     def __init__(
@@ -205,18 +201,6 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
 
     def _fields(self) -> dict[str, Any]:
         return {**super()._fields(), "tool_call_chunks": self.tool_call_chunks}
-
-    def plain_text(self, message_id: str | None) -> str | None:
-        """The text this chunk adds to a streamed message whose id so far is ``message_id``, when that is all it
-        adds; else None. "All it adds": its content is a non-empty ``str``, its id is ``message_id`` (not None),
-        and no other field is set (no name, tool-call chunks, usage, additional kwargs, response metadata or chunk
-        position). Folding such a chunk is appending its text, and its text is all a handler can learn from it."""
-        content = self.content
-        if (type(content) is str and content and message_id is not None and self.id == message_id
-                and not (self.tool_call_chunks or self.usage_metadata or self.response_metadata
-                         or self.additional_kwargs or self.name or self.chunk_position)):
-            return content
-        return None
 
     def __add__(self, other: Any) -> AIMessageChunk:
         if isinstance(other, AIMessageChunk):

@@ -107,27 +107,35 @@ class TokenTakers:
                 unexpected_handler_error(handler, _EVENT, exc)
 
     def call_methods(self, token: str, chunk: Any, extra: dict[str, Any] | None = None) -> None:
-        """``on_llm_new_token`` of every handler without a sink (sync path: a coroutine runs to completion)."""
+        """``on_llm_new_token`` of every handler without a sink, with the caller's ``extra`` keyword arguments too
+        (sync path: a coroutine runs to completion)."""
         for handler, method in self.methods:
             try:
-                result = self._call(method, token, chunk, extra)
+                if extra:
+                    result = method(token, **self.keywords(chunk, extra))
+                else:
+                    result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                    tags=self.tags)
                 if result is not None and asyncio.iscoroutine(result):
                     run_coroutine(result)
             except Exception as exc:
                 unexpected_handler_error(handler, _EVENT, exc)
 
     async def acall_methods(self, token: str, chunk: Any, extra: dict[str, Any] | None = None) -> None:
-        """``on_llm_new_token`` of every handler without a sink (async path: coroutines awaited in order)."""
+        """As :meth:`call_methods` (async path: coroutines awaited in order)."""
         for handler, method in self.methods:
             try:
-                result = self._call(method, token, chunk, extra)
+                if extra:
+                    result = method(token, **self.keywords(chunk, extra))
+                else:
+                    result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                    tags=self.tags)
                 if result is not None and asyncio.iscoroutine(result):
                     await result
             except Exception as exc:
                 unexpected_handler_error(handler, _EVENT, exc)
 
-    def _call(self, method: Any, token: str, chunk: Any, extra: dict[str, Any] | None) -> Any:
-        if extra:
-            return method(token, **{**extra, "chunk": chunk, "run_id": self.run_id,
-                                    "parent_run_id": self.parent_run_id, "tags": self.tags})
-        return method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id, tags=self.tags)
+    def keywords(self, chunk: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of ``on_llm_new_token`` with a caller's ``extra`` ones."""
+        return {**extra, "chunk": chunk, "run_id": self.run_id, "parent_run_id": self.parent_run_id,
+                "tags": self.tags}

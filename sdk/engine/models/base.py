@@ -14,7 +14,9 @@ import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
+from streamscope.engine.callbacks.dispatch import unexpected_handler_error
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
+from streamscope.engine.callbacks.tokens import TokenSink
 from streamscope.engine.config import RunnableConfig, ensure_config
 from streamscope.engine.messages import (
     AIMessage,
@@ -42,6 +44,17 @@ from streamscope.engine.runnables.base import (
 __all__ = ["BaseChatModel"]
 
 _END = object()
+
+
+class _NoSink:
+    def chunk(self, token: str, chunk: Any, /) -> None:
+        return None
+
+    def text(self, text: str, /) -> None:
+        return None
+
+
+_NO_SINK: TokenSink = _NoSink()
 
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
@@ -234,6 +247,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         iterator: Iterator[ChatGenerationChunk] | None = None
         message: AIMessageChunk | None = None
         step = self._chunk_step(rm, chunks) if rm.handlers else None
+        call_methods = rm.token_takers().call_methods
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(blocking=True)
@@ -243,7 +257,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if step is not None and (token := step(generation)) is not None:
-                    rm.token_takers().call_methods(token, generation)
+                    call_methods(token, generation)
                 yield message  # (outside the step: what the consumer throws in is not taken for a handler's)
             if message is not None and not message.chunk_position:
                 last = _last_chunk(message, default_id)  # (reported, not folded: as LangChain's stream)
@@ -288,6 +302,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         iterator: AsyncIterator[ChatGenerationChunk] | None = None
         message: AIMessageChunk | None = None
         step = self._chunk_step(rm, chunks) if rm.handlers else None
+        acall_methods = rm.token_takers().acall_methods
         try:
             if self.rate_limiter is not None:
                 await self.rate_limiter.aacquire(blocking=True)
@@ -297,7 +312,7 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 if message.id is None:
                     message.id = default_id
                 if step is not None and (token := step(generation)) is not None:
-                    await rm.token_takers().acall_methods(token, generation)
+                    await acall_methods(token, generation)
                 yield message
             if message is not None and not message.chunk_position:
                 last = _last_chunk(message, default_id)  # (as in _run_stream)
@@ -322,13 +337,20 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, rm: RunManager, chunks: GenerationAccumulator
     ) -> Callable[[ChatGenerationChunk], str | None]:
         """The per-chunk step ``stream`` and ``astream`` share when the run has handlers (without, there is nothing
-        to fold or tell). ``step(generation)`` folds the chunk into the run's message (for
-        ``on_llm_end``), hands it to the token sinks, and returns its token when handlers take tokens through
-        ``on_llm_new_token`` (the caller calls them, in its colour), else None. A chunk that only adds its text
-        (:meth:`ChatGenerationChunk.plain_text`) is folded with one append and handed to sinks as its text."""
+        to fold or tell). ``step(generation)`` folds the chunk into the run's message (for ``on_llm_end``), hands it
+        to the run's token sinks, and returns its token when handlers take tokens through ``on_llm_new_token`` (the
+        caller calls them, in its colour), else None. A chunk that only adds its text
+        (:meth:`ChatGenerationChunk.plain_text`) is folded with one append and handed to sinks as its text.
+
+        The run's one sink, the common case (the tracing handler), is called here directly, each chunk's exception
+        reported as its handler's; several go through :meth:`TokenTakers.tell_sinks`."""
         takers = rm.token_takers()
         add, append = chunks.add, chunks.content_appender()
-        tell_sinks = takers.tell_sinks if takers.sinks else None
+        sinks = takers.sinks
+        one = len(sinks) == 1
+        owner, sink = sinks[0] if one else (None, _NO_SINK)
+        sink_text, sink_chunk = sink.text, sink.chunk
+        tell_sinks = takers.tell_sinks if len(sinks) > 1 else None
         methods = bool(takers.methods)
         token_of = None if type(self)._token is BaseChatModel._token else self._token
         merged_id: str | None = None  # the folded message's id (None before the first chunk: never plain)
@@ -348,7 +370,15 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 else:
                     content = message.content
                     token = content if type(content) is str else message.text
-            if tell_sinks is not None:
+            if one:
+                try:
+                    if text is None:
+                        sink_chunk(token, generation)
+                    else:
+                        sink_text(text)
+                except Exception as exc:
+                    unexpected_handler_error(owner, "on_llm_new_token", exc)
+            elif tell_sinks is not None:
                 tell_sinks(token, generation, text)
             return token if methods else None
 

@@ -41,7 +41,6 @@ def plain(text: str = "tok", cid: str | None = RUN_ID) -> ChatGenerationChunk:
 def test_a_text_only_chunk_is_its_text() -> None:
     assert plain("a").plain_text(RUN_ID) == "a"
     assert plain("b", cid="lc_run--" + "r").plain_text(RUN_ID) == "b"  # an equal id, not the same object
-    assert plain("c").message.plain_text(RUN_ID) == "c"
 
     class SubGeneration(ChatGenerationChunk):
         pass
