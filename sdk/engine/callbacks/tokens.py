@@ -83,6 +83,8 @@ class TokenTakers:
                 if method is None or getattr(method, "__func__", None) in empty:
                     continue
                 sink = handler.token_sink(run_id) if isinstance(handler, TokenSinkSource) else None
+                if sink is not None and not (callable(sink.chunk) and callable(sink.text)):
+                    raise TypeError(f"token_sink() returned {sink!r}, not a TokenSink (chunk and text)")
             except Exception as exc:
                 unexpected_handler_error(handler, _EVENT, exc)
                 continue

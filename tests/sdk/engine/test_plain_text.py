@@ -247,3 +247,15 @@ def test_a_text_sink_that_raises_is_reported_and_the_stream_goes_on(caplog: pyte
     with caplog.at_level("WARNING"):
         assert [m.content for m in _stream_of(Broken())] == ["a", "b", "c"]
     assert caplog.text.count("Error in Broken.on_llm_new_token callback") == 1
+
+
+def test_a_handler_whose_token_sink_is_not_one_is_reported_once_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    class NotASink(TokenLog):
+        def token_sink(self, run_id: Any) -> Any:
+            return lambda token, chunk: None  # the shape before the TokenSink protocol: no chunk / text
+
+    handler = NotASink()
+    with caplog.at_level("WARNING"):
+        assert [m.content for m in _stream_of(handler)] == ["a", "b", "c"]
+    assert caplog.text.count("Error in NotASink.on_llm_new_token callback") == 1
+    assert handler.tokens == []  # left out: neither a sink nor, having offered one, its on_llm_new_token
