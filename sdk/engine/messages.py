@@ -144,13 +144,8 @@ class BaseMessageChunk(BaseMessage):
 
 
 class AIMessageChunk(AIMessage, BaseMessageChunk):
-    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas.
+    """A piece of a streamed AI message. ``tool_call_chunks`` hold ``{name, args, id, index}`` deltas."""
 
-    Its fields are slots (other attributes still go to the instance dict): a model run's per-chunk loop reads them
-    for every chunk, and the engine's C fold (``streamscope.engine._fold``) reads them at fixed offsets."""
-
-    __slots__ = ("additional_kwargs", "chunk_position", "content", "id", "name", "response_metadata",
-                 "tool_call_chunks", "usage_metadata")
     type = "AIMessageChunk"
 
     def __init__(

@@ -72,10 +72,8 @@ class ChatGeneration(Generation):
 
 
 class ChatGenerationChunk(ChatGeneration):
-    """A streamed piece of a chat generation; ``.message`` is an :class:`AIMessageChunk`. Its two fields are slots
-    (see :class:`AIMessageChunk`)."""
+    """A streamed piece of a chat generation; ``.message`` is an :class:`AIMessageChunk`."""
 
-    __slots__ = ("generation_info", "message")
     type = "ChatGenerationChunk"
     message: AIMessageChunk
 
@@ -90,6 +88,22 @@ class ChatGenerationChunk(ChatGeneration):
     @text.setter
     def text(self, value: str) -> None:
         pass  # derived from message
+
+    def plain_text(self, message_id: str | None) -> str | None:
+        """The text this chunk adds to a streamed message whose id so far is ``message_id``, when that is all it
+        adds; else None. "All it adds": its message's content is a non-empty ``str``, its id is ``message_id`` (not
+        None), and nothing else is set (no generation info; no name, tool-call chunks, usage, additional kwargs,
+        response metadata or chunk position). Folding such a chunk is appending its text, and its text is all a
+        handler can learn from it: a model run's loop folds it with one append and hands token sinks its text alone
+        (:class:`streamscope.engine.callbacks.TokenSink`)."""
+        message = self.message
+        content = message.content
+        if (type(content) is str and content and message_id is not None and message.id == message_id
+                and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
+                         or message.additional_kwargs or message.name or message.chunk_position
+                         or self.generation_info)):
+            return content
+        return None
 
     def __add__(self, other: ChatGenerationChunk) -> ChatGenerationChunk:
         if not isinstance(other, ChatGenerationChunk):

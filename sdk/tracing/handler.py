@@ -11,8 +11,8 @@ cancelled, ``TimeoutError`` = timeout).
 The handler never attaches an OpenTelemetry context (callbacks of one run can fire on different threads and
 tasks); parents are looked up by run id. ``on_llm_new_token`` only records ``(token, chunk)`` and the time in
 the stream's recorder; chunks are classified later on the export thread. Our engine calls the run's
-:meth:`TracingCallbackHandler.token_sink` instead, which appends the same, except that a plain text token is
-recorded as its text. Every method is guarded: tracing failures are logged once and never reach the application.
+:meth:`TracingCallbackHandler.token_sink` instead, which appends the same, except that a chunk the engine
+hands over as its text alone is recorded as its text. Every method is guarded: tracing failures are logged once and never reach the application.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -46,6 +46,9 @@ from streamscope.tracing.streams import (
     StreamRecorder,
     start_stream,
 )
+
+if TYPE_CHECKING:
+    from streamscope.engine.callbacks import TokenSink
 
 try:  # the C accelerator (sdk/tracing/_stamp.c), optional at install
     from streamscope.tracing import _stamp
@@ -91,13 +94,23 @@ def _message_dict(message: Any) -> dict[str, Any]:
     return {"role": role, "content": _text_of(getattr(message, "content", ""))}
 
 
-def _ignore(token: Any, chunk: Any) -> None:
+def _ignore(*args: Any) -> None:
     return None
+
+
+class _Sink:
+    """A run's :class:`~streamscope.engine.callbacks.TokenSink`: its two functions, bound once per run."""
+
+    __slots__ = ("chunk", "text")
+
+    def __init__(self, chunk: Callable[[Any, Any], None], text: Callable[[str], None]) -> None:
+        self.chunk = chunk
+        self.text = text
 
 
 def _text_recorder(arrived: list[int], payloads: list[Any], native: bool = True) -> Callable[[str], None]:
     """The token sink's ``text``: the engine's call for a chunk that is only its text (see the engine's
-    ``token_targets``), recorded as its text. In C when built (no Python frame per chunk), else a closure that
+    ``TokenSink``), recorded as its text. In C when built (no Python frame per chunk), else a closure that
     does the same: the time (``perf_counter_ns``), then the text."""
     if native and _Stamper is not None:
         return _Stamper(arrived, payloads)  # type: ignore[no-any-return]
@@ -331,42 +344,29 @@ class TracingCallbackHandler:
         except Exception as exc:  # pragma: no cover - nothing above can reasonably fail
             report("on_llm_new_token", exc)
 
-    def token_sink(self, run_id: UUID) -> Callable[[Any, Any], None] | None:
-        """The engine's per-run fast path for tokens (instead of :meth:`on_llm_new_token`): a clock read and two
-        appends. A plain text chunk (what the classifier's first test accepts) is recorded as its text, so the
-        chunk object is not kept alive until the stream ends (holding every chunk costs the consumer more in
-        garbage-collector work than this test); anything else, and the stream's first chunk (which may be the
-        role-only one), is recorded as it came and classified later on the export thread. The sink's ``text``
-        function takes what the engine already knows to be a plain text chunk: it only records the text."""
+    def token_sink(self, run_id: UUID) -> TokenSink | None:
+        """The engine's per-run fast path for tokens (instead of :meth:`on_llm_new_token`; see the engine's
+        ``TokenSink``): a clock read and two appends. A chunk the engine hands over as its text is recorded as its
+        text, so the chunk object is not kept alive until the stream ends (holding every chunk costs the consumer
+        more in garbage-collector work); any other chunk is recorded as it came and classified later on the
+        export thread."""
         llm = self._llms.get(run_id)
         if llm is None:
             return None
         if llm.owner is not self:
-            return _ignore
+            return _Sink(_ignore, _ignore)
         rec = llm.rec
         columns = rec.chunk_columns()
         if columns is None:  # not sampled: only note that a chunk came
-            return lambda token, chunk: rec.chunk(EMPTY)
+            return _Sink(lambda token, chunk: rec.chunk(EMPTY), lambda text: rec.chunk(EMPTY))
         arrived, payloads = columns
         stamp, record = arrived.append, payloads.append
 
-        def sink(token: Any, chunk: Any) -> None:
-            now = _perf()
-            try:
-                if payloads and token and type(token) is str:
-                    message = chunk.message
-                    if (not message.tool_call_chunks and not message.usage_metadata and not message.response_metadata
-                            and not chunk.generation_info):
-                        stamp(now)
-                        record(token)
-                        return
-            except AttributeError:
-                pass
-            stamp(now)
+        def chunk(token: Any, chunk: Any) -> None:
+            stamp(_perf())
             record((RAW, (token, chunk)))
 
-        sink.text = _text_recorder(arrived, payloads)  # type: ignore[attr-defined]
-        return sink
+        return _Sink(chunk, _text_recorder(arrived, payloads))
 
     @guarded
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:

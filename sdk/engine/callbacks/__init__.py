@@ -13,6 +13,7 @@ from streamscope.engine.callbacks.manager import (
     scoped_handler,
 )
 from streamscope.engine.callbacks.stdout import StreamingStdOutCallbackHandler
+from streamscope.engine.callbacks.tokens import TokenSink, TokenSinkSource, TokenTakers
 from streamscope.engine.callbacks.usage import (
     InputTokenDetails,
     OutputTokenDetails,
@@ -30,6 +31,9 @@ __all__ = [
     "OutputTokenDetails",
     "RunManager",
     "StreamingStdOutCallbackHandler",
+    "TokenSink",
+    "TokenSinkSource",
+    "TokenTakers",
     "UsageMetadata",
     "UsageMetadataCallbackHandler",
     "add_global_handler",

@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from streamscope.engine.messages import get_buffer_string
 
 __all__ = [
     "TIMEOUT_CANCEL_MESSAGE",
-    "TokenSink",
     "ahandle_event",
     "handle_event",
     "reason_for",
     "run_coroutine",
-    "token_targets",
     "unexpected_handler_error",
 ]
 
@@ -100,51 +98,6 @@ def unexpected_handler_error(handler: Any, event: str, exc: Exception) -> None:
 
 
 _report = unexpected_handler_error
-
-
-def _empty_token_methods() -> tuple[Any, ...]:
-    from streamscope.engine.callbacks.base import AsyncCallbackHandler, BaseCallbackHandler
-
-    return (BaseCallbackHandler.on_llm_new_token, AsyncCallbackHandler.on_llm_new_token)
-
-
-_EMPTY_TOKEN_METHODS: tuple[Any, ...] | None = None
-
-TokenSink = Callable[[Any, Any], object]
-
-
-def token_targets(handlers: Sequence[Any], run_id: Any = None) -> list[tuple[Any, TokenSink | None, Any]]:
-    """``(handler, sink, bound on_llm_new_token)`` for the handlers that take tokens (resolved once per run).
-
-    A handler whose ``on_llm_new_token`` is the base classes' empty one is left out: calling it does nothing. A
-    handler may offer ``token_sink(run_id)``, returning a plain function of ``(token, chunk)`` that is called for
-    this run's tokens instead of ``on_llm_new_token(token, chunk=..., run_id=..., parent_run_id=..., tags=...)``
-    (what an inline recorder needs, without building keyword arguments per chunk), or ``None`` to be called the
-    usual way. Its errors are handled like those of ``on_llm_new_token``. A sink may carry a ``text`` attribute,
-    a function of ``(token)`` that the engine's model loop calls instead of the sink for a chunk that is only its
-    text: ``token`` is the chunk's non-empty ``str`` content, it is not the run's first chunk, and the chunk has
-    no generation info, no id other than the run's message id so far, and no name, tool-call chunks, usage,
-    additional kwargs, response metadata or chunk position.
-    """
-    global _EMPTY_TOKEN_METHODS
-    empty = _EMPTY_TOKEN_METHODS
-    if empty is None:
-        empty = _EMPTY_TOKEN_METHODS = _empty_token_methods()
-    targets: list[tuple[Any, TokenSink | None, Any]] = []
-    for handler in handlers:
-        try:
-            if getattr(handler, "ignore_llm", False):
-                continue
-            method = getattr(handler, "on_llm_new_token", None)
-            if method is None or getattr(method, "__func__", None) in empty:
-                continue
-            make_sink = getattr(handler, "token_sink", None)
-            sink = make_sink(run_id) if make_sink is not None and run_id is not None else None
-        except Exception as exc:
-            unexpected_handler_error(handler, "on_llm_new_token", exc)
-            continue
-        targets.append((handler, sink if callable(sink) else None, method))
-    return targets
 
 
 def handle_event(handlers: Sequence[Any], event: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -7,21 +7,14 @@ nothing is dispatched at all (``RunManager.handlers`` is empty and callers skip 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID, uuid4
 
-from streamscope.engine.callbacks.dispatch import (
-    ahandle_event,
-    handle_event,
-    reason_for,
-    run_coroutine,
-    token_targets,
-    unexpected_handler_error,
-)
+from streamscope.engine.callbacks.dispatch import ahandle_event, handle_event, reason_for
+from streamscope.engine.callbacks.tokens import TokenTakers
 
 __all__ = [
     "CallbackManager",
@@ -239,7 +232,7 @@ class RunManager:
     """
 
     __slots__ = (
-        "_token_targets", "ended", "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags",
+        "_takers", "ended", "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags",
         "metadata", "parent_run_id", "run_id", "tags", "taps",
     )
 
@@ -253,7 +246,7 @@ class RunManager:
         self.metadata = parent.metadata
         self.inheritable_metadata = parent.inheritable_metadata
         self.ended = False
-        self._token_targets: list[tuple[Any, Any, Any]] | None = None
+        self._takers: TokenTakers | None = None
         self.taps = [h for h in parent.handlers if getattr(h, "wants_chain_stream", False)] if parent.handlers else []
 
     def _start_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -280,101 +273,33 @@ class RunManager:
         )
 
     # -- events during the run -------------------------------------------------------------------------
+    def token_takers(self) -> TokenTakers:
+        """This run's token takers (:class:`TokenTakers`), resolved at the first call and kept."""
+        takers = self._takers
+        if takers is None:
+            takers = self._takers = TokenTakers(self.handlers, self.run_id, self.parent_run_id, self.tags)
+        return takers
+
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
-        """Tell the run's handlers about one chunk (see :meth:`new_token`)."""
-        if kwargs:
-            self._new_token_with(token, chunk, kwargs)
-        elif self.handlers:
-            self.new_token(token, chunk)
-
-    def _resolve_token_targets(self) -> list[tuple[Any, Any, Any]]:
-        """This run's token takers, resolved once (at its first token) and kept."""
-        targets = self._token_targets = token_targets(self.handlers, self.run_id)
-        return targets
-
-    def new_token(self, token: Any, chunk: Any) -> None:
-        """The per-chunk hot path: handler methods (or their token sinks) are resolved once per run, and each is
-        called with keywords directly, no per-chunk keyword dict built and unpacked."""
-        targets = self._token_targets
-        if targets is None:
-            if not self.handlers:
-                return
-            targets = self._resolve_token_targets()
-        for handler, sink, method in targets:
-            try:
-                if sink is not None:
-                    sink(token, chunk)
-                    continue
-                result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
-                                tags=self.tags)
-                if result is not None and asyncio.iscoroutine(result):
-                    run_coroutine(result)
-            except Exception as exc:
-                unexpected_handler_error(handler, "on_llm_new_token", exc)
-
-    def token_emitter(self) -> tuple[Callable[[Any, Any], object], Callable[[Any], object] | None, Any]:
-        """``(emit, emit_text, handler)`` for a model's per-chunk loop: ``emit(token, chunk)`` tells the run's
-        handlers.
-
-        When a single handler takes this run's tokens through a token sink, ``emit`` is that sink itself (one call
-        per chunk instead of two), ``emit_text`` the sink's ``text`` function if it has one (for chunks that are
-        only their text, see :func:`token_targets`; else None) and ``handler`` is its handler: the caller must
-        then treat an exception from either as that handler's (:func:`unexpected_handler_error`). Otherwise
-        ``emit`` is :meth:`new_token`, which handles every handler's errors itself, and the others are None."""
-        targets = self._token_targets
-        if targets is None:
-            targets = self._resolve_token_targets()
-        if len(targets) == 1 and targets[0][1] is not None:
-            sink = targets[0][1]
-            text = getattr(sink, "text", None)
-            return sink, text if callable(text) else None, targets[0][0]
-        return self.new_token, None, None
-
-    def _new_token_with(self, token: Any, chunk: Any, kwargs: dict[str, Any]) -> None:
-        """A token with extra keywords from the caller: every handler gets them through ``on_llm_new_token``."""
+        """Tell the run's handlers about one chunk: token sinks (``sink.chunk(token, chunk)``), then every other
+        handler's ``on_llm_new_token`` (with ``kwargs`` too)."""
         if not self.handlers:
             return
-        targets = self._token_targets
-        if targets is None:
-            targets = self._resolve_token_targets()
-        kwargs["chunk"] = chunk
-        kw = self._kw(kwargs)
-        for handler, _sink, method in targets:
-            try:
-                result = method(token, **kw)
-                if result is not None and asyncio.iscoroutine(result):
-                    run_coroutine(result)
-            except Exception as exc:
-                unexpected_handler_error(handler, "on_llm_new_token", exc)
+        takers = self.token_takers()
+        if takers.sinks:
+            takers.tell_sinks(token, chunk, None)
+        if takers.methods:
+            takers.call_methods(token, chunk, kwargs)
 
     async def aon_llm_new_token(self, token: Any, *, chunk: Any = None, **kwargs: Any) -> None:
+        """As :meth:`on_llm_new_token`; coroutine handlers are awaited in order."""
         if not self.handlers:
             return
-        targets = self._token_targets
-        if targets is None:
-            targets = self._resolve_token_targets()
-        if kwargs:
-            kwargs["chunk"] = chunk
-            kw = self._kw(kwargs)
-            for handler, _sink, method in targets:
-                try:
-                    result = method(token, **kw)
-                    if result is not None and asyncio.iscoroutine(result):
-                        await result
-                except Exception as exc:
-                    unexpected_handler_error(handler, "on_llm_new_token", exc)
-            return
-        for handler, sink, method in targets:
-            try:
-                if sink is not None:
-                    sink(token, chunk)
-                    continue
-                result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
-                                tags=self.tags)
-                if result is not None and asyncio.iscoroutine(result):
-                    await result
-            except Exception as exc:
-                unexpected_handler_error(handler, "on_llm_new_token", exc)
+        takers = self.token_takers()
+        if takers.sinks:
+            takers.tell_sinks(token, chunk, None)
+        if takers.methods:
+            await takers.acall_methods(token, chunk, kwargs)
 
     def on_chain_stream(self, chunk: Any) -> None:
         """Our addition: tell tapping handlers about one output chunk of this run."""

@@ -63,8 +63,12 @@ class FlowStage(Runnable[Any, Any]):
     async def atransform(
         self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(self.aiter(input), _apassthrough, config, **kwargs):
-            yield chunk
+        stream = self._atransform_stream_with_config(self.aiter(input), _apassthrough, config, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:  # (as ``yield from`` does for ``transform``: closed with this stream, not left to the loop)
+            await stream.aclose()
 
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any

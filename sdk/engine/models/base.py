@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from streamscope.engine.callbacks.dispatch import unexpected_handler_error
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
+from streamscope.engine.callbacks.tokens import TokenSink
 from streamscope.engine.config import RunnableConfig, ensure_config
 from streamscope.engine.messages import (
     AIMessage,
@@ -43,14 +44,17 @@ from streamscope.engine.runnables.base import (
 __all__ = ["BaseChatModel"]
 
 _END = object()
-_NO_ID = object()  # no chunk folded yet: the first chunk always goes the full way
 
-try:  # the C test and fold of a text-only chunk (sdk/engine/_fold.c), optional at install
-    from streamscope.engine import _fold
 
-    _TextFold: Any = _fold.TextFold if _fold.layout(ChatGenerationChunk, AIMessageChunk) else None
-except ImportError:  # pragma: no cover - built without a C compiler
-    _TextFold = None
+class _NoSink:
+    def chunk(self, token: str, chunk: Any, /) -> None:
+        return None
+
+    def text(self, text: str, /) -> None:
+        return None
+
+
+_NO_SINK: TokenSink = _NoSink()
 
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
@@ -238,23 +242,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
         as_message: bool = False,
     ) -> Iterator[AIMessageChunk]:
-        track = bool(rm.handlers)
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: Iterator[ChatGenerationChunk] | None = None
         message: AIMessageChunk | None = None
-        # per chunk with handlers: fold it, tell them (bound once; the token read inline unless overridden)
-        add, append_content = chunks.add, chunks.content_appender()
-        new_token, new_text, sink_owner = rm.token_emitter() if track else (rm.new_token, None, None)
-        token_of = None if type(self)._token is BaseChatModel._token else self._token
-        # A chunk that only adds its text (the common case) is folded with one append and, when the run's token
-        # taker offers it, handed over as its text alone (see token_targets); the first chunk, and any chunk
-        # with an id of its own or any other field set, goes the full way. ``merged_id`` is the folded id.
-        plain_ok = token_of is None
-        merged_id: Any = _NO_ID
-        # the same short way in C when built: it folds and emits the chunks it can tell are text-only (True)
-        fold = (_TextFold(chunks.content_parts(), new_text, new_token)
-                if track and plain_ok and _TextFold is not None else None)
+        step = self._chunk_step(rm, chunks) if rm.handlers else None
+        call_methods = rm.token_takers().call_methods
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(blocking=True)
@@ -263,50 +256,13 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 message = generation.message
                 if message.id is None:
                     message.id = default_id
-                if track:
-                    if fold is not None:
-                        try:
-                            folded = fold(generation, merged_id)
-                        except Exception as exc:  # as below: only a sink called directly raises here
-                            if sink_owner is None:
-                                raise
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                            folded = True
-                        if folded:  # (the yield outside the try: what the consumer throws in is not caught)
-                            yield message
-                            continue
-                    content = message.content
-                    if (plain_ok and content and type(content) is str and message.id == merged_id
-                            and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
-                                     or message.additional_kwargs or message.name or message.chunk_position
-                                     or generation.generation_info)):
-                        append_content(content)
-                        try:
-                            if new_text is not None:
-                                new_text(content)
-                            else:
-                                new_token(content, generation)
-                        except Exception as exc:  # only a sink called directly raises here (see token_emitter)
-                            if sink_owner is None:
-                                raise
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                    else:
-                        add(generation)
-                        merged_id = chunks.message_id
-                        try:
-                            if token_of is None:
-                                new_token(content if type(content) is str else message.text, generation)
-                            else:
-                                new_token(token_of(message), generation)
-                        except Exception as exc:
-                            if sink_owner is None:
-                                raise
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                yield message
+                if step is not None and (token := step(generation)) is not None:
+                    call_methods(token, generation)
+                yield message  # (outside the step: what the consumer throws in is not taken for a handler's)
             if message is not None and not message.chunk_position:
                 last = _last_chunk(message, default_id)  # (reported, not folded: as LangChain's stream)
-                if track:
-                    new_token("", last)
+                if step is not None:
+                    rm.on_llm_new_token("", chunk=last)
                 yield last.message
         except GeneratorExit:
             close_quietly(iterator)
@@ -341,21 +297,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
         as_message: bool = False,
     ) -> AsyncGenerator[AIMessageChunk, None]:
-        track = bool(rm.handlers)
         chunks = GenerationAccumulator()
         default_id = f"lc_run--{rm.run_id}"
         iterator: AsyncIterator[ChatGenerationChunk] | None = None
         message: AIMessageChunk | None = None
-        # As in _run_stream: when the run's one token taker is a (synchronous) token sink, it is called directly,
-        # without awaiting the dispatch, and a chunk that only adds its text is folded with one append and handed
-        # over as its text; otherwise every chunk goes through the awaited aon_llm_new_token.
-        add, append_content = chunks.add, chunks.content_appender()
-        emit, sink_text, sink_owner = rm.token_emitter() if track else (None, None, None)
-        sink = emit if sink_owner is not None else None
-        plain_ok = sink is not None and type(self)._token is BaseChatModel._token
-        merged_id: Any = _NO_ID
-        fold = (_TextFold(chunks.content_parts(), sink_text, sink)
-                if plain_ok and _TextFold is not None else None)
+        step = self._chunk_step(rm, chunks) if rm.handlers else None
+        acall_methods = rm.token_takers().acall_methods
         try:
             if self.rate_limiter is not None:
                 await self.rate_limiter.aacquire(blocking=True)
@@ -364,50 +311,13 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 message = generation.message
                 if message.id is None:
                     message.id = default_id
-                if track:
-                    if fold is not None:
-                        try:
-                            folded = fold(generation, merged_id)
-                        except Exception as exc:
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                            folded = True
-                        if folded:
-                            yield message
-                            continue
-                    content = message.content
-                    if (plain_ok and content and type(content) is str and message.id == merged_id
-                            and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
-                                     or message.additional_kwargs or message.name or message.chunk_position
-                                     or generation.generation_info)):
-                        append_content(content)
-                        try:
-                            if sink_text is not None:
-                                sink_text(content)
-                            elif sink is not None:
-                                sink(content, generation)
-                        except Exception as exc:
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                    else:
-                        add(generation)
-                        merged_id = chunks.message_id
-                        if sink is not None:
-                            try:
-                                sink(self._token(message), generation)
-                            except Exception as exc:
-                                unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                        else:
-                            await rm.aon_llm_new_token(self._token(message), chunk=generation)
+                if step is not None and (token := step(generation)) is not None:
+                    await acall_methods(token, generation)
                 yield message
             if message is not None and not message.chunk_position:
                 last = _last_chunk(message, default_id)  # (as in _run_stream)
-                if track:
-                    if sink is not None:
-                        try:
-                            sink("", last)
-                        except Exception as exc:
-                            unexpected_handler_error(sink_owner, "on_llm_new_token", exc)
-                    else:
-                        await rm.aon_llm_new_token("", chunk=last)
+                if step is not None:
+                    await rm.aon_llm_new_token("", chunk=last)
                 yield last.message
         except GeneratorExit:
             reason = abandon_reason()
@@ -422,6 +332,57 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             await rm.aon_llm_error(exc, response=chunks.result())
             raise
         await rm.aon_llm_end(_final_result(chunks, as_message))
+
+    def _chunk_step(
+        self, rm: RunManager, chunks: GenerationAccumulator
+    ) -> Callable[[ChatGenerationChunk], str | None]:
+        """The per-chunk step ``stream`` and ``astream`` share when the run has handlers (without, there is nothing
+        to fold or tell). ``step(generation)`` folds the chunk into the run's message (for ``on_llm_end``), hands it
+        to the run's token sinks, and returns its token when handlers take tokens through ``on_llm_new_token`` (the
+        caller calls them, in its colour), else None. A chunk that only adds its text
+        (:meth:`ChatGenerationChunk.plain_text`) is folded with one append and handed to sinks as its text.
+
+        The run's one sink, the common case (the tracing handler), is called here directly, each chunk's exception
+        reported as its handler's; several go through :meth:`TokenTakers.tell_sinks`."""
+        takers = rm.token_takers()
+        add, append = chunks.add, chunks.content_appender()
+        sinks = takers.sinks
+        one = len(sinks) == 1
+        owner, sink = sinks[0] if one else (None, _NO_SINK)
+        sink_text, sink_chunk = sink.text, sink.chunk
+        tell_sinks = takers.tell_sinks if len(sinks) > 1 else None
+        methods = bool(takers.methods)
+        token_of = None if type(self)._token is BaseChatModel._token else self._token
+        merged_id: str | None = None  # the folded message's id (None before the first chunk: never plain)
+
+        def step(generation: ChatGenerationChunk) -> str | None:
+            nonlocal merged_id
+            text = generation.plain_text(merged_id) if token_of is None else None
+            if text is not None:
+                append(text)
+                token = text
+            else:
+                add(generation)
+                merged_id = chunks.message_id
+                message = generation.message
+                if token_of is not None:
+                    token = token_of(message)
+                else:
+                    content = message.content
+                    token = content if type(content) is str else message.text
+            if one:
+                try:
+                    if text is None:
+                        sink_chunk(token, generation)
+                    else:
+                        sink_text(text)
+                except Exception as exc:
+                    unexpected_handler_error(owner, "on_llm_new_token", exc)
+            elif tell_sinks is not None:
+                tell_sinks(token, generation, text)
+            return token if methods else None
+
+        return step
 
     # -- invoke / generate -------------------------------------------------------------------------------------
     def _wants_tokens(self, rm: RunManager) -> bool:

@@ -249,16 +249,14 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
             try:
                 return self.invoke(inputs[i], configs[i], **kwargs)
             except Exception as exc:
-                if return_exceptions:
-                    return exc
-                raise
+                return _Failed(exc)
 
         if len(inputs) == 1:
-            return [one(0)]
+            return _batch_results([one(0)], return_exceptions)
         workers = configs[0].get("max_concurrency") or len(inputs)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(contextvars.copy_context().run, one, i) for i in range(len(inputs))]
-            return [f.result() for f in futures]
+            return _batch_results([f.result() for f in futures], return_exceptions)
 
     async def abatch(
         self,
@@ -281,11 +279,9 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
                 async with semaphore:
                     return await self.ainvoke(inputs[i], configs[i], **kwargs)
             except Exception as exc:
-                if return_exceptions:
-                    return exc
-                raise
+                return _Failed(exc)
 
-        return list(await asyncio.gather(*(one(i) for i in range(len(inputs)))))
+        return _batch_results(list(await asyncio.gather(*(one(i) for i in range(len(inputs))))), return_exceptions)
 
     # -- composition ------------------------------------------------------------------------------------------
     def __or__(self, other: Any) -> RunnableSequence:
@@ -516,6 +512,25 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
             await rm.aon_chain_error(exc, inputs=received.result())
             raise
         await rm.aon_chain_end(produced.result(), inputs=received.result())
+
+
+class _Failed:
+    """An input's exception, kept until every input of the batch has run."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _batch_results(outcomes: list[Any], return_exceptions: bool) -> list[Any]:
+    """``batch`` and ``abatch`` alike: every input runs to its end, then the results in input order, or the first
+    input's exception (in input order) raised, or with ``return_exceptions`` each failed input's exception in its
+    place. (So ``abatch`` never returns while inputs are still running.)"""
+    for outcome in outcomes:
+        if isinstance(outcome, _Failed) and not return_exceptions:
+            raise outcome.error
+    return [o.error if isinstance(o, _Failed) else o for o in outcomes]
 
 
 def _per_input_configs(

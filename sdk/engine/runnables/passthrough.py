@@ -183,6 +183,12 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(lambda v, rm, cfg: self._pick(v), input, config)
 
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        async def pick(value: Any, rm: RunManager, cfg: RunnableConfig) -> Any:
+            return self._pick(value)
+
+        return await self._acall_with_config(pick, input, config)
+
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
     ) -> Iterator[Any]:

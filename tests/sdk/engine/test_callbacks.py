@@ -24,6 +24,7 @@ from streamscope.engine import (
     dispatch_custom_event,
     remove_global_handler,
 )
+from streamscope.engine.callbacks import TokenSink
 
 
 def test_nested_call_without_config_joins_the_tree_sync(rec: Any) -> None:
@@ -119,13 +120,19 @@ class FailingSink(BaseCallbackHandler):
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         raise AssertionError("the sink is used instead")
 
-    def token_sink(self, run_id: Any) -> Any:
-        def sink(token: Any, chunk: Any) -> None:
-            self.tokens.append(token)
-            if token == "b":
-                raise RuntimeError("sink bug")
+    def token_sink(self, run_id: Any) -> TokenSink:
+        handler = self
 
-        return sink
+        class Sink:
+            def chunk(self, token: str, chunk: Any) -> None:
+                self.text(token)
+
+            def text(self, text: str) -> None:
+                handler.tokens.append(text)
+                if text == "b":
+                    raise RuntimeError("sink bug")
+
+        return Sink()
 
 
 def test_a_failing_token_sink_is_logged_and_the_stream_goes_on(caplog: pytest.LogCaptureFixture) -> None:

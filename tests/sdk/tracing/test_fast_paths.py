@@ -3,8 +3,9 @@
 - Raw ``openai`` streams: iterating a traced stream with ``for`` records plain text chunks as their text (so the
   chunk objects are not kept alive); ``next(stream)`` records every chunk as it came, for ``classify`` to read
   later. Both must give the same spans.
-- Engine runs: the tracing handler's token sink records plain text tokens as their text; ``on_llm_new_token``
-  (what LangChain calls) records every chunk for the classifier. Both must give the same spans.
+- Engine runs: the tracing handler's token sink records a chunk the engine hands over as its text as that text;
+  ``on_llm_new_token`` (what LangChain calls) records every chunk for the classifier. Both must give the same
+  spans.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import pytest
 from openai import AsyncOpenAI
 
 import streamscope
-from streamscope.engine.callbacks import BaseCallbackHandler
-from streamscope.engine.callbacks.dispatch import token_targets
+from streamscope.engine.callbacks import BaseCallbackHandler, TokenTakers
 from streamscope.engine.messages import AIMessageChunk
 from streamscope.engine.models import FakeStreamingChatModel
 from streamscope.engine.outputs import ChatGenerationChunk
@@ -192,16 +192,18 @@ def test_empty_base_token_methods_are_not_called_and_sinks_are_used() -> None:
 
     tracing = TracingCallbackHandler()
     silent, loud = Silent(), Loud()
-    assert [t[0] for t in token_targets([silent, loud])] == [loud]
+    takers = TokenTakers([silent, loud], "r0")  # type: ignore[arg-type]
+    assert [h for h, _ in takers.methods] == [loud] and not takers.sinks
     with capture_spans():
         tracing.on_chat_model_start({}, [[]], run_id="r1")  # type: ignore[arg-type]
-        (target,) = token_targets([tracing], "r1")
-        assert target[1] is not None  # its sink
-        target[1]("tok", ChatGenerationChunk(AIMessageChunk("tok")))
-        target[1]("tok", ChatGenerationChunk(AIMessageChunk("tok")))
+        takers = TokenTakers([tracing], "r1")  # type: ignore[arg-type]
+        assert not takers.methods
+        ((_, sink),) = takers.sinks
+        first = ChatGenerationChunk(AIMessageChunk("tok"))
+        sink.chunk("tok", first)
+        sink.text("tok")
         rec = tracing._llms["r1"].rec  # type: ignore[index]
-        first = rec.payloads[0][1][1]
-        assert rec.payloads == [(RAW, ("tok", first)), "tok"]  # the first as it came, then the text
+        assert rec.payloads == [(RAW, ("tok", first)), "tok"]  # the chunk as it came, then the text
         assert len(rec.arrived) == 2
         tracing.on_llm_end(None, run_id="r1")  # type: ignore[arg-type]
 

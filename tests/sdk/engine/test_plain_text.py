@@ -1,22 +1,20 @@
-"""The engine's C test and fold of a text-only streamed chunk (``streamscope.engine._fold.TextFold``).
+"""A chunk that only adds its text: ``ChatGenerationChunk.plain_text`` and the model loop's short way for it.
 
 Two halves:
 
-- the fold alone: which chunks it takes (only those the Python loop's test accepts), what it does with them (the
-  text appended, then emitted) and what it leaves alone (everything else, untouched);
+- the test itself: which chunks are plain text (a non-empty ``str`` content, the message's id so far, nothing else
+  set) and which are not;
 - differential: generated chunk sequences through ``stream`` and ``astream`` with handlers of each kind (the tracing
-  handler's token sink, a sink without ``text``, a plain ``on_llm_new_token`` handler), once with the fold and once
-  with the Python loop it stands in for: the same messages to the consumer, the same tokens to the handlers, the
-  same merged message at ``on_llm_end`` and the same spans.
+  handler's token sink, a logging token sink, a plain ``on_llm_new_token`` handler), once with the short way and
+  once with every chunk taken the full way (``plain_text`` always None): the same messages to the consumer, the
+  same tokens to the handlers, the same merged message at ``on_llm_end`` and the same spans.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import gc
 import re
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -24,56 +22,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamscope.engine.callbacks import BaseCallbackHandler
+from streamscope.engine.callbacks import BaseCallbackHandler, TokenSink
 from streamscope.engine.messages import AIMessageChunk
-from streamscope.engine.models import BaseChatModel
-from streamscope.engine.models import base as model_base
+from streamscope.engine.models import BaseChatModel, FakeStreamingChatModel
 from streamscope.engine.outputs import ChatGenerationChunk
 from streamscope.testing import capture_spans
 from streamscope.tracing.handler import TracingCallbackHandler
 
-_fold = pytest.importorskip("streamscope.engine._fold", reason="built without a C compiler")
-TextFold = _fold.TextFold
-
 RUN_ID = "lc_run--r"
+FIELDS = ("content", "id", "name", "tool_call_chunks", "usage_metadata", "additional_kwargs", "response_metadata",
+          "chunk_position")
 
 
-def plain(text: str = "tok", cid: str = RUN_ID) -> ChatGenerationChunk:
+def plain(text: str = "tok", cid: str | None = RUN_ID) -> ChatGenerationChunk:
     return ChatGenerationChunk(AIMessageChunk(text, id=cid))
 
 
-class Folded:
-    """A fold over fresh parts, recording what it emitted."""
+def test_a_text_only_chunk_is_its_text() -> None:
+    assert plain("a").plain_text(RUN_ID) == "a"
+    assert plain("b", cid="lc_run--" + "r").plain_text(RUN_ID) == "b"  # an equal id, not the same object
 
-    def __init__(self, with_text: bool = True) -> None:
-        self.parts: list[Any] = []
-        self.emitted: list[tuple[Any, ...]] = []
-        self.fold = TextFold(self.parts, (lambda t: self.emitted.append((t,))) if with_text else None,
-                             lambda t, g: self.emitted.append((t, g)))
-
-
-def test_the_layout_of_the_engines_classes_is_known() -> None:
-    assert model_base._TextFold is TextFold  # the engine uses it
-    assert _fold.layout(ChatGenerationChunk, AIMessageChunk) is True
-
-    class Unslotted:
+    class SubGeneration(ChatGenerationChunk):
         pass
 
-    assert _fold.layout(Unslotted, Unslotted) is False
-    assert _fold.layout(ChatGenerationChunk, AIMessageChunk) is True  # a failed call changes nothing
-    with pytest.raises(TypeError):
-        _fold.layout(ChatGenerationChunk)
-
-
-def test_a_text_only_chunk_is_appended_then_emitted() -> None:
-    f = Folded()
-    assert f.fold(plain("a"), RUN_ID) is True
-    assert f.fold(plain("b", cid="lc_run--" + "r"), RUN_ID) is True  # an equal id, not the same object
-    assert f.parts == ["a", "b"] and f.emitted == [("a",), ("b",)]
-    g = plain("c")
-    other = Folded(with_text=False)
-    assert other.fold(g, RUN_ID) is True
-    assert other.parts == ["c"] and other.emitted == [("c", g)]  # no text function: emit(text, generation)
+    assert SubGeneration(AIMessageChunk("d", id=RUN_ID)).plain_text(RUN_ID) == "d"
 
 
 def _variants() -> list[tuple[str, ChatGenerationChunk, Any]]:
@@ -81,18 +53,13 @@ def _variants() -> list[tuple[str, ChatGenerationChunk, Any]]:
         return ChatGenerationChunk(AIMessageChunk(fields.pop("content", "tok"), id=fields.pop("id", RUN_ID),
                                                   **fields))
 
-    class SubMessage(AIMessageChunk):
-        pass
-
-    class SubGeneration(ChatGenerationChunk):
-        pass
-
     return [
         ("empty content", msg(content=""), RUN_ID),
         ("content blocks", msg(content=[{"type": "text", "text": "x"}]), RUN_ID),
         ("another id", msg(id="chatcmpl-1"), RUN_ID),
-        ("no id", ChatGenerationChunk(AIMessageChunk("tok")), RUN_ID),
-        ("nothing merged yet", msg(), model_base._NO_ID),
+        ("no id", plain(cid=None), RUN_ID),
+        ("nothing merged yet", msg(), None),
+        ("no id and nothing merged yet", plain(cid=None), None),
         ("a name", msg(name="bot"), RUN_ID),
         ("tool call chunks", msg(tool_call_chunks=[{"name": "f", "args": "", "id": "c", "index": 0}]), RUN_ID),
         ("usage", msg(usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}), RUN_ID),
@@ -100,54 +67,12 @@ def _variants() -> list[tuple[str, ChatGenerationChunk, Any]]:
         ("additional kwargs", msg(additional_kwargs={"refusal": "no"}), RUN_ID),
         ("last chunk", msg(chunk_position="last"), RUN_ID),
         ("generation info", ChatGenerationChunk(AIMessageChunk("tok", id=RUN_ID), {"finish_reason": "stop"}), RUN_ID),
-        ("a message subclass", ChatGenerationChunk(SubMessage("tok", id=RUN_ID)), RUN_ID),
-        ("a generation subclass", SubGeneration(AIMessageChunk("tok", id=RUN_ID)), RUN_ID),
-        ("not a generation", AIMessageChunk("tok", id=RUN_ID), RUN_ID),  # type: ignore[list-item]
     ]
 
 
 @pytest.mark.parametrize(("what", "generation", "merged"), _variants(), ids=[v[0] for v in _variants()])
-def test_any_other_chunk_is_left_to_the_python_loop(what: str, generation: Any, merged: Any) -> None:
-    f = Folded()
-    assert f.fold(generation, merged) is False
-    assert f.parts == [] and f.emitted == []
-
-
-def test_a_field_emptied_in_place_still_counts_as_set_only_when_set() -> None:
-    g = plain()
-    g.message.tool_call_chunks = ()  # falsy, but not the empty list: the Python loop decides
-    assert Folded().fold(g, RUN_ID) is False
-    g.message.tool_call_chunks = []
-    assert Folded().fold(g, RUN_ID) is True
-
-
-def test_what_the_emit_function_raises_propagates_after_the_append() -> None:
-    parts: list[Any] = []
-
-    def boom(text: str) -> None:
-        raise ValueError("handler bug")
-
-    fold = TextFold(parts, boom, lambda t, g: None)
-    with pytest.raises(ValueError, match="handler bug"):
-        fold(plain("a"), RUN_ID)
-    assert parts == ["a"]
-    with pytest.raises(TypeError, match="exactly two arguments"):
-        fold(plain("a"))  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        TextFold(parts, 1, lambda t, g: None)  # type: ignore[arg-type]
-
-
-def test_a_fold_in_a_reference_cycle_is_collected() -> None:
-    class Parts(list):  # type: ignore[type-arg]
-        pass
-
-    parts = Parts()
-    fold = TextFold(parts, None, lambda t, g: None)
-    parts.append(fold)
-    gone = weakref.ref(parts)
-    del parts, fold
-    gc.collect()
-    assert gone() is None
+def test_any_other_chunk_is_not_plain_text(what: str, generation: ChatGenerationChunk, merged: Any) -> None:
+    assert generation.plain_text(merged) is None
 
 
 # -- differential -------------------------------------------------------------------------------------------------
@@ -172,14 +97,14 @@ class Scripted(BaseChatModel):
 
 def dump(message: Any) -> str:
     """Every field of a message (its repr leaves the metadata out)."""
-    return repr({k: getattr(message, k, None) for k in AIMessageChunk.__slots__})
+    return repr({k: getattr(message, k, None) for k in FIELDS})
 
 
 class TokenLog(BaseCallbackHandler):
     """The general path: ``on_llm_new_token`` for every chunk; the merged message at the end."""
 
     def __init__(self) -> None:
-        self.tokens: list[tuple[Any, str]] = []
+        self.tokens: list[Any] = []
         self.end: Any = None
 
     def on_llm_new_token(self, token: str, *, chunk: Any = None, **kwargs: Any) -> None:
@@ -191,19 +116,19 @@ class TokenLog(BaseCallbackHandler):
 
 
 class SinkLog(TokenLog):
-    """A token sink, with or without ``text``."""
+    """A token sink: logs each token (what a text-only chunk is, the sink gets as its text)."""
 
-    def __init__(self, with_text: bool) -> None:
-        super().__init__()
-        self.with_text = with_text
+    def token_sink(self, run_id: Any) -> TokenSink:
+        tokens = self.tokens
 
-    def token_sink(self, run_id: Any) -> Any:
-        def sink(token: Any, chunk: Any) -> None:
-            self.tokens.append((token, dump(chunk.message), repr(chunk.generation_info)))
+        class Sink:
+            def chunk(self, token: str, chunk: Any) -> None:
+                tokens.append(token)
 
-        if self.with_text:
-            sink.text = lambda token: self.tokens.append((token, "text"))  # type: ignore[attr-defined]
-        return sink
+            def text(self, text: str) -> None:
+                tokens.append(text)
+
+        return Sink()
 
 
 texts = st.sampled_from(["Hello", " world", "!", "", "é"])
@@ -251,33 +176,54 @@ def _run(script: list[ChatGenerationChunk], handler: Any, use_async: bool) -> An
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(specs=st.lists(chunk_specs, max_size=12), handler_kind=st.sampled_from(["tracing", "sink", "sink-text", "log"]),
+@given(specs=st.lists(chunk_specs, max_size=12), handler_kind=st.sampled_from(["tracing", "sink", "log"]),
        use_async=st.booleans())
-def test_the_fold_changes_nothing_anyone_sees(specs: list[Any], handler_kind: str, use_async: bool,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_short_way_changes_nothing_anyone_sees(specs: list[Any], handler_kind: str, use_async: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     def handler() -> Any:
-        return {"tracing": TracingCallbackHandler, "sink": lambda: SinkLog(False),
-                "sink-text": lambda: SinkLog(True), "log": TokenLog}[handler_kind]()
+        return {"tracing": TracingCallbackHandler, "sink": SinkLog, "log": TokenLog}[handler_kind]()
 
     script = _script(specs)
-    with_fold = _run(script, handler(), use_async)
+    short = _run(script, handler(), use_async)
     with monkeypatch.context() as m:
-        m.setattr(model_base, "_TextFold", None)
-        without = _run(script, handler(), use_async)
-    assert with_fold == without
+        m.setattr(ChatGenerationChunk, "plain_text", lambda self, message_id: None)
+        full = _run(script, handler(), use_async)
+    assert short == full
+
+
+def test_the_short_way_is_taken() -> None:
+    """(What the differential above compares: text-only chunks after the first reach a sink as their text.)"""
+    calls: list[tuple[str, str]] = []
+
+    class Sinks(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            raise AssertionError("the sink is used instead")
+
+        def token_sink(self, run_id: Any) -> TokenSink:
+            class Sink:
+                def chunk(self, token: str, chunk: Any) -> None:
+                    calls.append(("chunk", token))
+
+                def text(self, text: str) -> None:
+                    calls.append(("text", text))
+
+            return Sink()
+
+    model = FakeStreamingChatModel(chunks=["a", "b", "c", "d"], callbacks=[Sinks()])
+    assert [m.content for m in model.stream("q")] == ["a", "b", "c", "d"]
+    # the first chunk, and the last (it carries the finish reason), go the full way
+    assert calls == [("chunk", "a"), ("text", "b"), ("text", "c"), ("chunk", "d")]
 
 
 def _stream_of(handler: Any) -> Any:
-    from streamscope.engine.models import FakeStreamingChatModel
-
     return FakeStreamingChatModel(chunks=["a", "b", "c"], callbacks=[handler]).stream("q")
 
 
-def test_an_exception_thrown_into_the_stream_at_a_folded_chunk_is_not_taken_for_a_handlers() -> None:
+def test_an_exception_thrown_into_the_stream_at_a_text_chunk_is_not_taken_for_a_handlers() -> None:
     with capture_spans() as spans:
         stream = _stream_of(TracingCallbackHandler())
         next(stream)
-        next(stream)  # the second chunk took the fold
+        next(stream)  # the second chunk took the short way
         with pytest.raises(ValueError, match="from the consumer"):
             stream.throw(ValueError("from the consumer"))
     (llm,) = [s for s in spans if s.name.startswith("chat")]
@@ -286,15 +232,30 @@ def test_an_exception_thrown_into_the_stream_at_a_folded_chunk_is_not_taken_for_
 
 def test_a_text_sink_that_raises_is_reported_and_the_stream_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     class Broken(SinkLog):
-        def token_sink(self, run_id: Any) -> Any:
-            sink = super().token_sink(run_id)
+        def token_sink(self, run_id: Any) -> TokenSink:
+            inner = super().token_sink(run_id)
 
-            def text(token: str) -> None:
-                raise RuntimeError("sink bug")
+            class Sink:
+                def chunk(self, token: str, chunk: Any) -> None:
+                    inner.chunk(token, chunk)
 
-            sink.text = text
-            return sink
+                def text(self, text: str) -> None:
+                    raise RuntimeError("sink bug")
+
+            return Sink()
 
     with caplog.at_level("WARNING"):
-        assert [m.content for m in _stream_of(Broken(True))] == ["a", "b", "c"]
-    assert any("sink bug" in r.getMessage() or "sink bug" in str(r.exc_info) for r in caplog.records)
+        assert [m.content for m in _stream_of(Broken())] == ["a", "b", "c"]
+    assert caplog.text.count("Error in Broken.on_llm_new_token callback") == 1
+
+
+def test_a_handler_whose_token_sink_is_not_one_is_reported_once_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    class NotASink(TokenLog):
+        def token_sink(self, run_id: Any) -> Any:
+            return lambda token, chunk: None  # the shape before the TokenSink protocol: no chunk / text
+
+    handler = NotASink()
+    with caplog.at_level("WARNING"):
+        assert [m.content for m in _stream_of(handler)] == ["a", "b", "c"]
+    assert caplog.text.count("Error in NotASink.on_llm_new_token callback") == 1
+    assert handler.tokens == []  # left out: neither a sink nor, having offered one, its on_llm_new_token

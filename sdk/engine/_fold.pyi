@@ -1,9 +1,0 @@
-from collections.abc import Callable
-from typing import Any
-
-def layout(generation_type: type, message_type: type, /) -> bool: ...
-
-class TextFold:
-    def __init__(self, parts: list[Any], emit_text: Callable[[str], object] | None,
-                 emit: Callable[[str, Any], object]) -> None: ...
-    def __call__(self, generation: Any, merged_id: Any, /) -> bool: ...
