@@ -83,7 +83,11 @@ class Versions:
 
 def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
     cols: list[list[Any]] = [[] for _ in range(len(SPAN_COLUMNS))]
+    resources: dict[int, str | None] = {}  # the spans of one OTLP resource share its dict: encode it once
     for s in spans:
+        resource = resources.get(id(s.resource), "")
+        if resource == "":
+            resource = resources[id(s.resource)] = codec.dumps(dict(s.resource)) if s.resource else None
         events = (
             codec.dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events])
             if s.events
@@ -91,7 +95,7 @@ def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
         )
         row = (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
                s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
-               codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id)  # fmt: skip
+               resource, s.scope, s.session_id, s.user_id)  # fmt: skip
         for c, v in zip(cols, row, strict=True):
             c.append(v)
     return cols

@@ -262,6 +262,7 @@ def test_large_batches_and_deletes_fit_the_servers_request_limits(server: chserv
             if i % 2:
                 streams.append(stream(tid, sid, start=i * 0.5))
         store.write(IngestBatch(spans=tuple(spans), streams=tuple(streams)))
+        store.settle()  # the derive pass refreshes 6,000 trace summaries and folds 3,000 streams
         assert store.counts() == {"spans": 6000, "streams": 3000, "chunks": 0, "traces": 6000}
         assert store.delete_before(T0 + 10_000 * NS) == 6000
         assert store.counts()["traces"] == 0 and store.aggregates(60, Filters()) == []
