@@ -93,7 +93,9 @@ class GenericPool(BodyPool):
 
 def start_collector(args: list[str]) -> tuple[subprocess.Popen[str], int]:
     cmd = [sys.executable, "-m", "streamscope", "collector", "--http-port", "0", "--grpc-port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    # the collectors' own log (waitress's queue-depth warnings under this load) goes to a file, not the table
+    with open(Path(tempfile.gettempdir()) / "streamscope-bench-collectors.log", "a") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
     while True:
         line = proc.stdout.readline()

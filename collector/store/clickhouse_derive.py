@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class Deriver:
-    def __init__(self, writer: Writer, *, interval: float = 0.25, sweep_every: float = 10.0,
+    def __init__(self, writer: Writer, *, interval: float = 1.0, sweep_every: float = 10.0,
                  window_s: float = 900.0, clock: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
         self._w = writer
         self.interval = interval
