@@ -280,10 +280,12 @@ class Writer:
             cached = {m for m in minutes if self.minutes.get(m) is not None}
             fresh = minutes - cached
             if fresh:
-                folded = {m: Minute(now) for m in fresh}
+                stored: dict[int, list[Stream]] = {m: [] for m in fresh}
                 for st in self._read_streams(fresh, since_ns=None):
-                    folded[agg.slot_of(st.start_ns, agg.MINUTE)].add((st,))
-                for m, minute in folded.items():
+                    stored[agg.slot_of(st.start_ns, agg.MINUTE)].append(st)
+                for m, streams in stored.items():
+                    minute = Minute(now)
+                    minute.add(streams)
                     self.minutes.put(m, minute)
             if cached:
                 since = self.minutes.since_ns(cached)
