@@ -284,26 +284,26 @@ class Writer:
                 for st in self._read_streams(fresh, since_ns=None):
                     stored[agg.slot_of(st.start_ns, agg.MINUTE)].append(st)
                 for m, streams in stored.items():
-                    minute = Minute(now)
-                    minute.add(streams)
-                    self.minutes.put(m, minute)
+                    built = Minute(now)
+                    built.add(streams)
+                    self.minutes.put(m, built)
             if cached:
                 since = self.minutes.since_ns(cached)
                 new: dict[int, list[Stream]] = {}
                 for st in self._read_streams(cached, since_ns=since):
                     new.setdefault(agg.slot_of(st.start_ns, agg.MINUTE), []).append(st)
                 for m in cached:
-                    minute = self.minutes.get(m)
-                    assert minute is not None
-                    minute.add(new.get(m, ()))
-                    minute.read_ns = now
-            states: dict[agg.RowKey, agg.AggState] = {}
+                    known = self.minutes.get(m)
+                    assert known is not None
+                    known.add(new.get(m, ()))
+                    known.read_ns = now
+            folded: dict[agg.RowKey, agg.AggState] = {}
             for m in minutes:
                 minute = self.minutes.get(m)
                 assert minute is not None
-                states.update(minute.states)
+                folded.update(minute.states)
             self.minutes.trim(now)
-            self._replace(states, {agg.MINUTE: minutes} if forget else {}, ver)
+            self._replace(folded, {agg.MINUTE: minutes} if forget else {}, ver)
         # The coarser folds take their version only now, after this writer's minute rows are stored.
         ver = self.versions.next()
         top = agg.TIERS[-1]
