@@ -224,3 +224,29 @@ def test_a_changed_retention_alters_the_ttl_and_an_unchanged_one_does_nothing() 
         second.close()
     finally:
         first.close()
+
+
+def test_a_minute_folded_before_is_folded_again_from_its_new_streams_only() -> None:
+    store = fresh_store()
+    store._w.minutes.margin_ns = 0  # no allowance for slow commits: the next read starts at the last one
+    store._derive.interval = 3600.0  # passes only when asked
+    reads: list[tuple[bool, int]] = []
+    real = store._w._read_streams
+
+    def spy(minutes: set[int], since_ns: int | None) -> list[object]:
+        got = real(minutes, since_ns)
+        reads.append((since_ns is None, len(got)))
+        return got  # type: ignore[return-value]
+
+    store._w._read_streams = spy  # type: ignore[assignment, method-assign]
+    try:
+        for i in range(10):
+            store.write(llm_trace(2, start=i * 0.5))  # one minute
+        store.settle()
+        store.write(llm_trace(2, start=5.5))
+        store.settle()
+        assert reads == [(True, 10), (False, 1)]  # from scratch once, then only the new stream
+        assert _all_aggregates(store) == _expected_aggregates(store)
+        assert query.stats(store)["total"]["count"] == 11
+    finally:
+        store.close()
