@@ -17,7 +17,7 @@ each collector's own user+system time over the spans it acknowledged. After each
 are stopped (each runs its last derive pass), the stored rows are counted and must match what was acknowledged,
 and the derived rows must count every stream and trace once (exit 1 otherwise). The targets are printed beside
 the results: >= 100k spans/s with two collectors, <= 8 us collector CPU per span. The whole run (two shapes,
-three stores each) takes about 2.5 minutes.
+three stores each) takes about 3 minutes.
 """
 
 from __future__ import annotations
