@@ -10,10 +10,12 @@ Semantics every store keeps:
 * Listing is newest first with keyset cursors on ``(start_ns, id)``.
 * Streams in flight (``IngestBatch.live``) are kept until their stream row arrives (then they are gone) or
   retention drops them; a later report of the same stream updates its counts (:meth:`LiveStream.merged`).
-* Aggregate rows (``aggregates``) are maintained by the write that stores the streams they summarise (SQLite:
-  in its transaction; ClickHouse: folded from the deduplicated stream rows after they are stored): a stream
-  counts once (duplicates are ignored), and deletes rebuild the rows of the slots they touch, so once a write
-  returns the rows equal ``streamscope.collector.aggregates.build(all stored streams)``.
+* Trace summaries and aggregate rows (``aggregates``) are derived from the stored rows (SQLite: by the write, in
+  its transaction; ClickHouse: folded from the deduplicated rows off the write path, by each collector's next
+  derive pass, so a request is acknowledged without waiting for it): a stream counts once (duplicates are
+  ignored), and deletes rebuild the rows of the slots they touch, so once ``settle`` returns the rows equal
+  ``streamscope.collector.aggregates.build(all stored streams)``. The contract says "converged once
+  ``settle`` returned" for every store (docs/rationale.md).
 """
 
 from __future__ import annotations
@@ -43,7 +45,14 @@ class StoreUnavailable(ConnectionError):
 @runtime_checkable
 class SpanStore(Protocol):
     def write(self, batch: IngestBatch) -> None:
-        """Store a batch; durable when this returns, idempotent, convergent after a failed attempt."""
+        """Store a batch; durable when this returns, idempotent, convergent after a failed attempt. Its spans,
+        streams and chunks read back at once; trace summaries and aggregates include it once :meth:`settle`
+        returns (a store that derives them in the write itself: at once)."""
+        ...
+
+    def settle(self) -> None:
+        """Wait until trace summaries and aggregates include every batch written before the call (ClickHouse
+        derives them off the write path, in the next pass of its deriver; SQLite in the write's transaction)."""
         ...
 
     def traces(self, filters: Filters, limit: int, cursor: Cursor | None = None) -> list[TraceSummary]:

@@ -14,6 +14,7 @@ With a cluster name each table becomes ``<name>_local`` (``Replicated*`` when ``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +29,8 @@ TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
     status_code Int32, status_message String CODEC(ZSTD(1)), service LowCardinality(String),
     attributes String CODEC(ZSTD(3)), events Nullable(String) CODEC(ZSTD(3)), resource Nullable(String) CODEC(ZSTD(3)),
     scope LowCardinality(String), session_id Nullable(String), user_id Nullable(String), ver UInt64,
-    INDEX idx_span span_id TYPE bloom_filter(0.001) GRANULARITY 1""",
+    INDEX idx_span span_id TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_ver ver TYPE minmax GRANULARITY 1""",
         "(trace_id, span_id)",
         _DAY.format(col="start_ns"),
         _SECS.format(col="start_ns"),
@@ -47,7 +49,8 @@ TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
     cost_usd Nullable(Float64), session_id Nullable(String), user_id Nullable(String), name String,
     dialect LowCardinality(String), ver UInt64,
     INDEX idx_span span_id TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1""",
+    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_ver ver TYPE minmax GRANULARITY 1""",
         "(start_ns, span_id)",
         _DAY.format(col="start_ns"),
         _SECS.format(col="start_ns"),
@@ -155,11 +158,22 @@ class Executor(Protocol):
     def command(self, cmd: str) -> object: ...
 
 
+def _create_tables(layout: Layout) -> list[str]:
+    return [stmt for name in TABLES for stmt in layout.create_table(name)]
+
+
+def _ver_indexes(layout: Layout) -> list[str]:
+    """A min-max index on the insert version of spans and streams: the deriver's sweep reads recent inserts."""
+    return [f"ALTER TABLE {layout.local(name)}{layout._on} ADD INDEX IF NOT EXISTS idx_ver ver TYPE minmax GRANULARITY 1"
+            for name in ("spans", "streams")]  # fmt: skip
+
+
 # Versioned migrations: (version, description, statements for a layout). Every statement is idempotent
 # (IF NOT EXISTS), so two collectors that start at once both run them safely; the version rows only say what
 # has been applied. Add new versions at the end; never change an applied one.
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (1, "spans, streams, chunks, traces, live, aggregates", tuple(TABLES)),
+MIGRATIONS: tuple[tuple[int, str, Callable[[Layout], list[str]]], ...] = (
+    (1, "spans, streams, chunks, traces, live, aggregates", _create_tables),
+    (2, "min-max index on the insert version of spans and streams", _ver_indexes),
 )
 
 
@@ -174,12 +188,11 @@ def _migration_table(layout: Layout) -> str:
 def migrate(client: Executor, layout: Layout, applied: set[int]) -> list[int]:
     """Apply the migrations not in ``applied`` (read by the caller from ``schema_migrations``); return them."""
     done = []
-    for version, description, tables in MIGRATIONS:
+    for version, description, statements in MIGRATIONS:
         if version in applied:
             continue
-        for name in tables:
-            for stmt in layout.create_table(name):
-                client.command(stmt)
+        for stmt in statements(layout):
+            client.command(stmt)
         client.command(
             f"INSERT INTO `{layout.database}`.`schema_migrations` VALUES"
             f" ({version}, '{description}', fromUnixTimestamp64Milli({time.time_ns() // 1_000_000}))"

@@ -1,6 +1,8 @@
 """The ClickHouse write path: idempotent inserts, trace summaries and aggregate folds, with no leader.
 
-A write inserts the batch's rows, then re-derives what depends on them from the deduplicated stored rows:
+A write inserts the batch's rows (:meth:`Writer.write`); what depends on them is re-derived from the deduplicated
+stored rows off the write path (:meth:`Writer.refresh_traces` and :meth:`Writer.fold`, run by
+``clickhouse_derive``):
 
 * rows: spans, streams, chunks and live reports go to ``ReplacingMergeTree`` tables whose sorting key is the
   row's identity and whose ``ver`` falls with time, so the first write of a row wins at read (``FINAL``) and at
@@ -13,9 +15,9 @@ A write inserts the batch's rows, then re-derives what depends on them from the 
   materialized view, which would count a re-delivery twice for ever), and the coarser tiers' slots holding them
   from the minute rows; keys a slot lost get an empty row (``n = 0``) that reads skip.
 
-A fold's ``ver`` is taken before it reads, so among concurrent writers the fold with the highest ``ver`` saw
-every row stored before any other fold began: the rows converge to the stored data without an application
-leader, whatever the collectors and however often a batch is re-delivered. A write that fails part-way leaves
+A fold's ``ver`` is taken before it reads, so among concurrent folds (of any collector) the one with the highest
+``ver`` saw every row stored before any other fold began: the rows converge to the stored data without an
+application leader, whatever the collectors and however often a batch is re-delivered. A write that fails part-way leaves
 part of its batch stored; the exporter's retry of the same batch converges to the state of one good write.
 """
 
@@ -33,6 +35,7 @@ from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
 from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream, TraceSummary, status_name
 from streamscope.collector.rollup import SpanHead
+from streamscope.collector.store.clickhouse_fold import Minute, MinuteCache
 from streamscope.collector.store.clickhouse_schema import Layout
 
 FIRST_WINS = 1 << 63  # ver = FIRST_WINS - t: the earliest write has the highest version
@@ -83,7 +86,11 @@ class Versions:
 
 def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
     cols: list[list[Any]] = [[] for _ in range(len(SPAN_COLUMNS))]
+    resources: dict[int, str | None] = {}  # the spans of one OTLP resource share its dict: encode it once
     for s in spans:
+        resource = resources.get(id(s.resource), "")
+        if resource == "":
+            resource = resources[id(s.resource)] = codec.dumps(dict(s.resource)) if s.resource else None
         events = (
             codec.dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events])
             if s.events
@@ -91,7 +98,7 @@ def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
         )
         row = (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,
                s.status_message, s.service, codec.dumps(dict(s.attributes)), events,
-               codec.dumps(dict(s.resource)) if s.resource else None, s.scope, s.session_id, s.user_id)  # fmt: skip
+               resource, s.scope, s.session_id, s.user_id)  # fmt: skip
         for c, v in zip(cols, row, strict=True):
             c.append(v)
     return cols
@@ -117,53 +124,6 @@ def agg_key_cols(width: int, slot: int, key: agg.Key) -> tuple[Any, ...]:
     return (width, agg.rollup_of(key), slot, service or "", model, provider, operation or "", outcome or "")
 
 
-class GroupFold:
-    """Folds shared by the writes that run at once: a write whose streams are stored asks for its minute slots
-    and returns when a fold that *started after* its request has finished (so it saw the write's streams). While
-    one fold runs, the requests that arrive meanwhile wait and are served together by the next one, so a busy
-    collector re-folds a hot minute once per fold, not once per write."""
-
-    def __init__(self, fold: Callable[[set[int]], None]) -> None:
-        self._fold = fold
-        self._cond = threading.Condition()
-        self._pending: set[int] = set()
-        self._started = 0  # folds started
-        self._finished = 0  # folds finished
-        self._running = False
-        self._errors: dict[int, BaseException] = {}
-
-    def fold(self, minutes: set[int]) -> None:
-        with self._cond:
-            self._pending |= minutes
-            mine = self._started + 1  # the next fold to start takes these slots
-            while self._finished < mine:
-                if self._running:
-                    self._cond.wait()
-                    continue
-                self._running = True
-                self._started += 1
-                number, slots, self._pending = self._started, self._pending, set()
-                self._cond.release()
-                error: BaseException | None = None
-                try:
-                    if slots:
-                        self._fold(slots)
-                except BaseException as e:
-                    error = e
-                finally:
-                    self._cond.acquire()
-                    self._running = False
-                    self._finished = number
-                    if error is not None:
-                        self._errors[number] = error
-                    self._cond.notify_all()
-            error = self._errors.get(mine)
-            if len(self._errors) > 64:
-                self._errors.clear()
-        if error is not None:
-            raise error
-
-
 class Writer:
     def __init__(self, client: Client, layout: Layout, versions: Versions | None = None) -> None:
         self.c = client
@@ -176,7 +136,7 @@ class Writer:
         self._contexts: dict[str, Any] = {}
         self._ctx_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="clickhouse-writer")
-        self._folds = GroupFold(self.fold)
+        self.minutes = MinuteCache()
 
     def _insert(self, table: str, cols: list[list[Any]], names: Sequence[str], ver: int) -> None:
         if not cols or not cols[0]:
@@ -196,15 +156,16 @@ class Writer:
         self._pool.shutdown(wait=True)
 
     # -- one batch ---------------------------------------------------------------------------------------------
-    def write(self, batch: IngestBatch) -> None:
-        """Independent statements run side by side (each is a round trip to the server): the two checks for
-        stored rows, then the inserts, then the trace summaries and the aggregate fold."""
+    def write(self, batch: IngestBatch) -> tuple[set[str], set[int]]:
+        """Insert the batch's rows; return what depends on them (trace ids, minute slots) for the deriver.
+
+        Independent statements run side by side (each is a round trip to the server): the two checks for stored
+        rows and the inserts. Trace summaries and aggregates are derived later (``clickhouse_derive``)."""
         if not len(batch):
-            return
+            return set(), set()
         first = FIRST_WINS - self.versions.next()
         pool = self._pool
         streams_f = pool.submit(self._new_streams, batch.streams) if batch.streams else None
-        # chunk rows feed no summary or fold: their check and insert run beside everything else
         chunks_f = pool.submit(self._write_chunks, batch.chunks, first) if batch.chunks else None
         touched: set[str] = set()
         jobs = []
@@ -223,20 +184,14 @@ class Writer:
             rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
             jobs.append(pool.submit(self._insert, "streams", _rows_to_cols(rows, len(STREAM_COLUMNS)),
                                     STREAM_COLUMNS, first))  # fmt: skip
-        # Summaries and folds cover every stream of the batch, stored now or before: a retry after a write that
-        # stored its streams and failed before its fold must still fold them.
-        touched.update(st.trace_id for st in batch.streams)
         for j in jobs:
-            j.result()
-        after = []
-        if touched:
-            after.append(pool.submit(self.refresh_traces, sorted(touched)))
-        if batch.streams:
-            self._folds.fold({agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams})
-        for j in after:
             j.result()
         if chunks_f is not None:
             chunks_f.result()
+        # Every stream of the batch, stored now or before: a retry after a write that stored its streams and
+        # failed before its marks reached the deriver must still derive them.
+        touched.update(st.trace_id for st in batch.streams)
+        return touched, {agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams}
 
     def _write_chunks(self, chunks: Sequence[Chunk], ver: int) -> None:
         self._insert("chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver)
@@ -333,17 +288,42 @@ class Writer:
     def _fold(self, minutes: set[int], forget: bool) -> None:
         """Re-fold the aggregate rows of these minute slots from the stored streams, then the coarser slots
         holding them from the minute rows. ``forget``: streams were deleted, so keys a slot no longer has get an
-        empty row (writes only ever add streams, so their folds skip that read)."""
+        empty row (writes only ever add streams, so their folds skip that read). A minute this writer folded
+        recently is folded incrementally (``clickhouse_fold``); a forget fold starts from scratch."""
         if not minutes:
             return
-        step = agg.MINUTE * NS
-        ver = self.versions.next()
-        streams = [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True))) for r in self.c.query(
-            f"SELECT {', '.join(FOLD_COLUMNS)} FROM {self.t('streams')} FINAL WHERE start_ns >= {{lo:Int64}}"
-            f" AND start_ns < {{hi:Int64}} AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}",
-            parameters={"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)},
-        ).result_rows]  # fmt: skip
-        self._replace(agg.build(streams, (agg.MINUTE,)), {agg.MINUTE: minutes} if forget else {}, ver)
+        with self.minutes.lock:
+            ver = self.versions.next()
+            now = time.time_ns()  # before the reads: the next incremental read starts here (less a margin)
+            if forget:
+                self.minutes.forget(minutes)
+            cached = {m for m in minutes if self.minutes.get(m) is not None}
+            fresh = minutes - cached
+            if fresh:
+                stored: dict[int, list[Stream]] = {m: [] for m in fresh}
+                for st in self._read_streams(fresh, since_ns=None):
+                    stored[agg.slot_of(st.start_ns, agg.MINUTE)].append(st)
+                for m, streams in stored.items():
+                    built = Minute(now)
+                    built.add(streams)
+                    self.minutes.put(m, built)
+            if cached:
+                since = self.minutes.since_ns(cached)
+                new: dict[int, list[Stream]] = {}
+                for st in self._read_streams(cached, since_ns=since):
+                    new.setdefault(agg.slot_of(st.start_ns, agg.MINUTE), []).append(st)
+                for m in cached:
+                    known = self.minutes.get(m)
+                    assert known is not None
+                    known.add(new.get(m, ()))
+                    known.read_ns = now
+            folded: dict[agg.RowKey, agg.AggState] = {}
+            for m in minutes:
+                minute = self.minutes.get(m)
+                assert minute is not None
+                folded.update(minute.states)
+            self.minutes.trim(now)
+            self._replace(folded, {agg.MINUTE: minutes} if forget else {}, ver)
         # The coarser folds take their version only now, after this writer's minute rows are stored.
         ver = self.versions.next()
         top = agg.TIERS[-1]
@@ -355,6 +335,23 @@ class Writer:
             slots = touched[width] = {agg.slot_of(s, width) for s in minutes}
             states.update(agg.rollup((r for r in rows if agg.slot_of(r.slot_ns, width) in slots), width))
         self._replace(states, touched if forget else {}, ver)
+
+    def _read_streams(self, minutes: set[int], since_ns: int | None) -> list[Stream]:
+        """The stored streams of these minute slots (the first write of each), or only those inserted since
+        ``since_ns`` (without ``FINAL``: the first write of each span id among them)."""
+        step = agg.MINUTE * NS
+        where = (f" WHERE start_ns >= {{lo:Int64}} AND start_ns < {{hi:Int64}}"
+                 f" AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}")  # fmt: skip
+        params: dict[str, Any] = {"lo": min(minutes), "hi": max(minutes) + step, "slots": sorted(minutes)}
+        cols = ", ".join(FOLD_COLUMNS)
+        if since_ns is None:
+            sql = f"SELECT {cols} FROM {self.t('streams')} FINAL{where}"
+        else:  # ver falls with the insert time; the highest ver of a span id is its first write, as FINAL keeps
+            sql = (f"SELECT {cols} FROM {self.t('streams')}{where} AND ver <= {{v:UInt64}}"
+                   " ORDER BY ver DESC LIMIT 1 BY span_id")  # fmt: skip
+            params["v"] = FIRST_WINS - since_ns
+        return [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True)))
+                for r in self.c.query(sql, parameters=params).result_rows]  # fmt: skip
 
     def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
         """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""

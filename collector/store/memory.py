@@ -319,5 +319,8 @@ class MemoryStore:
                 "traces": len(self._traces),
             }
 
+    def settle(self) -> None:
+        """Nothing to wait for: trace summaries and aggregates are written with the batch."""
+
     def close(self) -> None:
         pass

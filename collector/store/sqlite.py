@@ -537,6 +537,9 @@ class SQLiteStore(AggregateRows):
         sql["chunks"] = "SELECT coalesce(sum(n), 0) FROM chunk_blocks"
         return {t: con.execute(sql[t]).fetchone()[0] for t in ("spans", "streams", "chunks", "traces")}
 
+    def settle(self) -> None:
+        """Nothing to wait for: trace summaries and aggregates are written with the batch."""
+
     def close(self) -> None:
         self._closed = True
         with self._all_lock:

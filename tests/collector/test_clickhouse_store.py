@@ -1,9 +1,8 @@
-"""What only the ClickHouse store has: its URL, its group folds, and convergence after a write that failed."""
+"""What only the ClickHouse store has: its URL, its derive passes and sweep, and convergence after failures."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from chdb_engine import fresh_store
@@ -11,9 +10,8 @@ from factories import llm_trace
 from test_store_contract import _all_aggregates, _expected_aggregates, _random_streams
 
 from streamscope.collector import query
-from streamscope.collector.model import Filters
+from streamscope.collector.model import Filters, IngestBatch
 from streamscope.collector.store.clickhouse import parse_url
-from streamscope.collector.store.clickhouse_writer import GroupFold
 
 
 def test_url_parsing() -> None:
@@ -29,53 +27,91 @@ def test_url_parsing() -> None:
             parse_url(bad)
 
 
-def test_a_retry_after_a_failed_fold_makes_the_aggregates_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The streams were stored, the fold failed (the batch was not acknowledged): the retry stores nothing new but
-    must still fold, or the aggregates would miss those streams for good."""
+def test_a_failed_derive_pass_keeps_its_marks_and_the_next_pass_makes_the_aggregates_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The streams were stored and acknowledged, the deriver's pass failed (the store went away): the marks stay,
+    so the next pass folds them, or the aggregates would miss those streams for good."""
     store = fresh_store()
     try:
         batches = _random_streams(6)
         for b in batches[:3]:
             store.write(b)
+        store.settle()
         real = store._w.fold
         monkeypatch.setattr(store._w, "fold", lambda minutes, **kw: (_ for _ in ()).throw(ConnectionError("gone")))
-        store._w._folds = GroupFold(store._w.fold)
+        store.write(batches[3])  # acknowledged: its rows are stored
         with pytest.raises(ConnectionError):
-            store.write(batches[3])
+            store.settle()
         assert store.counts()["streams"] == 4  # stored, but not yet in the aggregates
+        assert query.stats(store)["total"]["count"] == 3
         monkeypatch.setattr(store._w, "fold", real)
-        store._w._folds = GroupFold(real)
-        store.write(batches[3])  # the exporter's retry
         for b in batches[4:]:
             store.write(b)
+        store.settle()
         assert _all_aggregates(store) == _expected_aggregates(store)
         assert query.stats(store)["total"]["count"] == 6
     finally:
         store.close()
 
 
-def test_writes_at_once_share_folds_and_each_sees_its_own_streams() -> None:
-    calls: list[set[int]] = []
-    gate = threading.Event()
+def test_a_write_returns_before_its_derive_pass_and_one_pass_serves_many_writes() -> None:
+    store = fresh_store()
+    folds: list[set[int]] = []
+    real = store._w.fold
+    store._w.fold = lambda minutes, **kw: (folds.append(set(minutes)), real(minutes, **kw))[1]  # type: ignore[method-assign]
+    store._derive.interval = 3600.0  # passes only when asked (and the first one, at the first write)
+    try:
+        batches = _random_streams(8)
+        store.write(batches[0])
+        store.settle()
+        folds.clear()
+        for b in batches[1:]:
+            store.write(b)
+        assert store.counts()["streams"] == 8  # the rows are there at once
+        assert query.stats(store)["total"]["count"] == 1  # the derived rows wait for the next pass
+        store.settle()
+        assert len(folds) == 1  # seven writes, one fold
+        assert _all_aggregates(store) == _expected_aggregates(store)
+        assert query.stats(store)["total"]["count"] == 8
+    finally:
+        store.close()
 
-    def slow_fold(minutes: set[int]) -> None:
-        calls.append(set(minutes))
-        gate.wait(5)
-        time.sleep(0.01)
 
-    folds = GroupFold(slow_fold)
-    first = threading.Thread(target=folds.fold, args=({1},))
-    first.start()
-    while not calls:
-        time.sleep(0.001)
-    rest = [threading.Thread(target=folds.fold, args=({m},)) for m in (2, 3, 4, 5)]
-    for t in rest:
-        t.start()
-    time.sleep(0.05)  # they queue behind the running fold
-    gate.set()
-    for t in [first, *rest]:
-        t.join(10)
-    assert calls == [{1}, {2, 3, 4, 5}]  # the four waiting writes were served by one fold that started later
+def test_a_collector_killed_before_its_pass_is_repaired_by_another_collectors_sweep() -> None:
+    """kill -9 between acknowledging writes and deriving them: the marks die with the process, the rows do not.
+    Another collector's sweep finds the traces and minutes whose derived rows disagree with the stored rows."""
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    killed = fresh_store()
+    survivor = ClickHouseStore(client(), killed.layout)  # type: ignore[arg-type]
+    try:
+        batches = [llm_trace(2, start=i * 700.0, model=("a", "b")[i % 2]) for i in range(10)]  # over two hours
+        for b in batches[:4]:
+            killed.write(b)
+        killed.settle()
+        for b in batches[4:]:
+            killed._w.write(b)  # stored and acknowledged; the process dies before it marks them
+        traces = {st.trace_id for b in batches for st in b.streams}
+        assert query.stats(survivor)["total"]["count"] == 4
+        stale_traces, stale_minutes = survivor._derive.stale(0)
+        assert stale_traces == {st.trace_id for b in batches[4:] for st in b.streams}
+        assert stale_minutes  # the minutes those streams fall in
+        survivor.write(IngestBatch())  # nothing to write: no pass
+        survivor.write(batches[0])  # a re-delivery to the survivor: its first pass sweeps
+        survivor.settle()
+        assert survivor._derive.stale(0) == (set(), set())
+        assert _all_aggregates(survivor) == _expected_aggregates(survivor)
+        assert query.stats(survivor)["total"]["count"] == 10
+        summaries = survivor.traces(Filters(), 100)
+        assert {t.trace_id for t in summaries} == traces
+        assert all(t.stream_count == 1 and t.span_count == 2 for t in summaries)
+    finally:
+        survivor.close()
+        killed._w.close()
+        killed.client.close()
 
 
 def test_concurrent_writers_converge() -> None:
@@ -99,6 +135,7 @@ def test_concurrent_writers_converge() -> None:
         for t in threads:
             t.join()
         assert not errors
+        store.settle()
         assert store.counts() == {"spans": 80, "streams": 40, "chunks": 120, "traces": 40}
         assert _all_aggregates(store) == _expected_aggregates(store)
         assert all(t.stream_count == 1 and t.span_count == 2 for t in store.traces(Filters(), 100))
@@ -131,11 +168,30 @@ def test_schema_is_versioned_idempotent_and_safe_to_start_twice_at_once() -> Non
     try:
         assert not errors
         versions = first.client.query(f"SELECT DISTINCT version FROM `{layout.database}`.schema_migrations FINAL")
-        assert [r[0] for r in versions.result_rows] == [1]
+        assert sorted(r[0] for r in versions.result_rows) == [1, 2]
         assert all(s.counts()["streams"] == 1 for s in stores)  # the data survived the second start
     finally:
         for s in [first, *stores]:
             s.close()
+
+
+def test_a_version_1_schema_gets_the_insert_version_indexes_on_start() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    old = fresh_store()
+    db = old.layout.database
+    try:
+        for table in ("spans", "streams"):  # as version 1 made them
+            old.client.command(f"ALTER TABLE `{db}`.`{table}` DROP INDEX idx_ver")
+        old.client.command(f"DELETE FROM `{db}`.schema_migrations WHERE version = 2")
+        indexes = f"SELECT table FROM system.data_skipping_indices WHERE database = '{db}' AND name = 'idx_ver'"
+        assert old.client.query(indexes).result_rows == []
+        ClickHouseStore(client(), old.layout).close()  # type: ignore[arg-type]
+        assert sorted(r[0] for r in old.client.query(indexes).result_rows) == ["spans", "streams"]
+    finally:
+        old.close()
 
 
 def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
@@ -168,3 +224,29 @@ def test_a_changed_retention_alters_the_ttl_and_an_unchanged_one_does_nothing() 
         second.close()
     finally:
         first.close()
+
+
+def test_a_minute_folded_before_is_folded_again_from_its_new_streams_only() -> None:
+    store = fresh_store()
+    store._w.minutes.margin_ns = 0  # no allowance for slow commits: the next read starts at the last one
+    store._derive.interval = 3600.0  # passes only when asked
+    reads: list[tuple[bool, int]] = []
+    real = store._w._read_streams
+
+    def spy(minutes: set[int], since_ns: int | None) -> list[object]:
+        got = real(minutes, since_ns)
+        reads.append((since_ns is None, len(got)))
+        return got  # type: ignore[return-value]
+
+    store._w._read_streams = spy  # type: ignore[assignment, method-assign]
+    try:
+        for i in range(10):
+            store.write(llm_trace(2, start=i * 0.5))  # one minute
+        store.settle()
+        store.write(llm_trace(2, start=5.5))
+        store.settle()
+        assert reads == [(True, 10), (False, 1)]  # from scratch once, then only the new stream
+        assert _all_aggregates(store) == _expected_aggregates(store)
+        assert query.stats(store)["total"]["count"] == 11
+    finally:
+        store.close()

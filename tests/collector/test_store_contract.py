@@ -57,6 +57,7 @@ def test_is_a_spanstore(store: SpanStore) -> None:
 def test_roundtrip_trace_stream_chunks(store: SpanStore) -> None:
     b = llm_trace(4, session="sess-1")
     store.write(b)
+    store.settle()
     tid = b.spans[0].trace_id
     (summary,) = store.traces(Filters(), 10)
     assert summary.trace_id == tid and summary.root_name == "handle request"
@@ -74,6 +75,7 @@ def test_roundtrip_trace_stream_chunks(store: SpanStore) -> None:
 def test_duplicates_change_nothing(store: SpanStore) -> None:
     b = llm_trace(2)
     store.write(b)
+    store.settle()
     before = (store.counts(), store.traces(Filters(), 10), store.chunks(b.streams[0].span_id))
     changed = IngestBatch(
         spans=tuple(
@@ -86,6 +88,7 @@ def test_duplicates_change_nothing(store: SpanStore) -> None:
     )
     store.write(changed)
     store.write(b)
+    store.settle()
     assert (store.counts(), store.traces(Filters(), 10), store.chunks(b.streams[0].span_id)) == before
     assert store.stream(b.streams[0].span_id) == b.streams[0]
 
@@ -97,6 +100,7 @@ def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None
     part = IngestBatch(spans=whole.spans[1:], streams=whole.streams, chunks=whole.chunks[:2])
     store.write(part)
     store.write(whole)
+    store.settle()
     tid, sid = whole.spans[0].trace_id, whole.streams[0].span_id
     assert store.counts() == {"spans": 2, "streams": 1, "chunks": 5, "traces": 1}
     (summary,) = store.traces(Filters(), 10)
@@ -111,10 +115,12 @@ def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None
 def test_children_arriving_later_update_the_summary(store: SpanStore) -> None:
     tid, root, child = trace_id(), span_id(), span_id()
     store.write(IngestBatch(spans=(span(tid, child, root, name="child", start=1.0, dur=1.0, status=2),)))
+    store.settle()
     (t,) = store.traces(Filters(), 10)
     assert t.root_name == "child"  # orphan acts as root until its parent arrives
     store.write(IngestBatch(spans=(span(tid, root, None, name="root", start=0.0, dur=5.0),),
                             streams=(stream(tid, child, start=1.0),)))  # fmt: skip
+    store.settle()
     (t,) = store.traces(Filters(), 10)
     assert (t.root_name, t.status, t.span_count, t.stream_count) == ("root", "error", 2, 1)
     assert (t.start_ns, t.end_ns) == (T0, T0 + 5 * NS)
@@ -136,6 +142,7 @@ def _fill(store: SpanStore) -> list[IngestBatch]:
     ]
     for b in batches:
         store.write(b)
+    store.settle()
     return batches
 
 
@@ -186,6 +193,7 @@ def test_stream_filters(store: SpanStore, filters: Filters, expected: list[int])
 def test_cursor_pagination_visits_everything_once(store: SpanStore) -> None:
     for i in range(7):
         store.write(llm_trace(start=i // 2))  # pairs share a start time: the id breaks ties
+    store.settle()
     seen, cursor = [], None
     while True:
         page = store.traces(Filters(), 3, cursor)
@@ -203,6 +211,7 @@ def test_retention_deletes_old_traces_only(store: SpanStore) -> None:
     old, new = llm_trace(start=0), llm_trace(start=100)
     store.write(old)
     store.write(new)
+    store.settle()
     assert store.delete_before(T0 + 50 * NS) == 1
     assert [t.trace_id for t in store.traces(Filters(), 10)] == [new.spans[0].trace_id]
     assert store.chunks(old.streams[0].span_id) == []
@@ -234,6 +243,7 @@ def test_concurrent_writes_and_reads(store: SpanStore) -> None:
     for t in threads:
         t.join()
     assert not errors
+    store.settle()
     assert store.counts()["traces"] == 40
 
 
@@ -242,6 +252,7 @@ def test_unicode_and_huge_values_roundtrip(store: SpanStore) -> None:
     attrs = {"text": "héllo \u2603 <script>alert(1)</script> \x00", "big": "x" * 100_000, "n": 2**62, "f": 1.5,
              "list": [1, "a", True], "nested": {"k": [1, {"z": None}]}}  # fmt: skip
     store.write(IngestBatch(spans=(span(tid, sid, attrs=attrs),)))
+    store.settle()
     (got,) = store.trace_spans(tid)
     assert dict(got.attributes) == attrs
 
@@ -264,6 +275,7 @@ def _in_flight(
 def test_chunks_of_a_stream_in_flight_are_kept_and_it_is_listed_live(store: SpanStore) -> None:
     tid, sid = trace_id(), span_id()
     store.write(_in_flight(tid, sid, 0, 3))
+    store.settle()
     assert [c.index for c in store.chunks(sid)] == [0, 1, 2]  # no stream row yet: the chunk rows are kept
     assert store.stream(sid) is None
     (lv,) = store.live(T0, 10)
@@ -281,8 +293,10 @@ def test_chunks_of_a_stream_in_flight_are_kept_and_it_is_listed_live(store: Span
 def test_a_later_slice_updates_counts_and_rate_and_repeats_change_nothing(store: SpanStore) -> None:
     tid, sid = trace_id(), span_id()
     store.write(_in_flight(tid, sid, 0, 3))
+    store.settle()
     later = _in_flight(tid, sid, 3, 7, model="other-model")
     store.write(later)
+    store.settle()
     (lv,) = store.live(T0, 10)
     assert lv.model == "m-live"  # the first report's identity stays
     assert (lv.chunk_count, lv.last_offset, lv.prev_count, lv.prev_offset) == (
@@ -295,6 +309,7 @@ def test_a_later_slice_updates_counts_and_rate_and_repeats_change_nothing(store:
     assert lv.last_ns == T0 + int(3.1 * NS)
     store.write(later)  # an exporter retry
     store.write(_in_flight(tid, sid, 0, 3))  # an old slice
+    store.settle()
     assert store.live(T0, 10) == [lv]
     assert [c.index for c in store.chunks(sid)] == list(range(7))
 
@@ -303,17 +318,21 @@ def test_the_stream_row_ends_the_live_entry_for_good(store: SpanStore) -> None:
     tid, sid, other = trace_id(), span_id(), span_id()
     store.write(_in_flight(tid, sid, 0, 3))
     store.write(_in_flight(tid, other, 0, 2, start=1.0))
+    store.settle()
     assert [lv.span_id for lv in store.live(T0, 10)] == [other, sid]  # newest start first
     store.write(IngestBatch(spans=(span(tid, sid, name="chat m-live"),), streams=(stream(tid, sid, chunk_count=4),),
                             chunks=(Chunk(sid, 3, 1.6, 0.5, "content", 2),)))  # fmt: skip
+    store.settle()
     assert [lv.span_id for lv in store.live(T0, 10)] == [other]
     store.write(_in_flight(tid, sid, 0, 3))  # a late in-flight report does not bring it back
+    store.settle()
     assert [lv.span_id for lv in store.live(T0, 10)] == [other]
     assert [c.index for c in store.chunks(sid)] == [0, 1, 2, 3]
     # the stream, its last chunks and its final span in the same batch as a report: not live either
     tid2, sid2 = trace_id(), span_id()
     both = _in_flight(tid2, sid2, 0, 2)
     store.write(IngestBatch(streams=(stream(tid2, sid2),), chunks=both.chunks, live=both.live))
+    store.settle()
     assert [lv.span_id for lv in store.live(T0, 10)] == [other]
 
 
@@ -321,11 +340,13 @@ def test_silent_streams_age_out_and_retention_drops_them(store: SpanStore) -> No
     tid, stale, fresh = trace_id(), span_id(), span_id()
     store.write(_in_flight(tid, stale, 0, 2, start=0.0))  # last chunk at T0 + 0.6 s
     store.write(_in_flight(tid, fresh, 0, 2, start=100.0))  # last chunk at T0 + 100.6 s
+    store.settle()
     assert [lv.span_id for lv in store.live(T0 + 50 * NS, 10)] == [fresh]
     assert [lv.span_id for lv in store.live(T0, 10)] == [fresh, stale]
     assert [lv.span_id for lv in store.live(T0, 1)] == [fresh]
     finished = llm_trace(2, start=10.0)
     store.write(finished)
+    store.settle()
     store.delete_before(T0 + 50 * NS)
     assert [lv.span_id for lv in store.live(T0, 10)] == [fresh]
     assert store.chunks(stale) == []
@@ -405,6 +426,7 @@ def test_stats_from_aggregates_equal_raw_within_histogram_error(
 ) -> None:
     for b in _random_streams(400):
         store.write(b)
+    store.settle()
     got = query.stats(store, group_by, bucket, filters)
     assert got["source"] == "aggregates" and got["relative_error"] == RELATIVE_ERROR
     want = _raw_stats(store, group_by, bucket, filters)
@@ -417,6 +439,7 @@ def test_small_groups_are_exact(store: SpanStore) -> None:
     store.write(llm_trace(start=0, model="a", ttft=0.1234))
     store.write(llm_trace(start=1, model="b", ttft=0.1))
     store.write(llm_trace(start=2, model="b", ttft=0.3))
+    store.settle()
     got = {g["key"]: g for g in query.stats(store, "model", 60)["groups"]}
     assert got["a"]["ttft"]["p50"] == 0.1234 and got["a"]["ttft"]["p99"] == 0.1234
     assert got["b"]["ttft"]["p50"] == pytest.approx(0.2) and got["b"]["ttft"]["max"] == 0.3
@@ -425,6 +448,7 @@ def test_small_groups_are_exact(store: SpanStore) -> None:
 def test_filters_aggregates_cannot_answer_fall_back_to_streams(store: SpanStore) -> None:
     for b in _random_streams(60):
         store.write(b)
+    store.settle()
     for f in (
         Filters(search="chat"),
         Filters(min_duration=5.0),
@@ -464,16 +488,19 @@ def test_aggregates_ignore_duplicate_streams(store: SpanStore) -> None:
     batches = _random_streams(30)
     for b in batches:
         store.write(b)
+    store.settle()
     before = _all_aggregates(store)
     assert before == _expected_aggregates(store)
     evil = tuple(dataclasses.replace(st, model="evil", ttft=99.0, start_ns=st.start_ns + 3600 * NS)
                  for b in batches for st in b.streams)  # fmt: skip
     store.write(IngestBatch(streams=evil))  # same span ids, other values: ignored
     store.write(batches[0])
+    store.settle()
     assert _all_aggregates(store) == before
     tid, sid = trace_id(), span_id()
     twice = IngestBatch(streams=(stream(tid, sid, start=5, ttft=0.5), stream(tid, sid, start=5, ttft=7.0)))
     store.write(twice)  # the same new stream twice in one batch: the first one counts, once
+    store.settle()
     assert _all_aggregates(store) == _expected_aggregates(store)
     assert store.stream(sid) == twice.streams[0]
 
@@ -481,6 +508,7 @@ def test_aggregates_ignore_duplicate_streams(store: SpanStore) -> None:
 def test_retention_keeps_aggregates_exact(store: SpanStore) -> None:
     for b in _random_streams(300):
         store.write(b)
+    store.settle()
     assert (
         store.delete_before(T0 + 47 * _M + 13 * NS) > 0
     )  # cuts through a minute, a 5-minute and an hour slot
@@ -496,6 +524,7 @@ def test_delete_oldest_goes_by_trace_start(store: SpanStore) -> None:
     batches = [llm_trace(start=s) for s in (50, 10, 30, 20, 40)]
     for b in batches:
         store.write(b)
+    store.settle()
     assert store.delete_oldest(2) == 2
     assert sorted(t.start_ns for t in store.traces(Filters(), 10)) == [T0 + s * NS for s in (30, 40, 50)]
     assert store.delete_oldest(0) == 0 and store.delete_oldest(10) == 3 and store.counts()["traces"] == 0
@@ -505,6 +534,7 @@ def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
     empty = store.storage_bytes()
     for _ in range(50):
         store.write(llm_trace(200))
+    store.settle()
     assert store.storage_bytes() > empty
 
 
@@ -522,6 +552,7 @@ def test_error_rows_newest_first_with_time_service_session_and_user_filters(stor
                                  attrs={"error.type": "ValueError"}), status_message="bad value"),
         span(c, span_id(), None, name="fine", start=20.0, status=1),
     )))
+    store.settle()
     names = lambda rows: [r.name for r in rows]  # noqa: E731
     assert names(store.error_rows(Filters(), 10)) == ["child b", "root a"]
     assert names(store.error_rows(Filters(), 1)) == ["child b"]
@@ -541,6 +572,7 @@ def test_sessions_roll_up_their_traces(store: SpanStore) -> None:
     store.write(llm_trace(start=5.0, session="s1", status=2))
     store.write(llm_trace(start=3.0, session="s2"))
     store.write(llm_trace(start=9.0))  # no session: not listed
+    store.settle()
     rows = store.sessions(Filters(), 10)
     assert [r.session_id for r in rows] == ["s1", "s2"]
     s1 = rows[0]
@@ -579,10 +611,12 @@ def test_sessions_page_by_keyset_cursor_without_gaps_or_repeats(store: SpanStore
 def test_a_trace_whose_root_has_not_arrived_waits_for_it_then_shows_its_real_root(store: SpanStore) -> None:
     tid, root, child = trace_id(), span_id(), span_id()
     store.write(IngestBatch(spans=(span(tid, child, root, name="ChatPromptTemplate", start=0.1, dur=0.1),)))
+    store.settle()
     (early,) = store.traces(Filters(), 10)
     assert early.waiting_for_root and early.root_name == "ChatPromptTemplate"
     assert early.to_dict()["waiting_for_root"] is True
     store.write(IngestBatch(spans=(span(tid, root, None, name="handle request", start=0.0, dur=1.0),)))
+    store.settle()
     (done,) = store.traces(Filters(), 10)
     assert not done.waiting_for_root and done.root_name == "handle request" and done.span_count == 2
     assert done.to_dict()["waiting_for_root"] is False

@@ -117,10 +117,18 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
             for sid in random.Random(1).sample(sorted(acked), 20):
                 chunks = client.get(f"{api}/api/streams/{sid}/chunks").json()["chunks"]
                 assert [c["index"] for c in chunks] == list(range(acked[sid]))
-            stats = client.get(f"{api}/api/stats", params={"group_by": "model", "bucket": "60"}).json()
+            # Trace summaries and aggregates follow the acknowledgement: the killed collector's marks died with
+            # it, so the survivor's sweep (every 10 s) derives its last writes; wait for that, then compare.
+            deadline = time.monotonic() + 60
+            while True:
+                stats = client.get(f"{api}/api/stats", params={"group_by": "model", "bucket": "60"}).json()
+                traces = _all(client, f"{api}/api/traces", "traces")
+                done = stats["total"]["count"] == len(ids) and len(traces) == len(ids)
+                if done or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             assert stats["source"] == "aggregates"
             assert stats["total"]["count"] == len(ids)
-            traces = _all(client, f"{api}/api/traces", "traces")
             assert len(traces) == len({t["trace_id"] for t in traces}) == len(ids)
             assert all(t["stream_count"] == 1 and t["span_count"] == 2 for t in traces)
             # the dashboard, a third process on the same store, serves them
@@ -190,7 +198,11 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
                 assert r.status_code == 200
                 ids = {s["span_id"] for s in client.get(f"{collector.url}/api/streams").json()["streams"]}
                 assert ids == {before["llm"], during["llm"]}
-                stats = client.get(f"{collector.url}/api/stats").json()
+                deadline = time.monotonic() + 30  # the aggregates follow in the collector's next derive pass
+                while (stats := client.get(f"{collector.url}/api/stats").json())["total"]["count"] != 2:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
                 assert stats["total"]["count"] == 2
                 assert client.get(f"{dash_url}/traces").status_code == 200  # the dashboard recovered too
             finally:
@@ -250,6 +262,7 @@ def test_large_batches_and_deletes_fit_the_servers_request_limits(server: chserv
             if i % 2:
                 streams.append(stream(tid, sid, start=i * 0.5))
         store.write(IngestBatch(spans=tuple(spans), streams=tuple(streams)))
+        store.settle()  # the derive pass refreshes 6,000 trace summaries and folds 3,000 streams
         assert store.counts() == {"spans": 6000, "streams": 3000, "chunks": 0, "traces": 6000}
         assert store.delete_before(T0 + 10_000 * NS) == 6000
         assert store.counts()["traces"] == 0 and store.aggregates(60, Filters()) == []

@@ -60,6 +60,8 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
             ref.write(b)
         stores[1].write(batches[3])  # a re-delivery through the other shard's server
         for s in stores:
+            s.settle()
+        for s in stores:
             assert s.counts() == ref.counts() == {"spans": 80, "streams": 40, "chunks": 160, "traces": 40}
             assert s.traces(Filters(), 100) == ref.traces(Filters(), 100)
             assert s.streams(Filters(model="b"), 100) == ref.streams(Filters(model="b"), 100)
