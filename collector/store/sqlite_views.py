@@ -10,6 +10,7 @@ import sqlite3
 from typing import Any
 
 from streamscope.collector.model import ErrorRow, Filters, SessionSummary
+from streamscope.collector.store.sqlite_tx import read_snapshot
 
 
 def error_rows(con: sqlite3.Connection, filters: Filters, limit: int) -> list[ErrorRow]:
@@ -62,8 +63,7 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Sess
         where.append("t.start_ns < ?")
         p.append(f.until_ns)
     cond = " AND ".join(where)
-    con.execute("BEGIN")  # one snapshot for the scan and the rollups
-    try:
+    with read_snapshot(con):  # one snapshot for the scan and the rollups
         # newest traces first: the first `limit` distinct sessions met are those with the latest activity
         order: list[str] = []
         seen: set[str] = set()
@@ -83,7 +83,5 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Sess
                 " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
                 f" WHERE {cond} AND t.session_id = ?", [*p, sid]).fetchone()
             out.append(SessionSummary(*r))
-    finally:
-        con.execute("COMMIT")
     out.sort(key=lambda x: (-x.last_start_ns, x.session_id))
     return out
