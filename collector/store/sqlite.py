@@ -491,8 +491,10 @@ class SQLiteStore(AggregateRows):
         return {t: con.execute(sql[t]).fetchone()[0] for t in ("spans", "streams", "chunks", "traces")}
 
     def close(self) -> None:
+        """Close every connection, after the write in flight (retention on its thread, say): closing a connection
+        another thread is using crashes the process."""
         self._closed = True
-        with self._all_lock:
+        with self._wlock, self._all_lock:
             cons, self._all = self._all, []
-        for con in cons:
-            con.close()
+            for con in cons:
+                con.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,27 @@ def test_every_transaction_of_the_sqlite_store_goes_through_the_helper() -> None
         if statement.search(line)
     ]
     assert offenders == []
+
+
+def test_closing_the_store_waits_for_the_write_in_flight(tmp_path: Path) -> None:
+    """Retention runs on its own thread; a server stopping closes the store meanwhile. Closing the writer
+    connection under a statement crashed the process (seen as a segfault in the retention tests)."""
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    holding, closed, result = threading.Event(), threading.Event(), []
+
+    def write_in_flight() -> None:
+        with store._wlock:  # what write() and the deletes hold while they use the writer connection
+            holding.set()
+            closed.wait(0.5)  # without the fix close() returns at once; with it, it waits for us
+            result.append(store._w.execute("SELECT count(*) FROM spans").fetchone())
+
+    worker = threading.Thread(target=write_in_flight)
+    worker.start()
+    holding.wait()
+    closer = threading.Thread(target=lambda: (store.close(), closed.set()))
+    closer.start()
+    worker.join()
+    closer.join()
+    assert result == [(0,)] and closed.is_set()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store._w.execute("SELECT 1")
