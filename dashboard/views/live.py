@@ -20,4 +20,4 @@ def index() -> str:
     live = st.source.live(window=st.settings.live_window)
     recent = st.source.streams(params.Filters(limit=20))
     return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported,
-                           stall_threshold=st.settings.stall_threshold)
+                           stall_threshold=st.source.stall_threshold)
