@@ -52,7 +52,7 @@ class FullRollup(SQLiteStore):
                     summaries.append(tuple(getattr(summary, c) for c in TRACE_COLUMNS))
         if summaries:
             con.executemany(
-                "INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 10) + ")", summaries
+                "INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * len(TRACE_COLUMNS)) + ")", summaries
             )
 
 

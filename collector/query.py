@@ -515,13 +515,13 @@ def stats_from_aggregates(
     if plan is None or not agg.answerable(filters):
         return None
     width = bucket * NS
-    gi = agg.KEY_FIELDS.index(group_by) if group_by in agg.KEY_FIELDS else None
+    by_key = group_by in agg.KEY_FIELDS
     rollup = agg.choose_rollup(filters, group_by)  # the fewest rows that still answer
     rows: dict[tuple[str, int], list[bytes]] = {}
     for tier, lo, hi in plan.tiers:
         part = dataclasses.replace(filters, since_ns=lo, until_ns=hi)
         for row in store.aggregates(tier, part, rollup=rollup):
-            ck = ("all" if gi is None else str(row[2 + gi]), row.slot_ns - row.slot_ns % width)
+            ck = (str(getattr(row, group_by)) if by_key else "all", row.slot_ns - row.slot_ns % width)
             found = rows.get(ck)
             if found is None:
                 rows[ck] = [row.data]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from streamscope.collector import model as cm
@@ -90,18 +91,18 @@ class CollectorSource:
         stats_ttl: Seconds an overview aggregate is reused for the same filters (0 disables). The overview page
             and its chart request ask for the same aggregate within milliseconds; this computes it once.
         live_lag: Seconds the collector's view of a stream in flight may lag behind the app (the SDK's
-            ``live_interval`` plus a little; default ``query.LIVE_LAG``).
-        stall_threshold: Seconds of silence after which a stream in flight shows as stalled (default
+            ``live_interval`` plus a little; None: ``query.LIVE_LAG``).
+        stall_threshold: Seconds of silence after which a stream in flight shows as stalled (None:
             ``query.STALL_THRESHOLD``, the SDK's default stall threshold).
     """
 
     def __init__(self, store: Any, *, clock: Any = time.time, stats_ttl: float = 5.0,
-                 live_lag: float = query.LIVE_LAG, stall_threshold: float = query.STALL_THRESHOLD) -> None:
+                 live_lag: float | None = None, stall_threshold: float | None = None) -> None:
         self.store = store
         self._clock = clock
         self._stats_ttl = stats_ttl
-        self._live_lag = live_lag
-        self._stall_threshold = stall_threshold
+        self._live_lag = query.LIVE_LAG if live_lag is None else live_lag
+        self._stall_threshold = query.STALL_THRESHOLD if stall_threshold is None else stall_threshold
         self._stats_cache: dict[tuple[Any, ...], tuple[float, Row]] = {}
         self._facets: tuple[float, Row] | None = None
         self._lock = threading.Lock()
@@ -152,6 +153,14 @@ class CollectorSource:
         # either way the numbers come in compute_stats' shape.
         computed = query.stats(self.store, "model", bucket, cf, series_metrics=overview_stats.SERIES_METRICS)
         return overview_stats.reshape(computed, providers=self.facets()["providers"])
+
+    def percentile(self, values: Sequence[float], q: float) -> float | None:
+        """``query.percentile``: closest ranks, linear interpolation (what ``/api/stats`` computes)."""
+        return query.percentile(values, q)
+
+    @property
+    def stall_threshold(self) -> float:
+        return self._stall_threshold
 
     @property
     def live_supported(self) -> bool:

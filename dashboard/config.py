@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamscope.collector.query import LIVE_LAG, STALL_THRESHOLD
-
 ENV_DB = "STREAMSCOPE_DB"
 ENV_TOKEN = "STREAMSCOPE_DASHBOARD_TOKEN"
 ENV_USER = "STREAMSCOPE_DASHBOARD_USER"
@@ -42,9 +40,9 @@ class DashboardSettings:
         live_lag: Seconds the collector's view of a stream in flight may lag behind the app: the app's SDK
             ``live_interval`` (1 s by default) plus a little for the export. ``/live`` measures a stream's rate
             now up to this long ago and calls it stalled only after ``stall_threshold + live_lag`` seconds of
-            seen silence.
-        stall_threshold: Seconds without a chunk after which ``/live`` shows a stream as stalled (the SDK's
-            default stall threshold, 2 s).
+            seen silence. None: the data source's default (the collector's: 1.25 s).
+        stall_threshold: Seconds without a chunk after which ``/live`` shows a stream as stalled. None: the data
+            source's default (the collector's: the SDK's default stall threshold, 2 s).
         bind_host: The address the dashboard listens on; on a loopback address only loopback names, IP
             addresses and ``allowed_hosts`` are accepted in the ``Host`` header (DNS rebinding).
         allowed_hosts: Extra host names the ``Host`` header may carry (``--allowed-host``).
@@ -57,8 +55,8 @@ class DashboardSettings:
     page_size: int = DEFAULT_PAGE_SIZE
     live_window: float = 30.0
     stats_ttl: float = 5.0
-    live_lag: float = LIVE_LAG
-    stall_threshold: float = STALL_THRESHOLD
+    live_lag: float | None = None
+    stall_threshold: float | None = None
     bind_host: str = "127.0.0.1"
     allowed_hosts: tuple[str, ...] = ()
 
@@ -87,9 +85,9 @@ class DashboardSettings:
         page_size = int(config.get("page_size", DEFAULT_PAGE_SIZE))
         if not 1 <= page_size <= 500:
             raise ValueError("page_size must be between 1 and 500.")
-        live_lag = float(config.get("live_lag", LIVE_LAG))
-        stall_threshold = float(config.get("stall_threshold", STALL_THRESHOLD))
-        if not (live_lag >= 0 and stall_threshold > 0):  # also rejects NaN
+        live_lag = None if config.get("live_lag") is None else float(config["live_lag"])
+        stall_threshold = None if config.get("stall_threshold") is None else float(config["stall_threshold"])
+        if not ((live_lag is None or live_lag >= 0) and (stall_threshold is None or stall_threshold > 0)):  # NaN too
             raise ValueError("live_lag must be 0 or more and stall_threshold more than 0 (seconds).")
         return cls(
             db_path=config.get("db_path", os.environ.get(ENV_DB) or None),

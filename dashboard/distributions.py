@@ -7,12 +7,12 @@ a 40 ms and a 4 s TTFT both get resolution and the two sides are drawn on the sa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from streamscope.collector.query import percentile
-
 BINS = 24
+#: ``DataSource.percentile``: the sides' percentiles are computed as the data source computes its own
+Percentile = Callable[[Sequence[float], float], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _clean(values: Iterable[float | None]) -> list[float]:
     return sorted(v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0)
 
 
-def _side(xs: Sequence[float], edges: Sequence[float]) -> Side:
+def _side(xs: Sequence[float], edges: Sequence[float], percentile: Percentile) -> Side:
     counts = [0] * (len(edges) - 1)
     for x in xs:
         i = 0
@@ -59,8 +59,8 @@ def _side(xs: Sequence[float], edges: Sequence[float]) -> Side:
     return Side(counts=counts, n=len(xs), p50=percentile(xs, 50), p95=percentile(xs, 95), p99=percentile(xs, 99))
 
 
-def pair(a: Iterable[float | None], b: Iterable[float | None], bins: int = BINS) -> Pair:
-    """Histogram both samples on the same log-spaced bins."""
+def pair(a: Iterable[float | None], b: Iterable[float | None], percentile: Percentile, bins: int = BINS) -> Pair:
+    """Histogram both samples on the same log-spaced bins, with their percentiles by ``percentile``."""
     xa, xb = _clean(a), _clean(b)
     positive = [x for x in (*xa, *xb) if x > 0]
     if not positive:
@@ -70,4 +70,4 @@ def pair(a: Iterable[float | None], b: Iterable[float | None], bins: int = BINS)
         if hi <= lo:
             hi = lo * 1.001 + 1e-9
         edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)]
-    return Pair(edges=edges, a=_side(xa, edges), b=_side(xb, edges))
+    return Pair(edges=edges, a=_side(xa, edges, percentile), b=_side(xb, edges, percentile))

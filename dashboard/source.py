@@ -7,6 +7,7 @@ it with ``streamscope.collector.query`` over any ``SpanStore``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from streamscope.dashboard.params import Filters
@@ -44,6 +45,16 @@ class DataSource(Protocol):
 
     def stats(self, filters: Filters, *, bucket: int) -> Row:
         """Overview aggregates: ``{"totals": {...}, "models": [...], "series": [...]}`` (see ``overview.py``)."""
+        ...
+
+    def percentile(self, values: Sequence[float], q: float) -> float | None:
+        """The ``q``-th percentile (0-100) of ``values`` as this source computes its own (so the compare page's
+        percentiles match ``stats``); None for no values."""
+        ...
+
+    @property
+    def stall_threshold(self) -> float:
+        """Seconds of silence after which :meth:`live` reports a stream as stalled."""
         ...
 
     @property

@@ -15,7 +15,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from streamscope.collector import aggregates as agg
@@ -37,6 +38,7 @@ from streamscope.collector.model import (
 from streamscope.collector.rollup import ascii_lower
 from streamscope.collector.store import chunk_blocks, sqlite_views, trace_rollups
 from streamscope.collector.store.sqlite_aggregates import AGG_SCHEMA, AggregateRows, _batched
+from streamscope.collector.store.sqlite_tx import BUSY_TIMEOUT_S, busy_timeout, configure, write_transaction
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 WAL_TRUNCATE_WAIT_S = 0.2  # size retention truncates the WAL; ingest waits at most this long for it
@@ -191,14 +193,8 @@ class SQLiteStore(AggregateRows):
         self._w.executescript(AGG_SCHEMA)
         self._w.executescript(trace_rollups.SCHEMA)
         if not had_rollups and self._w.execute("SELECT 1 FROM spans LIMIT 1").fetchone():
-            with self._wlock:  # a database written before incremental trace rollups
-                self._w.execute("BEGIN IMMEDIATE")
-                try:
-                    trace_rollups.rebuild(self._w)
-                    self._w.execute("COMMIT")
-                except BaseException:
-                    self._w.execute("ROLLBACK")
-                    raise
+            with self._wlock, write_transaction(self._w):  # a database written before incremental trace rollups
+                trace_rollups.rebuild(self._w)
         self._w.executemany(
             "INSERT OR IGNORE INTO stream_aggregate_seals VALUES (?, 0)", [(w,) for w in agg.TIERS[1:]]
         )
@@ -216,9 +212,9 @@ class SQLiteStore(AggregateRows):
                     self._w.execute(f"ALTER TABLE streams ADD COLUMN {column}")
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         con.execute(f"PRAGMA synchronous={self._sync}")
-        con.execute("PRAGMA busy_timeout=30000")
+        configure(con)
         with self._all_lock:
             self._all.append(con)
         return con
@@ -242,8 +238,7 @@ class SQLiteStore(AggregateRows):
             return
         with self._wlock:
             con = self._w
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._writing(con):
                 prepared = trace_rollups.prepare(con, rows)  # before the insert: which spans are new
                 if rows:
                     con.executemany(_INSERT_SPAN, rows)
@@ -263,12 +258,18 @@ class SQLiteStore(AggregateRows):
                         "DELETE FROM live WHERE span_id = ?", [(st.span_id,) for st in batch.streams]
                     )
                 self._rollup(con, prepared, new_streams)
-                con.execute("COMMIT")
-            except BaseException:
-                self._agg_cache.clear()
-                self._seals = {}
-                con.execute("ROLLBACK")
-                raise
+
+    @contextmanager
+    def _writing(self, con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the writer connection (the caller holds ``_wlock``). A failed one drops the
+        decoded aggregate rows and seals: they may hold its merges, which were rolled back."""
+        try:
+            with write_transaction(con):
+                yield con
+        except BaseException:
+            self._agg_cache.clear()
+            self._seals = {}
+            raise
 
     def _write_chunks(self, con: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
         groups = by_stream(chunks)  # a Chunk is its row (a tuple in column order)
@@ -285,27 +286,21 @@ class SQLiteStore(AggregateRows):
     def _migrate_chunks(self) -> None:
         """Databases written before chunk blocks kept a row per chunk in ``chunks``: move them into blocks."""
         con = self._w
-        with self._wlock:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").fetchone():
-                    cur = con.execute(
-                        'SELECT span_id, idx, "offset", gap, kind, size, tokens, content FROM chunks'
-                        " ORDER BY span_id, idx"
-                    )
-                    carry: list[tuple[Any, ...]] = []
-                    while rows := cur.fetchmany(50_000):
-                        groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
-                        carry = groups.pop()
-                        blocks = [chunk_blocks.encode(g[0][0], g, None) for g in groups]
-                        con.executemany(_INSERT_BLOCK, [b for b in blocks if b is not None])
-                    if carry and (b := chunk_blocks.encode(carry[0][0], carry, None)):
-                        con.execute(_INSERT_BLOCK, b)
-                    con.execute("DROP TABLE chunks")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._wlock, self._writing(con):
+            if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").fetchone():
+                cur = con.execute(
+                    'SELECT span_id, idx, "offset", gap, kind, size, tokens, content FROM chunks'
+                    " ORDER BY span_id, idx"
+                )
+                carry: list[tuple[Any, ...]] = []
+                while rows := cur.fetchmany(50_000):
+                    groups = [list(g) for _, g in itertools.groupby(carry + rows, key=_first)]
+                    carry = groups.pop()
+                    blocks = [chunk_blocks.encode(g[0][0], g, None) for g in groups]
+                    con.executemany(_INSERT_BLOCK, [b for b in blocks if b is not None])
+                if carry and (b := chunk_blocks.encode(carry[0][0], carry, None)):
+                    con.execute(_INSERT_BLOCK, b)
+                con.execute("DROP TABLE chunks")
 
     def _rollup(self, con: sqlite3.Connection, prepared: trace_rollups.Prepared, new_streams: Sequence[Stream]) -> None:
         """Fold the batch into its traces' summaries (incremental: collector/store/trace_rollups.py)."""
@@ -314,8 +309,7 @@ class SQLiteStore(AggregateRows):
     def delete_before(self, cutoff_ns: int) -> int:
         with self._wlock:
             con = self._w
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._writing(con):
                 # streams in flight that went silent before the cutoff (their span never came), with their chunks
                 con.execute(
                     "DELETE FROM chunk_blocks WHERE span_id IN (SELECT l.span_id FROM live l WHERE l.last_ns < ?"
@@ -323,10 +317,6 @@ class SQLiteStore(AggregateRows):
                     (cutoff_ns,),
                 )
                 con.execute("DELETE FROM live WHERE last_ns < ?", (cutoff_ns,))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         return self._delete_traces("SELECT trace_id FROM traces WHERE start_ns < ?", (cutoff_ns,))
 
     def delete_oldest(self, n: int) -> int:
@@ -346,20 +336,14 @@ class SQLiteStore(AggregateRows):
             return
         with self._wlock:
             con = self._w
-            con.execute(f"PRAGMA busy_timeout={int(WAL_TRUNCATE_WAIT_S * 1000)}")
-            try:
+            with busy_timeout(con, WAL_TRUNCATE_WAIT_S), contextlib.suppress(sqlite3.Error):
                 con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error:
-                pass
-            finally:
-                con.execute("PRAGMA busy_timeout=30000")
 
     def _delete_traces(self, select_sql: str, params: Sequence[Any]) -> int:
         with self._wlock:
             self._agg_cache.clear()
             con = self._w
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._writing(con):
                 con.execute("CREATE TEMP TABLE IF NOT EXISTS old_traces (trace_id TEXT PRIMARY KEY)")
                 con.execute("DELETE FROM old_traces")
                 con.execute(f"INSERT INTO old_traces {select_sql}", params)
@@ -374,10 +358,6 @@ class SQLiteStore(AggregateRows):
                 for table in ("streams", "spans", "traces", *trace_rollups.TABLES):
                     con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM old_traces)")
                 self._recompute_aggregates(con, {agg.slot_of(t, agg.MINUTE) for t in starts})
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             return int(n)
 
     def storage_bytes(self) -> int:
@@ -541,8 +521,10 @@ class SQLiteStore(AggregateRows):
         """Nothing to wait for: trace summaries and aggregates are written with the batch."""
 
     def close(self) -> None:
+        """Close every connection, after the write in flight (retention on its thread, say): closing a connection
+        another thread is using crashes the process."""
         self._closed = True
-        with self._all_lock:
+        with self._wlock, self._all_lock:
             cons, self._all = self._all, []
-        for con in cons:
-            con.close()
+            for con in cons:
+                con.close()

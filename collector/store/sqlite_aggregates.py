@@ -10,10 +10,12 @@ import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector.model import NS, Filters, Stream
+from streamscope.collector.store.sqlite_tx import read_snapshot
 
 AGG_CACHE_ROWS = 20_000  # aggregate rows the writer keeps decoded (the current slots of every key)
 SEAL_GRACE_S = 300  # a coarser slot is sealed once it ended this long ago (streams usually arrive by then)
@@ -63,6 +65,7 @@ class AggregateRows:
     _seals: dict[int, int]
     clock: Callable[[], int]
     _r: Callable[[], sqlite3.Connection]  # a reader connection of this thread (SQLiteStore._r)
+    _writing: Callable[[sqlite3.Connection], AbstractContextManager[sqlite3.Connection]]  # SQLiteStore._writing
 
     def _new_streams(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> list[Stream]:
         """The streams of a batch that ``INSERT OR IGNORE`` will store (first of each span id, not yet stored)."""
@@ -189,12 +192,8 @@ class AggregateRows:
         agg.check_rollup(filters, rollup)
         if width_s not in agg.TIERS:
             raise ValueError(f"no aggregate tier of {width_s} s (tiers: {agg.TIERS})")
-        con = self._r()
-        con.execute("BEGIN")  # one snapshot for the seal and the rows
-        try:
+        with read_snapshot(self._r()) as con:  # one snapshot for the seal and the rows
             return self._tier_rows(con, width_s, filters.since_ns, filters.until_ns, filters, rollup)
-        finally:
-            con.execute("COMMIT")
 
     def _tier_rows(
         self, con: sqlite3.Connection, width: int, lo: int | None, hi: int | None, filters: Filters, rollup: int
@@ -216,8 +215,7 @@ class AggregateRows:
         with self._wlock:
             self._agg_cache.clear()
             con = self._w
-            con.execute("BEGIN IMMEDIATE")
-            try:
+            with self._writing(con):  # a failed rebuild drops the cache and the seals
                 con.execute("DELETE FROM stream_aggregates")
                 con.execute("UPDATE stream_aggregate_seals SET sealed_ns = 0")
                 self._seals = {w: 0 for w in agg.TIERS[1:]}
@@ -232,10 +230,4 @@ class AggregateRows:
                             old.merge(st)
                 self._put_states(con, states)
                 self._seal(con)
-                con.execute("COMMIT")
-            except BaseException:
-                self._seals = {}
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                self._agg_cache.clear()
+            self._agg_cache.clear()

@@ -10,6 +10,7 @@ import sqlite3
 from typing import Any
 
 from streamscope.collector.model import ErrorRow, Filters, SessionSummary
+from streamscope.collector.store.sqlite_tx import read_snapshot
 
 
 def error_rows(con: sqlite3.Connection, filters: Filters, limit: int) -> list[ErrorRow]:
@@ -67,8 +68,7 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int,
         where.append("t.start_ns < ?")
         p.append(f.until_ns)
     cond = " AND ".join(where)
-    con.execute("BEGIN")  # one snapshot for the scan and the rollups
-    try:
+    with read_snapshot(con):  # one snapshot for the scan and the rollups
         # newest traces first: the first `limit` distinct sessions met are those with the latest activity
         out: list[SessionSummary] = []
         seen: set[str] = set()
@@ -92,7 +92,5 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int,
                 if len(out) == limit:
                     break
         cur.close()
-    finally:
-        con.execute("COMMIT")
     out.sort(key=lambda x: (-x.last_start_ns, x.session_id))
     return out

@@ -57,7 +57,7 @@ def index() -> str:
         f = params.Filters(model=model or None, service=service, since=since, limit=SAMPLE, session=session,
                            user=user)
         samples[key] = st.source.timings(f, names) if model else {m: [] for m in names}
-    pairs = [(label, unit, distributions.pair(samples["a"][metric], samples["b"][metric]))
+    pairs = [(label, unit, distributions.pair(samples["a"][metric], samples["b"][metric], st.source.percentile))
              for metric, label, unit in MODEL_METRICS]
     scope = params.Filters(service=service, range=range_name, session=session, user=user)
     return render_template("compare.html", mode="models", model_a=model_a, model_b=model_b, range_name=range_name,
@@ -85,7 +85,8 @@ def _streams(values: dict[str, str], *, session: str | None, user: str | None) -
     axis = max(max(found[k].get("duration") or 0.0, *(c.get("offset") or 0.0 for c in chunks[k]), 1e-9)
                for k in ("a", "b"))
     timelines = {k: layout.timeline(_span_of(found[k]), chunks[k], found[k], axis=axis) for k in ("a", "b")}
-    gaps = distributions.pair([c.get("gap") for c in chunks["a"]], [c.get("gap") for c in chunks["b"]])
+    gaps = distributions.pair([c.get("gap") for c in chunks["a"]], [c.get("gap") for c in chunks["b"]],
+                              st.source.percentile)
     return render_template("compare.html", mode="streams", a=found["a"], b=found["b"], timelines=timelines,
                            gaps=gaps)
 

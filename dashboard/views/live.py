@@ -27,4 +27,4 @@ def index() -> str:
     live = st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user)
     recent = st.source.streams(filters)
     return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported,
-                           stall_threshold=st.settings.stall_threshold, filters=filters)
+                           stall_threshold=st.source.stall_threshold, filters=filters)

@@ -239,9 +239,13 @@ def test_live_rate_falls_and_a_stall_shows_while_a_stream_is_silent(store: objec
 
 def test_live_lag_and_stall_threshold_settings() -> None:
     """The live view's lag and stall threshold are settings (an app exporting less often needs a larger lag)."""
+    from streamscope.collector.store.memory import MemoryStore
+    from streamscope.dashboard.collector_source import CollectorSource
     from streamscope.dashboard.config import DashboardSettings
 
-    assert (DashboardSettings().live_lag, DashboardSettings().stall_threshold) == (1.25, 2.0)
+    assert (DashboardSettings().live_lag, DashboardSettings().stall_threshold) == (None, None)  # the source's
+    assert CollectorSource(MemoryStore()).stall_threshold == 2.0 and CollectorSource(MemoryStore())._live_lag == 1.25
+    assert CollectorSource(MemoryStore(), stall_threshold=3.0).stall_threshold == 3.0
     got = DashboardSettings.from_mapping({"live_lag": "5.5", "stall_threshold": 3})
     assert (got.live_lag, got.stall_threshold) == (5.5, 3.0)
     for bad in ({"live_lag": -1}, {"stall_threshold": 0}, {"live_lag": "nan"}):

@@ -19,13 +19,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from otlp_receiver import Receiver, attrs
 
 import streamscope
 from streamscope.tracing import state
 from streamscope.tracing.handler import TracingCallbackHandler
 from streamscope.tracing.streams import CONTENT, start_stream
-
-from .otlp_receiver import Receiver, attrs
 
 
 @pytest.fixture

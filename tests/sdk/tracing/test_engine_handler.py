@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
+from otlp_receiver import Receiver, attrs
 
 import streamscope
 from streamscope.engine import flow
@@ -17,8 +18,6 @@ from streamscope.engine.models import FakeStreamingChatModel
 from streamscope.engine.parsers import StrOutputParser
 from streamscope.engine.prompts import ChatPromptTemplate
 from streamscope.testing import capture_spans
-
-from .otlp_receiver import Receiver, attrs
 
 TOL = 0.015  # seconds: scheduler noise on a shared 2-core machine
 

@@ -8,12 +8,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from otlp_receiver import Receiver, attrs
 
 import streamscope
 from streamscope.tracing.config import ConfigError, resolve
 from streamscope.tracing.streams import CONTENT, ROLE, start_stream
-
-from .otlp_receiver import Receiver, attrs
 
 
 @pytest.fixture

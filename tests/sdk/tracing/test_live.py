@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from otlp_receiver import Receiver, attrs
 
 import streamscope
 from streamscope.tracing.config import ConfigError, resolve
 from streamscope.tracing.streams import CONTENT, EMPTY, ROLE, StreamFacts, start_stream
-
-from .otlp_receiver import Receiver, attrs
 
 LIVE_KEYS = ("streamscope.live.operation", "streamscope.live.provider", "streamscope.live.request_model")
 DEADLINE = 20.0

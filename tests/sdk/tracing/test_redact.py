@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.trace import StatusCode
+from otlp_receiver import Receiver, attrs
 
 import streamscope
 from streamscope.engine import FakeListChatModel
@@ -26,8 +27,6 @@ from streamscope.engine.tools import tool
 from streamscope.testing import capture_spans
 from streamscope.tracing.config import ConfigError
 from streamscope.tracing.redaction import REDACTION_FAILED, SafeRedactor, redact_fragments
-
-from .otlp_receiver import Receiver, attrs
 
 KEY = "sk-ABCDEFGHIJKLMNOP1234"
 EMAIL = "alice.private@example.org"
