@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 EXTRAS="${STREAMSCOPE_EXTRAS-dev}"
-stamp="$(cat pyproject.toml collector/*.c collector/*.h sdk/instrumentation/*.c sdk/tracing/*.c sdk/tracing/*.h | sha256sum | cut -d' ' -f1)"
+stamp="$(cat pyproject.toml collector/*.c collector/*.h sdk/instrumentation/*.c sdk/instrumentation/*.h | sha256sum | cut -d' ' -f1)"
 have="$(cat .venv/.streamscope-stamp 2>/dev/null || true)"
 # an install with the dev extra also serves the product alone
 if [ "$have" = "$stamp $EXTRAS" ] || { [ -z "$EXTRAS" ] && [ "$have" = "$stamp dev" ]; }; then

@@ -38,9 +38,7 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     # the C accelerators (all optional) and the SDK's stubs for its own
     assert any(n.startswith("streamscope/collector/_fastotlp") and n.endswith(".so") for n in names)
     assert any(n.startswith("streamscope/instrumentation/_fastrecord") and n.endswith(".so") for n in names)
-    assert any(n.startswith("streamscope/tracing/_stamp") and n.endswith(".so") for n in names)
     assert "streamscope/instrumentation/_fastrecord.pyi" in names
-    assert "streamscope/tracing/_stamp.pyi" in names
 
 
 @pytest.mark.slow
@@ -70,11 +68,10 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     # (without the editable install's finder, which would find the .so files built in place in the repository)
     probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
              "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
-             "import streamscope.tracing.handler as h; "
-             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp, h._Stamper)")
+             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)")
     out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
                          capture_output=True, text=True, cwd=tmp_path)
-    assert out.stdout.split() == ["True", "None", "None", "None"], out.stdout + out.stderr
+    assert out.stdout.split() == ["True", "None", "None"], out.stdout + out.stderr
 
 
 def test_the_sdist_carries_every_c_source_and_header(tmp_path: Path) -> None:
@@ -93,7 +90,7 @@ def test_the_sdist_carries_every_c_source_and_header(tmp_path: Path) -> None:
         names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
     modules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["ext-modules"]
     needed = {f for m in modules for f in [*m["sources"], *m.get("depends", [])]}
-    assert len(modules) == 3 and "sdk/tracing/_perfclock.h" in needed
+    assert len(modules) == 2 and "sdk/instrumentation/_perfclock.h" in needed
     assert needed <= names, sorted(needed - names)
     in_tree = {c.relative_to(ROOT).as_posix() for folder in MAPPING for c in (ROOT / folder).rglob("*.[ch]")}
     assert in_tree <= needed, sorted(in_tree - needed)  # every C file and header is built from

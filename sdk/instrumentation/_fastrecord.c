@@ -4,8 +4,8 @@
  *     Recorder(source, arrived, payloads, raw_kind, hide, done, abandoned, owner)
  *
  * An iterator over ``source`` (the client's own chunk iterator). For each chunk it appends the arrival time
- * (time.perf_counter_ns's clock) to ``arrived`` and a payload to ``payloads``: the chunk's text when it is a plain
- * text chunk (one choice, a non-empty str ``delta.content``, no finish reason, no usage, the same str id and
+ * (time.perf_counter_ns's clock, read through public interfaces: _perfclock.h) to ``arrived`` and a payload to
+ * ``payloads``: the chunk's text when it is a plain text chunk (one choice, a non-empty str ``delta.content``, no finish reason, no usage, the same str id and
  * model as the chunk before), else ``(raw_kind, chunk)`` for the recorder's classifier to read later. Chunks for
  * which ``hide(chunk)`` is true are recorded but not returned (``hide`` may be None). ``owner`` (the traced
  * stream) is kept alive as long as the iterator is, as a generator's frame would keep it.
@@ -21,7 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include "../tracing/_perfclock.h"
+#include "_perfclock.h"
 
 static PyObject *s_id, *s_model, *s_usage, *s_choices, *s_finish_reason, *s_delta, *s_content;
 
@@ -354,6 +354,7 @@ PyMODINIT_FUNC PyInit__fastrecord(void) {
         *slots[i] = PyUnicode_InternFromString(names[i]);
         if (*slots[i] == NULL) return NULL;
     }
+    if (ss_perfclock_init() < 0) return NULL;
     if (PyType_Ready(&RecorderType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

@@ -4,9 +4,10 @@ The wrappers subclass the client's own stream classes (so ``isinstance(s, openai
 delegate everything to the stream the client returned. They add three things only:
 
 - each chunk is handed to the recording as it arrives (one clock read and two list appends; the chunk is
-  classified later, off the consumer's path), except that in a ``for`` loop a plain text chunk is recorded as
-  its text (below). The synchronous ``for`` loop runs in C when the accelerator (``_fastrecord.c``) is built:
-  the same records without a Python frame per chunk; the Python loop stays the reference and the fallback;
+  classified later, off the consumer's path), a plain text chunk as its text (below). Every Python loop here,
+  sync or async, iterated or pulled with ``next``/``anext``, runs the same per-chunk step (:class:`_Step`), which
+  never raises into the app. The synchronous ``for`` loop runs in C when the accelerator (``_fastrecord.c``) is
+  built: the same records without a Python frame per chunk; the Python loop stays the reference and the fallback;
 - every way the consumer can stop ends the recording once, with the outcome it implies (see
   :mod:`streamscope.instrumentation._lifecycle`), garbage collection included via ``weakref.finalize``;
 - chunks the instrumentation asked for on its own (the usage-only chunk of an injected ``include_usage``) are
@@ -92,6 +93,52 @@ def _hidden(hide: Hide | None, item: Any) -> bool:
         return False
 
 
+class _Step:
+    """The per-chunk step of every Python loop here, sync and async, iterating or pulled with ``next``: record
+    the chunk (a plain text chunk as its text, see the module docstring), then say whether the consumer sees it.
+    Nothing in it raises: tracing must never break the app."""
+
+    __slots__ = ("_hide", "_last_id", "_last_model", "_raw", "_record", "_stamp")
+
+    def __init__(self, recording: Recording, hide: Hide | None) -> None:
+        columns = _columns_of(recording)
+        self._hide = hide
+        self._raw = recording.raw
+        self._stamp: Callable[[int], None] | None = None
+        self._record: Callable[[Any], None] | None = None
+        if columns is not None:
+            self._stamp, self._record = columns[0].append, columns[1].append
+        self._last_id: Any = _UNSET
+        self._last_model: Any = _UNSET
+
+    def __call__(self, item: Any) -> bool:
+        """Record ``item``; whether to show it to the consumer."""
+        stamp, record = self._stamp, self._record
+        if stamp is None or record is None:
+            try:
+                self._raw(item)
+            except Exception as exc:
+                report("instrument_openai: record", exc)
+        else:
+            now = _perf()
+            text = None
+            try:
+                fields = item.__dict__
+                if fields["id"] == self._last_id and fields["model"] == self._last_model and fields["usage"] is None:
+                    choices = fields["choices"]
+                    if len(choices) == 1:
+                        choice = choices[0].__dict__
+                        if not choice["finish_reason"]:
+                            text = choice["delta"].content
+                if not text:
+                    self._last_id, self._last_model = fields["id"], fields["model"]
+            except Exception:
+                self._last_id = self._last_model = _UNSET
+            stamp(now)  # the time first, then the payload (see streamscope.tracing.streams)
+            record(text if text else (RAW, item))
+        return self._hide is None or not _hidden(self._hide, item)
+
+
 def _done(recording: Recording, exc: BaseException | None) -> None:
     """The C loop's end of a stream: the client's iterator finished (None) or raised ``exc``."""
     if exc is None:
@@ -113,6 +160,7 @@ class TracedStream(Stream[_T]):
         self._ss_wrapped = wrapped
         self._ss_recording = recording
         self._ss_hide = hide
+        self._ss_step = _Step(recording, hide)  # for next(): one step shared by every chunk of the stream
         self.response = wrapped.response
         self._options = wrapped._options
         _end_when_collected(self, recording)
@@ -124,6 +172,7 @@ class TracedStream(Stream[_T]):
 
     def __next__(self) -> _T:
         recording = self._ss_recording
+        step = self._ss_step
         while True:
             try:
                 item = self._ss_wrapped.__next__()
@@ -133,8 +182,7 @@ class TracedStream(Stream[_T]):
             except BaseException as exc:
                 recording.end(producer_outcome(exc), exc)
                 raise
-            recording.raw(item)
-            if self._ss_hide is None or not self._ss_hide(item):
+            if step(item):
                 return item
 
     def __iter__(self) -> Iterator[_T]:
@@ -154,49 +202,20 @@ class TracedStream(Stream[_T]):
                 source, columns[0], columns[1], RAW,
                 None if hide is None else functools.partial(_hidden, hide),
                 functools.partial(_done, recording), functools.partial(recording.end, ABANDONED), self)
-        return self._iterate(recording, columns)
+        return self._iterate(recording)
 
-    def _iterate(self, recording: Recording, columns: tuple[list[int], list[Any]] | None) -> Iterator[_T]:
+    def _iterate(self, recording: Recording) -> Iterator[_T]:
         """The Python per-chunk loop: the reference for, and the fallback without, the C one."""
-        hide = self._ss_hide
+        step = _Step(recording, self._ss_hide)
         consumer = False  # set when the exception came in at a yield (close(), throw()), not from the client
         try:
-            if columns is None:
-                for item in _source(self._ss_wrapped):
-                    recording.raw(item)
-                    if not _hidden(hide, item):
-                        try:
-                            yield item
-                        except BaseException:
-                            consumer = True
-                            raise
-            else:
-                stamp, record, perf = columns[0].append, columns[1].append, _perf
-                last_id = last_model = _UNSET
-                for item in _source(self._ss_wrapped):
-                    now = perf()
-                    # a plain text chunk is recorded as its text (see the module docstring)
-                    text = None
+            for item in _source(self._ss_wrapped):
+                if step(item):
                     try:
-                        fields = item.__dict__
-                        if fields["id"] == last_id and fields["model"] == last_model and fields["usage"] is None:
-                            choices = fields["choices"]
-                            if len(choices) == 1:
-                                choice = choices[0].__dict__
-                                if not choice["finish_reason"]:
-                                    text = choice["delta"].content
-                        if not text:
-                            last_id, last_model = fields["id"], fields["model"]
-                    except Exception:
-                        last_id = last_model = _UNSET
-                    stamp(now)  # the time first, then the payload (see streamscope.tracing.streams)
-                    record(text if text else (RAW, item))
-                    if hide is None or not _hidden(hide, item):
-                        try:
-                            yield item
-                        except BaseException:
-                            consumer = True
-                            raise
+                        yield item
+                    except BaseException:
+                        consumer = True
+                        raise
         except BaseException as exc:
             if not consumer:  # the client raised while producing the next chunk
                 recording.end(producer_outcome(exc), exc)
@@ -229,6 +248,7 @@ class TracedAsyncStream(AsyncStream[_T]):
         self._ss_wrapped = wrapped
         self._ss_recording = recording
         self._ss_hide = hide
+        self._ss_step = _Step(recording, hide)  # for next(): one step shared by every chunk of the stream
         self.response = wrapped.response
         self._options = wrapped._options
         _end_when_collected(self, recording)
@@ -240,6 +260,7 @@ class TracedAsyncStream(AsyncStream[_T]):
 
     async def __anext__(self) -> _T:
         recording = self._ss_recording
+        step = self._ss_step
         while True:
             try:
                 item = await self._ss_wrapped.__anext__()
@@ -249,52 +270,22 @@ class TracedAsyncStream(AsyncStream[_T]):
             except BaseException as exc:
                 recording.end(producer_outcome(exc), exc)
                 raise
-            recording.raw(item)
-            if self._ss_hide is None or not self._ss_hide(item):
+            if step(item):
                 return item
 
     async def __aiter__(self) -> AsyncIterator[_T]:
-        # Flat, like TracedStream.__iter__.
+        # Flat, like TracedStream.__iter__, with the same per-chunk step as its Python loop.
         recording = self._ss_recording
-        hide = self._ss_hide
-        columns = _columns_of(recording)
+        step = _Step(recording, self._ss_hide)
         consumer = False
         try:
-            if columns is None:
-                async for item in _asource(self._ss_wrapped):
-                    recording.raw(item)
-                    if not _hidden(hide, item):
-                        try:
-                            yield item
-                        except BaseException:
-                            consumer = True
-                            raise
-            else:
-                stamp, record, perf = columns[0].append, columns[1].append, _perf
-                last_id = last_model = _UNSET
-                async for item in _asource(self._ss_wrapped):
-                    now = perf()
-                    text = None  # a plain text chunk is recorded as its text, as in TracedStream.__iter__
+            async for item in _asource(self._ss_wrapped):
+                if step(item):
                     try:
-                        fields = item.__dict__
-                        if fields["id"] == last_id and fields["model"] == last_model and fields["usage"] is None:
-                            choices = fields["choices"]
-                            if len(choices) == 1:
-                                choice = choices[0].__dict__
-                                if not choice["finish_reason"]:
-                                    text = choice["delta"].content
-                        if not text:
-                            last_id, last_model = fields["id"], fields["model"]
-                    except Exception:
-                        last_id = last_model = _UNSET
-                    stamp(now)
-                    record(text if text else (RAW, item))
-                    if hide is None or not _hidden(hide, item):
-                        try:
-                            yield item
-                        except BaseException:
-                            consumer = True
-                            raise
+                        yield item
+                    except BaseException:
+                        consumer = True
+                        raise
         except BaseException as exc:
             if not consumer:
                 recording.end(producer_outcome(exc), exc)

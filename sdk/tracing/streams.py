@@ -18,30 +18,31 @@ Every adapter (engine callbacks, LangChain, raw ``openai`` streams) drives the s
 record the exception and ``error.type``; the others never mark the span as an error. Whatever the outcome,
 the rollups, the usage known so far and (with content capture) the partial output are kept.
 
-Per chunk the consumer's thread only appends ``perf_counter_ns()`` to :attr:`StreamRecorder.arrived` and then
-the chunk's payload to :attr:`StreamRecorder.payloads`: the text itself for a content chunk, a ``(kind, text)`` or
-``(RAW, obj)`` pair for anything else (:meth:`StreamRecorder.chunk_columns`). No span, lock or dict is touched,
-and a text chunk allocates no object that the garbage collector tracks (a tuple per chunk sets off a collection
-every few hundred chunks, on the consumer's thread). While the stream runs, the export thread of our pipeline
-periodically (``live_interval``, default 1 s) classifies the chunks recorded so far and exports them as chunk
-spans (:meth:`live_batch`); the first chunk span of each such slice carries the in-flight signal
-(``streamscope.live.*``: operation, request model, provider) so a collector can show the stream before its span
-arrives. At ``end`` the rollups are computed in one pass over all chunks, the LLM span gets its attributes and
-ends, and the chunks not exported yet are handed to the export pipeline as one :class:`ChunkBatch` that the
-background thread encodes. Every chunk span is exported exactly once, with the same ids and attributes whichever
-way it leaves. Nothing here raises into the caller: failures are logged once and counted.
+A recorder is three parts put together:
+
+- a :class:`~streamscope.tracing.chunklog.ChunkLog`: the two columns the consumer's thread appends to per chunk
+  (:meth:`StreamRecorder.chunk_columns`), classified later off that thread;
+- a :class:`~streamscope.tracing.lifecycle.SpanLifecycle` strategy: with our pipeline the LLM span may start on
+  the export thread, the chunks are exported while the stream runs (every ``live_interval``, default 1 s; the
+  first chunk span of each slice carries the in-flight signal ``streamscope.live.*`` so a collector can show the
+  stream before its span arrives) and the end's work is deferred to the export thread; with an application's own
+  provider everything happens on the caller's thread;
+- :func:`~streamscope.tracing.summary.stream_attributes`, the pure function from what the stream learned (rollups
+  computed in one pass over all chunks, usage, response facts, output) to the span's attributes.
+
+At ``end`` the LLM span gets its attributes and ends, and the chunks not exported yet leave as one
+:class:`ChunkBatch`. Every chunk span is exported exactly once, with the same ids and attributes whichever way it
+leaves. Nothing here raises into the caller: failures are logged once and counted.
 
 With a redactor (``Settings.redact``, from ``init(redact=...)``) and content capture, the prompt messages, output,
 partial output, chunk texts (joined, redacted as one text and split back: :func:`.redaction.redact_fragments`) and a
-failed stream's exception are redacted in ``_finish``, off the consumer's thread; such a stream is not watched for
-live export, so its chunk spans all leave at the end. Without one, nothing here changes.
+failed stream's exception are redacted when the stream finishes, off the consumer's thread; such a stream is not
+watched for live export, so its chunk spans all leave at the end. Without one, nothing here changes.
 
-Threads: the consumer appends records (a record is complete once its payload is appended, its time having been
-appended just before, so ``len(payloads)`` records can always be read); classification and the hand-out of chunks
-to the exporter happen under the recorder's work lock, on the export thread (or, when ending could not be
-deferred, on the thread that ends the stream). ``classify`` reports what it learns to a separate
-:class:`StreamFacts`, applied after the adapter's own reports when the stream finishes, so the span's attributes
-do not depend on when chunks were classified.
+Threads: classification and the hand-out of chunks to the exporter happen under the recorder's work lock, on the
+export thread (or, when ending could not be deferred, on the thread that ends the stream). ``classify`` reports
+what it learns to a separate :class:`StreamFacts`, applied after the adapter's own reports when the stream
+finishes, so the span's attributes do not depend on when chunks were classified.
 
 Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (non-empty visible text),
 ``REASONING``, ``TOOL_CALL`` (a tool-call name or argument fragment), ``USAGE`` (token counts only),
@@ -51,14 +52,13 @@ Chunk kinds are small ints: ``ROLE`` (role-only delta, no text), ``CONTENT`` (no
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import json
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, repeat
-from operator import eq, is_, mul, sub
+from operator import eq
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -68,21 +68,17 @@ from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing import attributes as A
 from streamscope.tracing import rollups, state
+from streamscope.tracing.chunklog import RAW, ChunkLog
 from streamscope.tracing.chunks import ChunkBatch
 from streamscope.tracing.context import current_attributes
 from streamscope.tracing.errors import mark_error
-from streamscope.tracing.facts import (
-    Classifier,
-    StreamFacts,
-    count_tokens,
-    input_messages,
-    jsonable,
-    set_valid_attributes,
-)
+from streamscope.tracing.facts import Classifier, StreamFacts, input_messages, jsonable, set_valid_attributes
 from streamscope.tracing.guard import report
+from streamscope.tracing.lifecycle import LazySpan, PipelineLifecycle, SpanLifecycle, TracerLifecycle
 from streamscope.tracing.redaction import redact_fragments
 from streamscope.tracing.request import llm_span_name, start_attributes
 from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, ROLE, TOOL_CALL, USAGE
+from streamscope.tracing.summary import chunk_arrays, error_type, output_tokens, stream_attributes
 
 __all__ = [
     "CONTENT", "EMPTY", "KIND_NAMES", "OUTCOMES", "RAW", "REASONING", "ROLE", "TOOL_CALL", "USAGE",
@@ -90,7 +86,6 @@ __all__ = [
 ]
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
-RAW = _RAW = -1  # the kind of a record whose payload ``classify`` turns into (kind, text) later
 _perf = time.perf_counter_ns
 
 
@@ -98,67 +93,46 @@ class StreamRecorder:
     """Records one stream (see the module docstring). Create it with :func:`start_stream`."""
 
     __slots__ = (
-        "_classify",
+        "_end_ticket",
         "_ended",
-        "_exported",
         "_facts",
-        "_finished",
         "_first_byte_ns",
         "_input",
-        "_kinds",
         "_late_attributes",
-        "_learned",
+        "_lifecycle",
         "_live_attributes",
-        "_live_off",
-        "_lock",
+        "_live_closed",
         "_span",
-        "_start",
-        "_start_lock",
-        "_texts",
-        "_times",
-        "_watched",
         "_work",
         "active",
         "arrived",
         "context_attributes",
+        "log",
         "payloads",
         "start_perf_ns",
         "start_wall_ns",
     )
 
-    def __init__(self, span: Span | None, active: state.Active, *, start_perf_ns: int, start_wall_ns: int,
-                 classify: Classifier | None = None,
-                 live_attributes: Mapping[str, AttributeValue] | None = None,
-                 start: Callable[[StreamRecorder], Span] | None = None) -> None:
-        # The LLM span, or None until ``start`` (given instead) has started it: on the export thread, or on the
-        # first thread that needs it (:attr:`span`).
+    def __init__(self, span: LazySpan, active: state.Active, lifecycle: SpanLifecycle, *, start_perf_ns: int,
+                 start_wall_ns: int, classify: Classifier | None = None) -> None:
         self._span = span
-        self._start = start
-        self._start_lock = threading.Lock()
-        self._late_attributes: dict[str, AttributeValue] = {}
+        self._lifecycle = lifecycle
         self.active = active
         self.start_perf_ns = start_perf_ns
         self.start_wall_ns = start_wall_ns
-        # The records, as two columns: when each chunk arrived (perf_counter_ns), and its payload: the text of a
-        # content chunk (anything but a tuple), else a (kind, text) or (RAW, obj) pair.
-        self.arrived: list[int] = []
-        self.payloads: list[Any] = []
-        self._classify = classify
+        self.log = ChunkLog(classify)
+        # the log's columns, under their own names for the hot path (one attribute read fewer per chunk)
+        self.arrived = self.log.arrived
+        self.payloads = self.log.payloads
+        # end() takes a ticket: next() on a count is one C call, atomic under the GIL, so exactly one caller gets 0
+        self._end_ticket = itertools.count()
         self._ended = False
-        self._lock = threading.Lock()  # guards _ended (taken once, by end())
         self._work = threading.Lock()  # one thread at a time classifies and hands chunks to the exporter
+        self._live_closed = False  # no more live slices: the stream finished, or classifying failed
         self._first_byte_ns: int | None = None
         self._facts = StreamFacts()  # reported by the adapter
-        self._learned = StreamFacts()  # learned by classify from the chunks
-        # Classified columns of the first len(_times) records, and how many of them went to the exporter already.
-        self._times: list[int] = []
-        self._kinds: list[int] = []
-        self._texts: list[str] = []
-        self._exported = 0
-        self._finished = False
-        self._live_off = False
-        self._live_attributes = dict(live_attributes or {})
-        self._watched = False
+        self._late_attributes: dict[str, AttributeValue] = {}
+        self._live_attributes: dict[str, AttributeValue] = {}
         self._input: list[tuple[str, Any]] | None = None  # prompt messages to encode (redacted) when finishing
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
@@ -167,27 +141,13 @@ class StreamRecorder:
     @property
     def span(self) -> Span:
         """The stream's LLM span, started now if it was not yet (see :func:`start_stream`)."""
-        span = self._span
-        return span if span is not None else self._start_now()
-
-    def _start_now(self) -> Span:
-        with self._start_lock:
-            span = self._span
-            if span is None:
-                start, self._start = self._start, None
-                try:
-                    span = start(self) if start is not None else trace.INVALID_SPAN
-                except Exception as exc:
-                    report("start_stream(span)", exc)
-                    span = trace.INVALID_SPAN
-                self._span = span
-            return span
+        return self._span.get()
 
     def _started_later(self) -> None:
         """The deferred start, on the export thread: start the span and watch the stream for live export."""
-        self._start_now()
+        self._span.get()
         with self._work:
-            if not self._finished:
+            if not self._live_closed:
                 self._watch()
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
@@ -204,7 +164,7 @@ class StreamRecorder:
     def raw(self, obj: Any) -> None:
         """One chunk arrived now; the ``classify`` given to ``start_stream`` classifies it later, off this thread."""
         self.arrived.append(_perf())
-        self.payloads.append((_RAW, obj))
+        self.payloads.append((RAW, obj))
 
     def chunk_columns(self) -> tuple[list[int], list[Any]] | None:
         """For adapters' per-chunk loops: the two lists that :meth:`chunk` and :meth:`raw` append to, so a loop can
@@ -246,72 +206,31 @@ class StreamRecorder:
     # -- in flight (export thread) -------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """Ask our pipeline to export this stream's chunks while it runs (chunk spans on, live export on).
+        """Ask the lifecycle to export this stream's chunks while it runs (chunk spans on, live export on).
 
         Not when chunk text is captured and redacted: a secret split across two live slices could not be caught,
         so such a stream's chunk spans leave when it ends, redacted as one text."""
-        pipeline = self.active.pipeline
         settings = self.active.settings
-        if (pipeline is not None and self.active.resource is not None and settings.chunk_spans
-                and (settings.redact is None or not settings.capture_content) and self.span.is_recording()):
-            self._watched = pipeline.watch(self)
-
-    def _classify_upto(self, n: int) -> None:
-        """Classify records ``len(_times)`` to ``n`` into the columns. Callers hold ``_work``.
-
-        The consumer keeps appending meanwhile; slicing a list is atomic, and only records that were complete
-        (payload appended) when this started are read. If ``classify`` raises, the records before it stay
-        classified.
-        """
-        done = len(self._times)
-        if done >= n:
-            return
-        times = self.arrived[done:n]
-        texts = self.payloads[done:n]
-        kinds = [CONTENT] * len(texts)
-        types = list(map(type, texts))
-        if tuple in types:
-            classify = self._classify
-            learned = self._learned
-            for i in compress(range(len(types)), map(is_, types, repeat(tuple))):
-                kind, payload = texts[i]
-                if kind == _RAW:
-                    try:
-                        if classify is None:
-                            kind, payload = ((CONTENT, payload) if isinstance(payload, str) and payload
-                                             else (EMPTY, ""))
-                        else:
-                            kind, payload = classify(payload, learned)
-                    except Exception:
-                        self._append_classified(times[:i], kinds[:i], texts[:i])
-                        raise
-                kinds[i] = kind
-                texts[i] = payload
-        self._append_classified(times, kinds, texts)
-
-    def _append_classified(self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any]) -> None:
-        self._times.extend(times)
-        self._kinds.extend(kinds)
-        if set(map(type, texts)) <= {str}:
-            self._texts.extend(texts)
-        else:
-            self._texts.extend(t if isinstance(t, str) else str(t) for t in texts)
+        if (settings.chunk_spans and (settings.redact is None or not settings.capture_content)
+                and self.span.is_recording()):
+            self._lifecycle.watch(self)
 
     def _batch(self, first: int, n: int, sizes: Sequence[int],
                first_attributes: Mapping[str, AttributeValue] | None = None,
                texts: Sequence[str] | None = None) -> ChunkBatch:
-        """Chunk spans ``first..n-1`` of this stream for our pipeline; ``sizes`` are theirs, ``texts`` their
-        (redacted) contents, by default the recorded ones when content capture is on."""
+        """Chunk spans ``first..n-1`` of this stream; ``sizes`` are theirs, ``texts`` their (redacted) contents,
+        by default the recorded ones when content capture is on."""
+        log = self.log
         ctx = self.span.get_span_context()
         if texts is None and self.active.settings.capture_content:
             red = self.active.settings.redact
-            texts = self._texts[first:n] if red is None else redact_fragments(red, self._texts[first:n])[0]
+            texts = log.texts[first:n] if red is None else redact_fragments(red, log.texts[first:n])[0]
         return ChunkBatch(
-            trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self.active.resource,
+            trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self._lifecycle.resource,
             scope=state.SCOPE, start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
-            times_ns=self._times[first:n], kinds=self._kinds[first:n], sizes=sizes, texts=texts,
+            times_ns=log.times[first:n], kinds=log.kinds[first:n], sizes=sizes, texts=texts,
             extra_attributes=dict(self.context_attributes), first_index=first,
-            prev_ns=self._times[first - 1] if first else None, first_attributes=first_attributes or {},
+            prev_ns=log.times[first - 1] if first else None, first_attributes=first_attributes or {},
         )
 
     def live_batch(self) -> ChunkBatch | None:
@@ -321,21 +240,22 @@ class StreamRecorder:
         here while the stream runs, or by the final batch when it ends. None when there is nothing new.
         """
         with self._work:
-            if self._finished or self._live_off:
+            log = self.log
+            if self._live_closed:
                 return None
-            first = self._exported
-            n = len(self.payloads)
+            first = log.exported
+            n = len(log.payloads)
             if n <= first:
                 return None
             try:
-                self._classify_upto(n)
+                log.classify_upto(n)
             except Exception as exc:
                 # Leave the rest to the end of the stream, where the failure is handled as it always was.
-                self._live_off = True
+                self._live_closed = True
                 report("StreamRecorder.live_batch", exc)
                 return None
-            batch = self._batch(first, n, list(map(len, self._texts[first:n])), self._live_attributes)
-            self._exported = n
+            batch = self._batch(first, n, list(map(len, log.texts[first:n])), self._live_attributes)
+            log.exported = n
             return batch
 
     # -- end ---------------------------------------------------------------------------------------------
@@ -344,16 +264,14 @@ class StreamRecorder:
             usage: Mapping[str, Any] | None = None) -> None:
         """End the stream exactly once (later calls are ignored). Never raises."""
         end_perf = _perf()
-        with self._lock:
-            if self._ended:
-                return
-            self._ended = True
+        if next(self._end_ticket):
+            return
+        self._ended = True
         # Rollups, attributes, the span's end and the chunk batch are built on the export thread when there
         # is one, so the consumer's thread pays only for the per-chunk appends.
-        pipeline = self.active.pipeline
         try:
-            if pipeline is not None and pipeline.defer(
-                    lambda: self._complete(outcome, error, usage, end_perf), len(self.payloads) + 1):
+            if self._lifecycle.defer(lambda: self._complete(outcome, error, usage, end_perf),
+                                     len(self.payloads) + 1):
                 return
         except Exception as exc:
             report("StreamRecorder.end(defer)", exc)
@@ -365,7 +283,7 @@ class StreamRecorder:
             # Normally on the export thread; on the consumer's thread when deferring failed, where the lock
             # keeps a concurrent live export from classifying or handing out the same chunks.
             with self._work:
-                self._finished = True
+                self._live_closed = True
                 if not self.span.is_recording():
                     return  # its start failed, or the tracer does not record: nothing to finish
                 try:
@@ -377,134 +295,63 @@ class StreamRecorder:
                     report("StreamRecorder.end", exc)
         finally:
             try:
-                if self._watched and self.active.pipeline is not None:
-                    self.active.pipeline.unwatch(self)
+                self._lifecycle.unwatch(self)
                 if self.span.is_recording():
                     self.span.end(end_time=self.start_wall_ns + (end_perf - self.start_perf_ns))
             except Exception as exc:
                 report("StreamRecorder.end(span)", exc)
 
     def _finish(self, outcome: str, error: BaseException | None, end_perf: int) -> None:
+        """Gather the facts, let :func:`stream_attributes` say what they mean, and set that on the span."""
         span = self.span
         settings = self.active.settings
+        log = self.log
         red = settings.redact if settings.capture_content else None
         if self._input is not None:
             span.set_attribute(A.GEN_AI_INPUT_MESSAGES, input_messages(self._input, red))
-        self._classify_upto(len(self.payloads))
-        times, kinds, texts = self._times, self._kinds, self._texts
+        log.classify_all()
+        times, kinds, texts = log.times, log.kinds, log.texts
         sizes = list(map(len, texts))
         facts = self._facts
-        facts.update(self._learned)
-        usage = facts.usage
-
-        if "output_tokens" not in usage:
-            # nobody counted: the user's tokenizer if there is one, else an estimate from the characters received
-            produced = list(map((CONTENT, REASONING, TOOL_CALL).__contains__, kinds))
-            counted = count_tokens(settings.count_tokens, texts, produced)
-            if counted is not None:
-                usage["output_tokens"] = counted
-                facts.usage_source = "tokenizer"
-            else:
-                usage["output_tokens"] = rollups.estimate_tokens(sum(compress(sizes, produced)))
-                facts.usage_source = "estimate"
-        out_tokens = usage.get("output_tokens")
+        facts.update(log.learned)
+        if "output_tokens" not in facts.usage:
+            facts.usage["output_tokens"], facts.usage_source = output_tokens(kinds, texts, sizes,
+                                                                            settings.count_tokens)
         r = rollups.compute(self.start_perf_ns, times, kinds, first_byte_ns=self._first_byte_ns,
-                            stall_threshold=settings.stall_threshold, output_tokens=out_tokens)
-
-        attrs: dict[str, AttributeValue] = {
-            A.OUTCOME: outcome,
-            A.CHUNK_COUNT: r.chunk_count,
-            A.STALL_COUNT: r.stall_count,
-            A.STALL_THRESHOLD: r.stall_threshold,
-        }
-        optional = {
-            A.TTFB: r.time_to_first_byte, A.TTF_CHUNK: r.time_to_first_chunk, A.TTFT: r.time_to_first_token,
-            A.TTF_TOOL_CALL: r.time_to_first_tool_call, A.TTF_REASONING: r.time_to_first_reasoning_token,
-            A.GAP_P50: r.gap_p50, A.GAP_P95: r.gap_p95, A.GAP_MAX: r.gap_max,
-            A.TOKENS_PER_SECOND: r.output_tokens_per_second,
-            A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: r.time_to_first_chunk,
-            A.GEN_AI_USAGE_INPUT_TOKENS: usage.get("input_tokens"),
-            A.GEN_AI_USAGE_OUTPUT_TOKENS: out_tokens,
-            A.USAGE_SOURCE: facts.usage_source if usage else None,
-            A.GEN_AI_RESPONSE_ID: facts.response_id,
-            A.GEN_AI_RESPONSE_MODEL: facts.response_model,
-        }
-        attrs.update({k: v for k, v in optional.items() if v is not None})
-        attrs.update(self._late_attributes)
-        if facts.finish_reasons:
-            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
-
-        pieces: list[str] | None = None
-        if settings.capture_content:
-            text = "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
-            if red is not None:
-                # the chunks' texts redacted as one (a secret split across chunks is caught), and the output
-                if times and settings.chunk_spans:
-                    pieces, whole, redacted = redact_fragments(red, texts)
-                    text = redacted if text == whole else red(text)
-                else:
-                    text = red(text)
-            if outcome == "completed":
-                message: dict[str, Any] = {"role": "assistant", "parts": [{"type": "text", "content": text}]}
-                if facts.finish_reasons:
-                    message["finish_reason"] = facts.finish_reasons[-1]
-                attrs[A.GEN_AI_OUTPUT_MESSAGES] = json.dumps([message], ensure_ascii=False)
-            else:
-                attrs[A.PARTIAL_OUTPUT] = text
-
-        dropped = 0
-        arrays: dict[str, AttributeValue] | None = None
-        if times and settings.chunk_spans:
-            dropped = self._emit_chunk_spans(sizes, pieces)
-            attrs[A.CHUNK_SPANS_DROPPED] = dropped
-        elif times:
-            start = self.start_perf_ns
-            arrays = {
-                A.CHUNKS_OFFSET: tuple(map(mul, map(sub, times, repeat(start)), repeat(1e-9))),
-                A.CHUNKS_SIZE: tuple(sizes),
-                A.CHUNKS_KIND: tuple(map(KIND_NAMES.__getitem__, kinds)),
-            }
-
-        if outcome in ("error", "timeout"):
-            if error is None or (outcome == "timeout" and isinstance(error, asyncio.CancelledError)):
-                # a flow timeout interrupts upstream with a CancelledError: report what happened, a timeout
-                err_type = "TimeoutError" if outcome == "timeout" else "_OTHER"
-                error = None if outcome == "timeout" else error
-            else:
-                err_type = type(error).__name__
-            attrs[A.ERROR_TYPE] = err_type
+                            stall_threshold=settings.stall_threshold, output_tokens=facts.usage["output_tokens"])
+        pieces, output = self._output(texts, kinds, settings.chunk_spans) if settings.capture_content else (None, None)
+        dropped = self._emit_chunk_spans(sizes, pieces) if times and settings.chunk_spans else None
+        err_type, error = error_type(outcome, error)
+        if err_type is not None:
             mark_error(span, error, fallback=err_type, capture_content=settings.capture_content, redact=red)
-        span.set_attributes(attrs)
-        if arrays:
-            set_valid_attributes(span, arrays)
+        span.set_attributes(stream_attributes(outcome, r, facts, output=output, late=self._late_attributes,
+                                              chunk_spans_dropped=dropped, error=err_type))
+        if times and not settings.chunk_spans:
+            set_valid_attributes(span, chunk_arrays(self.start_perf_ns, times, sizes, kinds))
+
+    def _output(self, texts: Sequence[str], kinds: Sequence[int],
+                chunk_spans: bool) -> tuple[list[str] | None, str]:
+        """The captured output (redacted as one text with a redactor) and, when chunk spans are redacted too, the
+        redacted text of every chunk (a secret split across chunks is caught)."""
+        red = self.active.settings.redact
+        text = "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
+        if red is None:
+            return None, text
+        if texts and chunk_spans:
+            pieces, whole, redacted = redact_fragments(red, texts)
+            return pieces, redacted if text == whole else red(text)
+        return None, red(text)
 
     def _emit_chunk_spans(self, sizes: Sequence[int], pieces: Sequence[str] | None = None) -> int:
         """Hand the chunks not exported while the stream ran to the exporter; the number dropped. ``pieces`` are
         the redacted texts of all the stream's chunks (None: not redacted)."""
-        pipeline = self.active.pipeline
-        n = len(self._times)
-        if pipeline is not None and self.active.resource is not None:
-            first = self._exported
-            if first >= n:
-                return 0
-            batch = self._batch(first, n, sizes[first:n], texts=None if pieces is None else pieces[first:n])
-            self._exported = n
-            return 0 if pipeline.submit_chunks(batch) else len(batch)
-        # Not our pipeline (a user-configured provider): build ordinary spans through its tracer.
-        ctx = self.span.get_span_context()
-        parent = trace.set_span_in_context(self.span)
-        texts = (pieces if pieces is not None else self._texts) if self.active.settings.capture_content else None
-        batch = ChunkBatch(
-            trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=None, scope=state.SCOPE,
-            start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
-            times_ns=self._times, kinds=self._kinds, sizes=sizes, texts=texts,
-            extra_attributes=dict(self.context_attributes),
-        )
-        tracer = self.active.tracer
-        for wall, attrs in batch.rows():
-            tracer.start_span(A.CHUNK_SPAN_NAME, context=parent, start_time=wall, attributes=attrs).end(end_time=wall)
-        self._exported = n
-        return 0
+        log = self.log
+        first, n = log.exported, len(log.times)
+        if first >= n:
+            return 0
+        batch = self._batch(first, n, sizes[first:n], texts=None if pieces is None else pieces[first:n])
+        log.exported = n
+        return self._lifecycle.export(batch, self.span)
 
 
 class _NoopRecorder(StreamRecorder):
@@ -514,8 +361,10 @@ class _NoopRecorder(StreamRecorder):
 
     __slots__ = ("seen",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
+        active = state.current()
+        super().__init__(LazySpan(trace.INVALID_SPAN), active, TracerLifecycle(active.tracer),
+                         start_perf_ns=_perf(), start_wall_ns=time.time_ns())
         self.seen = 0
 
     def chunk(self, kind: int, text: str = "") -> None:
@@ -534,10 +383,6 @@ class _NoopRecorder(StreamRecorder):
     def end(self, outcome: str = "completed", error: BaseException | None = None,
             usage: Mapping[str, Any] | None = None) -> None:
         self._ended = True
-
-
-def _noop() -> StreamRecorder:
-    return _NoopRecorder(trace.INVALID_SPAN, state.current(), start_perf_ns=_perf(), start_wall_ns=time.time_ns())
 
 
 def start_stream(
@@ -581,10 +426,15 @@ def start_stream(
         params = dict(request_params) if request_params else None
         extra = dict(attributes) if attributes else None
         pipeline = active.pipeline
+        lifecycle: SpanLifecycle
+        if pipeline is not None and active.resource is not None:
+            lifecycle = PipelineLifecycle(pipeline, active.resource)
+        else:
+            lifecycle = TracerLifecycle(active.tracer)
         if parent is None:
             parent = otel_context.get_current()
 
-        def begin(rec: StreamRecorder) -> Span:
+        def begin() -> Span:
             attrs = start_attributes(operation=operation, model=model, provider=provider, stream=stream,
                                      request_params=params, server_address=server_address,
                                      server_port=server_port, run_id=run_id)
@@ -607,19 +457,19 @@ def start_stream(
 
         deferred = (active.defer_start and pipeline is not None and not pipeline.synchronous
                     and _sampled(parent))
-        rec = StreamRecorder(None, active, start_perf_ns=start_perf, start_wall_ns=start_wall, classify=classify,
-                             start=begin)
+        rec = StreamRecorder(LazySpan(start=begin), active, lifecycle, start_perf_ns=start_perf,
+                             start_wall_ns=start_wall, classify=classify)
         rec._input = pending
-        if deferred and pipeline is not None and pipeline.defer(rec._started_later, 0, soon=True):
+        if deferred and lifecycle.defer(rec._started_later, 0, soon=True):
             return rec
         deferred = False
-        if not rec._start_now().is_recording():
-            return _noop()
+        if not rec.span.is_recording():
+            return _NoopRecorder()
         rec._watch()
         return rec
     except Exception as exc:
         report("start_stream", exc)
-        return _noop()
+        return _NoopRecorder()
 
 
 def _sampled(parent: otel_context.Context) -> bool:
