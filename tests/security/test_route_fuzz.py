@@ -200,7 +200,7 @@ def test_stored_hostile_text_is_escaped_on_every_page(ui: FlaskClient, store: Sp
 
     from dashboard_seed import one_trace
 
-    b = one_trace(900, NOW, model=STORED + "m", provider="p", outcome="error", service=STORED + "svc", n_chunks=3,
+    b = one_trace(40, NOW, model=STORED + "m", provider="p", outcome="error", service=STORED + "svc", n_chunks=3,
                   contents=(STORED,), root_name=STORED + "root", attrs={"error.type": STORED + "E"})  # fmt: skip
     who = {"session_id": STORED + "sess", "user_id": STORED + "user"}
     spans = tuple(dataclasses.replace(x, status_message=STORED + "msg", **who) for x in b.spans)
