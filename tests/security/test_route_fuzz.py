@@ -190,6 +190,39 @@ def test_reflected_values_are_escaped_on_every_page(ui: FlaskClient, store: Span
         _check(ui, _url(path if "<" not in rule else rule.split("<")[0] + "x", {key: payload}), [payload])
 
 
+STORED = "<script>window.__stored=1</script>"
+
+
+def test_stored_hostile_text_is_escaped_on_every_page(ui: FlaskClient, store: SpanStore) -> None:
+    """Session, user, service, status message and error type are untrusted text too: a trace carrying an XSS
+    payload in each shows it escaped on every page that lists or details them."""
+    import dataclasses
+
+    from dashboard_seed import one_trace
+
+    b = one_trace(40, NOW, model=STORED + "m", provider="p", outcome="error", service=STORED + "svc", n_chunks=3,
+                  contents=(STORED,), root_name=STORED + "root", attrs={"error.type": STORED + "E"})  # fmt: skip
+    who = {"session_id": STORED + "sess", "user_id": STORED + "user"}
+    spans = tuple(dataclasses.replace(x, status_message=STORED + "msg", **who) for x in b.spans)
+    streams = tuple(dataclasses.replace(x, error_type=STORED + "E", **who) for x in b.streams)
+    store.write(dataclasses.replace(b, spans=spans, streams=streams))
+    tid, llm = b.spans[0].trace_id, b.streams[0].span_id
+    sess = quote(STORED + "sess", safe="")
+    paths = ["/?range=all", "/traces?range=all", "/streams?range=all", "/errors?range=all", "/sessions?range=all",
+             f"/sessions/{sess}", f"/traces/{tid}", f"/compare?a={llm}&b={llm}", "/models?range=all", "/live",
+             f"/compare?model_a={quote(STORED + 'm', safe='')}&range=all", f"/traces?session={sess}&range=all",
+             f"/streams?user={quote(STORED + 'user', safe='')}&range=all"]  # fmt: skip
+    shown = []
+    for path in paths:
+        resp = ui.get(path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        page = resp.get_data(as_text=True)
+        assert STORED not in page, path
+        if "&lt;script&gt;window.__stored=1&lt;/script&gt;" in page:
+            shown.append(path)
+    assert shown == paths  # each page shows the text, escaped (a page that dropped it would prove nothing)
+
+
 def test_real_ids_with_hostile_parameters(ui: FlaskClient, api: FlaskClient, store: SpanStore) -> None:
     """The detail pages of stored traces, streams and sessions with hostile query strings attached."""
     seeded: Any = store.seeded  # type: ignore[attr-defined]
