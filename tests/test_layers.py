@@ -35,7 +35,8 @@ DASHBOARD_COLLECTOR_IMPORTS: dict[str, tuple[str, ...]] = {
     "overview_stats.py": ("streamscope.collector.model",),
     # composition: they open the store (or start the collector) and hand the app a DataSource
     "app.py": ("streamscope.collector.store",),
-    "cli.py": ("streamscope.collector.cli_options",),
+    "cli.py": ("streamscope.collector.cli_options", "streamscope.collector.http_edge",
+               "streamscope.collector.limits"),  # the collector's hardened HTTP server serves the dashboard too
     "up.py": ("streamscope.collector.cli_options", "streamscope.collector.gc_tuning", "streamscope.collector.ports",
               "streamscope.collector.server"),
     # the Host-header check both servers share (not data)

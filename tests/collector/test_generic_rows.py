@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from otlp import GENERIC_LLM, NS, generic_stream, new_span_id, new_trace_id, pb_span, request
+
 from streamscope.collector import decode
 from streamscope.collector.decode import decode_body, decode_request, parse_protobuf
 from streamscope.collector.normalise import normalise
 from streamscope.collector.store.sqlite import SQLiteStore, span_rows
 from streamscope.collector.store.writer import SQLiteProcessStore
-
-from .otlp import GENERIC_LLM, NS, generic_stream, new_span_id, new_trace_id, pb_span, request
 
 NOW = time.time_ns()
 

@@ -592,6 +592,7 @@ def test_sessions_page_by_keyset_cursor_without_gaps_or_repeats(store: SpanStore
                         ("s9", [2])):
         for t in starts:
             store.write(llm_trace(start=float(t), session=sid))
+    store.settle()
     everything = [r.session_id for r in store.sessions(Filters(), 100)]
     assert everything == ["s0", "s1", "s2", "s3", "s4", "s5", "s9"]
     for size in (1, 2, 3, 4):

@@ -85,11 +85,14 @@ def test_a_clickhouse_write_into_a_big_trace_reads_back_what_one_into_a_new_trac
     try:
         big = f"{1:032x}"
         store.write(IngestBatch(spans=_spans(big, 0, 20_000)))
+        store.settle()
         counting = _CountingClient(store._w.c)
-        store._w.c = counting
+        store._w.c = counting  # the writer's client: the write and the derive pass that summarises it
         store.write(IngestBatch(spans=_spans(big, 20_000, 200)))
+        store.settle()
         into_big, counting.rows = counting.rows, 0
         store.write(IngestBatch(spans=_spans(f"{2:032x}", 0, 200)))
+        store.settle()
         into_new = counting.rows
         (summary,) = store.traces(Filters(trace_id=big), 1)
     finally:
@@ -187,6 +190,7 @@ def test_clickhouse_summaries_equal_a_full_rollup(clickhouse: Any, batches: list
     for batch in batches:
         clickhouse.write(IngestBatch(spans=tuple(x for x in batch if isinstance(x, Span)),
                                      streams=tuple(x for x in batch if isinstance(x, Stream))))  # fmt: skip
+    clickhouse.settle()  # summaries are derived off the write path: converged once settle returned
     got = {tid: clickhouse.traces(Filters(trace_id=tid), 1) for tid in fresh.values()}
     expected = _expected(batches)
     assert {tid: rows[0] for tid, rows in got.items() if rows} == expected
