@@ -206,6 +206,7 @@ def test_stored_hostile_text_is_escaped_on_every_page(ui: FlaskClient, store: Sp
     spans = tuple(dataclasses.replace(x, status_message=STORED + "msg", **who) for x in b.spans)
     streams = tuple(dataclasses.replace(x, error_type=STORED + "E", **who) for x in b.streams)
     store.write(dataclasses.replace(b, spans=spans, streams=streams))
+    store.settle()  # ClickHouse derives trace summaries off the write path
     tid, llm = b.spans[0].trace_id, b.streams[0].span_id
     sess = quote(STORED + "sess", safe="")
     paths = ["/?range=all", "/traces?range=all", "/streams?range=all", "/errors?range=all", "/sessions?range=all",
