@@ -51,7 +51,9 @@ def time_sync(make: Callable[[], Iterator[Any]], reps: int, expect: int | None =
     return _median(samples)
 
 
-async def time_async(make: Callable[[], AsyncIterator[Any]], reps: int, expect: int | None = None) -> dict[str, float]:
+async def time_async(
+    make: Callable[[], AsyncIterator[Any]], reps: int, expect: int | None = None
+) -> dict[str, float]:
     samples = []
     for _ in range(reps):
         gc.collect()
@@ -125,7 +127,11 @@ def run_pipeline(impl: str, n: int, reps: int) -> dict[str, Any]:
         return await time_async(abare, reps, chunks)
 
     return {
-        "impl": impl, "n": n, "chunks": chunks, "sync": sync, "async": asyncio.run(go()),
+        "impl": impl,
+        "n": n,
+        "chunks": chunks,
+        "sync": sync,
+        "async": asyncio.run(go()),
         "bare": {"sync": time_sync(bare, reps, chunks), "async": asyncio.run(go_bare())},
         "versions": versions(impl),
     }

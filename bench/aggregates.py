@@ -50,7 +50,9 @@ class NoAggregates(SQLiteStore):
         return None
 
 
-def write_rate(cls: type[SQLiteStore], batches: list[IngestBatch], spans: int, now_ns: int) -> tuple[float, float]:
+def write_rate(
+    cls: type[SQLiteStore], batches: list[IngestBatch], spans: int, now_ns: int
+) -> tuple[float, float]:
     """(spans/s by the wall clock, spans per CPU-second of this process); ``now_ns`` is the writer's clock."""
     with tempfile.TemporaryDirectory() as d:
         store = cls(os.path.join(d, "w.db"))
@@ -130,7 +132,9 @@ def main() -> int:
             got = query.stats(store, "model", 1440, f)
             times_agg.append(time.perf_counter() - t)
             t = time.perf_counter()
-            want = query.compute_stats(store.streams(f, None), "model", 1440, (f.since_ns or 0, f.until_ns or 0))
+            want = query.compute_stats(
+                store.streams(f, None), "model", 1440, (f.since_ns or 0, f.until_ns or 0)
+            )
             times_raw.append(time.perf_counter() - t)
         store.close()
     if got is None or want is None or got["source"] != "aggregates" or got["total"]["count"] != args.streams:
@@ -142,10 +146,16 @@ def main() -> int:
     print(f"{'measurement':64} {'value':>14} {'ratio':>8}")
     print("-" * 88)
     for (per, when), (w, wo, _, _, cw, cwo) in writes.items():
-        print(f"{f'SQLiteStore.write, {per}-body batches, {when}, without aggregates (spans/s)':64} {wo:14,.0f}")
-        print(f"{f'SQLiteStore.write, {per}-body batches, {when}, with aggregates (spans/s)':64} {w:14,.0f} {w / wo:7.3f}x")
+        print(
+            f"{f'SQLiteStore.write, {per}-body batches, {when}, without aggregates (spans/s)':64} {wo:14,.0f}"
+        )
+        print(
+            f"{f'SQLiteStore.write, {per}-body batches, {when}, with aggregates (spans/s)':64} {w:14,.0f} {w / wo:7.3f}x"
+        )
         print(f"{'  spans per CPU-second without / with aggregates':64} {cwo:14,.0f} {cw / cwo:7.3f}x")
-        print(f"{'  write-time cost of aggregates: wall clock / CPU':64} {(1 - w / wo) * 100:8.1f}% / {(1 - cw / cwo) * 100:.1f}%")
+        print(
+            f"{'  write-time cost of aggregates: wall clock / CPU':64} {(1 - w / wo) * 100:8.1f}% / {(1 - cw / cwo) * 100:.1f}%"
+        )
     print(f"{f'query.stats 24h, {args.streams:,} streams, from aggregates (ms)':64} {qa * 1e3:14.1f}")
     print(f"{'compute_stats over the raw streams (ms)':64} {qr * 1e3:14.1f} {qr / qa:7.1f}x")
     print(f"{'largest relative percentile difference (bound 1 %)':64} {worst[0] * 100:13.3f}%")

@@ -20,7 +20,12 @@ from streamscope.collector.model import NS
 from streamscope.collector.store.clickhouse import ClickHouseStore
 from streamscope.collector.store.clickhouse_writer import FIRST_WINS
 
-MODELS = (("gpt-4o-mini", "openai"), ("claude-haiku", "anthropic"), ("llama-3-8b", "ollama"), ("gpt-4.1", "openai"))
+MODELS = (
+    ("gpt-4o-mini", "openai"),
+    ("claude-haiku", "anthropic"),
+    ("llama-3-8b", "ollama"),
+    ("gpt-4.1", "openai"),
+)
 SERVICES = ("chat-api", "agent-worker", "batch")
 PIECE = 1_000_000  # rows per INSERT ... SELECT (bounds the server's memory and each statement's time)
 
@@ -50,8 +55,15 @@ def _columns(n: str, start: int, span_ns: int, total: int) -> dict[str, str]:
     }
 
 
-def generate(store: ClickHouseStore, n_streams: int, n_chunks: int, now_s: float, span_s: float,
-             client: Any = None, fold_s: float | None = None) -> dict[str, float]:
+def generate(
+    store: ClickHouseStore,
+    n_streams: int,
+    n_chunks: int,
+    now_s: float,
+    span_s: float,
+    client: Any = None,
+    fold_s: float | None = None,
+) -> dict[str, float]:
     """Fill the store (``client``: one with a longer timeout for the big statements); returns seconds per step.
     ``fold_s``: fold the aggregate rows of the last ``fold_s`` seconds only (the fold is the slow step)."""
     c, t = client or store.client, store.layout.table
@@ -93,8 +105,8 @@ def generate(store: ClickHouseStore, n_streams: int, n_chunks: int, now_s: float
             f" if(r, 'handle request', concat('chat ', {f['model']})), if(r, 1, 3), st,"
             f" st + toInt64({dur} * 1e9) + if(r, 1000, 0), if({failed}, 2, 0),"
             f" if({failed}, 'Error code: 503 - upstream said no', ''), {f['service']},"
-            f" if(r, '{{}}', concat('{{\"gen_ai.operation.name\":\"chat\",\"gen_ai.request.model\":\"', {f['model']},"
-            " '\"}')), NULL, '{\"service.name\":\"bench\"}', 'bench', if(r, " + f['session'] + ", NULL),"
+            f' if(r, \'{{}}\', concat(\'{{"gen_ai.operation.name":"chat","gen_ai.request.model":"\', {f["model"]},'
+            " '\"}')), NULL, '{\"service.name\":\"bench\"}', 'bench', if(r, " + f["session"] + ", NULL),"
             f" if(r, {f['user']}, NULL), {ver}"
             f" FROM (SELECT intDiv(number, 2) AS n, number % 2 = 0 AS r, {f['start']} AS st, {f['outcome']} AS oc"
             f" FROM numbers({lo}, {k}))"
@@ -131,6 +143,8 @@ def generate(store: ClickHouseStore, n_streams: int, n_chunks: int, now_s: float
         f"SELECT DISTINCT start_ns - start_ns % {step} FROM {t('streams')} WHERE start_ns >= {since}").result_rows})  # fmt: skip
     store._w.fold(set(minutes))  # 500 minutes per read
     took["aggregates (fold)"] = time.perf_counter() - t0
-    print(f"  aggregates: {len(minutes):,} minutes folded in {took['aggregates (fold)']:.1f} s", file=sys.stderr)
+    print(
+        f"  aggregates: {len(minutes):,} minutes folded in {took['aggregates (fold)']:.1f} s", file=sys.stderr
+    )
     c.command(f"OPTIMIZE TABLE {t('aggregates')} FINAL")  # what background merges reach after a while
     return took

@@ -106,8 +106,9 @@ def start_collector(args: list[str]) -> tuple[subprocess.Popen[str], int]:
             return proc, int(m.group(1))
 
 
-def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, threads: int,
-        server_pid: int) -> dict[str, Any]:
+def run(
+    ports: list[int], pids: list[int], pool: BodyPool, duration: float, threads: int, server_pid: int
+) -> dict[str, Any]:
     acked = [0] * threads
     stop = threading.Event()
 
@@ -127,7 +128,9 @@ def run(ports: list[int], pids: list[int], pool: BodyPool, duration: float, thre
                         acked[k] += SPANS_PER_BODY
                         break
                 except (OSError, http.client.HTTPException):
-                    conns[(i - 1) % len(conns)] = http.client.HTTPConnection("127.0.0.1", ports[(i - 1) % len(ports)])
+                    conns[(i - 1) % len(conns)] = http.client.HTTPConnection(
+                        "127.0.0.1", ports[(i - 1) % len(ports)]
+                    )
                 time.sleep(0.1)
 
     cpu0 = [sum(cpu_by_process(p).values()) for p in pids]
@@ -152,7 +155,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=32)
-    ap.add_argument("--fsync", default="1", help="the store URL's fsync option (1: fsync every inserted part)")
+    ap.add_argument(
+        "--fsync", default="1", help="the store URL's fsync option (1: fsync every inserted part)"
+    )
     ap.add_argument("--shapes", default="chunk,generic", help="comma-separated: chunk, generic")
     a = ap.parse_args()
     shapes = [(f"{s} spans", BodyPool(8) if s == "chunk" else GenericPool(8)) for s in a.shapes.split(",")]
@@ -172,8 +177,14 @@ def main() -> int:
                 else:
                     procs = [start_collector(["--store", server.url(db, fsync=a.fsync)]) for _ in range(n)]
                 try:
-                    res = run([p for _, p in procs], [pr.pid for pr, _ in procs], pool, a.duration, a.threads,
-                              server.proc.pid)
+                    res = run(
+                        [p for _, p in procs],
+                        [pr.pid for pr, _ in procs],
+                        pool,
+                        a.duration,
+                        a.threads,
+                        server.proc.pid,
+                    )
                 finally:
                     for pr, _ in procs:
                         pr.terminate()
@@ -185,22 +196,34 @@ def main() -> int:
                     store.close()
                     stored = c["spans"] + c["chunks"]
                     if stored != res["spans"]:
-                        print(f"harness error: {name} {shape}: stored {stored} != acknowledged {res['spans']}")
+                        print(
+                            f"harness error: {name} {shape}: stored {stored} != acknowledged {res['spans']}"
+                        )
                         ok = False
                     traces = res["spans"] // SPANS_PER_BODY * (4 if shape.startswith("chunk") else 8)
                     if counted != c["streams"] or c["traces"] != traces:
-                        print(f"harness error: {name} {shape}: aggregates count {counted} streams of {c['streams']},"
-                              f" {c['traces']} trace summaries for {traces} traces")
+                        print(
+                            f"harness error: {name} {shape}: aggregates count {counted} streams of {c['streams']},"
+                            f" {c['traces']} trace summaries for {traces} traces"
+                        )
                         ok = False
                 rows.append((shape, name, res))
-                print(f"{shape:14} {name:14} {res['rate']:>9,.0f} spans/s   CPU/span per collector "
-                      + " ".join(f"{u:.1f}" for u in res["cpu_us"]) + " us", flush=True)
+                print(
+                    f"{shape:14} {name:14} {res['rate']:>9,.0f} spans/s   CPU/span per collector "
+                    + " ".join(f"{u:.1f}" for u in res["cpu_us"])
+                    + " us",
+                    flush=True,
+                )
     finally:
         server.stop()
-    print(f"\n{a.threads} closed-loop senders, {a.duration:g} s per row, {SPANS_PER_BODY} spans per request; the machine's"
-          " load shares every number (run it on a quiet machine)")
+    print(
+        f"\n{a.threads} closed-loop senders, {a.duration:g} s per row, {SPANS_PER_BODY} spans per request; the machine's"
+        " load shares every number (run it on a quiet machine)"
+    )
     print("targets: >= 100,000 spans/s with clickhouse x2, <= 8.0 us collector CPU per span\n")
-    print("shape          store             spans/s   vs sqlite   ClickHouse us/span   collector CPU us/span (each)")
+    print(
+        "shape          store             spans/s   vs sqlite   ClickHouse us/span   collector CPU us/span (each)"
+    )
     for shape, name, res in rows:
         base = next(r for s, n, r in rows if s == shape and n == "sqlite x1")["rate"]
         server = f"{res['server_us']:>10.1f}" if name.startswith("clickhouse") else f"{'-':>10}"
@@ -208,8 +231,11 @@ def main() -> int:
         if name == "clickhouse x2":
             rate_ok, cpu_ok = res["rate"] >= 100_000, max(res["cpu_us"]) <= 8.0
             met = f"   rate {'met' if rate_ok else 'NOT met'}, CPU {'met' if cpu_ok else 'NOT met'}"
-        print(f"{shape:14} {name:14} {res['rate']:>10,.0f} {res['rate'] / base:>9.2f}x   {server}          "
-              + " ".join(f"{u:.1f}" for u in res["cpu_us"]) + met)
+        print(
+            f"{shape:14} {name:14} {res['rate']:>10,.0f} {res['rate'] / base:>9.2f}x   {server}          "
+            + " ".join(f"{u:.1f}" for u in res["cpu_us"])
+            + met
+        )
     return 0 if ok else 1
 
 

@@ -52,7 +52,9 @@ def routes(store: Any) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-def timings(store: Any, urls: list[tuple[str, str]], repeat: int) -> tuple[dict[str, tuple[float, float]], bool]:
+def timings(
+    store: Any, urls: list[tuple[str, str]], repeat: int
+) -> tuple[dict[str, tuple[float, float]], bool]:
     client = create_app({"stats_ttl": 0}, store=store).test_client()  # no reuse: every request recomputes
     out, failed = {}, False
     for name, url in urls:
@@ -76,9 +78,15 @@ def main() -> int:
     ap.add_argument("--chunks", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--generate", action="store_true", help="ClickHouse alone, generated inside the server")
-    ap.add_argument("--days", type=float, default=10.0, help="with --generate: the days the streams spread over")
-    ap.add_argument("--fold-hours", type=float, default=None,
-                    help="with --generate: fold aggregates of the last N hours only (the timed routes read <= 24 h)")
+    ap.add_argument(
+        "--days", type=float, default=10.0, help="with --generate: the days the streams spread over"
+    )
+    ap.add_argument(
+        "--fold-hours",
+        type=float,
+        default=None,
+        help="with --generate: fold aggregates of the last N hours only (the timed routes read <= 24 h)",
+    )
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-chq-"))
     server = chserver.start(work / "clickhouse")
@@ -96,16 +104,23 @@ def side_by_side(a: argparse.Namespace, server: chserver.Server, work: Path) -> 
         t = time.perf_counter()
         fill(store, a.streams, a.chunks, now, span_s=6 * 3600)
         store.settle()  # ClickHouse derives summaries and aggregates after the write
-        print(f"{name}: filled {a.streams:,} streams / {a.streams * a.chunks:,} chunks in "
-              f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(
+            f"{name}: filled {a.streams:,} streams / {a.streams * a.chunks:,} chunks in "
+            f"{time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
     urls = routes(stores["sqlite"])
     results, failed = {}, False
     for name, store in stores.items():
         results[name], bad = timings(store, urls, a.repeat)
         failed |= bad
-    print(f"{a.streams:,} streams, {a.streams * a.chunks:,} chunk rows; {a.repeat} requests per route; "
-          f"target p95 {TARGET_MS:.0f} ms")
-    print(f"{'route':<18} {'sqlite p50':>10} {'p95':>8} {'clickhouse p50':>15} {'p95':>8} {'ch/sqlite p95':>14}")
+    print(
+        f"{a.streams:,} streams, {a.streams * a.chunks:,} chunk rows; {a.repeat} requests per route; "
+        f"target p95 {TARGET_MS:.0f} ms"
+    )
+    print(
+        f"{'route':<18} {'sqlite p50':>10} {'p95':>8} {'clickhouse p50':>15} {'p95':>8} {'ch/sqlite p95':>14}"
+    )
     for name, _ in urls:
         s50, s95 = results["sqlite"][name]
         c50, c95 = results["clickhouse"][name]
@@ -118,8 +133,10 @@ def side_by_side(a: argparse.Namespace, server: chserver.Server, work: Path) -> 
 
 def generated(a: argparse.Namespace, server: chserver.Server) -> int:
     store = ClickHouseStore.from_url(server.url("q", fsync="0"))
-    print(f"generating {a.streams:,} streams / {a.streams * a.chunks:,} chunk rows over {a.days:g} days ...",
-          file=sys.stderr)
+    print(
+        f"generating {a.streams:,} streams / {a.streams * a.chunks:,} chunk rows over {a.days:g} days ...",
+        file=sys.stderr,
+    )
     t = time.perf_counter()
     import clickhouse_connect
 
@@ -131,11 +148,16 @@ def generated(a: argparse.Namespace, server: chserver.Server) -> int:
     urls = routes(store)
     results, failed = timings(store, urls, a.repeat)
     counts = store.counts()
-    print(f"ClickHouse: {counts['streams']:,} streams, {counts['chunks']:,} chunk rows, {counts['spans']:,} spans over "
-          f"{a.days:g} days; {a.repeat} requests per route; target p95 {TARGET_MS:.0f} ms")
-    print(f"generation {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in took.items())
-          + f"); {disk / 1e9:.2f} GB on disk"
-          + ("" if a.fold_hours is None else f"; aggregates folded for the last {a.fold_hours:g} h only"))
+    print(
+        f"ClickHouse: {counts['streams']:,} streams, {counts['chunks']:,} chunk rows, {counts['spans']:,} spans over "
+        f"{a.days:g} days; {a.repeat} requests per route; target p95 {TARGET_MS:.0f} ms"
+    )
+    print(
+        f"generation {total:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in took.items())
+        + f"); {disk / 1e9:.2f} GB on disk"
+        + ("" if a.fold_hours is None else f"; aggregates folded for the last {a.fold_hours:g} h only")
+    )
     print(f"{'route':<18} {'p50 ms':>8} {'p95 ms':>8}  target")
     for name, _ in urls:
         c50, c95 = results[name]

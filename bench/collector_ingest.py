@@ -132,21 +132,58 @@ def build_base(rng: random.Random, t0: int) -> tuple[bytes, list[bytes]]:
 #: The GenAI span of each trace in a generic body, one dialect per trace: (span name, attributes); ``M`` stands for
 #: the model, ``I``/``O`` for the token counts, ``T`` for the time to first token.
 GENERIC_LLM_SPANS: list[tuple[str, dict[str, Any]]] = [
-    ("chat M", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "M",
-                "gen_ai.response.model": "M", "gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": "I",
-                "gen_ai.usage.output_tokens": "O", "gen_ai.request.temperature": 0.7,
-                "server.address": "api.openai.com"}),  # plain OTel GenAI semconv
-    ("ChatCompletion", {"openinference.span.kind": "LLM", "llm.model_name": "M", "llm.provider": "openai",
-                        "llm.system": "openai", "llm.token_count.prompt": "I", "llm.token_count.completion": "O",
-                        "llm.invocation_parameters": '{"temperature": 0.7, "stream": true}',
-                        "input.mime_type": "application/json"}),  # OpenInference
-    ("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "M",
-                     "gen_ai.response.model": "M", "gen_ai.usage.prompt_tokens": "I",
-                     "gen_ai.usage.completion_tokens": "O", "llm.is_streaming": True,
-                     "gen_ai.openai.api_base": "https://api.openai.com/v1/"}),  # OpenLLMetry
-    ("chat M", {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "M",
-                "gen_ai.usage.input_tokens": "I", "gen_ai.usage.output_tokens": "O",
-                "gen_ai.server.time_to_first_token": "T", "gen_ai.request.is_stream": True}),  # OpenLIT
+    (
+        "chat M",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "M",
+            "gen_ai.response.model": "M",
+            "gen_ai.response.id": "chatcmpl-1",
+            "gen_ai.usage.input_tokens": "I",
+            "gen_ai.usage.output_tokens": "O",
+            "gen_ai.request.temperature": 0.7,
+            "server.address": "api.openai.com",
+        },
+    ),  # plain OTel GenAI semconv
+    (
+        "ChatCompletion",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "M",
+            "llm.provider": "openai",
+            "llm.system": "openai",
+            "llm.token_count.prompt": "I",
+            "llm.token_count.completion": "O",
+            "llm.invocation_parameters": '{"temperature": 0.7, "stream": true}',
+            "input.mime_type": "application/json",
+        },
+    ),  # OpenInference
+    (
+        "openai.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "M",
+            "gen_ai.response.model": "M",
+            "gen_ai.usage.prompt_tokens": "I",
+            "gen_ai.usage.completion_tokens": "O",
+            "llm.is_streaming": True,
+            "gen_ai.openai.api_base": "https://api.openai.com/v1/",
+        },
+    ),  # OpenLLMetry
+    (
+        "chat M",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "M",
+            "gen_ai.usage.input_tokens": "I",
+            "gen_ai.usage.output_tokens": "O",
+            "gen_ai.server.time_to_first_token": "T",
+            "gen_ai.request.is_stream": True,
+        },
+    ),  # OpenLIT
 ]
 
 
@@ -202,7 +239,12 @@ class BodyPool:
     """Many bodies with globally unique ids, cheaply: variants of base bodies with the first 4 bytes of every id
     rewritten (one ``bytes.join`` per body, so the senders' CPU stays small next to the collector's)."""
 
-    def __init__(self, n_base: int, seed: int = 1, build: Callable[[random.Random, int], tuple[bytes, list[bytes]]] = build_base) -> None:
+    def __init__(
+        self,
+        n_base: int,
+        seed: int = 1,
+        build: Callable[[random.Random, int], tuple[bytes, list[bytes]]] = build_base,
+    ) -> None:
         rng = random.Random(seed)
         t0 = time.time_ns() - 60 * NS  # streams that just ended, as an SDK exports them
         self.bases: list[list[bytes]] = []  # each body split around the 4 id bytes that vary
@@ -255,7 +297,10 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
     def phase(name: str, run: Callable[[], Any]) -> Any:
         cpu, t = time.process_time(), time.perf_counter()
         result = run()
-        out["us_" + name], out["wall_" + name] = (time.process_time() - cpu) / spans * 1e6, time.perf_counter() - t
+        out["us_" + name], out["wall_" + name] = (
+            (time.process_time() - cpu) / spans * 1e6,
+            time.perf_counter() - t,
+        )
         return result
 
     phase("parse", lambda: [ExportTraceServiceRequest.FromString(b) for b in bodies])
@@ -397,7 +442,9 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
         conn.close()
 
     def grpc_worker() -> None:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+        with grpc.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+        ) as ch:
             stub = trace_service_pb2_grpc.TraceServiceStub(ch)
             req = ExportTraceServiceRequest.FromString(pool.next())
             while not stop.is_set():
@@ -434,7 +481,9 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     elapsed = time.perf_counter() - t0
     cpu1, own, steal = cpu_by_process(pid), time.process_time() - own0, steal_share(ticks0, cpu_ticks())
     cpu = sum(cpu1.values()) - sum(cpu0.values())
-    receiving = cpu1.get(pid, 0.0) - cpu0.get(pid, 0.0)  # the receiving process; the rest is its writer process
+    receiving = cpu1.get(pid, 0.0) - cpu0.get(
+        pid, 0.0
+    )  # the receiving process; the rest is its writer process
     lat = sorted(latencies)
     return {
         "spans": acked[0], "rate": acked[0] / elapsed, "rejected": rejected[0], "peak_rss": peak[0],
@@ -444,7 +493,9 @@ def run_load(kind: str, port: int, pool: BodyPool, duration: float, threads: int
     }  # fmt: skip
 
 
-def run_overload(port: int, pool: BodyPool, rate: float, duration: float, threads: int, pid: int) -> dict[str, Any]:
+def run_overload(
+    port: int, pool: BodyPool, rate: float, duration: float, threads: int, pid: int
+) -> dict[str, Any]:
     """Open loop: offer ``rate`` spans/s (bodies on a fixed schedule, whatever the answers), like many
     exporters at once. 503s are counted, not retried; reports what was accepted and the peak RSS."""
     interval = threads * SPANS_PER_BODY / rate  # seconds between sends of one thread
@@ -477,7 +528,9 @@ def run_overload(port: int, pool: BodyPool, rate: float, duration: float, thread
         while not stop.wait(0.25):
             peak[0] = max(peak[0], rss_mb(pid))
 
-    ts = [threading.Thread(target=worker, args=(i * interval / threads,), daemon=True) for i in range(threads)]
+    ts = [
+        threading.Thread(target=worker, args=(i * interval / threads,), daemon=True) for i in range(threads)
+    ]
     ts.append(threading.Thread(target=sampler, daemon=True))
     t0 = time.perf_counter()
     for t in ts:
@@ -497,7 +550,13 @@ def probe_lag(port: int, pool: BodyPool, n: int = 40) -> tuple[float, float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for _ in range(n):
         body = pool.next()
-        tid = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+        tid = (
+            ExportTraceServiceRequest.FromString(body)
+            .resource_spans[0]
+            .scope_spans[0]
+            .spans[0]
+            .trace_id.hex()
+        )
         t = time.perf_counter()
         conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
         conn.getresponse().read()
@@ -530,7 +589,9 @@ def query_latency(port: int, path: str, reps: int = 7) -> float:
 def count_rows(db: str) -> tuple[int, int]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     spans = con.execute("SELECT count(*) FROM spans").fetchone()[0]
-    chunks = con.execute("SELECT coalesce(sum(n), 0) FROM chunk_blocks").fetchone()[0]  # n chunks per block row
+    chunks = con.execute("SELECT coalesce(sum(n), 0) FROM chunk_blocks").fetchone()[
+        0
+    ]  # n chunks per block row
     con.close()
     return spans, chunks
 
@@ -563,7 +624,12 @@ def print_side_by_side(ours: dict[str, float], ours_e2e: dict[str, Any], ours_la
     rows: list[tuple[str, float, float, str]] = [
         ("limit: raw protobuf parse (spans/s)", ours["parse"], generic["parse"], ",.0f"),
         ("limit: parse + decode + normalise (spans/s)", ours["decode"], generic["decode"], ",.0f"),
-        ("limit: parse + decode + normalise, Python reference", ours["decode_py"], generic["decode_py"], ",.0f"),
+        (
+            "limit: parse + decode + normalise, Python reference",
+            ours["decode_py"],
+            generic["decode_py"],
+            ",.0f",
+        ),
         ("limit: raw SQLite executemany of the rows (spans/s)", ours["raw_sql"], generic["raw_sql"], ",.0f"),
         ("limit: SQLiteStore.write (spans/s)", ours["store"], generic["store"], ",.0f"),
     ]
@@ -705,7 +771,11 @@ def main() -> int:
         ("raw SQLite executemany, a table row per chunk (FULL sync)", limits["raw_sql"], None),
         ("SQLiteStore.write of normalised batches (1 thread)", limits["store"], None),
         (f"collector HTTP protobuf, end to end, committed ({args.threads} senders)", e2e, limits["decode"]),
-        (f"collector gRPC, end to end, committed ({args.threads} senders)", grpc_res["rate"], limits["decode"]),
+        (
+            f"collector gRPC, end to end, committed ({args.threads} senders)",
+            grpc_res["rate"],
+            limits["decode"],
+        ),
         (px_label + ", stored", px_rate, None),
     ]
     for name, rate, limit in rows:
@@ -720,7 +790,9 @@ def main() -> int:
           f"CPU steal by the hypervisor during the run {http_res['steal']:.0%}")  # fmt: skip
     print(f"gRPC: {grpc_res['spans']:,} spans in {args.duration / 2:.0f} s, {grpc_res['rejected']} UNAVAILABLE, "
           f"p50 {grpc_res['p50'] * 1e3:.1f} ms / p99 {grpc_res['p99'] * 1e3:.1f} ms")  # fmt: skip
-    print(f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms")
+    print(
+        f"ingest-to-queryable lag (send -> visible in /api/streams): p50 {lag50 * 1e3:.1f} ms, p99 {lag99 * 1e3:.1f} ms"
+    )
     print(f"collector RSS: idle {idle:.0f} MB, peak under closed-loop load {peak:.0f} MB, peak at twice the "
           f"sustained rate {over['peak_rss']:.0f} MB (open loop, 128 senders: offered {over['offered']:,.0f} spans/s, "
           f"sent {over['sent']:,.0f}/s, accepted {over['accepted']:,.0f}/s, {over['rejected']} 503s)")  # fmt: skip

@@ -26,7 +26,12 @@ from streamscope.collector.model import NS, Chunk, IngestBatch, Span, SpanEvent,
 from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.dashboard import create_app
 
-MODELS = (("gpt-4o-mini", "openai"), ("claude-haiku", "anthropic"), ("llama-3-8b", "ollama"), ("gpt-4.1", "openai"))
+MODELS = (
+    ("gpt-4o-mini", "openai"),
+    ("claude-haiku", "anthropic"),
+    ("llama-3-8b", "ollama"),
+    ("gpt-4.1", "openai"),
+)
 OUTCOMES = ("completed",) * 11 + ("abandoned", "cancelled", "error", "timeout")
 TARGET_MS = 150.0
 
@@ -48,27 +53,100 @@ def fill(store: SQLiteStore, n_streams: int, n_chunks: int, now: float, span_s: 
             outcome = OUTCOMES[n % len(OUTCOMES)]
             failed = outcome in ("error", "timeout")
             status = 2 if failed else 0
-            message = (f"Error code: {(500, 429, 503)[n % 3]} - upstream said no" if outcome == "error"
-                       else "TimeoutError")
-            events = (SpanEvent("exception", end, {"exception.type": "openai.APIStatusError" if outcome == "error"
-                                                   else "TimeoutError", "exception.message": message,
-                                                   "exception.stacktrace": "Traceback ...\n" * 20}),) if failed else ()
+            message = (
+                f"Error code: {(500, 429, 503)[n % 3]} - upstream said no"
+                if outcome == "error"
+                else "TimeoutError"
+            )
+            events = (
+                (
+                    SpanEvent(
+                        "exception",
+                        end,
+                        {
+                            "exception.type": "openai.APIStatusError"
+                            if outcome == "error"
+                            else "TimeoutError",
+                            "exception.message": message,
+                            "exception.stacktrace": "Traceback ...\n" * 20,
+                        },
+                    ),
+                )
+                if failed
+                else ()
+            )
             session, user = f"s{n // 10}", f"u{n % 1000}"  # sessions of 10 traces, 1,000 users
-            spans.append(Span(trace_id=tid, span_id=root, parent_span_id=None, name="handle request", kind=1,
-                              start_ns=t0, end_ns=end + 1000, service=service, session_id=session, user_id=user,
-                              status_code=status, status_message=message if failed else "", events=events))
-            spans.append(Span(trace_id=tid, span_id=llm, parent_span_id=root, name=f"chat {model}", kind=3,
-                              start_ns=t0, end_ns=end, service=service, status_code=status,
-                              status_message=message if failed else "", events=events,
-                              attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": model}))
-            streams.append(Stream(trace_id=tid, span_id=llm, start_ns=t0, end_ns=end, service=service, model=model,
-                                  provider=provider, outcome=outcome, ttft=ttft,
-                                  time_to_first_chunk=ttft, chunk_count=n_chunks, gap_p50=gap, gap_p95=gap * 1.5,
-                                  gap_max=gap * 2, stall_count=0, output_tokens=n_chunks, input_tokens=50,
-                                  output_tokens_per_second=1 / gap, cost_usd=1e-5 * n_chunks, name=f"chat {model}",
-                                  session_id=session, user_id=user))
-            chunks.extend(Chunk(span_id=llm, index=i, offset=ttft + gap * i, gap=None if i == 0 else gap,
-                                kind="content", size=4, content=f"t{i} ") for i in range(n_chunks))
+            spans.append(
+                Span(
+                    trace_id=tid,
+                    span_id=root,
+                    parent_span_id=None,
+                    name="handle request",
+                    kind=1,
+                    start_ns=t0,
+                    end_ns=end + 1000,
+                    service=service,
+                    session_id=session,
+                    user_id=user,
+                    status_code=status,
+                    status_message=message if failed else "",
+                    events=events,
+                )
+            )
+            spans.append(
+                Span(
+                    trace_id=tid,
+                    span_id=llm,
+                    parent_span_id=root,
+                    name=f"chat {model}",
+                    kind=3,
+                    start_ns=t0,
+                    end_ns=end,
+                    service=service,
+                    status_code=status,
+                    status_message=message if failed else "",
+                    events=events,
+                    attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": model},
+                )
+            )
+            streams.append(
+                Stream(
+                    trace_id=tid,
+                    span_id=llm,
+                    start_ns=t0,
+                    end_ns=end,
+                    service=service,
+                    model=model,
+                    provider=provider,
+                    outcome=outcome,
+                    ttft=ttft,
+                    time_to_first_chunk=ttft,
+                    chunk_count=n_chunks,
+                    gap_p50=gap,
+                    gap_p95=gap * 1.5,
+                    gap_max=gap * 2,
+                    stall_count=0,
+                    output_tokens=n_chunks,
+                    input_tokens=50,
+                    output_tokens_per_second=1 / gap,
+                    cost_usd=1e-5 * n_chunks,
+                    name=f"chat {model}",
+                    session_id=session,
+                    user_id=user,
+                )
+            )
+            chunks.extend(
+                Chunk(
+                    span_id=llm,
+                    index=i,
+                    offset=ttft + gap * i,
+                    gap=None if i == 0 else gap,
+                    kind="content",
+                    size=4,
+                    content=f"t{i} ",
+                )
+                for i in range(n_chunks)
+            )
         store.write(IngestBatch(spans=tuple(spans), streams=tuple(streams), chunks=tuple(chunks)))
 
 
@@ -93,8 +171,11 @@ def main() -> int:
     if counts["streams"] == 0:
         t = time.perf_counter()
         fill(store, args.streams, args.chunks, now, span_s=6 * 3600)
-        print(f"filled {args.streams:,} streams / {args.streams * args.chunks:,} chunks "
-              f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(
+            f"filled {args.streams:,} streams / {args.streams * args.chunks:,} chunks "
+            f"in {time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
         counts = store.counts()
     from streamscope.collector.model import Filters
 
@@ -177,14 +258,22 @@ def main() -> int:
             times.sort()
             result += [statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]]
         rows.append(result)
-    print(f"store: {counts['streams']:,} streams, {counts['chunks']:,} chunks, {counts['spans']:,} spans "
-          f"({os.path.getsize(db) / 1e6:,.0f} MB); {args.repeat} requests per route")
-    print("cold: no reuse of aggregates; warm: default 5 s reuse of identical overview aggregates "
-          f"(target p95 {TARGET_MS:.0f} ms)")
-    print(f"{'route':<22} {'cold p50':>9} {'cold p95':>9} {'p95/target':>10} {'warm p50':>9} {'warm p95':>9}  url")
+    print(
+        f"store: {counts['streams']:,} streams, {counts['chunks']:,} chunks, {counts['spans']:,} spans "
+        f"({os.path.getsize(db) / 1e6:,.0f} MB); {args.repeat} requests per route"
+    )
+    print(
+        "cold: no reuse of aggregates; warm: default 5 s reuse of identical overview aggregates "
+        f"(target p95 {TARGET_MS:.0f} ms)"
+    )
+    print(
+        f"{'route':<22} {'cold p50':>9} {'cold p95':>9} {'p95/target':>10} {'warm p50':>9} {'warm p95':>9}  url"
+    )
     for name, url, p50, p95, w50, w95 in rows:
         flag = "" if p95 <= TARGET_MS else "  (cold over target)"
-        print(f"{name:<22} {p50:>9.1f} {p95:>9.1f} {p95 / TARGET_MS:>9.2f}x {w50:>9.1f} {w95:>9.1f}  {url[:50]}{flag}")
+        print(
+            f"{name:<22} {p50:>9.1f} {p95:>9.1f} {p95 / TARGET_MS:>9.2f}x {w50:>9.1f} {w95:>9.1f}  {url[:50]}{flag}"
+        )
     store.close()
     if tmp is not None:
         tmp.cleanup()

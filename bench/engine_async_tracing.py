@@ -57,13 +57,19 @@ async def _run(n: int, reps: int, warmup: int, flush: Callable[[], Any]) -> tupl
         times["traced"].append(await _per_chunk(traced))
         flush()
     p, t = times["plain"][warmup:], times["traced"][warmup:]
-    return statistics.median(p), statistics.median(t), statistics.median(b - a for a, b in zip(p, t, strict=True))
+    return (
+        statistics.median(p),
+        statistics.median(t),
+        statistics.median(b - a for a, b in zip(p, t, strict=True)),
+    )
 
 
 def _report(name: str, n: int, reps: int, result: tuple[float, float, float]) -> None:
     p, t, paired = result
-    print(f"async engine stream, {name}, N={n}, {reps} paired reps: untraced {p:,.0f} ns/chunk, traced "
-          f"{t:,.0f} ns/chunk, paired delta {paired:+,.0f} ns/chunk (consumer thread CPU)")
+    print(
+        f"async engine stream, {name}, N={n}, {reps} paired reps: untraced {p:,.0f} ns/chunk, traced "
+        f"{t:,.0f} ns/chunk, paired delta {paired:+,.0f} ns/chunk (consumer thread CPU)"
+    )
 
 
 def main() -> None:
@@ -74,8 +80,12 @@ def main() -> None:
     args = ap.parse_args()
     sink = Helper("--serve-sink")
     try:
-        tracing = streamscope.init(f"http://127.0.0.1:{sink.port}", service_name="bench-async", chunk_spans=False,
-                                   instrument_engine=False)
+        tracing = streamscope.init(
+            f"http://127.0.0.1:{sink.port}",
+            service_name="bench-async",
+            chunk_spans=False,
+            instrument_engine=False,
+        )
         try:
             result = asyncio.run(_run(args.n, args.reps, args.warmup, lambda: tracing.force_flush(30)))
         finally:

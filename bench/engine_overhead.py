@@ -49,7 +49,10 @@ class HarnessError(Exception):
 def lc_python() -> Path:
     """The langchain-core virtualenv's interpreter, creating the venv and installing on first use."""
     py = LC_VENV / "bin" / "python"
-    if py.exists() and subprocess.run([py, "-c", "import langchain_core"], capture_output=True).returncode == 0:
+    if (
+        py.exists()
+        and subprocess.run([py, "-c", "import langchain_core"], capture_output=True).returncode == 0
+    ):
         return py
     print(f"creating {LC_VENV.relative_to(ROOT)} and installing langchain-core ...", file=sys.stderr)
     venv.EnvBuilder(with_pip=True, clear=True).create(LC_VENV)
@@ -61,9 +64,13 @@ def lc_python() -> Path:
 
 def run_worker(python: Path | str, *args: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONHASHSEED="0")
-    res = subprocess.run([str(python), str(WORKER), *args], capture_output=True, text=True, env=env, timeout=900)
+    res = subprocess.run(
+        [str(python), str(WORKER), *args], capture_output=True, text=True, env=env, timeout=900
+    )
     if res.returncode != 0:
-        raise HarnessError(f"worker {' '.join(args)} with {python} failed ({res.returncode}):\n{res.stderr[-3000:]}")
+        raise HarnessError(
+            f"worker {' '.join(args)} with {python} failed ({res.returncode}):\n{res.stderr[-3000:]}"
+        )
     try:
         return dict(json.loads(res.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError) as exc:
@@ -111,18 +118,25 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
     per, wall = m["per"], m["wall"]
     lc_version = m["versions"].get("langchain", {}).get("langchain-core", "?")
     big, small = max(args.n), min(args.n)
-    print(f"\n## prompt | FakeListChatModel | StrOutputParser: CPU ns per chunk (wall in brackets), "
-          f"median of {args.rounds} rounds; python {sys.version.split()[0]}\n")
+    print(
+        f"\n## prompt | FakeListChatModel | StrOutputParser: CPU ns per chunk (wall in brackets), "
+        f"median of {args.rounds} rounds; python {sys.version.split()[0]}\n"
+    )
     header = "| variant | mode | " + " | ".join(f"N={n}" for n in args.n)
     header += " | marginal ns/chunk | × bare | langchain-core ÷ this |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    names = {"bare": "bare generator (same chunks)", "streamscope": "streamscope.engine",
-             "langchain": f"langchain-core {lc_version}"}
+    names = {
+        "bare": "bare generator (same chunks)",
+        "streamscope": "streamscope.engine",
+        "langchain": f"langchain-core {lc_version}",
+    }
     ratios: dict[str, float] = {}
     for impl in ("bare", "streamscope", "langchain"):
         for mode in ("sync", "async"):
-            cells = [f"{fmt_ns(med(per[(impl, n, mode)]))} ({fmt_ns(med(wall[(impl, n, mode)]))})" for n in args.n]
+            cells = [
+                f"{fmt_ns(med(per[(impl, n, mode)]))} ({fmt_ns(med(wall[(impl, n, mode)]))})" for n in args.n
+            ]
             marginal = ""
             if small != big:
                 tb, ts = med(per[(impl, big, mode)]) * big, med(per[(impl, small, mode)]) * small
@@ -131,17 +145,26 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
             vs_lc = med(per[("langchain", big, mode)]) / med(per[(impl, big, mode)])
             if impl == "streamscope":
                 ratios[mode] = vs_lc
-            print(f"| {names[impl]} | {mode} | " + " | ".join(cells) + f" | {marginal} | {x_bare:,.1f} | {vs_lc:,.1f} |")
+            print(
+                f"| {names[impl]} | {mode} | "
+                + " | ".join(cells)
+                + f" | {marginal} | {x_bare:,.1f} | {vs_lc:,.1f} |"
+            )
     for mode, r in ratios.items():
         verdict = "met" if r >= PIPELINE_TARGET else "MISSED"
-        print(f"\ntarget ({mode}): pipeline ≥{PIPELINE_TARGET:g}x cheaper per chunk than langchain-core at N={big}: "
-              f"{r:.1f}x — {verdict}", end="")
+        print(
+            f"\ntarget ({mode}): pipeline ≥{PIPELINE_TARGET:g}x cheaper per chunk than langchain-core at N={big}: "
+            f"{r:.1f}x — {verdict}",
+            end="",
+        )
     print()
 
     # iterator-level stages
     n = args.stage_n
-    print(f"\n## flow stages on a bare generator of {n:,} one-character chunks: added CPU ns per chunk "
-          f"(median of {args.rounds} rounds)\n")
+    print(
+        f"\n## flow stages on a bare generator of {n:,} one-character chunks: added CPU ns per chunk "
+        f"(median of {args.rounds} rounds)\n"
+    )
     print("| stage | sync added | async added | sync total | async total | < 1 µs added? |")
     print("|---|---:|---:|---:|---:|---|")
     names_s = [k for k in m["stages"][0]["sync"] if k != "bare generator"]
@@ -155,18 +178,27 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
             totals = [s[mode][name]["cpu_ns"] / n for s in m["stages"]]
             added = [(s[mode][name]["cpu_ns"] - s[mode]["bare generator"]["cpu_ns"]) / n for s in m["stages"]]
             cells[mode] = (med(added), med(totals))
-        ok = "—" if name == "bare generator" else (
-            "yes" if max(cells["sync"][0], cells["async"][0]) < STAGE_TARGET_NS else "NO")
+        ok = (
+            "—"
+            if name == "bare generator"
+            else ("yes" if max(cells["sync"][0], cells["async"][0]) < STAGE_TARGET_NS else "NO")
+        )
         rows.append((name, cells, ok))
-        print(f"| {name} | {cells['sync'][0]:,.0f} | {cells['async'][0]:,.0f} | {cells['sync'][1]:,.0f} | "
-              f"{cells['async'][1]:,.0f} | {ok} |")
+        print(
+            f"| {name} | {cells['sync'][0]:,.0f} | {cells['async'][0]:,.0f} | {cells['sync'][1]:,.0f} | "
+            f"{cells['async'][1]:,.0f} | {ok} |"
+        )
     missed = [r[0] for r in rows if r[2] == "NO"]
-    print(f"\ntarget: each flow stage adds < 1 µs/chunk (pass-through path): "
-          f"{'met' if not missed else 'MISSED by ' + ', '.join(missed)}")
+    print(
+        f"\ntarget: each flow stage adds < 1 µs/chunk (pass-through path): "
+        f"{'met' if not missed else 'MISSED by ' + ', '.join(missed)}"
+    )
 
     # stages inside the pipeline
     nb = max(args.n)
-    print(f"\n## flow stages inside prompt | model | <stage> | parser (sync, N={nb}): added CPU ns per chunk\n")
+    print(
+        f"\n## flow stages inside prompt | model | <stage> | parser (sync, N={nb}): added CPU ns per chunk\n"
+    )
     print("| stage | pipeline ns/chunk | added ns/chunk |")
     print("|---|---:|---:|")
     for name in m["pstages"][0]["sync"]:
@@ -176,7 +208,9 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--n", type=int, nargs="+", default=[200, 2000], help="chunks per pipeline stream")
     parser.add_argument("--stage-n", type=int, default=20000, help="chunks per stage measurement")

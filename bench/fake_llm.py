@@ -41,9 +41,13 @@ def pct(values: list[float], q: float) -> float:
 
 def one_stream(client: openai.OpenAI, scenario: dict[str, Any]) -> tuple[float, list[float]]:
     start = time.monotonic()
-    stream = client.chat.completions.create(model="m", messages=MSG, stream=True, extra_body={"scenario": scenario})
+    stream = client.chat.completions.create(
+        model="m", messages=MSG, stream=True, extra_body={"scenario": scenario}
+    )
     headers = time.monotonic() - start
-    arrivals = [time.monotonic() - start for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
+    arrivals = [
+        time.monotonic() - start for chunk in stream if chunk.choices and chunk.choices[0].delta.content
+    ]
     return headers, arrivals
 
 
@@ -103,9 +107,13 @@ def cost(server: FakeLLMServer, chunks: int, reps: int) -> dict[str, float]:
     scenario = {"words": [f"w{i} " for i in range(chunks)]}
     results: dict[str, list[float]] = {"raw openai": [], "ChatOpenAI": [], "ChatOpenAI + handler": []}
     handler = NoOp()
-    with openai.OpenAI(base_url=server.base_url, api_key="b", max_retries=0) as client, ChatOpenAI(
-        model="m", base_url=server.base_url, api_key="b", max_retries=0
-    ) as plain, ChatOpenAI(model="m", base_url=server.base_url, api_key="b", max_retries=0, callbacks=[handler]) as traced:
+    with (
+        openai.OpenAI(base_url=server.base_url, api_key="b", max_retries=0) as client,
+        ChatOpenAI(model="m", base_url=server.base_url, api_key="b", max_retries=0) as plain,
+        ChatOpenAI(
+            model="m", base_url=server.base_url, api_key="b", max_retries=0, callbacks=[handler]
+        ) as traced,
+    ):
         variants = {
             "raw openai": lambda: client.chat.completions.create(
                 model="m", messages=MSG, stream=True, extra_body={"scenario": scenario}),
@@ -138,12 +146,25 @@ def main() -> int:
         print(f"harness error: {exc!r}", file=sys.stderr)
         return 1
     print("Fake LLM timing accuracy (ms; lateness = measured − scripted offset from request start)")
-    cols = ["chunks", "late_p50_ms", "late_p95_ms", "late_max_ms", "earliest_ms", "headers_p95_ms", "gap_err_p95_ms"]
+    cols = [
+        "chunks",
+        "late_p50_ms",
+        "late_p95_ms",
+        "late_max_ms",
+        "earliest_ms",
+        "headers_p95_ms",
+        "gap_err_p95_ms",
+    ]
     print(f"{'streams':<12}" + "".join(f"{c:>16}" for c in cols))
     for label, row in (("1 at a time", serial), ("8 parallel", parallel)):
-        print(f"{label:<12}" + "".join(f"{row[c]:>16.2f}" if c != "chunks" else f"{row[c]:>16.0f}" for c in cols))
+        print(
+            f"{label:<12}"
+            + "".join(f"{row[c]:>16.2f}" if c != "chunks" else f"{row[c]:>16.0f}" for c in cols)
+        )
     print()
-    print(f"Consumer CPU per chunk, {chunks}-chunk streams, median of {reps} (µs; ratio to the raw openai client)")
+    print(
+        f"Consumer CPU per chunk, {chunks}-chunk streams, median of {reps} (µs; ratio to the raw openai client)"
+    )
     base = per_chunk["raw openai"]
     for name, ns in per_chunk.items():
         print(f"{name:<24}{ns / 1e3:>10.1f} µs{ns / base:>10.2f}x")

@@ -106,7 +106,9 @@ class Hostile:
         self.reconnects = 0
         self.idle_ended = 0
         # its own connection (as another client would have), not the one the normal client's channel shares
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{grpc_port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        )
         self.threads = [threading.Thread(target=self._slow_loop, daemon=True),
                         threading.Thread(target=self._idle_loop, daemon=True)]  # fmt: skip
 
@@ -116,7 +118,9 @@ class Hostile:
 
     def _connect(self) -> socket.socket | None:
         try:
-            s = socket.create_connection(("127.0.0.1", self.http_port), timeout=5, source_address=("127.0.0.2", 0))
+            s = socket.create_connection(
+                ("127.0.0.1", self.http_port), timeout=5, source_address=("127.0.0.2", 0)
+            )
             s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             s.setblocking(False)
             return s
@@ -176,7 +180,13 @@ class Hostile:
 
 def phase(http_port: int, grpc_port: int, seconds: float, seq0: int) -> dict[str, list[float]]:
     """Normal clients for ``seconds``: HTTP and gRPC exporters back to back, a prober every 0.5 s."""
-    out: dict[str, list[float]] = {"http export": [], "grpc export": [], "query": [], "metrics": [], "errors": []}
+    out: dict[str, list[float]] = {
+        "http export": [],
+        "grpc export": [],
+        "query": [],
+        "metrics": [],
+        "errors": [],
+    }
     deadline = time.monotonic() + seconds
 
     def timed(name: str, call: Callable[[], Any]) -> None:
@@ -231,13 +241,18 @@ def big_bodies(proc: subprocess.Popen[str], http_port: int) -> list[str]:
     now = time.time_ns()
     tid = os.urandom(16)
     for i in range(1_000_000):
-        spans.add(trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=now, end_time_unix_nano=now)
+        spans.add(
+            trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=now, end_time_unix_nano=now
+        )
     big = req.SerializeToString()
     del req, spans
     with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
         f.write("5")  # reset the peak RSS
     base = vm_kib(proc.pid, "VmRSS")
-    with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=300) as c:
+    with (
+        ThreadPoolExecutor(2) as pool,
+        httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=300) as c,
+    ):
         t0 = time.perf_counter()
         answers = list(pool.map(lambda _: c.post("/v1/traces", content=big, headers=PB), range(2)))
         took = time.perf_counter() - t0
@@ -248,7 +263,9 @@ def big_bodies(proc: subprocess.Popen[str], http_port: int) -> list[str]:
     spans = req.resource_spans.add().scope_spans.add().spans
     tid = os.urandom(16)
     for i in range(150):
-        s = spans.add(trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=now, end_time_unix_nano=now)
+        s = spans.add(
+            trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=now, end_time_unix_nano=now
+        )
         for k in range(100):
             a = s.attributes.add()
             a.key, a.value.string_value = f"k{k}", "v" * 1000
@@ -256,7 +273,10 @@ def big_bodies(proc: subprocess.Popen[str], http_port: int) -> list[str]:
     with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
         f.write("5")
     base = vm_kib(proc.pid, "VmRSS")
-    with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=300) as c:
+    with (
+        ThreadPoolExecutor(2) as pool,
+        httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=300) as c,
+    ):
         t0 = time.perf_counter()
         answers = list(pool.map(lambda _: c.post("/v1/traces", content=fat, headers=PB), range(2)))
         took = time.perf_counter() - t0
@@ -314,14 +334,18 @@ def main() -> int:
     for what in ("http export", "grpc export", "query", "metrics"):
         b, s = pct(base[what], 99), pct(soak[what], 99)
         print(f"p99 soak/baseline {what}: {s / b:.2f}x" if b == b and b > 0 else f"{what}: no baseline")
-    print(f"collector RSS: {rss_base / 1024:.0f} MiB after baseline, {rss_soak / 1024:.0f} MiB during the soak")
+    print(
+        f"collector RSS: {rss_base / 1024:.0f} MiB after baseline, {rss_soak / 1024:.0f} MiB during the soak"
+    )
     for line in big:
         print(line)
     if base["errors"] or soak["errors"] or not soak["http export"]:
         print("harness error: exports failed")
         return 1
     p99 = max(pct(soak["http export"], 99), pct(soak["grpc export"], 99))
-    print(f"normal client p99 under the soak: {p99 * 1e3:.0f} ms (target < 1000 ms): {'met' if p99 < 1 else 'MISSED'}")
+    print(
+        f"normal client p99 under the soak: {p99 * 1e3:.0f} ms (target < 1000 ms): {'met' if p99 < 1 else 'MISSED'}"
+    )
     return 0 if p99 < 1 else 2
 
 

@@ -95,10 +95,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PEER_REF = Path("/work/shared/anchors/peerbench")
 VENVS = ROOT / ".bench-venvs"
-PEERS = {"olm": "OpenLLMetry (opentelemetry-instrumentation-openai)",
-         "oi": "OpenInference (openinference-instrumentation-openai)"}
-MESSAGES = [{"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": "Write a long list of words."}]
+PEERS = {
+    "olm": "OpenLLMetry (opentelemetry-instrumentation-openai)",
+    "oi": "OpenInference (openinference-instrumentation-openai)",
+}
+MESSAGES = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Write a long list of words."},
+]
 WORD = "lorem "
 CONSUMER_MARK, CONSUMER_END_MARK, FLUSH_END_MARK = "cmath_sinh", "cmath_cosh", "cmath_tanh"
 LAYOUT_PADS = (0, 1013, 4099, 257, 2053, 8191, 619)  # objects allocated before setup, one per heap layout
@@ -109,6 +113,7 @@ TOTAL_TARGET_NS = 10_000
 # ----------------------------------------------------------------------------------------------------------
 # helper processes
 # ----------------------------------------------------------------------------------------------------------
+
 
 def serve_llm() -> None:
     """The fake LLM server, in its own process; scenarios are per request."""
@@ -178,8 +183,9 @@ class Helper:
     """A helper process started by PID and stopped by closing its stdin (then by its PID)."""
 
     def __init__(self, flag: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, flag], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, flag], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith("PORT "):
             self.stop()
@@ -219,14 +225,27 @@ def capture_sse(llm_port: int, n: int, path: Path) -> None:
     """Record the fake server's response to the benchmark's request, for the mock transport to replay."""
     import urllib.request
 
-    body = json.dumps({"model": "bench", "messages": MESSAGES, "stream": True,
-                       "stream_options": {"include_usage": True}, "scenario": scenario(n)}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{llm_port}/v1/chat/completions", data=body,
-                                 headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "model": "bench",
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "scenario": scenario(n),
+        }
+    ).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{llm_port}/v1/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         raw = resp.read()
-        headers = {k.lower(): v for k, v in resp.headers.items()
-                   if k.lower() in ("content-type", "x-request-id", "cache-control")}
+        headers = {
+            k.lower(): v
+            for k, v in resp.headers.items()
+            if k.lower() in ("content-type", "x-request-id", "cache-control")
+        }
     events = [e + b"\n\n" for e in raw.split(b"\n\n") if e]
     if not events or events[-1] != b"data: [DONE]\n\n":
         raise SystemExit(f"harness error: unexpected SSE body from the fake server ({raw[-200:]!r})")
@@ -236,6 +255,7 @@ def capture_sse(llm_port: int, n: int, path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # worker (runs in our venv or in a peer venv: top-level imports are stdlib only)
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _encode_exporter() -> Any:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -255,16 +275,25 @@ def _stock_provider(args: argparse.Namespace) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(_encode_exporter(), max_queue_size=100_000, max_export_batch_size=512,
-                                             schedule_delay_millis=5000 * args.time_scale))
+    tp.add_span_processor(
+        BatchSpanProcessor(
+            _encode_exporter(),
+            max_queue_size=100_000,
+            max_export_batch_size=512,
+            schedule_delay_millis=5000 * args.time_scale,
+        )
+    )
     trace.set_tracer_provider(tp)
     return tp
 
 
 def _otel_chunk_attrs(index: int, offset_ns: int, gap_ns: int | None, text: str) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"streamscope.chunk.index": index, "streamscope.chunk.offset": offset_ns * 1e-9,
-                             "streamscope.chunk.kind": "content" if text else "empty",
-                             "streamscope.chunk.size": len(text)}
+    attrs: dict[str, Any] = {
+        "streamscope.chunk.index": index,
+        "streamscope.chunk.offset": offset_ns * 1e-9,
+        "streamscope.chunk.kind": "content" if text else "empty",
+        "streamscope.chunk.size": len(text),
+    }
     if gap_ns is not None:
         attrs["streamscope.chunk.gap"] = gap_ns * 1e-9
     return attrs
@@ -284,9 +313,11 @@ def _otel_wrap_openai(stream: Any) -> Any:
             now = time.perf_counter_ns()
             choices = chunk.choices
             text = (choices[0].delta.content or "") if choices else ""
-            tracer.start_span("streamscope.chunk", context=ctx,
-                              attributes=_otel_chunk_attrs(i, now - start, None if prev is None else now - prev,
-                                                           text)).end()
+            tracer.start_span(
+                "streamscope.chunk",
+                context=ctx,
+                attributes=_otel_chunk_attrs(i, now - start, None if prev is None else now - prev, text),
+            ).end()
             prev = now
             yield chunk
     finally:
@@ -311,8 +342,13 @@ def _otel_engine_handler() -> Any:
         def on_llm_new_token(self, token: str, *, run_id: Any, **kwargs: Any) -> None:
             run = self.runs[run_id]
             now = time.perf_counter_ns()
-            tracer.start_span("streamscope.chunk", context=run[1], attributes=_otel_chunk_attrs(
-                run[4], now - run[2], None if run[3] is None else now - run[3], token)).end()
+            tracer.start_span(
+                "streamscope.chunk",
+                context=run[1],
+                attributes=_otel_chunk_attrs(
+                    run[4], now - run[2], None if run[3] is None else now - run[3], token
+                ),
+            ).end()
             run[3] = now
             run[4] += 1
 
@@ -359,10 +395,17 @@ def _setup(variant: str, args: argparse.Namespace) -> Variant:
 
         if args.time_scale != 1:
             os.environ["OTEL_BSP_SCHEDULE_DELAY"] = str(500 * args.time_scale)
-        endpoint = (f"http://127.0.0.1:{args.dead_port}" if variant == "ss_dead"
-                    else f"http://127.0.0.1:{args.sink_port}")
-        tracing = streamscope.init(endpoint, service_name="bench", chunk_spans=variant != "ss_rollups",
-                                   live_interval=1.0 * args.time_scale)
+        endpoint = (
+            f"http://127.0.0.1:{args.dead_port}"
+            if variant == "ss_dead"
+            else f"http://127.0.0.1:{args.sink_port}"
+        )
+        tracing = streamscope.init(
+            endpoint,
+            service_name="bench",
+            chunk_spans=variant != "ss_rollups",
+            live_interval=1.0 * args.time_scale,
+        )
         instrument_client = streamscope.instrument_openai  # per client: the untraced client stays untraced
         engine_handler = getattr(tracing, "_handler", None)
         if engine_handler is not None:
@@ -415,8 +458,12 @@ def _stream_factory(args: argparse.Namespace, instrument_client: Any = None, wra
 
         def client() -> Any:
             http_client = _mock_http_client(args.sse_file) if args.transport == "mock" else None
-            return OpenAI(base_url=f"http://127.0.0.1:{args.llm_port}/v1", api_key="x", max_retries=0,
-                          http_client=http_client)
+            return OpenAI(
+                base_url=f"http://127.0.0.1:{args.llm_port}/v1",
+                api_key="x",
+                max_retries=0,
+                http_client=http_client,
+            )
 
         plain, traced = client(), client()
         if instrument_client is not None:
@@ -425,8 +472,12 @@ def _stream_factory(args: argparse.Namespace, instrument_client: Any = None, wra
 
         def make(is_traced: bool) -> Any:
             stream = (traced if is_traced else plain).chat.completions.create(
-                model="bench", messages=MESSAGES, stream=True,  # type: ignore[arg-type]
-                stream_options={"include_usage": True}, extra_body=extra)
+                model="bench",
+                messages=MESSAGES,
+                stream=True,  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
+                extra_body=extra,
+            )
             return wrap(stream) if wrap is not None and is_traced else stream
 
         return make
@@ -486,8 +537,13 @@ def worker(args: argparse.Namespace) -> None:
                 wall[traced].append(w1 - w0)
                 total[traced].append(p1 - p0)
     del pad
-    out: dict[str, Any] = {"variant": args.variant, "workload": args.workload, "n": args.n, "chunks": chunks,
-                           "paired": args.paired}
+    out: dict[str, Any] = {
+        "variant": args.variant,
+        "workload": args.workload,
+        "n": args.n,
+        "chunks": chunks,
+        "paired": args.paired,
+    }
     if gc_before and args.reps:
         # garbage collections per measured stream and generation (the gc.collect() calls excluded)
         delta = [g["collections"] - b for g, b in zip(gc.get_stats(), gc_before, strict=True)]
@@ -496,9 +552,13 @@ def worker(args: argparse.Namespace) -> None:
     for traced in modes:
         if consumer[traced]:
             key = "" if traced else "plain_"
-            out.update({key + "consumer_ns": statistics.median(consumer[traced]) / chunks,
-                        key + "total_ns": statistics.median(total[traced]) / chunks,
-                        key + "wall_ns": statistics.median(wall[traced]) / chunks})
+            out.update(
+                {
+                    key + "consumer_ns": statistics.median(consumer[traced]) / chunks,
+                    key + "total_ns": statistics.median(total[traced]) / chunks,
+                    key + "wall_ns": statistics.median(wall[traced]) / chunks,
+                }
+            )
     print(json.dumps(out), flush=True)
     os._exit(0)  # no exit-time flush inside anybody's atexit hooks
 
@@ -524,9 +584,19 @@ def drops_worker(args: argparse.Namespace) -> None:
     for t in threads:
         t.join()
     flushed = tracing.force_flush(120)
-    print(json.dumps({"dropped": tracing.dropped_spans, "failed": tracing.failed_spans,
-                      "exported": tracing.exported_spans, "flushed": flushed, "errors": len(errors),
-                      "seconds": time.perf_counter() - started}), flush=True)
+    print(
+        json.dumps(
+            {
+                "dropped": tracing.dropped_spans,
+                "failed": tracing.failed_spans,
+                "exported": tracing.exported_spans,
+                "flushed": flushed,
+                "errors": len(errors),
+                "seconds": time.perf_counter() - started,
+            }
+        ),
+        flush=True,
+    )
     os._exit(0)
 
 
@@ -535,12 +605,16 @@ def drops_worker(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 LABELS = {
-    "base": "no tracing", "noop": "no tracing, a do-nothing engine handler (engine dispatch cost)",
-    "ss_chunks": "streamscope, chunk spans", "ss_rollups": "streamscope, rollups only",
+    "base": "no tracing",
+    "noop": "no tracing, a do-nothing engine handler (engine dispatch cost)",
+    "ss_chunks": "streamscope, chunk spans",
+    "ss_rollups": "streamscope, rollups only",
     "ss_dead": "streamscope, chunk spans, no collector listening",
     "otel": "stock OTel: an SDK span per chunk (BatchSpanProcessor + OTLP encoding)",
-    "olm_base": "no tracing (OpenLLMetry venv)", "olm": PEERS["olm"],
-    "oi_base": "no tracing (OpenInference venv)", "oi": PEERS["oi"],
+    "olm_base": "no tracing (OpenLLMetry venv)",
+    "olm": PEERS["olm"],
+    "oi_base": "no tracing (OpenInference venv)",
+    "oi": PEERS["oi"],
 }
 BEFORE = "@before"
 
@@ -556,8 +630,9 @@ def ensure_peer_venvs() -> dict[str, Path]:
             print(f"installing {name} into {VENVS / name} from {freeze} ...", flush=True)
             if not py.exists():
                 subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
-            result = subprocess.run([str(py), "-m", "pip", "install", "-q", "-r", str(freeze)],
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [str(py), "-m", "pip", "install", "-q", "-r", str(freeze)], capture_output=True, text=True
+            )
             if result.returncode != 0:
                 raise SystemExit(f"harness error: installing {name} failed:\n{result.stderr[-2000:]}")
             marker.write_text("ok\n")
@@ -611,12 +686,41 @@ def plan_cells(args: argparse.Namespace, peers: dict[str, Path]) -> list[Cell]:
     return cells
 
 
-def worker_args(cell: Cell, args: argparse.Namespace, ports: dict[str, int], reps: int, warmup: int,
-                time_scale: float = 1, pad: int = 0) -> list[str]:
-    out = ["--worker", cell.variant, "--workload", cell.workload, "--n", str(args.n), "--reps", str(reps),
-           "--warmup", str(warmup), "--llm-port", str(ports["llm"]), "--sink-port", str(ports["sink"]),
-           "--dead-port", str(ports["dead"]), "--transport", args.transport, "--sse-file", str(args.sse_file),
-           "--time-scale", str(time_scale), "--pad", str(pad)]
+def worker_args(
+    cell: Cell,
+    args: argparse.Namespace,
+    ports: dict[str, int],
+    reps: int,
+    warmup: int,
+    time_scale: float = 1,
+    pad: int = 0,
+) -> list[str]:
+    out = [
+        "--worker",
+        cell.variant,
+        "--workload",
+        cell.workload,
+        "--n",
+        str(args.n),
+        "--reps",
+        str(reps),
+        "--warmup",
+        str(warmup),
+        "--llm-port",
+        str(ports["llm"]),
+        "--sink-port",
+        str(ports["sink"]),
+        "--dead-port",
+        str(ports["dead"]),
+        "--transport",
+        args.transport,
+        "--sse-file",
+        str(args.sse_file),
+        "--time-scale",
+        str(time_scale),
+        "--pad",
+        str(pad),
+    ]
     return out + (["--paired"] if cell.paired(args) else [])
 
 
@@ -627,25 +731,41 @@ def _env(cell: Cell) -> dict[str, str]:
 
 
 def run_worker(cell: Cell, wargs: list[str]) -> dict[str, Any]:
-    result = subprocess.run([str(cell.python), __file__, *wargs], capture_output=True, text=True, env=_env(cell),
-                            timeout=900, cwd=str(ROOT))
+    result = subprocess.run(
+        [str(cell.python), __file__, *wargs],
+        capture_output=True,
+        text=True,
+        env=_env(cell),
+        timeout=900,
+        cwd=str(ROOT),
+    )
     return _parse_worker(result, wargs)
 
 
 def _parse_worker(result: subprocess.CompletedProcess[str], wargs: list[str]) -> dict[str, Any]:
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
     if result.returncode != 0 or not lines:
-        raise SystemExit(f"harness error: worker {wargs} failed (rc={result.returncode}):\n"
-                         f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        raise SystemExit(
+            f"harness error: worker {wargs} failed (rc={result.returncode}):\n"
+            f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
     return dict(json.loads(lines[-1]))
 
 
 def run_drops(ports: dict[str, int]) -> tuple[dict[str, Any], int, int]:
     before = sink_counts(ports["sink"])
     cell = Cell("model", "drops", sys.executable)
-    drops = _parse_worker(subprocess.run([sys.executable, __file__, "--drops", "--sink-port", str(ports["sink"])],
-                                         capture_output=True, text=True, env=_env(cell), timeout=900,
-                                         cwd=str(ROOT)), ["--drops"])
+    drops = _parse_worker(
+        subprocess.run(
+            [sys.executable, __file__, "--drops", "--sink-port", str(ports["sink"])],
+            capture_output=True,
+            text=True,
+            env=_env(cell),
+            timeout=900,
+            cwd=str(ROOT),
+        ),
+        ["--drops"],
+    )
     time.sleep(0.2)
     after = sink_counts(ports["sink"])
     return drops, after["chunk_spans"] - before["chunk_spans"], after["spans"] - before["spans"]
@@ -692,11 +812,14 @@ def build_start_helper(tmp: Path) -> Path:
     """A tiny shared library whose one function turns callgrind's instrumentation on (a client request)."""
     src, lib = tmp / "cgstart.c", tmp / "libcgstart.so"
     src.write_text(_START_C)
-    result = subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["gcc", "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)], capture_output=True, text=True
+    )
     if result.returncode != 0:
-        raise SystemExit(f"harness error: cannot build the callgrind helper (gcc and valgrind/callgrind.h are "
-                         f"needed):\n{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"harness error: cannot build the callgrind helper (gcc and valgrind/callgrind.h are "
+            f"needed):\n{result.stderr[-2000:]}"
+        )
     return lib
 
 
@@ -708,10 +831,20 @@ def run_callgrind(cell: Cell, wargs: list[str], helper: Path) -> dict[str, Any]:
     """
     outdir = Path(tempfile.mkdtemp(prefix="ss-callgrind-"))
     try:
-        cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--instr-atstart=no",
-               f"--dump-before={CONSUMER_MARK}", f"--dump-before={CONSUMER_END_MARK}",
-               f"--dump-before={FLUSH_END_MARK}", "--dump-line=no", f"--callgrind-out-file={outdir}/cg.%p",
-               str(cell.python), __file__, *wargs]
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            "--instr-atstart=no",
+            f"--dump-before={CONSUMER_MARK}",
+            f"--dump-before={CONSUMER_END_MARK}",
+            f"--dump-before={FLUSH_END_MARK}",
+            "--dump-line=no",
+            f"--callgrind-out-file={outdir}/cg.%p",
+            str(cell.python),
+            __file__,
+            *wargs,
+        ]
         env = _env(cell)
         env["PYTHONHASHSEED"] = "0"
         env["SS_BENCH_CALLGRIND_START"] = str(helper)
@@ -728,39 +861,63 @@ def run_callgrind(cell: Cell, wargs: list[str], helper: Path) -> dict[str, Any]:
     others = sum(d["ir"] for d in dumps if d["thread"] != 1)
     paired = bool(out.get("paired"))
     if not consumer or len(flush) != len(consumer) or (paired and len(consumer) % 2):
-        raise SystemExit(f"harness error: callgrind markers missing for {cell.key} ({len(consumer)} consumer, "
-                         f"{len(flush)} flush dumps)")
-    res = {"chunks": out["chunks"], "consumer": consumer, "flush": flush, "others": others, "seconds": seconds,
-           "native_wall_ns": out.get("wall_ns"), "gc": out.get("gc"), "plain": None}
+        raise SystemExit(
+            f"harness error: callgrind markers missing for {cell.key} ({len(consumer)} consumer, "
+            f"{len(flush)} flush dumps)"
+        )
+    res = {
+        "chunks": out["chunks"],
+        "consumer": consumer,
+        "flush": flush,
+        "others": others,
+        "seconds": seconds,
+        "native_wall_ns": out.get("wall_ns"),
+        "gc": out.get("gc"),
+        "plain": None,
+    }
     if paired:  # untraced, traced, untraced, traced, ...
-        res.update(consumer=consumer[1::2], flush=flush[1::2], plain={"consumer": consumer[::2], "flush": flush[::2]})
+        res.update(
+            consumer=consumer[1::2], flush=flush[1::2], plain={"consumer": consumer[::2], "flush": flush[::2]}
+        )
     return res
 
 
-def measure_instructions(cell: Cell, args: argparse.Namespace, ports: dict[str, int], helper: Path) -> dict[str, Any]:
+def measure_instructions(
+    cell: Cell, args: argparse.Namespace, ports: dict[str, int], helper: Path
+) -> dict[str, Any]:
     """Instructions per chunk for one cell: consumer thread, and every thread (export included); with pairing,
     also the same-process untraced streams and the paired deltas. With --layouts K, the medians over K runs
     with different heap layouts."""
     runs = []
-    for pad in LAYOUT_PADS[:max(1, args.layouts)]:
-        res = run_callgrind(cell, worker_args(cell, args, ports, args.reps, args.warmup, args.time_scale, pad),
-                            helper)
+    for pad in LAYOUT_PADS[: max(1, args.layouts)]:
+        res = run_callgrind(
+            cell, worker_args(cell, args, ports, args.reps, args.warmup, args.time_scale, pad), helper
+        )
         chunks, reps = res["chunks"], len(res["consumer"])
-        one = {"consumer": statistics.median(res["consumer"]) / chunks,
-               "others": res["others"] / (reps * chunks),
-               "spread": (max(res["consumer"]) - min(res["consumer"])) / chunks}
+        one = {
+            "consumer": statistics.median(res["consumer"]) / chunks,
+            "others": res["others"] / (reps * chunks),
+            "spread": (max(res["consumer"]) - min(res["consumer"])) / chunks,
+        }
         one["total"] = one["consumer"] + statistics.median(res["flush"]) / chunks + one["others"]
         plain = res["plain"]
         if plain is not None:
             pairs = [t - u for t, u in zip(res["consumer"], plain["consumer"], strict=True)]
             one["paired_consumer"] = statistics.median(pairs) / chunks
-            one["paired_total"] = one["total"] - (statistics.median(plain["consumer"])
-                                                  + statistics.median(plain["flush"])) / chunks
+            one["paired_total"] = (
+                one["total"]
+                - (statistics.median(plain["consumer"]) + statistics.median(plain["flush"])) / chunks
+            )
         runs.append((one, res))
     out: dict[str, Any] = {key: statistics.median(r[key] for r, _ in runs) for key in runs[0][0]}
     last = runs[-1][1]
-    out.update(chunks=last["chunks"], seconds=sum(r["seconds"] for _, r in runs), wall_ns=last["native_wall_ns"],
-               gc=last["gc"], layouts=[round(r["consumer"]) for r, _ in runs])
+    out.update(
+        chunks=last["chunks"],
+        seconds=sum(r["seconds"] for _, r in runs),
+        wall_ns=last["native_wall_ns"],
+        gc=last["gc"],
+        layouts=[round(r["consumer"]) for r, _ in runs],
+    )
     if "paired_consumer" in runs[0][0]:
         out["paired_layouts"] = [round(r["paired_consumer"]) for r, _ in runs]
     return out
@@ -768,33 +925,66 @@ def measure_instructions(cell: Cell, args: argparse.Namespace, ports: dict[str, 
 
 # -- main --------------------------------------------------------------------------------------------------
 
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reps", type=int, default=None, help="measured repetitions (7; 2 with --instructions)")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up repetitions (2; 1 with --instructions)")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="measured repetitions (7; 2 with --instructions)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="warm-up repetitions (2; 1 with --instructions)"
+    )
     parser.add_argument("--n", type=int, default=1000, help="content chunks per stream")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 5 reps, N=500 (instructions: 1 rep)")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
-    parser.add_argument("--transport", choices=("socket", "mock"), default=None,
-                        help="openai workload: real sockets to the fake server, or an in-process MockTransport "
-                             "replaying its response (default: socket; mock with --instructions)")
-    parser.add_argument("--time-scale", type=float, default=50.0,
-                        help="--instructions: stretch export timers by this factor (callgrind's slowdown)")
+    parser.add_argument(
+        "--transport",
+        choices=("socket", "mock"),
+        default=None,
+        help="openai workload: real sockets to the fake server, or an in-process MockTransport "
+        "replaying its response (default: socket; mock with --instructions)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=50.0,
+        help="--instructions: stretch export timers by this factor (callgrind's slowdown)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="--instructions: cells measured at once")
-    parser.add_argument("--native-rounds", type=int, default=3,
-                        help="--instructions: native rounds of the baselines for ns per instruction")
-    parser.add_argument("--layouts", type=int, default=1,
-                        help="--instructions: measure each cell with this many heap layouts, report medians")
-    parser.add_argument("--unpaired", action="store_true",
-                        help="no untraced streams inside traced cells: deltas only against the baseline processes")
-    parser.add_argument("--also-sdk", metavar="DIR", default=None,
-                        help="measure every streamscope cell again with the streamscope package in DIR")
+    parser.add_argument(
+        "--native-rounds",
+        type=int,
+        default=3,
+        help="--instructions: native rounds of the baselines for ns per instruction",
+    )
+    parser.add_argument(
+        "--layouts",
+        type=int,
+        default=1,
+        help="--instructions: measure each cell with this many heap layouts, report medians",
+    )
+    parser.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="no untraced streams inside traced cells: deltas only against the baseline processes",
+    )
+    parser.add_argument(
+        "--also-sdk",
+        metavar="DIR",
+        default=None,
+        help="measure every streamscope cell again with the streamscope package in DIR",
+    )
     parser.add_argument("--only", default=None, help="comma-separated workloads to run (openai,model)")
-    parser.add_argument("--variants", default=None,
-                        help="comma-separated streamscope variants to run (ss_chunks,ss_rollups,noop,otel,ss_dead); "
-                             "the no-tracing baselines always run")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated streamscope variants to run (ss_chunks,ss_rollups,noop,otel,ss_dead); "
+        "the no-tracing baselines always run",
+    )
     args = parser.parse_args()
     if args.reps is None:
         args.reps = 2 if args.instructions else 7
@@ -826,13 +1016,16 @@ def main() -> int:
         else:
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for rnd in range(args.rounds):
-                order = cells[rnd % len(cells):] + cells[:rnd % len(cells)]
+                order = cells[rnd % len(cells) :] + cells[: rnd % len(cells)]
                 for cell in order:
                     res = run_worker(cell, worker_args(cell, args, ports, args.reps, args.warmup))
                     res["round"] = rnd
                     results.setdefault((cell.workload, cell.key), []).append(res)
-                    print(f"  round {rnd} {cell.workload:6s} {cell.key:18s} consumer {res['consumer_ns']:9.0f} "
-                          f"ns/chunk  total {res['total_ns']:9.0f} ns/chunk", flush=True)
+                    print(
+                        f"  round {rnd} {cell.workload:6s} {cell.key:18s} consumer {res['consumer_ns']:9.0f} "
+                        f"ns/chunk  total {res['total_ns']:9.0f} ns/chunk",
+                        flush=True,
+                    )
             drops = run_drops(ports)
             report_wall(cells, results, drops, args)
     finally:
@@ -842,8 +1035,9 @@ def main() -> int:
     return 0
 
 
-def _delta(results: dict[tuple[str, str], list[dict[str, Any]]], workload: str, variant: str, base: str,
-           key: str) -> float:
+def _delta(
+    results: dict[tuple[str, str], list[dict[str, Any]]], workload: str, variant: str, base: str, key: str
+) -> float:
     by_round = {r["round"]: r[key] for r in results[(workload, base)]}
     return statistics.median(r[key] - by_round[r["round"]] for r in results[(workload, variant)])
 
@@ -854,16 +1048,24 @@ def _paired(rows: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(r[key] - r[f"plain_{key}"] for r in rows)
 
 
-def report_wall(cells: list[Cell], results: dict[tuple[str, str], list[dict[str, Any]]],
-                drops_result: tuple[dict[str, Any], int, int], args: argparse.Namespace) -> None:
+def report_wall(
+    cells: list[Cell],
+    results: dict[tuple[str, str], list[dict[str, Any]]],
+    drops_result: tuple[dict[str, Any], int, int],
+    args: argparse.Namespace,
+) -> None:
     drops, chunk_spans, spans = drops_result
     print()
-    print(f"Tracing overhead per chunk (CPU), N={args.n} content chunks per stream, transport={args.transport}, "
-          f"{args.rounds} rounds x {args.reps} reps (medians). Δ paired = traced - untraced streams alternating in "
-          "the same process; in parentheses, variant - its no-tracing baseline process in the same round.")
+    print(
+        f"Tracing overhead per chunk (CPU), N={args.n} content chunks per stream, transport={args.transport}, "
+        f"{args.rounds} rounds x {args.reps} reps (medians). Δ paired = traced - untraced streams alternating in "
+        "the same process; in parentheses, variant - its no-tracing baseline process in the same round."
+    )
     print()
-    print("| workload | variant | consumer ns/chunk | Δ consumer ns/chunk: paired (vs baseline process) "
-          "| total CPU ns/chunk | Δ total CPU ns/chunk: paired (vs baseline process) | total CPU ratio | wall ratio |")
+    print(
+        "| workload | variant | consumer ns/chunk | Δ consumer ns/chunk: paired (vs baseline process) "
+        "| total CPU ns/chunk | Δ total CPU ns/chunk: paired (vs baseline process) | total CPU ratio | wall ratio |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     deltas: dict[tuple[str, str], tuple[float, float]] = {}
     for cell in cells:
@@ -881,21 +1083,28 @@ def report_wall(cells: list[Cell], results: dict[tuple[str, str], list[dict[str,
         pc, pt = _paired(rows, "consumer_ns"), _paired(rows, "total_ns")
         dc, dt = (sc if pc is None else pc), (st if pt is None else pt)
         deltas[(cell.workload, cell.key)] = (dc, dt)
-        print(f"| {cell.workload} | {cell.label()} | {cons:,.0f} | {dc:+,.0f} ({sc:+,.0f}) | {tot:,.0f} "
-              f"| {dt:+,.0f} ({st:+,.0f}) | {ratio:.2f} | {wall:.2f} |")
+        print(
+            f"| {cell.workload} | {cell.label()} | {cons:,.0f} | {dc:+,.0f} ({sc:+,.0f}) | {tot:,.0f} "
+            f"| {dt:+,.0f} ({st:+,.0f}) | {ratio:.2f} | {wall:.2f} |"
+        )
     print()
-    print(f"Drops: 100 concurrent streams x 1,000 chunks -> sink received {chunk_spans:,} chunk spans "
-          f"({spans:,} spans); dropped_spans={drops['dropped']}, failed_spans={drops['failed']}, "
-          f"flushed={drops['flushed']}, stream errors={drops['errors']}, {drops['seconds']:.1f} s")
+    print(
+        f"Drops: 100 concurrent streams x 1,000 chunks -> sink received {chunk_spans:,} chunk spans "
+        f"({spans:,} spans); dropped_spans={drops['dropped']}, failed_spans={drops['failed']}, "
+        f"flushed={drops['flushed']}, stream errors={drops['errors']}, {drops['seconds']:.1f} s"
+    )
     print()
     print_targets(deltas, "ns (CPU, wall mode: noisy)")
     ok = chunk_spans == 100 * 1000 and drops["dropped"] == 0
     print(f"  no span dropped at 100 x 1,000: {'met' if ok else 'NOT met'}")
 
 
-def print_targets(deltas: dict[tuple[str, str], tuple[float, float]], unit: str,
-                  instr: dict[tuple[str, str], tuple[float, float]] | None = None,
-                  spreads: dict[tuple[str, str], float] | None = None) -> None:
+def print_targets(
+    deltas: dict[tuple[str, str], tuple[float, float]],
+    unit: str,
+    instr: dict[tuple[str, str], tuple[float, float]] | None = None,
+    spreads: dict[tuple[str, str], float] | None = None,
+) -> None:
     """Targets from ns deltas (measured, or estimated from instructions). With ``instr`` (instruction deltas),
     ratios between variants are taken from instructions, which do not depend on the machine's speed; ``spreads``
     are the paired consumer deltas' max - min over heap layouts."""
@@ -906,38 +1115,57 @@ def print_targets(deltas: dict[tuple[str, str], tuple[float, float]], unit: str,
         ss = deltas.get((workload, "ss_chunks"))
         if not ss:
             continue
-        print(f"  [{workload}] consumer-path cost of chunk spans <= {CONSUMER_TARGET_NS:,} ns/chunk: {ss[0]:+,.0f} ns "
-              f"-> {'met' if ss[0] <= CONSUMER_TARGET_NS else 'NOT met'}")
+        print(
+            f"  [{workload}] consumer-path cost of chunk spans <= {CONSUMER_TARGET_NS:,} ns/chunk: {ss[0]:+,.0f} ns "
+            f"-> {'met' if ss[0] <= CONSUMER_TARGET_NS else 'NOT met'}"
+        )
         peer_d = [ratios[(workload, p)][0] for p in PEERS if (workload, p) in ratios]
         if peer_d:
             best, ours = min(peer_d), ratios[(workload, "ss_chunks")][0]
             factor = best / ours if ours > 0 else float("inf")
-            print(f"  [{workload}] >= 10x below the best peer (consumer path, in {what}): best peer {best:+,.0f}, "
-                  f"ours {ours:+,.0f}: {factor:.1f}x -> {'met' if factor >= 10 else 'NOT met'}")
-        print(f"  [{workload}] total CPU per traced chunk incl. export <= {TOTAL_TARGET_NS:,} ns: {ss[1]:+,.0f} ns "
-              f"-> {'met' if ss[1] <= TOTAL_TARGET_NS else 'NOT met'}")
+            print(
+                f"  [{workload}] >= 10x below the best peer (consumer path, in {what}): best peer {best:+,.0f}, "
+                f"ours {ours:+,.0f}: {factor:.1f}x -> {'met' if factor >= 10 else 'NOT met'}"
+            )
+        print(
+            f"  [{workload}] total CPU per traced chunk incl. export <= {TOTAL_TARGET_NS:,} ns: {ss[1]:+,.0f} ns "
+            f"-> {'met' if ss[1] <= TOTAL_TARGET_NS else 'NOT met'}"
+        )
         stock, ours_r = ratios.get((workload, "otel")), ratios[(workload, "ss_chunks")]
         if stock and ours_r[0] > 0 and ours_r[1] > 0:
-            print(f"  [{workload}] vs a stock OTel span per chunk (in {what}): consumer {stock[0]:+,.0f} vs ours "
-                  f"{ours_r[0]:+,.0f} ({stock[0] / ours_r[0]:.0f}x), total {stock[1]:+,.0f} vs ours {ours_r[1]:+,.0f} "
-                  f"({stock[1] / ours_r[1]:.1f}x)")
+            print(
+                f"  [{workload}] vs a stock OTel span per chunk (in {what}): consumer {stock[0]:+,.0f} vs ours "
+                f"{ours_r[0]:+,.0f} ({stock[0] / ours_r[0]:.0f}x), total {stock[1]:+,.0f} vs ours {ours_r[1]:+,.0f} "
+                f"({stock[1] / ours_r[1]:.1f}x)"
+            )
         dead = ratios.get((workload, "ss_dead"))
-        if dead:  # the consumer's path must not notice that nobody listens (its export thread retries on timers)
+        if (
+            dead
+        ):  # the consumer's path must not notice that nobody listens (its export thread retries on timers)
             up = ratios[(workload, "ss_chunks")][0]
             # "same" within 5 % + 50, or within the paired deltas' own spread over heap layouts when measured
-            tolerance = max(up * 0.05 + 50, (spreads or {}).get((workload, "ss_dead"), 0),
-                            (spreads or {}).get((workload, "ss_chunks"), 0))
-            print(f"  [{workload}] no collector listening (in {what}): consumer {dead[0]:+,.0f} vs {up:+,.0f} with one "
-                  f"listening (tolerance {tolerance:,.0f}) -> "
-                  f"{'same cost' if dead[0] <= up + tolerance else 'MORE on the consumer path'}")
+            tolerance = max(
+                up * 0.05 + 50,
+                (spreads or {}).get((workload, "ss_dead"), 0),
+                (spreads or {}).get((workload, "ss_chunks"), 0),
+            )
+            print(
+                f"  [{workload}] no collector listening (in {what}): consumer {dead[0]:+,.0f} vs {up:+,.0f} with one "
+                f"listening (tolerance {tolerance:,.0f}) -> "
+                f"{'same cost' if dead[0] <= up + tolerance else 'MORE on the consumer path'}"
+            )
         noop = deltas.get((workload, "noop"))
         if noop:
-            print(f"  [{workload}] of which the engine's dispatch to any handler (do-nothing handler): consumer "
-                  f"{noop[0]:+,.0f} ns, so streamscope's own part is {ss[0] - noop[0]:+,.0f} ns consumer, "
-                  f"{ss[1] - noop[1]:+,.0f} ns total")
+            print(
+                f"  [{workload}] of which the engine's dispatch to any handler (do-nothing handler): consumer "
+                f"{noop[0]:+,.0f} ns, so streamscope's own part is {ss[0] - noop[0]:+,.0f} ns consumer, "
+                f"{ss[1] - noop[1]:+,.0f} ns total"
+            )
 
 
-def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict[str, int], tmp: Path) -> None:
+def report_instructions(
+    cells: list[Cell], args: argparse.Namespace, ports: dict[str, int], tmp: Path
+) -> None:
     helper = build_start_helper(tmp)
     # Native ns per instruction: each no-tracing baseline run natively in interleaved rounds (same venv, same
     # transport) before the callgrind runs; per workload the fastest round counts (interference only slows).
@@ -946,35 +1174,45 @@ def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict
     for _ in range(args.native_rounds):
         for cell in bases:
             native.setdefault((cell.workload, cell.key), []).append(
-                run_worker(cell, worker_args(cell, args, ports, 5, 2)))
+                run_worker(cell, worker_args(cell, args, ports, 5, 2))
+            )
     print(f"measuring {len(cells)} cells under callgrind, {args.jobs} at a time ...", flush=True)
     counts: dict[tuple[str, str], dict[str, Any]] = {}
 
     def one(cell: Cell) -> None:
         res = measure_instructions(cell, args, ports, helper)
         counts[(cell.workload, cell.key)] = res
-        print(f"  {cell.workload:6s} {cell.key:18s} consumer {res['consumer']:11,.0f} instr/chunk  total "
-              f"{res['total']:11,.0f} instr/chunk  ({res['seconds']:.0f} s under callgrind; gc collections per "
-              f"stream by generation {res['gc']})", flush=True)
+        print(
+            f"  {cell.workload:6s} {cell.key:18s} consumer {res['consumer']:11,.0f} instr/chunk  total "
+            f"{res['total']:11,.0f} instr/chunk  ({res['seconds']:.0f} s under callgrind; gc collections per "
+            f"stream by generation {res['gc']})",
+            flush=True,
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for fut in [pool.submit(one, c) for c in cells]:
             fut.result()
     per_instr: dict[str, list[float]] = {}
     for (workload, key), runs in native.items():
-        per_instr.setdefault(workload, []).extend(r["consumer_ns"] / counts[(workload, key)]["consumer"] for r in runs)
+        per_instr.setdefault(workload, []).extend(
+            r["consumer_ns"] / counts[(workload, key)]["consumer"] for r in runs
+        )
     ns_per = {w: min(v) for w, v in per_instr.items()}
 
     print()
-    print(f"Tracing overhead per chunk in instructions (callgrind, deterministic), N={args.n} content chunks per "
-          f"stream, transport={args.transport}, {args.reps} measured + {args.warmup} warm-up reps, time scale "
-          f"{args.time_scale:g}, {args.layouts} heap layout(s). Δ paired = traced - untraced streams in the same "
-          "process (in brackets, per heap layout); in parentheses, traced - the separate no-tracing process of the "
-          "same venv (includes heap-layout noise); ≈ns = Δ x the workload's native ns/instruction (below).")
+    print(
+        f"Tracing overhead per chunk in instructions (callgrind, deterministic), N={args.n} content chunks per "
+        f"stream, transport={args.transport}, {args.reps} measured + {args.warmup} warm-up reps, time scale "
+        f"{args.time_scale:g}, {args.layouts} heap layout(s). Δ paired = traced - untraced streams in the same "
+        "process (in brackets, per heap layout); in parentheses, traced - the separate no-tracing process of the "
+        "same venv (includes heap-layout noise); ≈ns = Δ x the workload's native ns/instruction (below)."
+    )
     print()
-    print("| workload | variant | consumer instr/chunk | Δ consumer instr/chunk: paired (vs baseline process) "
-          "| ≈Δ consumer ns/chunk | total instr/chunk | Δ total instr/chunk: paired (vs baseline process) "
-          "| ≈Δ total ns/chunk | of which other threads |")
+    print(
+        "| workload | variant | consumer instr/chunk | Δ consumer instr/chunk: paired (vs baseline process) "
+        "| ≈Δ consumer ns/chunk | total instr/chunk | Δ total instr/chunk: paired (vs baseline process) "
+        "| ≈Δ total ns/chunk | of which other threads |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     deltas: dict[tuple[str, str], tuple[float, float]] = {}
     instr: dict[tuple[str, str], tuple[float, float]] = {}
@@ -988,26 +1226,36 @@ def report_instructions(cells: list[Cell], args: argparse.Namespace, ports: dict
         if len(paired_layouts) > 1:
             spreads[(cell.workload, cell.key)] = max(paired_layouts) - min(paired_layouts)
         if cell.key == cell.base_key:
-            print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | — | — | {res['total']:,.0f} "
-                  f"| — | — | {res['others']:,.0f} |")
+            print(
+                f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | — | — | {res['total']:,.0f} "
+                f"| — | — | {res['others']:,.0f} |"
+            )
             continue
         sep_c, sep_t = res["consumer"] - base["consumer"], res["total"] - base["total"]
         dc, dt = res.get("paired_consumer", sep_c), res.get("paired_total", sep_t)
         instr[(cell.workload, cell.key)] = (dc, dt)
         deltas[(cell.workload, cell.key)] = (dc * per, dt * per)
         paired = f" [{'/'.join(f'{v:+,}' for v in paired_layouts)}]" if len(paired_layouts) > 1 else ""
-        print(f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | {dc:+,.0f}{paired} ({sep_c:+,.0f}) "
-              f"| {dc * per:+,.0f} | {res['total']:,.0f} | {dt:+,.0f} ({sep_t:+,.0f}) | {dt * per:+,.0f} "
-              f"| {res['others']:,.0f} |")
+        print(
+            f"| {cell.workload} | {cell.label()} | {res['consumer']:,.0f}{layouts} | {dc:+,.0f}{paired} ({sep_c:+,.0f}) "
+            f"| {dc * per:+,.0f} | {res['total']:,.0f} | {dt:+,.0f} ({sep_t:+,.0f}) | {dt * per:+,.0f} "
+            f"| {res['others']:,.0f} |"
+        )
     print()
     for workload, values in per_instr.items():
         runs = [r for (w, _), rs in native.items() if w == workload for r in rs]
-        slow = [counts[(c.workload, c.key)]["wall_ns"] / statistics.median(r["wall_ns"] for r in native[(c.workload,
-                c.key)]) for c in bases if c.workload == workload and counts[(c.workload, c.key)].get("wall_ns")]
-        print(f"Native ns/instruction, {workload}: {ns_per[workload]:.3f} used (fastest of {len(values)} baseline "
-              f"rounds; all: {min(values):.3f}-{max(values):.3f}; baselines natively "
-              f"{min(r['consumer_ns'] for r in runs):,.0f}-{max(r['consumer_ns'] for r in runs):,.0f} ns/chunk; "
-              f"callgrind ran {min(slow, default=0):.0f}-{max(slow, default=0):.0f}x slower).")
+        slow = [
+            counts[(c.workload, c.key)]["wall_ns"]
+            / statistics.median(r["wall_ns"] for r in native[(c.workload, c.key)])
+            for c in bases
+            if c.workload == workload and counts[(c.workload, c.key)].get("wall_ns")
+        ]
+        print(
+            f"Native ns/instruction, {workload}: {ns_per[workload]:.3f} used (fastest of {len(values)} baseline "
+            f"rounds; all: {min(values):.3f}-{max(values):.3f}; baselines natively "
+            f"{min(r['consumer_ns'] for r in runs):,.0f}-{max(r['consumer_ns'] for r in runs):,.0f} ns/chunk; "
+            f"callgrind ran {min(slow, default=0):.0f}-{max(slow, default=0):.0f}x slower)."
+        )
     print()
     print_targets(deltas, "ns estimated from instruction counts", instr, spreads)
     print("  no span dropped at 100 x 1,000: checked in wall mode only")

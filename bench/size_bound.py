@@ -77,7 +77,9 @@ def main() -> int:
                 peak[0] = max(peak[0], size)
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=send) for _ in range(args.senders)] + [threading.Thread(target=watch)]
+        threads = [threading.Thread(target=send) for _ in range(args.senders)] + [
+            threading.Thread(target=watch)
+        ]
         for t in threads:
             t.start()
         time.sleep(args.seconds)

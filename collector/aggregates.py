@@ -170,11 +170,7 @@ _ANSWERABLE = frozenset({"service", "model", "provider", "outcome", "since_ns", 
 
 def answerable(filters: Filters) -> bool:
     """Whether ``filters`` only use fields aggregates are keyed by (the time range and key columns)."""
-    return all(
-        getattr(filters, f) is None
-        for f in filters.__slots__
-        if f not in _ANSWERABLE
-    )
+    return all(getattr(filters, f) is None for f in filters.__slots__ if f not in _ANSWERABLE)
 
 
 def check_filters(filters: Filters) -> None:

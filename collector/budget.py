@@ -1,11 +1,11 @@
 """A byte budget shared by all requests being decoded: the bound on what decoding can make the collector hold.
 
-    lease = budget.lease()
-    try:
-        lease.grow(len(raw))   # raises OverBudget when the budget has no room now (retry later)
-        ...
-    finally:
-        lease.release()
+lease = budget.lease()
+try:
+    lease.grow(len(raw))   # raises OverBudget when the budget has no room now (retry later)
+    ...
+finally:
+    lease.release()
 """
 
 from __future__ import annotations

@@ -91,4 +91,3 @@ def open_shared_store(url: str, retention_s: float | None = None) -> Any:
     except Exception as e:  # the driver's errors: connection refused, authentication, DDL
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise click.ClickException(f"cannot open the store {parse_url(url).redacted()}: {first}") from None
-

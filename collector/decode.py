@@ -69,7 +69,9 @@ class TooManySpans(Exception):
     retrying the same request cannot help); checked before decoding."""
 
     def __init__(self, limit: int, encoding: str, values: int | None = None) -> None:
-        what = f"{limit} spans" if values is None else f"{values} values (spans, attributes, events and links)"
+        what = (
+            f"{limit} spans" if values is None else f"{values} values (spans, attributes, events and links)"
+        )
         super().__init__(f"the request holds more than {what}, the most one {encoding} request may carry; "
                          "send smaller batches.")  # fmt: skip
 
@@ -492,7 +494,9 @@ def _json_list(value: Any, field: str) -> list[Any]:
     return value
 
 
-def parse_json(body: bytes, max_spans: int | None = None, max_values: int | None = None) -> ExportTraceServiceRequest:
+def parse_json(
+    body: bytes, max_spans: int | None = None, max_values: int | None = None
+) -> ExportTraceServiceRequest:
     """Parse an OTLP/JSON body. With ``max_spans`` (and ``max_values``: spans, attributes, events and links), a
     larger body raises :class:`TooManySpans` before protobuf's JSON parser (pure Python, ~2.5 us a value) sees it."""
     try:

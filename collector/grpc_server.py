@@ -205,7 +205,9 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
 class GrpcServer:
     """A ``grpc.aio`` server on its own event-loop thread, stopped from any thread with :meth:`stop`."""
 
-    def __init__(self, receiver: Receiver, host: str, port: int, api_keys: Sequence[str], workers: int) -> None:
+    def __init__(
+        self, receiver: Receiver, host: str, port: int, api_keys: Sequence[str], workers: int
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="otlp-grpc-loop", daemon=True)
         self._pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc")

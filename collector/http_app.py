@@ -115,7 +115,9 @@ def _read_body(limit: int, lease: Lease | None = None) -> bytes:
 
 def _over_budget(e: OverBudget) -> _Fail:
     if not e.fits_ever:
-        return _Fail(413, "the body is too large to decode within the collector's memory budget; send smaller batches.")
+        return _Fail(
+            413, "the body is too large to decode within the collector's memory budget; send smaller batches."
+        )
     return _Fail(503, str(e), {"Retry-After": "1"})
 
 
@@ -184,9 +186,13 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
         lease = receiver.budget.lease()
         try:
             try:
-                body = _read_body(limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease)
+                body = _read_body(
+                    limits.max_body_bytes if ct == PROTOBUF else limits.max_json_body_bytes, lease
+                )
                 if ct == JSON:
-                    lease.grow(len(body) * (JSON_WEIGHT - 1))  # orjson's tree: JSON costs more memory per byte
+                    lease.grow(
+                        len(body) * (JSON_WEIGHT - 1)
+                    )  # orjson's tree: JSON costs more memory per byte
                     decoded = decode_request(parse_json(body, limits.max_json_spans, limits.max_json_values))
                 else:
                     decoded = decode_body(body, max_spans=limits.max_spans_per_request)
@@ -244,7 +250,9 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
             msg.ParseFromString(body)
         else:
             doc = orjson.loads(body)
-            if json_nodes(doc, 4 * limits.max_json_values) > 4 * limits.max_json_values:  # ~2.5 us each to parse
+            if (
+                json_nodes(doc, 4 * limits.max_json_values) > 4 * limits.max_json_values
+            ):  # ~2.5 us each to parse
                 raise _Fail(413, f"the request holds more than {4 * limits.max_json_values} JSON values, the most one "
                                  "JSON request may carry; send smaller batches.")  # fmt: skip
             json_format.ParseDict(doc, msg, ignore_unknown_fields=True)

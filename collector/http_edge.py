@@ -41,7 +41,9 @@ class _Parser(HTTPRequestParser):
     def parse_header(self, header_plus: bytes) -> None:
         names = {line.split(b":", 1)[0].strip().lower() for line in header_plus.split(b"\n")[1:]}
         if b"transfer-encoding" in names and b"content-length" in names:
-            super().parse_header(header_plus.split(b"\n", 1)[0] + b"\r\n")  # the request line only (the version)
+            super().parse_header(
+                header_plus.split(b"\n", 1)[0] + b"\r\n"
+            )  # the request line only (the version)
             self.connection_close = True
             raise ParsingError("a request must not carry both Transfer-Encoding and Content-Length")
         super().parse_header(header_plus)
@@ -52,7 +54,9 @@ class _Channel(HTTPChannel):
     server: EdgeServer
     request: _Parser | None
 
-    def __init__(self, server: EdgeServer, sock: socket.socket, addr: Any, adj: Adjustments, map: Any = None) -> None:
+    def __init__(
+        self, server: EdgeServer, sock: socket.socket, addr: Any, adj: Adjustments, map: Any = None
+    ) -> None:
         self.client_ip = _ip(addr)
         self._counted = False
         super().__init__(server, sock, addr, adj, map)
@@ -104,7 +108,9 @@ class EdgeServer(TcpWSGIServer):
             conn.close()
             return
         if len(self._channels()) >= self.limits.http_max_connections and not self._evict():
-            self.on_close("connection_limit")  # every connection has a request being answered: none can make room
+            self.on_close(
+                "connection_limit"
+            )  # every connection has a request being answered: none can make room
             conn.close()
             return
         # the stubs leave out asyncore's _map

@@ -31,7 +31,9 @@ def inflate(raw: bytes, encoding: str, limit: int, grow: Callable[[int], None] |
     if encoding in ("", "identity"):
         return raw
     if encoding not in ("gzip", "deflate"):
-        raise InflateError(415, f"content encoding {encoding[:40]!r} is not supported (use gzip, deflate or none).")
+        raise InflateError(
+            415, f"content encoding {encoding[:40]!r} is not supported (use gzip, deflate or none)."
+        )
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
     parts: list[bytes] = []
     size = 0
@@ -61,7 +63,9 @@ def inflate(raw: bytes, encoding: str, limit: int, grow: Callable[[int], None] |
         if not data:
             return parts[0] if len(parts) == 1 else b"".join(parts)
         if encoding == "deflate" or data[:2] != GZIP_MAGIC:
-            raise InflateError(400, f"the {encoding} body has {len(data)} bytes of trailing data after its end.")
+            raise InflateError(
+                400, f"the {encoding} body has {len(data)} bytes of trailing data after its end."
+            )
     raise InflateError(400, f"the gzip body has more than {MAX_MEMBERS} members.")
 
 

@@ -18,7 +18,9 @@ DEFAULT_MAX_ERROR_TYPES = 32
 
 
 class LabelCap:
-    def __init__(self, max_sets: int = DEFAULT_MAX_SETS, max_error_types: int = DEFAULT_MAX_ERROR_TYPES) -> None:
+    def __init__(
+        self, max_sets: int = DEFAULT_MAX_SETS, max_error_types: int = DEFAULT_MAX_ERROR_TYPES
+    ) -> None:
         self.max_sets = max_sets
         self.max_error_types = max_error_types
         self._sets: set[tuple[str, ...]] = set()

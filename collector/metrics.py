@@ -139,8 +139,17 @@ class _Bulk:
 # per stream with new gaps (labels, trace id, its gaps in the gap histogram's buckets). Plain tuples: the writer
 # process sends them.
 StreamObservation = tuple[
-    tuple[str, ...], str, str, float, "float | None", "int | None", "int | None", "float | None", str,
-    "int | None", "float | None",
+    tuple[str, ...],
+    str,
+    str,
+    float,
+    "float | None",
+    "int | None",
+    "int | None",
+    "float | None",
+    str,
+    "int | None",
+    "float | None",
 ]
 Observation = tuple[list[StreamObservation], list[tuple[tuple[str, ...], str, Bucketed]]]
 

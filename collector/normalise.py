@@ -44,7 +44,9 @@ FIRST_TOKEN_EVENTS = frozenset({"First Token Stream Event", "ai.stream.firstChun
 DEFAULT_STALL = 2.0
 
 log = logging.getLogger(__name__)
-UNFORESEEN = "a span has attribute values the collector cannot read"  # the reason when no rule foresaw the value
+UNFORESEEN = (
+    "a span has attribute values the collector cannot read"  # the reason when no rule foresaw the value
+)
 
 
 def _num(attrs: Mapping[str, Any], *keys: str, scale: float = 1.0) -> float | None:
@@ -81,7 +83,9 @@ OPENLLMETRY_CHUNK_EVENT = "gen_ai.content.completion.chunk"
 
 def _is_openllmetry(span: Span) -> bool:
     a = span.attributes
-    return any(k in a for k in OPENLLMETRY_MARKERS) or any(e.name == OPENLLMETRY_CHUNK_EVENT for e in span.events)
+    return any(k in a for k in OPENLLMETRY_MARKERS) or any(
+        e.name == OPENLLMETRY_CHUNK_EVENT for e in span.events
+    )
 
 
 #: Every rule below needs one of these keys, or a span name starting with "ai." (Vercel's operation ids): a span
@@ -217,7 +221,9 @@ def first_content(span: Span, chunks: Sequence[Chunk]) -> float | None:
     if compact_chunks(span):
         return next((c.offset for c in chunks if c.kind == "content"), None)
     events = [e for e in span.events if e.name in CHUNK_EVENTS]
-    if not events or not all(any(isinstance(e.attributes.get(k), str) for k in CHUNK_TEXT_KEYS) for e in events):
+    if not events or not all(
+        any(isinstance(e.attributes.get(k), str) for k in CHUNK_TEXT_KEYS) for e in events
+    ):
         return None
     return next((c.offset for c in chunks if c.kind == "content"), None)
 
@@ -368,7 +374,9 @@ def normalise_checked(decoded: Decoded, prices: Prices = DEFAULT_PRICES) -> tupl
             bad.add(i)
             reason = reason or str(e)
             continue
-        except Exception:  # a value no rule above foresaw: reject this span, keep the rest (and say so in the log)
+        except (
+            Exception
+        ):  # a value no rule above foresaw: reject this span, keep the rest (and say so in the log)
             log.warning("a span could not be normalised; it is rejected", exc_info=True)
             bad.add(i)
             reason = reason or UNFORESEEN

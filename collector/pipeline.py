@@ -90,7 +90,9 @@ class Ingestor:
         #: called before each write; what it raises fails the write's requests (503) instead (retention.admit)
         self.admit: Callable[[], None] | None = None
         # a store that writes in another process can make the metric observations there, off this process's GIL
-        self._write_observed: Callable[[IngestBatch], Observation] | None = getattr(store, "write_observed", None)
+        self._write_observed: Callable[[IngestBatch], Observation] | None = getattr(
+            store, "write_observed", None
+        )
         self._threads = [threading.Thread(target=self._run, name=f"streamscope-writer-{i}", daemon=True)
                          for i in range(max(1, writers))]  # fmt: skip
         for t in self._threads:

@@ -30,8 +30,13 @@ def check_free(host: str, ports: Mapping[str, int]) -> None:
             try:
                 sock.bind((host, port))
             except OSError as exc:
-                reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+                reason = (
+                    "is already in use"
+                    if exc.errno == errno.EADDRINUSE
+                    else f"cannot be used ({exc.strerror})"
+                )
                 raise PortTaken(
-                    exc.errno, f"port {port} on {host} {reason}: stop what holds it, or pick another with {option} "
-                    "(0 picks a free port)."
+                    exc.errno,
+                    f"port {port} on {host} {reason}: stop what holds it, or pick another with {option} "
+                    "(0 picks a free port).",
                 ) from None

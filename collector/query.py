@@ -370,8 +370,15 @@ def live_streams(
     for lv in store.live(int(since_ns), max(1, min(int(limit), MAX_LIMIT))):
         row = lv.to_dict()
         now_offset = (now - lv.start_ns) / NS
-        row["recent_rate"] = live_rate(lv.chunk_count, lv.last_offset, lv.prev_count, lv.prev_offset, now_offset,
-                                       window=rate_window, lag=lag)
+        row["recent_rate"] = live_rate(
+            lv.chunk_count,
+            lv.last_offset,
+            lv.prev_count,
+            lv.prev_offset,
+            now_offset,
+            window=rate_window,
+            lag=lag,
+        )
         row["stalled_for"] = live_stalled_for(lv.last_offset, now_offset, threshold=stall_threshold, lag=lag)
         rows.append(row)
     return rows
@@ -418,7 +425,9 @@ def _group_stats(streams: Sequence[Stream], seconds: float | None) -> dict[str, 
     }
 
 
-def _state_stats(s: agg.AggState, seconds: float | None, metrics: Sequence[str] = agg.METRICS) -> dict[str, Any]:
+def _state_stats(
+    s: agg.AggState, seconds: float | None, metrics: Sequence[str] = agg.METRICS
+) -> dict[str, Any]:
     """:func:`_group_stats` computed from an aggregate (percentiles within ``agg.RELATIVE_ERROR``)."""
     n = s.n
     outcomes = {o: 0 for o in OUTCOMES}
@@ -452,8 +461,11 @@ def compute_stats(
         lo = min((st.start_ns for st in streams), default=0)
         hi = max((st.start_ns for st in streams), default=0)
         window = (lo, hi + bucket * NS)
-    covered = covered_seconds(len(streams), min((st.start_ns for st in streams), default=None),
-                              max((st.start_ns for st in streams), default=None))
+    covered = covered_seconds(
+        len(streams),
+        min((st.start_ns for st in streams), default=None),
+        max((st.start_ns for st in streams), default=None),
+    )
     groups: dict[str, list[Stream]] = {}
     series: dict[tuple[str, float], list[Stream]] = {}
     for st in streams:
@@ -469,8 +481,12 @@ def compute_stats(
         "total": _group_stats(streams, covered),
         "groups": [{"key": k, **_group_stats(v, covered)} for k, v in sorted(groups.items())],
         "series": [
-            {"key": k, "bucket_start": b, "seconds": (sec := bucket_seconds(round(b * NS), bucket, window)),
-             **_group_stats(v, sec)}
+            {
+                "key": k,
+                "bucket_start": b,
+                "seconds": (sec := bucket_seconds(round(b * NS), bucket, window)),
+                **_group_stats(v, sec),
+            }
             for (k, b), v in sorted(series.items())
         ],
     }
@@ -498,12 +514,21 @@ def stats(
             return found
     streams = store.streams(f, None)
     lo = f.since_ns if f.since_ns is not None else min((st.start_ns for st in streams), default=0)
-    hi = f.until_ns if f.until_ns is not None else max((st.start_ns for st in streams), default=0) + bucket * NS
+    hi = (
+        f.until_ns
+        if f.until_ns is not None
+        else max((st.start_ns for st in streams), default=0) + bucket * NS
+    )
     return {**compute_stats(streams, group_by, bucket, (lo, hi)), "source": "streams"}
 
 
 def stats_from_aggregates(
-    store: SpanStore, group_by: str, bucket: int, filters: Filters, *, series_metrics: Sequence[str] | None = None
+    store: SpanStore,
+    group_by: str,
+    bucket: int,
+    filters: Filters,
+    *,
+    series_metrics: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     """:func:`compute_stats` from the store's aggregate rows (plus raw streams for partial edge minutes).
 
@@ -560,8 +585,12 @@ def stats_from_aggregates(
         "total": _state_stats(total, covered),
         "groups": [{"key": k, **_state_stats(v, covered)} for k, v in sorted(groups.items())],
         "series": [
-            {"key": k, "bucket_start": b / NS, "seconds": (sec := bucket_seconds(b, bucket, (lo_ns, hi_ns))),
-             **_state_stats(v, sec, series)}
+            {
+                "key": k,
+                "bucket_start": b / NS,
+                "seconds": (sec := bucket_seconds(b, bucket, (lo_ns, hi_ns))),
+                **_state_stats(v, sec, series),
+            }
             for (k, b), v in sorted(cells.items())
         ],
         "source": "aggregates",

@@ -49,7 +49,9 @@ def parse_size(text: str) -> int:
     unit = m.group(3).upper() if m else ""
     shown = text if len(text) <= 64 else text[:60] + "..."
     if m is None or unit not in _UNITS:
-        raise ValueError(f"{shown!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
+        raise ValueError(
+            f"{shown!r} is not a size; use a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB."
+        )
     frac = m.group(2) or ""
     # exact integer arithmetic (a float of a long number is inf, and int(inf) raises)
     value: int = (int(m.group(1) + frac) * _UNITS[unit]) // 10 ** len(frac)
@@ -128,7 +130,9 @@ class Retention:
         rules = []
         if self.max_age_s is not None:
             hours = self.max_age_s / 3600
-            rules.append(f"traces older than {hours:g} h" if hours >= 1 else f"traces older than {self.max_age_s:g} s")
+            rules.append(
+                f"traces older than {hours:g} h" if hours >= 1 else f"traces older than {self.max_age_s:g} s"
+            )
         if self.max_bytes is not None:
             rules.append(f"the oldest traces while the database is over {_human(self.max_bytes)}")
         return "retention: " + (" and ".join(rules) or "nothing") + " are deleted in the background"
@@ -179,5 +183,7 @@ class Retention:
             self._calibrated_at = max(self._calibrated_at, store.storage_bytes())
         self._after_pass = store.storage_bytes()
         if deleted:
-            log.info("size retention removed %d traces (%d bytes stored, limit %d)", deleted, size, self.max_bytes)
+            log.info(
+                "size retention removed %d traces (%d bytes stored, limit %d)", deleted, size, self.max_bytes
+            )
         return deleted

@@ -39,8 +39,9 @@ _FRIENDLY = {
 }
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, store: Any = None,
-               source: DataSource | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, store: Any = None, source: DataSource | None = None
+) -> Flask:
     """Create the dashboard app.
 
     Args:
@@ -63,8 +64,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, store: Any = None,
             if settings.db_path is None:
                 raise ValueError("Give the dashboard a store, a source or a database path (db_path).")
             store = open_store(settings.db_path)
-        source = CollectorSource(store, stats_ttl=settings.stats_ttl, live_lag=settings.live_lag,
-                                  stall_threshold=settings.stall_threshold)
+        source = CollectorSource(
+            store,
+            stats_ttl=settings.stats_ttl,
+            live_lag=settings.live_lag,
+            stall_threshold=settings.stall_threshold,
+        )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -121,7 +126,9 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def _store_unavailable(exc: StoreUnavailable) -> tuple[Response | str, int]:
-        return _error_response(503, f"The data is out of reach for now: {exc} This page works again when it is back.")
+        return _error_response(
+            503, f"The data is out of reach for now: {exc} This page works again when it is back."
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response | str, int]:

@@ -13,8 +13,19 @@ from typing import Any
 from streamscope.dashboard.conversation import pretty
 from streamscope.dashboard.formatting import duration, money
 
-_SECONDS = ("time_to_first", "ttft", "gap_p", "gap_max", ".gap", "stall_threshold", "duration", ".offset",
-            "latency", "stalled_for", "retry_after")
+_SECONDS = (
+    "time_to_first",
+    "ttft",
+    "gap_p",
+    "gap_max",
+    ".gap",
+    "stall_threshold",
+    "duration",
+    ".offset",
+    "latency",
+    "stalled_for",
+    "retry_after",
+)
 _PER_SECOND = ("per_second",)
 _COST = ("cost", "usd")
 

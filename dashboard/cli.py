@@ -49,14 +49,33 @@ def serve(app: Any, sock: socket.socket, limits: Limits = DASHBOARD_LIMITS) -> E
 
 
 @click.command("dashboard")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None, envvar="STREAMSCOPE_DB",
-              help="The collector's SQLite database [default: $STREAMSCOPE_DB, else streamscope-data/streamscope.db].")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="STREAMSCOPE_DB",
+    help="The collector's SQLite database [default: $STREAMSCOPE_DB, else streamscope-data/streamscope.db].",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: pick a free one).")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Answer requests whose Host header is this name (repeatable; see docs/security.md).")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: pick a free one).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Answer requests whose Host header is this name (repeatable; see docs/security.md).",
+)
 @store_option
-def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...], store_url: str | None) -> None:
+def dashboard(
+    db_path: str | None, host: str, port: int, allowed_hosts: tuple[str, ...], store_url: str | None
+) -> None:
     """Serve the web dashboard over the collector's store."""
     import os
 
@@ -73,7 +92,8 @@ def dashboard(db_path: str | None, host: str, port: int, allowed_hosts: tuple[st
         if not os.path.isfile(db_path):
             raise click.ClickException(
                 f"no database at {db_path}: start the collector first (streamscope collector writes "
-                f"{DEFAULT_DB}), or give --db PATH (or STREAMSCOPE_DB), or --store URL.")
+                f"{DEFAULT_DB}), or give --db PATH (or STREAMSCOPE_DB), or --store URL."
+            )
     try:
         if store_url:
             app = create_app(settings, store=open_shared_store(store_url))

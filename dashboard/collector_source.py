@@ -96,8 +96,15 @@ class CollectorSource:
             ``query.STALL_THRESHOLD``, the SDK's default stall threshold).
     """
 
-    def __init__(self, store: Any, *, clock: Any = time.time, stats_ttl: float = 5.0,
-                 live_lag: float | None = None, stall_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        clock: Any = time.time,
+        stats_ttl: float = 5.0,
+        live_lag: float | None = None,
+        stall_threshold: float | None = None,
+    ) -> None:
         self.store = store
         self._clock = clock
         self._stats_ttl = stats_ttl
@@ -129,8 +136,15 @@ class CollectorSource:
         return None if found is None else list(found["chunks"])
 
     def stats(self, filters: Filters, *, bucket: int) -> Row:
-        key = (filters.service, filters.model, filters.session, filters.user, filters.range or filters.since,
-               filters.until, bucket)
+        key = (
+            filters.service,
+            filters.model,
+            filters.session,
+            filters.user,
+            filters.range or filters.since,
+            filters.until,
+            bucket,
+        )
         now = time.monotonic()
         with self._lock:
             hit = self._stats_cache.get(key)
@@ -146,8 +160,16 @@ class CollectorSource:
 
     def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
         until = filters.until if filters.until is not None else self._clock()
-        cf = _to_collector(Filters(service=filters.service, model=filters.model, session=filters.session,
-                                   user=filters.user, since=filters.since, until=until))
+        cf = _to_collector(
+            Filters(
+                service=filters.service,
+                model=filters.model,
+                session=filters.session,
+                user=filters.user,
+                since=filters.since,
+                until=until,
+            )
+        )
         # query.stats reads the collector's per-minute aggregates when the filters and bucket allow it, and
         # falls back to raw streams otherwise (a session or user filter: aggregates are not keyed by them);
         # either way the numbers come in compute_stats' shape.
@@ -187,15 +209,21 @@ class CollectorSource:
             return []
         now = self._clock()
         out = []
-        for item in query.live_streams(self.store, since_ns=int((now - window) * NS), now_ns=int(now * NS),
-                                       lag=self._live_lag, stall_threshold=self._stall_threshold):
+        for item in query.live_streams(
+            self.store,
+            since_ns=int((now - window) * NS),
+            now_ns=int(now * NS),
+            lag=self._live_lag,
+            stall_threshold=self._stall_threshold,
+        ):
             row = dict(item)
             start = row.get("start")
             elapsed = max(now - start, 0.0) if isinstance(start, (int, float)) else None
             last = row.get("last_offset")
             row["elapsed"] = elapsed
-            row["last_chunk_age"] = (max(elapsed - last, 0.0) if elapsed is not None
-                                     and isinstance(last, (int, float)) else None)
+            row["last_chunk_age"] = (
+                max(elapsed - last, 0.0) if elapsed is not None and isinstance(last, (int, float)) else None
+            )
             recent = row.get("recent_rate")
             row["chunks_per_second"] = recent if isinstance(recent, (int, float)) else None
             row.setdefault("stalled_for", None)
@@ -207,22 +235,34 @@ class CollectorSource:
             tid = str(row["trace_id"])
             if tid not in known:
                 spans = self.store.trace_spans(tid)
-                known[tid] = ((session is None or any(s.session_id == session for s in spans))
-                              and (user is None or any(s.user_id == user for s in spans)))
+                known[tid] = (session is None or any(s.session_id == session for s in spans)) and (
+                    user is None or any(s.user_id == user for s in spans)
+                )
         return [row for row in out if known[str(row["trace_id"])]]
 
     def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
-        return [{"trace_id": r.trace_id, "span_id": r.span_id, "name": r.name, "start": r.start_ns / NS,
-                 "error_type": r.error_type, "message": r.message, "http_status": r.http_status}
-                for r in self.store.error_rows(_to_collector(filters), limit)]
+        return [
+            {
+                "trace_id": r.trace_id,
+                "span_id": r.span_id,
+                "name": r.name,
+                "start": r.start_ns / NS,
+                "error_type": r.error_type,
+                "message": r.message,
+                "http_status": r.http_status,
+            }
+            for r in self.store.error_rows(_to_collector(filters), limit)
+        ]
 
     def sessions(self, filters: Filters) -> Row:
         after = None if filters.cursor is None else session_cursor(filters.cursor)
         rows = self.store.sessions(_to_collector(filters), filters.limit + 1, after)
-        page = rows[:filters.limit]
+        page = rows[: filters.limit]
         nxt = None
         if len(rows) > filters.limit:
-            nxt = f"{page[-1].last_start_ns}_{base64.urlsafe_b64encode(page[-1].session_id.encode()).decode()}"
+            nxt = (
+                f"{page[-1].last_start_ns}_{base64.urlsafe_b64encode(page[-1].session_id.encode()).decode()}"
+            )
         return {"sessions": [s.to_dict() for s in page], "next": nxt}
 
     def session(self, session_id: str) -> Row | None:
@@ -231,10 +271,12 @@ class CollectorSource:
             return None
         traces = self.store.traces(cm.Filters(session_id=session_id), SESSION_TRACES)
         streams = [st for t in traces for st in self.store.streams(cm.Filters(trace_id=t.trace_id), None)]
-        return {"session": found[0].to_dict(),
-                "traces": [t.to_dict() for t in reversed(traces)],
-                "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
-                "truncated": found[0].trace_count > len(traces)}
+        return {
+            "session": found[0].to_dict(),
+            "traces": [t.to_dict() for t in reversed(traces)],
+            "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
+            "truncated": found[0].trace_count > len(traces),
+        }
 
     def is_empty(self) -> bool:
         return not self.store.traces(cm.Filters(), 1) and not self.store.live(0, 1)
@@ -245,9 +287,11 @@ class CollectorSource:
             if self._facets is not None and now - self._facets[0] < FACETS_TTL:
                 return self._facets[1]
         rows = self.store.streams(cm.Filters(), FACETS_SAMPLE)
-        value = {"services": sorted({s.service for s in rows if s.service}),
-                 "models": sorted({s.model for s in rows if s.model}),
-                 "providers": {s.model: s.provider for s in rows if s.model and s.provider}}
+        value = {
+            "services": sorted({s.service for s in rows if s.service}),
+            "models": sorted({s.model for s in rows if s.model}),
+            "providers": {s.model: s.provider for s in rows if s.model and s.provider},
+        }
         with self._lock:
             self._facets = (now, value)
         return value

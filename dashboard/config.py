@@ -87,7 +87,9 @@ class DashboardSettings:
             raise ValueError("page_size must be between 1 and 500.")
         live_lag = None if config.get("live_lag") is None else float(config["live_lag"])
         stall_threshold = None if config.get("stall_threshold") is None else float(config["stall_threshold"])
-        if not ((live_lag is None or live_lag >= 0) and (stall_threshold is None or stall_threshold > 0)):  # NaN too
+        if not (
+            (live_lag is None or live_lag >= 0) and (stall_threshold is None or stall_threshold > 0)
+        ):  # NaN too
             raise ValueError("live_lag must be 0 or more and stall_threshold more than 0 (seconds).")
         return cls(
             db_path=config.get("db_path", os.environ.get(ENV_DB) or None),

@@ -47,7 +47,9 @@ class Message:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(text) - MAX_TEXT:,} more characters)"
+    return (
+        text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(text) - MAX_TEXT:,} more characters)"
+    )
 
 
 def pretty(value: Any) -> str:
@@ -91,10 +93,18 @@ def _genai_message(raw: Any, direction: str) -> Message | None:
         parts = [{"type": "text", "content": _text_of(raw.get("content"))}]
         for tc in raw.get("tool_calls") or []:
             fn = tc.get("function") or {} if isinstance(tc, dict) else {}
-            parts.append({"type": "tool_call", "id": tc.get("id", "") if isinstance(tc, dict) else "",
-                          "name": fn.get("name", ""), "arguments": fn.get("arguments", "")})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": tc.get("id", "") if isinstance(tc, dict) else "",
+                    "name": fn.get("name", ""),
+                    "arguments": fn.get("arguments", ""),
+                }
+            )
         if raw.get("tool_call_id"):
-            parts = [{"type": "tool_call_response", "id": raw["tool_call_id"], "response": raw.get("content")}]
+            parts = [
+                {"type": "tool_call_response", "id": raw["tool_call_id"], "response": raw.get("content")}
+            ]
     for part in parts if isinstance(parts, list) else []:
         if not isinstance(part, dict):
             texts.append(str(part))
@@ -105,16 +115,29 @@ def _genai_message(raw: Any, direction: str) -> Message | None:
         elif kind == "reasoning":
             reasoning.append(_text_of(part.get("content")))
         elif kind == "tool_call":
-            calls.append(ToolCall(name=str(part.get("name") or ""), arguments=pretty(part.get("arguments", "")),
-                                  call_id=str(part.get("id") or "")))
+            calls.append(
+                ToolCall(
+                    name=str(part.get("name") or ""),
+                    arguments=pretty(part.get("arguments", "")),
+                    call_id=str(part.get("id") or ""),
+                )
+            )
         elif kind == "tool_call_response":
             result = pretty(part.get("response", part.get("result", "")))
             call_id = str(part.get("id") or "")
         else:
             extra.append(pretty(part))
-    return Message(role=role, direction=direction, text=_clip("".join(texts)), tool_calls=tuple(calls),
-                   tool_result=result, call_id=call_id, reasoning=_clip("".join(reasoning)),
-                   finish_reason=str(raw.get("finish_reason") or ""), extra=tuple(extra))
+    return Message(
+        role=role,
+        direction=direction,
+        text=_clip("".join(texts)),
+        tool_calls=tuple(calls),
+        tool_result=result,
+        call_id=call_id,
+        reasoning=_clip("".join(reasoning)),
+        finish_reason=str(raw.get("finish_reason") or ""),
+        extra=tuple(extra),
+    )
 
 
 def _genai_list(value: Any, direction: str) -> list[Message]:
@@ -122,8 +145,13 @@ def _genai_list(value: Any, direction: str) -> list[Message]:
         try:
             value = json.loads(value)
         except ValueError:
-            return [Message(role="assistant" if direction == "output" else "user", direction=direction,
-                            text=_clip(value))]
+            return [
+                Message(
+                    role="assistant" if direction == "output" else "user",
+                    direction=direction,
+                    text=_clip(value),
+                )
+            ]
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -149,19 +177,30 @@ def _flat(attrs: dict[str, Any]) -> list[Message]:
                 groups.setdefault((order // 2, direction, int(m.group(1))), {})[m.group(2)] = value
                 break
     out = []
-    for (_, direction, _i), fields in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] != "input",
-                                                                           kv[0][2])):
+    for (_, direction, _i), fields in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1] != "input", kv[0][2])
+    ):
         calls: dict[int, dict[str, Any]] = {}
         for k, v in fields.items():
             cm = _FLAT_CALL.match(k)
             if cm:
                 calls.setdefault(int(cm.group(1)), {})[cm.group(2)] = v
-        out.append(Message(
-            role=str(fields.get("role") or ("assistant" if direction == "output" else "user")), direction=direction,
-            text=_clip(_text_of(fields.get("content"))),
-            tool_calls=tuple(ToolCall(name=str(c.get("name") or ""), arguments=pretty(c.get("arguments", "")),
-                                      call_id=str(c.get("id") or "")) for _, c in sorted(calls.items())),
-            finish_reason=str(fields.get("finish_reason") or "")))
+        out.append(
+            Message(
+                role=str(fields.get("role") or ("assistant" if direction == "output" else "user")),
+                direction=direction,
+                text=_clip(_text_of(fields.get("content"))),
+                tool_calls=tuple(
+                    ToolCall(
+                        name=str(c.get("name") or ""),
+                        arguments=pretty(c.get("arguments", "")),
+                        call_id=str(c.get("id") or ""),
+                    )
+                    for _, c in sorted(calls.items())
+                ),
+                finish_reason=str(fields.get("finish_reason") or ""),
+            )
+        )
     return out
 
 
@@ -171,7 +210,9 @@ def messages(attrs: dict[str, Any] | None) -> list[Message]:
     out: list[Message] = []
     system = a.get("gen_ai.system_instructions")
     if system is not None:
-        parts = _genai_list(system, "input") if not isinstance(system, str) or system.lstrip()[:1] in "[{" else []
+        parts = (
+            _genai_list(system, "input") if not isinstance(system, str) or system.lstrip()[:1] in "[{" else []
+        )
         text = "".join(m.text for m in parts) if parts else _text_of(system)
         out.append(Message(role="system", direction="input", text=_clip(text)))
     if "gen_ai.input.messages" in a:
@@ -179,17 +220,39 @@ def messages(attrs: dict[str, Any] | None) -> list[Message]:
     if "gen_ai.output.messages" in a:
         out += _genai_list(a["gen_ai.output.messages"], "output")
     elif isinstance(a.get("streamscope.stream.partial_output"), str):
-        out.append(Message(role="assistant", direction="output", partial=True,
-                           text=_clip(a["streamscope.stream.partial_output"])))
+        out.append(
+            Message(
+                role="assistant",
+                direction="output",
+                partial=True,
+                text=_clip(a["streamscope.stream.partial_output"]),
+            )
+        )
     if not out:
         out = _flat(a)
     tool = a.get("gen_ai.tool.name")
     if isinstance(tool, str) and ("gen_ai.tool.call.arguments" in a or "gen_ai.tool.call.result" in a):
         call_id = str(a.get("gen_ai.tool.call.id") or "")
         if "gen_ai.tool.call.arguments" in a:
-            out.append(Message(role="tool call", direction="tool", call_id=call_id, tool_calls=(
-                ToolCall(name=tool, arguments=pretty(a["gen_ai.tool.call.arguments"]), call_id=call_id),)))
+            out.append(
+                Message(
+                    role="tool call",
+                    direction="tool",
+                    call_id=call_id,
+                    tool_calls=(
+                        ToolCall(
+                            name=tool, arguments=pretty(a["gen_ai.tool.call.arguments"]), call_id=call_id
+                        ),
+                    ),
+                )
+            )
         if "gen_ai.tool.call.result" in a:
-            out.append(Message(role="tool", direction="tool", call_id=call_id,
-                               tool_result=pretty(a["gen_ai.tool.call.result"])))
+            out.append(
+                Message(
+                    role="tool",
+                    direction="tool",
+                    call_id=call_id,
+                    tool_result=pretty(a["gen_ai.tool.call.result"]),
+                )
+            )
     return out

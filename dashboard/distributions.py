@@ -44,7 +44,9 @@ class Pair:
 
 
 def _clean(values: Iterable[float | None]) -> list[float]:
-    return sorted(v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0)
+    return sorted(
+        v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+    )
 
 
 def _side(xs: Sequence[float], edges: Sequence[float], percentile: Percentile) -> Side:
@@ -56,10 +58,14 @@ def _side(xs: Sequence[float], edges: Sequence[float], percentile: Percentile) -
             lo, hi = math.log(edges[0]), math.log(edges[-1])
             i = int((math.log(x) - lo) / (hi - lo) * (len(edges) - 1)) if hi > lo else 0
         counts[min(max(i, 0), len(counts) - 1)] += 1
-    return Side(counts=counts, n=len(xs), p50=percentile(xs, 50), p95=percentile(xs, 95), p99=percentile(xs, 99))
+    return Side(
+        counts=counts, n=len(xs), p50=percentile(xs, 50), p95=percentile(xs, 95), p99=percentile(xs, 99)
+    )
 
 
-def pair(a: Iterable[float | None], b: Iterable[float | None], percentile: Percentile, bins: int = BINS) -> Pair:
+def pair(
+    a: Iterable[float | None], b: Iterable[float | None], percentile: Percentile, bins: int = BINS
+) -> Pair:
     """Histogram both samples on the same log-spaced bins, with their percentiles by ``percentile``."""
     xa, xb = _clean(a), _clean(b)
     positive = [x for x in (*xa, *xb) if x > 0]

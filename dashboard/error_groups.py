@@ -65,8 +65,9 @@ def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: in
         g = groups.get(key)
         start = float(span.get("start") or 0.0)
         if g is None:
-            g = groups[key] = ErrorGroup(error_type=key[0], message=key[1], first=start, last=start,
-                                         buckets=[0] * n_buckets)
+            g = groups[key] = ErrorGroup(
+                error_type=key[0], message=key[1], first=start, last=start, buckets=[0] * n_buckets
+            )
         g.steps += 1
         g.first, g.last = min(g.first, start), max(g.last, start)
         if f.http_status is not None:

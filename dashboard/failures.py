@@ -83,12 +83,15 @@ def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failu
     attrs = span.get("attributes") or {}
     events = [e for e in span.get("events") or [] if isinstance(e, dict) and e.get("name") == "exception"]
     outcome = (stream or {}).get("outcome")
-    failed = (str(span.get("status") or "").lower() == "error" or bool(events)
-              or outcome in ("error", "timeout"))
+    failed = (
+        str(span.get("status") or "").lower() == "error" or bool(events) or outcome in ("error", "timeout")
+    )
     if not failed:
         return None
     ev = events[-1].get("attributes") or {} if events else {}
-    error_type = str(ev.get("exception.type") or attrs.get("error.type") or (stream or {}).get("error_type") or "")
+    error_type = str(
+        ev.get("exception.type") or attrs.get("error.type") or (stream or {}).get("error_type") or ""
+    )
     if error_type == "_OTHER":
         error_type = ""
     message = str(ev.get("exception.message") or span.get("status_message") or "")
@@ -100,9 +103,14 @@ def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failu
     if events and isinstance(events[-1].get("time"), (int, float)) and isinstance(start, (int, float)):
         at = max(float(events[-1]["time"]) - float(start), 0.0)
         at = at if math.isfinite(at) else None
-    return Failure(error_type=error_type, message=message, stacktrace=stacktrace,
-                   http_status=_http_status(attrs, message, str(ev.get("exception.message") or "")),
-                   retry_after=_retry_after(attrs), at=at)
+    return Failure(
+        error_type=error_type,
+        message=message,
+        stacktrace=stacktrace,
+        http_status=_http_status(attrs, message, str(ev.get("exception.message") or "")),
+        retry_after=_retry_after(attrs),
+        at=at,
+    )
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -115,7 +123,9 @@ def from_row(row: dict[str, Any]) -> Failure:
     if not isinstance(status, int):
         status = _http_status({}, _first_line(message))
     error_type = str(row.get("error_type") or "")
-    return Failure(error_type="" if error_type == "_OTHER" else error_type, message=message, http_status=status)
+    return Failure(
+        error_type="" if error_type == "_OTHER" else error_type, message=message, http_status=status
+    )
 
 
 def group_key(f: Failure) -> tuple[str, str]:

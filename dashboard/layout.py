@@ -55,11 +55,15 @@ class WaterfallRow:
 def is_stream(span: dict[str, Any]) -> bool:
     """Whether ``span`` is an LLM stream span (a model call)."""
     attrs = span.get("attributes") or {}
-    return attrs.get("gen_ai.operation.name") in STREAM_OPERATIONS or "streamscope.stream.chunk_count" in attrs
+    return (
+        attrs.get("gen_ai.operation.name") in STREAM_OPERATIONS or "streamscope.stream.chunk_count" in attrs
+    )
 
 
-def waterfall(spans: list[dict[str, Any]], stream_ids: set[str] | frozenset[str] = frozenset(),
-              ) -> tuple[list[WaterfallRow], float, float]:
+def waterfall(
+    spans: list[dict[str, Any]],
+    stream_ids: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[WaterfallRow], float, float]:
     """Lay spans out as nested bars on one time axis.
 
     Chunk spans are left out (they are drawn on their stream's chunk timeline). Spans whose parent is missing
@@ -94,10 +98,15 @@ def waterfall(spans: list[dict[str, Any]], stream_ids: set[str] | frozenset[str]
     def row(span: dict[str, Any], depth: int) -> WaterfallRow:
         s_start = float(span["start"])
         s_end = max(_num(span.get("end")) or s_start, s_start)
-        return WaterfallRow(span=span, depth=depth, left=_pct(s_start - start, total),
-                            width=max(_pct(s_end - s_start, total), 0.2), offset=s_start - start,
-                            duration=s_end - s_start,
-                            is_stream=span.get("span_id") in stream_ids or is_stream(span))
+        return WaterfallRow(
+            span=span,
+            depth=depth,
+            left=_pct(s_start - start, total),
+            width=max(_pct(s_end - s_start, total), 0.2),
+            offset=s_start - start,
+            duration=s_end - s_start,
+            is_stream=span.get("span_id") in stream_ids or is_stream(span),
+        )
 
     def visit(top: dict[str, Any]) -> None:
         # Depth-first with an explicit stack: a trace nested thousands of levels deep must not hit Python's
@@ -203,8 +212,11 @@ ENDINGS = ("error", "timeout", "cancelled", "abandoned")
 
 
 def _ending_at(span: dict[str, Any], start: float, end: float) -> float:
-    times = [_num(e.get("time")) for e in span.get("events") or []
-             if isinstance(e, dict) and e.get("name") == "exception"]
+    times = [
+        _num(e.get("time"))
+        for e in span.get("events") or []
+        if isinstance(e, dict) and e.get("name") == "exception"
+    ]
     at = next((t for t in reversed(times) if t is not None), None)
     return max((at if at is not None else end) - start, 0.0)
 
@@ -221,8 +233,13 @@ def _ttft_note(stream: dict[str, Any], attrs: dict[str, Any], kinds: set[str]) -
     return ""
 
 
-def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[str, Any] | None = None, *,
-             axis: float | None = None) -> Timeline:
+def timeline(
+    span: dict[str, Any],
+    chunks: list[dict[str, Any]],
+    stream: dict[str, Any] | None = None,
+    *,
+    axis: float | None = None,
+) -> Timeline:
     """Place a stream's chunks, stalls and TTFT markers on its time axis.
 
     Args:
@@ -242,8 +259,10 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     end = _num(span.get("end")) or start
     ordered = sorted(chunks, key=lambda c: (_num(c.get("offset")) or 0.0, c.get("index") or 0))
     last = max((_num(c.get("offset")) or 0.0 for c in ordered), default=0.0)
-    markers_raw = [(label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
-                   for label, key, attr in _MARKERS]
+    markers_raw = [
+        (label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
+        for label, key, attr in _MARKERS
+    ]
     axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), axis or 0.0, 1e-9)
     marks = []
     stalls = []
@@ -259,9 +278,18 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
         if content:
             pieces.append(content)
         size = chunk.get("size")
-        marks.append(ChunkMark(index=int(chunk.get("index") or 0), x=_pct(offset, axis), offset=offset, gap=gap,
-                               kind=str(chunk.get("kind") or "content"),
-                               size=size if isinstance(size, int) else None, content=content, stall=stall))
+        marks.append(
+            ChunkMark(
+                index=int(chunk.get("index") or 0),
+                x=_pct(offset, axis),
+                offset=offset,
+                gap=gap,
+                kind=str(chunk.get("kind") or "content"),
+                size=size if isinstance(size, int) else None,
+                content=content,
+                stall=stall,
+            )
+        )
     markers = [(label, _pct(v, axis), v) for label, v in markers_raw if v is not None]
     ticks = [(_pct(axis * i / 4, axis), axis * i / 4) for i in range(5)]
     outcome = stream.get("outcome") or attrs.get("streamscope.stream.outcome")
@@ -272,7 +300,17 @@ def timeline(span: dict[str, Any], chunks: list[dict[str, Any]], stream: dict[st
     if outcome in ENDINGS:
         at = min(_ending_at(span, start, end), axis)
         ending = (outcome, _pct(at, axis), at)
-    return Timeline(span=span, duration=axis, marks=marks, stalls=stalls, markers=markers,
-                    outcome=outcome, threshold=threshold, text="".join(pieces), ticks=ticks,
-                    chunk_count=len(marks), ending=ending,
-                    ttft_note=_ttft_note(stream, attrs, {m.kind for m in marks}))
+    return Timeline(
+        span=span,
+        duration=axis,
+        marks=marks,
+        stalls=stalls,
+        markers=markers,
+        outcome=outcome,
+        threshold=threshold,
+        text="".join(pieces),
+        ticks=ticks,
+        chunk_count=len(marks),
+        ending=ending,
+        ttft_note=_ttft_note(stream, attrs, {m.kind for m in marks}),
+    )

@@ -53,8 +53,12 @@ def _group(stats: Mapping[str, Any], chunks: int, seconds: float | None) -> dict
     }
 
 
-def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None, *,
-            providers: Mapping[str, str] | None = None) -> dict[str, Any]:
+def reshape(
+    computed: Mapping[str, Any],
+    streams: Sequence[Stream] | None = None,
+    *,
+    providers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Turn ``streamscope.collector.query.stats`` / ``compute_stats`` output (grouped by model) into page data.
 
     Args:
@@ -85,9 +89,17 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
             chunks_by_model[g["key"]] = int(g.get("chunks") or 0)
         for e in computed.get("series") or []:
             chunks_by_slot[(e["key"], float(e["bucket_start"]))] = int(e.get("chunks") or 0)
-    groups = sorted(computed.get("groups") or [], key=lambda g: (-int(g.get("count") or 0), str(g.get("key"))))
-    models = [{"model": g["key"] or "(unknown)", "provider": providers.get(g["key"]),
-               **_group(g, chunks_by_model.get(g["key"], 0), covered)} for g in groups]
+    groups = sorted(
+        computed.get("groups") or [], key=lambda g: (-int(g.get("count") or 0), str(g.get("key")))
+    )
+    models = [
+        {
+            "model": g["key"] or "(unknown)",
+            "provider": providers.get(g["key"]),
+            **_group(g, chunks_by_model.get(g["key"], 0), covered),
+        }
+        for g in groups
+    ]
     totals = _group(computed.get("total") or {}, sum(chunks_by_model.values()), covered)
 
     buckets: list[float] = []
@@ -121,12 +133,22 @@ def reshape(computed: Mapping[str, Any], streams: Sequence[Stream] | None = None
             series[outcome][i] = outcomes.get(outcome, 0)
         series["input_tokens"][i] = entry.get("input_tokens") or 0
         series["output_tokens"][i] = entry.get("output_tokens") or 0
-    return {"totals": totals, "models": models,
-            "series": {"buckets": buckets, "seconds": seconds_of, "by_model": by_model}}
+    return {
+        "totals": totals,
+        "models": models,
+        "series": {"buckets": buckets, "seconds": seconds_of, "by_model": by_model},
+    }
 
 
 def _empty(n: int) -> dict[str, list[Any]]:
-    zero = ("streams", "chunks", "streams_per_second", "chunks_per_second", *RATE_OUTCOMES, "input_tokens",
-            "output_tokens")
+    zero = (
+        "streams",
+        "chunks",
+        "streams_per_second",
+        "chunks_per_second",
+        *RATE_OUTCOMES,
+        "input_tokens",
+        "output_tokens",
+    )
     gaps = ("ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50")
     return {**{k: [0] * n for k in zero}, **{k: [None] * n for k in gaps}}

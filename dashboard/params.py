@@ -147,8 +147,20 @@ class Filters:
     def as_query(self, **changes: str | None) -> dict[str, str]:
         """The filter state as URL query parameters (for shareable links), with ``changes`` applied."""
         out: dict[str, str] = {}
-        for key in ("service", "model", "outcome", "status", "q", "min_duration", "max_duration", "min_ttft",
-                    "session", "user", "range", "cursor"):
+        for key in (
+            "service",
+            "model",
+            "outcome",
+            "status",
+            "q",
+            "min_duration",
+            "max_duration",
+            "min_ttft",
+            "session",
+            "user",
+            "range",
+            "cursor",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = f"{value:g}" if isinstance(value, float) else str(value)
@@ -188,9 +200,18 @@ class Filters:
 
 
 #: Filters shown in the filter bar, in order, with their label.
-ACTIVE_LABELS = (("q", "search"), ("service", "service"), ("model", "model"), ("outcome", "outcome"),
-                 ("status", "status"), ("min_duration", "duration ≥"), ("max_duration", "duration ≤"),
-                 ("min_ttft", "TTFT ≥"), ("session", "session"), ("user", "user"))
+ACTIVE_LABELS = (
+    ("q", "search"),
+    ("service", "service"),
+    ("model", "model"),
+    ("outcome", "outcome"),
+    ("status", "status"),
+    ("min_duration", "duration ≥"),
+    ("max_duration", "duration ≤"),
+    ("min_ttft", "TTFT ≥"),
+    ("session", "session"),
+    ("user", "user"),
+)
 #: Parameters that every filtered page (overview, models, streams, traces, errors) accepts, kept by drill-downs.
 SCOPE = frozenset({"service", "model", "session", "user", "range", "since", "until"})
 
@@ -222,7 +243,11 @@ def filters(
     values: dict[str, str] = {}
     for key, raw_values in args.items():
         if key not in allowed_set:
-            shown = key if len(key) <= 40 and not _CONTROL.search(key) else key[:40].encode("unicode_escape").decode()
+            shown = (
+                key
+                if len(key) <= 40 and not _CONTROL.search(key)
+                else key[:40].encode("unicode_escape").decode()
+            )
             raise BadParameter(f"Unknown query parameter {shown!r}.")
         if len(raw_values) != 1:
             raise BadParameter(f"The {key} parameter was given more than once.")
@@ -241,7 +266,9 @@ def filters(
             got[key] = number(key, values[key], high=1e6)
     if "cursor" in values:
         got["cursor"] = cursor(values["cursor"])
-    got["limit"] = integer("limit", values["limit"], low=1, high=MAX_LIMIT) if "limit" in values else default_limit
+    got["limit"] = (
+        integer("limit", values["limit"], low=1, high=MAX_LIMIT) if "limit" in values else default_limit
+    )
     got["limit_given"] = "limit" in values
     if "bucket" in values:
         got["bucket"] = integer("bucket", values["bucket"], low=1, high=86400)

@@ -41,8 +41,13 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(da, db)
 
 
-def credentials_ok(settings: DashboardSettings, *, token: str | None = None, username: str | None = None,
-                   password: str | None = None) -> bool:
+def credentials_ok(
+    settings: DashboardSettings,
+    *,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> bool:
     """Check a token or a username/password against the configured ones (constant-time).
 
     Args:
@@ -140,4 +145,6 @@ def init_security(app: Flask, settings: DashboardSettings) -> None:
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Basic realm="streamscope"'
             return response
-        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+        return redirect(
+            url_for("auth.login", next=request.full_path if request.query_string else request.path)
+        )

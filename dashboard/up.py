@@ -48,7 +48,11 @@ class _Child:
     def __init__(self, args: list[str], name: str, *, capture: bool) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE if capture else None, stderr=None, text=True, start_new_session=True,
+            args,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=None,
+            text=True,
+            start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
@@ -113,23 +117,59 @@ def _url(host: str, port: int) -> str:
 
 
 @click.command("up")
-@click.option("--data-dir", default="streamscope-data", show_default=True,
-              type=click.Path(file_okay=False), help="Where the collector keeps its SQLite database.")
+@click.option(
+    "--data-dir",
+    default="streamscope-data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the collector keeps its SQLite database.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface every server binds.")
-@click.option("--http-port", default=4318, show_default=True, type=click.IntRange(0, 65535),
-              help="OTLP/HTTP, query API and /metrics port (0: pick a free port).")
-@click.option("--grpc-port", default=4317, show_default=True, type=click.IntRange(0, 65535),
-              help="OTLP/gRPC port (0: pick a free port).")
-@click.option("--ui-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="Dashboard port (0: pick a free port).")
+@click.option(
+    "--http-port",
+    default=4318,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="OTLP/HTTP, query API and /metrics port (0: pick a free port).",
+)
+@click.option(
+    "--grpc-port",
+    default=4317,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="OTLP/gRPC port (0: pick a free port).",
+)
+@click.option(
+    "--ui-port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Dashboard port (0: pick a free port).",
+)
 @click.option("--demo", is_flag=True, help="Also run the fake LLM server and the demo workload.")
-@click.option("--demo-rate", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=1000),
-              help="With --demo: requests started per second.")
+@click.option(
+    "--demo-rate",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01, max=1000),
+    help="With --demo: requests started per second.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="With --demo: the workload's seed.")
 @retention_options
 @store_option
-def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, demo: bool, demo_rate: float,
-       seed: int, retention_hours: float | None, max_db_bytes: int | None, store_url: str | None) -> None:
+def up(
+    data_dir: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    ui_port: int,
+    demo: bool,
+    demo_rate: float,
+    seed: int,
+    retention_hours: float | None,
+    max_db_bytes: int | None,
+    store_url: str | None,
+) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
     from streamscope.collector.gc_tuning import tune_gc
     from streamscope.collector.ports import PortTaken, check_free
@@ -164,12 +204,20 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
         try:
             tune_gc()
             store = open_shared_store(store_url, retention_seconds(retention_hours)) if store_url else None
-            collector = CollectorServer(str(db), store=store, host=host, http_port=http_port, grpc_port=grpc_port,
-                                        retention_seconds=retention_seconds(retention_hours),
-                                        max_db_bytes=max_db_bytes)
+            collector = CollectorServer(
+                str(db),
+                store=store,
+                host=host,
+                http_port=http_port,
+                grpc_port=grpc_port,
+                retention_seconds=retention_seconds(retention_hours),
+                max_db_bytes=max_db_bytes,
+            )
             collector.start()
         except OSError as exc:
-            raise click.ClickException(f"the collector cannot listen on {host}: {exc.strerror or exc}.") from None
+            raise click.ClickException(
+                f"the collector cannot listen on {host}: {exc.strerror or exc}."
+            ) from None
         cleanups.append(collector.stop)
         for line in collector.listening_lines():
             click.echo(line)
@@ -189,19 +237,37 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
         demo_child: _Child | None = None
         if demo:
             python = [sys.executable, "-m", "streamscope"]
-            llm = _Child([*python, "fake-llm", "--host", host, "--port", "0"], "fake LLM server", capture=True)
+            llm = _Child(
+                [*python, "fake-llm", "--host", host, "--port", "0"], "fake LLM server", capture=True
+            )
             cleanups.append(lambda: llm.stop(5))
             llm_url = llm.wait_for_url()
             click.echo(f"listening on {llm_url} (fake LLM)")
-            demo_child = _Child([*python, "demo", "--endpoint", collector_url, "--llm-url", f"{llm_url}/v1",
-                                 "--rate", f"{demo_rate:g}", "--seed", str(seed)], "demo workload", capture=False)
+            demo_child = _Child(
+                [
+                    *python,
+                    "demo",
+                    "--endpoint",
+                    collector_url,
+                    "--llm-url",
+                    f"{llm_url}/v1",
+                    "--rate",
+                    f"{demo_rate:g}",
+                    "--seed",
+                    str(seed),
+                ],
+                "demo workload",
+                capture=False,
+            )
             child = demo_child
-            cleanups.append(lambda: child.stop(30, signal.SIGINT))  # it finishes in-flight requests and flushes
+            cleanups.append(
+                lambda: child.stop(30, signal.SIGINT)
+            )  # it finishes in-flight requests and flushes
 
         click.echo("")
         click.echo(f"streamscope is up; data in {directory}/")
         click.echo(f"  dashboard    {dashboard_url}")
-        click.echo(f"  OTLP/HTTP    {collector_url}/v1/traces   (streamscope.init(\"{collector_url}\"))")
+        click.echo(f'  OTLP/HTTP    {collector_url}/v1/traces   (streamscope.init("{collector_url}"))')
         if collector.grpc_port is not None:
             click.echo(f"  OTLP/gRPC    {host}:{collector.grpc_port}")
         click.echo(f"  query API    {collector_url}/api/streams    metrics {collector_url}/metrics")
@@ -213,8 +279,11 @@ def up(data_dir: str, host: str, http_port: int, grpc_port: int, ui_port: int, d
         reported = False
         while not stop.wait(0.5):
             if demo_child is not None and not reported and demo_child.proc.poll() is not None:
-                click.echo(f"the demo workload exited (code {demo_child.proc.returncode}); "
-                           "the collector and dashboard keep running.", err=True)
+                click.echo(
+                    f"the demo workload exited (code {demo_child.proc.returncode}); "
+                    "the collector and dashboard keep running.",
+                    err=True,
+                )
                 reported = True
         click.echo("stopping ...")
     finally:

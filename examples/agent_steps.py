@@ -25,10 +25,16 @@ from streamscope.engine import AgentExecutor, ChatOpenAI, PromptTemplate, create
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="A ReAct agent streaming its steps, traced.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
@@ -50,8 +56,10 @@ PROMPT = PromptTemplate.from_template(
 DECIDE = "Thought: I should look this up.\nAction: search\nAction Input: LangChain"
 ANSWER = "Thought: I know the answer\nFinal Answer: LangChain is a framework for LLM applications."
 _seed = random.randrange(1 << 30)
-SCRIPT = [{"text": DECIDE, "ttft": 0.2, "gap": 0.02, "seed": _seed},
-          {"text": ANSWER, "ttft": 0.15, "gap": 0.02, "seed": _seed}]
+SCRIPT = [
+    {"text": DECIDE, "ttft": 0.2, "gap": 0.02, "seed": _seed},
+    {"text": ANSWER, "ttft": 0.15, "gap": 0.02, "seed": _seed},
+]
 
 
 @streamscope.trace(name="research")
@@ -72,8 +80,13 @@ def research(agent_executor: AgentExecutor, question: str) -> None:
 def main() -> int:
     args = parse_args()
     tracing = streamscope.init(args.endpoint, service_name="example-agent-steps")
-    chat = ChatOpenAI(model="gpt-4o-mini", base_url=args.llm_url, api_key="not-needed", streaming=True,
-                      extra_body={"scenario": SCRIPT})
+    chat = ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=args.llm_url,
+        api_key="not-needed",
+        streaming=True,
+        extra_body={"scenario": SCRIPT},
+    )
     agent = create_react_agent(chat, [search], PROMPT)
     agent_executor = AgentExecutor(agent=agent, tools=[search], return_intermediate_steps=True)
     with chat:
@@ -81,11 +94,15 @@ def main() -> int:
 
     flushed = tracing.force_flush(timeout=10)
     tracing.shutdown()
-    print(f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
-          f"dropped: {tracing.dropped_spans}")
+    print(
+        f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
+        f"dropped: {tracing.dropped_spans}"
+    )
     if not flushed or tracing.failed_spans:
-        print(f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

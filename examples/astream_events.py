@@ -25,24 +25,35 @@ import streamscope
 from streamscope.engine import ChatOpenAI, ChatPromptTemplate, StrOutputParser
 
 FAST = {"text": "Streams are sequences of chunks that arrive over time .", "ttft": 0.1, "gap": 0.01}
-SLOW = {"text": "A slower model takes longer to start and to finish its answer .", "headers_delay": 0.2,
-        "ttft": 0.4, "gap": 0.05}
+SLOW = {
+    "text": "A slower model takes longer to start and to finish its answer .",
+    "headers_delay": 0.2,
+    "ttft": 0.4,
+    "gap": 0.05,
+}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="astream_events and concurrent streams, traced.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
 def model(llm_url: str, name: str, scenario: dict[str, object]) -> ChatOpenAI:
     # `extra_body={"scenario": ...}` scripts the fake server's answer; drop it for a real endpoint.
-    return ChatOpenAI(model=name, base_url=llm_url, api_key="not-needed", streaming=True,
-                      extra_body={"scenario": scenario})
+    return ChatOpenAI(
+        model=name, base_url=llm_url, api_key="not-needed", streaming=True, extra_body={"scenario": scenario}
+    )
 
 
 @streamscope.trace(name="follow_events")
@@ -72,8 +83,9 @@ async def two_models_at_once(llm_url: str) -> None:
     print(f"trace {otel_trace.get_current_span().get_span_context().trace_id:032x}")
     fast, slow = model(llm_url, "gpt-4o-mini", FAST), model(llm_url, "gpt-4o", SLOW)
     # Both streams run concurrently; each becomes its own LLM span under this function's span.
-    answers = await asyncio.gather(process_stream(fast, "Generate a response"),
-                                   process_stream(slow, "Generate a response"))
+    answers = await asyncio.gather(
+        process_stream(fast, "Generate a response"), process_stream(slow, "Generate a response")
+    )
     for name, answer in zip(("gpt-4o-mini", "gpt-4o"), answers, strict=True):
         print(f"{name}: {answer}")
     await fast.aclose()
@@ -92,11 +104,15 @@ def main() -> int:
     asyncio.run(run(args.llm_url))
     flushed = tracing.force_flush(timeout=10)
     tracing.shutdown()
-    print(f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
-          f"dropped: {tracing.dropped_spans}")
+    print(
+        f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
+        f"dropped: {tracing.dropped_spans}"
+    )
     if not flushed or tracing.failed_spans:
-        print(f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -33,10 +33,16 @@ SCENARIO = {"text": STORY, "headers_delay": 0.05, "ttft": 0.15, "gap": 0.02}
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="prompt | model | parser, streamed and traced.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
@@ -79,10 +85,16 @@ def main() -> int:
     # One call configures OpenTelemetry, the OTLP exporter and the engine's tracing handler.
     tracing = streamscope.init(args.endpoint, service_name="example-chain-stream")
 
-    prompt = ChatPromptTemplate.from_messages([("system", "You tell short stories."),
-                                               ("human", "Tell me a story about {topic}.")])
-    chat = ChatOpenAI(model="gpt-4o-mini", base_url=args.llm_url, api_key="not-needed", streaming=True,
-                      extra_body={"scenario": SCENARIO})
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You tell short stories."), ("human", "Tell me a story about {topic}.")]
+    )
+    chat = ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=args.llm_url,
+        api_key="not-needed",
+        streaming=True,
+        extra_body={"scenario": SCENARIO},
+    )
     # LangChain's guides often write the sequence as a list; `prompt | chat | StrOutputParser()` is the same chain.
     sequence = RunnableSequence([prompt, chat, StrOutputParser()])
 
@@ -93,11 +105,15 @@ def main() -> int:
     # Export what is still queued before the process exits, and say whether it arrived.
     flushed = tracing.force_flush(timeout=10)
     tracing.shutdown()
-    print(f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
-          f"dropped: {tracing.dropped_spans}")
+    print(
+        f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
+        f"dropped: {tracing.dropped_spans}"
+    )
     if not flushed or tracing.failed_spans:
-        print(f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

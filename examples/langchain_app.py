@@ -37,26 +37,39 @@ GLOBAL = "This one was traced by the global hook , with no callbacks in the call
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="A real LangChain app, traced.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
 def chain(llm_url: str, text: str) -> Runnable[dict[str, str], str]:
     prompt = ChatPromptTemplate.from_messages([("human", "Tell me about {topic}.")])
-    model = ChatOpenAI(model="gpt-4o-mini", base_url=llm_url, api_key="not-needed", streaming=True,
-                       stream_usage=True, max_retries=0,
-                       extra_body={"scenario": {"text": text, "ttft": 0.1, "gap": 0.02}})  # fake server only
+    model = ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=llm_url,
+        api_key="not-needed",
+        streaming=True,
+        stream_usage=True,
+        max_retries=0,
+        extra_body={"scenario": {"text": text, "ttft": 0.1, "gap": 0.02}},
+    )  # fake server only
     return prompt | model | StrOutputParser()
 
 
 @streamscope.trace(name="per_call_handler")
 def per_call_handler(llm_url: str) -> None:
     print(f"trace {otel_trace.get_current_span().get_span_context().trace_id:032x}")
-    for chunk in chain(llm_url, PER_CALL).stream({"topic": "tracing"},
-                                                config={"callbacks": [StreamscopeCallbackHandler()]}):
+    for chunk in chain(llm_url, PER_CALL).stream(
+        {"topic": "tracing"}, config={"callbacks": [StreamscopeCallbackHandler()]}
+    ):
         print(chunk, end="", flush=True)
     print()
 
@@ -80,11 +93,15 @@ def main() -> int:
 
     flushed = tracing.force_flush(timeout=10)
     tracing.shutdown()
-    print(f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
-          f"dropped: {tracing.dropped_spans}")
+    print(
+        f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
+        f"dropped: {tracing.dropped_spans}"
+    )
     if not flushed or tracing.failed_spans:
-        print(f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -31,10 +31,16 @@ ASYNC_TEXT = "Async streams are traced the same way ."
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Raw openai client streams (sync and async), traced.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
@@ -87,11 +93,15 @@ def main() -> int:
 
     flushed = tracing.force_flush(timeout=10)
     tracing.shutdown()
-    print(f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
-          f"dropped: {tracing.dropped_spans}")
+    print(
+        f"spans exported: {tracing.exported_spans}, failed: {tracing.failed_spans}, "
+        f"dropped: {tracing.dropped_spans}"
+    )
     if not flushed or tracing.failed_spans:
-        print(f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"could not deliver every span to {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

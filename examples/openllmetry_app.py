@@ -60,10 +60,16 @@ class DeliveryCount(SpanExporter):
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="An OpenLLMetry-instrumented app sending to the collector.")
     env = os.environ.get
-    parser.add_argument("--endpoint", default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
-                        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)")
-    parser.add_argument("--llm-url", default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
-                        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)")
+    parser.add_argument(
+        "--endpoint",
+        default=env("STREAMSCOPE_ENDPOINT", "http://127.0.0.1:4318"),
+        help="collector OTLP/HTTP base URL (env STREAMSCOPE_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--llm-url",
+        default=env("STREAMSCOPE_LLM_URL", "http://127.0.0.1:8081/v1"),
+        help="OpenAI-compatible base URL, e.g. the fake LLM server (env STREAMSCOPE_LLM_URL)",
+    )
     return parser.parse_args()
 
 
@@ -76,8 +82,10 @@ def main() -> int:
     OpenAIInstrumentor().instrument(tracer_provider=provider)
 
     tracer = provider.get_tracer("examples.openllmetry")
-    with openai.OpenAI(base_url=args.llm_url, api_key="not-needed") as client, \
-            tracer.start_as_current_span("openllmetry_app") as root:
+    with (
+        openai.OpenAI(base_url=args.llm_url, api_key="not-needed") as client,
+        tracer.start_as_current_span("openllmetry_app") as root,
+    ):
         print(f"trace {root.get_span_context().trace_id:032x}")
         stream = client.chat.completions.create(
             model="gpt-4o-mini",
@@ -97,10 +105,13 @@ def main() -> int:
     OpenAIInstrumentor().uninstrument()
     print(f"spans exported: {exporter.delivered}, failed: {exporter.failed}")
     if not flushed or exporter.failed or not exporter.delivered:
-        print(f"the spans did not reach the collector at {args.endpoint}: is `streamscope collector` running?",
-              file=sys.stderr)
+        print(
+            f"the spans did not reach the collector at {args.endpoint}: is `streamscope collector` running?",
+            file=sys.stderr,
+        )
         return 1
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

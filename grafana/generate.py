@@ -1,7 +1,7 @@
 """Write grafana/dashboards/*.json from the Python definitions in grafana/dashgen/.
 
-    python grafana/generate.py           # rewrite the committed JSON
-    python grafana/generate.py --check   # exit 1 if the committed JSON is stale
+python grafana/generate.py           # rewrite the committed JSON
+python grafana/generate.py --check   # exit 1 if the committed JSON is stale
 """
 
 from __future__ import annotations

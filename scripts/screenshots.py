@@ -25,8 +25,15 @@ import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1280, "height": 900}
 
 # Landmarks per page: present or not, and their horizontal place, make up a page's layout.
@@ -34,21 +41,38 @@ LANDMARKS = {
     "overview": ["header.top", "h1", "nav.ranges", "form.filters", "#kpis", "section.charts", "table.list"],
     "traces": ["header.top", "h1", "nav.ranges", "form.filters", "#traces"],
     "trace-stall": ["header.top", "h1", "#waterfall", "ul.legend", "section.stream", "svg.timeline"],
-    "trace-error": ["header.top", "h1", "#why-failed", "#waterfall", "ul.legend", "section.stream",
-                    "svg.timeline"],
+    "trace-error": [
+        "header.top",
+        "h1",
+        "#why-failed",
+        "#waterfall",
+        "ul.legend",
+        "section.stream",
+        "svg.timeline",
+    ],
     "streams": ["header.top", "h1", "form.filters", "#streams"],
     "errors": ["header.top", "h1", "nav.ranges", "form.filters", "#errors"],
     "sessions": ["header.top", "h1", "nav.ranges", "form.filters", "#sessions"],
     "session": ["header.top", "h1", "#session-totals", "#session-traces"],
     "compare": ["header.top", "h1", "form.filters", "#compare-models"],
-    "overview-user": ["header.top", "h1", "nav.ranges", "form.filters", "#active-filters", "#kpis",
-                      "section.charts", "table.list"],
+    "overview-user": [
+        "header.top",
+        "h1",
+        "nav.ranges",
+        "form.filters",
+        "#active-filters",
+        "#kpis",
+        "section.charts",
+        "table.list",
+    ],
     "trace-progress": ["header.top", "h1", "#in-progress", "#waterfall"],
     "live": ["header.top", "h1", "form.filters", "#live", "#finished"],
     "models": ["header.top", "h1", "nav.ranges", "form.filters", "#models", "section.charts"],
     "empty": ["header.top", "h1", "#empty-state", "#first-trace", "#quickstart-link"],
 }
-IN_PROGRESS_WAIT = 60.0  # seconds to wait for a trace whose root has not arrived (a demo makes one every few s)
+IN_PROGRESS_WAIT = (
+    60.0  # seconds to wait for a trace whose root has not arrived (a demo makes one every few s)
+)
 
 
 def _api(dashboard: str, path: str, **params: Any) -> Any:
@@ -109,7 +133,9 @@ def layout(page: Page, selectors: list[str]) -> dict[str, Any]:
         """sels => sels.map(sel => { const el = document.querySelector(sel);
              if (!el) return [sel, null];
              const r = el.getBoundingClientRect();
-             return [sel, [r.left / window.innerWidth, r.width / window.innerWidth]]; })""", selectors)
+             return [sel, [r.left / window.innerWidth, r.width / window.innerWidth]]; })""",
+        selectors,
+    )
     return {sel: None if box is None else [round(v * 20) / 20 for v in box] for sel, box in found}
 
 
@@ -128,24 +154,39 @@ def capture(dashboard: str, out: Path, browser: Browser | None = None) -> dict[s
     user = _busiest_user(dashboard)
     empty, stop_empty = empty_dashboard()
     pages: list[tuple[str, str, Callable[[Page], None] | None]] = [
-        ("overview", "/?range=24h", lambda p: p.wait_for_function(
-            "() => document.body.dataset.chartsReady === 'true'")),
+        (
+            "overview",
+            "/?range=24h",
+            lambda p: p.wait_for_function("() => document.body.dataset.chartsReady === 'true'"),
+        ),
         ("traces", "/traces?range=24h&limit=25", None),
-        ("trace-stall", f"/traces/{stalled['trace_id']}", lambda p: p.locator(
-            f"#stream-{stalled['span_id']} rect.stall").first.hover()),
+        (
+            "trace-stall",
+            f"/traces/{stalled['trace_id']}",
+            lambda p: p.locator(f"#stream-{stalled['span_id']} rect.stall").first.hover(),
+        ),
         ("trace-error", f"/traces/{failed['trace_id']}", None),
         ("streams", "/streams?limit=25", None),
         ("errors", "/errors?range=24h", None),
         ("sessions", "/sessions?range=24h&limit=25", None),
-        ("session", "/sessions?range=24h&limit=100", lambda p: (  # the listed session with the most traces
-            p.evaluate("""() => Array.from(document.querySelectorAll('#sessions tbody tr'))
+        (
+            "session",
+            "/sessions?range=24h&limit=100",
+            lambda p: (  # the listed session with the most traces
+                p.evaluate("""() => Array.from(document.querySelectorAll('#sessions tbody tr'))
                 .filter(r => r.querySelector('a.session-link'))
                 .sort((x, y) => Number(y.cells[4].textContent.replace(/,/g, ''))
                                 - Number(x.cells[4].textContent.replace(/,/g, '')))[0]
-                .querySelector('a.session-link').click()"""), p.wait_for_selector("#session-traces"))),
+                .querySelector('a.session-link').click()"""),
+                p.wait_for_selector("#session-traces"),
+            ),
+        ),
         ("compare", "/compare?range=24h", None),
-        ("overview-user", f"/?user={quote(user)}", lambda p: p.wait_for_function(
-            "() => document.body.dataset.chartsReady === 'true'")),
+        (
+            "overview-user",
+            f"/?user={quote(user)}",
+            lambda p: p.wait_for_function("() => document.body.dataset.chartsReady === 'true'"),
+        ),
         ("trace-progress", "in-progress", None),
         ("live", "/live", None),
         ("models", "/models?range=24h", None),

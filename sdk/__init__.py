@@ -19,5 +19,13 @@ from streamscope.tracing.setup import Tracing, init
 
 __version__ = "0.1.0"
 
-__all__ = ["Tracing", "TracingCallbackHandler", "__version__", "context", "init", "instrument_openai",
-           "redact_patterns", "trace"]
+__all__ = [
+    "Tracing",
+    "TracingCallbackHandler",
+    "__version__",
+    "context",
+    "init",
+    "instrument_openai",
+    "redact_patterns",
+    "trace",
+]

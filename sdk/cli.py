@@ -41,7 +41,9 @@ def main() -> None:
 
 @main.command("fake-llm")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option(
+    "--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
 @click.option(
     "--scenarios",
     type=click.Path(exists=True, dir_okay=False),
@@ -89,23 +91,58 @@ def fake_llm(host: str, port: int, scenarios: str | None) -> None:
 
 
 @main.command("demo")
-@click.option("--endpoint", default="http://127.0.0.1:4318", show_default=True,
-              help="Collector to send traces to (OTLP/HTTP base URL).")
-@click.option("--llm-url", default=None,
-              help="OpenAI-compatible base URL to stream from, e.g. http://127.0.0.1:8081/v1 "
-                   "(default: a fake LLM server started inside the demo).")
-@click.option("--rate", default=2.0, show_default=True, type=click.FloatRange(min=0.01, max=1000),
-              help="Requests started per second, on average.")
-@click.option("--duration", default=0.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds to run (0: until Ctrl-C).")
+@click.option(
+    "--endpoint",
+    default="http://127.0.0.1:4318",
+    show_default=True,
+    help="Collector to send traces to (OTLP/HTTP base URL).",
+)
+@click.option(
+    "--llm-url",
+    default=None,
+    help="OpenAI-compatible base URL to stream from, e.g. http://127.0.0.1:8081/v1 "
+    "(default: a fake LLM server started inside the demo).",
+)
+@click.option(
+    "--rate",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01, max=1000),
+    help="Requests started per second, on average.",
+)
+@click.option(
+    "--duration",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to run (0: until Ctrl-C).",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same sequence of requests.")
-@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 1000),
-              help="Most requests in flight at once.")
-@click.option("--service-name", default="streamscope-demo", show_default=True, help="service.name of the traces.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress line (default: when stdout is a terminal).")
-def demo(endpoint: str, llm_url: str | None, rate: float, duration: float, seed: int, concurrency: int,
-         service_name: str, progress: bool | None) -> None:
+@click.option(
+    "--concurrency",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Most requests in flight at once.",
+)
+@click.option(
+    "--service-name", default="streamscope-demo", show_default=True, help="service.name of the traces."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress line (default: when stdout is a terminal).",
+)
+def demo(
+    endpoint: str,
+    llm_url: str | None,
+    rate: float,
+    duration: float,
+    seed: int,
+    concurrency: int,
+    service_name: str,
+    progress: bool | None,
+) -> None:
     """Run a demo workload: simulated users streaming from fake models (chains, an agent with tools, stalls,
     abandoned and cancelled streams, timeouts, errors), traced by the SDK and sent to a collector."""
     import asyncio
@@ -115,8 +152,15 @@ def demo(endpoint: str, llm_url: str | None, rate: float, duration: float, seed:
 
     from streamscope.demo import DemoConfig, DemoStats, run_demo
 
-    config = DemoConfig(endpoint=endpoint, llm_url=llm_url, rate=rate, duration=duration or None, seed=seed,
-                        concurrency=concurrency, service_name=service_name)
+    config = DemoConfig(
+        endpoint=endpoint,
+        llm_url=llm_url,
+        rate=rate,
+        duration=duration or None,
+        seed=seed,
+        concurrency=concurrency,
+        service_name=service_name,
+    )
     tty = sys.stdout.isatty()
     show = tty if progress is None else progress
     last = [0.0]

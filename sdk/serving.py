@@ -13,8 +13,15 @@ import errno
 import os
 import socket
 
-__all__ = ["DB_ENV", "DEFAULT_DATA_DIR", "DEFAULT_DB", "db_dir_problem", "default_db", "host_problem",
-           "port_problem"]
+__all__ = [
+    "DB_ENV",
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_DB",
+    "db_dir_problem",
+    "default_db",
+    "host_problem",
+    "port_problem",
+]
 
 DEFAULT_DATA_DIR = "streamscope-data"
 DEFAULT_DB = os.path.join(DEFAULT_DATA_DIR, "streamscope.db")
@@ -31,21 +38,27 @@ def host_problem(host: str, option: str = "--host") -> str | None:
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        return (f"cannot listen on {host}: it is not an IP address or a host name that resolves; pick another "
-                f"with {option} (127.0.0.1 for this machine only).")
+        return (
+            f"cannot listen on {host}: it is not an IP address or a host name that resolves; pick another "
+            f"with {option} (127.0.0.1 for this machine only)."
+        )
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((address[0], 0))
         except OSError as exc:
-            return (f"cannot listen on {host}: it is not an address of this machine ({exc.strerror}); pick another "
-                    f"with {option} (127.0.0.1 for this machine only).")
+            return (
+                f"cannot listen on {host}: it is not an address of this machine ({exc.strerror}); pick another "
+                f"with {option} (127.0.0.1 for this machine only)."
+            )
     return None
 
 
 def port_problem(host: str, port: int, option: str, exc: OSError) -> str:
     """The sentence for a port that could not be bound."""
-    reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror or exc})"
+    reason = (
+        "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror or exc})"
+    )
     return f"port {port} on {host} {reason}: stop what holds it, or pick another with {option} (0 picks a free port)."
 
 

@@ -37,7 +37,9 @@ class Server:
                 self.proc.wait(timeout)
 
 
-def start(workdir: Path, extra_config: str = "", timeout: float = 60.0, http_port: int = 0, tcp_port: int = 0) -> Server:
+def start(
+    workdir: Path, extra_config: str = "", timeout: float = 60.0, http_port: int = 0, tcp_port: int = 0
+) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     port_file, log = workdir / "ports.tsv", workdir / "server.log"
     args = [sys.executable, "-m", "streamscope.collector.store.clickhouse_local", str(workdir / "data"),

@@ -51,15 +51,23 @@ def test_every_command_and_option_is_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))
 def test_bad_flags_get_a_one_line_error(name: str) -> None:
-    unknown = subprocess.run([sys.executable, "-m", "streamscope", name, "--no-such-flag"],
-                             capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "streamscope", name, "--no-such-flag"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unknown.returncode == 2
     errors = [line for line in unknown.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: No such option '--no-such-flag'."], unknown.stderr
     assert "Traceback" not in unknown.stderr
     flag = PORT_FLAG.get(name, "--rate")
-    bad = subprocess.run([sys.executable, "-m", "streamscope", name, flag, "70000" if flag != "--rate" else "-5"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "streamscope", name, flag, "70000" if flag != "--rate" else "-5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     errors = [line for line in bad.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and errors[0].startswith(f"Error: Invalid value for '{flag}'"), bad.stderr

@@ -151,8 +151,11 @@ def test_commands_and_flags_in_the_docs_exist(command: str) -> None:
     if cli is None:
         pytest.fail(f"the docs show `streamscope {command}` ({', '.join(where)}), which is not a command")
     known = {"--help"} | {opt for p in cli.params for opt in (*p.opts, *p.secondary_opts)}
-    unknown = [f"{flag} ({', '.join(sorted({w for w, f in MENTIONS[command] if f == flag}))})"
-               for flag in flags if flag not in known]
+    unknown = [
+        f"{flag} ({', '.join(sorted({w for w, f in MENTIONS[command] if f == flag}))})"
+        for flag in flags
+        if flag not in known
+    ]
     assert not unknown, f"`streamscope {command}` has no " + ", ".join(unknown)
     text = _help(command)
     assert all(flag in text for flag in flags if flag != "--help"), text

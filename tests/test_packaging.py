@@ -25,7 +25,18 @@ def _source_packages() -> set[str]:
 @pytest.mark.slow
 def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         cwd=tmp_path,
     )
@@ -33,7 +44,9 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     in_wheel = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
     missing = _source_packages() - in_wheel
-    assert not missing, f"packages missing from the wheel (add them to [tool.setuptools] packages): {sorted(missing)}"
+    assert not missing, (
+        f"packages missing from the wheel (add them to [tool.setuptools] packages): {sorted(missing)}"
+    )
     assert "streamscope/py.typed" in names
     # the C accelerators (all optional) and the SDK's stubs for its own
     assert any(n.startswith("streamscope/collector/_fastotlp") and n.endswith(".so") for n in names)
@@ -47,7 +60,9 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     import os
     import shutil
 
-    src = tmp_path / "src"  # the sources without the extensions already built in place (an editable install's)
+    src = (
+        tmp_path / "src"
+    )  # the sources without the extensions already built in place (an editable install's)
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
@@ -55,8 +70,22 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
     env = dict(os.environ, CC="/bin/false", LDSHARED="/bin/false")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (wheel,) = tmp_path.glob("streamscope-*.whl")
@@ -66,11 +95,18 @@ def test_without_a_c_compiler_the_wheel_builds_without_the_accelerators(tmp_path
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(wheel).extractall(unpacked)
     # (without the editable install's finder, which would find the .so files built in place in the repository)
-    probe = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
-             "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
-             f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)")
-    out = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, PYTHONPATH=str(unpacked)),
-                         capture_output=True, text=True, cwd=tmp_path)
+    probe = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "import streamscope.instrumentation._openai_streams as s, streamscope.collector.decode as d; "
+        f"print(s.__file__.startswith({str(unpacked)!r}), s._Recorder, d._fastotlp)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=dict(os.environ, PYTHONPATH=str(unpacked)),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.stdout.split() == ["True", "None", "None"], out.stdout + out.stderr
 
 
@@ -81,8 +117,15 @@ def test_the_sdist_carries_every_c_source_and_header(tmp_path: Path) -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     out = subprocess.run(
-        [sys.executable, "-c", f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     (sdist,) = tmp_path.glob("streamscope-*.tar.gz")
     assert out.stdout.strip().endswith(sdist.name)
@@ -101,15 +144,35 @@ def test_building_prints_no_warning_about_our_own_packaging(tmp_path: Path) -> N
     supported feature): no deprecated license table, no data folders shipped as undeclared packages, and the
     dashboard's templates and static files are in the wheel."""
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", str(tmp_path),
-         str(ROOT)], cwd=tmp_path, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-v",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     warnings = {line.strip() for line in (result.stdout + result.stderr).splitlines() if "Warning:" in line}
     assert all("ext-modules" in w for w in warnings), sorted(warnings)
     (wheel,) = tmp_path.glob("streamscope-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for path in ("templates/base.html", "templates/traces/detail.html", "templates/sessions/detail.html",
-                 "templates/errors.html", "static/app.css", "static/vendor/chart.umd.min.js"):
+    for path in (
+        "templates/base.html",
+        "templates/traces/detail.html",
+        "templates/sessions/detail.html",
+        "templates/errors.html",
+        "static/app.css",
+        "static/vendor/chart.umd.min.js",
+    ):
         assert f"streamscope/dashboard/{path}" in names, path
 
 

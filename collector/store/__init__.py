@@ -84,7 +84,9 @@ class SpanStore(Protocol):
         ``user_id`` (matched on the span or its trace) filter further. Behind the dashboard's errors view."""
         ...
 
-    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+    def sessions(
+        self, filters: Filters, limit: int, after: tuple[int, str] | None = None
+    ) -> list[SessionSummary]:
         """Sessions (traces grouped by their ``session_id``) with a trace starting in ``[since_ns, until_ns)``,
         newest activity first (``last_start_ns`` descending, ties by ``session_id`` ascending), at most ``limit``;
         ``user_id`` and ``service`` filter the traces counted. ``after``: the ``(last_start_ns, session_id)`` of

@@ -69,7 +69,9 @@ def parse_url(url: str) -> Target:
     """
     u = urlsplit(url)
     if u.scheme not in SCHEMES:
-        raise ValueError(f"{u.scheme or url!r} is not a store URL scheme; use clickhouse:// or clickhouses://.")
+        raise ValueError(
+            f"{u.scheme or url!r} is not a store URL scheme; use clickhouse:// or clickhouses://."
+        )
     try:
         port = u.port
     except ValueError:
@@ -133,7 +135,9 @@ def _unavailable(method: F) -> F:
 
 
 def _row_span(r: tuple[Any, ...]) -> Span:
-    events = tuple(SpanEvent(e["name"], e["time_ns"], e.get("attributes") or {}) for e in (codec.loads(r[11]) or []))
+    events = tuple(
+        SpanEvent(e["name"], e["time_ns"], e.get("attributes") or {}) for e in (codec.loads(r[11]) or [])
+    )
     return Span(
         trace_id=r[0], span_id=r[1], parent_span_id=r[2], name=r[3], kind=r[4], start_ns=r[5], end_ns=r[6],
         status_code=r[7], status_message=r[8], service=r[9], attributes=codec.loads(r[10]), events=events,
@@ -149,7 +153,9 @@ class ClickHouseStore:
     # CPU per statement, is then shared by many requests)
     write_concurrency = 2
 
-    def __init__(self, client: Client, layout: Layout | None = None, *, retention_s: float | None = None) -> None:
+    def __init__(
+        self, client: Client, layout: Layout | None = None, *, retention_s: float | None = None
+    ) -> None:
         layout = layout or Layout()
         if retention_s:
             layout = replace(layout, ttl_seconds=max(1, int(retention_s)))
@@ -266,7 +272,9 @@ class ClickHouseStore:
         return [ErrorRow.of_span(_row_span(r)) for r in self._q.error_spans(filters, limit)]
 
     @_unavailable
-    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+    def sessions(
+        self, filters: Filters, limit: int, after: tuple[int, str] | None = None
+    ) -> list[SessionSummary]:
         return self._q.sessions(filters, limit, after)
 
     @_unavailable

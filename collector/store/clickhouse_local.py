@@ -81,7 +81,11 @@ def main(argv: list[str]) -> int:
     if len(argv) > 4:
         with open(argv[4]) as f:
             extra = f.read()
-    print("clickhouse-local exited:", serve(argv[0], argv[1], ports[0] if ports else 0, ports[1] if len(ports) > 1 else 0, extra=extra), file=sys.stderr)
+    print(
+        "clickhouse-local exited:",
+        serve(argv[0], argv[1], ports[0] if ports else 0, ports[1] if len(ports) > 1 else 0, extra=extra),
+        file=sys.stderr,
+    )
     return 1
 
 

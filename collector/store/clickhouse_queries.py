@@ -75,11 +75,17 @@ class Queries:
         streams = self.t("streams")
         for col, val in (("model", f.model), ("outcome", f.outcome), ("provider", f.provider)):
             if val is not None:
-                w.add(f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')})")
+                w.add(
+                    f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')})"
+                )
         if f.min_ttft is not None:
-            w.add(f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')})")
+            w.add(
+                f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')})"
+            )
         if f.search is not None:
-            w.add(f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL WHERE {self._search(w, f.search)})")
+            w.add(
+                f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL WHERE {self._search(w, f.search)})"
+            )
         if cursor is not None:
             s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
             w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
@@ -104,7 +110,9 @@ class Queries:
                   f" -9223372036854775807) AND start_ns <= ifNull((SELECT maxOrNull(end_ns) FROM {traces}"
                   f" WHERE trace_id = {tid}), 9223372036854775807)")  # fmt: skip
         if f.status is not None:
-            w.add(f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})")
+            w.add(
+                f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})"
+            )
         if f.min_duration is not None:
             w.add(f"greatest(0, end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
         if f.max_duration is not None:
@@ -144,7 +152,9 @@ class Queries:
         for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
             if val is not None:  # on the span or on its trace
                 v = w.p(val, "String")
-                w.add(f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}))")
+                w.add(
+                    f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}))"
+                )
         sql = (f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
         return list(self.c.query(sql, parameters=w.params).result_rows)

@@ -106,7 +106,9 @@ class Layout:
     replicated: bool = False  # Replicated* engines (needs Keeper); only with a cluster
     on_cluster: bool = True  # run DDL ON CLUSTER (needs Keeper's distributed DDL queue); only with a cluster
     ttl_seconds: int | None = None
-    fsync: bool = True  # fsync every inserted part before the insert returns (what an acknowledgement promises)
+    fsync: bool = (
+        True  # fsync every inserted part before the insert returns (what an acknowledgement promises)
+    )
     async_insert: bool = False  # the server batches small inserts (waits for the flush before answering)
 
     def table(self, name: str) -> str:
@@ -131,7 +133,9 @@ class Layout:
 
     def create_table(self, name: str) -> list[str]:
         cols, order, partition, ttl_time, shard = TABLES[name]
-        ttl = f"\nTTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds and ttl_time else ""
+        ttl = (
+            f"\nTTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND" if self.ttl_seconds and ttl_time else ""
+        )
         out = [
             f"CREATE TABLE IF NOT EXISTS {self.local(name)}{self._on} (\n    {cols}\n) ENGINE = {self._engine(name)}"
             f"\nPARTITION BY {partition}\nORDER BY {order}{ttl}\nSETTINGS ttl_only_drop_parts = 1"
@@ -151,7 +155,9 @@ class Layout:
             return []
         if not self.ttl_seconds:
             return [f"ALTER TABLE {self.local(name)}{self._on} REMOVE TTL"]
-        return [f"ALTER TABLE {self.local(name)}{self._on} MODIFY TTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND"]
+        return [
+            f"ALTER TABLE {self.local(name)}{self._on} MODIFY TTL {ttl_time} + INTERVAL {self.ttl_seconds} SECOND"
+        ]
 
 
 class Executor(Protocol):

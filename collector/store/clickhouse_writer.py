@@ -54,7 +54,18 @@ FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model",
                 "input_tokens", "output_tokens_per_second", "cost_usd")  # fmt: skip
 # the span fields a trace summary reads (rollup.SpanHead), as one ClickHouse tuple
 _HEAD = "span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id, user_id"
-AGG_COLUMNS = ("width", "rollup", "slot_ns", "service", "model", "provider", "operation", "outcome", "n", "state")
+AGG_COLUMNS = (
+    "width",
+    "rollup",
+    "slot_ns",
+    "service",
+    "model",
+    "provider",
+    "operation",
+    "outcome",
+    "n",
+    "state",
+)
 
 
 class Client(Protocol):
@@ -92,7 +103,9 @@ def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
         if resource == "":
             resource = resources[id(s.resource)] = codec.dumps(dict(s.resource)) if s.resource else None
         events = (
-            codec.dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events])
+            codec.dumps(
+                [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events]
+            )
             if s.events
             else None
         )
@@ -178,7 +191,9 @@ class Writer:
         if batch.live:
             rows = [(lv.span_id, lv.trace_id, lv.service, lv.model, lv.provider, lv.operation, lv.start_ns,
                      lv.last_ns, lv.chunk_count, lv.last_offset) for lv in batch.live]  # fmt: skip
-            jobs.append(pool.submit(self._insert, "live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first))
+            jobs.append(
+                pool.submit(self._insert, "live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first)
+            )
         new_streams = streams_f.result() if streams_f is not None else []
         if new_streams:
             rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
@@ -194,7 +209,9 @@ class Writer:
         return touched, {agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams}
 
     def _write_chunks(self, chunks: Sequence[Chunk], ver: int) -> None:
-        self._insert("chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver)
+        self._insert(
+            "chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver
+        )
 
     def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
         """The first of each span id in the batch that is not stored yet."""

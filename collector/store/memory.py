@@ -163,7 +163,9 @@ class MemoryStore:
             return [
                 agg.Aggregate(w, slot, *key, st.to_bytes())
                 for (w, slot, key), st in self._aggs.items()
-                if w == width_s and (lo is None or slot >= lo) and (hi is None or slot < hi)
+                if w == width_s
+                and (lo is None or slot >= lo)
+                and (hi is None or slot < hi)
                 and agg.matches(key, filters, rollup)
             ]
 
@@ -275,36 +277,59 @@ class MemoryStore:
     def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
         f = filters
         with self._lock:
+
             def keep(s: Span) -> bool:
                 t = self._traces.get(s.trace_id)
-                return (s.status_code == 2 and (f.since_ns is None or s.start_ns >= f.since_ns)
-                        and (f.until_ns is None or s.start_ns < f.until_ns)
-                        and (f.service is None or s.service == f.service)
-                        and (f.session_id is None or s.session_id == f.session_id
-                             or (t is not None and t.session_id == f.session_id))
-                        and (f.user_id is None or s.user_id == f.user_id
-                             or (t is not None and t.user_id == f.user_id)))
+                return (
+                    s.status_code == 2
+                    and (f.since_ns is None or s.start_ns >= f.since_ns)
+                    and (f.until_ns is None or s.start_ns < f.until_ns)
+                    and (f.service is None or s.service == f.service)
+                    and (
+                        f.session_id is None
+                        or s.session_id == f.session_id
+                        or (t is not None and t.session_id == f.session_id)
+                    )
+                    and (
+                        f.user_id is None
+                        or s.user_id == f.user_id
+                        or (t is not None and t.user_id == f.user_id)
+                    )
+                )
 
             found = [s for spans in self._spans.values() for s in spans.values() if keep(s)]
         found.sort(key=lambda s: (s.start_ns, s.span_id), reverse=True)
         return [ErrorRow.of_span(s) for s in found[:limit]]
 
-    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+    def sessions(
+        self, filters: Filters, limit: int, after: tuple[int, str] | None = None
+    ) -> list[SessionSummary]:
         f = filters
         groups: dict[str, list[TraceSummary]] = {}
         with self._lock:
             for t in self._traces.values():
-                if (t.session_id is not None and (f.user_id is None or t.user_id == f.user_id)
-                        and (f.service is None or t.service == f.service)
-                        and (f.session_id is None or t.session_id == f.session_id)
-                        and (f.since_ns is None or t.start_ns >= f.since_ns)
-                        and (f.until_ns is None or t.start_ns < f.until_ns)):
+                if (
+                    t.session_id is not None
+                    and (f.user_id is None or t.user_id == f.user_id)
+                    and (f.service is None or t.service == f.service)
+                    and (f.session_id is None or t.session_id == f.session_id)
+                    and (f.since_ns is None or t.start_ns >= f.since_ns)
+                    and (f.until_ns is None or t.start_ns < f.until_ns)
+                ):
                     groups.setdefault(t.session_id, []).append(t)
-        out = [SessionSummary(
-            session_id=sid, user_id=max((t.user_id for t in ts if t.user_id is not None), default=None),
-            start_ns=min(t.start_ns for t in ts), end_ns=max(t.end_ns for t in ts), trace_count=len(ts),
-            error_count=sum(t.status == "error" for t in ts), stream_count=sum(t.stream_count for t in ts),
-            last_start_ns=max(t.start_ns for t in ts)) for sid, ts in groups.items()]
+        out = [
+            SessionSummary(
+                session_id=sid,
+                user_id=max((t.user_id for t in ts if t.user_id is not None), default=None),
+                start_ns=min(t.start_ns for t in ts),
+                end_ns=max(t.end_ns for t in ts),
+                trace_count=len(ts),
+                error_count=sum(t.status == "error" for t in ts),
+                stream_count=sum(t.stream_count for t in ts),
+                last_start_ns=max(t.start_ns for t in ts),
+            )
+            for sid, ts in groups.items()
+        ]
         out.sort(key=lambda x: (-x.last_start_ns, x.session_id))
         if after is not None:
             out = [x for x in out if (-x.last_start_ns, x.session_id) > (-after[0], after[1])]

@@ -175,11 +175,15 @@ class SQLiteStore(AggregateRows):
         self._closed = False
         self._agg_cache: dict[tuple[Any, ...], agg.AggState] = {}  # primary key -> state as stored
         self._agg_version = -1
-        self._seals: dict[int, int] = {}  # width -> first unsealed slot (writer's copy, checked like the cache)
+        self._seals: dict[
+            int, int
+        ] = {}  # width -> first unsealed slot (writer's copy, checked like the cache)
         self.clock = time.time_ns  # the writer's clock for sealing (tests move it)
         self._w = self._connect()
         self._w.execute("PRAGMA journal_mode=WAL")
-        self._w.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back after checkpoints
+        self._w.execute(
+            f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}"
+        )  # the WAL shrinks back after checkpoints
         had_aggregates = self._w.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_aggregates'"
         ).fetchone()
@@ -193,7 +197,10 @@ class SQLiteStore(AggregateRows):
         self._w.executescript(AGG_SCHEMA)
         self._w.executescript(trace_rollups.SCHEMA)
         if not had_rollups and self._w.execute("SELECT 1 FROM spans LIMIT 1").fetchone():
-            with self._wlock, write_transaction(self._w):  # a database written before incremental trace rollups
+            with (
+                self._wlock,
+                write_transaction(self._w),
+            ):  # a database written before incremental trace rollups
                 trace_rollups.rebuild(self._w)
         self._w.executemany(
             "INSERT OR IGNORE INTO stream_aggregate_seals VALUES (?, 0)", [(w,) for w in agg.TIERS[1:]]
@@ -212,7 +219,9 @@ class SQLiteStore(AggregateRows):
                     self._w.execute(f"ALTER TABLE streams ADD COLUMN {column}")
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        con = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+        )
         con.execute(f"PRAGMA synchronous={self._sync}")
         configure(con)
         with self._all_lock:
@@ -280,7 +289,11 @@ class SQLiteStore(AggregateRows):
                 f"SELECT span_id, lo, n, idx FROM chunk_blocks WHERE span_id IN ({marks})", part
             ):
                 have.setdefault(sid, set()).update(chunk_blocks.indices(lo, n, idx))
-        rows = [b for sid, group in groups.items() if (b := chunk_blocks.encode(sid, group, have.get(sid))) is not None]
+        rows = [
+            b
+            for sid, group in groups.items()
+            if (b := chunk_blocks.encode(sid, group, have.get(sid))) is not None
+        ]
         con.executemany(_INSERT_BLOCK, rows)
 
     def _migrate_chunks(self) -> None:
@@ -302,7 +315,9 @@ class SQLiteStore(AggregateRows):
                     con.execute(_INSERT_BLOCK, b)
                 con.execute("DROP TABLE chunks")
 
-    def _rollup(self, con: sqlite3.Connection, prepared: trace_rollups.Prepared, new_streams: Sequence[Stream]) -> None:
+    def _rollup(
+        self, con: sqlite3.Connection, prepared: trace_rollups.Prepared, new_streams: Sequence[Stream]
+    ) -> None:
         """Fold the batch into its traces' summaries (incremental: collector/store/trace_rollups.py)."""
         trace_rollups.apply(con, prepared, new_streams)
 
@@ -364,7 +379,9 @@ class SQLiteStore(AggregateRows):
         """Bytes the database occupies on disk (main file + WAL). SQLite reuses freed pages; it does not shrink."""
         if self.path == ":memory:" or self.path.startswith("file::memory:"):
             con = self._r()
-            return int(con.execute("PRAGMA page_count").fetchone()[0] * con.execute("PRAGMA page_size").fetchone()[0])
+            return int(
+                con.execute("PRAGMA page_count").fetchone()[0] * con.execute("PRAGMA page_size").fetchone()[0]
+            )
         total = 0
         for p in (self.path, self.path + "-wal"):
             with contextlib.suppress(OSError):
@@ -456,8 +473,10 @@ class SQLiteStore(AggregateRows):
             p.append(f.until_ns)
         for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
             if val is not None:  # its own or its trace's; two index lookups, not a check of every stream
-                where.append(f"s.rowid IN (SELECT rowid FROM streams WHERE {col} = ? UNION SELECT x.rowid FROM"
-                             f" traces t JOIN streams x ON x.trace_id = t.trace_id WHERE t.{col} = ?)")
+                where.append(
+                    f"s.rowid IN (SELECT rowid FROM streams WHERE {col} = ? UNION SELECT x.rowid FROM"
+                    f" traces t JOIN streams x ON x.trace_id = t.trace_id WHERE t.{col} = ?)"
+                )
                 p.extend([val, val])
         if f.search is not None:
             clause = self._search_clause("x", f.search, p)
@@ -485,10 +504,14 @@ class SQLiteStore(AggregateRows):
         return Stream(*r) if r else None
 
     def chunks(self, span_id: str) -> list[Chunk]:
-        blocks = self._r().execute(
-            "SELECT lo, n, idx, offsets, gaps, kinds, sizes, tokens, contents FROM chunk_blocks WHERE span_id = ?",
-            (span_id,),
-        ).fetchall()
+        blocks = (
+            self._r()
+            .execute(
+                "SELECT lo, n, idx, offsets, gaps, kinds, sizes, tokens, contents FROM chunk_blocks WHERE span_id = ?",
+                (span_id,),
+            )
+            .fetchall()
+        )
         out: list[Chunk] = []
         for r in blocks:
             out += chunk_blocks.decode(span_id, r)
@@ -508,7 +531,9 @@ class SQLiteStore(AggregateRows):
     def error_rows(self, filters: Filters, limit: int) -> list[ErrorRow]:
         return sqlite_views.error_rows(self._r(), filters, limit)
 
-    def sessions(self, filters: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+    def sessions(
+        self, filters: Filters, limit: int, after: tuple[int, str] | None = None
+    ) -> list[SessionSummary]:
         return sqlite_views.sessions(self._r(), filters, limit, after)
 
     def counts(self) -> dict[str, int]:

@@ -65,7 +65,9 @@ class AggregateRows:
     _seals: dict[int, int]
     clock: Callable[[], int]
     _r: Callable[[], sqlite3.Connection]  # a reader connection of this thread (SQLiteStore._r)
-    _writing: Callable[[sqlite3.Connection], AbstractContextManager[sqlite3.Connection]]  # SQLiteStore._writing
+    _writing: Callable[
+        [sqlite3.Connection], AbstractContextManager[sqlite3.Connection]
+    ]  # SQLiteStore._writing
 
     def _new_streams(self, con: sqlite3.Connection, streams: Sequence[Stream]) -> list[Stream]:
         """The streams of a batch that ``INSERT OR IGNORE`` will store (first of each span id, not yet stored)."""
@@ -124,7 +126,9 @@ class AggregateRows:
                 for rollup in agg.ROLLUPS:
                     rows = self._read_aggregates(con, finer, seals[width], target, None, rollup)
                     self._put_states(con, agg.rollup(rows, width))
-                con.execute("UPDATE stream_aggregate_seals SET sealed_ns = ? WHERE width = ?", (target, width))
+                con.execute(
+                    "UPDATE stream_aggregate_seals SET sealed_ns = ? WHERE width = ?", (target, width)
+                )
                 seals[width] = target
             finer = width
 
@@ -157,7 +161,8 @@ class AggregateRows:
     @staticmethod
     def _put_states(con: sqlite3.Connection, states: dict[agg.RowKey, agg.AggState]) -> None:
         con.executemany(
-            _AGG_REPLACE, [(*_agg_row(w, slot, key), st.n, st.to_bytes()) for (w, slot, key), st in states.items()]
+            _AGG_REPLACE,
+            [(*_agg_row(w, slot, key), st.n, st.to_bytes()) for (w, slot, key), st in states.items()],
         )
 
     @staticmethod
@@ -196,12 +201,22 @@ class AggregateRows:
             return self._tier_rows(con, width_s, filters.since_ns, filters.until_ns, filters, rollup)
 
     def _tier_rows(
-        self, con: sqlite3.Connection, width: int, lo: int | None, hi: int | None, filters: Filters, rollup: int
+        self,
+        con: sqlite3.Connection,
+        width: int,
+        lo: int | None,
+        hi: int | None,
+        filters: Filters,
+        rollup: int,
     ) -> list[agg.Aggregate]:
         if width == agg.MINUTE:
             return self._read_aggregates(con, width, lo, hi, filters, rollup)
-        (sealed,) = con.execute("SELECT sealed_ns FROM stream_aggregate_seals WHERE width = ?", (width,)).fetchone()
-        rows = self._read_aggregates(con, width, lo, sealed if hi is None else min(hi, sealed), filters, rollup)
+        (sealed,) = con.execute(
+            "SELECT sealed_ns FROM stream_aggregate_seals WHERE width = ?", (width,)
+        ).fetchone()
+        rows = self._read_aggregates(
+            con, width, lo, sealed if hi is None else min(hi, sealed), filters, rollup
+        )
         if hi is None or hi > sealed:
             start = sealed if lo is None else max(lo, sealed)
             start -= start % (width * NS)

@@ -30,25 +30,43 @@ def error_rows(con: sqlite3.Connection, filters: Filters, limit: int) -> list[Er
     for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
         if val is not None:
             # the trace's ids are listed once (by index), not looked up per failed span
-            where.append(f"(x.{col} = ? OR x.trace_id IN (SELECT t.trace_id FROM traces t WHERE t.{col} = ?))")
+            where.append(
+                f"(x.{col} = ? OR x.trace_id IN (SELECT t.trace_id FROM traces t WHERE t.{col} = ?))"
+            )
             p.extend([val, val])
     p.append(int(limit))
     # the latest exception event's fields, read in SQL so the events' other attributes (stack traces) stay
     # undecoded
-    exc = ("(SELECT json_extract(e.value, '$.attributes.\"{key}\"') FROM json_each(x.events) e"
-           " WHERE json_extract(e.value, '$.name') = 'exception' ORDER BY e.key DESC LIMIT 1)")
+    exc = (
+        "(SELECT json_extract(e.value, '$.attributes.\"{key}\"') FROM json_each(x.events) e"
+        " WHERE json_extract(e.value, '$.name') = 'exception' ORDER BY e.key DESC LIMIT 1)"
+    )
     rows = con.execute(
         "SELECT x.trace_id, x.span_id, x.name, x.start_ns,"
         f" coalesce({exc.format(key='exception.type')}, json_extract(x.attributes, '$.\"error.type\"')),"
         f" coalesce({exc.format(key='exception.message')}, x.status_message),"
         " json_extract(x.attributes, '$.\"http.response.status_code\"')"
         f" FROM spans x INDEXED BY spans_errors WHERE {' AND '.join(where)}"
-        " ORDER BY x.start_ns DESC, x.span_id DESC LIMIT ?", p)
-    return [ErrorRow(r[0], r[1], r[2], r[3], None if r[4] is None else str(r[4]), str(r[5] or ""),
-                     r[6] if isinstance(r[6], int) else None) for r in rows]
+        " ORDER BY x.start_ns DESC, x.span_id DESC LIMIT ?",
+        p,
+    )
+    return [
+        ErrorRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            None if r[4] is None else str(r[4]),
+            str(r[5] or ""),
+            r[6] if isinstance(r[6], int) else None,
+        )
+        for r in rows
+    ]
 
-def sessions(con: sqlite3.Connection, filters: Filters, limit: int,
-             after: tuple[int, str] | None = None) -> list[SessionSummary]:
+
+def sessions(
+    con: sqlite3.Connection, filters: Filters, limit: int, after: tuple[int, str] | None = None
+) -> list[SessionSummary]:
     """``SpanStore.sessions`` over a reader connection.
 
     Walks the matching traces newest first (ties by session id); the first ``limit`` distinct sessions met are
@@ -75,17 +93,22 @@ def sessions(con: sqlite3.Connection, filters: Filters, limit: int,
         scan, scan_p = cond, p
         if after is not None:
             scan, scan_p = f"{cond} AND t.start_ns <= ?", [*p, after[0]]
-        cur = con.execute(f"SELECT t.session_id FROM traces t WHERE {scan} ORDER BY t.start_ns DESC, t.session_id",
-                          scan_p)
+        cur = con.execute(
+            f"SELECT t.session_id FROM traces t WHERE {scan} ORDER BY t.start_ns DESC, t.session_id", scan_p
+        )
         while len(out) < limit and (batch := cur.fetchmany(512)):
             for (sid,) in batch:
                 if sid in seen:
                     continue
                 seen.add(sid)
-                row = SessionSummary(*con.execute(
-                    "SELECT t.session_id, max(t.user_id), min(t.start_ns), max(t.end_ns), count(*),"
-                    " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
-                    f" WHERE {cond} AND t.session_id = ?", [*p, sid]).fetchone())
+                row = SessionSummary(
+                    *con.execute(
+                        "SELECT t.session_id, max(t.user_id), min(t.start_ns), max(t.end_ns), count(*),"
+                        " sum(t.status = 'error'), sum(t.stream_count), max(t.start_ns) FROM traces t"
+                        f" WHERE {cond} AND t.session_id = ?",
+                        [*p, sid],
+                    ).fetchone()
+                )
                 if after is not None and (-row.last_start_ns, row.session_id) <= (-after[0], after[1]):
                     continue  # on an earlier page
                 out.append(row)

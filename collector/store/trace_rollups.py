@@ -121,7 +121,9 @@ def prepare(con: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> Prepared:
     return Prepared(new, candidates, stored)
 
 
-def _earliest(best: tuple[int, str, str] | None, start: int, span: str, value: str | None) -> tuple[int, str, str] | None:
+def _earliest(
+    best: tuple[int, str, str] | None, start: int, span: str, value: str | None
+) -> tuple[int, str, str] | None:
     if not value:
         return best
     cand = (start, span, value)
@@ -177,7 +179,13 @@ def _fold(
         user = _earliest(user, h.start_ns, h.span_id, h.user_id)
     count += len(heads)
     stream_count += new_streams
-    rollup = (tid, int(has_error), stream_count, *(session or (None, None, None)), *(user or (None, None, None)))
+    rollup = (
+        tid,
+        int(has_error),
+        stream_count,
+        *(session or (None, None, None)),
+        *(user or (None, None, None)),
+    )
     if not count or start is None or end is None:
         return None, rollup
     root = _root(con, tid)

@@ -57,7 +57,9 @@ class SQLiteProcessStore(SQLiteStore):
     are retried) and the next write starts a new child. Its transaction rolls back, so nothing half-written stays.
     """
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", answer_timeout: float = ANSWER_TIMEOUT) -> None:
+    def __init__(
+        self, path: str, *, synchronous: str = "FULL", answer_timeout: float = ANSWER_TIMEOUT
+    ) -> None:
         # creates (or converts) the schema here, before the child opens the database
         super().__init__(path, synchronous=synchronous)
         self._lock = threading.Lock()  # sending, and starting or dropping the child
@@ -144,8 +146,10 @@ class SQLiteProcessStore(SQLiteStore):
                 with self._lock:
                     if self._generation == generation:
                         self._drop_child()
-                raise WriterProcessError(f"the writer process did not answer within {self._answer_timeout:g} s and "
-                                         "was restarted; the batch may not be stored")
+                raise WriterProcessError(
+                    f"the writer process did not answer within {self._answer_timeout:g} s and "
+                    "was restarted; the batch may not be stored"
+                )
             reply = recv.recv_bytes()
         except (OSError, EOFError) as e:
             with self._lock:
@@ -172,7 +176,9 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
-def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: Sequence[SpanRow] | None = None) -> memoryview:
+def encode_batch(
+    batch: IngestBatch, clock: int, observe: bool, rows: Sequence[SpanRow] | None = None
+) -> memoryview:
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
     travel as their table rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing
     left to encode in the child); ``rows``, when given, in place of ``batch.spans``."""
@@ -188,7 +194,9 @@ def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: Sequence[S
 def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, list[SpanRow]]:
     """:func:`encode_batch` undone, in the child: the batch without its spans, and their rows."""
     clock, observe, rows, streams, chunks, live = pickle.loads(msg)
-    batch = IngestBatch((), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live))
+    batch = IngestBatch(
+        (), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live)
+    )
     return clock, observe, batch, rows
 
 

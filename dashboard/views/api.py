@@ -40,16 +40,19 @@ def live() -> dict[str, Any]:
     """Streams in flight right now (``session`` / ``user`` filter them as on the live page)."""
     st = state()
     filters = live_filters()
-    return {"live": st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user),
-            "supported": st.source.live_supported}
+    return {
+        "live": st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user),
+        "supported": st.source.live_supported,
+    }
 
 
 @bp.get("/traces")
 def traces() -> dict[str, Any]:
     """Traces list (query-API shape)."""
     st = state()
-    filters = params.filters(request.args.to_dict(flat=False), allowed=TRACE_FILTERS,
-                             default_limit=st.settings.page_size)
+    filters = params.filters(
+        request.args.to_dict(flat=False), allowed=TRACE_FILTERS, default_limit=st.settings.page_size
+    )
     return st.source.traces(filters)
 
 
@@ -68,8 +71,9 @@ def trace(raw_id: str) -> dict[str, Any]:
 def streams() -> dict[str, Any]:
     """Streams list (query-API shape)."""
     st = state()
-    filters = params.filters(request.args.to_dict(flat=False), allowed=STREAM_FILTERS,
-                             default_limit=st.settings.page_size)
+    filters = params.filters(
+        request.args.to_dict(flat=False), allowed=STREAM_FILTERS, default_limit=st.settings.page_size
+    )
     return st.source.streams(filters)
 
 

@@ -15,9 +15,13 @@ bp = Blueprint("compare", __name__)
 
 COMPARE_KEYS = ("a", "b", "model_a", "model_b", "range", "service", "session", "user")
 SAMPLE = 1000  # newest streams per model read for its distributions
-MODEL_METRICS = (("ttft", "TTFT", "s"), ("time_to_first_chunk", "Time to first chunk", "s"),
-                 ("duration", "Duration", "s"), ("gap_p95", "Gap p95 per stream", "s"),
-                 ("output_tokens_per_second", "Output tokens/s", "/s"))
+MODEL_METRICS = (
+    ("ttft", "TTFT", "s"),
+    ("time_to_first_chunk", "Time to first chunk", "s"),
+    ("duration", "Duration", "s"),
+    ("gap_p95", "Gap p95 per stream", "s"),
+    ("output_tokens_per_second", "Output tokens/s", "/s"),
+)
 
 
 def _args() -> dict[str, str]:
@@ -54,16 +58,30 @@ def index() -> str:
     names = tuple(m for m, _, _ in MODEL_METRICS)
     samples: dict[str, dict[str, list[float | None]]] = {}
     for key, model in (("a", model_a), ("b", model_b)):
-        f = params.Filters(model=model or None, service=service, since=since, limit=SAMPLE, session=session,
-                           user=user)
+        f = params.Filters(
+            model=model or None, service=service, since=since, limit=SAMPLE, session=session, user=user
+        )
         samples[key] = st.source.timings(f, names) if model else {m: [] for m in names}
-    pairs = [(label, unit, distributions.pair(samples["a"][metric], samples["b"][metric], st.source.percentile))
-             for metric, label, unit in MODEL_METRICS]
+    pairs = [
+        (label, unit, distributions.pair(samples["a"][metric], samples["b"][metric], st.source.percentile))
+        for metric, label, unit in MODEL_METRICS
+    ]
     scope = params.Filters(service=service, range=range_name, session=session, user=user)
-    return render_template("compare.html", mode="models", model_a=model_a, model_b=model_b, range_name=range_name,
-                           service=service, scope=scope, pairs=pairs, n_a=len(samples["a"]["duration"]),
-                           n_b=len(samples["b"]["duration"]),
-                           sample=SAMPLE, facets=facets, ranges=list(params.RANGES))
+    return render_template(
+        "compare.html",
+        mode="models",
+        model_a=model_a,
+        model_b=model_b,
+        range_name=range_name,
+        service=service,
+        scope=scope,
+        pairs=pairs,
+        n_a=len(samples["a"]["duration"]),
+        n_b=len(samples["b"]["duration"]),
+        sample=SAMPLE,
+        facets=facets,
+        ranges=list(params.RANGES),
+    )
 
 
 def _streams(values: dict[str, str], *, session: str | None, user: str | None) -> str:
@@ -82,18 +100,28 @@ def _streams(values: dict[str, str], *, session: str | None, user: str | None) -
         candidates = [s for s in st.source.streams(scope)["streams"] if s["span_id"] != ids["a"]][:20]
         return render_template("compare.html", mode="pick", a=found["a"], candidates=candidates, scope=scope)
     chunks = {k: st.source.chunks(ids[k]) or [] for k in ("a", "b")}
-    axis = max(max(found[k].get("duration") or 0.0, *(c.get("offset") or 0.0 for c in chunks[k]), 1e-9)
-               for k in ("a", "b"))
+    axis = max(
+        max(found[k].get("duration") or 0.0, *(c.get("offset") or 0.0 for c in chunks[k]), 1e-9)
+        for k in ("a", "b")
+    )
     timelines = {k: layout.timeline(_span_of(found[k]), chunks[k], found[k], axis=axis) for k in ("a", "b")}
-    gaps = distributions.pair([c.get("gap") for c in chunks["a"]], [c.get("gap") for c in chunks["b"]],
-                              st.source.percentile)
-    return render_template("compare.html", mode="streams", a=found["a"], b=found["b"], timelines=timelines,
-                           gaps=gaps)
+    gaps = distributions.pair(
+        [c.get("gap") for c in chunks["a"]], [c.get("gap") for c in chunks["b"]], st.source.percentile
+    )
+    return render_template(
+        "compare.html", mode="streams", a=found["a"], b=found["b"], timelines=timelines, gaps=gaps
+    )
 
 
 def _span_of(stream: dict[str, Any]) -> dict[str, Any]:
     """A stream row as the span its timeline is drawn for."""
     start = float(stream.get("start") or 0.0)
-    return {"span_id": stream["span_id"], "name": stream.get("name") or stream.get("model") or "stream",
-            "start": start, "end": start + float(stream.get("duration") or 0.0),
-            "status": "error" if stream.get("outcome") == "error" else "ok", "attributes": {}, "events": []}
+    return {
+        "span_id": stream["span_id"],
+        "name": stream.get("name") or stream.get("model") or "stream",
+        "start": start,
+        "end": start + float(stream.get("duration") or 0.0),
+        "status": "error" if stream.get("outcome") == "error" else "ok",
+        "attributes": {},
+        "events": [],
+    }

@@ -22,8 +22,18 @@ def index() -> str:
     filters = params.filters(request.args.to_dict(flat=False), allowed=ERROR_FILTERS, default_range="24h")
     spans = st.source.error_rows(filters, limit=SCAN_LIMIT)
     until = filters.until if filters.until is not None else time.time()
-    since = filters.since if filters.since is not None else min((float(s["start"]) for s in spans), default=until)
+    since = (
+        filters.since if filters.since is not None else min((float(s["start"]) for s in spans), default=until)
+    )
     groups = error_groups.group(spans, since, until)
-    return render_template("errors.html", filters=filters, groups=groups, scanned=len(spans),
-                           truncated=len(spans) >= SCAN_LIMIT, since=since, until=until,
-                           facets=st.source.facets(), ranges=[r for r in params.RANGES if r != "all"])
+    return render_template(
+        "errors.html",
+        filters=filters,
+        groups=groups,
+        scanned=len(spans),
+        truncated=len(spans) >= SCAN_LIMIT,
+        since=since,
+        until=until,
+        facets=st.source.facets(),
+        ranges=[r for r in params.RANGES if r != "all"],
+    )

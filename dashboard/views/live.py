@@ -26,5 +26,11 @@ def index() -> str:
     st = state()
     live = st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user)
     recent = st.source.streams(filters)
-    return render_template("live.html", live=live, recent=recent["streams"], live_supported=st.source.live_supported,
-                           stall_threshold=st.source.stall_threshold, filters=filters)
+    return render_template(
+        "live.html",
+        live=live,
+        recent=recent["streams"],
+        live_supported=st.source.live_supported,
+        stall_threshold=st.source.stall_threshold,
+        filters=filters,
+    )

@@ -16,5 +16,10 @@ def index() -> str:
     st = state()
     filters = overview_filters()
     stats = st.source.stats(filters, bucket=bucket_for(filters))
-    return render_template("models.html", filters=filters, stats=stats, facets=st.source.facets(),
-                           ranges=["15m", "1h", "6h", "24h", "7d", "30d", "all"])
+    return render_template(
+        "models.html",
+        filters=filters,
+        stats=stats,
+        facets=st.source.facets(),
+        ranges=["15m", "1h", "6h", "24h", "7d", "30d", "all"],
+    )

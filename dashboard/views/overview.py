@@ -22,7 +22,9 @@ def overview_filters() -> params.Filters:
     args = request.args.to_dict(flat=False)
     default = None
     if "range" not in args and "since" not in args:
-        who = {k: params.text(k, v[0]) for k in ("session", "user") if len(v := args.get(k) or []) == 1 and v[0]}
+        who = {
+            k: params.text(k, v[0]) for k in ("session", "user") if len(v := args.get(k) or []) == 1 and v[0]
+        }
         default = default_range(session=who.get("session"), user=who.get("user"))
     return params.filters(args, allowed=OVERVIEW_FILTERS, default_range=default)
 
@@ -36,7 +38,9 @@ def default_range(now: float | None = None, *, session: str | None = None, user:
     filtered), so the page opens on the latest data drawn across the charts rather than as a sliver at an edge;
     ``15m`` without data, ``all`` past 30 days."""
     try:
-        newest = state().source.streams(params.Filters(limit=1, session=session, user=user)).get("streams") or []
+        newest = (
+            state().source.streams(params.Filters(limit=1, session=session, user=user)).get("streams") or []
+        )
     except Exception:  # no store yet, or a store that cannot answer: the shortest range
         return OPENING_RANGES[0]
     if not newest or not isinstance(newest[0].get("start"), (int, float)):
@@ -89,5 +93,11 @@ def index() -> str:
     if st.source.is_empty():
         return render_template("empty.html")
     stats = st.source.stats(filters, bucket=bucket)
-    return render_template("overview.html", filters=filters, stats=stats, bucket=bucket, facets=st.source.facets(),
-                           ranges=list(params.RANGES))
+    return render_template(
+        "overview.html",
+        filters=filters,
+        stats=stats,
+        bucket=bucket,
+        facets=st.source.facets(),
+        ranges=list(params.RANGES),
+    )

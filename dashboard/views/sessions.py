@@ -19,10 +19,19 @@ SESSION_FILTERS = ("service", "user", "range", "since", "until", "cursor", "limi
 def index() -> str:
     """Sessions with activity in the range (default: the last 7 days), newest activity first."""
     st = state()
-    filters = params.filters(request.args.to_dict(flat=False), allowed=SESSION_FILTERS, default_range="7d",
-                             default_limit=st.settings.page_size)
-    return render_template("sessions/list.html", filters=filters, page=st.source.sessions(filters),
-                           facets=st.source.facets(), ranges=list(params.RANGES))
+    filters = params.filters(
+        request.args.to_dict(flat=False),
+        allowed=SESSION_FILTERS,
+        default_range="7d",
+        default_limit=st.settings.page_size,
+    )
+    return render_template(
+        "sessions/list.html",
+        filters=filters,
+        page=st.source.sessions(filters),
+        facets=st.source.facets(),
+        ranges=list(params.RANGES),
+    )
 
 
 def totals(streams: list[dict[str, Any]]) -> dict[str, Any]:
@@ -31,11 +40,13 @@ def totals(streams: list[dict[str, Any]]) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for s in streams:
         outcomes[str(s.get("outcome"))] = outcomes.get(str(s.get("outcome")), 0) + 1
-    return {"input_tokens": sum(s.get("input_tokens") or 0 for s in streams),
-            "output_tokens": sum(s.get("output_tokens") or 0 for s in streams),
-            "cost": sum(costs) if costs else None,
-            "failed_streams": sum(n for o, n in outcomes.items() if o in ("error", "timeout")),
-            "outcomes": outcomes}
+    return {
+        "input_tokens": sum(s.get("input_tokens") or 0 for s in streams),
+        "output_tokens": sum(s.get("output_tokens") or 0 for s in streams),
+        "cost": sum(costs) if costs else None,
+        "failed_streams": sum(n for o, n in outcomes.items() if o in ("error", "timeout")),
+        "outcomes": outcomes,
+    }
 
 
 @bp.get("/sessions/<path:session_id>")
@@ -50,6 +61,12 @@ def detail(session_id: str) -> str:
     by_trace: dict[str, list[dict[str, Any]]] = {}
     for s in found["streams"]:
         by_trace.setdefault(s["trace_id"], []).append(s)
-    return render_template("sessions/detail.html", session_id=session_id, summary=found["session"],
-                           traces=found["traces"], by_trace=by_trace, totals=totals(found["streams"]),
-                           truncated=found.get("truncated", False))
+    return render_template(
+        "sessions/detail.html",
+        session_id=session_id,
+        summary=found["session"],
+        traces=found["traces"],
+        by_trace=by_trace,
+        totals=totals(found["streams"]),
+        truncated=found.get("truncated", False),
+    )

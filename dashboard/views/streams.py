@@ -9,16 +9,37 @@ from streamscope.dashboard.extension import state
 
 bp = Blueprint("streams", __name__)
 
-STREAM_FILTERS = ("service", "model", "outcome", "q", "min_duration", "max_duration", "min_ttft",
-                  "session", "user", "range", "since", "until", "cursor", "limit")
+STREAM_FILTERS = (
+    "service",
+    "model",
+    "outcome",
+    "q",
+    "min_duration",
+    "max_duration",
+    "min_ttft",
+    "session",
+    "user",
+    "range",
+    "since",
+    "until",
+    "cursor",
+    "limit",
+)
 
 
 @bp.get("/streams")
 def index() -> str:
     """The streams list."""
     st = state()
-    filters = params.filters(request.args.to_dict(flat=False), allowed=STREAM_FILTERS,
-                             default_limit=st.settings.page_size)
+    filters = params.filters(
+        request.args.to_dict(flat=False), allowed=STREAM_FILTERS, default_limit=st.settings.page_size
+    )
     page = st.source.streams(filters)
-    return render_template("streams/list.html", filters=filters, page=page, facets=st.source.facets(),
-                           outcomes=params.OUTCOMES, ranges=list(params.RANGES))
+    return render_template(
+        "streams/list.html",
+        filters=filters,
+        page=page,
+        facets=st.source.facets(),
+        outcomes=params.OUTCOMES,
+        ranges=list(params.RANGES),
+    )

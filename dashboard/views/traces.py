@@ -14,8 +14,23 @@ from streamscope.dashboard.extension import state
 
 bp = Blueprint("traces", __name__)
 
-TRACE_FILTERS = ("service", "model", "outcome", "status", "q", "min_duration", "max_duration", "min_ttft",
-                 "session", "user", "range", "since", "until", "cursor", "limit")
+TRACE_FILTERS = (
+    "service",
+    "model",
+    "outcome",
+    "status",
+    "q",
+    "min_duration",
+    "max_duration",
+    "min_ttft",
+    "session",
+    "user",
+    "range",
+    "since",
+    "until",
+    "cursor",
+    "limit",
+)
 
 
 #: A trace whose root has not arrived counts as in progress while its latest span ended less than this many
@@ -32,13 +47,21 @@ def in_progress(last_end: float) -> bool:
 def index() -> str:
     """The traces list: filters in the URL, cursor pagination."""
     st = state()
-    filters = params.filters(request.args.to_dict(flat=False), allowed=TRACE_FILTERS,
-                             default_limit=st.settings.page_size)
+    filters = params.filters(
+        request.args.to_dict(flat=False), allowed=TRACE_FILTERS, default_limit=st.settings.page_size
+    )
     page = st.source.traces(filters)
     for t in page["traces"]:
         t["in_progress"] = bool(t.get("waiting_for_root")) and in_progress(t["start"] + t["duration"])
-    return render_template("traces/list.html", filters=filters, page=page, facets=st.source.facets(),
-                           outcomes=params.OUTCOMES, statuses=params.STATUSES, ranges=list(params.RANGES))
+    return render_template(
+        "traces/list.html",
+        filters=filters,
+        page=page,
+        facets=st.source.facets(),
+        outcomes=params.OUTCOMES,
+        statuses=params.STATUSES,
+        ranges=list(params.RANGES),
+    )
 
 
 @bp.get("/traces/<raw_id>")
@@ -60,20 +83,38 @@ def detail(raw_id: str) -> str:
         if row.is_stream:
             chunks = st.source.chunks(span_id)
             timelines[span_id] = layout.timeline(row.span, chunks or [], streams.get(span_id))
-        details.append(SpanDetail(row=row, failure=failures.failure(row.span, streams.get(span_id)),
-                                  messages=conversation.messages(row.span.get("attributes")),
-                                  timeline=timelines.get(span_id), stream=streams.get(span_id)))
+        details.append(
+            SpanDetail(
+                row=row,
+                failure=failures.failure(row.span, streams.get(span_id)),
+                messages=conversation.messages(row.span.get("attributes")),
+                timeline=timelines.get(span_id),
+                stream=streams.get(span_id),
+            )
+        )
     spans = trace["spans"]
     session = next((s["session_id"] for s in spans if s.get("session_id")), None)
     user = next((s["user_id"] for s in spans if s.get("user_id")), None)
     ids = {sp.get("span_id") for sp in spans}
-    missing_root = any(r.depth == 0 and r.span.get("parent_span_id") and r.span.get("parent_span_id") not in ids
-                       for r in rows)
-    return render_template("traces/detail.html", trace=trace, rows=rows, start=start, total=total,
-                           waiting_root=missing_root and in_progress(start + total),
-                           root_missing=missing_root and not in_progress(start + total),
-                           timelines=list(timelines.values()), details=details, trace_session=session, trace_user=user,
-                           failed=origins(details), failed_count=sum(d.failure is not None for d in details))
+    missing_root = any(
+        r.depth == 0 and r.span.get("parent_span_id") and r.span.get("parent_span_id") not in ids
+        for r in rows
+    )
+    return render_template(
+        "traces/detail.html",
+        trace=trace,
+        rows=rows,
+        start=start,
+        total=total,
+        waiting_root=missing_root and in_progress(start + total),
+        root_missing=missing_root and not in_progress(start + total),
+        timelines=list(timelines.values()),
+        details=details,
+        trace_session=session,
+        trace_user=user,
+        failed=origins(details),
+        failed_count=sum(d.failure is not None for d in details),
+    )
 
 
 def origins(details: list[SpanDetail]) -> list[SpanDetail]:
@@ -85,8 +126,12 @@ def origins(details: list[SpanDetail]) -> list[SpanDetail]:
         parent = d.row.span.get("parent_span_id")
         if parent and d.failure is not None:
             passed_on.add((parent, failures.group_key(d.failure)))
-    return [d for d in failed if d.failure is not None
-            and (d.row.span.get("span_id"), failures.group_key(d.failure)) not in passed_on]
+    return [
+        d
+        for d in failed
+        if d.failure is not None
+        and (d.row.span.get("span_id"), failures.group_key(d.failure)) not in passed_on
+    ]
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,9 @@ def query(expr: str, legend: str, ref_id: str, *, exemplar: bool = False) -> Dat
     return Dataquery().expr(expr).legend_format(legend).ref_id(ref_id).range().exemplar(exemplar)
 
 
-def timeseries(title: str, description: str, unit: str, targets: list[Dataquery], *, width: int = 8) -> TimeSeries:
+def timeseries(
+    title: str, description: str, unit: str, targets: list[Dataquery], *, width: int = 8
+) -> TimeSeries:
     panel = TimeSeries().title(title).description(description).datasource(DATASOURCE).unit(unit)
     panel = panel.span(width).height(8).fill_opacity(10).line_width(1)
     for target in targets:
@@ -71,8 +73,12 @@ def quantile_panel(
 ) -> TimeSeries:
     """p50 / p95 / p99 of ``histogram`` per ``by`` label; exemplars on, so points link to the trace."""
     targets = [
-        query(quantile(q, histogram, by), f"p{round(q * 100)} {{{{{by}}}}}" if by else f"p{round(q * 100)}",
-              REF_IDS[i], exemplar=True)
+        query(
+            quantile(q, histogram, by),
+            f"p{round(q * 100)} {{{{{by}}}}}" if by else f"p{round(q * 100)}",
+            REF_IDS[i],
+            exemplar=True,
+        )
         for i, q in enumerate(QUANTILES)
     ]
     return timeseries(title, description, unit, targets, width=width)
@@ -80,7 +86,16 @@ def quantile_panel(
 
 def stat(title: str, description: str, unit: str, expr: str, *, width: int = 6) -> Stat:
     target = Dataquery().expr(expr).ref_id("A").instant().legend_format("__auto")
-    return Stat().title(title).description(description).datasource(DATASOURCE).unit(unit).span(width).height(4).with_target(target)
+    return (
+        Stat()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(4)
+        .with_target(target)
+    )
 
 
 def heatmap(title: str, description: str, histogram: str, selector: str = STREAM_SELECTOR) -> Heatmap:
@@ -92,4 +107,13 @@ def heatmap(title: str, description: str, histogram: str, selector: str = STREAM
         .ref_id("A")
         .range()
     )
-    return Heatmap().title(title).description(description).datasource(DATASOURCE).unit("s").span(12).height(8).with_target(target)
+    return (
+        Heatmap()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit("s")
+        .span(12)
+        .height(8)
+        .with_target(target)
+    )

@@ -35,8 +35,15 @@ def targets(dashboard: Mapping[str, Any]) -> list[Target]:
     found = []
     for panel in panels(dashboard):
         for target in panel.get("targets") or []:
-            found.append(Target(dashboard["uid"], panel["title"], target["refId"], target["expr"],
-                                bool(target.get("instant"))))
+            found.append(
+                Target(
+                    dashboard["uid"],
+                    panel["title"],
+                    target["refId"],
+                    target["expr"],
+                    bool(target.get("instant")),
+                )
+            )
     return found
 
 
@@ -75,5 +82,7 @@ def variable_queries(dashboard: Mapping[str, Any]) -> list[VariableQuery]:
         parsed = LABEL_VALUES.match(variable["query"])
         if parsed is None:
             raise ValueError(f"{variable['name']}: not a label_values() query: {variable['query']!r}")
-        found.append(VariableQuery(dashboard["uid"], variable["name"], parsed["match"] or "", parsed["label"]))
+        found.append(
+            VariableQuery(dashboard["uid"], variable["name"], parsed["match"] or "", parsed["label"])
+        )
     return found

@@ -28,8 +28,9 @@ class Profile:
     stall_rate: float  # share of streams with one long stall
     weight: float
 
-    def scenario(self, rng: random.Random, *, words: int | None = None, stall: bool | None = None,
-                 **extra: Any) -> dict[str, Any]:
+    def scenario(
+        self, rng: random.Random, *, words: int | None = None, stall: bool | None = None, **extra: Any
+    ) -> dict[str, Any]:
         """One request's scenario: this profile's timing, a seeded text length, maybe a stall."""
         n = words if words is not None else rng.randint(self.min_words, self.max_words)
         ttft = self.ttft * rng.uniform(0.7, 1.5)

@@ -72,7 +72,9 @@ class DemoStats:
         failed = sum(self.failures.values())
         if failed:
             parts.append(f"failed {failed}")
-        return f"requests {self.started} (in flight {self.in_flight}) | " + (", ".join(parts) or "none finished yet")
+        return f"requests {self.started} (in flight {self.in_flight}) | " + (
+            ", ".join(parts) or "none finished yet"
+        )
 
 
 class _Deck:
@@ -116,8 +118,12 @@ def arrivals(seed: int, rate: float) -> Iterator[Arrival]:
         yield Arrival(wait, name, user, conversations[user], pick_profile(rng), rng.randrange(1 << 62))
 
 
-async def run_demo(config: DemoConfig, *, stop: asyncio.Event | None = None,
-                   progress: Callable[[DemoStats], None] | None = None) -> DemoStats:
+async def run_demo(
+    config: DemoConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    progress: Callable[[DemoStats], None] | None = None,
+) -> DemoStats:
     """Run the workload until ``duration`` passes or ``stop`` is set; returns the final counts.
 
     Starts tracing with ``streamscope.init(config.endpoint, service_name=...)`` and shuts it down (flushed)
@@ -147,8 +153,14 @@ async def run_demo(config: DemoConfig, *, stop: asyncio.Event | None = None,
     return stats
 
 
-async def _schedule(config: DemoConfig, stop: asyncio.Event, stats: DemoStats, client: openai.AsyncOpenAI,
-                    raw_client: openai.AsyncOpenAI, progress: Callable[[DemoStats], None] | None) -> None:
+async def _schedule(
+    config: DemoConfig,
+    stop: asyncio.Event,
+    stats: DemoStats,
+    client: openai.AsyncOpenAI,
+    raw_client: openai.AsyncOpenAI,
+    progress: Callable[[DemoStats], None] | None,
+) -> None:
     slots = asyncio.Semaphore(config.concurrency)
     tasks: set[asyncio.Task[None]] = set()
     deadline = None if not config.duration else time.monotonic() + config.duration
@@ -166,8 +178,9 @@ async def _schedule(config: DemoConfig, stop: asyncio.Event, stats: DemoStats, c
             await slots.acquire()
             stats.started += 1
             stats.scenes[arrival.scene] += 1
-            task = asyncio.ensure_future(_one(arrival.scene, scene, arrival.user, arrival.conversation, stats,
-                                              slots))
+            task = asyncio.ensure_future(
+                _one(arrival.scene, scene, arrival.user, arrival.conversation, stats, slots)
+            )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
@@ -184,12 +197,17 @@ async def _schedule(config: DemoConfig, stop: asyncio.Event, stats: DemoStats, c
             progress(stats)
 
 
-async def _one(name: str, scene: Scene, user: int, conversation: int, stats: DemoStats,
-               slots: asyncio.Semaphore) -> None:
+async def _one(
+    name: str, scene: Scene, user: int, conversation: int, stats: DemoStats, slots: asyncio.Semaphore
+) -> None:
     fn, _count = SCENES[name]
     try:
-        with streamscope.context(session_id=f"session-{user:02d}-{conversation}", user_id=f"user-{user:02d}",
-                                 tags=["demo", name], metadata={"scene": name, "model": scene.profile.model}):
+        with streamscope.context(
+            session_id=f"session-{user:02d}-{conversation}",
+            user_id=f"user-{user:02d}",
+            tags=["demo", name],
+            metadata={"scene": name, "model": scene.profile.model},
+        ):
             outcome = await fn(scene)
         stats.outcomes[outcome] += 1
     except asyncio.CancelledError:  # the demo is stopping

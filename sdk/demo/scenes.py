@@ -55,8 +55,14 @@ class Scene:
 
     def model(self, scenario: Any, *, max_retries: int = 0, **kwargs: Any) -> ChatOpenAI:
         client = self.client if max_retries == 0 else self.client.with_options(max_retries=max_retries)
-        return ChatOpenAI(model=self.profile.model, async_client=client, streaming=True,
-                          max_retries=max_retries, extra_body={"scenario": scenario}, **kwargs)
+        return ChatOpenAI(
+            model=self.profile.model,
+            async_client=client,
+            streaming=True,
+            max_retries=max_retries,
+            extra_body={"scenario": scenario},
+            **kwargs,
+        )
 
     def question(self) -> str:
         return self.rng.choice(QUESTIONS)
@@ -93,10 +99,15 @@ async def stalled(scene: Scene) -> str:
 @streamscope.trace(name="POST /extract", kind="server")
 async def extract(scene: Scene) -> str:
     """Structured extraction: the JSON parser yields the growing object while the model streams it."""
-    doc = {"customer": "ACME Corp", "sentiment": "negative", "topics": ["latency", "billing"],
-           "urgency": scene.rng.randint(1, 5), "summary": "Streams stall during peak hours."}
+    doc = {
+        "customer": "ACME Corp",
+        "sentiment": "negative",
+        "topics": ["latency", "billing"],
+        "urgency": scene.rng.randint(1, 5),
+        "summary": "Streams stall during peak hours.",
+    }
     text = json.dumps(doc)
-    words = [text[i:i + 6] for i in range(0, len(text), 6)]
+    words = [text[i : i + 6] for i in range(0, len(text), 6)]
     prompt = ChatPromptTemplate.from_messages([("system", "Extract fields as JSON."), ("human", "{ticket}")])
     scenario = scene.profile.scenario(scene.rng, words=len(words), stall=False)
     del scenario["length"]
@@ -120,10 +131,13 @@ def calculator(expression: str) -> str:
     return str({"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else float("nan")}[op])
 
 
-_agent_prompt = ChatPromptTemplate.from_messages([
-    ("system", "You are a support agent. Use the tools."), ("human", "{input}"),
-    MessagesPlaceholder("agent_scratchpad"),
-])
+_agent_prompt = ChatPromptTemplate.from_messages(
+    [
+        ("system", "You are a support agent. Use the tools."),
+        ("human", "{input}"),
+        MessagesPlaceholder("agent_scratchpad"),
+    ]
+)
 
 
 @streamscope.trace(name="POST /agent", kind="server")
@@ -132,13 +146,25 @@ async def agent(scene: Scene) -> str:
     rng, p = scene.rng, scene.profile
     tag = rng.randrange(1 << 30)  # makes this conversation's scripted turns its own on the fake server
     turns = [
-        p.scenario(rng, stall=False, seed=tag, tool_calls=[{"name": "search_docs", "arguments": {"query": "timeouts"}}]),
-        p.scenario(rng, stall=False, seed=tag + 1,
-                   tool_calls=[{"name": "calculator", "arguments": {"expression": f"{rng.randint(2, 40)} * 60"}}]),
+        p.scenario(
+            rng,
+            stall=False,
+            seed=tag,
+            tool_calls=[{"name": "search_docs", "arguments": {"query": "timeouts"}}],
+        ),
+        p.scenario(
+            rng,
+            stall=False,
+            seed=tag + 1,
+            tool_calls=[{"name": "calculator", "arguments": {"expression": f"{rng.randint(2, 40)} * 60"}}],
+        ),
         p.scenario(rng, seed=tag + 2),
     ]
-    executor = AgentExecutor(create_tool_calling_agent(scene.model(turns), [search_docs, calculator], _agent_prompt),
-                             [search_docs, calculator], max_iterations=5)
+    executor = AgentExecutor(
+        create_tool_calling_agent(scene.model(turns), [search_docs, calculator], _agent_prompt),
+        [search_docs, calculator],
+        max_iterations=5,
+    )
     await _drain(executor.astream({"input": "How long is a 30-minute timeout in seconds, per the docs?"}))
     return "completed"
 
@@ -160,7 +186,7 @@ async def abandon(scene: Scene) -> str:
 async def slow_timeout(scene: Scene) -> str:
     """The model goes quiet for seconds; the app's per-chunk timeout gives up and keeps the partial answer."""
     scenario = scene.profile.scenario(scene.rng, stall=True) | {"stall": 4.0}
-    chain = (_chat_prompt | scene.model(scenario) | flow.timeout(per_chunk=1.5) | StrOutputParser())
+    chain = _chat_prompt | scene.model(scenario) | flow.timeout(per_chunk=1.5) | StrOutputParser()
     try:
         await _drain(chain.astream({"question": scene.question()}))
     except flow.StreamTimeoutError:
@@ -195,8 +221,11 @@ async def server_error(scene: Scene) -> str:
 @streamscope.trace(name="POST /chat", kind="server")
 async def rate_limited(scene: Scene) -> str:
     """A 429 with Retry-After; the client retries and the stream then completes."""
-    scenario = scene.profile.scenario(scene.rng, stall=False) | {"error_status": 429, "retry_after": 0.3,
-                                                                  "error_count": 1}
+    scenario = scene.profile.scenario(scene.rng, stall=False) | {
+        "error_status": 429,
+        "retry_after": 0.3,
+        "error_count": 1,
+    }
     await _drain(scene.model(scenario, max_retries=2).astream(scene.question()))
     return "completed"
 
@@ -219,7 +248,9 @@ async def cancelled(scene: Scene) -> str:
 async def raw_openai(scene: Scene) -> str:
     """App code on the raw openai client (traced by ``streamscope.instrument_openai(client)``)."""
     stream = await scene.raw_client.chat.completions.create(
-        model=scene.profile.model, stream=True, stream_options={"include_usage": True},
+        model=scene.profile.model,
+        stream=True,
+        stream_options={"include_usage": True},
         messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": scene.question()}],
         extra_body={"scenario": scene.profile.scenario(scene.rng)},
     )

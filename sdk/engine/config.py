@@ -39,7 +39,13 @@ child_config_var: ContextVar[RunnableConfig | None] = ContextVar("streamscope_ch
 
 def ensure_config(config: RunnableConfig | None = None) -> RunnableConfig:
     """A fresh config: defaults, then the config inherited from the enclosing run, then ``config``."""
-    out: RunnableConfig = {"tags": [], "metadata": {}, "callbacks": None, "recursion_limit": 25, "configurable": {}}
+    out: RunnableConfig = {
+        "tags": [],
+        "metadata": {},
+        "callbacks": None,
+        "recursion_limit": 25,
+        "configurable": {},
+    }
     inherited = child_config_var.get()
     if inherited is not None:
         for key, value in inherited.items():
@@ -64,7 +70,13 @@ def get_config() -> RunnableConfig:
 def _normalised(config: RunnableConfig) -> RunnableConfig:
     """``config`` with the default keys and unknown keys moved under ``configurable`` (LangChain's
     ``ensure_config``, without the inherited config)."""
-    out: RunnableConfig = {"tags": [], "metadata": {}, "callbacks": None, "recursion_limit": 25, "configurable": {}}
+    out: RunnableConfig = {
+        "tags": [],
+        "metadata": {},
+        "callbacks": None,
+        "recursion_limit": 25,
+        "configurable": {},
+    }
     for key, value in config.items():
         if value is None:
             continue

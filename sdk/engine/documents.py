@@ -12,8 +12,14 @@ class Document:
 
     type = "Document"
 
-    def __init__(self, page_content: str, metadata: dict[str, Any] | None = None, *, id: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        page_content: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.page_content = page_content
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.id = id
@@ -32,5 +38,8 @@ class Document:
         return f"Document({shown}metadata={self.metadata!r}, page_content={self.page_content!r})"
 
     def __str__(self) -> str:
-        return f"page_content={self.page_content!r} metadata={self.metadata!r}" if self.metadata else (
-            f"page_content={self.page_content!r}")
+        return (
+            f"page_content={self.page_content!r} metadata={self.metadata!r}"
+            if self.metadata
+            else (f"page_content={self.page_content!r}")
+        )

@@ -31,7 +31,12 @@ class _Run:
     __slots__ = ("ended", "input", "metadata", "name", "parent", "run_type", "streamed", "tags")
 
     def __init__(
-        self, name: str, run_type: str, tags: list[str], metadata: dict[str, Any], parent: UUID | None,
+        self,
+        name: str,
+        run_type: str,
+        tags: list[str],
+        metadata: dict[str, Any],
+        parent: UUID | None,
         input: Any,
     ) -> None:
         self.name = name
@@ -60,7 +65,9 @@ class EventStreamHandler:
     run_inline = True
     raise_error = False
 
-    def __init__(self, emit: Callable[[dict[str, Any], str | None], None], root_run_id: UUID, root_input: Any) -> None:
+    def __init__(
+        self, emit: Callable[[dict[str, Any], str | None], None], root_run_id: UUID, root_input: Any
+    ) -> None:
         self.emit = emit
         self.root_run_id = root_run_id
         self.root_input = root_input
@@ -81,15 +88,27 @@ class EventStreamHandler:
     def _send(self, event: str, run_id: UUID, data: dict[str, Any], run: _Run) -> None:
         self.emit(
             {
-                "event": event, "name": run.name, "run_id": str(run_id), "parent_ids": self.parent_ids(run_id),
-                "tags": list(run.tags), "metadata": dict(run.metadata), "data": data,
+                "event": event,
+                "name": run.name,
+                "run_id": str(run_id),
+                "parent_ids": self.parent_ids(run_id),
+                "tags": list(run.tags),
+                "metadata": dict(run.metadata),
+                "data": data,
             },
             run.run_type,
         )
 
     def _start(
-        self, run_type: str, run_id: UUID, parent_run_id: UUID | None, name: str, tags: list[str] | None,
-        metadata: dict[str, Any] | None, input: Any, deferred: bool,
+        self,
+        run_type: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        name: str,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        input: Any,
+        deferred: bool,
     ) -> None:
         with self.lock:
             known = self.runs.get(run_id)
@@ -114,12 +133,29 @@ class EventStreamHandler:
 
     # -- chains ------------------------------------------------------------------------------------------
     def on_chain_start(
-        self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, name: str | None = None,
-        run_type: str | None = None, defers_inputs: bool = False, **kwargs: Any,
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        run_type: str | None = None,
+        defers_inputs: bool = False,
+        **kwargs: Any,
     ) -> None:
-        self._start(run_type or "chain", run_id, parent_run_id, _name(serialized, name), tags, metadata, inputs,
-                    defers_inputs)
+        self._start(
+            run_type or "chain",
+            run_id,
+            parent_run_id,
+            _name(serialized, name),
+            tags,
+            metadata,
+            inputs,
+            defers_inputs,
+        )
 
     def on_chain_stream(self, chunk: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self.runs.get(run_id)
@@ -137,20 +173,43 @@ class EventStreamHandler:
 
     # -- models ------------------------------------------------------------------------------------------
     def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
-        parent_run_id: UUID | None = None, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
-        name: str | None = None, **kwargs: Any,
-    ) -> None:
-        self._start("chat_model", run_id, parent_run_id, _name(serialized, name), tags, metadata,
-                    {"messages": messages}, False)
-
-    def on_llm_start(
-        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, parent_run_id: UUID | None = None,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, name: str | None = None,
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self._start("llm", run_id, parent_run_id, _name(serialized, name), tags, metadata, {"prompts": prompts},
-                    False)
+        self._start(
+            "chat_model",
+            run_id,
+            parent_run_id,
+            _name(serialized, name),
+            tags,
+            metadata,
+            {"messages": messages},
+            False,
+        )
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start(
+            "llm", run_id, parent_run_id, _name(serialized, name), tags, metadata, {"prompts": prompts}, False
+        )
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         run = self.runs.get(run_id)
@@ -170,49 +229,99 @@ class EventStreamHandler:
         else:
             self._finish(run_id, "end", {"output": response.to_dict()})
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, reason: str = "error", **kwargs: Any) -> None:
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, reason: str = "error", **kwargs: Any
+    ) -> None:
         self._finish(run_id, "error", {"error": error, "reason": reason})
 
     # -- tools, retrievers, custom events ----------------------------------------------------------------
     def on_tool_start(
-        self, serialized: dict[str, Any], input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, name: str | None = None,
-        inputs: Any = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        inputs: Any = None,
+        **kwargs: Any,
     ) -> None:
-        self._start("tool", run_id, parent_run_id, _name(serialized, name), tags, metadata,
-                    inputs if inputs is not None else input_str, False)
+        self._start(
+            "tool",
+            run_id,
+            parent_run_id,
+            _name(serialized, name),
+            tags,
+            metadata,
+            inputs if inputs is not None else input_str,
+            False,
+        )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._finish(run_id, "end", {"output": output})
 
     def on_tool_error(
-        self, error: BaseException, *, run_id: UUID, tool_call_id: str | None = None, reason: str = "error",
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        tool_call_id: str | None = None,
+        reason: str = "error",
         **kwargs: Any,
     ) -> None:
         self._finish(run_id, "error", {"error": error, "tool_call_id": tool_call_id, "reason": reason})
 
     def on_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, name: str | None = None,
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self._start("retriever", run_id, parent_run_id, _name(serialized, name), tags, metadata, {"query": query},
-                    False)
+        self._start(
+            "retriever",
+            run_id,
+            parent_run_id,
+            _name(serialized, name),
+            tags,
+            metadata,
+            {"query": query},
+            False,
+        )
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._finish(run_id, "end", {"output": documents})
 
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, reason: str = "error", **kwargs: Any) -> None:
+    def on_retriever_error(
+        self, error: BaseException, *, run_id: UUID, reason: str = "error", **kwargs: Any
+    ) -> None:
         self._finish(run_id, "error", {"error": error, "reason": reason})
 
     def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None, **kwargs: Any,
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         self.emit(
             {
-                "event": "on_custom_event", "name": name, "run_id": str(run_id),
-                "parent_ids": self.parent_ids(run_id), "tags": list(tags or []), "metadata": dict(metadata or {}),
+                "event": "on_custom_event",
+                "name": name,
+                "run_id": str(run_id),
+                "parent_ids": self.parent_ids(run_id),
+                "tags": list(tags or []),
+                "metadata": dict(metadata or {}),
                 "data": data,
             },
             None,
@@ -223,7 +332,12 @@ class EventStreamHandler:
         running (as LangChain: a root that only invokes, such as a tool or a prompt, ends before its output is
         yielded, and sends no stream event)."""
         run = self.runs.get(self.root_run_id)
-        if run is not None and not run.streamed and not run.ended and run.run_type not in ("chat_model", "llm"):
+        if (
+            run is not None
+            and not run.streamed
+            and not run.ended
+            and run.run_type not in ("chat_model", "llm")
+        ):
             self._send(f"on_{run.run_type}_stream", self.root_run_id, {"chunk": chunk}, run)
 
 
@@ -245,9 +359,13 @@ def with_handler(config: RunnableConfig | None, handler: Any) -> RunnableConfig:
 
 class _Filter:
     def __init__(
-        self, include_names: Sequence[str] | None, include_types: Sequence[str] | None,
-        include_tags: Sequence[str] | None, exclude_names: Sequence[str] | None,
-        exclude_types: Sequence[str] | None, exclude_tags: Sequence[str] | None,
+        self,
+        include_names: Sequence[str] | None,
+        include_types: Sequence[str] | None,
+        include_tags: Sequence[str] | None,
+        exclude_names: Sequence[str] | None,
+        exclude_types: Sequence[str] | None,
+        exclude_tags: Sequence[str] | None,
     ) -> None:
         self.include = (set(include_names or ()), set(include_types or ()), set(include_tags or ()))
         self.exclude = (set(exclude_names or ()), set(exclude_types or ()), set(exclude_tags or ()))
@@ -263,7 +381,10 @@ class _Filter:
 
 
 async def stream_handler_events(
-    runnable: Runnable[Any, Any], input: Any, config: RunnableConfig | None, kwargs: dict[str, Any],
+    runnable: Runnable[Any, Any],
+    input: Any,
+    config: RunnableConfig | None,
+    kwargs: dict[str, Any],
     make_handler: Callable[[Callable[[dict[str, Any], str | None], None], UUID], EventStreamHandler],
 ) -> AsyncGenerator[tuple[dict[str, Any], str | None], None]:
     """Run ``runnable.astream`` in a task and yield ``(event, run_type)`` as the handler emits them."""

@@ -64,9 +64,14 @@ class RunnableWithMessageHistory(Runnable[Any, Any]):
     streams_natively = True
 
     def __init__(
-        self, runnable: Any, get_session_history: Callable[..., BaseChatMessageHistory], *,
-        input_messages_key: str | None = None, output_messages_key: str | None = None,
-        history_messages_key: str | None = None, history_factory_config: Sequence[Any] | None = None,
+        self,
+        runnable: Any,
+        get_session_history: Callable[..., BaseChatMessageHistory],
+        *,
+        input_messages_key: str | None = None,
+        output_messages_key: str | None = None,
+        history_messages_key: str | None = None,
+        history_factory_config: Sequence[Any] | None = None,
     ) -> None:
         self.runnable = coerce_to_runnable(runnable)
         self.get_session_history = get_session_history
@@ -83,7 +88,8 @@ class RunnableWithMessageHistory(Runnable[Any, Any]):
             raise ValueError(
                 f"Missing keys {sorted(missing)} in config['configurable'] Expected keys are "
                 f"{sorted(self.history_keys)}.When using via .invoke() or .stream(), pass in a config; e.g., "
-                f"chain.invoke({{'input': 'foo'}}, {example})")
+                f"chain.invoke({{'input': 'foo'}}, {example})"
+            )
         if len(self.history_keys) == 1:
             return self.get_session_history(configurable[self.history_keys[0]])
         return self.get_session_history(**{key: configurable[key] for key in self.history_keys})

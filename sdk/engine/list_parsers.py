@@ -42,7 +42,7 @@ class ListOutputParser(BaseOutputParser):
             parts = self.parse(buffer)
             return (parts[:-1], parts[-1]) if len(parts) > 1 else ([], buffer)
         done = matches[:-1]
-        return [m.group(1) for m in done], buffer[done[-1].end():] if done else buffer
+        return [m.group(1) for m in done], buffer[done[-1].end() :] if done else buffer
 
     @staticmethod
     def _text(chunk: Any) -> str | None:

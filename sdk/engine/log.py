@@ -96,9 +96,16 @@ class _LogBuilder:
             key = event["name"] if count == 1 else f"{event['name']}:{count}"
             self.keys[run_id] = key
             entry = {
-                "id": run_id, "name": event["name"], "type": run_type, "tags": event["tags"],
-                "metadata": event["metadata"], "start_time": _now(), "streamed_output": [],
-                "streamed_output_str": [], "final_output": None, "end_time": None,
+                "id": run_id,
+                "name": event["name"],
+                "type": run_type,
+                "tags": event["tags"],
+                "metadata": event["metadata"],
+                "start_time": _now(),
+                "streamed_output": [],
+                "streamed_output_str": [],
+                "final_output": None,
+                "end_time": None,
             }
             return [{"op": "add", "path": f"/logs/{_escape(key)}", "value": entry}]
         key = self.keys.get(run_id)
@@ -110,8 +117,18 @@ class _LogBuilder:
             chunk = data.get("chunk")
             ops = []
             if run_type in ("chat_model", "llm"):
-                text = getattr(chunk, "content", None) if run_type == "chat_model" else getattr(chunk, "text", None)
-                ops.append({"op": "add", "path": f"{base}/streamed_output_str/-", "value": text if isinstance(text, str) else ""})
+                text = (
+                    getattr(chunk, "content", None)
+                    if run_type == "chat_model"
+                    else getattr(chunk, "text", None)
+                )
+                ops.append(
+                    {
+                        "op": "add",
+                        "path": f"{base}/streamed_output_str/-",
+                        "value": text if isinstance(text, str) else "",
+                    }
+                )
             ops.append({"op": "add", "path": f"{base}/streamed_output/-", "value": chunk})
             return ops
         ops = [{"op": "add", "path": f"{base}/final_output", "value": data.get("output")}]
@@ -123,8 +140,12 @@ class _LogBuilder:
     def _root(self, suffix: str, run_type: str, event: dict[str, Any]) -> list[dict[str, Any]]:
         if suffix == "start":
             state = {
-                "id": event["run_id"], "streamed_output": [], "final_output": None, "logs": {},
-                "name": event["name"], "type": run_type,
+                "id": event["run_id"],
+                "streamed_output": [],
+                "final_output": None,
+                "logs": {},
+                "name": event["name"],
+                "type": run_type,
             }
             return [{"op": "replace", "path": "", "value": state}]
         if suffix == "stream":
@@ -189,7 +210,11 @@ async def astream_log(
             if diff:
                 yield patch
             else:
-                state = RunLog(*ops, state=apply_patch(None, copy.deepcopy(ops))) if state is None else state + patch
+                state = (
+                    RunLog(*ops, state=apply_patch(None, copy.deepcopy(ops)))
+                    if state is None
+                    else state + patch
+                )
                 yield state
     finally:
         await stream.aclose()

@@ -192,7 +192,9 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
                     args = {}
                 if not isinstance(args, dict):
                     args = {}
-            calls.append({"name": tc.get("name") or "", "args": args, "id": tc.get("id"), "type": "tool_call"})
+            calls.append(
+                {"name": tc.get("name") or "", "args": args, "id": tc.get("id"), "type": "tool_call"}
+            )
         return calls
 
     @tool_calls.setter
@@ -256,9 +258,15 @@ def merge_lists(left: list[Any], right: list[Any]) -> list[Any]:
     for block in right:
         if _mergeable_index(block):
             for i, prior in enumerate(merged):
-                if (isinstance(prior, dict) and prior.get("index") == block["index"]
-                        and (prior.get("id") in (None, "") or block.get("id") in (None, "")
-                             or prior.get("id") == block.get("id"))):
+                if (
+                    isinstance(prior, dict)
+                    and prior.get("index") == block["index"]
+                    and (
+                        prior.get("id") in (None, "")
+                        or block.get("id") in (None, "")
+                        or prior.get("id") == block.get("id")
+                    )
+                ):
                     merged[i] = merge_dicts(prior, {k: v for k, v in block.items() if k != "type"})
                     break
             else:
@@ -315,7 +323,16 @@ class AIChunkAccumulator:
     """Folds ``AIMessageChunk``s one at a time without keeping them (``add`` each, then ``result()``)."""
 
     __slots__ = (
-        "_additional", "_first", "_id", "_last", "_metadata", "_name", "_parts", "_tool_order", "_tools", "_usage",
+        "_additional",
+        "_first",
+        "_id",
+        "_last",
+        "_metadata",
+        "_name",
+        "_parts",
+        "_tool_order",
+        "_tools",
+        "_usage",
     )
 
     def __init__(self) -> None:
@@ -356,12 +373,21 @@ class AIChunkAccumulator:
         parts.append(chunk.content)
         cid = chunk.id
         # (the same id again, as on every chunk of a run, changes nothing)
-        if cid and cid != self._id and (
-                self._id is None or (self._id.startswith("lc_run--") and not cid.startswith("lc_run--"))):
+        if (
+            cid
+            and cid != self._id
+            and (self._id is None or (self._id.startswith("lc_run--") and not cid.startswith("lc_run--")))
+        ):
             self._id = cid
         # one test for the common chunk (text only); the rest only when a field is set
-        if (chunk.name or chunk.tool_call_chunks or chunk.usage_metadata or chunk.additional_kwargs
-                or chunk.response_metadata or chunk.chunk_position == "last"):
+        if (
+            chunk.name
+            or chunk.tool_call_chunks
+            or chunk.usage_metadata
+            or chunk.additional_kwargs
+            or chunk.response_metadata
+            or chunk.chunk_position == "last"
+        ):
             self._add_fields(chunk)
 
     def _add_fields(self, chunk: AIMessageChunk) -> None:
@@ -387,7 +413,12 @@ class AIChunkAccumulator:
             index = tc.get("index", i)
             current = tools.get(index)
             if current is None:
-                tools[index] = {"name": tc.get("name"), "args": tc.get("args") or "", "id": tc.get("id"), "index": index}
+                tools[index] = {
+                    "name": tc.get("name"),
+                    "args": tc.get("args") or "",
+                    "id": tc.get("id"),
+                    "index": index,
+                }
                 self._tool_order.append(index)
                 continue
             if tc.get("name") and not current["name"]:

@@ -98,10 +98,21 @@ class ChatGenerationChunk(ChatGeneration):
         (:class:`streamscope.engine.callbacks.TokenSink`)."""
         message = self.message
         content = message.content
-        if (type(content) is str and content and message_id is not None and message.id == message_id
-                and not (message.tool_call_chunks or message.usage_metadata or message.response_metadata
-                         or message.additional_kwargs or message.name or message.chunk_position
-                         or self.generation_info)):
+        if (
+            type(content) is str
+            and content
+            and message_id is not None
+            and message.id == message_id
+            and not (
+                message.tool_call_chunks
+                or message.usage_metadata
+                or message.response_metadata
+                or message.additional_kwargs
+                or message.name
+                or message.chunk_position
+                or self.generation_info
+            )
+        ):
             return content
         return None
 
@@ -170,9 +181,7 @@ class ChatResult:
 class LLMResult:
     """``generations[i]`` holds the generations for the i-th prompt."""
 
-    def __init__(
-        self, generations: list[list[Generation]], llm_output: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, generations: list[list[Generation]], llm_output: dict[str, Any] | None = None) -> None:
         self.generations = generations
         self.llm_output = llm_output
 

@@ -80,7 +80,9 @@ class BaseOutputParser(Runnable[Any, Any]):
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         yield self.invoke(input, config, **kwargs)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         yield await self.ainvoke(input, config, **kwargs)
 
 
@@ -176,8 +178,10 @@ def _message_fields(message: BaseMessage) -> dict[str, Any]:
     if calls:
         import json
 
-        fields["tool_call_chunks"] = [{"name": c.get("name"), "args": json.dumps(c.get("args", {})),
-                                       "id": c.get("id"), "index": i} for i, c in enumerate(calls)]
+        fields["tool_call_chunks"] = [
+            {"name": c.get("name"), "args": json.dumps(c.get("args", {})), "id": c.get("id"), "index": i}
+            for i, c in enumerate(calls)
+        ]
     return fields
 
 
@@ -233,7 +237,9 @@ class JsonOutputParser(BaseOutputParser):
     def _emit(self, previous: Any, parsed: Any) -> Any:
         if not self.diff:
             return parsed
-        return [{"op": "replace", "path": "", "value": parsed}] if previous is None else _diff(previous, parsed)
+        return (
+            [{"op": "replace", "path": "", "value": parsed}] if previous is None else _diff(previous, parsed)
+        )
 
     def _transform(
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any

@@ -155,9 +155,11 @@ class MessagesPlaceholder:
                 raise KeyError(f"Missing messages for placeholder {self.variable_name!r}.")
             return []
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"variable {self.variable_name} should be a list of base messages, got {value!r}.")
+            raise ValueError(
+                f"variable {self.variable_name} should be a list of base messages, got {value!r}."
+            )
         messages = convert_to_messages(list(value))
-        return messages[-self.n_messages:] if self.n_messages else messages
+        return messages[-self.n_messages :] if self.n_messages else messages
 
 
 class BaseMessagePromptTemplate:
@@ -171,8 +173,9 @@ class BaseMessagePromptTemplate:
         self.additional_kwargs = additional_kwargs
 
     @classmethod
-    def from_template(cls, template: str, partial_variables: Mapping[str, Any] | None = None,
-                      **kwargs: Any) -> Any:
+    def from_template(
+        cls, template: str, partial_variables: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
         return cls(PromptTemplate(template, **dict(partial_variables or {})), **kwargs)
 
     @property

@@ -23,8 +23,14 @@ class BaseRetriever(Runnable[str, list[Document]]):
 
     run_type = "retriever"
 
-    def __init__(self, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
-                 name: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        **fields: Any,
+    ) -> None:
         self.tags = tags
         self.metadata = metadata
         self.name = name
@@ -38,8 +44,7 @@ class BaseRetriever(Runnable[str, list[Document]]):
         """Default: the sync method on a worker thread."""
         ctx = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, lambda: ctx.run(self._call_sync, query, run_manager, {}))
+        return await loop.run_in_executor(None, lambda: ctx.run(self._call_sync, query, run_manager, {}))
 
     def _ls_params(self) -> dict[str, Any]:
         name = self.get_name()
@@ -51,8 +56,13 @@ class BaseRetriever(Runnable[str, list[Document]]):
 
     def _manager(self, config: RunnableConfig) -> CallbackManager:
         return CallbackManager.configure(
-            config.get("callbacks"), None, False, config.get("tags"), self.tags,
-            {**(config.get("metadata") or {}), **self._ls_params()}, self.metadata,
+            config.get("callbacks"),
+            None,
+            False,
+            config.get("tags"),
+            self.tags,
+            {**(config.get("metadata") or {}), **self._ls_params()},
+            self.metadata,
         )
 
     def _call_sync(self, query: str, run_manager: RunManager, kwargs: dict[str, Any]) -> list[Document]:
@@ -64,7 +74,8 @@ class BaseRetriever(Runnable[str, list[Document]]):
     def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
         cfg = ensure_config(config)
         rm = self._manager(cfg).on_retriever_start(
-            None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None))
+            None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
+        )
         try:
             documents = self._call_sync(input, rm, kwargs)
         except BaseException as exc:
@@ -73,10 +84,13 @@ class BaseRetriever(Runnable[str, list[Document]]):
         rm.on_retriever_end(documents)
         return documents
 
-    async def ainvoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
+    async def ainvoke(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[Document]:
         cfg = ensure_config(config)
         rm = await self._manager(cfg).aon_retriever_start(
-            None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None))
+            None, input, name=cfg.get("run_name") or self.get_name(), run_id=cfg.pop("run_id", None)
+        )
         try:
             method = self._aget_relevant_documents
             if type(self)._aget_relevant_documents is BaseRetriever._aget_relevant_documents:

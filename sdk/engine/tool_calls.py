@@ -63,7 +63,8 @@ def parse_tool_call(
         except json.JSONDecodeError as exc:
             raise OutputParserException(
                 f"Function {function['name']} arguments:\n\n{arguments}\n\nare not valid JSON. "
-                f"Received JSONDecodeError {exc}") from exc
+                f"Received JSONDecodeError {exc}"
+            ) from exc
     parsed: dict[str, Any] = {"name": function["name"] or "", "args": args or {}}
     if return_id:
         return dict(tool_call(name=parsed["name"], args=parsed["args"], id=raw_tool_call.get("id")))
@@ -71,7 +72,11 @@ def parse_tool_call(
 
 
 def parse_tool_calls(
-    raw_tool_calls: list[dict[str, Any]], *, partial: bool = False, strict: bool = False, return_id: bool = True
+    raw_tool_calls: list[dict[str, Any]],
+    *,
+    partial: bool = False,
+    strict: bool = False,
+    return_id: bool = True,
 ) -> list[dict[str, Any]]:
     """Every parseable raw tool call; the errors of the others raised together."""
     from streamscope.engine.parsers import OutputParserException

@@ -19,8 +19,14 @@ class JsonOutputToolsParser(BaseCumulativeTransformOutputParser):
     """The message's tool calls as ``{"type": <tool name>, "args": {...}}`` (plus ``"id"`` with
     ``return_id=True``); ``first_tool_only=True`` gives the first one (or ``None``)."""
 
-    def __init__(self, *, strict: bool = False, return_id: bool = False, first_tool_only: bool = False,
-                 diff: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        return_id: bool = False,
+        first_tool_only: bool = False,
+        diff: bool = False,
+    ) -> None:
         super().__init__(diff=diff)
         self.strict = strict
         self.return_id = return_id
@@ -40,8 +46,9 @@ class JsonOutputToolsParser(BaseCumulativeTransformOutputParser):
             raw = message.additional_kwargs.get("tool_calls")
             if raw is None:
                 return None
-            calls = parse_tool_calls(copy.deepcopy(raw), partial=partial, strict=self.strict,
-                                     return_id=self.return_id)
+            calls = parse_tool_calls(
+                copy.deepcopy(raw), partial=partial, strict=self.strict, return_id=self.return_id
+            )
         for call in calls:
             call["type"] = call.pop("name")
         return calls

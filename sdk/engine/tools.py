@@ -246,8 +246,12 @@ class BaseTool(Runnable[Any, Any]):
 
     def _manager(self, config: RunnableConfig) -> CallbackManager:
         return CallbackManager.configure(
-            config.get("callbacks"), self.callbacks, inheritable_tags=config.get("tags"), local_tags=self.tags,
-            inheritable_metadata=config.get("metadata"), local_metadata=self.metadata,
+            config.get("callbacks"),
+            self.callbacks,
+            inheritable_tags=config.get("tags"),
+            local_tags=self.tags,
+            inheritable_metadata=config.get("metadata"),
+            local_metadata=self.metadata,
         )
 
     def _start_kwargs(self, config: RunnableConfig, tool_input: Any, call_id: str | None) -> dict[str, Any]:
@@ -397,13 +401,20 @@ class StructuredTool(BaseTool):
         tool_name = name or source.__name__
         doc_description, _ = _parse_docstring(source.__doc__ or "")
         if description is None and not doc_description:
-            raise ValueError(f"Tool {tool_name!r} needs a description: pass one or give the function a docstring.")
+            raise ValueError(
+                f"Tool {tool_name!r} needs a description: pass one or give the function a docstring."
+            )
         schema = args_schema
         if schema is None and infer_schema:
             schema = schema_from_function(source, tool_name)
         return cls(
-            name=tool_name, description=description or doc_description, func=func, coroutine=coroutine,
-            args_schema=schema, return_direct=return_direct, **kwargs,
+            name=tool_name,
+            description=description or doc_description,
+            func=func,
+            coroutine=coroutine,
+            args_schema=schema,
+            return_direct=return_direct,
+            **kwargs,
         )
 
     def _extras(self, config: RunnableConfig, run_manager: RunManager) -> dict[str, Any]:

@@ -19,7 +19,8 @@ __all__ = ["XMLOutputParser"]
 
 _MISSING_DEFUSEDXML = (
     "defusedxml is not installed. Please install it to use the defusedxml parser. You can install it with "
-    "`pip install defusedxml`. See https://github.com/tiran/defusedxml for more details")
+    "`pip install defusedxml`. See https://github.com/tiran/defusedxml for more details"
+)
 
 
 def _element_tree(parser: str) -> Any:
@@ -61,7 +62,7 @@ class _StreamingXML:
             match = self._START.search(self.buffer)
             if match is None:
                 return
-            self.buffer, self.started = self.buffer[match.start():], True
+            self.buffer, self.started = self.buffer[match.start() :], True
         self.pull.feed(self.buffer)
         self.buffer = ""
         try:
@@ -111,8 +112,9 @@ class XMLOutputParser(BaseOutputParser):
         try:
             return self._to_dict(tree.fromstring(text))
         except ET.ParseError as exc:
-            raise OutputParserException(f"Failed to parse XML format from completion {text}. Got: {exc}",
-                                        llm_output=text) from exc
+            raise OutputParserException(
+                f"Failed to parse XML format from completion {text}. Got: {exc}", llm_output=text
+            ) from exc
 
     def _to_dict(self, root: ET.Element) -> dict[str, Any]:
         if root.text and bool(re.search(r"\S", root.text)):

@@ -18,7 +18,16 @@ from typing import Any, Protocol
 
 from streamscope.tracing.decorator import is_timeout
 
-__all__ = ["ABANDONED", "CANCELLED", "COMPLETED", "ERROR", "TIMEOUT", "Recording", "consumer_outcome", "producer_outcome"]
+__all__ = [
+    "ABANDONED",
+    "CANCELLED",
+    "COMPLETED",
+    "ERROR",
+    "TIMEOUT",
+    "Recording",
+    "consumer_outcome",
+    "producer_outcome",
+]
 
 COMPLETED = "completed"
 ABANDONED = "abandoned"

@@ -26,8 +26,16 @@ from streamscope.tracing.streams import (
 
 __all__ = ["classify", "record_completion", "start_recording", "usage_only"]
 
-_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "frequency_penalty",
-           "presence_penalty", "seed", "stop")
+_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "stop",
+)
 
 
 def start_recording(owner: Any, kwargs: Mapping[str, Any]) -> StreamRecorder:
@@ -55,7 +63,9 @@ def start_recording(owner: Any, kwargs: Mapping[str, Any]) -> StreamRecorder:
 
 
 def _usage(rec: StreamRecorder | StreamFacts, usage: Any) -> None:
-    rec.set_usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None), "provider")
+    rec.set_usage(
+        getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None), "provider"
+    )
 
 
 def classify(chunk: Any, rec: StreamFacts) -> tuple[int, str]:

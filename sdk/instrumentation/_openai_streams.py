@@ -124,7 +124,11 @@ class _Step:
             text = None
             try:
                 fields = item.__dict__
-                if fields["id"] == self._last_id and fields["model"] == self._last_model and fields["usage"] is None:
+                if (
+                    fields["id"] == self._last_id
+                    and fields["model"] == self._last_model
+                    and fields["usage"] is None
+                ):
                     choices = fields["choices"]
                     if len(choices) == 1:
                         choice = choices[0].__dict__
@@ -199,9 +203,15 @@ class TracedStream(Stream[_T]):
                 recording.end(producer_outcome(exc), exc)
                 raise
             return _Recorder(  # type: ignore[no-any-return]
-                source, columns[0], columns[1], RAW,
+                source,
+                columns[0],
+                columns[1],
+                RAW,
                 None if hide is None else functools.partial(_hidden, hide),
-                functools.partial(_done, recording), functools.partial(recording.end, ABANDONED), self)
+                functools.partial(_done, recording),
+                functools.partial(recording.end, ABANDONED),
+                self,
+            )
         return self._iterate(recording)
 
     def _iterate(self, recording: Recording) -> Iterator[_T]:

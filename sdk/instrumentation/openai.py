@@ -80,7 +80,9 @@ def is_instrumented(client: Any = None) -> bool:
     if client is None:
         return hasattr(Completions.create, _ORIGINAL)
     completions = client.chat.completions
-    return hasattr(completions.__dict__.get("create"), _ORIGINAL) or hasattr(type(completions).create, _ORIGINAL)
+    return hasattr(completions.__dict__.get("create"), _ORIGINAL) or hasattr(
+        type(completions).create, _ORIGINAL
+    )
 
 
 def _unpatched(cls: Any) -> Any:

@@ -29,16 +29,22 @@ class SpanList(list[ReadableSpan]):
     def one(self, name: str) -> ReadableSpan:
         """The only span called ``name`` (AssertionError if there are none or several)."""
         found = self.named(name)
-        assert len(found) == 1, f"expected one span named {name!r}, found {len(found)}: {[s.name for s in self]}"
+        assert len(found) == 1, (
+            f"expected one span named {name!r}, found {len(found)}: {[s.name for s in self]}"
+        )
         return found[0]
 
     def llm_spans(self) -> list[ReadableSpan]:
-        return [s for s in self if (s.attributes or {}).get(GEN_AI_OPERATION_NAME) in ("chat", "text_completion")]
+        return [
+            s for s in self if (s.attributes or {}).get(GEN_AI_OPERATION_NAME) in ("chat", "text_completion")
+        ]
 
     def chunks_of(self, span: ReadableSpan) -> list[ReadableSpan]:
         """Chunk spans whose parent is ``span``, by index."""
         sid = span.context.span_id if span.context else None
-        found = [s for s in self if s.name == CHUNK_SPAN_NAME and s.parent is not None and s.parent.span_id == sid]
+        found = [
+            s for s in self if s.name == CHUNK_SPAN_NAME and s.parent is not None and s.parent.span_id == sid
+        ]
         return sorted(found, key=lambda s: int((s.attributes or {}).get("streamscope.chunk.index", 0)))  # type: ignore[arg-type]
 
 
@@ -84,9 +90,15 @@ def capture_spans(
     provider = build_provider(resource, pipeline)
     active = state.Active(
         tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
-        settings=Settings(capture_content=capture_content, chunk_spans=chunk_spans, stall_threshold=stall_threshold,
-                          redact=safe(redact), count_tokens=count_tokens),
-        pipeline=pipeline, resource=resource,
+        settings=Settings(
+            capture_content=capture_content,
+            chunk_spans=chunk_spans,
+            stall_threshold=stall_threshold,
+            redact=safe(redact),
+            count_tokens=count_tokens,
+        ),
+        pipeline=pipeline,
+        resource=resource,
     )
     state.push(active)
     handler = attach_engine() if instrument_engine else None

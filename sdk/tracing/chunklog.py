@@ -66,8 +66,9 @@ class ChunkLog:
                 if kind == RAW:
                     try:
                         if classify is None:
-                            kind, payload = ((CONTENT, payload) if isinstance(payload, str) and payload
-                                             else (EMPTY, ""))
+                            kind, payload = (
+                                (CONTENT, payload) if isinstance(payload, str) and payload else (EMPTY, "")
+                            )
                         else:
                             kind, payload = classify(payload, learned)
                     except Exception:

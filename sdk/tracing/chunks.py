@@ -88,10 +88,19 @@ class ChunkBatch:
         return [
             ReadableSpan(
                 A.CHUNK_SPAN_NAME,
-                context=SpanContext(self.trace_id, int.from_bytes(ids[8 * i:8 * i + 8], "big"), is_remote=False,
-                                    trace_flags=flags),
-                parent=parent, resource=resource, attributes=attrs, kind=SpanKind.INTERNAL,
-                start_time=wall, end_time=wall, instrumentation_scope=self.scope,
+                context=SpanContext(
+                    self.trace_id,
+                    int.from_bytes(ids[8 * i : 8 * i + 8], "big"),
+                    is_remote=False,
+                    trace_flags=flags,
+                ),
+                parent=parent,
+                resource=resource,
+                attributes=attrs,
+                kind=SpanKind.INTERNAL,
+                start_time=wall,
+                end_time=wall,
+                instrumentation_scope=self.scope,
             )
             for i, (wall, attrs) in enumerate(self.rows())
         ]

@@ -144,8 +144,13 @@ def resolve(
 ) -> Config:
     """Build the effective :class:`Config`; raises :class:`ConfigError` with a one-sentence reason."""
     env = os.environ if env is None else env
-    proto = protocol or _env(env, "STREAMSCOPE_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                             "OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    proto = (
+        protocol
+        or _env(
+            env, "STREAMSCOPE_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
+        )
+        or "http/protobuf"
+    )
     if proto not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {proto!r}.")
 
@@ -166,7 +171,9 @@ def resolve(
             endpoint = _traces_url(endpoint)
 
     if headers is None:
-        raw = _env(env, "STREAMSCOPE_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+        raw = _env(
+            env, "STREAMSCOPE_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"
+        )
         headers = parse_headers(raw) if raw else {}
 
     def flag(arg: bool | None, name: str, default: bool) -> bool:
@@ -187,8 +194,9 @@ def resolve(
     stall = num(stall_threshold, ("STREAMSCOPE_STALL_THRESHOLD",), DEFAULT_STALL_THRESHOLD)
     if stall <= 0:
         raise ConfigError(f"stall_threshold must be a positive number of seconds; got {stall}.")
-    queue = int(num(max_queue_size, ("STREAMSCOPE_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"),
-                    DEFAULT_MAX_QUEUE_SIZE))
+    queue = int(
+        num(max_queue_size, ("STREAMSCOPE_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"), DEFAULT_MAX_QUEUE_SIZE)
+    )
     if queue < 1:
         raise ConfigError(f"max_queue_size must be at least 1; got {queue}.")
     live = num(live_interval, ("STREAMSCOPE_LIVE_INTERVAL",), DEFAULT_LIVE_INTERVAL)
@@ -204,12 +212,16 @@ def resolve(
     if redact is not None and not callable(redact):
         raise ConfigError(f"redact must be a callable taking and returning a str; got {redact!r}.")
     if count_tokens is not None and not callable(count_tokens):
-        raise ConfigError(f"count_tokens must be a callable taking a str and returning an int; got {count_tokens!r}.")
+        raise ConfigError(
+            f"count_tokens must be a callable taking a str and returning an int; got {count_tokens!r}."
+        )
 
     return Config(
         endpoint=endpoint,
         protocol=proto,
-        service_name=service_name or _env(env, "STREAMSCOPE_SERVICE_NAME", "OTEL_SERVICE_NAME") or "unknown_service",
+        service_name=service_name
+        or _env(env, "STREAMSCOPE_SERVICE_NAME", "OTEL_SERVICE_NAME")
+        or "unknown_service",
         headers=dict(headers),
         settings=Settings(
             capture_content=flag(capture_content, "STREAMSCOPE_CAPTURE_CONTENT", True),

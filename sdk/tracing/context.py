@@ -18,7 +18,9 @@ from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing import attributes as A
 
-_current: ContextVar[Mapping[str, AttributeValue]] = ContextVar("streamscope_context", default=MappingProxyType({}))
+_current: ContextVar[Mapping[str, AttributeValue]] = ContextVar(
+    "streamscope_context", default=MappingProxyType({})
+)
 
 
 def current_attributes() -> Mapping[str, AttributeValue]:

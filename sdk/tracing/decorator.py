@@ -68,7 +68,8 @@ class _Run:
         self.ended = False
         try:
             self.span = state.current().tracer.start_span(
-                name, context=parent, kind=kind, attributes={A.RUN_TYPE: "function"})
+                name, context=parent, kind=kind, attributes={A.RUN_TYPE: "function"}
+            )
             self.ctx = otel_trace.set_span_in_context(self.span, parent)
         except Exception as exc:
             report("trace(start)", exc)
@@ -100,8 +101,13 @@ class _Run:
             if result in ("error", "timeout") and exc is not None:
                 self.span.set_attribute(A.ERROR_TYPE, type(exc).__name__)
                 settings = state.current().settings
-                mark_error(self.span, exc, fallback=type(exc).__name__, capture_content=settings.capture_content,
-                           redact=settings.redact)
+                mark_error(
+                    self.span,
+                    exc,
+                    fallback=type(exc).__name__,
+                    capture_content=settings.capture_content,
+                    redact=settings.redact,
+                )
             self.span.end()
         except Exception as err:
             report("trace(end)", err)
@@ -143,8 +149,9 @@ def _trace_coroutine(func: Callable[..., Any], name: str, kind: SpanKind) -> Cal
     return wrapper
 
 
-def _traced_generator(gen: Generator[Any, Any, Any], name: str, kind: SpanKind,
-                      parent: otel_context.Context) -> Generator[Any, Any, Any]:
+def _traced_generator(
+    gen: Generator[Any, Any, Any], name: str, kind: SpanKind, parent: otel_context.Context
+) -> Generator[Any, Any, Any]:
     run = _Run(name, kind, parent)
     to_send: Any = None
     to_throw: BaseException | None = None
@@ -181,8 +188,9 @@ def _traced_generator(gen: Generator[Any, Any, Any], name: str, kind: SpanKind,
         run.end(outcome="abandoned")
 
 
-async def _traced_async_generator(agen: AsyncGenerator[Any, Any], name: str, kind: SpanKind,
-                                  parent: otel_context.Context) -> AsyncGenerator[Any, Any]:
+async def _traced_async_generator(
+    agen: AsyncGenerator[Any, Any], name: str, kind: SpanKind, parent: otel_context.Context
+) -> AsyncGenerator[Any, Any]:
     run = _Run(name, kind, parent)
     to_send: Any = None
     to_throw: BaseException | None = None
@@ -272,6 +280,8 @@ def trace(func: Any = None, /, *, name: str | None = None, kind: SpanKind | str 
 
     if func is not None:
         if not callable(func):
-            raise TypeError("@streamscope.trace decorates functions; use @trace or @trace(name=..., kind=...).")
+            raise TypeError(
+                "@streamscope.trace decorates functions; use @trace or @trace(name=..., kind=...)."
+            )
         return decorate(func)
     return decorate

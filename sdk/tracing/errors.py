@@ -55,8 +55,14 @@ def http_attributes(error: BaseException) -> dict[str, AttributeValue]:
     return out
 
 
-def mark_error(span: Span, error: BaseException | None, *, fallback: str, capture_content: bool,
-               redact: Callable[[str], str] | None = None) -> None:
+def mark_error(
+    span: Span,
+    error: BaseException | None,
+    *,
+    fallback: str,
+    capture_content: bool,
+    redact: Callable[[str], str] | None = None,
+) -> None:
     """Set status ERROR on ``span``; record ``error`` (if any) as an ``exception`` event.
 
     ``fallback`` is the status description when there is no exception (or no message to show). ``redact``
@@ -72,9 +78,18 @@ def mark_error(span: Span, error: BaseException | None, *, fallback: str, captur
         message = redact(str(error))
         stacktrace = redact("".join(traceback.format_exception(type(error), error, error.__traceback__)))
         module, qualname = type(error).__module__, type(error).__qualname__
-        exc_type = f"{module}.{qualname}" if module and module != "builtins" else qualname  # as record_exception
-        span.add_event("exception", {"exception.type": exc_type, "exception.message": message,
-                                     "exception.stacktrace": stacktrace, "exception.escaped": "False"})
+        exc_type = (
+            f"{module}.{qualname}" if module and module != "builtins" else qualname
+        )  # as record_exception
+        span.add_event(
+            "exception",
+            {
+                "exception.type": exc_type,
+                "exception.message": message,
+                "exception.stacktrace": stacktrace,
+                "exception.escaped": "False",
+            },
+        )
         span.set_status(Status(StatusCode.ERROR, message or fallback))
         return
     if capture_content:

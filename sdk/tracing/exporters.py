@@ -120,10 +120,12 @@ class OtlpHttpExporter:
                     return False
                 delay = _retry_after(response.headers.get("Retry-After"))
             if delay is None:
-                delay = (2 ** attempt) * random.uniform(0.4, 0.6)
+                delay = (2**attempt) * random.uniform(0.4, 0.6)
             attempt += 1
             if self._stop.is_set() or time.monotonic() + delay > deadline:
-                logger.warning("OTLP export to %s failed (%s); giving up on this batch", self.endpoint, reason)
+                logger.warning(
+                    "OTLP export to %s failed (%s); giving up on this batch", self.endpoint, reason
+                )
                 return False
             if self._stop.wait(delay):
                 return False

@@ -19,8 +19,15 @@ from opentelemetry.util.types import AttributeValue
 
 from streamscope.tracing.guard import report
 
-__all__ = ["USAGE_SOURCES", "Classifier", "StreamFacts", "count_tokens", "input_messages", "jsonable",
-           "set_valid_attributes"]
+__all__ = [
+    "USAGE_SOURCES",
+    "Classifier",
+    "StreamFacts",
+    "count_tokens",
+    "input_messages",
+    "jsonable",
+    "set_valid_attributes",
+]
 
 USAGE_SOURCES = ("provider", "tokenizer", "estimate")
 
@@ -43,8 +50,9 @@ class StreamFacts:
         self.response_model: str | None = None
         self.finish_reasons: list[str] = []
 
-    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
-                  source: str = "provider") -> None:
+    def set_usage(
+        self, input_tokens: int | None = None, output_tokens: int | None = None, source: str = "provider"
+    ) -> None:
         """Token usage (latest report wins per field). ``source``: provider | tokenizer | estimate."""
         if input_tokens is not None:
             self.usage["input_tokens"] = int(input_tokens)
@@ -52,8 +60,13 @@ class StreamFacts:
             self.usage["output_tokens"] = int(output_tokens)
         self.usage_source = source if source in USAGE_SOURCES else "provider"
 
-    def set_response(self, *, response_id: str | None = None, response_model: str | None = None,
-                     finish_reasons: Iterable[str] | None = None) -> None:
+    def set_response(
+        self,
+        *,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        finish_reasons: Iterable[str] | None = None,
+    ) -> None:
         if response_id:
             self.response_id = str(response_id)
         if response_model:
@@ -81,7 +94,9 @@ def jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
-def count_tokens(counter: Callable[[str], int] | None, texts: Sequence[Any], produced: Sequence[bool]) -> int | None:
+def count_tokens(
+    counter: Callable[[str], int] | None, texts: Sequence[Any], produced: Sequence[bool]
+) -> int | None:
     """The user's tokenizer count of the output text, or None (no counter, or it failed: reported once)."""
     if counter is None:
         return None
@@ -97,9 +112,23 @@ def count_tokens(counter: Callable[[str], int] | None, texts: Sequence[Any], pro
 
 def input_messages(messages: Sequence[tuple[str, Any]], redact: Callable[[str], str] | None) -> str:
     """``gen_ai.input.messages`` of ``(role, content)`` pairs, each text content redacted (when ``redact``)."""
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": redact(content)
-                                                 if redact is not None and isinstance(content, str) else content}]}
-                       for role, content in messages], ensure_ascii=False)
+    return json.dumps(
+        [
+            {
+                "role": role,
+                "parts": [
+                    {
+                        "type": "text",
+                        "content": redact(content)
+                        if redact is not None and isinstance(content, str)
+                        else content,
+                    }
+                ],
+            }
+            for role, content in messages
+        ],
+        ensure_ascii=False,
+    )
 
 
 def set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> None:
@@ -111,8 +140,13 @@ def set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> Non
         lock = span._lock  # type: ignore[attr-defined]
         with lock:
             bounded = span._attributes  # type: ignore[attr-defined]
-            if (span._end_time is None and isinstance(bounded, BoundedAttributes)  # type: ignore[attr-defined]
-                    and bounded.max_value_len is None and bounded.maxlen != 0 and not bounded._immutable):
+            if (
+                span._end_time is None
+                and isinstance(bounded, BoundedAttributes)  # type: ignore[attr-defined]
+                and bounded.max_value_len is None
+                and bounded.maxlen != 0
+                and not bounded._immutable
+            ):
                 with bounded._lock:
                     for key, value in attrs.items():
                         bounded._setitem_locked(key, value)

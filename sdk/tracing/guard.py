@@ -32,12 +32,21 @@ def report(where: str, exc: BaseException) -> None:
     if not first:
         return
     if _content_may_be_logged():
-        logger.warning("streamscope tracing failed in %s (logged once; the app is unaffected): %r",
-                       where, exc, exc_info=exc)
+        logger.warning(
+            "streamscope tracing failed in %s (logged once; the app is unaffected): %r",
+            where,
+            exc,
+            exc_info=exc,
+        )
     else:
-        logger.warning("streamscope tracing failed in %s (logged once; the app is unaffected): %s.%s (message "
-                       "withheld: content capture is off or redacted)\n%s", where, type(exc).__module__,
-                       type(exc).__qualname__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+        logger.warning(
+            "streamscope tracing failed in %s (logged once; the app is unaffected): %s.%s (message "
+            "withheld: content capture is off or redacted)\n%s",
+            where,
+            type(exc).__module__,
+            type(exc).__qualname__,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
 
 
 def _content_may_be_logged() -> bool:

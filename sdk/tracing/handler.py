@@ -50,8 +50,15 @@ from streamscope.tracing.streams import (
 if TYPE_CHECKING:
     from streamscope.engine.callbacks import TokenSink
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool",
-          "chat": "user", "AIMessageChunk": "assistant"}
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "chat": "user",
+    "AIMessageChunk": "assistant",
+}
 _perf = time.perf_counter_ns
 
 
@@ -77,8 +84,11 @@ def _reasoning_of(message: Any) -> str:
         return value
     content = getattr(message, "content", None)
     if isinstance(content, list):
-        return "".join(str(b.get("reasoning") or b.get("thinking") or b.get("text") or "")
-                       for b in content if isinstance(b, Mapping) and b.get("type") in ("reasoning", "thinking"))
+        return "".join(
+            str(b.get("reasoning") or b.get("thinking") or b.get("text") or "")
+            for b in content
+            if isinstance(b, Mapping) and b.get("type") in ("reasoning", "thinking")
+        )
     return ""
 
 
@@ -130,9 +140,14 @@ class _ChunkClassifier:
         first = not self.seen
         self.seen = True
         message = getattr(chunk, "message", None)
-        if (token and message is not None and not getattr(message, "tool_call_chunks", None)
-                and not getattr(message, "usage_metadata", None) and not getattr(message, "response_metadata", None)
-                and not getattr(chunk, "generation_info", None)):
+        if (
+            token
+            and message is not None
+            and not getattr(message, "tool_call_chunks", None)
+            and not getattr(message, "usage_metadata", None)
+            and not getattr(message, "response_metadata", None)
+            and not getattr(chunk, "generation_info", None)
+        ):
             return CONTENT, token  # the common case: plain text, nothing else to learn
         return self._slow(token, chunk, message, first, rec)
 
@@ -229,8 +244,14 @@ class TracingCallbackHandler:
                 return found.ctx
         return None  # the current context
 
-    def _start_step(self, name: str, run_id: UUID, parent_run_id: UUID | None,
-                    attrs: dict[str, AttributeValue], kind: SpanKind = SpanKind.INTERNAL) -> None:
+    def _start_step(
+        self,
+        name: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        attrs: dict[str, AttributeValue],
+        kind: SpanKind = SpanKind.INTERNAL,
+    ) -> None:
         found = self._steps.get(run_id)
         if found is not None and found.owner is not self:
             return  # another tracing handler records this run
@@ -239,8 +260,13 @@ class TracingCallbackHandler:
         span = state.current().tracer.start_span(name, context=parent, kind=kind, attributes=attrs)
         self._steps[run_id] = _Step(span, otel_trace.set_span_in_context(span, parent), self)
 
-    def _end_step(self, run_id: UUID, outcome: str, error: BaseException | None = None,
-                  attrs: Mapping[str, AttributeValue] | None = None) -> None:
+    def _end_step(
+        self,
+        run_id: UUID,
+        outcome: str,
+        error: BaseException | None = None,
+        attrs: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
         step = self._steps.get(run_id)
         if step is None or step.owner is not self:
             return
@@ -253,8 +279,13 @@ class TracingCallbackHandler:
             if outcome in ("error", "timeout"):
                 span.set_attribute(A.ERROR_TYPE, type(error).__name__ if error is not None else outcome)
                 settings = state.current().settings
-                mark_error(span, error, fallback=outcome, capture_content=settings.capture_content,
-                           redact=settings.redact)
+                mark_error(
+                    span,
+                    error,
+                    fallback=outcome,
+                    capture_content=settings.capture_content,
+                    redact=settings.redact,
+                )
         finally:
             span.end()
 
@@ -282,9 +313,17 @@ class TracingCallbackHandler:
 
     # -- LLM runs ------------------------------------------------------------------------------------------
 
-    def _start_llm(self, operation: str, serialized: Mapping[str, Any] | None, inputs: list[dict[str, Any]],
-                   run_id: UUID, parent_run_id: UUID | None, metadata: Mapping[str, Any] | None,
-                   invocation_params: Mapping[str, Any] | None, name: str | None) -> None:
+    def _start_llm(
+        self,
+        operation: str,
+        serialized: Mapping[str, Any] | None,
+        inputs: list[dict[str, Any]],
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any] | None,
+        invocation_params: Mapping[str, Any] | None,
+        name: str | None,
+    ) -> None:
         found = self._llms.get(run_id)
         if found is not None and found.owner is not self and not found.rec.ended:
             return  # another tracing handler records this run
@@ -297,8 +336,14 @@ class TracingCallbackHandler:
             provider=str(meta.get("ls_provider")) if meta.get("ls_provider") else None,
             operation=operation,
             stream=bool(params.get("stream")),
-            request_params={**{k[3:]: v for k, v in meta.items() if k.startswith("ls_") and k not in
-                               ("ls_provider", "ls_model_name", "ls_model_type")}, **params},
+            request_params={
+                **{
+                    k[3:]: v
+                    for k, v in meta.items()
+                    if k.startswith("ls_") and k not in ("ls_provider", "ls_model_name", "ls_model_type")
+                },
+                **params,
+            },
             input_messages=inputs,
             run_id=run_id,
             parent=self._parent(parent_run_id),
@@ -308,24 +353,49 @@ class TracingCallbackHandler:
         ownership.offer(rec)  # the model's own openai call is this run, not a second stream
 
     @guarded
-    def on_chat_model_start(self, serialized: Mapping[str, Any] | None, messages: Sequence[Sequence[Any]], *,
-                            run_id: UUID, parent_run_id: UUID | None = None, tags: Any = None,
-                            metadata: Mapping[str, Any] | None = None,
-                            invocation_params: Mapping[str, Any] | None = None, name: str | None = None,
-                            **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        messages: Sequence[Sequence[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        invocation_params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         inputs = [_message_dict(m) for m in (messages[0] if messages else [])]
-        self._start_llm("chat", serialized, inputs, run_id, parent_run_id, metadata,
-                        invocation_params or kwargs.get("invocation_params"), name)
+        self._start_llm(
+            "chat",
+            serialized,
+            inputs,
+            run_id,
+            parent_run_id,
+            metadata,
+            invocation_params or kwargs.get("invocation_params"),
+            name,
+        )
 
     @guarded
-    def on_llm_start(self, serialized: Mapping[str, Any] | None, prompts: Sequence[str], *, run_id: UUID,
-                     parent_run_id: UUID | None = None, tags: Any = None,
-                     metadata: Mapping[str, Any] | None = None,
-                     invocation_params: Mapping[str, Any] | None = None, name: str | None = None,
-                     **kwargs: Any) -> None:
+    def on_llm_start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        prompts: Sequence[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        invocation_params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         inputs = [{"role": "user", "content": str(p)} for p in prompts[:1]]
-        self._start_llm("text_completion", serialized, inputs, run_id, parent_run_id, metadata,
-                        invocation_params, name)
+        self._start_llm(
+            "text_completion", serialized, inputs, run_id, parent_run_id, metadata, invocation_params, name
+        )
 
     def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         """Hot path: one dict lookup, one clock read, two appends."""
@@ -381,8 +451,11 @@ class TracingCallbackHandler:
             if meta_usage:
                 rec.set_usage(meta_usage.get("input_tokens"), meta_usage.get("output_tokens"), "provider")
             elif isinstance(usage, Mapping) and usage:
-                rec.set_usage(usage.get("prompt_tokens", usage.get("input_tokens")),
-                              usage.get("completion_tokens", usage.get("output_tokens")), "provider")
+                rec.set_usage(
+                    usage.get("prompt_tokens", usage.get("input_tokens")),
+                    usage.get("completion_tokens", usage.get("output_tokens")),
+                    "provider",
+                )
         if output.get("model_name"):
             rec.set_response(response_model=str(output["model_name"]))
         info = getattr(first, "generation_info", None) or {}
@@ -399,7 +472,9 @@ class TracingCallbackHandler:
             if text:
                 rec.chunk(CONTENT, str(text))
             elif calls:
-                rec.chunk(TOOL_CALL, "".join(str(c.get("name", "")) + json.dumps(c.get("args", {})) for c in calls))
+                rec.chunk(
+                    TOOL_CALL, "".join(str(c.get("name", "")) + json.dumps(c.get("args", {})) for c in calls)
+                )
             else:
                 rec.chunk(EMPTY, "")
         elif rec.recorded:
@@ -417,8 +492,15 @@ class TracingCallbackHandler:
             llm.rec.end(_outcome(reason, None))
 
     @guarded
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
-                     response: Any = None, **kwargs: Any) -> None:
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        reason: str | None = None,
+        response: Any = None,
+        **kwargs: Any,
+    ) -> None:
         llm = self._llms.get(run_id)
         if llm is None or llm.owner is not self:
             return
@@ -433,17 +515,30 @@ class TracingCallbackHandler:
     # -- chains, tools, agents, retrievers ---------------------------------------------------------------
 
     @guarded
-    def on_chain_start(self, serialized: Mapping[str, Any] | None, inputs: Any, *, run_id: UUID,
-                       parent_run_id: UUID | None = None, tags: Any = None,
-                       metadata: Mapping[str, Any] | None = None, name: str | None = None,
-                       run_type: str | None = None, **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        run_type: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         run_name = self._run_name(serialized, name, "chain")
         meta = metadata or {}
         agent_name = meta.get("agent_name")
         if run_type == "agent" or agent_name or run_name == "AgentExecutor":
             agent = str(agent_name or run_name)
-            self._start_step(f"invoke_agent {agent}", run_id, parent_run_id, {
-                A.GEN_AI_OPERATION_NAME: "invoke_agent", A.GEN_AI_AGENT_NAME: agent, A.RUN_TYPE: "agent"})
+            self._start_step(
+                f"invoke_agent {agent}",
+                run_id,
+                parent_run_id,
+                {A.GEN_AI_OPERATION_NAME: "invoke_agent", A.GEN_AI_AGENT_NAME: agent, A.RUN_TYPE: "agent"},
+            )
             return
         self._start_step(run_name, run_id, parent_run_id, {A.RUN_TYPE: str(run_type or "chain")})
 
@@ -452,18 +547,32 @@ class TracingCallbackHandler:
         self._end_step(run_id, _outcome(reason, None))
 
     @guarded
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
-                       **kwargs: Any) -> None:
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, reason: str | None = None, **kwargs: Any
+    ) -> None:
         self._end_step(run_id, _outcome(reason, error), error)
 
     @guarded
-    def on_tool_start(self, serialized: Mapping[str, Any] | None, input_str: str, *, run_id: UUID,
-                      parent_run_id: UUID | None = None, tags: Any = None,
-                      metadata: Mapping[str, Any] | None = None, name: str | None = None,
-                      inputs: Any = None, tool_call_id: str | None = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        inputs: Any = None,
+        tool_call_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         tool = self._run_name(serialized, name, "tool")
-        attrs: dict[str, AttributeValue] = {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: tool,
-                                            A.RUN_TYPE: "tool"}
+        attrs: dict[str, AttributeValue] = {
+            A.GEN_AI_OPERATION_NAME: "execute_tool",
+            A.GEN_AI_TOOL_NAME: tool,
+            A.RUN_TYPE: "tool",
+        }
         if tool_call_id:
             attrs[A.GEN_AI_TOOL_CALL_ID] = str(tool_call_id)
         arguments = self._content(input_str)
@@ -480,23 +589,36 @@ class TracingCallbackHandler:
         self._end_step(run_id, _outcome(reason, None), attrs=attrs)
 
     @guarded
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
-                      **kwargs: Any) -> None:
+    def on_tool_error(
+        self, error: BaseException, *, run_id: UUID, reason: str | None = None, **kwargs: Any
+    ) -> None:
         self._end_step(run_id, _outcome(reason, error), error)
 
     @guarded
-    def on_retriever_start(self, serialized: Mapping[str, Any] | None, query: str, *, run_id: UUID,
-                           parent_run_id: UUID | None = None, name: str | None = None, **kwargs: Any) -> None:
-        self._start_step(self._run_name(serialized, name, "retriever"), run_id, parent_run_id,
-                         {A.RUN_TYPE: "retriever"})
+    def on_retriever_start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_step(
+            self._run_name(serialized, name, "retriever"), run_id, parent_run_id, {A.RUN_TYPE: "retriever"}
+        )
 
     @guarded
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any) -> None:
+    def on_retriever_end(
+        self, documents: Any, *, run_id: UUID, reason: str | None = None, **kwargs: Any
+    ) -> None:
         self._end_step(run_id, _outcome(reason, None))
 
     @guarded
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, reason: str | None = None,
-                           **kwargs: Any) -> None:
+    def on_retriever_error(
+        self, error: BaseException, *, run_id: UUID, reason: str | None = None, **kwargs: Any
+    ) -> None:
         self._end_step(run_id, _outcome(reason, error), error)
 
     @guarded

@@ -105,7 +105,9 @@ class TracerLifecycle:
         context = trace.set_span_in_context(parent)
         tracer = self._tracer
         for wall, attrs in batch.rows():
-            tracer.start_span(A.CHUNK_SPAN_NAME, context=context, start_time=wall, attributes=attrs).end(end_time=wall)
+            tracer.start_span(A.CHUNK_SPAN_NAME, context=context, start_time=wall, attributes=attrs).end(
+                end_time=wall
+            )
         return 0
 
 

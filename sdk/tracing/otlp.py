@@ -71,7 +71,8 @@ def _any_value(value: Any) -> common_pb2.AnyValue:
 def _attribute_bytes(attrs: Mapping[str, Any]) -> bytes:
     """Span field 9 (attributes) entries for constant attributes."""
     return b"".join(
-        _ld(0x4A, common_pb2.KeyValue(key=k, value=_any_value(v)).SerializeToString()) for k, v in attrs.items()
+        _ld(0x4A, common_pb2.KeyValue(key=k, value=_any_value(v)).SerializeToString())
+        for k, v in attrs.items()
     )
 
 
@@ -88,8 +89,8 @@ class _AttrPrefixes:
         self.content = _key(A.CHUNK_CONTENT)
         # doubles have a fixed length: field-9 tag + length + key + value tag + AnyValue(double) header
         offset_key, gap_key = _key(A.CHUNK_OFFSET), _key(A.CHUNK_GAP)
-        self.offset = b"\x4A" + varint(len(offset_key) + 11) + offset_key + b"\x12\x09\x21"
-        self.gap = b"\x4A" + varint(len(gap_key) + 11) + gap_key + b"\x12\x09\x21"
+        self.offset = b"\x4a" + varint(len(offset_key) + 11) + offset_key + b"\x12\x09\x21"
+        self.gap = b"\x4a" + varint(len(gap_key) + 11) + gap_key + b"\x12\x09\x21"
         self.kinds = [_attribute_bytes({A.CHUNK_KIND: name}) for name in KIND_NAMES]
 
 
@@ -99,14 +100,14 @@ _P = _AttrPrefixes()
 def _int_attr(key: bytes, value: int) -> bytes:
     av = b"\x18" + varint(value)
     kv = key + b"\x12" + bytes((len(av),)) + av
-    return b"\x4A" + varint(len(kv)) + kv
+    return b"\x4a" + varint(len(kv)) + kv
 
 
 def _str_attr(key: bytes, value: str) -> bytes:
     raw = value.encode("utf-8", "surrogatepass")
-    av = b"\x0A" + varint(len(raw)) + raw
+    av = b"\x0a" + varint(len(raw)) + raw
     kv = key + b"\x12" + varint(len(av)) + av
-    return b"\x4A" + varint(len(kv)) + kv
+    return b"\x4a" + varint(len(kv)) + kv
 
 
 _SIZE_CACHED = 4096
@@ -158,9 +159,13 @@ class Encoder:
         cached = self._heads.get(key)
         if cached is None:
             res = resource_pb2.Resource(
-                attributes=[common_pb2.KeyValue(key=k, value=_any_value(v)) for k, v in resource.attributes.items()]
+                attributes=[
+                    common_pb2.KeyValue(key=k, value=_any_value(v)) for k, v in resource.attributes.items()
+                ]
             ).SerializeToString()
-            sc = common_pb2.InstrumentationScope(name=scope.name, version=scope.version or "").SerializeToString()
+            sc = common_pb2.InstrumentationScope(
+                name=scope.name, version=scope.version or ""
+            ).SerializeToString()
             cached = (_ld(0x0A, res), _ld(0x0A, sc))
             self._heads[key] = cached
             self._keep.extend((resource, scope))
@@ -178,9 +183,13 @@ class Encoder:
         n = len(batch.times_ns)
         if not n:
             return resource_field + _ld(0x12, scope_field)
-        trace_part = b"\x0A\x10" + batch.trace_id.to_bytes(16, "big") + b"\x12\x08"
-        parent_part = b"\x22\x08" + batch.parent_span_id.to_bytes(8, "big") + _ld(0x2A, A.CHUNK_SPAN_NAME.encode()) \
+        trace_part = b"\x0a\x10" + batch.trace_id.to_bytes(16, "big") + b"\x12\x08"
+        parent_part = (
+            b"\x22\x08"
+            + batch.parent_span_id.to_bytes(8, "big")
+            + _ld(0x2A, A.CHUNK_SPAN_NAME.encode())
             + b"\x30\x01"
+        )
         times = list(batch.times_ns)
         start = batch.start_perf_ns
         shift = batch.start_wall_ns - start
@@ -191,7 +200,9 @@ class Encoder:
         offsets = list(map(mul, map(sub, times, repeat(start, n)), repeat(1e-9, n)))
         # the chunk before this batch (a live slice of a stream in flight) gives the first chunk its gap
         prev = batch.prev_ns if first else None
-        head = _FIXED_FIRST.pack(trace_part, sids[0], parent_part, 0x39, walls[0], 0x41, walls[0], p.offset, offsets[0])
+        head = _FIXED_FIRST.pack(
+            trace_part, sids[0], parent_part, 0x39, walls[0], 0x41, walls[0], p.offset, offsets[0]
+        )
         if prev is not None:
             head += p.gap + _DOUBLE.pack((times[0] - prev) * 1e-9)
         if batch.first_attributes:
@@ -199,13 +210,28 @@ class Encoder:
         fixed = [head]
         if n > 1:
             gaps = map(mul, map(sub, islice(times, 1, None), times), repeat(1e-9))
-            fixed.extend(map(_FIXED.pack, repeat(trace_part), islice(sids, 1, None), repeat(parent_part),
-                             repeat(0x39), islice(walls, 1, None), repeat(0x41), islice(walls, 1, None),
-                             repeat(p.offset), islice(offsets, 1, None), repeat(p.gap), gaps))
-        index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first:first + n]
+            fixed.extend(
+                map(
+                    _FIXED.pack,
+                    repeat(trace_part),
+                    islice(sids, 1, None),
+                    repeat(parent_part),
+                    repeat(0x39),
+                    islice(walls, 1, None),
+                    repeat(0x41),
+                    islice(walls, 1, None),
+                    repeat(p.offset),
+                    islice(offsets, 1, None),
+                    repeat(p.gap),
+                    gaps,
+                )
+            )
+        index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first : first + n]
         rest = self._rest(batch)
         lengths = list(map(add, map(add, map(len, fixed), map(len, index_attrs)), map(len, rest)))
-        spans = b"".join(chain.from_iterable(zip(_span_prefixes(lengths), fixed, index_attrs, rest, strict=True)))
+        spans = b"".join(
+            chain.from_iterable(zip(_span_prefixes(lengths), fixed, index_attrs, rest, strict=True))
+        )
         return resource_field + _ld(0x12, scope_field + spans)
 
     @staticmethod
@@ -213,15 +239,20 @@ class Encoder:
         """Per chunk: its kind, size and content attributes, then the batch's constant attributes and flags."""
         tail = (_attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b"") + _FLAGS
         texts = batch.texts
-        keys: Any = (zip(batch.kinds, batch.sizes, texts, strict=True) if texts is not None
-                     else zip(batch.kinds, batch.sizes, strict=True))
+        keys: Any = (
+            zip(batch.kinds, batch.sizes, texts, strict=True)
+            if texts is not None
+            else zip(batch.kinds, batch.sizes, strict=True)
+        )
         keys = list(keys)
         cache: dict[tuple[Any, ...], bytes] = {}
         p = _P
         content_key = p.content
         for key in set(keys):  # each distinct (kind, size[, text]) once
             size = key[1]
-            attr = p.kinds[key[0]] + (_SIZE_CACHE[size] if 0 <= size < _SIZE_CACHED else _int_attr(p.size, size))
+            attr = p.kinds[key[0]] + (
+                _SIZE_CACHE[size] if 0 <= size < _SIZE_CACHED else _int_attr(p.size, size)
+            )
             if texts is not None:
                 attr += _str_attr(content_key, key[2])
             cache[key] = attr + tail
@@ -243,9 +274,13 @@ class Encoder:
 
 # -- long array attributes of ordinary spans (the per-chunk arrays of a stream's span, rollups-only mode) ----------
 
-_LONG_ARRAY = 16  # arrays at least this long are encoded here, not by the SDK encoder (one message per element)
-_ANY_DOUBLE = b"\x0A\x09\x21"  # ArrayValue.values entry: AnyValue{double_value}
-_ANY_INT_CACHE = [b"\x0A" + bytes((len(av),)) + av for av in (b"\x18" + varint(i) for i in range(_SIZE_CACHED))]
+_LONG_ARRAY = (
+    16  # arrays at least this long are encoded here, not by the SDK encoder (one message per element)
+)
+_ANY_DOUBLE = b"\x0a\x09\x21"  # ArrayValue.values entry: AnyValue{double_value}
+_ANY_INT_CACHE = [
+    b"\x0a" + bytes((len(av),)) + av for av in (b"\x18" + varint(i) for i in range(_SIZE_CACHED))
+]
 
 
 def _long_arrays(span: ReadableSpan) -> bool:
@@ -303,7 +338,9 @@ def _encode_with_arrays(spans: Sequence[ReadableSpan]) -> bytes:
     for rs in request.resource_spans:
         scope_parts = []
         for ss in rs.scope_spans:
-            body = b"".join(_ld(0x12, sp.SerializeToString() + arrays.get(sp.span_id, b"")) for sp in ss.spans)
+            body = b"".join(
+                _ld(0x12, sp.SerializeToString() + arrays.get(sp.span_id, b"")) for sp in ss.spans
+            )
             del ss.spans[:]
             scope_parts.append(_ld(0x12, ss.SerializeToString() + body))
         del rs.scope_spans[:]

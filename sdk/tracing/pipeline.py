@@ -124,8 +124,12 @@ class SpanPipeline(SpanProcessor):
         its first live slice is not held back by the schedule delay)."""
         if self.synchronous:
             return False
-        return self._offer(Deferred(fn, size), size, count_drop=False,
-                           wake=soon and 0 < self.live_interval < self.schedule_delay)
+        return self._offer(
+            Deferred(fn, size),
+            size,
+            count_drop=False,
+            wake=soon and 0 < self.live_interval < self.schedule_delay,
+        )
 
     def watch(self, source: LiveSource) -> bool:
         """Export ``source``'s chunks periodically while it streams (False when live export is off)."""
@@ -196,7 +200,10 @@ class SpanPipeline(SpanProcessor):
         if warn:
             logger.warning(
                 "streamscope dropped %d span(s): export queue full (max_queue_size=%d) or shut down; "
-                "drops are counted in dropped_spans", n, self.max_queue_size)
+                "drops are counted in dropped_spans",
+                n,
+                self.max_queue_size,
+            )
         return False
 
     # -- export ------------------------------------------------------------------------------------------
@@ -243,8 +250,12 @@ class SpanPipeline(SpanProcessor):
         while True:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: (self._stopping or self._flush or self._rearm
-                             or self._queued >= self.max_export_batch_size),
+                    lambda: (
+                        self._stopping
+                        or self._flush
+                        or self._rearm
+                        or self._queued >= self.max_export_batch_size
+                    ),
                     timeout=self._wait_timeout(),
                 )
                 self._rearm = False

@@ -16,8 +16,9 @@ def build_provider(resource: Resource, pipeline: SpanPipeline, sample_rate: floa
     Sampling is parent-based with a trace-id ratio; chunk spans follow their stream span's decision.
     The provider does not register its own exit hook: :func:`streamscope.init` bounds shutdown time itself.
     """
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_rate)),
-                              shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_rate)), shutdown_on_exit=False
+    )
     provider.add_span_processor(ContextAttributesProcessor())
     provider.add_span_processor(pipeline)
     return provider

@@ -17,13 +17,21 @@ def llm_span_name(operation: str, model: str | None) -> str:
 
 
 def start_attributes(
-    *, operation: str, model: str | None, provider: str | None, stream: bool,
-    request_params: Mapping[str, Any] | None, server_address: str | None, server_port: int | None,
+    *,
+    operation: str,
+    model: str | None,
+    provider: str | None,
+    stream: bool,
+    request_params: Mapping[str, Any] | None,
+    server_address: str | None,
+    server_port: int | None,
     run_id: Any = None,
 ) -> dict[str, AttributeValue]:
     """The GenAI attributes known when an LLM call starts (set at span start, as the spec asks)."""
-    attrs: dict[str, AttributeValue] = {A.GEN_AI_OPERATION_NAME: operation,
-                                        A.GEN_AI_PROVIDER_NAME: provider or "_OTHER"}
+    attrs: dict[str, AttributeValue] = {
+        A.GEN_AI_OPERATION_NAME: operation,
+        A.GEN_AI_PROVIDER_NAME: provider or "_OTHER",
+    }
     if model:
         attrs[A.GEN_AI_REQUEST_MODEL] = model
     if stream:

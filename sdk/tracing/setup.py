@@ -84,10 +84,17 @@ def _exporter(config: Config) -> BatchExporter:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         insecure = not config.endpoint.startswith("https://")
-        return SdkExporter(OTLPSpanExporter(endpoint=config.endpoint, insecure=insecure,
-                                            headers=dict(config.headers) or None, timeout=int(config.timeout)))
-    return OtlpHttpExporter(config.endpoint, headers=config.headers, timeout=config.timeout,
-                            compression=config.compression)
+        return SdkExporter(
+            OTLPSpanExporter(
+                endpoint=config.endpoint,
+                insecure=insecure,
+                headers=dict(config.headers) or None,
+                timeout=int(config.timeout),
+            )
+        )
+    return OtlpHttpExporter(
+        config.endpoint, headers=config.headers, timeout=config.timeout, compression=config.compression
+    )
 
 
 _engine_lock = threading.Lock()
@@ -172,10 +179,20 @@ def init(
     Bad settings raise :class:`streamscope.tracing.config.ConfigError` (a ``ValueError``) right here.
     """
     global _current
-    config = resolve(endpoint, service_name=service_name, capture_content=capture_content,
-                     chunk_spans=chunk_spans, headers=headers, sample_rate=sample_rate, protocol=protocol,
-                     stall_threshold=stall_threshold, max_queue_size=max_queue_size,
-                     live_interval=live_interval, redact=redact, count_tokens=count_tokens)
+    config = resolve(
+        endpoint,
+        service_name=service_name,
+        capture_content=capture_content,
+        chunk_spans=chunk_spans,
+        headers=headers,
+        sample_rate=sample_rate,
+        protocol=protocol,
+        stall_threshold=stall_threshold,
+        max_queue_size=max_queue_size,
+        live_interval=live_interval,
+        redact=redact,
+        count_tokens=count_tokens,
+    )
     with _lock:
         if _current is not None:
             _current.shutdown()
@@ -184,18 +201,28 @@ def init(
             _current = Tracing(config=config, provider=None, pipeline=None)
             return _current
         resource = Resource.create({SERVICE_NAME: config.service_name})
-        pipeline = SpanPipeline(_exporter(config), max_queue_size=config.max_queue_size,
-                                max_export_batch_size=config.max_export_batch_size,
-                                schedule_delay=config.schedule_delay, live_interval=config.live_interval)
+        pipeline = SpanPipeline(
+            _exporter(config),
+            max_queue_size=config.max_queue_size,
+            max_export_batch_size=config.max_export_batch_size,
+            schedule_delay=config.schedule_delay,
+            live_interval=config.live_interval,
+        )
         provider = build_provider(resource, pipeline, config.sample_rate)
-        active = state.Active(tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
-                              settings=config.settings, pipeline=pipeline, resource=resource,
-                              defer_start=config.sample_rate >= 1.0)
+        active = state.Active(
+            tracer=provider.get_tracer(state.SCOPE.name, state.SCOPE.version),
+            settings=config.settings,
+            pipeline=pipeline,
+            resource=resource,
+            defer_start=config.sample_rate >= 1.0,
+        )
         state.push(active)
         if set_global and not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(provider)
         handler = attach_engine() if instrument_engine else None
-        _current = Tracing(config=config, provider=provider, pipeline=pipeline, _active=active, _handler=handler)
+        _current = Tracing(
+            config=config, provider=provider, pipeline=pipeline, _active=active, _handler=handler
+        )
         return _current
 
 

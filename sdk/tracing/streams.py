@@ -81,8 +81,19 @@ from streamscope.tracing.rollups import CONTENT, EMPTY, KIND_NAMES, REASONING, R
 from streamscope.tracing.summary import chunk_arrays, error_type, output_tokens, stream_attributes
 
 __all__ = [
-    "CONTENT", "EMPTY", "KIND_NAMES", "OUTCOMES", "RAW", "REASONING", "ROLE", "TOOL_CALL", "USAGE",
-    "Classifier", "StreamFacts", "StreamRecorder", "start_stream",
+    "CONTENT",
+    "EMPTY",
+    "KIND_NAMES",
+    "OUTCOMES",
+    "RAW",
+    "REASONING",
+    "ROLE",
+    "TOOL_CALL",
+    "USAGE",
+    "Classifier",
+    "StreamFacts",
+    "StreamRecorder",
+    "start_stream",
 ]
 
 OUTCOMES = ("completed", "abandoned", "cancelled", "error", "timeout")
@@ -113,8 +124,16 @@ class StreamRecorder:
         "start_wall_ns",
     )
 
-    def __init__(self, span: LazySpan, active: state.Active, lifecycle: SpanLifecycle, *, start_perf_ns: int,
-                 start_wall_ns: int, classify: Classifier | None = None) -> None:
+    def __init__(
+        self,
+        span: LazySpan,
+        active: state.Active,
+        lifecycle: SpanLifecycle,
+        *,
+        start_perf_ns: int,
+        start_wall_ns: int,
+        classify: Classifier | None = None,
+    ) -> None:
         self._span = span
         self._lifecycle = lifecycle
         self.active = active
@@ -133,7 +152,9 @@ class StreamRecorder:
         self._facts = StreamFacts()  # reported by the adapter
         self._late_attributes: dict[str, AttributeValue] = {}
         self._live_attributes: dict[str, AttributeValue] = {}
-        self._input: list[tuple[str, Any]] | None = None  # prompt messages to encode (redacted) when finishing
+        self._input: list[tuple[str, Any]] | None = (
+            None  # prompt messages to encode (redacted) when finishing
+        )
         self.context_attributes = current_attributes()  # for chunk spans, built later on another thread
 
     # -- the span --------------------------------------------------------------------------------------
@@ -193,15 +214,22 @@ class StreamRecorder:
             else:
                 self._first_byte_ns = self.start_perf_ns + (int(wall_time_ns) - self.start_wall_ns)
 
-    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
-                  source: str = "provider") -> None:
+    def set_usage(
+        self, input_tokens: int | None = None, output_tokens: int | None = None, source: str = "provider"
+    ) -> None:
         """Token usage (latest report wins per field). ``source``: provider | tokenizer | estimate."""
         self._facts.set_usage(input_tokens, output_tokens, source)
 
-    def set_response(self, *, response_id: str | None = None, response_model: str | None = None,
-                     finish_reasons: Iterable[str] | None = None) -> None:
-        self._facts.set_response(response_id=response_id, response_model=response_model,
-                                 finish_reasons=finish_reasons)
+    def set_response(
+        self,
+        *,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        finish_reasons: Iterable[str] | None = None,
+    ) -> None:
+        self._facts.set_response(
+            response_id=response_id, response_model=response_model, finish_reasons=finish_reasons
+        )
 
     # -- in flight (export thread) -------------------------------------------------------------------------
 
@@ -211,13 +239,21 @@ class StreamRecorder:
         Not when chunk text is captured and redacted: a secret split across two live slices could not be caught,
         so such a stream's chunk spans leave when it ends, redacted as one text."""
         settings = self.active.settings
-        if (settings.chunk_spans and (settings.redact is None or not settings.capture_content)
-                and self.span.is_recording()):
+        if (
+            settings.chunk_spans
+            and (settings.redact is None or not settings.capture_content)
+            and self.span.is_recording()
+        ):
             self._lifecycle.watch(self)
 
-    def _batch(self, first: int, n: int, sizes: Sequence[int],
-               first_attributes: Mapping[str, AttributeValue] | None = None,
-               texts: Sequence[str] | None = None) -> ChunkBatch:
+    def _batch(
+        self,
+        first: int,
+        n: int,
+        sizes: Sequence[int],
+        first_attributes: Mapping[str, AttributeValue] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> ChunkBatch:
         """Chunk spans ``first..n-1`` of this stream; ``sizes`` are theirs, ``texts`` their (redacted) contents,
         by default the recorded ones when content capture is on."""
         log = self.log
@@ -226,11 +262,20 @@ class StreamRecorder:
             red = self.active.settings.redact
             texts = log.texts[first:n] if red is None else redact_fragments(red, log.texts[first:n])[0]
         return ChunkBatch(
-            trace_id=ctx.trace_id, parent_span_id=ctx.span_id, resource=self._lifecycle.resource,
-            scope=state.SCOPE, start_wall_ns=self.start_wall_ns, start_perf_ns=self.start_perf_ns,
-            times_ns=log.times[first:n], kinds=log.kinds[first:n], sizes=sizes, texts=texts,
-            extra_attributes=dict(self.context_attributes), first_index=first,
-            prev_ns=log.times[first - 1] if first else None, first_attributes=first_attributes or {},
+            trace_id=ctx.trace_id,
+            parent_span_id=ctx.span_id,
+            resource=self._lifecycle.resource,
+            scope=state.SCOPE,
+            start_wall_ns=self.start_wall_ns,
+            start_perf_ns=self.start_perf_ns,
+            times_ns=log.times[first:n],
+            kinds=log.kinds[first:n],
+            sizes=sizes,
+            texts=texts,
+            extra_attributes=dict(self.context_attributes),
+            first_index=first,
+            prev_ns=log.times[first - 1] if first else None,
+            first_attributes=first_attributes or {},
         )
 
     def live_batch(self) -> ChunkBatch | None:
@@ -260,8 +305,12 @@ class StreamRecorder:
 
     # -- end ---------------------------------------------------------------------------------------------
 
-    def end(self, outcome: str = "completed", error: BaseException | None = None,
-            usage: Mapping[str, Any] | None = None) -> None:
+    def end(
+        self,
+        outcome: str = "completed",
+        error: BaseException | None = None,
+        usage: Mapping[str, Any] | None = None,
+    ) -> None:
         """End the stream exactly once (later calls are ignored). Never raises."""
         end_perf = _perf()
         if next(self._end_ticket):
@@ -270,15 +319,17 @@ class StreamRecorder:
         # Rollups, attributes, the span's end and the chunk batch are built on the export thread when there
         # is one, so the consumer's thread pays only for the per-chunk appends.
         try:
-            if self._lifecycle.defer(lambda: self._complete(outcome, error, usage, end_perf),
-                                     len(self.payloads) + 1):
+            if self._lifecycle.defer(
+                lambda: self._complete(outcome, error, usage, end_perf), len(self.payloads) + 1
+            ):
                 return
         except Exception as exc:
             report("StreamRecorder.end(defer)", exc)
         self._complete(outcome, error, usage, end_perf)
 
-    def _complete(self, outcome: str, error: BaseException | None, usage: Mapping[str, Any] | None,
-                  end_perf: int) -> None:
+    def _complete(
+        self, outcome: str, error: BaseException | None, usage: Mapping[str, Any] | None, end_perf: int
+    ) -> None:
         try:
             # Normally on the export thread; on the consumer's thread when deferring failed, where the lock
             # keeps a concurrent live export from classifying or handing out the same chunks.
@@ -288,8 +339,11 @@ class StreamRecorder:
                     return  # its start failed, or the tracer does not record: nothing to finish
                 try:
                     if usage:
-                        self.set_usage(usage.get("input_tokens"), usage.get("output_tokens"),
-                                       str(usage.get("source", "provider")))
+                        self.set_usage(
+                            usage.get("input_tokens"),
+                            usage.get("output_tokens"),
+                            str(usage.get("source", "provider")),
+                        )
                     self._finish(outcome if outcome in OUTCOMES else "completed", error, end_perf)
                 except Exception as exc:
                     report("StreamRecorder.end", exc)
@@ -315,22 +369,41 @@ class StreamRecorder:
         facts = self._facts
         facts.update(log.learned)
         if "output_tokens" not in facts.usage:
-            facts.usage["output_tokens"], facts.usage_source = output_tokens(kinds, texts, sizes,
-                                                                            settings.count_tokens)
-        r = rollups.compute(self.start_perf_ns, times, kinds, first_byte_ns=self._first_byte_ns,
-                            stall_threshold=settings.stall_threshold, output_tokens=facts.usage["output_tokens"])
-        pieces, output = self._output(texts, kinds, settings.chunk_spans) if settings.capture_content else (None, None)
+            facts.usage["output_tokens"], facts.usage_source = output_tokens(
+                kinds, texts, sizes, settings.count_tokens
+            )
+        r = rollups.compute(
+            self.start_perf_ns,
+            times,
+            kinds,
+            first_byte_ns=self._first_byte_ns,
+            stall_threshold=settings.stall_threshold,
+            output_tokens=facts.usage["output_tokens"],
+        )
+        pieces, output = (
+            self._output(texts, kinds, settings.chunk_spans) if settings.capture_content else (None, None)
+        )
         dropped = self._emit_chunk_spans(sizes, pieces) if times and settings.chunk_spans else None
         err_type, error = error_type(outcome, error)
         if err_type is not None:
             mark_error(span, error, fallback=err_type, capture_content=settings.capture_content, redact=red)
-        span.set_attributes(stream_attributes(outcome, r, facts, output=output, late=self._late_attributes,
-                                              chunk_spans_dropped=dropped, error=err_type))
+        span.set_attributes(
+            stream_attributes(
+                outcome,
+                r,
+                facts,
+                output=output,
+                late=self._late_attributes,
+                chunk_spans_dropped=dropped,
+                error=err_type,
+            )
+        )
         if times and not settings.chunk_spans:
             set_valid_attributes(span, chunk_arrays(self.start_perf_ns, times, sizes, kinds))
 
-    def _output(self, texts: Sequence[str], kinds: Sequence[int],
-                chunk_spans: bool) -> tuple[list[str] | None, str]:
+    def _output(
+        self, texts: Sequence[str], kinds: Sequence[int], chunk_spans: bool
+    ) -> tuple[list[str] | None, str]:
         """The captured output (redacted as one text with a redactor) and, when chunk spans are redacted too, the
         redacted text of every chunk (a secret split across chunks is caught)."""
         red = self.active.settings.redact
@@ -363,8 +436,13 @@ class _NoopRecorder(StreamRecorder):
 
     def __init__(self) -> None:
         active = state.current()
-        super().__init__(LazySpan(trace.INVALID_SPAN), active, TracerLifecycle(active.tracer),
-                         start_perf_ns=_perf(), start_wall_ns=time.time_ns())
+        super().__init__(
+            LazySpan(trace.INVALID_SPAN),
+            active,
+            TracerLifecycle(active.tracer),
+            start_perf_ns=_perf(),
+            start_wall_ns=time.time_ns(),
+        )
         self.seen = 0
 
     def chunk(self, kind: int, text: str = "") -> None:
@@ -380,8 +458,12 @@ class _NoopRecorder(StreamRecorder):
     def chunk_columns(self) -> tuple[list[int], list[Any]] | None:
         return None
 
-    def end(self, outcome: str = "completed", error: BaseException | None = None,
-            usage: Mapping[str, Any] | None = None) -> None:
+    def end(
+        self,
+        outcome: str = "completed",
+        error: BaseException | None = None,
+        usage: Mapping[str, Any] | None = None,
+    ) -> None:
         self._ended = True
 
 
@@ -435,13 +517,22 @@ def start_stream(
             parent = otel_context.get_current()
 
         def begin() -> Span:
-            attrs = start_attributes(operation=operation, model=model, provider=provider, stream=stream,
-                                     request_params=params, server_address=server_address,
-                                     server_port=server_port, run_id=run_id)
+            attrs = start_attributes(
+                operation=operation,
+                model=model,
+                provider=provider,
+                stream=stream,
+                request_params=params,
+                server_address=server_address,
+                server_port=server_port,
+                run_id=run_id,
+            )
             if extra:
                 attrs.update(extra)
-            live = {A.LIVE_OPERATION: attrs[A.GEN_AI_OPERATION_NAME],
-                    A.LIVE_PROVIDER: attrs[A.GEN_AI_PROVIDER_NAME]}
+            live = {
+                A.LIVE_OPERATION: attrs[A.GEN_AI_OPERATION_NAME],
+                A.LIVE_PROVIDER: attrs[A.GEN_AI_PROVIDER_NAME],
+            }
             if A.GEN_AI_REQUEST_MODEL in attrs:
                 live[A.LIVE_REQUEST_MODEL] = attrs[A.GEN_AI_REQUEST_MODEL]
             rec._live_attributes = live
@@ -450,15 +541,28 @@ def start_stream(
                 # whichever context this runs in (the context processor then finds none to add)
                 attrs.update(rec.context_attributes)
                 return contextvars.Context().run(
-                    active.tracer.start_span, span_name, context=parent, kind=SpanKind.CLIENT, attributes=attrs,
-                    start_time=start_wall)
-            return active.tracer.start_span(span_name, context=parent, kind=SpanKind.CLIENT, attributes=attrs,
-                                            start_time=start_wall)
+                    active.tracer.start_span,
+                    span_name,
+                    context=parent,
+                    kind=SpanKind.CLIENT,
+                    attributes=attrs,
+                    start_time=start_wall,
+                )
+            return active.tracer.start_span(
+                span_name, context=parent, kind=SpanKind.CLIENT, attributes=attrs, start_time=start_wall
+            )
 
-        deferred = (active.defer_start and pipeline is not None and not pipeline.synchronous
-                    and _sampled(parent))
-        rec = StreamRecorder(LazySpan(start=begin), active, lifecycle, start_perf_ns=start_perf,
-                             start_wall_ns=start_wall, classify=classify)
+        deferred = (
+            active.defer_start and pipeline is not None and not pipeline.synchronous and _sampled(parent)
+        )
+        rec = StreamRecorder(
+            LazySpan(start=begin),
+            active,
+            lifecycle,
+            start_perf_ns=start_perf,
+            start_wall_ns=start_wall,
+            classify=classify,
+        )
         rec._input = pending
         if deferred and lifecycle.defer(rec._started_later, 0, soon=True):
             return rec

@@ -29,9 +29,16 @@ __all__ = ["chunk_arrays", "error_type", "output_tokens", "stream_attributes"]
 _PRODUCED = (CONTENT, REASONING, TOOL_CALL)
 
 
-def stream_attributes(outcome: str, r: rollups.Rollups, facts: StreamFacts, *, output: str | None = None,
-                      late: Mapping[str, AttributeValue] | None = None, chunk_spans_dropped: int | None = None,
-                      error: str | None = None) -> dict[str, AttributeValue]:
+def stream_attributes(
+    outcome: str,
+    r: rollups.Rollups,
+    facts: StreamFacts,
+    *,
+    output: str | None = None,
+    late: Mapping[str, AttributeValue] | None = None,
+    chunk_spans_dropped: int | None = None,
+    error: str | None = None,
+) -> dict[str, AttributeValue]:
     """The LLM span's attributes when the stream ends.
 
     ``output``: the output text when content is captured (already redacted), else None; it becomes
@@ -48,9 +55,14 @@ def stream_attributes(outcome: str, r: rollups.Rollups, facts: StreamFacts, *, o
         A.STALL_THRESHOLD: r.stall_threshold,
     }
     optional = {
-        A.TTFB: r.time_to_first_byte, A.TTF_CHUNK: r.time_to_first_chunk, A.TTFT: r.time_to_first_token,
-        A.TTF_TOOL_CALL: r.time_to_first_tool_call, A.TTF_REASONING: r.time_to_first_reasoning_token,
-        A.GAP_P50: r.gap_p50, A.GAP_P95: r.gap_p95, A.GAP_MAX: r.gap_max,
+        A.TTFB: r.time_to_first_byte,
+        A.TTF_CHUNK: r.time_to_first_chunk,
+        A.TTFT: r.time_to_first_token,
+        A.TTF_TOOL_CALL: r.time_to_first_tool_call,
+        A.TTF_REASONING: r.time_to_first_reasoning_token,
+        A.GAP_P50: r.gap_p50,
+        A.GAP_P95: r.gap_p95,
+        A.GAP_MAX: r.gap_max,
         A.TOKENS_PER_SECOND: r.output_tokens_per_second,
         A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: r.time_to_first_chunk,
         A.GEN_AI_USAGE_INPUT_TOKENS: usage.get("input_tokens"),
@@ -79,8 +91,9 @@ def stream_attributes(outcome: str, r: rollups.Rollups, facts: StreamFacts, *, o
     return attrs
 
 
-def chunk_arrays(start_ns: int, times: Sequence[int], sizes: Sequence[int],
-                 kinds: Sequence[int]) -> dict[str, AttributeValue]:
+def chunk_arrays(
+    start_ns: int, times: Sequence[int], sizes: Sequence[int], kinds: Sequence[int]
+) -> dict[str, AttributeValue]:
     """The per-chunk arrays (offsets in seconds since ``start_ns``, sizes, kind names) of a span without chunk
     spans; tuples of one primitive type each."""
     return {
@@ -103,8 +116,9 @@ def error_type(outcome: str, error: BaseException | None) -> tuple[str | None, B
     return type(error).__name__, error
 
 
-def output_tokens(kinds: Sequence[int], texts: Sequence[Any], sizes: Sequence[int],
-                  counter: Callable[[str], int] | None) -> tuple[int, str]:
+def output_tokens(
+    kinds: Sequence[int], texts: Sequence[Any], sizes: Sequence[int], counter: Callable[[str], int] | None
+) -> tuple[int, str]:
     """The output's token count when nobody reported it, and its source: the user's tokenizer over the produced
     text (content, reasoning, tool calls) if there is one and it works, else an estimate from the characters."""
     produced = list(map(_PRODUCED.__contains__, kinds))

@@ -91,7 +91,9 @@ def test_plan_uses_the_coarsest_tier_that_fits_and_raw_streams_at_partial_minute
     assert agg.plan(T0 + M, T0, 60) == agg.Plan((), ())
 
 
-@given(st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from([60, 120, 300, 600, 900, 3600, 7200, 86400]))
+@given(
+    st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from([60, 120, 300, 600, 900, 3600, 7200, 86400])
+)
 def test_plan_covers_the_window_exactly_once(a: int, b: int, bucket: int) -> None:
     lo, hi = T0 + min(a, b) * NS // 7, T0 + max(a, b) * NS // 3
     p = agg.plan(lo, hi, bucket)

@@ -109,8 +109,11 @@ def test_every_api_answer_matches_sqlite(servers: list[CollectorServer]) -> None
     # the dashboard's pages read through CollectorSource: its filtered answers match too
     lo, hi = (base + 20 * 60 * NS) / NS, (base + 100 * 60 * NS) / NS
     sources = [CollectorSource(s.store, stats_ttl=0, clock=lambda: hi) for s in servers]
-    for f in (DashFilters(user="u-1", since=lo, until=hi), DashFilters(session="s-2", since=lo, until=hi),
-              DashFilters(user="u-0", session="s-4", since=lo, until=hi, limit=3)):
+    for f in (
+        DashFilters(user="u-1", since=lo, until=hi),
+        DashFilters(session="s-2", since=lo, until=hi),
+        DashFilters(user="u-0", session="s-4", since=lo, until=hi, limit=3),
+    ):
         _same(*(src.stats(f, bucket=300) for src in sources), f"stats {f}")
         _same(*(src.sessions(f) for src in sources), f"sessions {f}")
         _same(*(src.error_rows(f, limit=100) for src in sources), f"errors {f}")

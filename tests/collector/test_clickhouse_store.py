@@ -17,10 +17,20 @@ from streamscope.collector.store.clickhouse import parse_url
 def test_url_parsing() -> None:
     t = parse_url("clickhouses://u%40x:p%2Fw@db.example:9440/obs?cluster=c1&replicated=0")
     assert (t.host, t.port, t.secure, t.username, t.password) == ("db.example", 9440, True, "u@x", "p/w")
-    assert (t.layout.database, t.layout.cluster, t.layout.replicated, t.layout.on_cluster) == ("obs", "c1", False, True)
+    assert (t.layout.database, t.layout.cluster, t.layout.replicated, t.layout.on_cluster) == (
+        "obs",
+        "c1",
+        False,
+        True,
+    )
     assert t.redacted() == "clickhouses://db.example:9440/obs"
     plain = parse_url("clickhouse://localhost/")
-    assert (plain.port, plain.layout.database, plain.layout.cluster, plain.username) == (8123, "streamscope", None, "default")
+    assert (plain.port, plain.layout.database, plain.layout.cluster, plain.username) == (
+        8123,
+        "streamscope",
+        None,
+        "default",
+    )
     for bad, why in (("sqlite:///x.db", "scheme"), ("clickhouse://h:99x/db", "port"), ("clickhouse:///db", "host"),
                      ("clickhouse://h/db-1", "database"), ("clickhouse://h/db?colour=red", "option")):  # fmt: skip
         with pytest.raises(ValueError, match=why):
@@ -39,7 +49,9 @@ def test_a_failed_derive_pass_keeps_its_marks_and_the_next_pass_makes_the_aggreg
             store.write(b)
         store.settle()
         real = store._w.fold
-        monkeypatch.setattr(store._w, "fold", lambda minutes, **kw: (_ for _ in ()).throw(ConnectionError("gone")))
+        monkeypatch.setattr(
+            store._w, "fold", lambda minutes, **kw: (_ for _ in ()).throw(ConnectionError("gone"))
+        )
         store.write(batches[3])  # acknowledged: its rows are stored
         with pytest.raises(ConnectionError):
             store.settle()
@@ -88,7 +100,9 @@ def test_a_collector_killed_before_its_pass_is_repaired_by_another_collectors_sw
     killed = fresh_store()
     survivor = ClickHouseStore(client(), killed.layout)  # type: ignore[arg-type]
     try:
-        batches = [llm_trace(2, start=i * 700.0, model=("a", "b")[i % 2]) for i in range(10)]  # over two hours
+        batches = [
+            llm_trace(2, start=i * 700.0, model=("a", "b")[i % 2]) for i in range(10)
+        ]  # over two hours
         for b in batches[:4]:
             killed.write(b)
         killed.settle()
@@ -167,7 +181,9 @@ def test_schema_is_versioned_idempotent_and_safe_to_start_twice_at_once() -> Non
         t.join()
     try:
         assert not errors
-        versions = first.client.query(f"SELECT DISTINCT version FROM `{layout.database}`.schema_migrations FINAL")
+        versions = first.client.query(
+            f"SELECT DISTINCT version FROM `{layout.database}`.schema_migrations FINAL"
+        )
         assert sorted(r[0] for r in versions.result_rows) == [1, 2]
         assert all(s.counts()["streams"] == 1 for s in stores)  # the data survived the second start
     finally:
@@ -186,7 +202,9 @@ def test_a_version_1_schema_gets_the_insert_version_indexes_on_start() -> None:
         for table in ("spans", "streams"):  # as version 1 made them
             old.client.command(f"ALTER TABLE `{db}`.`{table}` DROP INDEX idx_ver")
         old.client.command(f"DELETE FROM `{db}`.schema_migrations WHERE version = 2")
-        indexes = f"SELECT table FROM system.data_skipping_indices WHERE database = '{db}' AND name = 'idx_ver'"
+        indexes = (
+            f"SELECT table FROM system.data_skipping_indices WHERE database = '{db}' AND name = 'idx_ver'"
+        )
         assert old.client.query(indexes).result_rows == []
         ClickHouseStore(client(), old.layout).close()  # type: ignore[arg-type]
         assert sorted(r[0] for r in old.client.query(indexes).result_rows) == ["spans", "streams"]
@@ -198,7 +216,9 @@ def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
     store = fresh_store(retention_s=2 * 3600)
     try:
         for table in ("spans", "streams", "chunks", "traces", "live", "aggregates"):
-            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0]
+            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
+                0
+            ]
             assert "TTL" in ddl and "7200" in ddl and "ttl_only_drop_parts = 1" in ddl, ddl
     finally:
         store.close()

@@ -221,7 +221,9 @@ def test_sdk_shaped_bodies_take_the_fast_path() -> None:
                              KeyValue(key="streamscope.chunk.kind", value=AnyValue(string_value="content"))])  # fmt: skip
     ss.spans.add(trace_id=b"t" * 16, span_id=b"p" * 8, name="chat m", start_time_unix_nano=NOW - NS)
     assert decode._fastotlp is not None
-    received, rejected, reason, chunks, spans, others = decode._fastotlp.walk(req.SerializeToString(), NOW + NS)
+    received, rejected, reason, chunks, spans, others = decode._fastotlp.walk(
+        req.SerializeToString(), NOW + NS
+    )
     assert (received, rejected, reason) == (4, 0, 0)
     assert [c.index for c in chunks] == [0, 1, 2]
     assert [type(s) for s in spans] == [Span] and spans[0].name == "chat m"
@@ -266,7 +268,9 @@ def generic_requests(draw: st.DrawFn) -> bytes:
             rs.resource.attributes.extend(attributes_of(draw, ANY_KEYS))
         for _ in range(draw(st.integers(1, 2))):
             ss = rs.scope_spans.add()
-            ss.scope.name = draw(st.sampled_from(["", "opentelemetry.instrumentation.openai", "s" * 300, "ü"]))
+            ss.scope.name = draw(
+                st.sampled_from(["", "opentelemetry.instrumentation.openai", "s" * 300, "ü"])
+            )
             for _ in range(draw(st.integers(0, 6))):
                 s = ss.spans.add(trace_id=draw(IDS16), span_id=draw(IDS8), name=draw(NAMES), kind=draw(KINDS),
                                  start_time_unix_nano=draw(TIMES))  # fmt: skip
@@ -365,7 +369,9 @@ def test_generic_bodies_take_the_fast_path() -> None:
     rs = req.resource_spans.add()
     rs.resource.attributes.add(key="service.name", value=AnyValue(string_value="app"))
     ss = rs.scope_spans.add()
-    ss.spans.add(trace_id=b"t" * 16, span_id=b"r" * 8, name="POST /chat", kind=2, start_time_unix_nano=NOW - NS)
+    ss.spans.add(
+        trace_id=b"t" * 16, span_id=b"r" * 8, name="POST /chat", kind=2, start_time_unix_nano=NOW - NS
+    )
     llm = ss.spans.add(trace_id=b"t" * 16, span_id=b"p" * 8, parent_span_id=b"r" * 8, name="ChatCompletion",
                        start_time_unix_nano=NOW - NS)  # fmt: skip
     llm.attributes.add(key="openinference.span.kind", value=AnyValue(string_value="LLM"))

@@ -25,7 +25,9 @@ def tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's rows, sorted (row order on disk is not part of what is stored)."""
     con = sqlite3.connect(path)
     try:
-        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        names = [
+            r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        ]
         return {n: sorted(con.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
     finally:
         con.close()

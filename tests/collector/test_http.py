@@ -321,10 +321,17 @@ def test_a_retried_request_is_counted_once_in_metrics(client: httpx.Client) -> N
 
     def counts() -> tuple[str, str, str]:
         text = client.get("/metrics").text
+
         def line(prefix: str) -> str:
-            return next((ln for ln in text.splitlines() if ln.startswith(prefix) and 'service="retry-app"' in ln), "")
-        return (line("streamscope_stream_outcomes_total"), line("gen_ai_client_operation_duration_seconds_count"),
-                line("gen_ai_client_operation_time_per_output_chunk_seconds_count"))
+            return next(
+                (ln for ln in text.splitlines() if ln.startswith(prefix) and 'service="retry-app"' in ln), ""
+            )
+
+        return (
+            line("streamscope_stream_outcomes_total"),
+            line("gen_ai_client_operation_duration_seconds_count"),
+            line("gen_ai_client_operation_time_per_output_chunk_seconds_count"),
+        )
 
     assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
     once = counts()

@@ -61,9 +61,15 @@ def wait_for(get: Callable[[], Any], what: str, timeout: float = DEADLINE) -> An
         time.sleep(0.02)
 
 
-def test_a_stream_is_live_while_it_streams_then_finished(server: CollectorServer, client: httpx.Client) -> None:
-    tracing = streamscope.init(f"http://127.0.0.1:{server.http_port}/v1/traces", service_name="live-app",
-                               instrument_engine=False, live_interval=0.05)
+def test_a_stream_is_live_while_it_streams_then_finished(
+    server: CollectorServer, client: httpx.Client
+) -> None:
+    tracing = streamscope.init(
+        f"http://127.0.0.1:{server.http_port}/v1/traces",
+        service_name="live-app",
+        instrument_engine=False,
+        live_interval=0.05,
+    )
     try:
         before = time.time()
         rec = start_stream(model="gpt-live", provider="openai")
@@ -81,8 +87,10 @@ def test_a_stream_is_live_while_it_streams_then_finished(server: CollectorServer
 
         for word in (" wor", "ld"):
             rec.chunk(CONTENT, word)
-        wait_for(lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 4],
-                 "the next slice")
+        wait_for(
+            lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 4],
+            "the next slice",
+        )
         (row,) = client.get("/api/live").json()["live"]
         assert row["current_rate"] is not None and row["current_rate"] > 0
 
@@ -93,7 +101,12 @@ def test_a_stream_is_live_while_it_streams_then_finished(server: CollectorServer
     (st,) = wait_for(lambda: client.get("/api/streams").json()["streams"], "the finished stream")
     assert st["span_id"] == row["span_id"] and st["chunk_count"] == 4 and st["outcome"] == "completed"
     assert client.get("/api/live").json()["live"] == []
-    assert [c["index"] for c in client.get(f"/api/streams/{st['span_id']}/chunks").json()["chunks"]] == [0, 1, 2, 3]
+    assert [c["index"] for c in client.get(f"/api/streams/{st['span_id']}/chunks").json()["chunks"]] == [
+        0,
+        1,
+        2,
+        3,
+    ]
 
 
 APP = textwrap.dedent("""
@@ -110,12 +123,18 @@ APP = textwrap.dedent("""
 
 
 def test_a_stream_whose_process_was_killed_ages_out(server: CollectorServer, client: httpx.Client) -> None:
-    app = subprocess.Popen([sys.executable, "-c", APP, f"http://127.0.0.1:{server.http_port}/v1/traces"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP, f"http://127.0.0.1:{server.http_port}/v1/traces"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "streaming"
-        (row,) = wait_for(lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 3],
-                          "the doomed stream on /api/live")
+        (row,) = wait_for(
+            lambda: [r for r in client.get("/api/live").json()["live"] if r["chunk_count"] == 3],
+            "the doomed stream on /api/live",
+        )
     finally:
         os.kill(app.pid, signal.SIGKILL)
         app.wait(10)
@@ -143,11 +162,21 @@ def test_api_live_parameters(client: httpx.Client) -> None:
         assert reason.endswith(".") and "\n" not in reason
 
 
-def _chunk_span(tid: bytes, parent: bytes, index: int, start_ns: int, offset: float,
-                signal_attrs: dict[str, Any] | None = None) -> Any:
-    attrs: dict[str, Any] = {"streamscope.chunk.index": index, "streamscope.chunk.offset": offset,
-                             "streamscope.chunk.kind": "content", "streamscope.chunk.size": 1,
-                             **(signal_attrs or {})}
+def _chunk_span(
+    tid: bytes,
+    parent: bytes,
+    index: int,
+    start_ns: int,
+    offset: float,
+    signal_attrs: dict[str, Any] | None = None,
+) -> Any:
+    attrs: dict[str, Any] = {
+        "streamscope.chunk.index": index,
+        "streamscope.chunk.offset": offset,
+        "streamscope.chunk.kind": "content",
+        "streamscope.chunk.size": 1,
+        **(signal_attrs or {}),
+    }
     at = start_ns + int(offset * NS)
     return pb_span(tid, new_span_id(), parent, name="streamscope.chunk", start_ns=at, dur=0, attrs=attrs)
 
@@ -156,15 +185,28 @@ def test_decoding_the_in_flight_signal() -> None:
     """One request with a signalled slice of one stream and plain chunks of another."""
     tid, parent, quiet = new_trace_id(), new_span_id(), new_span_id()
     t0 = 1_800_000_000 * NS
-    sig = {"streamscope.live.operation": "chat", "streamscope.live.request_model": "m",
-           "streamscope.live.provider": "p"}
-    spans = [_chunk_span(tid, parent, 4, t0, 0.4, sig), _chunk_span(tid, parent, 5, t0, 0.5),
-             _chunk_span(tid, parent, 6, t0, 0.75), _chunk_span(tid, quiet, 0, t0, 0.1)]
+    sig = {
+        "streamscope.live.operation": "chat",
+        "streamscope.live.request_model": "m",
+        "streamscope.live.provider": "p",
+    }
+    spans = [
+        _chunk_span(tid, parent, 4, t0, 0.4, sig),
+        _chunk_span(tid, parent, 5, t0, 0.5),
+        _chunk_span(tid, parent, 6, t0, 0.75),
+        _chunk_span(tid, quiet, 0, t0, 0.1),
+    ]
     decoded = decode_request(request(spans, service="svc"), now_ns=t0)
     assert len(decoded.chunks) == 4
     (lv,) = decoded.live
     assert (lv.trace_id, lv.span_id, lv.service, lv.model, lv.provider, lv.operation) == (
-        tid.hex(), parent.hex(), "svc", "m", "p", "chat")
+        tid.hex(),
+        parent.hex(),
+        "svc",
+        "m",
+        "p",
+        "chat",
+    )
     assert lv.start_ns == t0 and lv.chunk_count == 7 and lv.last_offset == 0.75
     assert lv.last_ns == t0 + int(0.75 * NS)
     store = MemoryStore()
@@ -193,7 +235,9 @@ def test_live_rate_falls_to_zero_while_the_stream_is_silent() -> None:
     assert query.live_rate(30, 3.0, 10, 2.0, 3.0 + lag + window) == 0.0
     # continuous where the window stops reaching back past the previous update
     edge = 2.0 + window + lag
-    assert query.live_rate(30, 3.0, 10, 2.0, edge - 1e-9) == pytest.approx(query.live_rate(30, 3.0, 10, 2.0, edge))
+    assert query.live_rate(30, 3.0, 10, 2.0, edge - 1e-9) == pytest.approx(
+        query.live_rate(30, 3.0, 10, 2.0, edge)
+    )
     # halfway through the latest update: half of its chunks are in the window (taken as evenly spread)
     assert query.live_rate(30, 3.0, 10, 2.0, 2.5 + window + lag) == pytest.approx(10 / window)
 
@@ -224,8 +268,15 @@ def test_live_streams_rows_carry_the_rate_now_and_the_stall() -> None:
     store = MemoryStore()
     first = LiveStream("ab" * 16, "cd" * 8, "svc", "m", "p", "chat", t0, t0 + 2 * NS, 10, 2.0)
     store.write(IngestBatch(live=(first,)))
-    store.write(IngestBatch(live=(first.merged(dataclasses_replace(first, last_ns=t0 + 3 * NS, chunk_count=30,
-                                                                    last_offset=3.0)),)))
+    store.write(
+        IngestBatch(
+            live=(
+                first.merged(
+                    dataclasses_replace(first, last_ns=t0 + 3 * NS, chunk_count=30, last_offset=3.0)
+                ),
+            )
+        )
+    )
     (row,) = query.live_streams(store, now_ns=t0 + int(3.5 * NS))
     assert (row["current_rate"], row["recent_rate"], row["stalled_for"]) == (20.0, 20.0, None)
     (row,) = query.live_streams(store, now_ns=t0 + 8 * NS)

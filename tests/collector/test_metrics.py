@@ -17,7 +17,9 @@ from streamscope.collector.store.writer import SQLiteProcessStore
 LABELS = ("app", "openai", "gpt-4o-mini", "chat")
 
 
-def _gap_state(m: CollectorMetrics, labels: tuple[str, ...] = LABELS) -> tuple[list[int], float, list[float | None]]:
+def _gap_state(
+    m: CollectorMetrics, labels: tuple[str, ...] = LABELS
+) -> tuple[list[int], float, list[float | None]]:
     counts, total, exemplars = m.chunk_gap._series[labels]
     return list(counts), total[0], [None if e is None else e[1] for e in exemplars]
 
@@ -36,7 +38,9 @@ def _chunks(sid: str, indices: range | list[int], gap: float = 0.015) -> tuple[C
     return tuple(Chunk(sid, i, 0.1 + gap * i, None if i == 0 else gap * (1 + i % 40)) for i in indices)
 
 
-def _close(a: tuple[list[int], float, list[float | None]], b: tuple[list[int], float, list[float | None]]) -> bool:
+def _close(
+    a: tuple[list[int], float, list[float | None]], b: tuple[list[int], float, list[float | None]]
+) -> bool:
     return a[0] == b[0] and math.isclose(a[1], b[1]) and a[2] == b[2]
 
 
@@ -66,7 +70,9 @@ def test_repeats_within_a_batch_interleaved_streams_and_gaps_that_are_not_number
            Chunk(a.span_id, 3, 0.3, math.nan), Chunk(a.span_id, 4, 0.4, 0.1), Chunk(a.span_id, 4, 0.4, 9.0),
            Chunk(a.span_id, 6, 0.6, 0.2), Chunk(a.span_id, 5, 0.5, 0.3)]  # fmt: skip
     bs = list(_chunks(b.span_id, range(0, 20)))
-    chunks = [c for pair in zip(odd + [odd[-1]] * 12, bs, strict=True) for c in pair]  # interleaved, a repeats
+    chunks = [
+        c for pair in zip(odd + [odd[-1]] * 12, bs, strict=True) for c in pair
+    ]  # interleaved, a repeats
     m.observe_batch(IngestBatch(streams=(a, b), chunks=tuple(chunks)))
     assert _close(_gap_state(m, ("app", "openai", "a", "chat")), _expected([0.1, 0.2, 0.3]))
     assert _close(_gap_state(m, ("app", "openai", "b", "chat")),

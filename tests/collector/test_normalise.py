@@ -296,22 +296,37 @@ def test_cost_is_estimated_from_price_table() -> None:
 
 def test_current_openllmetry_is_recognised_without_llm_request_type() -> None:
     """OpenLLMetry 0.62 writes GenAI semconv names only; its own markers still name the dialect."""
-    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
     assert dialect(_span("openai.chat", base)) == "genai"
     assert dialect(_span("openai.chat", {**base, "gen_ai.is_streaming": True})) == "openllmetry"
     assert dialect(_span("openai.chat", {**base, "gen_ai.openai.api_base": "http://x/v1/"})) == "openllmetry"
 
 
 def _openllmetry(events: tuple[SpanEvent, ...]) -> Span:
-    return _span("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "openai",
-                                 "gen_ai.request.model": "gpt-4o-mini", "llm.is_streaming": True}, events=events)
+    return _span(
+        "openai.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "llm.is_streaming": True,
+        },
+        events=events,
+    )
 
 
 def test_ttft_is_the_first_content_chunk_when_chunk_events_carry_their_text() -> None:
     """OpenLLMetry's first chunk is the role-only delta (empty text): TTFT is the first chunk with text."""
     chunk = "gen_ai.content.completion.chunk"
-    events = (_ev(chunk, 0.1, {"gen_ai.completion.chunk": ""}), _ev(chunk, 0.4, {"gen_ai.completion.chunk": "Hi"}),
-              _ev(chunk, 0.5, {"gen_ai.completion.chunk": " there"}))
+    events = (
+        _ev(chunk, 0.1, {"gen_ai.completion.chunk": ""}),
+        _ev(chunk, 0.4, {"gen_ai.completion.chunk": "Hi"}),
+        _ev(chunk, 0.5, {"gen_ai.completion.chunk": " there"}),
+    )
     batch = spans_to_batch([_openllmetry(events)])
     (st,) = batch.streams
     assert (st.time_to_first_chunk, st.ttft, st.ttft_source) == (0.1, 0.4, "measured")
@@ -322,23 +337,45 @@ def test_ttft_is_the_first_content_chunk_when_chunk_events_carry_their_text() ->
 def test_ttft_says_it_is_the_first_chunk_when_the_source_cannot_tell() -> None:
     """Chunk events without text (content capture off), a Vercel msToFirstChunk, an OpenLIT first-token stamp:
     TTFT is the source's first chunk, and its provenance says so."""
-    (st,) = spans_to_batch([_openllmetry(tuple(_ev("gen_ai.content.completion.chunk", t) for t in (0.2, 0.3)))]).streams
+    (st,) = spans_to_batch(
+        [_openllmetry(tuple(_ev("gen_ai.content.completion.chunk", t) for t in (0.2, 0.3)))]
+    ).streams
     assert (st.ttft, st.time_to_first_chunk, st.ttft_source) == (0.2, 0.2, "first_chunk")
-    openlit = _span("chat gpt-4o", {"gen_ai.operation.name": "chat", "gen_ai.system": "openai",
-                                    "gen_ai.request.model": "gpt-4o", "gen_ai.server.time_to_first_token": 0.3})
+    openlit = _span(
+        "chat gpt-4o",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.server.time_to_first_token": 0.3,
+        },
+    )
     (st,) = spans_to_batch([openlit]).streams
     assert (st.ttft, st.ttft_source) == (0.3, "first_chunk")
 
 
 def test_our_own_ttft_is_measured_and_absent_ttft_has_no_source() -> None:
-    ours = _span("chat m", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
-                            "streamscope.stream.outcome": "completed", "streamscope.stream.time_to_first_chunk": 0.1,
-                            "streamscope.stream.time_to_first_token": 0.3})
+    ours = _span(
+        "chat m",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "streamscope.stream.outcome": "completed",
+            "streamscope.stream.time_to_first_chunk": 0.1,
+            "streamscope.stream.time_to_first_token": 0.3,
+        },
+    )
     (st,) = spans_to_batch([ours]).streams
     assert (st.ttft, st.ttft_source) == (0.3, "measured")
-    tools_only = _span("chat m", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
-                                  "streamscope.stream.outcome": "completed",
-                                  "streamscope.stream.time_to_first_chunk": 0.1})
+    tools_only = _span(
+        "chat m",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "streamscope.stream.outcome": "completed",
+            "streamscope.stream.time_to_first_chunk": 0.1,
+        },
+    )
     (st,) = spans_to_batch([tools_only]).streams
     assert (st.ttft, st.ttft_source) == (None, None)
 
@@ -346,13 +383,30 @@ def test_our_own_ttft_is_measured_and_absent_ttft_has_no_source() -> None:
 def test_tokens_per_second_follows_the_sdks_definition() -> None:
     """Our span without the rollup (a single content chunk: no time to divide by) stays without; another SDK's
     chunk events give first content to last chunk, not to the span's end."""
-    ours = _span("chat m", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.usage.output_tokens": 9,
-                            "streamscope.stream.outcome": "completed", "streamscope.stream.time_to_first_token": 0.3})
+    ours = _span(
+        "chat m",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "gen_ai.usage.output_tokens": 9,
+            "streamscope.stream.outcome": "completed",
+            "streamscope.stream.time_to_first_token": 0.3,
+        },
+    )
     (st,) = spans_to_batch([ours]).streams
     assert st.output_tokens_per_second is None
     chunk = "gen_ai.content.completion.chunk"
     events = tuple(_ev(chunk, t, {"gen_ai.completion.chunk": "x"}) for t in (0.5, 1.0, 1.5))
-    foreign = _span("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "m",
-                                    "gen_ai.usage.completion_tokens": 10}, events=events, dur=4.0)
+    foreign = _span(
+        "openai.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "m",
+            "gen_ai.usage.completion_tokens": 10,
+        },
+        events=events,
+        dur=4.0,
+    )
     (st,) = spans_to_batch([foreign]).streams
     assert st.output_tokens_per_second == pytest.approx(10 / 1.0)

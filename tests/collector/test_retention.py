@@ -44,8 +44,12 @@ def test_parse_size_rejects_with_one_sentence(text: str) -> None:
 
 
 def _aggregates_exact(store: SpanStore) -> bool:
-    stored = {(r.width_s, r.slot_ns, r.key): r.state.n for w in agg.TIERS
-              for by in agg.ROLLUPS for r in store.aggregates(w, Filters(), rollup=by)}
+    stored = {
+        (r.width_s, r.slot_ns, r.key): r.state.n
+        for w in agg.TIERS
+        for by in agg.ROLLUPS
+        for r in store.aggregates(w, Filters(), rollup=by)
+    }
     rebuilt = {rk: s.n for rk, s in agg.build(store.streams(Filters(), None)).items()}
     return stored == rebuilt
 
@@ -83,11 +87,16 @@ def test_size_bound_deletes_oldest_until_under_and_then_holds(store: SpanStore) 
 def test_under_the_limit_nothing_is_deleted(store: SpanStore) -> None:
     for i in range(20):
         store.write(llm_trace(10, start=i))
-    assert Retention(max_age_s=10**9, max_bytes=store.storage_bytes() * 2).enforce(store) == {"age": 0, "size": 0}
+    assert Retention(max_age_s=10**9, max_bytes=store.storage_bytes() * 2).enforce(store) == {
+        "age": 0,
+        "size": 0,
+    }
     assert store.counts()["traces"] == 20
 
 
-def test_a_write_at_the_limit_waits_for_the_size_pass_and_then_fits_in_the_room_it_made(store: SpanStore) -> None:
+def test_a_write_at_the_limit_waits_for_the_size_pass_and_then_fits_in_the_room_it_made(
+    store: SpanStore,
+) -> None:
     for i in range(300):
         store.write(llm_trace(60, start=i * 10))
     limit = int(store.storage_bytes() / 1.02)  # the last writes took the store past its limit
@@ -119,13 +128,17 @@ def test_ingest_at_the_limit_is_503_with_retry_after_until_the_pass_makes_room(t
     try:
         body = our_stream(3)[0].SerializeToString()
         with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30) as client:
-            first = client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+            first = client.post(
+                "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+            )
             assert first.status_code == 503 and int(first.headers["Retry-After"]) >= 1
             deadline = time.monotonic() + 30
             r = first
             while r.status_code == 503 and time.monotonic() < deadline:
                 time.sleep(0.1)
-                r = client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+                r = client.post(
+                    "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+                )
             assert r.status_code == 200
         assert store.counts()["traces"] <= int(200 * LOW_WATER * 1.02) + 2  # the oldest went to make room
     finally:

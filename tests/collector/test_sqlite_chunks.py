@@ -48,7 +48,14 @@ def test_first_write_of_an_index_wins_across_and_within_writes(tmp_path: Path) -
     try:
         got = s.chunks(sid)
         assert got == m.chunks(sid)
-        assert [(c.index, c.content) for c in got] == [(0, "b2"), (1, "b4"), (2, "a"), (3, "a"), (4, "a"), (7, "b0")]
+        assert [(c.index, c.content) for c in got] == [
+            (0, "b2"),
+            (1, "b4"),
+            (2, "a"),
+            (3, "a"),
+            (4, "a"),
+            (7, "b0"),
+        ]
         assert s.counts()["chunks"] == 6
     finally:
         s.close()
@@ -89,7 +96,11 @@ def test_a_database_with_a_row_per_chunk_is_moved_into_blocks_on_open(tmp_path: 
     )
     con.executemany(
         "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)",
-        [(c.span_id, c.index, c.offset, c.gap, c.kind, c.size, c.tokens, c.content) for b in traces for c in b.chunks],
+        [
+            (c.span_id, c.index, c.offset, c.gap, c.kind, c.size, c.tokens, c.content)
+            for b in traces
+            for c in b.chunks
+        ],
     )
     con.commit()
     con.close()

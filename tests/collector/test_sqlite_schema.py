@@ -13,10 +13,14 @@ def test_a_database_from_before_waiting_for_root_gets_the_column(tmp_path: Path)
     """Traces tables written before ``waiting_for_root`` existed gain it (0 for their rows) when opened."""
     db = str(tmp_path / "old.db")
     con = sqlite3.connect(db)
-    con.execute("CREATE TABLE traces (trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL,"
-                " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, status TEXT NOT NULL, span_count INTEGER NOT NULL,"
-                " stream_count INTEGER NOT NULL, session_id TEXT, user_id TEXT)")
-    con.execute("INSERT INTO traces VALUES ('" + "a" * 32 + "', 'old root', 'svc', 1, 2, 'unset', 1, 0, NULL, NULL)")
+    con.execute(
+        "CREATE TABLE traces (trace_id TEXT PRIMARY KEY, root_name TEXT NOT NULL, service TEXT NOT NULL,"
+        " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, status TEXT NOT NULL, span_count INTEGER NOT NULL,"
+        " stream_count INTEGER NOT NULL, session_id TEXT, user_id TEXT)"
+    )
+    con.execute(
+        "INSERT INTO traces VALUES ('" + "a" * 32 + "', 'old root', 'svc', 1, 2, 'unset', 1, 0, NULL, NULL)"
+    )
     con.commit()
     con.close()
     store = SQLiteStore(db)

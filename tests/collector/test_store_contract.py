@@ -105,7 +105,11 @@ def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None
     assert store.counts() == {"spans": 2, "streams": 1, "chunks": 5, "traces": 1}
     (summary,) = store.traces(Filters(), 10)
     assert (summary.root_name, summary.span_count, summary.stream_count, summary.session_id) == (
-        "handle request", 2, 1, "sess-c")
+        "handle request",
+        2,
+        1,
+        "sess-c",
+    )
     assert sorted(s.span_id for s in store.trace_spans(tid)) == sorted(s.span_id for s in whole.spans)
     assert store.chunks(sid) == list(whole.chunks)
     assert _all_aggregates(store) == _expected_aggregates(store)
@@ -540,18 +544,60 @@ def test_storage_bytes_grows_with_data(store: SpanStore) -> None:
 
 def test_error_rows_newest_first_with_time_service_session_and_user_filters(store: SpanStore) -> None:
     a, b, c = trace_id(), trace_id(), trace_id()
-    exc = SpanEvent("exception", T0 + NS, {"exception.type": "openai.RateLimitError",
-                                          "exception.message": "Error code: 429", "exception.stacktrace": "..."})
-    store.write(IngestBatch(spans=(
-        dataclasses.replace(span(a, span_id(), None, name="root a", start=0.0, status=2, session="s1", user="u1",
-                                 attrs={"error.type": "RateLimitError", "http.response.status_code": 429}),
-                            status_message="Error code: 429",
-                            events=(SpanEvent("log", T0, {}), exc, SpanEvent("later", T0 + 2 * NS, {}))),
-        span(b, (rb := span_id()), None, name="root b", start=10.0, status=0, service="other", session="s2"),
-        dataclasses.replace(span(b, span_id(), rb, name="child b", start=11.0, status=2, service="other",
-                                 attrs={"error.type": "ValueError"}), status_message="bad value"),
-        span(c, span_id(), None, name="fine", start=20.0, status=1),
-    )))
+    exc = SpanEvent(
+        "exception",
+        T0 + NS,
+        {
+            "exception.type": "openai.RateLimitError",
+            "exception.message": "Error code: 429",
+            "exception.stacktrace": "...",
+        },
+    )
+    store.write(
+        IngestBatch(
+            spans=(
+                dataclasses.replace(
+                    span(
+                        a,
+                        span_id(),
+                        None,
+                        name="root a",
+                        start=0.0,
+                        status=2,
+                        session="s1",
+                        user="u1",
+                        attrs={"error.type": "RateLimitError", "http.response.status_code": 429},
+                    ),
+                    status_message="Error code: 429",
+                    events=(SpanEvent("log", T0, {}), exc, SpanEvent("later", T0 + 2 * NS, {})),
+                ),
+                span(
+                    b,
+                    (rb := span_id()),
+                    None,
+                    name="root b",
+                    start=10.0,
+                    status=0,
+                    service="other",
+                    session="s2",
+                ),
+                dataclasses.replace(
+                    span(
+                        b,
+                        span_id(),
+                        rb,
+                        name="child b",
+                        start=11.0,
+                        status=2,
+                        service="other",
+                        attrs={"error.type": "ValueError"},
+                    ),
+                    status_message="bad value",
+                ),
+                span(c, span_id(), None, name="fine", start=20.0, status=1),
+            )
+        )
+    )
     store.settle()
     names = lambda rows: [r.name for r in rows]  # noqa: E731
     assert names(store.error_rows(Filters(), 10)) == ["child b", "root a"]
@@ -562,7 +608,12 @@ def test_error_rows_newest_first_with_time_service_session_and_user_filters(stor
     assert names(store.error_rows(Filters(session_id="s2"), 10)) == ["child b"]  # the trace's session
     (got,) = store.error_rows(Filters(user_id="u1"), 10)
     assert (got.trace_id, got.start_ns, got.error_type, got.message, got.http_status) == (
-        a, T0, "openai.RateLimitError", "Error code: 429", 429)  # the exception event wins over error.type
+        a,
+        T0,
+        "openai.RateLimitError",
+        "Error code: 429",
+        429,
+    )  # the exception event wins over error.type
     (child,) = store.error_rows(Filters(service="other"), 10)
     assert (child.error_type, child.message, child.http_status) == ("ValueError", "bad value", None)
 
@@ -588,8 +639,15 @@ def test_sessions_roll_up_their_traces(store: SpanStore) -> None:
 def test_sessions_page_by_keyset_cursor_without_gaps_or_repeats(store: SpanStore) -> None:
     # s0..s5 with their latest activity at 10, 8, 8, 6, 6, 6 s (ties sort by session id); s1 and s4 also have
     # an older trace, which must not bring them back on a later page
-    for sid, starts in (("s0", [10]), ("s2", [8]), ("s1", [8, 1]), ("s5", [6]), ("s4", [6, 0.5]), ("s3", [6]),
-                        ("s9", [2])):
+    for sid, starts in (
+        ("s0", [10]),
+        ("s2", [8]),
+        ("s1", [8, 1]),
+        ("s5", [6]),
+        ("s4", [6, 0.5]),
+        ("s3", [6]),
+        ("s9", [2]),
+    ):
         for t in starts:
             store.write(llm_trace(start=float(t), session=sid))
     store.settle()

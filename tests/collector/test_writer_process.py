@@ -164,6 +164,9 @@ def test_a_hung_child_is_replaced_and_the_write_fails_instead_of_waiting_forever
         assert _gone_within(pid, 10)  # killed, not left stopped behind
         s.write(llm_trace(3))  # the exporter's retry: a new child
         assert s.writer_pid not in (None, pid)
-        assert sorted(st.chunk_count or 0 for st in s.streams(Filters(), 10)) == [1, 3]  # the unanswered batch was never stored
+        assert sorted(st.chunk_count or 0 for st in s.streams(Filters(), 10)) == [
+            1,
+            3,
+        ]  # the unanswered batch was never stored
     finally:
         s.close()

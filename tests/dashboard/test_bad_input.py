@@ -25,20 +25,67 @@ BAD_LIST_QUERIES = [
     "nope=1",  # unknown parameter
     "%3Cscript%3E=1",  # hostile unknown parameter name
     "service=a&service=b",  # repeated
-    "limit=0", "limit=-1", "limit=abc", "limit=100000", "limit=1e3", "limit=" + "9" * 40,
-    "min_duration=nan", "min_duration=inf", "min_duration=-1", "min_duration=1e309", "min_duration=abc",
-    "max_duration=" + "1" * 100, "min_duration=5&max_duration=1", "min_ttft=-0.5",
-    "outcome=bogus", "outcome=%3Cscript%3E", "status=bogus", "range=1y", "range=24h&since=5",
-    "since=10&until=5", "since=-1", "until=1e20",
-    "cursor=%3Cscript%3Ealert(1)%3C/script%3E", "cursor=" + "1" * 300, "cursor=123_zz", "cursor=_", "cursor=abc",
-    "q=" + "x" * 201, "q=a%00b", "service=a%0Ab", "model=" + "m" * 500, "session=%1b[31m", "user=" + "u" * 201,
+    "limit=0",
+    "limit=-1",
+    "limit=abc",
+    "limit=100000",
+    "limit=1e3",
+    "limit=" + "9" * 40,
+    "min_duration=nan",
+    "min_duration=inf",
+    "min_duration=-1",
+    "min_duration=1e309",
+    "min_duration=abc",
+    "max_duration=" + "1" * 100,
+    "min_duration=5&max_duration=1",
+    "min_ttft=-0.5",
+    "outcome=bogus",
+    "outcome=%3Cscript%3E",
+    "status=bogus",
+    "range=1y",
+    "range=24h&since=5",
+    "since=10&until=5",
+    "since=-1",
+    "until=1e20",
+    "cursor=%3Cscript%3Ealert(1)%3C/script%3E",
+    "cursor=" + "1" * 300,
+    "cursor=123_zz",
+    "cursor=_",
+    "cursor=abc",
+    "q=" + "x" * 201,
+    "q=a%00b",
+    "service=a%0Ab",
+    "model=" + "m" * 500,
+    "session=%1b[31m",
+    "user=" + "u" * 201,
 ]
 BAD_CHART_QUERIES = [
-    "nope=1", "service=a&service=b", "range=forever", "bucket=0", "bucket=-5", "bucket=999999", "bucket=x",
-    "since=abc", "model=%00", "model=" + "m" * 300, "limit=5", "cursor=1_a", "range=30d&bucket=60",
+    "nope=1",
+    "service=a&service=b",
+    "range=forever",
+    "bucket=0",
+    "bucket=-5",
+    "bucket=999999",
+    "bucket=x",
+    "since=abc",
+    "model=%00",
+    "model=" + "m" * 300,
+    "limit=5",
+    "cursor=1_a",
+    "range=30d&bucket=60",
 ]
-BAD_TRACE_IDS = ["xyz", "0" * 31, "0" * 33, "g" * 32, "%3Cscript%3E", "0" * 5000, "%00" * 32, "-1", "+" * 32,
-                 "'%20OR%201=1--"]
+BAD_TRACE_IDS = [
+    "xyz",
+    "0" * 31,
+    "0" * 33,
+    "g" * 32,
+    "%3Cscript%3E",
+    "0" * 5000,
+    "%00" * 32,
+    "-1",
+    "+" * 32,
+    "'%20OR%201=1--",
+]
 BAD_SPAN_IDS = ["xyz", "0" * 15, "0" * 17, "z" * 16, "%3Cimg%20src=x%3E", "0" * 5000]
 
 
@@ -82,8 +129,15 @@ def test_bad_span_ids_get_400(client: FlaskClient, raw: str) -> None:
     _assert_reasoned_4xx(client, f"/api/streams/{raw}/chunks")
 
 
-@pytest.mark.parametrize("url", ["/live?x=1", "/api/live?x=1", "/traces/" + "a" * 32 + "?x=1",
-                                 "/api/streams/" + "a" * 16 + "/chunks?x=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/live?x=1",
+        "/api/live?x=1",
+        "/traces/" + "a" * 32 + "?x=1",
+        "/api/streams/" + "a" * 16 + "/chunks?x=1",
+    ],
+)
 def test_pages_without_parameters_reject_them(client: FlaskClient, url: str) -> None:
     """Pages that take no parameters say so."""
     _assert_reasoned_4xx(client, url)
@@ -137,4 +191,6 @@ def test_unexpected_errors_get_a_friendly_500(client: FlaskClient, monkeypatch: 
     text = response.get_data(as_text=True)
     assert "secret internal detail" not in text and "Traceback" not in text
     assert "Something went wrong on our side" in text
-    assert client.get("/api/traces").get_json() == {"error": "Something went wrong on our side; the error was logged."}
+    assert client.get("/api/traces").get_json() == {
+        "error": "Something went wrong on our side; the error was logged."
+    }

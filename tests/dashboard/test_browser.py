@@ -23,10 +23,23 @@ from streamscope.collector.store.sqlite import SQLiteStore
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("STREAMSCOPE_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" /
-                                "test-artifacts")) / "dashboard"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = (
+    Path(
+        os.environ.get(
+            "STREAMSCOPE_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+        )
+    )
+    / "dashboard"
+)
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - depends on the machine
     pytest.skip("Chromium is not installed (bash scripts/system-deps.sh)", allow_module_level=True)
@@ -52,8 +65,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     debug = seed_debugging(store, time.time())
     store.close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from streamscope.cli import main; main()", "dashboard", "--db", db, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from streamscope.cli import main; main()",
+            "dashboard",
+            "--db",
+            db,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -103,10 +127,19 @@ def _shot(pg: sync_api.Page, name: str) -> None:
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.parametrize("name,path", [("overview", "/"), ("traces", "/traces"), ("streams", "/streams"),
-                                       ("live", "/live"), ("models", "/models")])
-def test_pages_load_without_console_errors(server: Server, page: tuple[sync_api.Page, Console], name: str,
-                                           path: str) -> None:
+@pytest.mark.parametrize(
+    "name,path",
+    [
+        ("overview", "/"),
+        ("traces", "/traces"),
+        ("streams", "/streams"),
+        ("live", "/live"),
+        ("models", "/models"),
+    ],
+)
+def test_pages_load_without_console_errors(
+    server: Server, page: tuple[sync_api.Page, Console], name: str, path: str
+) -> None:
     """Each page loads, shows its table and logs no console error (CSP violations included)."""
     pg, console = page
     response = pg.goto(server.url + path)
@@ -175,8 +208,9 @@ def test_traces_pagination(server: Server, page: tuple[sync_api.Page, Console]) 
     assert console.errors == []
 
 
-def test_chunk_timeline_shows_every_chunk_ttft_and_stall(server: Server,
-                                                         page: tuple[sync_api.Page, Console]) -> None:
+def test_chunk_timeline_shows_every_chunk_ttft_and_stall(
+    server: Server, page: tuple[sync_api.Page, Console]
+) -> None:
     """The trace page draws one mark per chunk, the TTFT marker and the stall; hovering shows chunk details."""
     pg, console = page
     s = server.seeded
@@ -220,8 +254,15 @@ def test_live_page_picks_up_new_streams(server: Server, page: tuple[sync_api.Pag
     pg, console = page
     pg.goto(server.url + "/live")
     pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
-    batch = one_trace(900, time.time() + 2900, model="gpt-4o-mini", provider="openai", outcome="completed",
-                      service="chat-api", n_chunks=4)
+    batch = one_trace(
+        900,
+        time.time() + 2900,
+        model="gpt-4o-mini",
+        provider="openai",
+        outcome="completed",
+        service="chat-api",
+        n_chunks=4,
+    )
     store = SQLiteStore(server.db, synchronous="OFF")
     try:
         store.write(batch)
@@ -275,14 +316,22 @@ def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
     cli = [sys.executable, "-c", "from streamscope.cli import main; main()"]
     procs: list[subprocess.Popen[str]] = []
     try:
-        collector = subprocess.Popen([*cli, "collector", "--db", db, "--http-port", "0", "--grpc-port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        collector = subprocess.Popen(
+            [*cli, "collector", "--db", db, "--http-port", "0", "--grpc-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         procs.append(collector)
         assert collector.stdout is not None
         lines = [collector.stdout.readline().strip() for _ in range(2)]
         http = next(line.split()[2] for line in lines if line.startswith("listening on http://"))
-        dashboard = subprocess.Popen([*cli, "dashboard", "--db", db, "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        dashboard = subprocess.Popen(
+            [*cli, "dashboard", "--db", db, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         procs.append(dashboard)
         assert dashboard.stdout is not None
         line = dashboard.stdout.readline().strip()
@@ -293,14 +342,21 @@ def live_stack(tmp_path: Path) -> Iterator[LiveStack]:
             _stop(proc)
 
 
-def test_a_live_stream_appears_and_then_finishes(live_stack: LiveStack, page: tuple[sync_api.Page, Console]) -> None:
+def test_a_live_stream_appears_and_then_finishes(
+    live_stack: LiveStack, page: tuple[sync_api.Page, Console]
+) -> None:
     """An SDK-traced stream sending to a real collector shows on /live while it streams, then under finished."""
     pg, console = page
     pg.goto(live_stack.dashboard + "/live")
     pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
     assert pg.locator("#live-unsupported").count() == 0
-    app = subprocess.Popen([sys.executable, "-c", LIVE_APP, live_stack.collector + "/v1/traces"],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-c", LIVE_APP, live_stack.collector + "/v1/traces"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert app.stdout is not None and app.stdin is not None
         assert app.stdout.readline().strip() == "paused"
@@ -310,7 +366,10 @@ def test_a_live_stream_appears_and_then_finishes(live_stack: LiveStack, page: tu
         assert span_id and len(span_id) == 16
         pg.wait_for_function(
             "sid => { const r = document.querySelector(`#live tr[data-span-id='${sid}'] td.chunks`);"
-            " return r && Number(r.textContent) >= 4; }", arg=span_id, timeout=20_000)
+            " return r && Number(r.textContent) >= 4; }",
+            arg=span_id,
+            timeout=20_000,
+        )
         assert "browser-live-app" in row.inner_text()
         assert pg.locator(f"#finished tr[data-span-id='{span_id}']").count() == 0
         _shot(pg, "live-in-flight")
@@ -321,8 +380,9 @@ def test_a_live_stream_appears_and_then_finishes(live_stack: LiveStack, page: tu
         assert app.wait(timeout=30) == 0
         finished = pg.locator(f"#finished tr[data-span-id='{span_id}']")
         finished.wait_for(timeout=20_000)
-        pg.wait_for_function("sid => !document.querySelector(`#live tr[data-span-id='${sid}']`)", arg=span_id,
-                             timeout=20_000)
+        pg.wait_for_function(
+            "sid => !document.querySelector(`#live tr[data-span-id='${sid}']`)", arg=span_id, timeout=20_000
+        )
         assert finished.locator(".outcome-completed").count() == 1
         assert "fake-live-browser" in finished.inner_text()
         _shot(pg, "live-finished")
@@ -353,8 +413,9 @@ print("done", flush=True)
 """
 
 
-def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(live_stack: LiveStack,
-                                                                   page: tuple[sync_api.Page, Console]) -> None:
+def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(
+    live_stack: LiveStack, page: tuple[sync_api.Page, Console]
+) -> None:
     """A stream from the fake LLM with a scripted 7 s stall: steady, it shows a rate and no stall (the server's view
     lags up to the 1 s export interval); stalled, its rate falls to 0 and it shows "stalled for N s"; then it goes
     on and finishes."""
@@ -363,17 +424,23 @@ def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(live_stack: L
     pg, console = page
     pg.goto(live_stack.dashboard + "/live")
     pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
-    app = subprocess.Popen([sys.executable, "-c", STALL_APP, live_stack.collector + "/v1/traces"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = subprocess.Popen(
+        [sys.executable, "-c", STALL_APP, live_stack.collector + "/v1/traces"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         row = pg.locator("#live tbody tr", has_text="fake-stall-browser")
         row.wait_for(timeout=20_000)
         span_id = row.get_attribute("data-span-id")
         assert span_id and len(span_id) == 16
         sel = f"#live tr[data-span-id='{span_id}']"
-        read = ("sel => { const r = document.querySelector(sel); return r && {chunks: Number(r.querySelector("
-                "'td.chunks').textContent), rate: r.querySelector('td.rate').textContent, stalled: !!r.querySelector("
-                "'.badge.stalled'), last: r.querySelector('td.last').textContent}; }")
+        read = (
+            "sel => { const r = document.querySelector(sel); return r && {chunks: Number(r.querySelector("
+            "'td.chunks').textContent), rate: r.querySelector('td.rate').textContent, stalled: !!r.querySelector("
+            "'.badge.stalled'), last: r.querySelector('td.last').textContent}; }"
+        )
         steady = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -390,9 +457,12 @@ def test_a_live_stream_rate_falls_and_shows_stalled_during_a_stall(live_stack: L
         pg.wait_for_selector(f"{sel} .badge.stalled", timeout=20_000)
         assert re.fullmatch(r"stalled for \d+\.\d s", pg.locator(f"{sel} .badge.stalled").inner_text())
         assert pg.locator(sel).get_attribute("class") == "stalled"
-        pg.wait_for_function("sel => { const r = document.querySelector(sel);"
-                             " return r && r.querySelector('td.rate').textContent === '0'; }", arg=sel,
-                             timeout=20_000)
+        pg.wait_for_function(
+            "sel => { const r = document.querySelector(sel);"
+            " return r && r.querySelector('td.rate').textContent === '0'; }",
+            arg=sel,
+            timeout=20_000,
+        )
         _shot(pg, "live-stalled")
         stalled_at = pg.evaluate(read, sel)
         assert stalled_at["stalled"] and 20 <= stalled_at["chunks"] < 31, stalled_at
@@ -413,7 +483,9 @@ def _no_script_ran(pg: sync_api.Page) -> None:
     assert pg.evaluate("typeof window.__xss") == "undefined"
 
 
-def test_error_trace_shows_why_it_failed_and_where(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+def test_error_trace_shows_why_it_failed_and_where(
+    server: Server, page: tuple[sync_api.Page, Console]
+) -> None:
     """An HTTP 500 stream: type, message, status, Retry-After and stack trace are on the page, the timeline marks
     where it failed, and the legend names every marker."""
     pg, console = page
@@ -421,7 +493,9 @@ def test_error_trace_shows_why_it_failed_and_where(server: Server, page: tuple[s
     pg.goto(f"{server.url}/traces/{d.error_trace}")
     box = pg.locator(f"#why-failed .failure[data-span-id='{d.error_stream}']")
     assert "openai.InternalServerError" in box.inner_text()
-    assert box.locator(".http-status").inner_text() == "500" and box.locator(".retry-after").inner_text() == "7"
+    assert (
+        box.locator(".http-status").inner_text() == "500" and box.locator(".retry-after").inner_text() == "7"
+    )
     box.locator("details.stacktrace summary").click()
     assert XSS_STACK.splitlines()[1].strip() in box.locator("details.stacktrace pre").inner_text()
     section = pg.locator(f"#stream-{d.error_stream}")
@@ -517,8 +591,20 @@ def test_empty_state(tmp_path: Path, browser: sync_api.Browser) -> None:
     db = str(tmp_path / "empty.db")
     SQLiteStore(db, synchronous="OFF").close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from streamscope.cli import main; main()", "dashboard", "--db", db, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from streamscope.cli import main; main()",
+            "dashboard",
+            "--db",
+            db,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().split()[2]
@@ -562,11 +648,18 @@ def test_documentation_screenshots_keep_their_layout(server: Server, browser: sy
         assert (root / "docs" / "images" / f"{name}.png").exists()
         want = json.loads(committed.read_text())
         assert list(got) == list(want), name
-        for selector, box in got.items():  # the same landmarks, in about the same place (content varies widths)
+        for (
+            selector,
+            box,
+        ) in got.items():  # the same landmarks, in about the same place (content varies widths)
             assert (box is None) == (want[selector] is None), (name, selector, box, want[selector])
             if box is not None:
                 assert abs(box[0] - want[selector][0]) <= 0.05 and abs(box[1] - want[selector][1]) <= 0.1, (
-                    name, selector, box, want[selector])
+                    name,
+                    selector,
+                    box,
+                    want[selector],
+                )
 
 
 def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, Console]) -> None:
@@ -574,7 +667,10 @@ def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, C
     pg, console = page
     pg.goto(server.url + "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
     assert pg.locator("#compare-models figure.compare-metric").count() == 5
-    assert pg.locator("svg.histogram rect.side-a").count() > 0 and pg.locator("svg.histogram rect.side-b").count() > 0
+    assert (
+        pg.locator("svg.histogram rect.side-a").count() > 0
+        and pg.locator("svg.histogram rect.side-b").count() > 0
+    )
     _shot(pg, "compare-models")
     pg.goto(server.url + "/streams?limit=5&model=claude-haiku")
     pg.locator("a.compare-link").first.click()
@@ -587,13 +683,22 @@ def test_compare_models_and_streams(server: Server, page: tuple[sync_api.Page, C
     assert console.errors == []
 
 
-FILTERED_PAGES = ("/", "/models", "/streams", "/traces", "/errors", "/live", "/sessions",
-                  "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h")
+FILTERED_PAGES = (
+    "/",
+    "/models",
+    "/streams",
+    "/traces",
+    "/errors",
+    "/live",
+    "/sessions",
+    "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h",
+)
 
 
 @pytest.mark.parametrize("path", FILTERED_PAGES)
-def test_filtered_pages_show_the_filter_as_text_and_remove_it(server: Server, page: tuple[sync_api.Page, Console],
-                                                              path: str) -> None:
+def test_filtered_pages_show_the_filter_as_text_and_remove_it(
+    server: Server, page: tuple[sync_api.Page, Console], path: str
+) -> None:
     """Each page filtered by a hostile user id: the filter bar shows it as text (no markup runs, CSP logs
     nothing), the form holds it, and its × opens the same page without it."""
     pg, console = page
@@ -610,10 +715,14 @@ def test_filtered_pages_show_the_filter_as_text_and_remove_it(server: Server, pa
     _no_script_ran(pg)
     if path == "/streams":  # only that user's streams: the debugging traces' two streams
         assert pg.locator("#streams tbody tr").count() == 2
-    if path == "/live":  # the page's polling keeps the filter: after a poll, only that user's finished streams
+    if (
+        path == "/live"
+    ):  # the page's polling keeps the filter: after a poll, only that user's finished streams
         pg.wait_for_function("() => Number(document.body.dataset.polls || 0) >= 1")
-        traces = {h.split("/traces/")[1][:32] for h in
-                  pg.locator("#finished a[href*='/traces/']").evaluate_all("els => els.map(e => e.href)")}
+        traces = {
+            h.split("/traces/")[1][:32]
+            for h in pg.locator("#finished a[href*='/traces/']").evaluate_all("els => els.map(e => e.href)")
+        }
         assert traces and traces <= {d.error_trace, d.chat_trace}
     _shot(pg, "filtered" + path.split("?")[0].replace("/", "-"))
     chip.locator("a.remove").click()
@@ -623,7 +732,9 @@ def test_filtered_pages_show_the_filter_as_text_and_remove_it(server: Server, pa
     assert console.errors == []
 
 
-def test_session_filter_chip_keeps_markup_as_text(server: Server, page: tuple[sync_api.Page, Console]) -> None:
+def test_session_filter_chip_keeps_markup_as_text(
+    server: Server, page: tuple[sync_api.Page, Console]
+) -> None:
     pg, console = page
     d = server.debug
     pg.goto(f"{server.url}/streams?session={quote(d.session_id)}&user={quote(d.user_id)}")

@@ -80,7 +80,9 @@ def test_trace_page_renders_the_conversation(dclient: FlaskClient, debug: Debugg
     assert esc('"city": "<img src=x onerror=window.__xss=14>"') in body
     assert esc(XSS_RESULT) in body
     assert "You are terse." in body and "finish: stop" in body
-    assert 'class="list attrs-wide"' in body and "gen_ai.input.messages" in body  # raw attributes one click away
+    assert (
+        'class="list attrs-wide"' in body and "gen_ai.input.messages" in body
+    )  # raw attributes one click away
     assert XSS_ARGS not in body
     _no_raw_payloads(body)
 
@@ -122,7 +124,9 @@ def test_in_progress_trace_in_the_list_and_on_its_page(dclient: FlaskClient, deb
     page = _page(dclient, f"/traces/{debug.waiting_trace}")
     assert 'id="in-progress"' in page
     meta = re.search(r'<p class="meta" id="trace-meta">(.*?)</p>', page, re.S)
-    assert meta and ">running<" in meta.group(1) and "status-ok" not in meta.group(1)  # not "ok" while it runs
+    assert (
+        meta and ">running<" in meta.group(1) and "status-ok" not in meta.group(1)
+    )  # not "ok" while it runs
     assert "≥ " in meta.group(1) and "so far" in meta.group(1)
     done = _page(dclient, f"/traces/{debug.chat_trace}")
     assert 'id="in-progress"' not in done and 'id="root-missing"' not in done
@@ -136,12 +140,20 @@ def test_trace_page_links_session_and_user(dclient: FlaskClient, debug: Debuggin
     _no_raw_payloads(body)
 
 
-@pytest.mark.parametrize("url", ["/errors?range=nope", "/errors?limit=5", "/sessions?range=1x",
-                                 "/sessions?q=1", "/errors?user=" + "x" * 300])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/errors?range=nope",
+        "/errors?limit=5",
+        "/sessions?range=1x",
+        "/sessions?q=1",
+        "/errors?user=" + "x" * 300,
+    ],
+)
 def test_bad_parameters_get_a_400_with_a_reason(dclient: FlaskClient, url: str) -> None:
     r = dclient.get(url)
     assert r.status_code == 400
-    assert "<p class=\"reason\">" in r.get_data(as_text=True)
+    assert '<p class="reason">' in r.get_data(as_text=True)
 
 
 def test_empty_database_overview_says_how_to_send_the_first_trace(tmp_path: Any) -> None:
@@ -152,7 +164,9 @@ def test_empty_database_overview_says_how_to_send_the_first_trace(tmp_path: Any)
         client = create_app(store=store).test_client()
         body = _page(client, "/")
         assert 'id="empty-state"' in body and 'id="kpis"' not in body
-        assert 'streamscope.init("http://127.0.0.1:4318", service_name="my-app")' in body.replace("&#34;", '"')
+        assert 'streamscope.init("http://127.0.0.1:4318", service_name="my-app")' in body.replace(
+            "&#34;", '"'
+        )
         assert "streamscope.instrument_openai()" in body and 'href="/quickstart"' in body
         assert "enable_langchain" in _page(client, "/quickstart")
         seed_debugging(store, time.time())
@@ -183,9 +197,16 @@ def test_compare_two_streams(client: FlaskClient, seeded: Any) -> None:
     assert "/compare?a=" in _page(client, "/streams")
 
 
-@pytest.mark.parametrize("url,status", [("/compare?a=zz", 400), ("/compare?a=" + "1" * 16, 404),
-                                        ("/compare?a=" + "1" * 16 + "&model_a=x", 400),
-                                        ("/compare?range=2y", 400), ("/compare?x=1", 400)])
+@pytest.mark.parametrize(
+    "url,status",
+    [
+        ("/compare?a=zz", 400),
+        ("/compare?a=" + "1" * 16, 404),
+        ("/compare?a=" + "1" * 16 + "&model_a=x", 400),
+        ("/compare?range=2y", 400),
+        ("/compare?x=1", 400),
+    ],
+)
 def test_compare_bad_input(client: FlaskClient, url: str, status: int) -> None:
     assert client.get(url).status_code == status
 
@@ -194,7 +215,7 @@ def test_why_it_failed_shows_where_the_failure_started(dclient: FlaskClient, deb
     """The root passed the model call's error on: the summary names the model call, and says one step passed
     it on; both steps still show their failure in their own sections."""
     body = _page(dclient, f"/traces/{debug.error_trace}")
-    summary = body[body.index('id="why-failed"'):body.index("<h2>Steps</h2>")]
+    summary = body[body.index('id="why-failed"') : body.index("<h2>Steps</h2>")]
     assert "chat gpt-4o-mini" in summary and "answer question" not in summary
     assert "1 step around it failed with the same error" in summary
     assert body.count('class="failure"') == 3  # the summary's, and one in each failed step's section

@@ -40,8 +40,22 @@ def test_traced_stream_appears_on_the_dashboard(tmp_path: Path) -> None:
     """A stream traced by the SDK and stored by the collector gets a trace page with one mark per chunk."""
     db = str(tmp_path / "e2e.db")
     collector = subprocess.Popen(
-        [sys.executable, "-c", "from streamscope.cli import main; main()", "collector", "--db", db,
-         "--http-port", "0", "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from streamscope.cli import main; main()",
+            "collector",
+            "--db",
+            db,
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert collector.stdout is not None
         http = ""
@@ -50,8 +64,9 @@ def test_traced_stream_appears_on_the_dashboard(tmp_path: Path) -> None:
             if line.startswith("listening on http://"):
                 http = line.split()[2]
         assert http, "collector did not announce its HTTP port"
-        app = subprocess.run([sys.executable, "-c", APP, f"{http}/v1/traces"], capture_output=True, text=True,
-                             timeout=60)
+        app = subprocess.run(
+            [sys.executable, "-c", APP, f"{http}/v1/traces"], capture_output=True, text=True, timeout=60
+        )
         assert app.returncode == 0, app.stderr
         assert app.stdout.strip() == f"Hello{PAYLOAD} world!"
         deadline = time.monotonic() + 10

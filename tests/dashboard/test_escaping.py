@@ -16,8 +16,16 @@ PAYLOADS = (*XSS_CONTENT, XSS_NAME, XSS_ATTR, XSS_MODEL)
 
 
 def _all_pages(seeded: Seeded) -> list[str]:
-    return ["/", "/traces", "/streams", "/live", "/models", f"/traces/{seeded.xss_trace}",
-            "/traces?q=app.note", "/streams?model=" + XSS_MODEL.replace(" ", "%20").replace("=", "%3D")]
+    return [
+        "/",
+        "/traces",
+        "/streams",
+        "/live",
+        "/models",
+        f"/traces/{seeded.xss_trace}",
+        "/traces?q=app.note",
+        "/streams?model=" + XSS_MODEL.replace(" ", "%20").replace("=", "%3D"),
+    ]
 
 
 def test_payloads_never_appear_raw_in_any_page(client: FlaskClient, seeded: Seeded) -> None:
@@ -84,7 +92,14 @@ def test_scripts_insert_text_only() -> None:
     """Our scripts never build HTML from strings (no innerHTML, outerHTML, insertAdjacentHTML, eval)."""
     for path in (PACKAGE / "static").glob("*.js"):
         text = path.read_text()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ):
             assert sink not in text, (path, sink)
 
 
@@ -92,6 +107,6 @@ def test_nothing_is_loaded_from_a_cdn() -> None:
     """Templates and scripts reference no external origin; Chart.js is vendored with its license."""
     for path in [*(PACKAGE / "templates").rglob("*.html"), *(PACKAGE / "static").glob("*.js")]:
         assert not re.search(r"(src|href)=\"(https?:)?//", path.read_text()), path
-        assert "fetch(\"http" not in path.read_text(), path
+        assert 'fetch("http' not in path.read_text(), path
     assert (PACKAGE / "static/vendor/chart.umd.min.js").read_text().startswith("/*!\n * Chart.js v4")
     assert "MIT" in (PACKAGE / "static/vendor/chart.js.LICENSE.md").read_text()

@@ -9,8 +9,16 @@ from streamscope.dashboard.failures import failure
 
 
 def _span(**kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"span_id": "a" * 16, "name": "chat", "start": 100.0, "end": 101.0, "status": "unset",
-                            "status_message": "", "attributes": {}, "events": []}
+    base: dict[str, Any] = {
+        "span_id": "a" * 16,
+        "name": "chat",
+        "start": 100.0,
+        "end": 101.0,
+        "status": "unset",
+        "status_message": "",
+        "attributes": {},
+        "events": [],
+    }
     return {**base, **kw}
 
 
@@ -20,21 +28,41 @@ def test_a_span_that_did_not_fail_has_no_failure() -> None:
 
 
 def test_exception_event_http_status_and_retry_after() -> None:
-    span = _span(status="error", status_message="Error code: 429 - slow down",
-                 attributes={"http.response.header.retry-after": ("12",)},
-                 events=[{"name": "exception", "time": 100.25, "attributes": {
-                     "exception.type": "openai.RateLimitError", "exception.message": "Error code: 429 - slow down",
-                     "exception.stacktrace": "Traceback ..."}}])
+    span = _span(
+        status="error",
+        status_message="Error code: 429 - slow down",
+        attributes={"http.response.header.retry-after": ("12",)},
+        events=[
+            {
+                "name": "exception",
+                "time": 100.25,
+                "attributes": {
+                    "exception.type": "openai.RateLimitError",
+                    "exception.message": "Error code: 429 - slow down",
+                    "exception.stacktrace": "Traceback ...",
+                },
+            }
+        ],
+    )
     f = failure(span)
     assert f is not None
     assert (f.error_type, f.http_status, f.retry_after, f.stacktrace) == (
-        "openai.RateLimitError", 429, "12", "Traceback ...")
+        "openai.RateLimitError",
+        429,
+        "12",
+        "Traceback ...",
+    )
     assert f.at == 0.25 and f.headline == "openai.RateLimitError: Error code: 429 - slow down"
 
 
 def test_status_only_and_attribute_status_code() -> None:
-    f = failure(_span(status="error", status_message="ValueError", attributes={"error.type": "ValueError",
-                                                                                "http.response.status_code": 503}))
+    f = failure(
+        _span(
+            status="error",
+            status_message="ValueError",
+            attributes={"error.type": "ValueError", "http.response.status_code": 503},
+        )
+    )
     assert f is not None and f.error_type == "ValueError" and f.http_status == 503 and f.at is None
     assert f.headline == "ValueError"
 
@@ -47,11 +75,22 @@ def test_timeout_outcome_without_status_counts_as_failure() -> None:
 
 def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
     def failed(trace: str, start: float, message: str, etype: str = "E") -> dict[str, Any]:
-        return {"trace_id": trace, "name": "chat", "start": start, "error_type": etype, "message": message,
-                "http_status": None}
+        return {
+            "trace_id": trace,
+            "name": "chat",
+            "start": start,
+            "error_type": etype,
+            "message": message,
+            "http_status": None,
+        }
 
-    spans = [failed("t3", 190.0, "boom\nline two"), failed("t2", 150.0, "boom"), failed("t2", 150.0, "boom"),
-             failed("t1", 110.0, "boom"), failed("t1", 110.0, "other", "F")]
+    spans = [
+        failed("t3", 190.0, "boom\nline two"),
+        failed("t2", 150.0, "boom"),
+        failed("t2", 150.0, "boom"),
+        failed("t1", 110.0, "boom"),
+        failed("t1", 110.0, "other", "F"),
+    ]
     boom, other = group(spans, 100.0, 200.0, n_buckets=10)
     assert (boom.error_type, boom.message, boom.traces, boom.steps) == ("E", "boom", 3, 4)
     assert boom.buckets == [0, 1, 0, 0, 0, 1, 0, 0, 0, 1] and boom.peak == 1
@@ -62,11 +101,27 @@ def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
 
 def test_numbers_in_messages_do_not_split_groups_but_http_statuses_do() -> None:
     def failed(trace: str, message: str) -> dict[str, Any]:
-        return {"trace_id": trace, "name": "x", "start": 1.0, "error_type": "E", "message": message,
-                "http_status": None}
+        return {
+            "trace_id": trace,
+            "name": "x",
+            "start": 1.0,
+            "error_type": "E",
+            "message": message,
+            "http_status": None,
+        }
 
-    groups = group([failed("a", "cut off after 17 chunks"), failed("b", "cut off after 40 chunks"),
-                    failed("c", "Error code: 429 - slow down"), failed("d", "Error code: 500 - broken")], 0, 200)
+    groups = group(
+        [
+            failed("a", "cut off after 17 chunks"),
+            failed("b", "cut off after 40 chunks"),
+            failed("c", "Error code: 429 - slow down"),
+            failed("d", "Error code: 500 - broken"),
+        ],
+        0,
+        200,
+    )
     assert sorted((g.message, g.traces) for g in groups) == [
-        ("[HTTP 429] Error code: N - slow down", 1), ("[HTTP 500] Error code: N - broken", 1),
-        ("cut off after N chunks", 2)]
+        ("[HTTP 429] Error code: N - slow down", 1),
+        ("[HTTP 500] Error code: N - broken", 1),
+        ("cut off after N chunks", 2),
+    ]

@@ -39,13 +39,19 @@ def expected(streams: list[Stream]) -> dict[str, Any]:
     ttft = [s.ttft for s in streams if s.ttft is not None]
     dur = [(s.end_ns - s.start_ns) / 1e9 for s in streams]
     failed = sum(s.outcome in ("error", "timeout") for s in streams)
-    return {"streams": n, "ttft": {q: pct(ttft, q) for q in (50, 95, 99)},
-            "duration": {q: pct(dur, q) for q in (50, 95, 99)},
-            "tps": pct([s.output_tokens_per_second or 0.0 for s in streams], 50),
-            "error_rate": failed / n, "abandoned": sum(s.outcome == "abandoned" for s in streams) / n,
-            "input": sum(s.input_tokens or 0 for s in streams), "output": sum(s.output_tokens or 0 for s in streams),
-            "cost": sum(s.cost_usd or 0.0 for s in streams), "chunks": sum(s.chunk_count or 0 for s in streams),
-            "stalls": sum(s.stall_count or 0 for s in streams)}
+    return {
+        "streams": n,
+        "ttft": {q: pct(ttft, q) for q in (50, 95, 99)},
+        "duration": {q: pct(dur, q) for q in (50, 95, 99)},
+        "tps": pct([s.output_tokens_per_second or 0.0 for s in streams], 50),
+        "error_rate": failed / n,
+        "abandoned": sum(s.outcome == "abandoned" for s in streams) / n,
+        "input": sum(s.input_tokens or 0 for s in streams),
+        "output": sum(s.output_tokens or 0 for s in streams),
+        "cost": sum(s.cost_usd or 0.0 for s in streams),
+        "chunks": sum(s.chunk_count or 0 for s in streams),
+        "stalls": sum(s.stall_count or 0 for s in streams),
+    }
 
 
 @pytest.fixture
@@ -70,17 +76,23 @@ def _close(a: float | None, b: float) -> bool:
 
 def _section(body: str, start: str, end: str) -> str:
     i = body.index(start)
-    return body[i:body.index(end, i)]
+    return body[i : body.index(end, i)]
 
 
 def _chips(body: str) -> dict[str, str]:
     """The filter bar's active filters: parameter → the link that removes it."""
-    return {k: unescape(href) for k, href in
-            re.findall(r'<span class="chip" data-filter="(\w+)">.*?<a class="remove" href="([^"]*)"', body)}
+    return {
+        k: unescape(href)
+        for k, href in re.findall(
+            r'<span class="chip" data-filter="(\w+)">.*?<a class="remove" href="([^"]*)"', body
+        )
+    }
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_overview_figures_for_one_user_are_that_users(wclient: FlaskClient, traffic: Traffic, user: str) -> None:
+def test_overview_figures_for_one_user_are_that_users(
+    wclient: FlaskClient, traffic: Traffic, user: str
+) -> None:
     exp = expected(traffic.streams[user])
     data = wclient.get(f"/api/overview?user={user}&range=24h").get_json()
     t = data["totals"]
@@ -94,10 +106,19 @@ def test_overview_figures_for_one_user_are_that_users(wclient: FlaskClient, traf
 
     body = _page(wclient, f"/?user={user}&range=24h")
     kpis = _section(body, 'id="kpis"', "</section>")
-    for shown in (number(exp["streams"]), duration(exp["ttft"][50]), duration(exp["ttft"][95]),
-                  duration(exp["ttft"][99]), duration(exp["duration"][50]), duration(exp["duration"][95]),
-                  percent(exp["error_rate"]), percent(exp["abandoned"]), number(exp["input"]),
-                  f'{number(exp["output"])} out', money(exp["cost"])):
+    for shown in (
+        number(exp["streams"]),
+        duration(exp["ttft"][50]),
+        duration(exp["ttft"][95]),
+        duration(exp["ttft"][99]),
+        duration(exp["duration"][50]),
+        duration(exp["duration"][95]),
+        percent(exp["error_rate"]),
+        percent(exp["abandoned"]),
+        number(exp["input"]),
+        f"{number(exp['output'])} out",
+        money(exp["cost"]),
+    ):
         assert shown in kpis, shown
     other = expected(traffic.streams[USERS[1 - USERS.index(user)]])
     assert f"<p>{number(other['streams'])}</p>" not in kpis
@@ -107,19 +128,34 @@ def test_overview_figures_for_one_user_are_that_users(wclient: FlaskClient, traf
         mine = [s for s in traffic.streams[user] if s.model == model]
         row = _section(table, f">{model}</a>", "</tr>")
         m = expected(mine)
-        for shown in (number(m["streams"]), duration(m["ttft"][50]), duration(m["ttft"][95]),
-                      percent(m["error_rate"]), f'{number(m["input"])} / {number(m["output"])}', money(m["cost"])):
+        for shown in (
+            number(m["streams"]),
+            duration(m["ttft"][50]),
+            duration(m["ttft"][95]),
+            percent(m["error_rate"]),
+            f"{number(m['input'])} / {number(m['output'])}",
+            money(m["cost"]),
+        ):
             assert shown in row, (model, shown)
         link = re.search(rf'href="([^"]*)">{model}</a>', table)
         assert link and parse_qs(urlsplit(unescape(link.group(1))).query) == {
-            "model": [model], "user": [user], "range": ["24h"]}
+            "model": [model],
+            "user": [user],
+            "range": ["24h"],
+        }
 
 
-def test_overview_filtered_by_session_counts_that_session_only(wclient: FlaskClient, traffic: Traffic) -> None:
+def test_overview_filtered_by_session_counts_that_session_only(
+    wclient: FlaskClient, traffic: Traffic
+) -> None:
     for user in USERS:
         for session in traffic.sessions[user]:
-            mine = [s for s in traffic.streams[user] if traffic.traces[user][traffic.streams[user].index(s)]
-                    and _session_of(traffic, user, s) == session]
+            mine = [
+                s
+                for s in traffic.streams[user]
+                if traffic.traces[user][traffic.streams[user].index(s)]
+                and _session_of(traffic, user, s) == session
+            ]
             t = wclient.get(f"/api/overview?session={session}&range=24h").get_json()["totals"]
             exp = expected(mine)
             assert t["streams"] == exp["streams"] > 0
@@ -150,8 +186,9 @@ def _ids(body: str, pattern: str) -> list[str]:
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_stream_and_trace_lists_filter_by_user_through_every_page(wclient: FlaskClient, traffic: Traffic,
-                                                                   user: str) -> None:
+def test_stream_and_trace_lists_filter_by_user_through_every_page(
+    wclient: FlaskClient, traffic: Traffic, user: str
+) -> None:
     want = {s.span_id for s in traffic.streams[user]}
     got: list[str] = []
     url: str | None = f"/streams?user={user}&limit=3"
@@ -169,14 +206,17 @@ def test_stream_and_trace_lists_filter_by_user_through_every_page(wclient: Flask
     session = traffic.sessions[user][0]
     body = _page(wclient, f"/streams?session={session}&user={user}")
     assert sorted(_ids(body, r"#stream-([0-9a-f]{16})")) == sorted(
-        s.span_id for s in traffic.streams[user] if _session_of(traffic, user, s) == session)
+        s.span_id for s in traffic.streams[user] if _session_of(traffic, user, s) == session
+    )
     chips = _chips(body)
     assert set(chips) == {"session", "user"}
     assert chips["session"] == f"/streams?user={user}" and chips["user"] == f"/streams?session={session}"
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_errors_view_counts_the_users_failed_traces(wclient: FlaskClient, traffic: Traffic, user: str) -> None:
+def test_errors_view_counts_the_users_failed_traces(
+    wclient: FlaskClient, traffic: Traffic, user: str
+) -> None:
     failed = [s for s in traffic.streams[user] if s.outcome in ("error", "timeout")]
     body = _page(wclient, f"/errors?user={user}")
     counts = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>\s*<td class="num">\d+</td>', body)]
@@ -188,8 +228,8 @@ def test_errors_view_counts_the_users_failed_traces(wclient: FlaskClient, traffi
 def test_compare_and_live_take_the_user(wclient: FlaskClient, traffic: Traffic, user: str) -> None:
     body = _page(wclient, f"/compare?model_a={MODELS[0]}&model_b={MODELS[1]}&range=24h&user={user}")
     n = [sum(s.model == m for s in traffic.streams[user]) for m in MODELS]
-    assert re.search(rf'{MODELS[0]}</span> \({number(n[0])} streams?\)', body)
-    assert re.search(rf'{MODELS[1]}</span> \({number(n[1])} streams?\)', body)
+    assert re.search(rf"{MODELS[0]}</span> \({number(n[0])} streams?\)", body)
+    assert re.search(rf"{MODELS[1]}</span> \({number(n[1])} streams?\)", body)
     assert "user" in _chips(body) and f"user={user}" not in _chips(body)["user"]
     stream = traffic.streams[user][0]
     pick = _page(wclient, f"/compare?a={stream.span_id}&user={user}")
@@ -221,9 +261,13 @@ def test_sessions_list_pages_by_cursor_and_keeps_the_user(wclient: FlaskClient, 
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_a_session_links_to_its_users_other_sessions(wclient: FlaskClient, traffic: Traffic, user: str) -> None:
+def test_a_session_links_to_its_users_other_sessions(
+    wclient: FlaskClient, traffic: Traffic, user: str
+) -> None:
     body = _page(wclient, f"/sessions/{traffic.sessions[user][0]}")
     link = re.search(r'class="user-link" href="([^"]+)"', body)
     assert link is not None
-    listed = re.findall(r'class="session-link" href="/sessions/([^"]+)"', _page(wclient, unescape(link.group(1))))
+    listed = re.findall(
+        r'class="session-link" href="/sessions/([^"]+)"', _page(wclient, unescape(link.group(1)))
+    )
     assert sorted(listed) == sorted(traffic.sessions[user])

@@ -6,14 +6,26 @@ from streamscope.dashboard import layout
 
 
 def _span(sid: str, parent: str | None, start: float, end: float, **attrs: object) -> dict[str, object]:
-    return {"span_id": sid, "parent_span_id": parent, "name": sid, "kind": "internal", "start": start, "end": end,
-            "status": "unset", "attributes": dict(attrs)}
+    return {
+        "span_id": sid,
+        "parent_span_id": parent,
+        "name": sid,
+        "kind": "internal",
+        "start": start,
+        "end": end,
+        "status": "unset",
+        "attributes": dict(attrs),
+    }
 
 
 def test_waterfall_nests_children_in_start_order() -> None:
     """Children follow their parent depth-first, siblings by start time, bars scaled to the trace."""
-    spans = [_span("b", "a", 5.0, 10.0), _span("a", None, 0.0, 10.0), _span("c", "a", 1.0, 2.0),
-             _span("d", "c", 1.5, 2.0, **{"gen_ai.operation.name": "chat"})]
+    spans = [
+        _span("b", "a", 5.0, 10.0),
+        _span("a", None, 0.0, 10.0),
+        _span("c", "a", 1.0, 2.0),
+        _span("d", "c", 1.5, 2.0, **{"gen_ai.operation.name": "chat"}),
+    ]
     rows, start, total = layout.waterfall(spans)
     assert [(r.span["span_id"], r.depth) for r in rows] == [("a", 0), ("c", 1), ("d", 2), ("b", 1)]
     assert start == 0.0 and total == 10.0
@@ -23,8 +35,12 @@ def test_waterfall_nests_children_in_start_order() -> None:
 
 def test_waterfall_survives_orphans_cycles_and_instant_spans() -> None:
     """Missing parents become roots, parent cycles do not loop, zero-length spans stay visible."""
-    spans = [_span("x", "missing", 0.0, 1.0), _span("p", "q", 0.2, 0.2), _span("q", "p", 0.3, 0.4),
-             _span("self", "self", 0.5, 0.6)]
+    spans = [
+        _span("x", "missing", 0.0, 1.0),
+        _span("p", "q", 0.2, 0.2),
+        _span("q", "p", 0.3, 0.4),
+        _span("self", "self", 0.5, 0.6),
+    ]
     rows, _, _ = layout.waterfall(spans)
     assert sorted(r.span["span_id"] for r in rows) == ["p", "q", "self", "x"]
     assert all(r.width >= 0.2 for r in rows)
@@ -40,9 +56,11 @@ def test_waterfall_leaves_out_chunk_spans_and_marks_collector_streams() -> None:
 def test_timeline_places_chunks_stalls_and_markers() -> None:
     """Chunks sit at offset/duration, gaps over the threshold become stalls, TTFT flavours become markers."""
     span = _span("s", None, 100.0, 104.0, **{"streamscope.stream.stall_threshold": 1.0})
-    chunks = [{"index": 0, "offset": 0.5, "gap": None, "kind": "role", "size": 0, "content": None},
-              {"index": 1, "offset": 1.0, "gap": 0.5, "kind": "content", "size": 2, "content": "Hi"},
-              {"index": 2, "offset": 3.0, "gap": 2.0, "kind": "content", "size": 1, "content": "!"}]
+    chunks = [
+        {"index": 0, "offset": 0.5, "gap": None, "kind": "role", "size": 0, "content": None},
+        {"index": 1, "offset": 1.0, "gap": 0.5, "kind": "content", "size": 2, "content": "Hi"},
+        {"index": 2, "offset": 3.0, "gap": 2.0, "kind": "content", "size": 1, "content": "!"},
+    ]
     stream = {"ttft": 1.0, "time_to_first_chunk": 0.5, "outcome": "completed"}
     tl = layout.timeline(span, list(reversed(chunks)), stream)
     assert [m.index for m in tl.marks] == [0, 1, 2]
@@ -56,7 +74,9 @@ def test_timeline_places_chunks_stalls_and_markers() -> None:
 def test_timeline_absent_ttft_draws_no_marker_and_bad_numbers_are_ignored() -> None:
     """A TTFT that never happened is absent (not 0); NaN or non-numeric values do not break the layout."""
     span = _span("s", None, 0.0, float("nan"), **{"streamscope.stream.time_to_first_token": "soon"})
-    tl = layout.timeline(span, [{"index": 0, "offset": float("inf"), "gap": "x", "kind": 5, "content": 7}], {})
+    tl = layout.timeline(
+        span, [{"index": 0, "offset": float("inf"), "gap": "x", "kind": 5, "content": 7}], {}
+    )
     assert tl.markers == [] and len(tl.marks) == 1 and tl.marks[0].content is None
     assert layout.timeline(_span("e", None, 0.0, 0.0), []).marks == []
 
@@ -64,8 +84,17 @@ def test_timeline_absent_ttft_draws_no_marker_and_bad_numbers_are_ignored() -> N
 def test_huge_streams_are_sampled_but_keep_every_stall() -> None:
     """Beyond MAX_MARKS chunks the timeline draws an even sample that keeps every stalled chunk and the last."""
     n = layout.MAX_MARKS * 3
-    chunks = [{"index": i, "offset": i * 0.01 + (5.0 if i > 7000 else 0.0), "gap": 5.01 if i == 7001 else 0.01,
-               "kind": "content", "size": 1, "content": "x"} for i in range(n)]
+    chunks = [
+        {
+            "index": i,
+            "offset": i * 0.01 + (5.0 if i > 7000 else 0.0),
+            "gap": 5.01 if i == 7001 else 0.01,
+            "kind": "content",
+            "size": 1,
+            "content": "x",
+        }
+        for i in range(n)
+    ]
     tl = layout.timeline(_span("s", None, 0.0, 200.0), chunks)
     drawn = tl.drawn
     assert tl.chunk_count == n and len(drawn) <= layout.MAX_MARKS + 2

@@ -8,15 +8,30 @@ from streamscope.dashboard import overview_stats
 
 
 def _stream(n: int, start: float, model: str, outcome: str = "completed", chunks: int = 10) -> Stream:
-    return Stream(trace_id=f"{n:032x}", span_id=f"{n:016x}", start_ns=int(start * NS), end_ns=int((start + 2) * NS),
-                  model=model, provider="p", outcome=outcome, ttft=0.1 * n, chunk_count=chunks, input_tokens=3,
-                  output_tokens=5, cost_usd=0.5)
+    return Stream(
+        trace_id=f"{n:032x}",
+        span_id=f"{n:016x}",
+        start_ns=int(start * NS),
+        end_ns=int((start + 2) * NS),
+        model=model,
+        provider="p",
+        outcome=outcome,
+        ttft=0.1 * n,
+        chunk_count=chunks,
+        input_tokens=3,
+        output_tokens=5,
+        cost_usd=0.5,
+    )
 
 
 def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
     """Totals, per-model rates and chunk rates follow from the streams; series have one slot per bucket."""
-    streams = [_stream(1, 1000, "a"), _stream(2, 1010, "a", "error"), _stream(3, 1130, "b", "abandoned", 4),
-               _stream(4, 1135, "a", "timeout")]
+    streams = [
+        _stream(1, 1000, "a"),
+        _stream(2, 1010, "a", "error"),
+        _stream(3, 1130, "b", "abandoned", 4),
+        _stream(4, 1135, "a", "timeout"),
+    ]
     computed = query.compute_stats(streams, "model", 60, (960 * NS, 1200 * NS))
     out = overview_stats.reshape(computed, streams, providers={"a": "openai"})
     totals = out["totals"]
@@ -39,8 +54,13 @@ def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
 
 def test_reshape_counts_every_non_completed_outcome_cancelled_included() -> None:
     """Cancelled streams get a rate in the totals and per model, and a count per bucket like the other outcomes."""
-    streams = [_stream(1, 1000, "a"), _stream(2, 1010, "a", "cancelled"), _stream(3, 1070, "a", "cancelled"),
-               _stream(4, 1075, "b", "error"), _stream(5, 1080, "b", "cancelled")]
+    streams = [
+        _stream(1, 1000, "a"),
+        _stream(2, 1010, "a", "cancelled"),
+        _stream(3, 1070, "a", "cancelled"),
+        _stream(4, 1075, "b", "error"),
+        _stream(5, 1080, "b", "cancelled"),
+    ]
     computed = query.compute_stats(streams, "model", 60, (960 * NS, 1140 * NS))
     for out in (overview_stats.reshape(computed, streams), overview_stats.reshape(computed)):
         assert out["totals"]["rates"] == {"error": 0.2, "abandoned": 0.0, "cancelled": 0.6, "timeout": 0.0}
@@ -64,7 +84,9 @@ def test_reshape_of_nothing_is_empty() -> None:
 
 def test_the_last_partial_bucket_is_a_rate_over_the_time_it_covers() -> None:
     """A bucket still filling up (the window ends 10 s into it) shows its rate so far, not a drop."""
-    streams = [_stream(i, 960 + 6 * i, "a") for i in range(20)] + [_stream(20 + i, 1140 + 5 * i, "a") for i in range(2)]
+    streams = [_stream(i, 960 + 6 * i, "a") for i in range(20)] + [
+        _stream(20 + i, 1140 + 5 * i, "a") for i in range(2)
+    ]
     out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1150 * NS)), streams)
     assert out["series"]["seconds"] == [60.0, 60.0, 60.0, 10.0]
     a = out["series"]["by_model"]["a"]

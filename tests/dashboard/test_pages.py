@@ -17,8 +17,20 @@ def _rows(html: str, table_id: str) -> list[str]:
     return [r for r in body.split("<tr")[2:] if 'class="empty"' not in r]
 
 
-@pytest.mark.parametrize("url", ["/", "/traces", "/streams", "/live", "/models", "/api/overview", "/api/live",
-                                 "/api/traces", "/api/streams"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/traces",
+        "/streams",
+        "/live",
+        "/models",
+        "/api/overview",
+        "/api/live",
+        "/api/traces",
+        "/api/streams",
+    ],
+)
 def test_every_page_renders(client: FlaskClient, url: str) -> None:
     """Each page and API answers 200."""
     response = client.get(url)
@@ -47,7 +59,9 @@ def test_overview_api_series_are_aligned_with_buckets(client: FlaskClient, seede
     assert data["totals"]["chunks"] > 0 and data["totals"]["ttft"]["p95"] is not None
 
 
-def test_overview_shows_cancelled_streams_with_the_other_outcomes(client: FlaskClient, seeded: Seeded) -> None:
+def test_overview_shows_cancelled_streams_with_the_other_outcomes(
+    client: FlaskClient, seeded: Seeded
+) -> None:
     """Cancelled streams are in the outcome KPI, the model table and the per-bucket series the chart draws."""
     cancelled = OUTCOMES.count("cancelled") * 40 // len(OUTCOMES)  # the seed cycles through OUTCOMES
     assert cancelled == 5
@@ -187,8 +201,15 @@ def test_live_page_lists_streams_in_flight_until_they_finish(client: FlaskClient
     assert f'data-span-id="{sid}"' in tr and ">30</td>" in tr and "live-unsupported" not in html
     assert XSS_MODEL not in html
 
-    done = Stream(trace_id=tid, span_id=sid, start_ns=start, end_ns=start + 5 * NS, service="svc-live",
-                  model="done-model", chunk_count=30)
+    done = Stream(
+        trace_id=tid,
+        span_id=sid,
+        start_ns=start,
+        end_ns=start + 5 * NS,
+        service="svc-live",
+        model="done-model",
+        chunk_count=30,
+    )
     store.write(IngestBatch(streams=(done,)))  # type: ignore[attr-defined]
     assert client.get("/api/live").get_json()["live"] == []
     html = client.get("/live").get_data(as_text=True)
@@ -209,8 +230,18 @@ def test_live_rate_falls_and_a_stall_shows_while_a_stream_is_silent(store: objec
     s0 = int(start * NS)
 
     def report(count: int, offset: float) -> None:
-        lv = LiveStream("ab" * 16, "cd" * 8, "svc-live", "m-live", "openai", "chat", s0, s0 + int(offset * NS),
-                        count, offset)
+        lv = LiveStream(
+            "ab" * 16,
+            "cd" * 8,
+            "svc-live",
+            "m-live",
+            "openai",
+            "chat",
+            s0,
+            s0 + int(offset * NS),
+            count,
+            offset,
+        )
         store.write(IngestBatch(live=(lv,)))  # type: ignore[attr-defined]
 
     def row_at(t: float) -> tuple[dict[str, object], str]:
@@ -244,7 +275,10 @@ def test_live_lag_and_stall_threshold_settings() -> None:
     from streamscope.dashboard.config import DashboardSettings
 
     assert (DashboardSettings().live_lag, DashboardSettings().stall_threshold) == (None, None)  # the source's
-    assert CollectorSource(MemoryStore()).stall_threshold == 2.0 and CollectorSource(MemoryStore())._live_lag == 1.25
+    assert (
+        CollectorSource(MemoryStore()).stall_threshold == 2.0
+        and CollectorSource(MemoryStore())._live_lag == 1.25
+    )
     assert CollectorSource(MemoryStore(), stall_threshold=3.0).stall_threshold == 3.0
     got = DashboardSettings.from_mapping({"live_lag": "5.5", "stall_threshold": 3})
     assert (got.live_lag, got.stall_threshold) == (5.5, 3.0)
@@ -257,17 +291,33 @@ def test_streams_mark_token_counts_that_the_provider_did_not_report(client: Flas
     """An estimated output count shows as ≈N, a tokenizer's with a note; the provider's as a plain number."""
     now = time.time()
     for n, source in ((900, "estimate"), (901, "tokenizer")):
-        store.write(one_trace(n, now, model=f"model-{source}", provider="openai",
-                              outcome="completed", service="chat-api", n_chunks=9, usage_source=source))
+        store.write(
+            one_trace(
+                n,
+                now,
+                model=f"model-{source}",
+                provider="openai",
+                outcome="completed",
+                service="chat-api",
+                n_chunks=9,
+                usage_source=source,
+            )
+        )
     html = client.get("/streams?limit=500").get_data(as_text=True)
-    rows = {m: r for r in _rows(html, "streams") for m in ("model-estimate", "model-tokenizer", "gpt-4o-mini")
-            if f">{m}<" in r}
+    rows = {
+        m: r
+        for r in _rows(html, "streams")
+        for m in ("model-estimate", "model-tokenizer", "gpt-4o-mini")
+        if f">{m}<" in r
+    }
     assert "≈9</span>" in rows["model-estimate"] and "estimated from the characters" in rows["model-estimate"]
     assert ">9</span>" in rows["model-tokenizer"] and "the app's tokenizer" in rows["model-tokenizer"]
     assert "estimate" not in rows["gpt-4o-mini"] and "≈" not in rows["gpt-4o-mini"]
 
 
-@pytest.mark.parametrize(("age", "expected"), [(300, "15m"), (2400, "1h"), (3 * 3600, "6h"), (5 * 86400, "7d")])
+@pytest.mark.parametrize(
+    ("age", "expected"), [(300, "15m"), (2400, "1h"), (3 * 3600, "6h"), (5 * 86400, "7d")]
+)
 def test_overview_opens_on_the_range_that_shows_the_data(store: Any, age: float, expected: str) -> None:
     """Without a range in the URL the page opens on the shortest range holding the newest stream (not 24 h with
     every chart a sliver at one edge). An empty database shows how to send the first trace instead
@@ -275,8 +325,11 @@ def test_overview_opens_on_the_range_that_shows_the_data(store: Any, age: float,
     from streamscope.dashboard import create_app
 
     now = time.time()
-    store.write(one_trace(1, now - age + 3000 - 60, model="m", provider="p", outcome="completed",
-                          service="s", n_chunks=3))
+    store.write(
+        one_trace(
+            1, now - age + 3000 - 60, model="m", provider="p", outcome="completed", service="s", n_chunks=3
+        )
+    )
     html = create_app(store=store).test_client().get("/").get_data(as_text=True)
     current = re.findall(r'<a href="[^"]*" aria-current="true">([^<]+)</a>', html)
     assert current == [expected]
@@ -287,8 +340,15 @@ def test_streams_mark_a_ttft_that_is_only_the_sources_first_chunk(client: FlaskC
     measured one as a plain duration."""
     import dataclasses
 
-    batch = one_trace(910, time.time(), model="model-foreign", provider="openai", outcome="completed",
-                      service="chat-api", n_chunks=5)
+    batch = one_trace(
+        910,
+        time.time(),
+        model="model-foreign",
+        provider="openai",
+        outcome="completed",
+        service="chat-api",
+        n_chunks=5,
+    )
     (st,) = batch.streams
     store.write(dataclasses.replace(batch, streams=(dataclasses.replace(st, ttft_source="first_chunk"),)))
     html = client.get("/streams?limit=500").get_data(as_text=True)

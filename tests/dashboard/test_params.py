@@ -7,8 +7,24 @@ import pytest
 from streamscope.dashboard import params
 from streamscope.dashboard.errors import BadParameter
 
-ALL = ("service", "model", "outcome", "status", "q", "min_duration", "max_duration", "min_ttft", "session", "user",
-       "range", "since", "until", "cursor", "limit", "bucket")
+ALL = (
+    "service",
+    "model",
+    "outcome",
+    "status",
+    "q",
+    "min_duration",
+    "max_duration",
+    "min_ttft",
+    "session",
+    "user",
+    "range",
+    "since",
+    "until",
+    "cursor",
+    "limit",
+    "bucket",
+)
 
 
 def test_empty_values_mean_no_filter_and_defaults_apply() -> None:

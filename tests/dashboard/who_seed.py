@@ -45,23 +45,67 @@ def seed_users(store: object, now: float) -> Traffic:
             duration = round(0.9 + 0.17 * i + 1.1 * u, 4)
             chunks = 3 + (i * 3 + u) % 8
             on_stream = i % 3 != 0  # otherwise only the root step says whose it is
-            st = Stream(trace_id=tid, span_id=llm, start_ns=int((t0 + 0.01) * NS),
-                        end_ns=int((t0 + 0.01 + duration) * NS), service="chat-api", model=model, provider="openai",
-                        outcome=outcome, ttft=ttft, time_to_first_chunk=ttft - 0.01, chunk_count=chunks,
-                        gap_p50=0.02, gap_p95=0.03 + 0.01 * i, gap_max=0.05, stall_count=i % 2,
-                        output_tokens=chunks * 2, input_tokens=10 + i + 50 * u,
-                        output_tokens_per_second=chunks * 2 / duration, usage_source="provider",
-                        cost_usd=0.0003 * (i + 1) * (u + 1), name=f"chat {model}",
-                        session_id=session if on_stream else None, user_id=user if on_stream else None)
+            st = Stream(
+                trace_id=tid,
+                span_id=llm,
+                start_ns=int((t0 + 0.01) * NS),
+                end_ns=int((t0 + 0.01 + duration) * NS),
+                service="chat-api",
+                model=model,
+                provider="openai",
+                outcome=outcome,
+                ttft=ttft,
+                time_to_first_chunk=ttft - 0.01,
+                chunk_count=chunks,
+                gap_p50=0.02,
+                gap_p95=0.03 + 0.01 * i,
+                gap_max=0.05,
+                stall_count=i % 2,
+                output_tokens=chunks * 2,
+                input_tokens=10 + i + 50 * u,
+                output_tokens_per_second=chunks * 2 / duration,
+                usage_source="provider",
+                cost_usd=0.0003 * (i + 1) * (u + 1),
+                name=f"chat {model}",
+                session_id=session if on_stream else None,
+                user_id=user if on_stream else None,
+            )
             status = 2 if outcome in ("error", "timeout") else 0
-            spans = (Span(tid, root, None, "answer", 2, int(t0 * NS), int((t0 + duration + 0.05) * NS),
-                          status_code=status, status_message="boom" if status else "", service="chat-api",
-                          session_id=session, user_id=user),
-                     Span(tid, llm, root, f"chat {model}", 3, st.start_ns, st.end_ns, status_code=status,
-                          status_message="boom" if status else "", service="chat-api", attributes={"gen_ai.request.model": model},
-                          session_id=st.session_id, user_id=st.user_id))
-            rows = tuple(Chunk(llm, k, ttft + 0.02 * k, None if k == 0 else 0.02, "content", 2, None, "ab")
-                         for k in range(chunks))
+            spans = (
+                Span(
+                    tid,
+                    root,
+                    None,
+                    "answer",
+                    2,
+                    int(t0 * NS),
+                    int((t0 + duration + 0.05) * NS),
+                    status_code=status,
+                    status_message="boom" if status else "",
+                    service="chat-api",
+                    session_id=session,
+                    user_id=user,
+                ),
+                Span(
+                    tid,
+                    llm,
+                    root,
+                    f"chat {model}",
+                    3,
+                    st.start_ns,
+                    st.end_ns,
+                    status_code=status,
+                    status_message="boom" if status else "",
+                    service="chat-api",
+                    attributes={"gen_ai.request.model": model},
+                    session_id=st.session_id,
+                    user_id=st.user_id,
+                ),
+            )
+            rows = tuple(
+                Chunk(llm, k, ttft + 0.02 * k, None if k == 0 else 0.02, "content", 2, None, "ab")
+                for k in range(chunks)
+            )
             write(IngestBatch(spans=spans, streams=(st,), chunks=rows))
             out.streams[user].append(st)
             out.traces[user].append(tid)

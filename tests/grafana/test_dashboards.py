@@ -27,7 +27,8 @@ def test_committed_dashboards_are_exactly_what_the_generator_writes() -> None:
     assert sorted(rendered) == [path.name for path in DASHBOARD_FILES]
     for name, text in rendered.items():
         assert (GRAFANA / "dashboards" / name).read_text(encoding="utf-8") == text, (
-            f"{name} is stale: run python grafana/generate.py")
+            f"{name} is stale: run python grafana/generate.py"
+        )
 
 
 def test_check_mode_reports_a_stale_dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +37,9 @@ def test_check_mode_reports_a_stale_dashboard(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(generate, "OUT_DIR", tmp_path)
     assert generate.main(["--check"]) == 0
     stale = tmp_path / DASHBOARD_FILES[0].name
-    stale.write_text(stale.read_text(encoding="utf-8").replace("streamscope", "streamscopf", 1), encoding="utf-8")
+    stale.write_text(
+        stale.read_text(encoding="utf-8").replace("streamscope", "streamscopf", 1), encoding="utf-8"
+    )
     assert generate.main(["--check"]) == 1
 
 
@@ -102,10 +105,22 @@ def _series_names(expr: str) -> set[str]:
 
 def test_overview_covers_ttft_gap_and_duration_percentiles_and_outcomes() -> None:
     exprs = [target.expr for target in targets.targets(DASHBOARDS["streamscope-overview.json"])]
-    for histogram in (metrics.TTFT, metrics.TTFC, metrics.CHUNK_GAP, metrics.DURATION, metrics.TOKENS_PER_SECOND):
+    for histogram in (
+        metrics.TTFT,
+        metrics.TTFC,
+        metrics.CHUNK_GAP,
+        metrics.DURATION,
+        metrics.TOKENS_PER_SECOND,
+    ):
         for q in ("0.5", "0.95", "0.99"):
-            assert any(f"histogram_quantile({q}," in e and f"{histogram}_bucket" in e for e in exprs), (histogram, q)
-    for selector in ('outcome=~"error|timeout"', 'outcome="abandoned"'):  # the error rate and the abandon rate
+            assert any(f"histogram_quantile({q}," in e and f"{histogram}_bucket" in e for e in exprs), (
+                histogram,
+                q,
+            )
+    for selector in (
+        'outcome=~"error|timeout"',
+        'outcome="abandoned"',
+    ):  # the error rate and the abandon rate
         assert any(selector in e for e in exprs), selector
     assert any(metrics.STALLS in e for e in exprs)
     assert any(f"{metrics.TOKEN_USAGE}_sum" in e for e in exprs)
@@ -133,7 +148,9 @@ def test_latency_panels_request_exemplars_and_the_datasource_links_them_to_the_t
     overview = DASHBOARDS["streamscope-overview.json"]
     ttft = next(panel for panel in targets.panels(overview) if panel["title"] == "Time to first chunk")
     assert all(target["exemplar"] for target in ttft["targets"])
-    datasource = yaml.safe_load((GRAFANA / "provisioning/datasources/streamscope.yaml").read_text(encoding="utf-8"))
+    datasource = yaml.safe_load(
+        (GRAFANA / "provisioning/datasources/streamscope.yaml").read_text(encoding="utf-8")
+    )
     (destination,) = datasource["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"]
     assert destination["name"] == "trace_id"
     # The streamscope dashboard's trace route is /traces/<trace_id>; `$$` survives Grafana's env expansion.
@@ -146,12 +163,24 @@ def test_every_panel_query_is_valid_promql(promtool: str, tmp_path: Path) -> Non
     rules = []
     for dashboard in DASHBOARDS.values():
         for number, target in enumerate(targets.targets(dashboard)):
-            values = {"service": ".*", "model": ".*", "job": ".*", "instance": ".*", "datasource": "prometheus"}
-            rules.append({"record": f"check:{dashboard['uid'].replace('-', '_')}:{number}",
-                          "expr": targets.expand(target.expr, values, "1m")})
+            values = {
+                "service": ".*",
+                "model": ".*",
+                "job": ".*",
+                "instance": ".*",
+                "datasource": "prometheus",
+            }
+            rules.append(
+                {
+                    "record": f"check:{dashboard['uid'].replace('-', '_')}:{number}",
+                    "expr": targets.expand(target.expr, values, "1m"),
+                }
+            )
     path = tmp_path / "panel-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}), encoding="utf-8")
-    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 

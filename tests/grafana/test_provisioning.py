@@ -22,19 +22,33 @@ DATASOURCES_SCHEMA = {
         "apiVersion": {"const": 1},
         "deleteDatasources": {"type": "array"},
         "prune": {"type": "boolean"},
-        "datasources": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["name", "type", "uid", "access", "url"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string"}, "type": {"type": "string"}, "uid": {"type": "string", "maxLength": 40},
-                "access": {"enum": ["proxy", "direct"]}, "url": {"type": "string"}, "orgId": {"type": "integer"},
-                "isDefault": {"type": "boolean"}, "editable": {"type": "boolean"}, "version": {"type": "integer"},
-                "basicAuth": {"type": "boolean"}, "basicAuthUser": {"type": "string"}, "user": {"type": "string"},
-                "database": {"type": "string"}, "withCredentials": {"type": "boolean"},
-                "jsonData": {"type": "object"}, "secureJsonData": {"type": "object"},
+        "datasources": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "type", "uid", "access", "url"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string"},
+                    "uid": {"type": "string", "maxLength": 40},
+                    "access": {"enum": ["proxy", "direct"]},
+                    "url": {"type": "string"},
+                    "orgId": {"type": "integer"},
+                    "isDefault": {"type": "boolean"},
+                    "editable": {"type": "boolean"},
+                    "version": {"type": "integer"},
+                    "basicAuth": {"type": "boolean"},
+                    "basicAuthUser": {"type": "string"},
+                    "user": {"type": "string"},
+                    "database": {"type": "string"},
+                    "withCredentials": {"type": "boolean"},
+                    "jsonData": {"type": "object"},
+                    "secureJsonData": {"type": "object"},
+                },
             },
-        }},
+        },
     },
 }
 PROVIDERS_SCHEMA = {
@@ -43,19 +57,34 @@ PROVIDERS_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "apiVersion": {"const": 1},
-        "providers": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["name", "type", "options"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string"}, "orgId": {"type": "integer"}, "folder": {"type": "string"},
-                "folderUid": {"type": "string"}, "type": {"const": "file"},
-                "disableDeletion": {"type": "boolean"}, "allowUiUpdates": {"type": "boolean"},
-                "updateIntervalSeconds": {"type": "integer", "minimum": 1},
-                "options": {"type": "object", "required": ["path"], "additionalProperties": False, "properties": {
-                    "path": {"type": "string"}, "foldersFromFilesStructure": {"type": "boolean"}}},
+        "providers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "type", "options"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "orgId": {"type": "integer"},
+                    "folder": {"type": "string"},
+                    "folderUid": {"type": "string"},
+                    "type": {"const": "file"},
+                    "disableDeletion": {"type": "boolean"},
+                    "allowUiUpdates": {"type": "boolean"},
+                    "updateIntervalSeconds": {"type": "integer", "minimum": 1},
+                    "options": {
+                        "type": "object",
+                        "required": ["path"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "path": {"type": "string"},
+                            "foldersFromFilesStructure": {"type": "boolean"},
+                        },
+                    },
+                },
             },
-        }},
+        },
     },
 }
 
@@ -98,6 +127,9 @@ def test_environment_references_are_plain_and_grafana_variables_are_escaped() ->
 
 
 def test_every_dashboard_has_a_unique_uid_and_the_provider_can_load_it() -> None:
-    uids = [json.loads(path.read_text(encoding="utf-8"))["uid"] for path in (GRAFANA / "dashboards").glob("*.json")]
+    uids = [
+        json.loads(path.read_text(encoding="utf-8"))["uid"]
+        for path in (GRAFANA / "dashboards").glob("*.json")
+    ]
     assert len(uids) == len(set(uids)) == 3
     assert all(8 <= len(uid) <= 40 for uid in uids)

@@ -81,9 +81,18 @@ def test_amtool_accepts_the_alertmanager_example(amtool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("severity", "receiver"), [("critical", "pager"), ("warning", "chat"), ("info", "default")])
+@pytest.mark.parametrize(
+    ("severity", "receiver"), [("critical", "pager"), ("warning", "chat"), ("info", "default")]
+)
 def test_alertmanager_routes_by_severity(amtool: str, severity: str, receiver: str) -> None:
-    result = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-                 "alertname=StreamscopeHighTimeToFirstChunk", f"severity={severity}")
+    result = run(
+        amtool,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER}",
+        "alertname=StreamscopeHighTimeToFirstChunk",
+        f"severity={severity}",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receiver

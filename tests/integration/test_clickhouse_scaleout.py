@@ -165,7 +165,6 @@ def test_unreachable_store_is_a_one_line_error(server: chserver.Server) -> None:
     assert "Traceback" not in r.stderr
 
 
-
 def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path: Path) -> None:
     """The store stops mid-run: ingest answers 503 with Retry-After (nothing acknowledged is lost), the query API
     answers an error without a traceback, and both work again once the same server is back on its port."""
@@ -187,11 +186,15 @@ def test_clickhouse_down_gives_503_and_ingest_recovers_without_restart(tmp_path:
             assert api.status_code == 503 and "cannot be reached" in api.json()["message"]
             assert "Retry-After" in api.headers
             page = client.get(f"{dash_url}/traces")
-            assert page.status_code == 503 and "cannot be reached" in page.text and "Traceback" not in page.text
+            assert (
+                page.status_code == 503 and "cannot be reached" in page.text and "Traceback" not in page.text
+            )
             again = chserver.start(tmp_path / "ch", http_port=first.http_port, tcp_port=first.tcp_port)
             try:
                 for _ in range(50):  # the exporter's retries
-                    r = client.post(f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+                    r = client.post(
+                        f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF
+                    )
                     if r.status_code == 200:
                         break
                     time.sleep(0.2)
@@ -233,7 +236,9 @@ def test_up_on_the_store_from_the_environment(server: chserver.Server, tmp_path:
                 urls["dashboard" if m.group(2) else "collector"] = m.group(1)
         req, ids = our_stream(3)
         with httpx.Client(timeout=30) as client:
-            r = client.post(f"{urls['collector']}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+            r = client.post(
+                f"{urls['collector']}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF
+            )
             assert r.status_code == 200
             page = client.get(f"{urls['dashboard']}/traces/{ids['trace_id']}")
             assert page.status_code == 200 and ids["llm"] in page.text

@@ -41,9 +41,13 @@ def _free_ports(n: int) -> list[int]:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[chserver.Server]]:
     tcp = _free_ports(2)
-    replicas = "".join(f"<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>" for p in tcp)
+    replicas = "".join(
+        f"<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>" for p in tcp
+    )
     config = f"<remote_servers><two>{replicas}</two></remote_servers>"
-    servers = [chserver.start(tmp_path_factory.mktemp(f"shard{i}"), config, tcp_port=tcp[i]) for i in range(2)]
+    servers = [
+        chserver.start(tmp_path_factory.mktemp(f"shard{i}"), config, tcp_port=tcp[i]) for i in range(2)
+    ]
     yield servers
     for s in servers:
         s.stop()
@@ -65,10 +69,14 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
             assert s.counts() == ref.counts() == {"spans": 80, "streams": 40, "chunks": 160, "traces": 40}
             assert s.traces(Filters(), 100) == ref.traces(Filters(), 100)
             assert s.streams(Filters(model="b"), 100) == ref.streams(Filters(model="b"), 100)
-            assert s.traces(Filters(model="c", search="chat c"), 100) == ref.traces(Filters(model="c", search="chat c"), 100)
+            assert s.traces(Filters(model="c", search="chat c"), 100) == ref.traces(
+                Filters(model="c", search="chat c"), 100
+            )
             got, want = query.stats(s, "model", 60), query.stats(ref, "model", 60)
             assert got["source"] == "aggregates" and got["total"]["count"] == want["total"]["count"] == 40
-        local = [int(c.client.query("SELECT count() FROM sharded.streams_local").result_rows[0][0]) for c in stores]
+        local = [
+            int(c.client.query("SELECT count() FROM sharded.streams_local").result_rows[0][0]) for c in stores
+        ]
         assert sum(local) == 40 and all(n > 0 for n in local)  # both shards hold rows
     finally:
         for s in stores:

@@ -33,7 +33,10 @@ def test_a_stalled_clickhouse_gives_503_and_ingest_recovers_without_restart(tmp_
     try:
         with httpx.Client(base_url=collector.url, timeout=ACK_TIMEOUT + 60) as client:
             req, before = our_stream(3)
-            assert client.post("/v1/traces", content=req.SerializeToString(), headers=PROTOBUF).status_code == 200
+            assert (
+                client.post("/v1/traces", content=req.SerializeToString(), headers=PROTOBUF).status_code
+                == 200
+            )
             os.kill(server.proc.pid, signal.SIGSTOP)  # accepts connections (the kernel does), answers nothing
             stopped = True
             req, during = our_stream(4)

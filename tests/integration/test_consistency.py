@@ -119,11 +119,19 @@ def _dataset(now: float) -> list[Planned]:
                 chunks.append((t, kind, f"w{j} "))
         provider_usage = i % 4 != 0
         out = sum(1 for _, kind, _ in chunks if kind in ("content", "tool_call", "reasoning"))
-        planned.append(Planned(
-            service=SERVICES[i % 2], model=MODELS[i % 3], outcome=outcome, start=start, chunks=chunks,
-            tail=rng.uniform(0.0, 0.05), input_tokens=20 + i if provider_usage else None,
-            output_tokens=out * 2 if provider_usage else out, usage_source="provider" if provider_usage else "estimate",
-        ))
+        planned.append(
+            Planned(
+                service=SERVICES[i % 2],
+                model=MODELS[i % 3],
+                outcome=outcome,
+                start=start,
+                chunks=chunks,
+                tail=rng.uniform(0.0, 0.05),
+                input_tokens=20 + i if provider_usage else None,
+                output_tokens=out * 2 if provider_usage else out,
+                usage_source="provider" if provider_usage else "estimate",
+            )
+        )
     assert planned[-1].start + planned[-1].duration < now
     return planned
 
@@ -147,34 +155,52 @@ def _send(endpoint: str, planned: Sequence[Planned]) -> None:
         start_ns = int(p.start * 1e9)
         gaps = p.gaps
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": p.model,
-            "streamscope.stream.outcome": p.outcome, "streamscope.stream.chunk_count": len(p.chunks),
-            "streamscope.stream.stall_count": p.stalls, "streamscope.stream.stall_threshold": STALL,
-            "gen_ai.usage.output_tokens": p.output_tokens, "streamscope.usage.source": p.usage_source,
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": p.model,
+            "streamscope.stream.outcome": p.outcome,
+            "streamscope.stream.chunk_count": len(p.chunks),
+            "streamscope.stream.stall_count": p.stalls,
+            "streamscope.stream.stall_threshold": STALL,
+            "gen_ai.usage.output_tokens": p.output_tokens,
+            "streamscope.usage.source": p.usage_source,
         }
         if p.input_tokens is not None:
             attrs["gen_ai.usage.input_tokens"] = p.input_tokens
-        for key, value in (("time_to_first_chunk", p.ttfc), ("time_to_first_token", p.ttft),
-                           ("gap_p50", _pct(gaps, 50)), ("gap_p95", p.gap_p95),
-                           ("gap_max", max(gaps) if gaps else None),
-                           ("output_tokens_per_second", p.tokens_per_second)):
+        for key, value in (
+            ("time_to_first_chunk", p.ttfc),
+            ("time_to_first_token", p.ttft),
+            ("gap_p50", _pct(gaps, 50)),
+            ("gap_p95", p.gap_p95),
+            ("gap_max", max(gaps) if gaps else None),
+            ("output_tokens_per_second", p.tokens_per_second),
+        ):
             if value is not None:
                 attrs[f"streamscope.stream.{key}"] = value
         if p.outcome in ("error", "timeout"):
             attrs["error.type"] = "TimeoutError" if p.outcome == "timeout" else "APIStatusError"
-        span = tracer.start_span(f"chat {p.model}", kind=SpanKind.CLIENT, start_time=start_ns, attributes=attrs)
+        span = tracer.start_span(
+            f"chat {p.model}", kind=SpanKind.CLIENT, start_time=start_ns, attributes=attrs
+        )
         ctx = span.get_span_context()
         p.trace_id, p.span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
         parent = trace.set_span_in_context(span)
         prev = None
         for index, (offset, kind, text) in enumerate(p.chunks):
             at = start_ns + int(offset * 1e9)
-            tracer.start_span("streamscope.chunk", context=parent, start_time=at, attributes={
-                "streamscope.chunk.index": index, "streamscope.chunk.offset": offset,
-                "streamscope.chunk.gap": offset - prev if prev is not None else offset,
-                "streamscope.chunk.kind": kind, "streamscope.chunk.size": len(text),
-                "streamscope.chunk.content": text,
-            }).end(end_time=at)
+            tracer.start_span(
+                "streamscope.chunk",
+                context=parent,
+                start_time=at,
+                attributes={
+                    "streamscope.chunk.index": index,
+                    "streamscope.chunk.offset": offset,
+                    "streamscope.chunk.gap": offset - prev if prev is not None else offset,
+                    "streamscope.chunk.kind": kind,
+                    "streamscope.chunk.size": len(text),
+                    "streamscope.chunk.content": text,
+                },
+            ).end(end_time=at)
             prev = offset
         if p.outcome in ("error", "timeout"):
             span.set_status(Status(StatusCode.ERROR, p.outcome))
@@ -247,10 +273,6 @@ class Expected:
 # -- the stack --------------------------------------------------------------------------------------------------
 
 
-
-
-
-
 @dataclass
 class Stack:
     collector: str
@@ -269,15 +291,32 @@ class Stack:
         response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
         body = response.json()
         assert body["status"] == "success", body
-        return {",".join(f"{k}={v}" for k, v in sorted(r["metric"].items())): float(r["value"][1])
-                for r in body["data"]["result"]}
+        return {
+            ",".join(f"{k}={v}" for k, v in sorted(r["metric"].items())): float(r["value"][1])
+            for r in body["data"]["result"]
+        }
 
 
 def _start_collector(db: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamscope", "collector", "--db", str(db), "--host", "127.0.0.1",
-         "--http-port", "0", "--grpc-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "streamscope",
+            "collector",
+            "--db",
+            str(db),
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
     )
     found: list[str] = []
 
@@ -312,19 +351,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "global: {scrape_interval: 500ms}\n"
             "scrape_configs:\n"
             "  - job_name: streamscope-collector\n"
-            f"    static_configs: [{{targets: ['{collector.removeprefix('http://')}']}}]\n", encoding="utf-8")
+            f"    static_configs: [{{targets: ['{collector.removeprefix('http://')}']}}]\n",
+            encoding="utf-8",
+        )
         prom_port = free_port()
-        procs.append(subprocess.Popen(
-            [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'prom'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=subprocess.DEVNULL, stderr=log))
+        procs.append(
+            subprocess.Popen(
+                [
+                    prometheus_bin,
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'prom'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        )
         now = time.time()
         planned = _dataset(now)
         _send(collector, planned)
-        stack = Stack(collector, f"http://127.0.0.1:{prom_port}", work / "streamscope.db", Expected(planned),
-                      since=now - 900, until=now)
-        wait_for(lambda: len(stack.api("/api/streams", limit=1000)["streams"]) == N_STREAMS, "every stream stored")
-        wait_for(lambda: sum(stack.prom("sum by (outcome) (streamscope_stream_outcomes_total)").values())
-                  == N_STREAMS if _ready(stack) else False, "Prometheus to scrape every stream")
+        stack = Stack(
+            collector,
+            f"http://127.0.0.1:{prom_port}",
+            work / "streamscope.db",
+            Expected(planned),
+            since=now - 900,
+            until=now,
+        )
+        wait_for(
+            lambda: len(stack.api("/api/streams", limit=1000)["streams"]) == N_STREAMS, "every stream stored"
+        )
+        wait_for(
+            lambda: (
+                sum(stack.prom("sum by (outcome) (streamscope_stream_outcomes_total)").values()) == N_STREAMS
+                if _ready(stack)
+                else False
+            ),
+            "Prometheus to scrape every stream",
+        )
         yield stack
     finally:
         for proc in reversed(procs):
@@ -366,7 +430,9 @@ def test_api_stats(stack: Stack, bucket: int) -> None:
         assert have["count"] == want.n
         assert have["outcomes"] == want.outcomes
         assert all(_close(have["outcome_rates"][o], want.rate(o)) for o in OUTCOMES)
-        assert _close(have["error_rate"], want.error_rate) and _close(have["abandon_rate"], want.rate("abandoned"))
+        assert _close(have["error_rate"], want.error_rate) and _close(
+            have["abandon_rate"], want.rate("abandoned")
+        )
         assert _close(have["rate_per_second"], want.n / e.covered)
         assert (have["stall_count"], have["chunks"]) == (want.stalls, want.chunks)
         assert (have["output_tokens"], have["input_tokens"]) == (want.output_tokens, want.input_tokens)
@@ -387,10 +453,15 @@ def test_api_streams_and_chunks(stack: Stack) -> None:
         assert (r["chunk_count"], r["stall_count"]) == (len(p.chunks), p.stalls)
         assert _close(r["duration"], p.duration, rel=1e-6)
         assert (r["output_tokens"], r["input_tokens"], r["usage_source"]) == (
-            p.output_tokens, p.input_tokens, p.usage_source)
+            p.output_tokens,
+            p.input_tokens,
+            p.usage_source,
+        )
         chunks = stack.api(f"/api/streams/{p.span_id}/chunks")["chunks"]
         assert [(c["kind"]) for c in chunks] == [k for _, k, _ in p.chunks]
-        assert all(_close(c["offset"], off, rel=1e-6) for c, (off, _, _) in zip(chunks, p.chunks, strict=True))
+        assert all(
+            _close(c["offset"], off, rel=1e-6) for c, (off, _, _) in zip(chunks, p.chunks, strict=True)
+        )
 
 
 def test_metrics_after_a_prometheus_scrape(stack: Stack) -> None:
@@ -399,20 +470,28 @@ def test_metrics_after_a_prometheus_scrape(stack: Stack) -> None:
     e = stack.expected
     by_outcome = stack.prom("sum by (outcome) (streamscope_stream_outcomes_total)")
     assert {k.removeprefix("outcome="): int(v) for k, v in by_outcome.items()} == e.outcomes
-    error_rate = stack.prom('sum(streamscope_stream_outcomes_total{outcome=~"error|timeout"}) / '
-                            "sum(streamscope_stream_outcomes_total)")
+    error_rate = stack.prom(
+        'sum(streamscope_stream_outcomes_total{outcome=~"error|timeout"}) / '
+        "sum(streamscope_stream_outcomes_total)"
+    )
     assert _close(next(iter(error_rate.values())), e.error_rate)
-    for metric, name in (("ttft", "streamscope_stream_time_to_first_token_seconds"),
-                         ("ttfc", "gen_ai_client_operation_time_to_first_chunk_seconds")):
+    for metric, name in (
+        ("ttft", "streamscope_stream_time_to_first_token_seconds"),
+        ("ttfc", "gen_ai_client_operation_time_to_first_chunk_seconds"),
+    ):
         values = [v for p in e.streams if (v := getattr(p, metric)) is not None]
         assert int(next(iter(stack.prom(f"sum({name}_count)").values()))) == len(values)
         assert _close(next(iter(stack.prom(f"sum({name}_sum)").values())), math.fsum(values), rel=1e-9)
     by_model = stack.prom("sum by (model) (streamscope_stream_time_to_first_token_seconds_count)")
     assert {k.removeprefix("model="): int(v) for k, v in by_model.items()} == {
-        m: sum(1 for p in g.streams if p.ttft is not None) for m, g in e.by("model").items()}
+        m: sum(1 for p in g.streams if p.ttft is not None) for m, g in e.by("model").items()
+    }
     assert int(next(iter(stack.prom("sum(streamscope_stream_stalls_total)").values()))) == e.stalls
     tokens = stack.prom("sum by (token_type) (gen_ai_client_token_usage_sum)")
-    assert (int(tokens["token_type=output"]), int(tokens["token_type=input"])) == (e.output_tokens, e.input_tokens)
+    assert (int(tokens["token_type=output"]), int(tokens["token_type=input"])) == (
+        e.output_tokens,
+        e.input_tokens,
+    )
 
 
 def _dashboard(stack: Stack) -> Any:
@@ -425,7 +504,9 @@ def test_dashboard_overview_api(stack: Stack) -> None:
     data = _dashboard(stack).get("/api/overview").get_json()
     t = data["totals"]
     assert t["streams"] == e.n and t["chunks"] == e.chunks
-    assert _close(t["streams_per_second"], e.n / e.covered) and _close(t["chunks_per_second"], e.chunks / e.covered)
+    assert _close(t["streams_per_second"], e.n / e.covered) and _close(
+        t["chunks_per_second"], e.chunks / e.covered
+    )
     assert _close(t["error_rate"], e.error_rate)
     assert all(_close(t["rates"][o], e.rate(o)) for o in ("error", "abandoned", "cancelled", "timeout"))
     assert t["tokens"] == {"input": e.input_tokens, "output": e.output_tokens} and t["stalls"] == e.stalls
@@ -441,7 +522,8 @@ def test_dashboard_overview_api(stack: Stack) -> None:
     series = data["series"]
     assert sum(sum(s["streams"]) for s in series["by_model"].values()) == e.n
     assert sum(sum(s["error"]) + sum(s["timeout"]) for s in series["by_model"].values()) == (
-        e.outcomes["error"] + e.outcomes["timeout"])
+        e.outcomes["error"] + e.outcomes["timeout"]
+    )
 
 
 def test_dashboard_pages(stack: Stack) -> None:
@@ -469,7 +551,9 @@ def test_dashboard_pages(stack: Stack) -> None:
         row = next(r for r in table.split("<tr>") if f">{model}</a>" in r)
         cells = re.findall(r'<td class="num">([^<]*)</td>', row)
         assert cells[0] == number(want.n) and cells[1] == duration(want.pct("ttft", 50))
-        assert percent(want.error_rate) == cells[7]  # Streams, TTFT p50/p95/p99, latency, gap, tokens/s, error rate
+        assert (
+            percent(want.error_rate) == cells[7]
+        )  # Streams, TTFT p50/p95/p99, latency, gap, tokens/s, error rate
     streams_html = client.get("/streams?limit=500").get_data(as_text=True)
     for p in e.streams:
         row = next(r for r in streams_html.split("<tr>") if f"#stream-{p.span_id}" in r)

@@ -57,8 +57,13 @@ class Server:
 def _start(args: list[str], lines: int, stderr_path: Path) -> Server:
     """Start ``streamscope <args>`` and wait for its ``listening on`` lines (one per port)."""
     with stderr_path.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "streamscope", *args], stdout=subprocess.PIPE,
-                                stderr=err, text=True, cwd=stderr_path.parent)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamscope", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=stderr_path.parent,
+        )
     got: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
@@ -76,7 +81,9 @@ def _start(args: list[str], lines: int, stderr_path: Path) -> Server:
             urls.append(match.group(1))
     except (queue.Empty, AssertionError):
         Server(proc, urls, stderr_path).stop()
-        raise AssertionError(f"streamscope {args[0]} did not start: {stderr_path.read_text()[-2000:]}") from None
+        raise AssertionError(
+            f"streamscope {args[0]} did not start: {stderr_path.read_text()[-2000:]}"
+        ) from None
     return Server(proc, urls, stderr_path)
 
 
@@ -92,8 +99,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("examples")
     fake = _start(["fake-llm", "--host", "127.0.0.1", "--port", "0"], 1, tmp / "fake-llm.err")
     try:
-        collector = _start(["collector", "--db", str(tmp / "examples.db"), "--host", "127.0.0.1",
-                            "--http-port", "0", "--grpc-port", "0"], 2, tmp / "collector.err")
+        collector = _start(
+            [
+                "collector",
+                "--db",
+                str(tmp / "examples.db"),
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ],
+            2,
+            tmp / "collector.err",
+        )
     except BaseException:
         fake.stop()
         raise
@@ -112,7 +132,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class Run:
     stdout: str
     trace_ids: list[str]
-    constants: dict[str, Any]  # the script's top-level literal assignments (texts it asks the fake server for)
+    constants: dict[
+        str, Any
+    ]  # the script's top-level literal assignments (texts it asks the fake server for)
 
 
 def _constants(path: Path) -> dict[str, Any]:
@@ -249,10 +271,17 @@ def check_astream_events(stack: Stack, run: Run) -> None:
     for st in both.streams:
         assert both.ancestors(st["span_id"]) == ["two_models_at_once"]
     # streamscope.context put the session and user on every stream; the API filters on them
-    resp = stack.api.get("/api/streams", params={"session_id": "example-session", "user_id": "example-user",
-                                                  "service": "example-astream-events"})
+    resp = stack.api.get(
+        "/api/streams",
+        params={
+            "session_id": "example-session",
+            "user_id": "example-user",
+            "service": "example-astream-events",
+        },
+    )
     assert {s["span_id"] for s in resp.json()["streams"]} == {
-        s["span_id"] for s in events.streams + both.streams}
+        s["span_id"] for s in events.streams + both.streams
+    }
 
 
 def check_agent_steps(stack: Stack, run: Run) -> None:
@@ -305,17 +334,23 @@ def check_openai_raw(stack: Stack, run: Run) -> None:
     assert sync.ancestors(st["span_id"]) == ["sync_stream"]
     asynchronous = get_trace(stack, async_id)
     st = completed_stream(stack, asynchronous, "gpt-4o", run.constants["ASYNC_TEXT"], ROLE_FINISH)
-    assert st["usage_source"] == "estimate"  # include_usage was not asked for, and streamscope does not inject it
+    assert (
+        st["usage_source"] == "estimate"
+    )  # include_usage was not asked for, and streamscope does not inject it
     assert asynchronous.ancestors(st["span_id"]) == ["async_stream"]
 
 
 def check_langchain_app(stack: Stack, run: Run) -> None:
     per_call_id, global_id = run.trace_ids
-    for trace_id, root, text in ((per_call_id, "per_call_handler", run.constants["PER_CALL"]),
-                                 (global_id, "global_hook", run.constants["GLOBAL"])):
+    for trace_id, root, text in (
+        (per_call_id, "per_call_handler", run.constants["PER_CALL"]),
+        (global_id, "global_hook", run.constants["GLOBAL"]),
+    ):
         trace = get_trace(stack, trace_id)
         st = trace.stream("gpt-4o-mini")
-        assert st["outcome"] == "completed" and st["provider"] == "openai" and st["usage_source"] == "provider"
+        assert (
+            st["outcome"] == "completed" and st["provider"] == "openai" and st["usage_source"] == "provider"
+        )
         assert chunk_text(stack, st) == text
         # LangChain reports every server chunk and adds an empty closing one of its own
         assert st["chunk_count"] >= words(text) + ROLE_FINISH_USAGE
@@ -332,7 +367,9 @@ def check_openllmetry_app(stack: Stack, run: Run) -> None:
     assert st["outcome"] == "completed"
     # Current OpenLLMetry writes GenAI semconv names (no llm.request.type); its own markers still identify it.
     assert st["dialect"] == "openllmetry"
-    assert st["chunk_count"] == words(text) + ROLE_FINISH_USAGE  # one gen_ai.content.completion.chunk event each
+    assert (
+        st["chunk_count"] == words(text) + ROLE_FINISH_USAGE
+    )  # one gen_ai.content.completion.chunk event each
     assert st["input_tokens"] and st["output_tokens"] and st["usage_source"] == "provider"
     assert st["ttft"] is not None and st["ttft"] == st["time_to_first_chunk"]
     assert trace.ancestors(st["span_id"]) == ["openllmetry_app"]
@@ -375,8 +412,18 @@ def test_openllmetry_app_exits_1_when_its_spans_do_not_arrive() -> None:
         closed = sock.getsockname()[1]
     with FakeLLMServer({}) as llm:
         result = subprocess.run(
-            [sys.executable, str(EXAMPLES_DIR / "openllmetry_app.py"), "--endpoint", f"http://127.0.0.1:{closed}",
-             "--llm-url", f"{llm.base_url}"], capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                str(EXAMPLES_DIR / "openllmetry_app.py"),
+                "--endpoint",
+                f"http://127.0.0.1:{closed}",
+                "--llm-url",
+                f"{llm.base_url}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "spans exported: 0, failed: " in result.stdout
     assert "did not reach the collector" in result.stderr

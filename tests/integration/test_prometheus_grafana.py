@@ -59,12 +59,6 @@ def _tool(*names: str) -> str:
     pytest.skip(f"{names[0]} is not installed (bash scripts/system-deps.sh installs it)")
 
 
-
-
-
-
-
-
 @dataclass
 class Collector:
     proc: subprocess.Popen[str]
@@ -73,9 +67,24 @@ class Collector:
 
 def _start_collector(db: Path) -> Collector:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamscope", "collector", "--db", str(db), "--host", "127.0.0.1",
-         "--http-port", "0", "--grpc-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "streamscope",
+            "collector",
+            "--db",
+            str(db),
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
     )
     lines: list[str] = []
     found: list[str] = []
@@ -112,7 +121,9 @@ class Workload:
 
         self.normal = normal
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+        self.provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"))
+        )
         self.tracer = self.provider.get_tracer("streamscope.tests.grafana")
         self.endpoint = endpoint
         self.batches = 0
@@ -149,25 +160,33 @@ class Workload:
             "streamscope.stream.gap_max": max(gaps),
             "streamscope.stream.stall_count": 1 if stall else 0,
             "streamscope.stream.stall_threshold": 2.0,
-            "streamscope.stream.output_tokens_per_second": output_tokens / (chunk_offsets[-1] - chunk_offsets[0]),
+            "streamscope.stream.output_tokens_per_second": output_tokens
+            / (chunk_offsets[-1] - chunk_offsets[0]),
             "streamscope.usage.source": "provider",
         }
         if outcome in ("error", "timeout"):
             attributes["error.type"] = "TimeoutError" if outcome == "timeout" else "APIError"
-        span = self.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, start_time=start, attributes=attributes)
+        span = self.tracer.start_span(
+            f"chat {model}", kind=SpanKind.CLIENT, start_time=start, attributes=attributes
+        )
         self.trace_ids.add(format(span.get_span_context().trace_id, "032x"))
         context = trace.set_span_in_context(span)
         previous = None
         for index, offset in enumerate(chunk_offsets):
             at = start + int(offset * 1e9)
-            chunk = self.tracer.start_span("streamscope.chunk", context=context, start_time=at, attributes={
-                "streamscope.chunk.index": index,
-                "streamscope.chunk.offset": offset,
-                "streamscope.chunk.gap": (offset - previous) if previous is not None else offset,
-                "streamscope.chunk.kind": "content",
-                "streamscope.chunk.size": 5,
-                "streamscope.chunk.tokens": 1,
-            })
+            chunk = self.tracer.start_span(
+                "streamscope.chunk",
+                context=context,
+                start_time=at,
+                attributes={
+                    "streamscope.chunk.index": index,
+                    "streamscope.chunk.offset": offset,
+                    "streamscope.chunk.gap": (offset - previous) if previous is not None else offset,
+                    "streamscope.chunk.kind": "content",
+                    "streamscope.chunk.size": 5,
+                    "streamscope.chunk.tokens": 1,
+                },
+            )
             chunk.end(end_time=at)
             previous = offset
         if outcome in ("error", "timeout"):
@@ -188,8 +207,11 @@ class Workload:
         self.provider.force_flush()
         # A malformed request: the collector must refuse it with a 4xx and count the rejection.
         with httpx.Client(timeout=10) as client:
-            client.post(f"{self.endpoint}/v1/traces", content=b"\x0a\xff not protobuf",
-                        headers={"Content-Type": "application/x-protobuf"})
+            client.post(
+                f"{self.endpoint}/v1/traces",
+                content=b"\x0a\xff not protobuf",
+                headers={"Content-Type": "application/x-protobuf"},
+            )
         self.batches += 1
 
     def _run(self) -> None:
@@ -237,7 +259,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not _collector_command_available():
-        pytest.skip("`streamscope collector` is not available yet (no 'collector' entry point in streamscope.commands)")
+        pytest.skip(
+            "`streamscope collector` is not available yet (no 'collector' entry point in streamscope.commands)"
+        )
     prometheus_bin = _tool("prometheus")
     alertmanager_bin = _tool("prometheus-alertmanager", "alertmanager")
     work = tmp_path_factory.mktemp("prometheus-stack")
@@ -250,15 +274,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         host_port = collector.url.removeprefix("http://").rstrip("/")
 
         am_port = free_port()
-        am_config = yaml.safe_load((GRAFANA / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
+        am_config = yaml.safe_load(
+            (GRAFANA / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8")
+        )
         am_config["route"].update(group_wait="1s", group_interval="1s")
         for receiver in am_config["receivers"]:
             receiver.pop("webhook_configs", None)  # the example's webhooks point nowhere; routing stays real
         (work / "alertmanager.yml").write_text(yaml.safe_dump(am_config), encoding="utf-8")
-        procs.append(subprocess.Popen(
-            [alertmanager_bin, f"--config.file={work / 'alertmanager.yml'}", f"--storage.path={work / 'am'}",
-             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=_log(logs, work / "alertmanager.log")))
+        procs.append(
+            subprocess.Popen(
+                [
+                    alertmanager_bin,
+                    f"--config.file={work / 'alertmanager.yml'}",
+                    f"--storage.path={work / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=_log(logs, work / "alertmanager.log"),
+            )
+        )
 
         rules = _shrink_rules((GRAFANA / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
         (work / "alerts.yml").write_text(yaml.safe_dump(rules), encoding="utf-8")
@@ -269,10 +304,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         job["static_configs"][0]["targets"] = [host_port]
         (work / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
         prom_port = free_port()
-        procs.append(subprocess.Popen(
-            [prometheus_bin, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'prom'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", "--enable-feature=exemplar-storage"],
-            stdout=subprocess.DEVNULL, stderr=_log(logs, work / "prometheus.log")))
+        procs.append(
+            subprocess.Popen(
+                [
+                    prometheus_bin,
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'prom'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    "--enable-feature=exemplar-storage",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=_log(logs, work / "prometheus.log"),
+            )
+        )
 
         prometheus, alertmanager = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
         with httpx.Client(timeout=5) as client:
@@ -281,16 +325,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         workload = Workload(collector.url)
         workload.start()
         demo = subprocess.Popen(  # the real demo workload, beside the scripted one, on its own service
-            [sys.executable, "-m", "streamscope", "demo", "--endpoint", collector.url, "--service-name", DEMO_SERVICE,
-             "--rate", "6", "--seed", "1", "--no-progress"],
-            stdout=subprocess.DEVNULL, stderr=_log(logs, work / "demo.log"), text=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "streamscope",
+                "demo",
+                "--endpoint",
+                collector.url,
+                "--service-name",
+                DEMO_SERVICE,
+                "--rate",
+                "6",
+                "--seed",
+                "1",
+                "--no-progress",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=_log(logs, work / "demo.log"),
+            text=True,
+            cwd=ROOT,
+        )
         procs.append(demo)
         stack = Stack(collector, prometheus, alertmanager, rules, workload, demo)
         # Let Prometheus scrape the running workload for longer than a rate window before any query is judged,
         # so each query below gets only a short grace period (a broken name fails fast, not after a minute).
-        wait_for(lambda: stack.query('count_over_time(up{job="streamscope-collector"}[1m]) >= 12 and '
-                                      'max_over_time(up{job="streamscope-collector"}[1m]) == 1'),
-                  "a dozen scrapes of the collector")
+        wait_for(
+            lambda: stack.query(
+                'count_over_time(up{job="streamscope-collector"}[1m]) >= 12 and '
+                'max_over_time(up{job="streamscope-collector"}[1m]) == 1'
+            ),
+            "a dozen scrapes of the collector",
+        )
         yield stack
     finally:
         if workload is not None:
@@ -319,9 +384,13 @@ def _has_finite_value(result: list[dict[str, Any]]) -> bool:
 
 
 def test_prometheus_scrapes_the_collector(stack: Stack) -> None:
-    result = wait_for(lambda: stack.query('up{job="streamscope-collector"} == 1'), "the collector target to be up")
+    result = wait_for(
+        lambda: stack.query('up{job="streamscope-collector"} == 1'), "the collector target to be up"
+    )
     assert len(result) == 1
-    wait_for(lambda: stack.query("streamscope_collector_spans_received_total > 0"), "received spans to be counted")
+    wait_for(
+        lambda: stack.query("streamscope_collector_spans_received_total > 0"), "received spans to be counted"
+    )
 
 
 def _panel_targets() -> list[targets.Target]:
@@ -335,14 +404,19 @@ PANEL_TARGETS = _panel_targets()
 VARIABLES = {"service": SERVICE, "model": SLOW_MODEL, "job": "streamscope-collector", "instance": ".*"}
 
 
-@pytest.mark.parametrize("target", PANEL_TARGETS, ids=[f"{t.dashboard}:{t.panel}:{t.ref_id}" for t in PANEL_TARGETS])
+@pytest.mark.parametrize(
+    "target", PANEL_TARGETS, ids=[f"{t.dashboard}:{t.panel}:{t.ref_id}" for t in PANEL_TARGETS]
+)
 def test_every_panel_query_returns_series(stack: Stack, target: targets.Target) -> None:
     values = dict(VARIABLES)
     if target.dashboard != "streamscope-model":
         values["model"] = ".*"  # multi-value "All"
     expr = targets.expand(target.expr, values, RATE_WINDOW)
-    result = wait_for(lambda: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
-                       f"{target.panel!r} to return a finite value for {expr}", timeout=QUERY_GRACE)
+    result = wait_for(
+        lambda: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+        f"{target.panel!r} to return a finite value for {expr}",
+        timeout=QUERY_GRACE,
+    )
     assert result
 
 
@@ -357,8 +431,12 @@ VARIABLE_QUERIES = _variable_queries()
 EXPECTED_VALUES = {"service": SERVICE, "model": SLOW_MODEL, "job": "streamscope-collector"}
 
 
-@pytest.mark.parametrize("variable", VARIABLE_QUERIES, ids=[f"{v.dashboard}:{v.name}" for v in VARIABLE_QUERIES])
-def test_every_dashboard_variable_lists_the_workload_values(stack: Stack, variable: targets.VariableQuery) -> None:
+@pytest.mark.parametrize(
+    "variable", VARIABLE_QUERIES, ids=[f"{v.dashboard}:{v.name}" for v in VARIABLE_QUERIES]
+)
+def test_every_dashboard_variable_lists_the_workload_values(
+    stack: Stack, variable: targets.VariableQuery
+) -> None:
     """Grafana fills variables from /api/v1/series; the dropdowns must offer what the collector reports."""
     match = targets.expand(variable.match, {"service": SERVICE, "job": "streamscope-collector"}, RATE_WINDOW)
 
@@ -375,11 +453,16 @@ def test_every_dashboard_variable_lists_the_workload_values(stack: Stack, variab
 
 
 def test_every_recording_rule_returns_series(stack: Stack) -> None:
-    records = [rule["record"] for group in stack.rules["groups"] for rule in group["rules"] if "record" in rule]
+    records = [
+        rule["record"] for group in stack.rules["groups"] for rule in group["rules"] if "record" in rule
+    ]
     assert len(records) >= 8
     for record in records:
-        wait_for(lambda record=record: stack.query(record), f"recording rule {record} to return series",
-                  timeout=QUERY_GRACE)
+        wait_for(
+            lambda record=record: stack.query(record),
+            f"recording rule {record} to return series",
+            timeout=QUERY_GRACE,
+        )
 
 
 SDK_SERVICE = "grafana-it-sdk"
@@ -401,8 +484,13 @@ tracing.shutdown()
 
 
 def _run_sdk_workload(stack: Stack) -> None:
-    result = subprocess.run([sys.executable, "-c", SDK_WORKLOAD, stack.collector.url, SDK_SERVICE],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", SDK_WORKLOAD, stack.collector.url, SDK_SERVICE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     flushed, exported, failed = result.stdout.split()
     assert (flushed, failed) == ("True", "0") and int(exported) > 0, result.stdout + result.stderr
@@ -414,16 +502,24 @@ def test_streams_traced_by_the_real_sdk_fill_the_overview(stack: Stack) -> None:
     _run_sdk_workload(stack)
     first = wait_for(lambda: stack.query(count), "the SDK's first streams to be scraped")
     _run_sdk_workload(stack)  # a second burst after a scrape, so rates over the window are non-zero
-    wait_for(lambda: stack.query(f"{count} > {first[0]['value'][1]}"), "the SDK's second streams to be scraped")
+    wait_for(
+        lambda: stack.query(f"{count} > {first[0]['value'][1]}"), "the SDK's second streams to be scraped"
+    )
     overview = json.loads((GRAFANA / "dashboards" / "streamscope-overview.json").read_text(encoding="utf-8"))
     # Only completed, unstalled, successful streams were sent: skip the panels about other outcomes.
-    checked = [t for t in targets.targets(overview)
-               if "outcome=" not in t.expr and "stalls" not in t.expr and "error_type" not in t.expr]
+    checked = [
+        t
+        for t in targets.targets(overview)
+        if "outcome=" not in t.expr and "stalls" not in t.expr and "error_type" not in t.expr
+    ]
     assert len(checked) >= 12
     for target in checked:
         expr = targets.expand(target.expr, {"service": SDK_SERVICE, "model": ".*"}, "1m")
-        result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
-                           f"{target.panel!r} for the SDK's service: {expr}", timeout=QUERY_GRACE)
+        result = wait_for(
+            lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+            f"{target.panel!r} for the SDK's service: {expr}",
+            timeout=QUERY_GRACE,
+        )
         assert all(series["metric"].get("model", "sdk-model") == "sdk-model" for series in result)
 
 
@@ -438,8 +534,11 @@ def test_every_panel_returns_series_for_the_demo_workload(stack: Stack, dashboar
     model = "gpt-4o-mini" if dashboard == "streamscope-model" else ".*"
     for target in checked:
         expr = targets.expand(target.expr, {"service": DEMO_SERVICE, "model": model}, "1m")
-        result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
-                           f"{target.panel!r} for the demo's service: {expr}", timeout=DEADLINE)
+        result = wait_for(
+            lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+            f"{target.panel!r} for the demo's service: {expr}",
+            timeout=DEADLINE,
+        )
         assert all(series["metric"].get("service", DEMO_SERVICE) == DEMO_SERVICE for series in result), result
 
 
@@ -449,9 +548,14 @@ def test_latency_exemplars_carry_trace_ids_of_real_streams(stack: Stack) -> None
     def exemplars() -> list[dict[str, Any]]:
         now = time.time()
         with httpx.Client(timeout=10) as client:
-            response = client.get(f"{stack.prometheus}/api/v1/query_exemplars", params={
-                "query": f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{model="{SLOW_MODEL}"}}',
-                "start": now - 300, "end": now})
+            response = client.get(
+                f"{stack.prometheus}/api/v1/query_exemplars",
+                params={
+                    "query": f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{model="{SLOW_MODEL}"}}',
+                    "start": now - 300,
+                    "end": now,
+                },
+            )
         response.raise_for_status()
         return [exemplar for series in response.json()["data"] for exemplar in series["exemplars"]]
 
@@ -466,8 +570,10 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
 
     def alertmanager_alerts() -> list[dict[str, Any]]:
         with httpx.Client(timeout=5) as client:
-            response = client.get(f"{stack.alertmanager}/api/v2/alerts",
-                                  params={"filter": [f'alertname="{alertname}"', f'service="{SERVICE}"']})
+            response = client.get(
+                f"{stack.alertmanager}/api/v2/alerts",
+                params={"filter": [f'alertname="{alertname}"', f'service="{SERVICE}"']},
+            )
         response.raise_for_status()
         return list(response.json())
 
@@ -482,7 +588,8 @@ def test_slow_ttft_fires_through_alertmanager_and_the_healthy_model_stays_silent
     firing = stack.query(f'ALERTS{{alertname="{alertname}", service="{SERVICE}"}}')
     assert {series["metric"]["model"] for series in firing} == {SLOW_MODEL}
     healthy_p95 = stack.query(
-        f'service_model:gen_ai_client_operation_time_to_first_chunk_seconds:p95_rate5m{{model="{HEALTHY_MODEL}"}}')
+        f'service_model:gen_ai_client_operation_time_to_first_chunk_seconds:p95_rate5m{{model="{HEALTHY_MODEL}"}}'
+    )
     assert healthy_p95 and float(healthy_p95[0]["value"][1]) < 2
 
 
@@ -501,10 +608,15 @@ def test_every_panel_has_data_under_normal_traffic(stack: Stack) -> None:
             model = HEALTHY_MODEL if dashboard == "streamscope-model" else ".*"
             for target in targets.targets(board):
                 expr = targets.expand(target.expr, {"service": NORMAL_SERVICE, "model": model}, RATE_WINDOW)
-                result = wait_for(lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
-                                   f"{target.panel!r} under normal traffic: {expr}", timeout=DEADLINE)
+                result = wait_for(
+                    lambda expr=expr: (lambda r: r if _has_finite_value(r) else None)(stack.query(expr)),
+                    f"{target.panel!r} under normal traffic: {expr}",
+                    timeout=DEADLINE,
+                )
                 assert result
-        timeouts = stack.query(f'streamscope_stream_outcomes_total{{service="{NORMAL_SERVICE}", outcome="timeout"}}')
+        timeouts = stack.query(
+            f'streamscope_stream_outcomes_total{{service="{NORMAL_SERVICE}", outcome="timeout"}}'
+        )
         assert timeouts and all(float(series["value"][1]) == 0 for series in timeouts)
     finally:
         normal.close()

@@ -72,8 +72,9 @@ class Running:
     reader: threading.Thread | None = None
 
     def urls(self) -> list[str]:
-        return [m.group(1) for line in list(self.lines)
-                if (m := re.match(r"listening on (\S+)", line.strip()))]
+        return [
+            m.group(1) for line in list(self.lines) if (m := re.match(r"listening on (\S+)", line.strip()))
+        ]
 
     def output(self) -> str:
         return "".join(self.lines)
@@ -108,8 +109,14 @@ def started(clone: Path, env: dict[str, str]) -> Iterator[list[Running]]:
 def _run(command: str, clone: Path, env: dict[str, str], procs: list[Running]) -> Running:
     """One command in its own process (a terminal of its own); ``bash -c`` execs a single command, so the PID
     is the program's and a SIGINT to it is the user's Ctrl-C."""
-    proc = subprocess.Popen(["bash", "-c", command], cwd=clone, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     running = Running(command, proc)
 
     def read() -> None:
@@ -165,7 +172,9 @@ def test_the_quickstart_as_written(clone: Path, env: dict[str, str], started: li
     wait_for(lambda: len(up.urls()) >= 3 or up.proc.poll() is not None, "up's listening lines", 180)
     assert up.proc.poll() is None, up.output()
     collector = next(u for u in up.urls() if u.startswith("http://"))
-    dashboard = next(m.group(1) for line in up.lines if (m := re.match(r"listening on (\S+) \(dashboard\)", line)))
+    dashboard = next(
+        m.group(1) for line in up.lines if (m := re.match(r"listening on (\S+) \(dashboard\)", line))
+    )
     seen = wait_for(lambda: _get(collector + "/api/streams", limit=50)["streams"], "the demo's streams", 120)
     assert _get(dashboard + "/api/streams", limit=50)["streams"]  # the dashboard shows them
     assert httpx.get(dashboard + "/", timeout=10).status_code == 200
@@ -176,8 +185,10 @@ def test_the_quickstart_as_written(clone: Path, env: dict[str, str], started: li
 
     # -- 2. the same pieces one by one, each in its own terminal, after stopping step 1 ----------------------
     if any(_taken(p) for p in DEFAULT_PORTS):
-        pytest.skip(f"a default port {DEFAULT_PORTS} is held by another program on this machine; the page's "
-                    "pieces run on the defaults")
+        pytest.skip(
+            f"a default port {DEFAULT_PORTS} is held by another program on this machine; the page's "
+            "pieces run on the defaults"
+        )
     steps = commands(pieces)
     assert len(steps) >= 4, steps
     trace_id = None
@@ -195,8 +206,11 @@ def test_the_quickstart_as_written(clone: Path, env: dict[str, str], started: li
             assert any(u.startswith("http://127.0.0.1:") for u in r.urls()), r.output()
     assert trace_id is not None
     collector, dashboard = "http://127.0.0.1:4318", "http://127.0.0.1:8000"
-    trace = wait_for(lambda: httpx.get(f"{collector}/api/traces/{trace_id}", timeout=10).status_code == 200,
-                     "the example's trace at the collector", 30)
+    trace = wait_for(
+        lambda: httpx.get(f"{collector}/api/traces/{trace_id}", timeout=10).status_code == 200,
+        "the example's trace at the collector",
+        30,
+    )
     assert trace
     page = httpx.get(f"{dashboard}/traces/{trace_id}", timeout=10)
     assert page.status_code == 200 and trace_id in page.text
@@ -209,20 +223,25 @@ def test_the_quickstart_as_written(clone: Path, env: dict[str, str], started: li
     service = re.search(r'service_name="([^"]+)"', snippet)
     assert service
     app = clone / "my_app.py"
-    app.write_text(snippet + "\n"
-                   "import openai\n"
-                   "client = openai.OpenAI(base_url='http://127.0.0.1:8081/v1', api_key='not-needed')\n"
-                   "for _ in client.chat.completions.create(model='gpt-4o-mini', stream=True,\n"
-                   "        messages=[{'role': 'user', 'content': 'hello'}]):\n"
-                   "    pass\n"
-                   "tracing.force_flush()\n"
-                   "print('failed spans:', tracing.failed_spans)\n")
+    app.write_text(
+        snippet + "\n"
+        "import openai\n"
+        "client = openai.OpenAI(base_url='http://127.0.0.1:8081/v1', api_key='not-needed')\n"
+        "for _ in client.chat.completions.create(model='gpt-4o-mini', stream=True,\n"
+        "        messages=[{'role': 'user', 'content': 'hello'}]):\n"
+        "    pass\n"
+        "tracing.force_flush()\n"
+        "print('failed spans:', tracing.failed_spans)\n"
+    )
     mine = _run("python my_app.py", clone, env, started)
     assert mine.proc.wait(120) == 0, mine.output()
     _close(mine)
     assert "failed spans: 0" in mine.output(), mine.output()
-    wait_for(lambda: _get(collector + "/api/streams", service=service.group(1))["streams"],
-             "the snippet's stream", 30)
+    wait_for(
+        lambda: _get(collector + "/api/streams", service=service.group(1))["streams"],
+        "the snippet's stream",
+        30,
+    )
 
     # -- 4. where to look: every page and URL of the table answers -------------------------------------------
     for path in ("/", "/traces", f"/traces/{trace_id}", "/streams", "/live", "/models"):

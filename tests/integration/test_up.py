@@ -30,8 +30,15 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(os.environ.get("STREAMSCOPE_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "up"
 OUTCOMES = {"completed", "abandoned", "cancelled", "error", "timeout"}
 MINUTE = 60.0
@@ -68,9 +75,23 @@ def _wait(condition: Any, what: str, timeout: float) -> Any:
 
 def _start(data_dir: Path, *extra: str) -> Up:
     proc = subprocess.Popen(
-        ["bash", "scripts/up.sh", "--data-dir", str(data_dir), "--http-port", "0", "--grpc-port", "0",
-         "--ui-port", "0", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            "bash",
+            "scripts/up.sh",
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--ui-port",
+            "0",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     up = Up(proc, data_dir)
 
@@ -104,7 +125,9 @@ def _stop(up: Up, sig: int = signal.SIGINT, timeout: float = 60) -> int:
         except subprocess.TimeoutExpired:
             os.kill(up.proc.pid, signal.SIGKILL)
             up.proc.wait(10)
-            raise AssertionError("streamscope up did not stop within a minute:\n" + "".join(up.lines)) from None
+            raise AssertionError(
+                "streamscope up did not stop within a minute:\n" + "".join(up.lines)
+            ) from None
     if up.reader is not None:
         up.reader.join(10)  # it ends at EOF, once every process holding the pipe has exited
     if up.proc.stdout is not None:
@@ -116,8 +139,11 @@ def _stop(up: Up, sig: int = signal.SIGINT, timeout: float = 60) -> int:
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = _start(tmp_path_factory.mktemp("up") / "data", "--demo", "--demo-rate", "3")
     try:
-        _wait(lambda: running.collector and running.dashboard and running.llm and running.grpc,
-              "up to print its listening lines", 120)
+        _wait(
+            lambda: running.collector and running.dashboard and running.llm and running.grpc,
+            "up to print its listening lines",
+            120,
+        )
         yield running
     finally:
         _stop(running)
@@ -139,8 +165,12 @@ def _kinds(up: Up) -> dict[str, Any]:
 
 def _every_kind(up: Up) -> dict[str, Any] | None:
     kinds = _kinds(up)
-    complete = (kinds["outcomes"] >= OUTCOMES and len(kinds["models"]) >= 3 and kinds["stalled"]
-                and {"POST /chat", "POST /agent", "POST /extract", "POST /complete"} <= kinds["roots"])
+    complete = (
+        kinds["outcomes"] >= OUTCOMES
+        and len(kinds["models"]) >= 3
+        and kinds["stalled"]
+        and {"POST /chat", "POST /agent", "POST /extract", "POST /complete"} <= kinds["roots"]
+    )
     return kinds if complete else None
 
 
@@ -200,7 +230,9 @@ def test_the_dashboard_shows_the_demo(up: Up) -> None:
             assert section.locator("rect.chunk").count() == len(chunks) > 0
             titles = section.locator("line.marker title").all_text_contents()
             # tool-call steps have no content token (no TTFT marker) but a first-tool-call marker
-            assert section.locator("line.marker.ttft").count() == 1 or any("tool" in t for t in titles), titles
+            assert section.locator("line.marker.ttft").count() == 1 or any("tool" in t for t in titles), (
+                titles
+            )
         assert timelines.last.locator("line.marker.ttft").count() == 1  # the final answer streams text
         page.screenshot(path=str(ARTIFACTS / "agent-trace.png"), full_page=True)
 
@@ -222,14 +254,22 @@ def test_ctrl_c_stops_everything_keeps_the_data_and_frees_the_ports(tmp_path: Pa
     running = _start(tmp_path / "data", "--demo", "--demo-rate", "5")
     try:
         _wait(lambda: running.collector and running.dashboard and running.llm, "listening lines", 120)
-        seen = _wait(lambda: [s["span_id"] for s in running.get("/api/streams", limit=500)["streams"]] or None,
-                     "the first streams", MINUTE)
+        seen = _wait(
+            lambda: [s["span_id"] for s in running.get("/api/streams", limit=500)["streams"]] or None,
+            "the first streams",
+            MINUTE,
+        )
     finally:
         code = _stop(running)
     output = "".join(running.lines)
     assert code == 0, output
     assert "stopped; data kept in" in output and "Traceback" not in output
-    for url in (running.collector, running.dashboard, running.llm, running.grpc.replace("grpc://", "http://")):
+    for url in (
+        running.collector,
+        running.dashboard,
+        running.llm,
+        running.grpc.replace("grpc://", "http://"),
+    ):
         assert _refused(url), url
     store = SQLiteStore(str(tmp_path / "data" / "streamscope.db"))
     try:
@@ -246,14 +286,29 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         result = subprocess.run(
-            ["bash", "scripts/up.sh", "--data-dir", str(tmp_path / "data"), "--http-port", "0", "--grpc-port", "0",
-             "--ui-port", str(port)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            [
+                "bash",
+                "scripts/up.sh",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "0",
+                "--ui-port",
+                str(port),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert result.returncode == 1
     message = result.stderr.strip().splitlines()
-    assert message == [f"Error: port {port} on 127.0.0.1 is already in use: stop what holds it, or pick another "
-                       "with --ui-port (0 picks a free port)."]
+    assert message == [
+        f"Error: port {port} on 127.0.0.1 is already in use: stop what holds it, or pick another "
+        "with --ui-port (0 picks a free port)."
+    ]
     assert "listening on" not in result.stdout
     assert not (tmp_path / "data").exists()
 
@@ -262,22 +317,32 @@ def test_retention_flags_reach_the_collector(tmp_path: Path) -> None:
     running = _start(tmp_path / "data", "--retention", "2", "--max-db-size", "5MB")
     try:
         _wait(lambda: running.collector and running.dashboard, "listening lines", 120)
-        line = _wait(lambda: next((ln.strip() for ln in running.lines if ln.startswith("retention:")), None),
-                     "the retention line", 30)
+        line = _wait(
+            lambda: next((ln.strip() for ln in running.lines if ln.startswith("retention:")), None),
+            "the retention line",
+            30,
+        )
     finally:
         code = _stop(running)
     assert code == 0, "".join(running.lines)
-    assert line == ("retention: traces older than 2 h and the oldest traces while the database is over 5 MB are "
-                    "deleted in the background")
+    assert line == (
+        "retention: traces older than 2 h and the oldest traces while the database is over 5 MB are "
+        "deleted in the background"
+    )
 
 
 def test_a_bad_size_is_refused_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         ["bash", "scripts/up.sh", "--data-dir", str(tmp_path / "data"), "--max-db-size", "lots"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert errors == ["Error: Invalid value for '--max-db-size': 'lots' is not a size; use a number with B, KB, MB, "
-                      "GB, TB, KiB, MiB, GiB or TiB."], result.stderr
+    assert errors == [
+        "Error: Invalid value for '--max-db-size': 'lots' is not a size; use a number with B, KB, MB, "
+        "GB, TB, KiB, MiB, GiB or TiB."
+    ], result.stderr
     assert not (tmp_path / "data").exists()

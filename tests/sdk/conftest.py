@@ -34,8 +34,17 @@ def replay_openai() -> Callable[[list[dict[str, Any]]], OpenAI]:
 
 def _comparable(spans: Any) -> list[tuple[str, dict[str, Any]]]:
     timing = ("time_to_", "gap", "offset", "tokens_per_second")
-    return [(s.name, {k: v for k, v in s.attributes.items()
-                      if not any(t in k for t in timing) and k != "streamscope.run.id"}) for s in spans]
+    return [
+        (
+            s.name,
+            {
+                k: v
+                for k, v in s.attributes.items()
+                if not any(t in k for t in timing) and k != "streamscope.run.id"
+            },
+        )
+        for s in spans
+    ]
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ import pytest
 from streamscope import serving
 
 
-def test_default_db_is_the_data_dir_unless_the_environment_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_db_is_the_data_dir_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("STREAMSCOPE_DB", raising=False)
     assert serving.default_db() == "streamscope-data/streamscope.db" == serving.DEFAULT_DB
     monkeypatch.setenv("STREAMSCOPE_DB", "/x/y.db")
@@ -26,9 +28,14 @@ def test_host_problems() -> None:
 
 
 def test_port_problem_sentence() -> None:
-    text = serving.port_problem("127.0.0.1", 80, "--port", OSError(errno.EADDRINUSE, "Address already in use"))
-    assert text == "port 80 on 127.0.0.1 is already in use: stop what holds it, or pick another with --port (0 picks " \
-                   "a free port)."
+    text = serving.port_problem(
+        "127.0.0.1", 80, "--port", OSError(errno.EADDRINUSE, "Address already in use")
+    )
+    assert (
+        text
+        == "port 80 on 127.0.0.1 is already in use: stop what holds it, or pick another with --port (0 picks "
+        "a free port)."
+    )
 
 
 def test_db_dir_problems(tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ def test_extreme_values_barely_grow_the_database(tmp_path: Path) -> None:
     store.write(IngestBatch(streams=(_stream(0, 1.0),)))
     base = os.path.getsize(path) + os.path.getsize(str(path) + "-wal")
     # 40 models x (5e-324, 1e300) in one minute: each aggregate row spans the whole value range
-    streams = tuple(_stream(1 + 2 * i + j, v, model=f"m{i}") for i in range(40) for j, v in enumerate((5e-324, 1e300)))
+    streams = tuple(
+        _stream(1 + 2 * i + j, v, model=f"m{i}") for i in range(40) for j, v in enumerate((5e-324, 1e300))
+    )
     store.write(IngestBatch(streams=streams))
     grown = os.path.getsize(path) + os.path.getsize(str(path) + "-wal") - base
     stats = query.stats(store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS))

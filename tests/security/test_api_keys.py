@@ -73,7 +73,12 @@ def test_key_check_compares_fixed_length_digests_of_every_key(monkeypatch: pytes
 
     monkeypatch.setattr(auth.hmac, "compare_digest", spy)
     keys = auth.ApiKeys(["first-key", "a-much-longer-second-key"])
-    for given, ok in (("first-key", True), ("x", False), ("a-much-longer-second-key", True), ("y" * 500, False)):
+    for given, ok in (
+        ("first-key", True),
+        ("x", False),
+        ("a-much-longer-second-key", True),
+        ("y" * 500, False),
+    ):
         seen.clear()
         assert keys.accepts(given) is ok
         # both keys compared even after a match, and every comparison is of 32-byte digests

@@ -90,8 +90,19 @@ def test_failed_authorization_headers_count_too(app: Flask) -> None:
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
 
 
-@pytest.mark.parametrize("header", ["Basic \xff\xff", "Basic \xe9t\xe9", "Basic " + "\u00e9" * 5000, "Basic ==",
-                                    "Basic dXNlcg==", "Basic " + "A" * 20001, "Bearer \xff", "Digest x"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic \xff\xff",
+        "Basic \xe9t\xe9",
+        "Basic " + "\u00e9" * 5000,
+        "Basic ==",
+        "Basic dXNlcg==",
+        "Basic " + "A" * 20001,
+        "Bearer \xff",
+        "Digest x",
+    ],
+)
 def test_malformed_authorization_headers_are_401_not_500(app: Flask, header: str) -> None:
     """Werkzeug raises on a Basic header whose credentials are not ASCII base64 (what a latin-1 byte in the header
     gives): a wrong credential, 401, never a 500."""
@@ -101,7 +112,9 @@ def test_malformed_authorization_headers_are_401_not_500(app: Flask, header: str
 
 
 # -- constant-time checks -------------------------------------------------------------------------------------
-def test_credential_checks_compare_digests_and_never_stop_at_the_user_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credential_checks_compare_digests_and_never_stop_at_the_user_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls: list[tuple[int, int]] = []
     real = hmac.compare_digest
 
@@ -114,7 +127,9 @@ def test_credential_checks_compare_digests_and_never_stop_at_the_user_name(monke
     counts = []
     for user, pw in ((USER, PASSWORD), ("nobody", PASSWORD), (USER, "x"), ("n" * 300, "y")):
         calls.clear()
-        assert security.credentials_ok(settings, username=user, password=pw) is (user == USER and pw == PASSWORD)
+        assert security.credentials_ok(settings, username=user, password=pw) is (
+            user == USER and pw == PASSWORD
+        )
         assert all(c == (32, 32) for c in calls)
         counts.append(len(calls))
     assert len(set(counts)) == 1  # the same comparisons whichever part is wrong

@@ -78,7 +78,9 @@ def small_queue(tmp_path: Path) -> Iterator[httpx.Client]:
         s.stop()
 
 
-def test_a_batch_larger_than_the_whole_queue_is_413_even_when_the_queue_is_empty(small_queue: httpx.Client) -> None:
+def test_a_batch_larger_than_the_whole_queue_is_413_even_when_the_queue_is_empty(
+    small_queue: httpx.Client,
+) -> None:
     tid = new_trace_id()
     big = request([pb_span(tid, new_span_id()) for _ in range(150)]).SerializeToString()
     r = small_queue.post("/v1/traces", content=big, headers=PB)
@@ -117,7 +119,9 @@ def test_requests_share_a_decode_budget(budgeted: tuple[CollectorServer, httpx.C
     assert server.receiver.budget.used == 0  # every request gives its share back
 
 
-def test_a_body_larger_than_the_whole_budget_is_413_not_503(budgeted: tuple[CollectorServer, httpx.Client]) -> None:
+def test_a_body_larger_than_the_whole_budget_is_413_not_503(
+    budgeted: tuple[CollectorServer, httpx.Client],
+) -> None:
     _, client = budgeted
     body = orjson.dumps({"resourceSpans": [{"resource": {"attributes": [
         {"key": "k", "value": {"stringValue": "x" * 600_000}}]}, "scopeSpans": []}]})  # fmt: skip
@@ -143,7 +147,9 @@ def test_a_chunked_body_is_budgeted_as_it_is_read(budgeted: tuple[CollectorServe
 
 
 def test_oversized_headers_are_refused(client: httpx.Client) -> None:
-    r = client.post("/v1/traces", content=b"", headers={**PB, "X-Big": "h" * (DEFAULT_LIMITS.http_max_header_bytes + 1)})
+    r = client.post(
+        "/v1/traces", content=b"", headers={**PB, "X-Big": "h" * (DEFAULT_LIMITS.http_max_header_bytes + 1)}
+    )
     assert r.status_code == 431
 
 
@@ -172,7 +178,9 @@ def test_events_per_request_are_capped_and_counted(client: httpx.Client) -> None
                                     b'{"dataPoints":[' + items + b"]}}]}]}]}"),
      ("/v1/logs", lambda items: b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + items + b"]}]}]}")],
 )  # fmt: skip
-def test_json_metrics_and_logs_are_capped_before_the_json_parser(client: httpx.Client, path: str, wrap: Any) -> None:
+def test_json_metrics_and_logs_are_capped_before_the_json_parser(
+    client: httpx.Client, path: str, wrap: Any
+) -> None:
     """They are parsed only to be counted and refused (traces only), but parsing 1.3M empty items costs ~3 s."""
     r = client.post(path, content=wrap(b",".join([b"{}"] * 1_300_000)), headers=JSON)
     assert r.status_code == 413 and one_sentence(reason(r))

@@ -50,5 +50,7 @@ def test_big_bodies_on_clickhouse_stay_under_the_memory_bound(tmp_path: Path) ->
         collector.stop()
         server.stop()
     bound_kib = 2 * EXPANSION * DEFAULT_LIMITS.decode_budget_bytes // 1024
-    print(f"\nClickHouse store: collector RSS {base} KiB idle, peak {peak} KiB; bound over idle {bound_kib} KiB")
+    print(
+        f"\nClickHouse store: collector RSS {base} KiB idle, peak {peak} KiB; bound over idle {bound_kib} KiB"
+    )
     assert peak - base < bound_kib

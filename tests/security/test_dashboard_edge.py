@@ -87,7 +87,9 @@ def dashboard(tmp_path: Path) -> Iterator[Served]:
     store = SQLiteStore(str(db), synchronous="OFF")
     seed(store, time.time(), traces=5)
     store.close()
-    served = _start([sys.executable, "-m", "streamscope", "dashboard", "--db", str(db), "--port", "0"], tmp_path)
+    served = _start(
+        [sys.executable, "-m", "streamscope", "dashboard", "--db", str(db), "--port", "0"], tmp_path
+    )
     yield served
     _stop(served)
 
@@ -218,7 +220,9 @@ def test_requests_past_their_deadline_and_idle_connections_are_closed(dashboard:
         for s in slow + idle:
             assert closed_by_server(s, max(0.1, t0 + limit - time.monotonic()))
         took = time.monotonic() - t0
-    assert took >= min(LIMITS.request_timeout, LIMITS.http_idle_timeout) - 1  # closed by the deadline, not at once
+    assert (
+        took >= min(LIMITS.request_timeout, LIMITS.http_idle_timeout) - 1
+    )  # closed by the deadline, not at once
     print(f"\nslow and idle connections closed after {took:.1f} s")
 
 

@@ -33,7 +33,11 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(st.binary(max_size=3000), st.sampled_from(["gzip", "deflate", "identity", "", "br", "GZIP"]), st.integers(0, 5000))
+@given(
+    st.binary(max_size=3000),
+    st.sampled_from(["gzip", "deflate", "identity", "", "br", "GZIP"]),
+    st.integers(0, 5000),
+)
 def test_inflate_returns_at_most_the_limit_or_says_why(raw: bytes, encoding: str, limit: int) -> None:
     try:
         out = inflate(raw, encoding, limit)
@@ -78,7 +82,9 @@ def shaped_requests(draw: st.DrawFn) -> tuple[bytes, int]:
 
 @FUZZ
 @given(shaped_requests(), st.integers(0, 60))
-def test_the_wire_count_passes_the_limit_exactly_when_the_request_does(shaped: tuple[bytes, int], limit: int) -> None:
+def test_the_wire_count_passes_the_limit_exactly_when_the_request_does(
+    shaped: tuple[bytes, int], limit: int
+) -> None:
     body, n = shaped
     counted = count_spans(body, limit)
     assert (counted > limit) == (n > limit)
@@ -143,7 +149,9 @@ ATTR_VALUES = st.one_of(
     st.lists(st.one_of(st.floats(), INT64, st.text(max_size=3)), max_size=6),
     st.dictionaries(st.text(max_size=8), st.one_of(st.floats(), INT64), max_size=3),
 )  # fmt: skip
-CHUNK_KEYS = [f"streamscope.chunk.{k}" for k in ("index", "offset", "gap", "kind", "size", "tokens", "content")]
+CHUNK_KEYS = [
+    f"streamscope.chunk.{k}" for k in ("index", "offset", "gap", "kind", "size", "tokens", "content")
+]
 CHUNK_VALUES = st.one_of(INT64, st.floats(), st.text(max_size=5), st.booleans())
 
 
@@ -171,7 +179,9 @@ def test_whatever_decodes_and_normalises_is_written(sqlite_store: SQLiteStore, l
 
 
 @FUZZ
-@given(st.lists(st.dictionaries(st.sampled_from(DIALECT_KEYS), ATTR_VALUES, max_size=10), min_size=1, max_size=4))
+@given(
+    st.lists(st.dictionaries(st.sampled_from(DIALECT_KEYS), ATTR_VALUES, max_size=10), min_size=1, max_size=4)
+)
 def test_normalising_any_attribute_values_never_fails_the_batch(attr_maps: list[dict[str, Any]]) -> None:
     now = time.time_ns()
     spans = tuple(
@@ -188,7 +198,11 @@ def test_normalising_any_attribute_values_never_fails_the_batch(attr_maps: list[
         assert st_.ttft is None or isinstance(st_.ttft, float)
     for attrs in attr_maps:  # the poison is always caught
         cst = attrs.get("langfuse.observation.completion_start_time")
-        if isinstance(cst, float) and not math.isfinite(cst) and attrs.get("langfuse.observation.type") == "generation":
+        if (
+            isinstance(cst, float)
+            and not math.isfinite(cst)
+            and attrs.get("langfuse.observation.type") == "generation"
+        ):
             assert bad
 
 

@@ -123,7 +123,9 @@ def test_too_many_calls_is_unavailable_with_retry_info(limited: tuple[CollectorS
 
 
 def test_queue_full_is_unavailable_with_retry_info(tmp_path: Path) -> None:
-    s = CollectorServer(str(tmp_path / "q.db"), http_port=0, grpc_port=0, max_queue_rows=10)  # one batch of 7 rows fits
+    s = CollectorServer(
+        str(tmp_path / "q.db"), http_port=0, grpc_port=0, max_queue_rows=10
+    )  # one batch of 7 rows fits
     _, port = s.start()
     try:
         s.ingestor.paused.set()  # the writer holds: the first batch stays queued
@@ -136,7 +138,12 @@ def test_queue_full_is_unavailable_with_retry_info(tmp_path: Path) -> None:
                 export(ch, our_stream(3)[0].SerializeToString())
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
             trailers = dict(err.value.trailing_metadata() or ())
-            assert error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds == 1
+            assert (
+                error_details_pb2.RetryInfo.FromString(
+                    trailers["google.rpc.retryinfo-bin"]
+                ).retry_delay.seconds
+                == 1
+            )
             s.ingestor.paused.clear()
             assert first.result(timeout=30) == b""
     finally:
@@ -144,7 +151,9 @@ def test_queue_full_is_unavailable_with_retry_info(tmp_path: Path) -> None:
         s.stop()
 
 
-def test_too_many_spans_is_resource_exhausted_without_retry_info(limited: tuple[CollectorServer, grpc.Channel]) -> None:
+def test_too_many_spans_is_resource_exhausted_without_retry_info(
+    limited: tuple[CollectorServer, grpc.Channel],
+) -> None:
     server, ch = limited
     tid = new_trace_id()
     n = server.limits.max_spans_per_request + 1
@@ -155,7 +164,9 @@ def test_too_many_spans_is_resource_exhausted_without_retry_info(limited: tuple[
     assert "google.rpc.retryinfo-bin" not in dict(err.value.trailing_metadata() or ())
 
 
-def test_a_poisoned_span_is_a_partial_success_over_grpc(limited: tuple[CollectorServer, grpc.Channel]) -> None:
+def test_a_poisoned_span_is_a_partial_success_over_grpc(
+    limited: tuple[CollectorServer, grpc.Channel],
+) -> None:
     server, ch = limited
     tid = new_trace_id()
     poisoned = pb_span(tid, new_span_id(), name="poisoned", attrs={

@@ -30,7 +30,9 @@ def test_a_body_of_two_gzip_members_stores_the_spans_of_both(client: httpx.Clien
     ("encoding", "tail"),
     [("gzip", b"garbage"), ("gzip", b"\x00" * 8), ("gzip", b"\x1f\x8b"), ("deflate", b"x")],
 )
-def test_trailing_bytes_after_the_compressed_body_are_400(client: httpx.Client, encoding: str, tail: bytes) -> None:
+def test_trailing_bytes_after_the_compressed_body_are_400(
+    client: httpx.Client, encoding: str, tail: bytes
+) -> None:
     tid = new_trace_id()
     body = request([pb_span(tid, new_span_id(), name="one")]).SerializeToString()
     packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)

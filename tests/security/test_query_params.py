@@ -69,12 +69,16 @@ def test_times_past_2262_are_an_empty_page_not_a_500(api: FlaskClient, path: str
 
 
 @pytest.mark.parametrize("path", ["/traces", "/streams", "/", "/api/traces", "/api/overview"])
-@pytest.mark.parametrize("q", ["since=9300000000", "since=99999999999", "until=99999999999", "since=1&until=1e11"])
+@pytest.mark.parametrize(
+    "q", ["since=9300000000", "since=99999999999", "until=99999999999", "since=1&until=1e11"]
+)
 def test_dashboard_times_past_2262_render(ui: FlaskClient, path: str, q: str) -> None:
     assert _not_500(ui, f"{path}?{q}") == 200
 
 
-@pytest.mark.parametrize("cursor", ["9223372036854775808_ab", "99999999999999999999999_ab", "²_ab", "1_" + "a" * 40])
+@pytest.mark.parametrize(
+    "cursor", ["9223372036854775808_ab", "99999999999999999999999_ab", "²_ab", "1_" + "a" * 40]
+)
 def test_cursors_beyond_64_bits_are_rejected(api: FlaskClient, ui: FlaskClient, cursor: str) -> None:
     for path in ("/api/traces", "/api/streams"):
         assert _not_500(api, f"{path}?cursor={quote(cursor)}") == 400
@@ -93,8 +97,16 @@ def test_a_trace_1500_levels_deep_renders(store: SpanStore, ui: FlaskClient) -> 
     tid = f"{0xDEE9:032x}"
     t0 = int((NOW - 60) * NS)
     spans = tuple(
-        Span(trace_id=tid, span_id=f"{i + 1:016x}", parent_span_id=f"{i:016x}" if i else None, name=f"level {i}",
-             kind=1, start_ns=t0 + i * 1000, end_ns=t0 + 10**9 - i * 1000, service="deep")
+        Span(
+            trace_id=tid,
+            span_id=f"{i + 1:016x}",
+            parent_span_id=f"{i:016x}" if i else None,
+            name=f"level {i}",
+            kind=1,
+            start_ns=t0 + i * 1000,
+            end_ns=t0 + 10**9 - i * 1000,
+            service="deep",
+        )
         for i in range(1500)
     )
     store.write(IngestBatch(spans=spans))
@@ -123,10 +135,39 @@ API_PARAMS: dict[str, tuple[str, ...]] = {
     "/api/live": ("since", "limit"),
 }
 UI_PARAMS: dict[str, tuple[str, ...]] = {
-    "/traces": ("service", "model", "outcome", "status", "q", "min_duration", "max_duration", "min_ttft", "session",
-                "user", "range", "since", "until", "cursor", "limit"),
-    "/streams": ("service", "model", "outcome", "q", "min_duration", "max_duration", "min_ttft", "session", "user",
-                 "range", "since", "until", "cursor", "limit"),
+    "/traces": (
+        "service",
+        "model",
+        "outcome",
+        "status",
+        "q",
+        "min_duration",
+        "max_duration",
+        "min_ttft",
+        "session",
+        "user",
+        "range",
+        "since",
+        "until",
+        "cursor",
+        "limit",
+    ),
+    "/streams": (
+        "service",
+        "model",
+        "outcome",
+        "q",
+        "min_duration",
+        "max_duration",
+        "min_ttft",
+        "session",
+        "user",
+        "range",
+        "since",
+        "until",
+        "cursor",
+        "limit",
+    ),
     "/": ("service", "model", "range", "since", "until", "bucket"),
     "/api/overview": ("service", "model", "range", "since", "until", "bucket"),
     "/models": ("service", "model", "range", "since", "until", "bucket"),
@@ -160,7 +201,9 @@ def test_fuzz_dashboard_pages(ui: FlaskClient, case: tuple[str, dict[str, str]])
 
 
 @FUZZ
-@given(path=st.sampled_from(["/api/traces/", "/api/streams/", "/traces/", "/streams/"]), raw=st.text(max_size=40))
+@given(
+    path=st.sampled_from(["/api/traces/", "/api/streams/", "/traces/", "/streams/"]), raw=st.text(max_size=40)
+)
 def test_fuzz_path_ids(api: FlaskClient, ui: FlaskClient, path: str, raw: str) -> None:
     tail = quote(raw, safe="")
     suffix = "/chunks" if "streams" in path else ""

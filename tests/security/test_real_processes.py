@@ -57,7 +57,10 @@ def probe(c: CollectorProcess) -> dict[str, float]:
     took: dict[str, float] = {}
     with httpx.Client(base_url=c.url, timeout=10) as client:
         for name, call in (
-            ("export", lambda: client.post("/v1/traces", content=our_stream(3)[0].SerializeToString(), headers=PB)),
+            (
+                "export",
+                lambda: client.post("/v1/traces", content=our_stream(3)[0].SerializeToString(), headers=PB),
+            ),
             ("query", lambda: client.get("/api/traces")),
             ("metrics", lambda: client.get("/metrics")),
         ):
@@ -72,7 +75,9 @@ def test_250_slow_http_clients_do_not_lock_anyone_out(collector: CollectorProces
     stop = threading.Event()
     conns = []
     for _ in range(250):  # from another loopback address, as another machine would
-        s = socket.create_connection(("127.0.0.1", collector.http_port), timeout=10, source_address=("127.0.0.2", 0))
+        s = socket.create_connection(
+            ("127.0.0.1", collector.http_port), timeout=10, source_address=("127.0.0.2", 0)
+        )
         s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         conns.append(s)
 
@@ -114,7 +119,9 @@ def test_32_grpc_calls_without_a_message_do_not_stop_grpc_ingest(collector: Coll
             release.set()
         for f in idle:
             f.exception(timeout=60)
-    print(f"\n32 idle gRPC calls: export worst {max(took):.3f} s; RSS {vm_kib(collector.proc.pid, 'VmRSS')} KiB")
+    print(
+        f"\n32 idle gRPC calls: export worst {max(took):.3f} s; RSS {vm_kib(collector.proc.pid, 'VmRSS')} KiB"
+    )
 
 
 def test_the_51_mb_body_twice_at_once_stays_under_the_memory_bound(collector: CollectorProcess) -> None:

@@ -23,7 +23,10 @@ def test_the_same_export_again_and_at_once_counts_once(server: CollectorServer, 
     assert [r.status_code for r in answers] == [200] * 4
     server.store.settle()  # ClickHouse derives summaries and aggregates off the write path; SQLite returns at once
     (trace,) = client.get("/api/traces").json()["traces"]
-    assert (trace["span_count"], trace["stream_count"]) == (2, 1)  # the root and the stream span (chunks fold in)
+    assert (trace["span_count"], trace["stream_count"]) == (
+        2,
+        1,
+    )  # the root and the stream span (chunks fold in)
     (stream,) = client.get("/api/streams").json()["streams"]
     assert stream["span_id"] == ids["llm"] and stream["chunk_count"] == 4
     assert len(client.get(f"/api/streams/{ids['llm']}/chunks").json()["chunks"]) == 4

@@ -26,8 +26,16 @@ T0 = 1_700_000_000 * NS
 
 def _spans(tid: str, first: int, n: int) -> tuple[Span, ...]:
     return tuple(
-        Span(trace_id=tid, span_id=f"{i + 1:016x}", parent_span_id=None if i == 0 else f"{(i - 1) // 4 + 1:016x}",
-             name=f"s{i}", kind=1, start_ns=T0 + i, end_ns=T0 + i + 10, service="svc")
+        Span(
+            trace_id=tid,
+            span_id=f"{i + 1:016x}",
+            parent_span_id=None if i == 0 else f"{(i - 1) // 4 + 1:016x}",
+            name=f"s{i}",
+            kind=1,
+            start_ns=T0 + i,
+            end_ns=T0 + i + 10,
+            service="svc",
+        )
         for i in range(first, first + n)
     )
 
@@ -181,7 +189,9 @@ def clickhouse() -> Iterator[Any]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=_trace_batches())
-def test_clickhouse_summaries_equal_a_full_rollup(clickhouse: Any, batches: list[list[Span | Stream]]) -> None:
+def test_clickhouse_summaries_equal_a_full_rollup(
+    clickhouse: Any, batches: list[list[Span | Stream]]
+) -> None:
     """The same property on the ClickHouse store (one store; each example writes traces of its own)."""
     fresh = {old: f"{next(_tids):032x}" for old in (f"{0xA:032x}", f"{0xB:032x}")}
     batches = [[dataclasses.replace(x, trace_id=fresh[x.trace_id],

@@ -114,8 +114,29 @@ def hostile() -> st.SearchStrategy[str]:
         st.text(max_size=30),
         st.text(alphabet="0123456789²³¹١٢٣٤٥٦٧٨٩٠０１２.-+eE_abcdefinINFaN \r\n\t\x00", max_size=30),
         st.integers(min_value=-(2**80), max_value=2**80).map(str),
-        st.sampled_from(["nan", "NaN", "inf", "-inf", "1e308", "1e309", "-0", "0x10", "1_000", " 5", "5\r\n",
-                         "1e-400", "9" * 400, "24h", "7d", "all", "ok", "error", "completed"]),
+        st.sampled_from(
+            [
+                "nan",
+                "NaN",
+                "inf",
+                "-inf",
+                "1e308",
+                "1e309",
+                "-0",
+                "0x10",
+                "1_000",
+                " 5",
+                "5\r\n",
+                "1e-400",
+                "9" * 400,
+                "24h",
+                "7d",
+                "all",
+                "ok",
+                "error",
+                "completed",
+            ]
+        ),
         st.sampled_from(["a" * 100_000, "<" * 100_000, "\u00e9" * 50_000]),  # 100 KB values
         st.integers(min_value=0, max_value=2**70).map(lambda n: f"{n}_{'ab' * (n % 20)}"),
     )
@@ -168,21 +189,27 @@ def _case(routes: dict[str, tuple[str, ...]]) -> st.SearchStrategy[tuple[str, st
 
 @FUZZ
 @given(case=_case(UI_ROUTES))
-def test_fuzz_every_dashboard_route(ui: FlaskClient, store: SpanStore, case: tuple[str, str, dict[str, str]]) -> None:
+def test_fuzz_every_dashboard_route(
+    ui: FlaskClient, store: SpanStore, case: tuple[str, str, dict[str, str]]
+) -> None:
     rule, raw, values = case
     _check(ui, _url(_fill(rule, raw, store), values), [raw, *values.values()])
 
 
 @FUZZ
 @given(case=_case(API_ROUTES))
-def test_fuzz_every_query_api_route(api: FlaskClient, store: SpanStore, case: tuple[str, str, dict[str, str]]) -> None:
+def test_fuzz_every_query_api_route(
+    api: FlaskClient, store: SpanStore, case: tuple[str, str, dict[str, str]]
+) -> None:
     rule, raw, values = case
     _check(api, _url(_fill(rule, raw, store), values), [raw, *values.values()])
 
 
 @pytest.mark.parametrize("rule", sorted(r for r in UI_ROUTES if r != "/login"))
 @pytest.mark.parametrize("payload", XSS[:3])
-def test_reflected_values_are_escaped_on_every_page(ui: FlaskClient, store: SpanStore, rule: str, payload: str) -> None:
+def test_reflected_values_are_escaped_on_every_page(
+    ui: FlaskClient, store: SpanStore, rule: str, payload: str
+) -> None:
     """Each page's every parameter (and path segment) carrying an XSS payload: never reflected unescaped."""
     path = _fill(rule, payload, store)
     _check(ui, path, [payload])
@@ -227,8 +254,13 @@ def test_stored_hostile_text_is_escaped_on_every_page(ui: FlaskClient, store: Sp
 def test_real_ids_with_hostile_parameters(ui: FlaskClient, api: FlaskClient, store: SpanStore) -> None:
     """The detail pages of stored traces, streams and sessions with hostile query strings attached."""
     seeded: Any = store.seeded  # type: ignore[attr-defined]
-    paths = [f"/traces/{seeded.xss_trace}", f"/api/traces/{seeded.xss_trace}", "/sessions/session-1",
-             f"/api/streams/{seeded.xss_stream}/chunks", f"/compare?a={seeded.xss_stream}&b={seeded.stall_stream}"]
+    paths = [
+        f"/traces/{seeded.xss_trace}",
+        f"/api/traces/{seeded.xss_trace}",
+        "/sessions/session-1",
+        f"/api/streams/{seeded.xss_stream}/chunks",
+        f"/compare?a={seeded.xss_stream}&b={seeded.stall_stream}",
+    ]
     for path in paths:
         _check(ui, path, [])
         _check(ui, path + ("&" if "?" in path else "?") + "x=%0d%0aSet-Cookie:%20a=b", [])

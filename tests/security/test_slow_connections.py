@@ -43,7 +43,9 @@ def closed_by_server(s: socket.socket) -> bool:
 
 
 def _closed(server: CollectorServer, reason: str) -> float:
-    value = server.metrics.registry.get_sample_value("streamscope_collector_connections_closed_total", {"reason": reason})
+    value = server.metrics.registry.get_sample_value(
+        "streamscope_collector_connections_closed_total", {"reason": reason}
+    )
     return value or 0.0
 
 
@@ -58,11 +60,15 @@ def test_a_request_still_arriving_at_its_deadline_is_closed(edge: CollectorServe
 
 def test_one_client_holds_at_most_its_share_and_others_are_served(edge: CollectorServer) -> None:
     held = [slow(edge.http_port) for _ in range(5)]
-    extra = socket.create_connection(("127.0.0.1", edge.http_port), timeout=10, source_address=("127.0.0.2", 0))
+    extra = socket.create_connection(
+        ("127.0.0.1", edge.http_port), timeout=10, source_address=("127.0.0.2", 0)
+    )
     try:
         assert closed_by_server(extra)  # the sixth from the same address is closed at once
         assert _closed(edge, "per_client_limit") == 1
-        with httpx.Client(base_url=f"http://127.0.0.1:{edge.http_port}", timeout=10) as client:  # another address
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{edge.http_port}", timeout=10
+        ) as client:  # another address
             r = client.post("/v1/traces", content=our_stream(2)[0].SerializeToString(), headers=PB)
             assert r.status_code == 200
             assert client.get("/metrics").status_code == 200

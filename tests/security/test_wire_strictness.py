@@ -19,7 +19,9 @@ def _doc(kind: object = 1, code: object = 0) -> bytes:
     return orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
 
 
-@pytest.mark.parametrize(("kind", "code"), [("weird", 0), (1, "bad"), (True, 0), (2.5, 0), (1, [1]), (2**40, 0)])
+@pytest.mark.parametrize(
+    ("kind", "code"), [("weird", 0), (1, "bad"), (True, 0), (2.5, 0), (1, [1]), (2**40, 0)]
+)
 def test_json_enums_of_the_wrong_type_are_400(client: httpx.Client, kind: object, code: object) -> None:
     r = client.post("/v1/traces", content=_doc(kind, code), headers=JSON)
     assert r.status_code == 400 and one_sentence(reason(r)), r.text
@@ -27,7 +29,9 @@ def test_json_enums_of_the_wrong_type_are_400(client: httpx.Client, kind: object
 
 
 @pytest.mark.parametrize(("kind", "code"), [(2, 2), ("SPAN_KIND_SERVER", "STATUS_CODE_ERROR")])
-def test_json_enums_as_integers_or_their_names_are_stored(client: httpx.Client, kind: object, code: object) -> None:
+def test_json_enums_as_integers_or_their_names_are_stored(
+    client: httpx.Client, kind: object, code: object
+) -> None:
     r = client.post("/v1/traces", content=_doc(kind, code), headers=JSON)
     assert r.status_code == 200, r.text
     [span] = client.get(f"/api/traces/{'ab' * 16}").json()["spans"]
@@ -56,7 +60,9 @@ def test_transfer_encoding_with_content_length_is_400_and_closes(server: Collect
      b"Transfer-Encoding: gzip, chunked\r\n", b"Content-Length: +5\r\n"],
 )  # fmt: skip
 def test_ambiguous_body_framing_is_400_and_closes(server: CollectorServer, framing: bytes) -> None:
-    head = b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n" + framing
+    head = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n" + framing
+    )
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as s:
         s.sendall(head + b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         data = b""

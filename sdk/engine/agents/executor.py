@@ -99,7 +99,9 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
             raise exc
         if handler is True:
             observation = getattr(exc, "observation", None)
-            return str(observation) if getattr(exc, "send_to_llm", False) else "Invalid or incomplete response"
+            return (
+                str(observation) if getattr(exc, "send_to_llm", False) else "Invalid or incomplete response"
+            )
         if isinstance(handler, str):
             return handler
         return handler(exc)
@@ -112,7 +114,9 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
             return [output]
         if isinstance(output, list) and all(isinstance(a, AgentAction) for a in output):
             return output
-        raise TypeError(f"The agent returned {type(output).__name__}; expected AgentAction(s) or AgentFinish.")
+        raise TypeError(
+            f"The agent returned {type(output).__name__}; expected AgentAction(s) or AgentFinish."
+        )
 
     def _finish_chunk(self, finish: AgentFinish, steps: list[AgentStep]) -> AddableDict:
         out = AddableDict(finish.return_values)
@@ -126,7 +130,9 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
         return f"{action.tool} is not a valid tool, try one of [{names}]."
 
     # -- sync -----------------------------------------------------------------------------------------------
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[AddableDict]:
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AddableDict]:
         inputs = self._inputs(input)
         cfg = self._config(config)
         rm = self._start_run(cfg, inputs)
@@ -155,7 +161,9 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
         out = {**inputs, **{k: v for k, v in last.items() if k != "messages"}}
         return out
 
-    def _plan(self, inputs: dict[str, Any], steps: list[AgentStep], rm: RunManager, cfg: RunnableConfig) -> Any:
+    def _plan(
+        self, inputs: dict[str, Any], steps: list[AgentStep], rm: RunManager, cfg: RunnableConfig
+    ) -> Any:
         child = patch_config(cfg, callbacks=rm.get_child())
         agent_input = {**inputs, "intermediate_steps": [(s.action, s.observation) for s in steps]}
         return fold(list(self.agent.stream(agent_input, child)))
@@ -241,7 +249,9 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
             raise
         await rm.aon_chain_end(self._final(inputs, produced), inputs=inputs)
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         inputs = self._inputs(input)
         chunks = [c async for c in self.astream(input, config, **kwargs)]
         return self._final(inputs, chunks)
@@ -298,5 +308,6 @@ class AgentExecutor(Runnable[Any, dict[str, Any]]):
         if tool is None:
             return self._invalid_tool(action)
         child = patch_config(cfg, callbacks=rm.get_child())
-        return await tool.ainvoke(action.tool_input, child, tool_call_id=getattr(action, "tool_call_id", None))
-
+        return await tool.ainvoke(
+            action.tool_input, child, tool_call_id=getattr(action, "tool_call_id", None)
+        )

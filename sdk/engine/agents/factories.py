@@ -74,7 +74,10 @@ def create_react_agent(
         if bind is not None:
             model = bind(stop=stop)
     return (
-        _AddScratchpad(format_log_to_str, extra) | prompt | model | (output_parser or ReActSingleInputOutputParser())
+        _AddScratchpad(format_log_to_str, extra)
+        | prompt
+        | model
+        | (output_parser or ReActSingleInputOutputParser())
     )
 
 

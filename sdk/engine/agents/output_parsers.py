@@ -88,7 +88,10 @@ class ReActSingleInputOutputParser(Runnable[Any, Any]):
         else:
             observation = "Invalid Format"
         raise OutputParserException(
-            f"Could not parse LLM output: `{text}`", observation=observation, llm_output=text, send_to_llm=True
+            f"Could not parse LLM output: `{text}`",
+            observation=observation,
+            llm_output=text,
+            send_to_llm=True,
         )
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -135,7 +138,9 @@ def format_log_to_str(
     return "".join(parts)
 
 
-def format_to_tool_messages(intermediate_steps: Sequence[tuple[AgentAction, Any] | AgentStep]) -> list[BaseMessage]:
+def format_to_tool_messages(
+    intermediate_steps: Sequence[tuple[AgentAction, Any] | AgentStep],
+) -> list[BaseMessage]:
     """The tool-calling scratchpad: the AI messages that asked for tools, each followed by the tool results."""
     messages: list[BaseMessage] = []
     for step in intermediate_steps:

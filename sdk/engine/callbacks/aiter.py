@@ -37,7 +37,9 @@ class AsyncIteratorCallbackHandler(AsyncCallbackHandler):
     async def on_llm_start(self, serialized: Any, prompts: Any, *, run_id: UUID, **kwargs: Any) -> None:
         await self._run_started(run_id)
 
-    async def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    async def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
         await self._run_started(run_id)
 
     async def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:

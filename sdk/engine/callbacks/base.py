@@ -51,14 +51,24 @@ class BaseCallbackHandler(_Flags):
     the manager falls back to ``on_llm_start`` with the messages as strings (LangChain's behaviour)."""
 
     def on_llm_start(
-        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> Any:
         """An LLM run started."""
 
     def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> Any:
         """A chat model run started."""
         raise NotImplementedError(f"{type(self).__name__} does not implement on_chat_model_start")
@@ -68,7 +78,9 @@ class BaseCallbackHandler(_Flags):
     ) -> Any:
         """A chunk arrived (``token`` may be ``""`` for role-only, tool-call or usage chunks)."""
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+    def on_llm_end(
+        self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> Any:
         """An LLM run ended (``reason`` is ``completed`` or ``abandoned``)."""
 
     def on_llm_error(
@@ -77,12 +89,19 @@ class BaseCallbackHandler(_Flags):
         """An LLM run failed (``reason`` is ``error``, ``cancelled`` or ``timeout``; ``response`` is partial)."""
 
     def on_chain_start(
-        self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> Any:
         """A chain (any runnable step) started."""
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> Any:
         """A chain ended."""
 
     def on_chain_error(
@@ -91,12 +110,19 @@ class BaseCallbackHandler(_Flags):
         """A chain failed."""
 
     def on_tool_start(
-        self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> Any:
         """A tool started."""
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+    def on_tool_end(
+        self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> Any:
         """A tool ended."""
 
     def on_tool_error(
@@ -104,7 +130,9 @@ class BaseCallbackHandler(_Flags):
     ) -> Any:
         """A tool failed."""
 
-    def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+    def on_agent_action(
+        self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> Any:
         """An agent chose an action."""
 
     def on_agent_finish(
@@ -113,7 +141,12 @@ class BaseCallbackHandler(_Flags):
         """An agent finished."""
 
     def on_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> Any:
         """A retriever started."""
@@ -131,12 +164,20 @@ class BaseCallbackHandler(_Flags):
     def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
         """Free text from a run."""
 
-    def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> Any:
+    def on_retry(
+        self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> Any:
         """A step is about to be retried."""
 
     def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None, **kwargs: Any,
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """A custom event dispatched inside a run."""
 
@@ -146,14 +187,24 @@ class AsyncCallbackHandler(_Flags):
     are awaited in order, so a slow handler slows the producer (backpressure), never growing a buffer."""
 
     async def on_llm_start(
-        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> None:
         """An LLM run started."""
 
     async def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> Any:
         """A chat model run started."""
         raise NotImplementedError(f"{type(self).__name__} does not implement on_chat_model_start")
@@ -174,8 +225,13 @@ class AsyncCallbackHandler(_Flags):
         """An LLM run failed."""
 
     async def on_chain_start(
-        self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> None:
         """A chain started."""
 
@@ -190,8 +246,13 @@ class AsyncCallbackHandler(_Flags):
         """A chain failed."""
 
     async def on_tool_start(
-        self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
-        parent_run_id: UUID | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> None:
         """A tool started."""
 
@@ -216,7 +277,12 @@ class AsyncCallbackHandler(_Flags):
         """An agent finished."""
 
     async def on_retriever_start(
-        self, serialized: dict[str, Any], query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
         """A retriever started."""
@@ -231,7 +297,9 @@ class AsyncCallbackHandler(_Flags):
     ) -> None:
         """A retriever failed."""
 
-    async def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    async def on_text(
+        self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """Free text from a run."""
 
     async def on_retry(
@@ -240,7 +308,13 @@ class AsyncCallbackHandler(_Flags):
         """A step is about to be retried."""
 
     async def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None, **kwargs: Any,
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         """A custom event dispatched inside a run."""

@@ -66,8 +66,13 @@ class CallbackManager:
     """Handlers, tags and metadata for the runs started from one place in the tree."""
 
     __slots__ = (
-        "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags", "metadata",
-        "parent_run_id", "tags",
+        "handlers",
+        "inheritable_handlers",
+        "inheritable_metadata",
+        "inheritable_tags",
+        "metadata",
+        "parent_run_id",
+        "tags",
     )
 
     def __init__(
@@ -82,12 +87,16 @@ class CallbackManager:
         inheritable_metadata: dict[str, Any] | None = None,
     ) -> None:
         self.handlers: list[Any] = handlers if handlers is not None else []
-        self.inheritable_handlers: list[Any] = inheritable_handlers if inheritable_handlers is not None else []
+        self.inheritable_handlers: list[Any] = (
+            inheritable_handlers if inheritable_handlers is not None else []
+        )
         self.parent_run_id = parent_run_id
         self.tags: list[str] = tags if tags is not None else []
         self.inheritable_tags: list[str] = inheritable_tags if inheritable_tags is not None else []
         self.metadata: dict[str, Any] = metadata if metadata is not None else {}
-        self.inheritable_metadata: dict[str, Any] = inheritable_metadata if inheritable_metadata is not None else {}
+        self.inheritable_metadata: dict[str, Any] = (
+            inheritable_metadata if inheritable_metadata is not None else {}
+        )
 
     @classmethod
     def configure(
@@ -115,11 +124,15 @@ class CallbackManager:
             _add(mgr.handlers, scoped)
             _add(mgr.inheritable_handlers, scoped)
         if local_callbacks:
-            local = local_callbacks.handlers if isinstance(local_callbacks, CallbackManager) else local_callbacks
+            local = (
+                local_callbacks.handlers if isinstance(local_callbacks, CallbackManager) else local_callbacks
+            )
             _add(mgr.handlers, local)
         if inheritable_tags:
             mgr.tags = mgr.tags + [t for t in inheritable_tags if t not in mgr.tags]
-            mgr.inheritable_tags = mgr.inheritable_tags + [t for t in inheritable_tags if t not in mgr.inheritable_tags]
+            mgr.inheritable_tags = mgr.inheritable_tags + [
+                t for t in inheritable_tags if t not in mgr.inheritable_tags
+            ]
         if local_tags:
             mgr.tags = mgr.tags + [t for t in local_tags if t not in mgr.tags]
         if inheritable_metadata:
@@ -131,9 +144,13 @@ class CallbackManager:
 
     def copy_with(self, extra_handlers: Sequence[Any] = ()) -> CallbackManager:
         mgr = CallbackManager(
-            list(self.handlers), list(self.inheritable_handlers), self.parent_run_id,
-            tags=list(self.tags), inheritable_tags=list(self.inheritable_tags),
-            metadata=dict(self.metadata), inheritable_metadata=dict(self.inheritable_metadata),
+            list(self.handlers),
+            list(self.inheritable_handlers),
+            self.parent_run_id,
+            tags=list(self.tags),
+            inheritable_tags=list(self.inheritable_tags),
+            metadata=dict(self.metadata),
+            inheritable_metadata=dict(self.inheritable_metadata),
         )
         _add(mgr.handlers, extra_handlers)
         _add(mgr.inheritable_handlers, extra_handlers)
@@ -144,7 +161,9 @@ class CallbackManager:
         if inherit:
             _add(self.inheritable_handlers, [handler])
 
-    def _start(self, event: str, args: tuple[Any, ...], run_id: UUID | None, kwargs: dict[str, Any]) -> RunManager:
+    def _start(
+        self, event: str, args: tuple[Any, ...], run_id: UUID | None, kwargs: dict[str, Any]
+    ) -> RunManager:
         rm = RunManager(run_id or uuid4(), self)
         if self.handlers:
             handle_event(self.handlers, event, args, rm._start_kwargs(kwargs))
@@ -169,12 +188,22 @@ class CallbackManager:
         return await self._astart("on_chain_start", (serialized, inputs), run_id, kwargs)
 
     def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID | None = None, **kwargs: Any
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> RunManager:
         return self._start("on_chat_model_start", (serialized, messages), run_id, kwargs)
 
     async def aon_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID | None = None, **kwargs: Any
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID | None = None,
+        **kwargs: Any,
     ) -> RunManager:
         return await self._astart("on_chat_model_start", (serialized, messages), run_id, kwargs)
 
@@ -232,8 +261,17 @@ class RunManager:
     """
 
     __slots__ = (
-        "_takers", "ended", "handlers", "inheritable_handlers", "inheritable_metadata", "inheritable_tags",
-        "metadata", "parent_run_id", "run_id", "tags", "taps",
+        "_takers",
+        "ended",
+        "handlers",
+        "inheritable_handlers",
+        "inheritable_metadata",
+        "inheritable_tags",
+        "metadata",
+        "parent_run_id",
+        "run_id",
+        "tags",
+        "taps",
     )
 
     def __init__(self, run_id: UUID, parent: CallbackManager) -> None:
@@ -247,12 +285,17 @@ class RunManager:
         self.inheritable_metadata = parent.inheritable_metadata
         self.ended = False
         self._takers: TokenTakers | None = None
-        self.taps = [h for h in parent.handlers if getattr(h, "wants_chain_stream", False)] if parent.handlers else []
+        self.taps = (
+            [h for h in parent.handlers if getattr(h, "wants_chain_stream", False)] if parent.handlers else []
+        )
 
     def _start_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "parent_run_id": self.parent_run_id, "tags": self.tags,
-            "metadata": self.metadata, **kwargs,
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "tags": self.tags,
+            "metadata": self.metadata,
+            **kwargs,
         }
 
     def _kw(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -267,9 +310,13 @@ class RunManager:
         if tag is not None:
             tags.append(tag)
         return CallbackManager(
-            list(self.inheritable_handlers), list(self.inheritable_handlers), self.run_id,
-            tags=tags, inheritable_tags=list(self.inheritable_tags),
-            metadata=dict(self.inheritable_metadata), inheritable_metadata=dict(self.inheritable_metadata),
+            list(self.inheritable_handlers),
+            list(self.inheritable_handlers),
+            self.run_id,
+            tags=tags,
+            inheritable_tags=list(self.inheritable_tags),
+            metadata=dict(self.inheritable_metadata),
+            inheritable_metadata=dict(self.inheritable_metadata),
         )
 
     # -- events during the run -------------------------------------------------------------------------
@@ -401,7 +448,9 @@ class RunManager:
         kwargs["reason"] = reason
         await self._aend("on_chain_end", outputs, kwargs)
 
-    async def aon_chain_error(self, error: BaseException, *, reason: str | None = None, **kwargs: Any) -> None:
+    async def aon_chain_error(
+        self, error: BaseException, *, reason: str | None = None, **kwargs: Any
+    ) -> None:
         kwargs["reason"] = reason or reason_for(error)
         await self._aend("on_chain_error", error, kwargs)
 

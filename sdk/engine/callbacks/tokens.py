@@ -64,8 +64,13 @@ class TokenTakers:
 
     __slots__ = ("methods", "parent_run_id", "run_id", "sinks", "tags")
 
-    def __init__(self, handlers: Sequence[Any], run_id: UUID, parent_run_id: UUID | None = None,
-                 tags: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        handlers: Sequence[Any],
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
         global _EMPTY
         empty = _EMPTY
         if empty is None:
@@ -116,8 +121,13 @@ class TokenTakers:
                 if extra:
                     result = method(token, **self.keywords(chunk, extra))
                 else:
-                    result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
-                                    tags=self.tags)
+                    result = method(
+                        token,
+                        chunk=chunk,
+                        run_id=self.run_id,
+                        parent_run_id=self.parent_run_id,
+                        tags=self.tags,
+                    )
                 if result is not None and asyncio.iscoroutine(result):
                     run_coroutine(result)
             except Exception as exc:
@@ -130,8 +140,13 @@ class TokenTakers:
                 if extra:
                     result = method(token, **self.keywords(chunk, extra))
                 else:
-                    result = method(token, chunk=chunk, run_id=self.run_id, parent_run_id=self.parent_run_id,
-                                    tags=self.tags)
+                    result = method(
+                        token,
+                        chunk=chunk,
+                        run_id=self.run_id,
+                        parent_run_id=self.parent_run_id,
+                        tags=self.tags,
+                    )
                 if result is not None and asyncio.iscoroutine(result):
                     await result
             except Exception as exc:
@@ -139,5 +154,10 @@ class TokenTakers:
 
     def keywords(self, chunk: Any, extra: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments of ``on_llm_new_token`` with a caller's ``extra`` ones."""
-        return {**extra, "chunk": chunk, "run_id": self.run_id, "parent_run_id": self.parent_run_id,
-                "tags": self.tags}
+        return {
+            **extra,
+            "chunk": chunk,
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "tags": self.tags,
+        }

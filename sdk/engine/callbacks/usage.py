@@ -11,8 +11,13 @@ from streamscope.engine.callbacks.base import BaseCallbackHandler
 from streamscope.engine.callbacks.manager import scoped_handler
 from streamscope.engine.messages import AIMessage, add_usage
 
-__all__ = ["InputTokenDetails", "OutputTokenDetails", "UsageMetadata", "UsageMetadataCallbackHandler",
-           "get_usage_metadata_callback"]
+__all__ = [
+    "InputTokenDetails",
+    "OutputTokenDetails",
+    "UsageMetadata",
+    "UsageMetadataCallbackHandler",
+    "get_usage_metadata_callback",
+]
 
 
 class InputTokenDetails(TypedDict, total=False):
@@ -63,11 +68,15 @@ class UsageMetadataCallbackHandler(BaseCallbackHandler):
         if usage and model_name:
             with self._lock:
                 known = self.usage_metadata.get(model_name)
-                self.usage_metadata[model_name] = dict(usage) if known is None else add_usage(known, dict(usage))
+                self.usage_metadata[model_name] = (
+                    dict(usage) if known is None else add_usage(known, dict(usage))
+                )
 
 
 @contextmanager
-def get_usage_metadata_callback(name: str = "usage_metadata_callback") -> Iterator[UsageMetadataCallbackHandler]:
+def get_usage_metadata_callback(
+    name: str = "usage_metadata_callback",
+) -> Iterator[UsageMetadataCallbackHandler]:
     """``with get_usage_metadata_callback() as cb:``: every model run inside the block adds to ``cb``."""
     with scoped_handler(UsageMetadataCallbackHandler()) as handler:
         yield handler

@@ -57,7 +57,9 @@ class FlowStage(Runnable[Any, Any]):
         return f"flow.{self.get_name()}()"
 
     # -- as a runnable ------------------------------------------------------------------------------------
-    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         yield from self._transform_stream_with_config(self.iter(input), _passthrough, config, **kwargs)
 
     async def atransform(
@@ -81,7 +83,9 @@ class FlowStage(Runnable[Any, Any]):
         return self.aiter(input)
 
 
-def _passthrough(source: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Iterator[Any]:
+def _passthrough(
+    source: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+) -> Iterator[Any]:
     return source
 
 

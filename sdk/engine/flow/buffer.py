@@ -36,12 +36,12 @@ class Buffer(FlowStage):
 def buffer(maxsize: int = 64) -> Buffer:
     """Decouple producer and consumer with a buffer of at most ``maxsize`` chunks.
 
-    Async: a producer task pulls the source into the buffer while the consumer works; when the buffer is
-    full the producer waits, so upstream is never more than ``maxsize + 1`` chunks ahead of the consumer
-(``maxsize`` buffered plus the one the producer holds while it waits for room). Sync: the same with a
-    daemon producer thread (it runs in a copy of the caller's context). Errors from the source reach the
-    consumer after the chunks produced before them. Stopping early stops the producer and closes the source.
-    The returned stream's ``stats`` (:class:`BufferStats`) shows the occupancy high-water mark.
+        Async: a producer task pulls the source into the buffer while the consumer works; when the buffer is
+        full the producer waits, so upstream is never more than ``maxsize + 1`` chunks ahead of the consumer
+    (``maxsize`` buffered plus the one the producer holds while it waits for room). Sync: the same with a
+        daemon producer thread (it runs in a copy of the caller's context). Errors from the source reach the
+        consumer after the chunks produced before them. Stopping early stops the producer and closes the source.
+        The returned stream's ``stats`` (:class:`BufferStats`) shows the occupancy high-water mark.
     """
     return Buffer(maxsize)
 

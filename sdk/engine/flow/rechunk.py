@@ -130,9 +130,7 @@ async def _aby_size(source: AsyncIterable[T], n: int, size: Callable[[Any], int]
         yield combine_chunks(pending)
 
 
-def _by_window(
-    source: Iterable[T], window: float, n: int | None, size: Callable[[Any], int]
-) -> Iterator[T]:
+def _by_window(source: Iterable[T], window: float, n: int | None, size: Callable[[Any], int]) -> Iterator[T]:
     it = iter(source)
     clock = time.monotonic
     limit = n if n is not None else float("inf")

@@ -90,7 +90,9 @@ class DetectStalls(FlowStage):
         return AsyncStallMonitor(source, StallState(self.threshold, self.on_stall))
 
 
-def detect_stalls(threshold: float = DEFAULT_THRESHOLD, on_stall: Callable[[Stall], Any] | None = None) -> DetectStalls:
+def detect_stalls(
+    threshold: float = DEFAULT_THRESHOLD, on_stall: Callable[[Stall], Any] | None = None
+) -> DetectStalls:
     """Watch the gaps between chunks; a gap longer than ``threshold`` seconds is a stall.
 
     Chunks pass through unchanged and nothing is aborted. Each stall is reported once: appended to the

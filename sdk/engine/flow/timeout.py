@@ -23,7 +23,9 @@ class Timeout(FlowStage):
 
     name = "timeout"
 
-    def __init__(self, per_chunk: float | None = None, total: float | None = None, prefetch: int = 256) -> None:
+    def __init__(
+        self, per_chunk: float | None = None, total: float | None = None, prefetch: int = 256
+    ) -> None:
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1, got {prefetch!r}")
         if per_chunk is None and total is None:
@@ -104,7 +106,9 @@ def _timeout_sync(
             append(item)
             yield item
     finally:
-        feed.stop("timeout" if timed_out else "abandoned")  # the producer closes the source at its next hand-off
+        feed.stop(
+            "timeout" if timed_out else "abandoned"
+        )  # the producer closes the source at its next hand-off
 
 
 class _Watch:
@@ -113,8 +117,13 @@ class _Watch:
 
     __slots__ = ("deadline", "fired", "handle", "loop", "per_chunk", "task", "wait_start", "waiting")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None,
-                 per_chunk: float | None, deadline: float | None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task: asyncio.Task[Any] | None,
+        per_chunk: float | None,
+        deadline: float | None,
+    ) -> None:
         self.loop = loop
         self.task = task
         self.per_chunk = per_chunk
@@ -168,7 +177,9 @@ def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     return loop.time
 
 
-async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, total: float | None) -> AsyncIterator[T]:
+async def _timeout_async(
+    source: AsyncIterable[T], per_chunk: float | None, total: float | None
+) -> AsyncIterator[T]:
     loop = asyncio.get_running_loop()
     clock = _clock(loop)
     current_task = _task_getter()
@@ -185,7 +196,9 @@ async def _timeout_async(source: AsyncIterable[T], per_chunk: float | None, tota
                 assert total is not None
                 raise StreamTimeoutError("stream", total, chunks)
             watch.wait_start = now
-            watch.task = current_task(loop)  # each pull may come from another task (e.g. a window's pull task)
+            watch.task = current_task(
+                loop
+            )  # each pull may come from another task (e.g. a window's pull task)
             watch.waiting = True
             if watch.handle is None:
                 watch.arm()

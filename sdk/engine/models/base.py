@@ -113,13 +113,19 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return getattr(self, "model", None)
 
     def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         raise NotImplementedError
 
     async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         """Default: the sync ``_stream``, each chunk pulled on a worker thread in this task's context (so context
@@ -138,7 +144,10 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             close_quietly(iterator)
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         """Default: the fold of ``_stream``."""
@@ -147,10 +156,16 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return ChatResult([ChatGeneration(message)])
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if type(self)._generate is not BaseChatModel._generate or type(self)._astream is BaseChatModel._astream:
+        if (
+            type(self)._generate is not BaseChatModel._generate
+            or type(self)._astream is BaseChatModel._astream
+        ):
             loop = asyncio.get_running_loop()
             ctx = contextvars.copy_context()
             return await loop.run_in_executor(
@@ -165,8 +180,11 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         provider = self.ls_provider
         if provider is None:
             provider = type(self).__name__
-            provider = provider[4:] if provider.startswith("Chat") else (
-                provider[:-4] if provider.endswith("Chat") else provider)
+            provider = (
+                provider[4:]
+                if provider.startswith("Chat")
+                else (provider[:-4] if provider.endswith("Chat") else provider)
+            )
         params: dict[str, Any] = {"ls_provider": provider.lower(), "ls_model_type": "chat"}
         if self.model_name:
             params["ls_model_name"] = self.model_name
@@ -178,21 +196,33 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             params["ls_stop"] = stop
         return params
 
-    def _invocation_params(self, stop: list[str] | None, stream: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _invocation_params(
+        self, stop: list[str] | None, stream: bool, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         return {**self._identifying_params, "_type": self._llm_type, "stream": stream, "stop": stop, **kwargs}
 
     @property
     def _serialized(self) -> dict[str, Any]:
         cls = type(self)
         return {
-            "lc": 1, "type": "constructor", "id": [*cls.__module__.split("."), cls.__name__],
-            "name": cls.__name__, "kwargs": dict(self._identifying_params),
+            "lc": 1,
+            "type": "constructor",
+            "id": [*cls.__module__.split("."), cls.__name__],
+            "name": cls.__name__,
+            "kwargs": dict(self._identifying_params),
         }
 
-    def _manager(self, config: RunnableConfig, stop: list[str] | None, kwargs: dict[str, Any]) -> CallbackManager:
+    def _manager(
+        self, config: RunnableConfig, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> CallbackManager:
         return CallbackManager.configure(
-            config.get("callbacks"), self.callbacks, self.verbose, config.get("tags"), self.tags,
-            config.get("metadata"), {**self._get_ls_params(stop, **kwargs), **(self.metadata or {})},
+            config.get("callbacks"),
+            self.callbacks,
+            self.verbose,
+            config.get("tags"),
+            self.tags,
+            config.get("metadata"),
+            {**self._get_ls_params(stop, **kwargs), **(self.metadata or {})},
         )
 
     def _start_kwargs(
@@ -225,7 +255,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
 
     # -- streaming ------------------------------------------------------------------------------------------
     def stream(
-        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         if not self._should_stream(kwargs):
             yield self.invoke(input, config, stop=stop, **kwargs)
@@ -239,7 +274,11 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         yield from self._run_stream(rm, messages, stop, kwargs)
 
     def _run_stream(
-        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+        self,
+        rm: RunManager,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
         as_message: bool = False,
     ) -> Iterator[AIMessageChunk]:
         chunks = GenerationAccumulator()
@@ -275,7 +314,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         rm.on_llm_end(_final_result(chunks, as_message))
 
     async def astream(
-        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
         if not self._should_stream(kwargs, async_api=True):
             yield await self.ainvoke(input, config, stop=stop, **kwargs)
@@ -294,7 +338,11 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             await stream.aclose()
 
     async def _arun_stream(
-        self, rm: RunManager, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+        self,
+        rm: RunManager,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
         as_message: bool = False,
     ) -> AsyncGenerator[AIMessageChunk, None]:
         chunks = GenerationAccumulator()
@@ -389,13 +437,19 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return self.streaming or any(getattr(h, "wants_tokens", False) for h in rm.handlers)
 
     def _generate_one(
-        self, config: RunnableConfig, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        config: RunnableConfig,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
     ) -> ChatGeneration:
         rm = self._manager(config, stop, kwargs).on_chat_model_start(
             self._serialized, [messages], **self._start_kwargs(config, stop, self.streaming, kwargs)
         )
         if self._wants_tokens(rm) and self._should_stream(kwargs):
-            chunks = list(self._run_stream(rm, messages, stop, kwargs, as_message=True))  # ends the run itself
+            chunks = list(
+                self._run_stream(rm, messages, stop, kwargs, as_message=True)
+            )  # ends the run itself
             merged = merge_ai_chunks(chunks) if chunks else AIMessageChunk("")
             return ChatGeneration(merged.to_message())
         try:
@@ -410,7 +464,11 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return result.generations[0]
 
     async def _agenerate_one(
-        self, config: RunnableConfig, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        config: RunnableConfig,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
     ) -> ChatGeneration:
         rm = await self._manager(config, stop, kwargs).aon_chat_model_start(
             self._serialized, [messages], **self._start_kwargs(config, stop, self.streaming, kwargs)
@@ -431,16 +489,28 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return result.generations[0]
 
     def invoke(
-        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
     ) -> BaseMessage:
         kwargs.pop("stream", None)
         return self._generate_one(ensure_config(config), convert_to_messages(input), stop, kwargs).message
 
     async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
     ) -> BaseMessage:
         kwargs.pop("stream", None)
-        generation = await self._agenerate_one(ensure_config(config), convert_to_messages(input), stop, kwargs)
+        generation = await self._agenerate_one(
+            ensure_config(config), convert_to_messages(input), stop, kwargs
+        )
         return generation.message
 
     def _generate_config(
@@ -458,8 +528,14 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return ensure_config(config)
 
     def generate(
-        self, messages: Sequence[Any], stop: list[str] | None = None, callbacks: Any = None, *,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, run_name: str | None = None,
+        self,
+        messages: Sequence[Any],
+        stop: list[str] | None = None,
+        callbacks: Any = None,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_name: str | None = None,
         **kwargs: Any,
     ) -> LLMResult:
         """One run per prompt; each prompt may be a string, a message list or a prompt value."""
@@ -470,14 +546,22 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
         return LLMResult(generations)
 
     async def agenerate(
-        self, messages: Sequence[Any], stop: list[str] | None = None, callbacks: Any = None, *,
-        tags: list[str] | None = None, metadata: dict[str, Any] | None = None, run_name: str | None = None,
+        self,
+        messages: Sequence[Any],
+        stop: list[str] | None = None,
+        callbacks: Any = None,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_name: str | None = None,
         **kwargs: Any,
     ) -> LLMResult:
         results = await asyncio.gather(
             *(
                 self._agenerate_one(
-                    self._generate_config(callbacks, tags, metadata, run_name), convert_to_messages(p), stop,
+                    self._generate_config(callbacks, tags, metadata, run_name),
+                    convert_to_messages(p),
+                    stop,
                     dict(kwargs),
                 )
                 for p in messages

@@ -61,7 +61,10 @@ class FakeListChatModel(BaseChatModel):
         return response
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         if self.sleep:
@@ -69,7 +72,10 @@ class FakeListChatModel(BaseChatModel):
         return ChatResult([ChatGeneration(AIMessage(self._next_response()))])
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         if self.sleep:
@@ -77,7 +83,10 @@ class FakeListChatModel(BaseChatModel):
         return ChatResult([ChatGeneration(AIMessage(self._next_response()))])
 
     def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         response = self._next_response()
@@ -96,7 +105,10 @@ class FakeListChatModel(BaseChatModel):
             yield ChatGenerationChunk(AIMessageChunk(response[-1], chunk_position="last"))
 
     async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         response = self._next_response()
@@ -154,33 +166,51 @@ class FakeStreamingChatModel(BaseChatModel):
             text = args if isinstance(args, str) else json.dumps(args)
             half = len(text) // 2
             call_id = call.get("id") or f"call_{index}"
-            script.append(AIMessageChunk("", tool_call_chunks=[
-                {"name": call["name"], "args": "", "id": call_id, "index": index}]))
+            script.append(
+                AIMessageChunk(
+                    "", tool_call_chunks=[{"name": call["name"], "args": "", "id": call_id, "index": index}]
+                )
+            )
             for piece in (text[:half], text[half:]):
                 if piece:
-                    script.append(AIMessageChunk("", tool_call_chunks=[
-                        {"name": None, "args": piece, "id": None, "index": index}]))
+                    script.append(
+                        AIMessageChunk(
+                            "", tool_call_chunks=[{"name": None, "args": piece, "id": None, "index": index}]
+                        )
+                    )
         if self.usage is not None:
             usage = {
                 "input_tokens": self.usage.get("input_tokens", 0),
                 "output_tokens": self.usage.get("output_tokens", 0),
             }
-            usage["total_tokens"] = self.usage.get("total_tokens", usage["input_tokens"] + usage["output_tokens"])
+            usage["total_tokens"] = self.usage.get(
+                "total_tokens", usage["input_tokens"] + usage["output_tokens"]
+            )
             if not script:
                 script.append(AIMessageChunk(""))
             script[-1].usage_metadata = usage
         if script:
-            script[-1].response_metadata = {**script[-1].response_metadata, "finish_reason": (
-                "tool_calls" if self.tool_calls else "stop"), "model_name": self.model}
+            script[-1].response_metadata = {
+                **script[-1].response_metadata,
+                "finish_reason": ("tool_calls" if self.tool_calls else "stop"),
+                "model_name": self.model,
+            }
             script[-1].chunk_position = "last"
         return script
 
     def _fail(self, index: int) -> None:
         if self.error_at is not None and index == self.error_at:
-            raise self.error if self.error is not None else FakeStreamingError(f"scripted error at chunk {index}")
+            raise (
+                self.error
+                if self.error is not None
+                else FakeStreamingError(f"scripted error at chunk {index}")
+            )
 
     def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         script = self._script()
@@ -193,7 +223,10 @@ class FakeStreamingChatModel(BaseChatModel):
         self._fail(len(script))
 
     async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         script = self._script()
@@ -216,7 +249,10 @@ class FakeMessagesListChatModel(BaseChatModel):
         self.i = 0
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         if self.sleep is not None:
@@ -237,17 +273,25 @@ class GenericFakeChatModel(BaseChatModel):
         self.messages = iter(messages)
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         message = next(self.messages)
         return ChatResult([ChatGeneration(AIMessage(message) if isinstance(message, str) else message)])
 
     def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._generate(messages, stop=stop, run_manager=run_manager, **kwargs).generations[0].message
+        message = (
+            self._generate(messages, stop=stop, run_manager=run_manager, **kwargs).generations[0].message
+        )
         if not isinstance(message, AIMessage):
             raise ValueError(f"Expected invoke to return an AIMessage, but got {type(message)} instead.")
         if message.content:
@@ -256,14 +300,19 @@ class GenericFakeChatModel(BaseChatModel):
             tokens = re.split(r"(\s)", message.content)
             for index, token in enumerate(tokens):
                 last = index == len(tokens) - 1 and not message.additional_kwargs
-                yield ChatGenerationChunk(AIMessageChunk(token, id=message.id, chunk_position="last" if last else None))
+                yield ChatGenerationChunk(
+                    AIMessageChunk(token, id=message.id, chunk_position="last" if last else None)
+                )
         for key, value in message.additional_kwargs.items():
             if key == "function_call":
                 for field, field_value in value.items():
                     pieces = re.split(r"(,)", field_value) if isinstance(field_value, str) else [field_value]
                     for piece in pieces:
-                        yield ChatGenerationChunk(AIMessageChunk(
-                            "", id=message.id, additional_kwargs={"function_call": {field: piece}}))
+                        yield ChatGenerationChunk(
+                            AIMessageChunk(
+                                "", id=message.id, additional_kwargs={"function_call": {field: piece}}
+                            )
+                        )
             else:
                 yield ChatGenerationChunk(AIMessageChunk("", id=message.id, additional_kwargs={key: value}))
 
@@ -272,7 +321,10 @@ class ParrotFakeChatModel(BaseChatModel):
     """LangChain's parrot: answers with the last input message itself."""
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         if not messages:

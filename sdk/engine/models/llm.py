@@ -40,8 +40,15 @@ class BaseLLM(Runnable[Any, str]):
     """Subclasses implement ``_generate(prompts, stop, run_manager, **kwargs) -> LLMResult`` and optionally
     ``_stream(prompt, stop, run_manager, **kwargs)`` yielding ``GenerationChunk``s (reported by the base class)."""
 
-    def __init__(self, *, callbacks: Sequence[Any] | None = None, tags: list[str] | None = None,
-                 metadata: dict[str, Any] | None = None, name: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self,
+        *,
+        callbacks: Sequence[Any] | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        **fields: Any,
+    ) -> None:
         set_declared_fields(self, fields)
         self.callbacks = list(callbacks) if callbacks else None
         self.tags = tags
@@ -56,12 +63,18 @@ class BaseLLM(Runnable[Any, str]):
     def _identifying_params(self) -> dict[str, Any]:
         return {}
 
-    def _generate(self, prompts: list[str], stop: list[str] | None = None, run_manager: RunManager | None = None,
-                  **kwargs: Any) -> LLMResult:
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
         raise NotImplementedError
 
-    def _stream(self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None,
-                **kwargs: Any) -> Iterator[GenerationChunk]:
+    def _stream(
+        self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None, **kwargs: Any
+    ) -> Iterator[GenerationChunk]:
         raise NotImplementedError
 
     # -- run bookkeeping ------------------------------------------------------------------------------------
@@ -73,24 +86,45 @@ class BaseLLM(Runnable[Any, str]):
             params["ls_stop"] = stop
         return params
 
-    def _start(self, config: RunnableConfig, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> RunManager:
+    def _start(
+        self, config: RunnableConfig, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> RunManager:
         manager = CallbackManager.configure(
-            config.get("callbacks"), self.callbacks, False, config.get("tags"), self.tags,
-            {**(config.get("metadata") or {}), **self._ls_params(stop)}, self.metadata,
+            config.get("callbacks"),
+            self.callbacks,
+            False,
+            config.get("tags"),
+            self.tags,
+            {**(config.get("metadata") or {}), **self._ls_params(stop)},
+            self.metadata,
         )
         cls = type(self)
-        serialized = {"lc": 1, "type": "constructor", "id": [*cls.__module__.split("."), cls.__name__],
-                      "name": cls.__name__, "kwargs": dict(self._identifying_params)}
+        serialized = {
+            "lc": 1,
+            "type": "constructor",
+            "id": [*cls.__module__.split("."), cls.__name__],
+            "name": cls.__name__,
+            "kwargs": dict(self._identifying_params),
+        }
         return manager.on_llm_start(
-            serialized, [prompt], invocation_params={**self._identifying_params, "_type": self._llm_type,
-                                                     "stop": stop, **kwargs},
-            options={"stop": stop}, name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None), batch_size=1,
+            serialized,
+            [prompt],
+            invocation_params={**self._identifying_params, "_type": self._llm_type, "stop": stop, **kwargs},
+            options={"stop": stop},
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+            batch_size=1,
         )
 
     # -- invoke / stream ----------------------------------------------------------------------------------
-    def invoke(self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
-               **kwargs: Any) -> str:
+    def invoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> str:
         cfg = ensure_config(config)
         prompt = _prompt_text(input)
         rm = self._start(cfg, prompt, stop, kwargs)
@@ -102,8 +136,14 @@ class BaseLLM(Runnable[Any, str]):
         rm.on_llm_end(result)
         return result.generations[0][0].text
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
-               **kwargs: Any) -> Iterator[str]:
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str]:
         if type(self)._stream is BaseLLM._stream:
             yield self.invoke(input, config, stop=stop, **kwargs)
             return
@@ -128,8 +168,14 @@ class BaseLLM(Runnable[Any, str]):
             raise
         rm.on_llm_end(LLMResult([[folded if folded is not None else GenerationChunk("")]]))
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
-                      **kwargs: Any) -> AsyncIterator[str]:
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
         """The sync stream, each chunk pulled on a worker thread (the run's callbacks go with it)."""
         ctx = contextvars.copy_context()
         iterator = ctx.run(self.stream, input, config, stop=stop, **kwargs)
@@ -144,8 +190,9 @@ class BaseLLM(Runnable[Any, str]):
         finally:
             await loop.run_in_executor(None, ctx.run, close_quietly, iterator)
 
-    def generate(self, prompts: list[str], stop: list[str] | None = None, callbacks: Any = None,
-                 **kwargs: Any) -> LLMResult:
+    def generate(
+        self, prompts: list[str], stop: list[str] | None = None, callbacks: Any = None, **kwargs: Any
+    ) -> LLMResult:
         """One run per prompt; the results together."""
         config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
         generations: list[list[Generation]] = []
@@ -165,14 +212,21 @@ class BaseLLM(Runnable[Any, str]):
 class LLM(BaseLLM):
     """The simple form: implement ``_call(prompt, stop=None, run_manager=None, **kwargs) -> str``."""
 
-    def _call(self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None,
-              **kwargs: Any) -> str:
+    def _call(
+        self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None, **kwargs: Any
+    ) -> str:
         raise NotImplementedError
 
-    def _generate(self, prompts: list[str], stop: list[str] | None = None, run_manager: RunManager | None = None,
-                  **kwargs: Any) -> LLMResult:
-        return LLMResult([[Generation(self._call(p, stop=stop, run_manager=run_manager, **kwargs))]
-                          for p in prompts])
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        return LLMResult(
+            [[Generation(self._call(p, stop=stop, run_manager=run_manager, **kwargs))] for p in prompts]
+        )
 
 
 class FakeListLLMError(Exception):
@@ -200,8 +254,9 @@ class FakeListLLM(LLM):
     def _identifying_params(self) -> dict[str, Any]:
         return {"responses": self.responses}
 
-    def _call(self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None,
-              **kwargs: Any) -> str:
+    def _call(
+        self, prompt: str, stop: list[str] | None = None, run_manager: RunManager | None = None, **kwargs: Any
+    ) -> str:
         if self.sleep is not None:
             time.sleep(self.sleep)
         response = self.responses[self.i]
@@ -215,13 +270,24 @@ class FakeStreamingListLLM(FakeListLLM):
 
     error_on_chunk_number: int | None = None
 
-    def __init__(self, responses: list[str], sleep: float | None = None,
-                 error_on_chunk_number: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        responses: list[str],
+        sleep: float | None = None,
+        error_on_chunk_number: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(responses, sleep, **kwargs)
         self.error_on_chunk_number = error_on_chunk_number
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
-               **kwargs: Any) -> Iterator[str]:
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str]:
         result = self.invoke(input, config, stop=stop, **kwargs)
         for index, char in enumerate(result):
             if self.sleep is not None:
@@ -230,8 +296,14 @@ class FakeStreamingListLLM(FakeListLLM):
                 raise FakeListLLMError
             yield char
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
-                      **kwargs: Any) -> AsyncIterator[str]:
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
         result = await self.ainvoke(input, config, stop=stop, **kwargs)
         for index, char in enumerate(result):
             if self.sleep is not None:

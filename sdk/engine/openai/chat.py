@@ -287,7 +287,10 @@ class ChatOpenAI(BaseChatModel):
 
     # -- streaming ----------------------------------------------------------------------------------------------
     def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         params = self._request(messages, stop, True, kwargs)
@@ -307,7 +310,10 @@ class ChatOpenAI(BaseChatModel):
             raise self._translate(exc, received) from exc
 
     async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         params = self._request(messages, stop, True, kwargs)
@@ -328,7 +334,10 @@ class ChatOpenAI(BaseChatModel):
 
     # -- one-shot completions -------------------------------------------------------------------------------------
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         params = self._request(messages, stop, False, kwargs)
@@ -342,7 +351,10 @@ class ChatOpenAI(BaseChatModel):
         return ChatResult([generation], llm_output)
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: RunManager | None = None,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: RunManager | None = None,
         **kwargs: Any,
     ) -> ChatResult:
         params = self._request(messages, stop, False, kwargs)
@@ -374,4 +386,3 @@ class ChatOpenAI(BaseChatModel):
         if parallel_tool_calls is not None:
             bound["parallel_tool_calls"] = parallel_tool_calls
         return self.bind(**bound)
-

@@ -52,7 +52,9 @@ def message_to_openai(message: BaseMessage) -> dict[str, Any]:
 
 
 def _details(source: Any, fields: tuple[tuple[str, str], ...]) -> dict[str, int]:
-    return {ours: int(value) for theirs, ours in fields if (value := getattr(source, theirs, None)) is not None}
+    return {
+        ours: int(value) for theirs, ours in fields if (value := getattr(source, theirs, None)) is not None
+    }
 
 
 def usage_metadata(usage: Any) -> dict[str, Any] | None:
@@ -64,12 +66,19 @@ def usage_metadata(usage: Any) -> dict[str, Any] | None:
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     total = getattr(usage, "total_tokens", None)
-    out: dict[str, Any] = {"input_tokens": prompt, "output_tokens": completion,
-                           "total_tokens": int(total or prompt + completion)}
-    details_in = _details(getattr(usage, "prompt_tokens_details", None),
-                          (("audio_tokens", "audio"), ("cached_tokens", "cache_read")))
-    details_out = _details(getattr(usage, "completion_tokens_details", None),
-                           (("audio_tokens", "audio"), ("reasoning_tokens", "reasoning")))
+    out: dict[str, Any] = {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "total_tokens": int(total or prompt + completion),
+    }
+    details_in = _details(
+        getattr(usage, "prompt_tokens_details", None),
+        (("audio_tokens", "audio"), ("cached_tokens", "cache_read")),
+    )
+    details_out = _details(
+        getattr(usage, "completion_tokens_details", None),
+        (("audio_tokens", "audio"), ("reasoning_tokens", "reasoning")),
+    )
     if details_in:
         out["input_token_details"] = details_in
     if details_out:
@@ -100,8 +109,13 @@ def chunk_to_generation(chunk: Any) -> ChatGenerationChunk:
     if not choices:
         # The usage chunk is the stream's last (sent after the finish chunk when usage is asked for): marked
         # ``last`` (as the finish chunk is), so no synthetic empty chunk follows (langchain-openai adds one).
-        message = AIMessageChunk("", id=chunk.id, usage_metadata=usage, response_metadata={"model_provider": "openai"},
-                                 chunk_position="last" if usage is not None else None)
+        message = AIMessageChunk(
+            "",
+            id=chunk.id,
+            usage_metadata=usage,
+            response_metadata={"model_provider": "openai"},
+            chunk_position="last" if usage is not None else None,
+        )
         return ChatGenerationChunk(message)
     choice = choices[0]
     delta = choice.delta
@@ -153,7 +167,9 @@ def completion_to_generation(completion: Any) -> tuple[ChatGeneration, dict[str,
             args = {}
         tool_calls.append({"name": function.name, "args": args, "id": call.id, "type": "tool_call"})
     usage = usage_metadata(completion.usage)
-    metadata = _metadata(completion.model, getattr(completion, "system_fingerprint", None), choice.finish_reason)
+    metadata = _metadata(
+        completion.model, getattr(completion, "system_fingerprint", None), choice.finish_reason
+    )
     if completion.usage is not None:
         metadata["token_usage"] = completion.usage.model_dump(exclude_none=True)
     additional: dict[str, Any] = {}

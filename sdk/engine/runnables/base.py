@@ -51,7 +51,9 @@ ATransformer = Callable[..., AsyncIterator[Any]]
 
 def callback_manager_for_config(config: RunnableConfig) -> CallbackManager:
     return CallbackManager.configure(
-        config.get("callbacks"), inheritable_tags=config.get("tags"), inheritable_metadata=config.get("metadata")
+        config.get("callbacks"),
+        inheritable_tags=config.get("tags"),
+        inheritable_metadata=config.get("metadata"),
     )
 
 
@@ -173,9 +175,7 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
 
     def stream(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Output]:
         if self.streams_natively:
-            yield from self._transform_stream_with_config(
-                iter((input,)), self._transform, config, **kwargs
-            )
+            yield from self._transform_stream_with_config(iter((input,)), self._transform, config, **kwargs)
         else:
             yield self.invoke(input, config, **kwargs)
 
@@ -281,7 +281,9 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
             except Exception as exc:
                 return _Failed(exc)
 
-        return _batch_results(list(await asyncio.gather(*(one(i) for i in range(len(inputs))))), return_exceptions)
+        return _batch_results(
+            list(await asyncio.gather(*(one(i) for i in range(len(inputs))))), return_exceptions
+        )
 
     # -- composition ------------------------------------------------------------------------------------------
     def __or__(self, other: Any) -> RunnableSequence:
@@ -322,7 +324,9 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
     def with_retry(
         self,
         *,
-        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,),
+        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (
+            Exception,
+        ),
         wait_exponential_jitter: bool = True,
         stop_after_attempt: int = 3,
         exponential_jitter_params: Mapping[str, float] | None = None,
@@ -330,8 +334,11 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
         from streamscope.engine.runnables.retry import RunnableRetry
 
         return RunnableRetry(
-            self, retry_if_exception_type=retry_if_exception_type, wait_exponential_jitter=wait_exponential_jitter,
-            stop_after_attempt=stop_after_attempt, exponential_jitter_params=exponential_jitter_params,
+            self,
+            retry_if_exception_type=retry_if_exception_type,
+            wait_exponential_jitter=wait_exponential_jitter,
+            stop_after_attempt=stop_after_attempt,
+            exponential_jitter_params=exponential_jitter_params,
         )
 
     def with_fallbacks(
@@ -368,15 +375,23 @@ class Runnable(DerivedRunnables, Generic[Input, Output]):
     def _start_run(self, config: RunnableConfig, inputs: Any, **kwargs: Any) -> RunManager:
         cm = callback_manager_for_config(config)
         return cm.on_chain_start(
-            None, inputs, run_id=config.pop("run_id", None), name=config.get("run_name") or self.get_name(),
-            run_type=self.run_type, **kwargs,
+            None,
+            inputs,
+            run_id=config.pop("run_id", None),
+            name=config.get("run_name") or self.get_name(),
+            run_type=self.run_type,
+            **kwargs,
         )
 
     async def _astart_run(self, config: RunnableConfig, inputs: Any, **kwargs: Any) -> RunManager:
         cm = callback_manager_for_config(config)
         return await cm.aon_chain_start(
-            None, inputs, run_id=config.pop("run_id", None), name=config.get("run_name") or self.get_name(),
-            run_type=self.run_type, **kwargs,
+            None,
+            inputs,
+            run_id=config.pop("run_id", None),
+            name=config.get("run_name") or self.get_name(),
+            run_type=self.run_type,
+            **kwargs,
         )
 
     def _call_with_config(
@@ -538,7 +553,9 @@ def _per_input_configs(
 ) -> list[RunnableConfig]:
     if isinstance(config, Sequence):
         if len(config) != n:
-            raise ValueError(f"batch got {len(config)} configs for {n} inputs; pass one config or one per input.")
+            raise ValueError(
+                f"batch got {len(config)} configs for {n} inputs; pass one config or one per input."
+            )
         return [ensure_config(c) for c in config]
     base = ensure_config(config)
     configs = [cast(RunnableConfig, dict(base)) for _ in range(n)]

@@ -23,7 +23,9 @@ class BatchRuns:
     ``finish`` ends every run with its result or error and returns the results in input order (raising the
     first input's error unless ``return_exceptions``)."""
 
-    def __init__(self, inputs: Sequence[Any], configs: list[RunnableConfig], managers: list[RunManager]) -> None:
+    def __init__(
+        self, inputs: Sequence[Any], configs: list[RunnableConfig], managers: list[RunManager]
+    ) -> None:
         self.inputs = list(inputs)
         self.configs = configs
         self.managers = managers
@@ -46,12 +48,16 @@ class BatchRuns:
     def child(self, index: int, tag: str | None = None) -> RunnableConfig:
         return patch_config(self.configs[index], callbacks=self.managers[index].get_child(tag))
 
-    def _outcome(self, results: dict[int, Any], errors: dict[int, BaseException], return_exceptions: bool) -> list[Any]:
+    def _outcome(
+        self, results: dict[int, Any], errors: dict[int, BaseException], return_exceptions: bool
+    ) -> list[Any]:
         if errors and not return_exceptions:
             raise errors[min(errors)]
         return [errors[i] if i in errors else results.get(i) for i in range(len(self.inputs))]
 
-    def finish(self, results: dict[int, Any], errors: dict[int, BaseException], return_exceptions: bool) -> list[Any]:
+    def finish(
+        self, results: dict[int, Any], errors: dict[int, BaseException], return_exceptions: bool
+    ) -> list[Any]:
         for i, (rm, value) in enumerate(zip(self.managers, self.inputs, strict=True)):
             if i in errors:
                 rm.on_chain_error(errors[i], inputs=value)
@@ -79,7 +85,11 @@ class BatchRuns:
 
 
 def batch_as_completed(
-    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Any, return_exceptions: bool, kwargs: dict[str, Any]
+    runnable: Runnable[Any, Any],
+    inputs: Sequence[Any],
+    config: Any,
+    return_exceptions: bool,
+    kwargs: dict[str, Any],
 ) -> Iterator[tuple[int, Any]]:
     """``(index, output)`` for each input as soon as its ``invoke`` finishes (threads, ``max_concurrency``)."""
     from streamscope.engine.runnables.base import _per_input_configs
@@ -110,7 +120,11 @@ def batch_as_completed(
 
 
 async def abatch_as_completed(
-    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Any, return_exceptions: bool, kwargs: dict[str, Any]
+    runnable: Runnable[Any, Any],
+    inputs: Sequence[Any],
+    config: Any,
+    return_exceptions: bool,
+    kwargs: dict[str, Any],
 ) -> AsyncIterator[tuple[int, Any]]:
     from streamscope.engine.runnables.base import _per_input_configs
 

@@ -15,7 +15,10 @@ class RunnableBinding(Runnable[Any, Any]):
     """Delegates every call to ``bound`` with ``config`` merged under the caller's and ``kwargs`` added."""
 
     def __init__(
-        self, bound: Runnable[Any, Any], *, config: RunnableConfig | None = None,
+        self,
+        bound: Runnable[Any, Any],
+        *,
+        config: RunnableConfig | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.bound = bound
@@ -53,7 +56,9 @@ class RunnableBinding(Runnable[Any, Any]):
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         yield from self.bound.stream(input, self._merge(config), **{**self.kwargs, **kwargs})
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         stream = self.bound.astream(input, self._merge(config), **{**self.kwargs, **kwargs})
         try:
             async for chunk in stream:
@@ -61,7 +66,9 @@ class RunnableBinding(Runnable[Any, Any]):
         finally:
             await aclose_quietly(stream)
 
-    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         yield from self.bound.transform(input, self._merge(config), **{**self.kwargs, **kwargs})
 
     async def atransform(
@@ -79,13 +86,23 @@ class RunnableBinding(Runnable[Any, Any]):
             return [self._merge(c) for c in config]
         return self._merge(config)
 
-    def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+    def batch(
+        self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
+    ) -> list[Any]:
         """The bound runnable's own ``batch`` (as LangChain), with the bound config and keywords."""
-        return self.bound.batch(inputs, self._merge_batch(config), return_exceptions=return_exceptions,
-                                **{**self.kwargs, **kwargs})
+        return self.bound.batch(
+            inputs,
+            self._merge_batch(config),
+            return_exceptions=return_exceptions,
+            **{**self.kwargs, **kwargs},
+        )
 
     async def abatch(
         self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
     ) -> list[Any]:
-        return await self.bound.abatch(inputs, self._merge_batch(config), return_exceptions=return_exceptions,
-                                       **{**self.kwargs, **kwargs})
+        return await self.bound.abatch(
+            inputs,
+            self._merge_batch(config),
+            return_exceptions=return_exceptions,
+            **{**self.kwargs, **kwargs},
+        )

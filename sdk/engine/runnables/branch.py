@@ -31,7 +31,9 @@ class RunnableBranch(Runnable[Any, Any]):
             self.branches.append((coerce_to_runnable(pair[0]), coerce_to_runnable(pair[1])))
         self.default = coerce_to_runnable(default)
 
-    def _choose(self, value: Any, run_manager: RunManager, config: RunnableConfig) -> tuple[Runnable[Any, Any], str]:
+    def _choose(
+        self, value: Any, run_manager: RunManager, config: RunnableConfig
+    ) -> tuple[Runnable[Any, Any], str]:
         for index, (condition, runnable) in enumerate(self.branches, start=1):
             child = patch_config(config, callbacks=run_manager.get_child(f"condition:{index}"))
             if condition.invoke(value, child):
@@ -57,7 +59,9 @@ class RunnableBranch(Runnable[Any, Any]):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         async def run(value: Any, run_manager: RunManager, cfg: RunnableConfig) -> Any:
             runnable, tag = await self._achoose(value, run_manager, cfg)
-            return await runnable.ainvoke(value, patch_config(cfg, callbacks=run_manager.get_child(tag)), **kwargs)
+            return await runnable.ainvoke(
+                value, patch_config(cfg, callbacks=run_manager.get_child(tag)), **kwargs
+            )
 
         return await self._acall_with_config(run, input, config)
 
@@ -66,7 +70,9 @@ class RunnableBranch(Runnable[Any, Any]):
     ) -> Iterator[Any]:
         value = fold(list(input))
         runnable, tag = self._choose(value, run_manager, config)
-        yield from runnable.stream(value, patch_config(config, callbacks=run_manager.get_child(tag)), **kwargs)
+        yield from runnable.stream(
+            value, patch_config(config, callbacks=run_manager.get_child(tag)), **kwargs
+        )
 
     async def _atransform(
         self, input: AsyncIterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any

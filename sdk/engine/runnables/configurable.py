@@ -47,11 +47,15 @@ class _Dynamic(Runnable[Any, Any]):
         cfg = ensure_config(config)
         yield from self._prepare(cfg).stream(input, cfg, **kwargs)
 
-    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         cfg = ensure_config(config)
         yield from self._prepare(cfg).transform(input, cfg, **kwargs)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         cfg = ensure_config(config)
         stream = self._prepare(cfg).astream(input, cfg, **kwargs)
         try:
@@ -71,24 +75,33 @@ class _Dynamic(Runnable[Any, Any]):
         finally:
             await aclose_quietly(stream)
 
-    def batch(self, inputs: Sequence[Any], config: Any = None, *, return_exceptions: bool = False,
-              **kwargs: Any) -> list[Any]:
+    def batch(
+        self, inputs: Sequence[Any], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
+    ) -> list[Any]:
         if isinstance(config, (list, tuple)):
             return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
         cfg = ensure_config(config)
         return self._prepare(cfg).batch(inputs, cfg, return_exceptions=return_exceptions, **kwargs)
 
-    async def abatch(self, inputs: Sequence[Any], config: Any = None, *, return_exceptions: bool = False,
-                     **kwargs: Any) -> list[Any]:
+    async def abatch(
+        self, inputs: Sequence[Any], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
+    ) -> list[Any]:
         if isinstance(config, (list, tuple)):
             return await Runnable.abatch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
         cfg = ensure_config(config)
         return await self._prepare(cfg).abatch(inputs, cfg, return_exceptions=return_exceptions, **kwargs)
 
-    def configurable_alternatives(self, which: ConfigurableField, *, default_key: str = "default",
-                                  prefix_keys: bool = False, **kwargs: Any) -> RunnableConfigurableAlternatives:
-        return RunnableConfigurableAlternatives(self, which, default_key=default_key, prefix_keys=prefix_keys,
-                                                alternatives=kwargs)
+    def configurable_alternatives(
+        self,
+        which: ConfigurableField,
+        *,
+        default_key: str = "default",
+        prefix_keys: bool = False,
+        **kwargs: Any,
+    ) -> RunnableConfigurableAlternatives:
+        return RunnableConfigurableAlternatives(
+            self, which, default_key=default_key, prefix_keys=prefix_keys, alternatives=kwargs
+        )
 
 
 class RunnableConfigurableFields(_Dynamic):
@@ -97,14 +110,18 @@ class RunnableConfigurableFields(_Dynamic):
     def __init__(self, default: Runnable[Any, Any], fields: dict[str, ConfigurableField]) -> None:
         for attr in fields:
             if not hasattr(default, attr):
-                raise ValueError(f"Configuration key {attr} not found in {default}: available keys are "
-                                 f"{sorted(k for k in vars(default) if not k.startswith('_'))}")
+                raise ValueError(
+                    f"Configuration key {attr} not found in {default}: available keys are "
+                    f"{sorted(k for k in vars(default) if not k.startswith('_'))}"
+                )
         self.default = default
         self.fields = fields
 
     def _prepare(self, config: RunnableConfig) -> Runnable[Any, Any]:
         configurable = config.get("configurable") or {}
-        values = {attr: configurable[field.id] for attr, field in self.fields.items() if field.id in configurable}
+        values = {
+            attr: configurable[field.id] for attr, field in self.fields.items() if field.id in configurable
+        }
         if not values:
             return self.default
         configured = copy.copy(self.default)
@@ -117,9 +134,15 @@ class RunnableConfigurableAlternatives(_Dynamic):
     """``default`` or the alternative named by ``config["configurable"][which.id]`` (an alternative may be a
     runnable or a function making one); an unknown key raises ``ValueError``."""
 
-    def __init__(self, default: Runnable[Any, Any], which: ConfigurableField, *, default_key: str = "default",
-                 prefix_keys: bool = False,
-                 alternatives: dict[str, Runnable[Any, Any] | Callable[[], Runnable[Any, Any]]]) -> None:
+    def __init__(
+        self,
+        default: Runnable[Any, Any],
+        which: ConfigurableField,
+        *,
+        default_key: str = "default",
+        prefix_keys: bool = False,
+        alternatives: dict[str, Runnable[Any, Any] | Callable[[], Runnable[Any, Any]]],
+    ) -> None:
         self.default = default
         self.which = which
         self.default_key = default_key

@@ -19,8 +19,12 @@ class DerivedRunnables:
     """The methods of ``Runnable`` that wrap it into another runnable."""
 
     def batch_as_completed(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> Iterator[tuple[int, Any]]:
         """``(index, output)`` pairs in the order the invocations finish."""
         from streamscope.engine.runnables.batching import batch_as_completed
@@ -28,15 +32,22 @@ class DerivedRunnables:
         return batch_as_completed(self._runnable(), inputs, config, return_exceptions, kwargs)
 
     def abatch_as_completed(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> AsyncIterator[tuple[int, Any]]:
         from streamscope.engine.runnables.batching import abatch_as_completed
 
         return abatch_as_completed(self._runnable(), inputs, config, return_exceptions, kwargs)
 
     def with_listeners(
-        self, *, on_start: Callable[..., Any] | None = None, on_end: Callable[..., Any] | None = None,
+        self,
+        *,
+        on_start: Callable[..., Any] | None = None,
+        on_end: Callable[..., Any] | None = None,
         on_error: Callable[..., Any] | None = None,
     ) -> RunnableBinding:
         """Call ``on_start(run)`` / ``on_end(run)`` / ``on_error(run)`` (or ``(run, config)``) for this runnable's
@@ -52,13 +63,15 @@ class DerivedRunnables:
 
         return RunnableConfigurableFields(self._runnable(), fields)
 
-    def configurable_alternatives(self, which: Any, *, default_key: str = "default", prefix_keys: bool = False,
-                                  **kwargs: Any) -> Runnable[Any, Any]:
+    def configurable_alternatives(
+        self, which: Any, *, default_key: str = "default", prefix_keys: bool = False, **kwargs: Any
+    ) -> Runnable[Any, Any]:
         """This runnable, or the alternative named by ``config["configurable"][which.id]``."""
         from streamscope.engine.runnables.configurable import RunnableConfigurableAlternatives
 
-        return RunnableConfigurableAlternatives(self._runnable(), which, default_key=default_key,
-                                                prefix_keys=prefix_keys, alternatives=kwargs)
+        return RunnableConfigurableAlternatives(
+            self._runnable(), which, default_key=default_key, prefix_keys=prefix_keys, alternatives=kwargs
+        )
 
     def map(self) -> Runnable[Any, list[Any]]:
         """A runnable that batches this one over a list input (``RunnableEach``)."""

@@ -82,8 +82,12 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         return await self._acall_with_config(run, input, config)
 
     def batch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         """As LangChain: one run per input; each candidate's own ``batch`` over the inputs still failing with a
         handled exception; an input that fails every candidate gets the last candidate's error."""
@@ -94,8 +98,12 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         try:
             for candidate in self.runnables:
                 pending = state.pending()
-                outputs = candidate.batch([state.next_input[i] for i in pending], [runs.child(i) for i in pending],
-                                          return_exceptions=True, **kwargs)
+                outputs = candidate.batch(
+                    [state.next_input[i] for i in pending],
+                    [runs.child(i) for i in pending],
+                    return_exceptions=True,
+                    **kwargs,
+                )
                 if state.collect(pending, outputs, return_exceptions):
                     break
         except BaseException as exc:
@@ -104,8 +112,12 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         return runs.finish(state.results, state.errors, return_exceptions)
 
     async def abatch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         if not inputs:
             return []
@@ -115,8 +127,11 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
             for candidate in self.runnables:
                 pending = state.pending()
                 outputs = await candidate.abatch(
-                    [state.next_input[i] for i in pending], [runs.child(i) for i in pending],
-                    return_exceptions=True, **kwargs)
+                    [state.next_input[i] for i in pending],
+                    [runs.child(i) for i in pending],
+                    return_exceptions=True,
+                    **kwargs,
+                )
                 if state.collect(pending, outputs, return_exceptions):
                     break
         except BaseException as exc:

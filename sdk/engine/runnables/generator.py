@@ -17,8 +17,7 @@ _END = object()
 
 def _is_async_generator(fn: Any) -> bool:
     """An async generator function, or an object whose ``__call__`` is one (as LangChain accepts)."""
-    return inspect.isasyncgenfunction(fn) or (
-        callable(fn) and inspect.isasyncgenfunction(type(fn).__call__))
+    return inspect.isasyncgenfunction(fn) or (callable(fn) and inspect.isasyncgenfunction(type(fn).__call__))
 
 
 class RunnableGenerator(Runnable[Any, Any]):
@@ -31,7 +30,9 @@ class RunnableGenerator(Runnable[Any, Any]):
     streams_natively = True
 
     def __init__(
-        self, transform: Callable[..., Any], atransform: Callable[..., Any] | None = None,
+        self,
+        transform: Callable[..., Any],
+        atransform: Callable[..., Any] | None = None,
         name: str | None = None,
     ) -> None:
         if _is_async_generator(transform):
@@ -53,7 +54,9 @@ class RunnableGenerator(Runnable[Any, Any]):
         self, input: Iterator[Any], run_manager: RunManager, config: RunnableConfig, **kwargs: Any
     ) -> Iterator[Any]:
         if self._fn is None:
-            raise NotImplementedError(f"{self.get_name()} has only an async generator; use astream/atransform.")
+            raise NotImplementedError(
+                f"{self.get_name()} has only an async generator; use astream/atransform."
+            )
         iterator = iter(self._call(self._fn, input, config))
         try:
             while True:

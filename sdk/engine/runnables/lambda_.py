@@ -30,7 +30,10 @@ def _accepts(func: Callable[..., Any], name: str) -> bool:
 
 
 def call_func(
-    func: Callable[..., Any], value: Any, config: RunnableConfig, run_manager: RunManager | None = None,
+    func: Callable[..., Any],
+    value: Any,
+    config: RunnableConfig,
+    run_manager: RunManager | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> Any:
     """``func(value, **kwargs)``, plus ``config=`` / ``run_manager=`` when its signature names them (as
@@ -78,7 +81,9 @@ class RunnableLambda(Runnable[Any, Any]):
     streams_natively = True
 
     def __init__(
-        self, func: Callable[..., Any] | None = None, afunc: Callable[..., Any] | None = None,
+        self,
+        func: Callable[..., Any] | None = None,
+        afunc: Callable[..., Any] | None = None,
         name: str | None = None,
     ) -> None:
         if func is not None and (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
@@ -95,7 +100,11 @@ class RunnableLambda(Runnable[Any, Any]):
         return f"RunnableLambda({self.get_name()})"
 
     def _call(
-        self, func: Callable[..., Any], value: Any, config: RunnableConfig, run_manager: RunManager | None = None,
+        self,
+        func: Callable[..., Any],
+        value: Any,
+        config: RunnableConfig,
+        run_manager: RunManager | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         return call_func(func, value, config, run_manager, kwargs)
@@ -117,7 +126,9 @@ class RunnableLambda(Runnable[Any, Any]):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
-    async def _ainvoke(self, value: Any, run_manager: RunManager, config: RunnableConfig, **kwargs: Any) -> Any:
+    async def _ainvoke(
+        self, value: Any, run_manager: RunManager, config: RunnableConfig, **kwargs: Any
+    ) -> Any:
         afunc = self.afunc
         if afunc is None:
             assert self.func is not None
@@ -125,15 +136,19 @@ class RunnableLambda(Runnable[Any, Any]):
             ctx = context_for(config)
             if inspect.isgeneratorfunction(self.func):
                 return await loop.run_in_executor(
-                    None, lambda: ctx.run(self._invoke, value, run_manager, config, **kwargs))
+                    None, lambda: ctx.run(self._invoke, value, run_manager, config, **kwargs)
+                )
             func = self.func
             output = await loop.run_in_executor(
-                None, lambda: ctx.run(self._call, func, value, config, run_manager, kwargs))
+                None, lambda: ctx.run(self._call, func, value, config, run_manager, kwargs)
+            )
         elif inspect.isasyncgenfunction(afunc):
             return fold([c async for c in self._call(afunc, value, config, run_manager, kwargs)])
         else:
             output = await self._call(afunc, value, config, run_manager, kwargs)
-        if isinstance(output, Runnable):  # (a runnable returned by a sync function runs on the async path too)
+        if isinstance(
+            output, Runnable
+        ):  # (a runnable returned by a sync function runs on the async path too)
             return await output.ainvoke(value, _recursion_config(self, value, config))
         return output
 
@@ -188,7 +203,8 @@ class RunnableLambda(Runnable[Any, Any]):
                         close()
                 return
             output = await loop.run_in_executor(
-                None, context_for(config).run, self._call, self.func, value, config, run_manager, kwargs)
+                None, context_for(config).run, self._call, self.func, value, config, run_manager, kwargs
+            )
         elif inspect.isasyncgenfunction(afunc):
             token = child_config_var.set(config)
             try:
@@ -216,7 +232,6 @@ class RunnableLambda(Runnable[Any, Any]):
                 await aclose_quietly(stream)
         else:
             yield output
-
 
 
 def chain(func: Callable[..., Any]) -> RunnableLambda:

@@ -23,8 +23,16 @@ class Run:
     ``{"input": ...}`` / ``{"output": ...}`` unless already dicts), ``error`` (the formatted exception),
     ``tags``, ``metadata``, ``start_time``, ``end_time``. The same object is updated as the run goes."""
 
-    def __init__(self, run_id: UUID, name: str, run_type: str, inputs: Any, tags: list[str],
-                 metadata: dict[str, Any], parent_run_id: UUID | None) -> None:
+    def __init__(
+        self,
+        run_id: UUID,
+        name: str,
+        run_type: str,
+        inputs: Any,
+        tags: list[str],
+        metadata: dict[str, Any],
+        parent_run_id: UUID | None,
+    ) -> None:
         self.id = run_id
         self.name = name
         self.run_type = run_type
@@ -45,8 +53,13 @@ def _wrap(value: Any, key: str) -> dict[str, Any]:
 class _RootListener(BaseCallbackHandler):
     """Calls the listeners for the first run it sees (the bound runnable's) and ignores its children."""
 
-    def __init__(self, config: RunnableConfig, on_start: Listener | None, on_end: Listener | None,
-                 on_error: Listener | None) -> None:
+    def __init__(
+        self,
+        config: RunnableConfig,
+        on_start: Listener | None,
+        on_end: Listener | None,
+        on_error: Listener | None,
+    ) -> None:
         self.config = config
         self.on_start, self.on_end, self.on_error = on_start, on_end, on_error
         self.root: Run | None = None
@@ -63,12 +76,26 @@ class _RootListener(BaseCallbackHandler):
         else:
             listener(run)
 
-    def _started(self, run_id: UUID, parent_run_id: UUID | None, name: str | None, run_type: str, inputs: Any,
-                 kwargs: dict[str, Any]) -> None:
+    def _started(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        name: str | None,
+        run_type: str,
+        inputs: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
         if self.root is not None:
             return
-        self.root = Run(run_id, name or "Unnamed", run_type, inputs, list(kwargs.get("tags") or []),
-                        dict(kwargs.get("metadata") or {}), parent_run_id)
+        self.root = Run(
+            run_id,
+            name or "Unnamed",
+            run_type,
+            inputs,
+            list(kwargs.get("tags") or []),
+            dict(kwargs.get("metadata") or {}),
+            parent_run_id,
+        )
         self._call(self.on_start, self.root)
 
     def _ended(self, run_id: UUID, outputs: Any, error: BaseException | None, inputs: Any = None) -> None:
@@ -85,18 +112,37 @@ class _RootListener(BaseCallbackHandler):
             run.error = repr(error) + "".join(traceback.format_exception(error))
             self._call(self.on_error, run)
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                       name: str | None = None, run_type: str | None = None, **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        name: str | None = None,
+        run_type: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._started(run_id, parent_run_id, name, run_type or "chain", inputs, kwargs)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
         self._ended(run_id, outputs, None, inputs)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any) -> None:
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, inputs: Any = None, **kwargs: Any
+    ) -> None:
         self._ended(run_id, None, error, inputs)
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
-                            parent_run_id: UUID | None = None, name: str | None = None, **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._started(run_id, parent_run_id, name, "llm", {"messages": messages}, kwargs)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -105,8 +151,16 @@ class _RootListener(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._ended(run_id, None, error)
 
-    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-                      name: str | None = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._started(run_id, parent_run_id, name, "tool", input_str, kwargs)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -119,9 +173,16 @@ class _RootListener(BaseCallbackHandler):
 class RunnableListeners(RunnableBinding):
     """``bound`` with a fresh listener handler in the config of every call (see ``Runnable.with_listeners``)."""
 
-    def __init__(self, bound: Any, *, on_start: Listener | None = None, on_end: Listener | None = None,
-                 on_error: Listener | None = None, config: RunnableConfig | None = None,
-                 kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        bound: Any,
+        *,
+        on_start: Listener | None = None,
+        on_end: Listener | None = None,
+        on_error: Listener | None = None,
+        config: RunnableConfig | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(bound, config=config, kwargs=kwargs)
         self.listeners = (on_start, on_end, on_error)
 
@@ -131,10 +192,21 @@ class RunnableListeners(RunnableBinding):
 
     def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> RunnableBinding:
         extra: RunnableConfig = {**(config or {}), **kwargs}  # type: ignore[typeddict-item]
-        return RunnableListeners(self.bound, on_start=self.listeners[0], on_end=self.listeners[1],
-                                 on_error=self.listeners[2], config=merge_configs(self.config, extra),
-                                 kwargs=self.kwargs)
+        return RunnableListeners(
+            self.bound,
+            on_start=self.listeners[0],
+            on_end=self.listeners[1],
+            on_error=self.listeners[2],
+            config=merge_configs(self.config, extra),
+            kwargs=self.kwargs,
+        )
 
     def bind(self, **kwargs: Any) -> RunnableBinding:
-        return RunnableListeners(self.bound, on_start=self.listeners[0], on_end=self.listeners[1],
-                                 on_error=self.listeners[2], config=self.config, kwargs={**self.kwargs, **kwargs})
+        return RunnableListeners(
+            self.bound,
+            on_start=self.listeners[0],
+            on_end=self.listeners[1],
+            on_error=self.listeners[2],
+            config=self.config,
+            kwargs={**self.kwargs, **kwargs},
+        )

@@ -48,7 +48,9 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 futures = {
                     key: pool.submit(
                         contextvars.copy_context().run,
-                        self.steps__[key].invoke, input, self._child(rm, cfg, key),
+                        self.steps__[key].invoke,
+                        input,
+                        self._child(rm, cfg, key),
                     )
                     for key in keys
                 }
@@ -59,7 +61,9 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         rm.on_chain_end(output, inputs=input)
         return output
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         cfg = ensure_config(config)
         rm = await self._astart_run(cfg, input)
         try:

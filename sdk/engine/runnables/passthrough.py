@@ -98,7 +98,9 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
             raise TypeError(f"assign() needs a dict input, got {type(value).__name__}.")
         return value
 
-    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         def run(value: Any, run_manager: RunManager, config: RunnableConfig) -> dict[str, Any]:
             mapped = self.mapper.invoke(self._check(value), _child(run_manager, config))
             return {**value, **mapped}
@@ -183,7 +185,9 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(lambda v, rm, cfg: self._pick(v), input, config)
 
-    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
         async def pick(value: Any, rm: RunManager, cfg: RunnableConfig) -> Any:
             return self._pick(value)
 

@@ -43,7 +43,9 @@ class RunnableRetry(Runnable[Any, Any]):
         self,
         bound: Runnable[Any, Any],
         *,
-        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,),
+        retry_if_exception_type: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (
+            Exception,
+        ),
         wait_exponential_jitter: bool = True,
         stop_after_attempt: int = 3,
         exponential_jitter_params: Mapping[str, float] | None = None,
@@ -67,8 +69,12 @@ class RunnableRetry(Runnable[Any, Any]):
         delay = min(self._initial * self._exp_base ** (attempt - 1), self._max)
         return delay + random.uniform(0, self._jitter * min(1.0, self._initial))
 
-    def _attempt_config(self, run_manager: RunManager, config: RunnableConfig, attempt: int) -> RunnableConfig:
-        return patch_config(config, callbacks=run_manager.get_child(f"retry:attempt:{attempt}" if attempt > 1 else None))
+    def _attempt_config(
+        self, run_manager: RunManager, config: RunnableConfig, attempt: int
+    ) -> RunnableConfig:
+        return patch_config(
+            config, callbacks=run_manager.get_child(f"retry:attempt:{attempt}" if attempt > 1 else None)
+        )
 
     @staticmethod
     def _stream_config(config: RunnableConfig | None, attempt: int) -> RunnableConfig | None:
@@ -107,7 +113,9 @@ class RunnableRetry(Runnable[Any, Any]):
             attempt = 1
             while True:
                 try:
-                    return await self.bound.ainvoke(value, self._attempt_config(run_manager, cfg, attempt), **kwargs)
+                    return await self.bound.ainvoke(
+                        value, self._attempt_config(run_manager, cfg, attempt), **kwargs
+                    )
                 except BaseException as exc:
                     if not self._retryable(exc, attempt):
                         raise
@@ -118,8 +126,12 @@ class RunnableRetry(Runnable[Any, Any]):
         return await self._acall_with_config(run, input, config)
 
     def batch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         """As LangChain: one run per input; each attempt is the step's own ``batch`` over the inputs that have
         not succeeded yet, while the first failure is retryable."""
@@ -131,10 +143,20 @@ class RunnableRetry(Runnable[Any, Any]):
         attempt = 1
         while True:
             pending = [i for i in range(len(inputs)) if i not in results]
-            outputs = self.bound.batch([inputs[i] for i in pending], [
-                patch_config(runs.configs[i], callbacks=runs.managers[i].get_child(
-                    f"retry:attempt:{attempt}" if attempt > 1 else None)) for i in pending],
-                return_exceptions=True, **kwargs)
+            outputs = self.bound.batch(
+                [inputs[i] for i in pending],
+                [
+                    patch_config(
+                        runs.configs[i],
+                        callbacks=runs.managers[i].get_child(
+                            f"retry:attempt:{attempt}" if attempt > 1 else None
+                        ),
+                    )
+                    for i in pending
+                ],
+                return_exceptions=True,
+                **kwargs,
+            )
             failure = _collect(pending, outputs, results, errors)
             if failure is None or not self._retryable(failure, attempt):
                 break
@@ -143,8 +165,12 @@ class RunnableRetry(Runnable[Any, Any]):
         return runs.finish(results, errors, return_exceptions)
 
     async def abatch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         if not inputs:
             return []
@@ -154,10 +180,20 @@ class RunnableRetry(Runnable[Any, Any]):
         attempt = 1
         while True:
             pending = [i for i in range(len(inputs)) if i not in results]
-            outputs = await self.bound.abatch([inputs[i] for i in pending], [
-                patch_config(runs.configs[i], callbacks=runs.managers[i].get_child(
-                    f"retry:attempt:{attempt}" if attempt > 1 else None)) for i in pending],
-                return_exceptions=True, **kwargs)
+            outputs = await self.bound.abatch(
+                [inputs[i] for i in pending],
+                [
+                    patch_config(
+                        runs.configs[i],
+                        callbacks=runs.managers[i].get_child(
+                            f"retry:attempt:{attempt}" if attempt > 1 else None
+                        ),
+                    )
+                    for i in pending
+                ],
+                return_exceptions=True,
+                **kwargs,
+            )
             failure = _collect(pending, outputs, results, errors)
             if failure is None or not self._retryable(failure, attempt):
                 break
@@ -168,8 +204,12 @@ class RunnableRetry(Runnable[Any, Any]):
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         return self._retry_stream(lambda cfg: self.bound.stream(input, cfg, **kwargs), config)
 
-    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        seen: list[Any] = []  # the input is pulled as the attempt reads it (its run starts with its first chunk)
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        seen: list[
+            Any
+        ] = []  # the input is pulled as the attempt reads it (its run starts with its first chunk)
         rest = iter(input)
 
         def source() -> Iterator[Any]:  # a later attempt replays what an earlier one read, then reads on
@@ -219,7 +259,9 @@ class RunnableRetry(Runnable[Any, Any]):
         return self._aretry_stream(lambda cfg: self.bound.atransform(source(), cfg, **kwargs), config)
 
     async def _aretry_stream(
-        self, open_stream: Callable[[RunnableConfig | None], AsyncIterator[Any]], config: RunnableConfig | None
+        self,
+        open_stream: Callable[[RunnableConfig | None], AsyncIterator[Any]],
+        config: RunnableConfig | None,
     ) -> AsyncIterator[Any]:
         attempt = 1
         while True:

@@ -83,8 +83,12 @@ class RunnableSequence(Runnable[Any, Any]):
         return value
 
     def batch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         """As LangChain: one run per input; each step's own ``batch`` over the inputs that have not failed."""
         if not inputs:
@@ -97,8 +101,12 @@ class RunnableSequence(Runnable[Any, Any]):
                 live = [i for i in range(len(inputs)) if i not in errors]
                 if not live:
                     break
-                outputs = step.batch([values[i] for i in live], [runs.child(i, f"seq:step:{n + 1}") for i in live],
-                                     return_exceptions=return_exceptions, **(kwargs if n == 0 else {}))
+                outputs = step.batch(
+                    [values[i] for i in live],
+                    [runs.child(i, f"seq:step:{n + 1}") for i in live],
+                    return_exceptions=return_exceptions,
+                    **(kwargs if n == 0 else {}),
+                )
                 _collect(live, outputs, values, errors)
         except BaseException as exc:
             runs.fail(exc)
@@ -106,8 +114,12 @@ class RunnableSequence(Runnable[Any, Any]):
         return runs.finish(values, errors, return_exceptions)
 
     async def abatch(
-        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, *,
-        return_exceptions: bool = False, **kwargs: Any,
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
         if not inputs:
             return []
@@ -120,8 +132,11 @@ class RunnableSequence(Runnable[Any, Any]):
                 if not live:
                     break
                 outputs = await step.abatch(
-                    [values[i] for i in live], [runs.child(i, f"seq:step:{n + 1}") for i in live],
-                    return_exceptions=return_exceptions, **(kwargs if n == 0 else {}))
+                    [values[i] for i in live],
+                    [runs.child(i, f"seq:step:{n + 1}") for i in live],
+                    return_exceptions=return_exceptions,
+                    **(kwargs if n == 0 else {}),
+                )
                 _collect(live, outputs, values, errors)
         except BaseException as exc:
             await runs.afail(exc)
@@ -153,7 +168,9 @@ class RunnableSequence(Runnable[Any, Any]):
                 await aclose()
 
 
-def _collect(live: list[int], outputs: list[Any], values: dict[int, Any], errors: dict[int, BaseException]) -> None:
+def _collect(
+    live: list[int], outputs: list[Any], values: dict[int, Any], errors: dict[int, BaseException]
+) -> None:
     for i, output in zip(live, outputs, strict=True):
         if isinstance(output, Exception):
             errors[i] = output

@@ -19,7 +19,35 @@ __all__ = ["Piece", "Plan", "Scenario", "ScenarioError", "ToolCallSpec", "plan"]
 
 _MAX_SECONDS = 3600.0
 _MAX_CHUNKS = 100_000
-_VOCABULARY = ["the", "stream", "of", "tokens", "arrives", "chunk", "by", "chunk", "while", "the", "model", "thinks", "about", "latency", "and", "every", "gap", "between", "chunks", "tells", "a", "story", "about", "queues", "batching", "and", "networks"]
+_VOCABULARY = [
+    "the",
+    "stream",
+    "of",
+    "tokens",
+    "arrives",
+    "chunk",
+    "by",
+    "chunk",
+    "while",
+    "the",
+    "model",
+    "thinks",
+    "about",
+    "latency",
+    "and",
+    "every",
+    "gap",
+    "between",
+    "chunks",
+    "tells",
+    "a",
+    "story",
+    "about",
+    "queues",
+    "batching",
+    "and",
+    "networks",
+]
 
 _FIELDS = frozenset(
     {

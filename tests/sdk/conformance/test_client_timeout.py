@@ -34,8 +34,9 @@ def _openai(base_url: str) -> Iterator[Any]:
     client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0, timeout=READ_TIMEOUT)
     instrument_openai(client)
     try:
-        yield from client.chat.completions.create(model="stalls", messages=[{"role": "user", "content": "hi"}],
-                                                  stream=True)
+        yield from client.chat.completions.create(
+            model="stalls", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
     finally:
         client.close()
 

@@ -162,7 +162,8 @@ def threads(subject: Any, tracer: Any) -> Run:
     with tracer.start_as_current_span("app") as parent:
         run.parents = {BASIC: _span_id(parent), OTHER: _span_id(parent)}
         workers = [
-            threading.Thread(target=contextvars.copy_context().run, args=(consume, model)) for model in (BASIC, OTHER)
+            threading.Thread(target=contextvars.copy_context().run, args=(consume, model))
+            for model in (BASIC, OTHER)
         ]
         for w in workers:
             w.start()
@@ -418,12 +419,17 @@ def test_stream_lifecycle(
         content = [_attrs(c) for c in chunks if _attrs(c)["streamscope.chunk.kind"] == "content"]
         assert "".join(c["streamscope.chunk.content"] for c in content) == received
         if chunks:
-            assert _attrs(chunks[0])["streamscope.chunk.kind"] != "content", "the role-only delta is not content"
+            assert _attrs(chunks[0])["streamscope.chunk.kind"] != "content", (
+                "the role-only delta is not content"
+            )
         if content:
             assert attrs["streamscope.stream.time_to_first_token"] == pytest.approx(
                 content[0]["streamscope.chunk.offset"]
             )
-            assert attrs["streamscope.stream.time_to_first_token"] > attrs["streamscope.stream.time_to_first_chunk"]
+            assert (
+                attrs["streamscope.stream.time_to_first_token"]
+                > attrs["streamscope.stream.time_to_first_chunk"]
+            )
         else:
             assert "streamscope.stream.time_to_first_token" not in attrs
         if case.outcome == "completed":

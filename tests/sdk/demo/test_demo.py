@@ -31,7 +31,7 @@ def test_the_plan_is_reproducible_from_the_seed() -> None:
 def test_every_scene_appears_in_every_round_of_the_deck() -> None:
     plan = list(itertools.islice(arrivals(3, 2.0), ROUND * 5))
     for r in range(5):
-        names = Counter(a.scene for a in plan[r * ROUND:(r + 1) * ROUND])
+        names = Counter(a.scene for a in plan[r * ROUND : (r + 1) * ROUND])
         assert names == {name: count for name, (_fn, count) in SCENES.items()}
 
 
@@ -48,8 +48,9 @@ def test_arrivals_follow_the_rate_and_spread_over_models_and_users() -> None:
 def test_a_demo_run_sends_every_kind_of_stream() -> None:
     """A short real run: the built-in fake LLM server, the real openai client, OTLP/HTTP to a real receiver."""
     with Receiver() as receiver:
-        stats = asyncio.run(run_demo(DemoConfig(endpoint=receiver.url, rate=8, duration=ROUND / 8 + 1, seed=5,
-                                                grace=15)))
+        stats = asyncio.run(
+            run_demo(DemoConfig(endpoint=receiver.url, rate=8, duration=ROUND / 8 + 1, seed=5, grace=15))
+        )
         llm_spans = [s for s in receiver.spans if s.name.startswith("chat ")]
         outcomes = Counter(attrs(s)["streamscope.stream.outcome"] for s in llm_spans)
         names = {s.name for s in receiver.spans}
@@ -62,7 +63,9 @@ def test_a_demo_run_sends_every_kind_of_stream() -> None:
     assert {"POST /chat", "POST /agent", "POST /extract", "POST /complete"} <= names
     assert {"execute_tool search_docs", "execute_tool calculator"} <= names
     assert any(n.startswith("invoke_agent") for n in names)
-    assert any(attrs(s).get("streamscope.stream.stall_count") for s in llm_spans)  # every round of the deck has a stalled stream
+    assert any(
+        attrs(s).get("streamscope.stream.stall_count") for s in llm_spans
+    )  # every round of the deck has a stalled stream
     first = attrs(llm_spans[0])
     assert first["session.id"].startswith("session-") and first["user.id"].startswith("user-")
     assert len({attrs(s)["gen_ai.request.model"] for s in llm_spans}) >= 3
@@ -79,9 +82,22 @@ def _dead_port() -> int:
 def test_the_demo_command_runs_with_no_collector_listening() -> None:
     """A collector that is down costs the app nothing visible: the demo runs and exits 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "streamscope", "demo", "--endpoint", f"http://127.0.0.1:{_dead_port()}",
-         "--duration", "3", "--rate", "5", "--no-progress"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "streamscope",
+            "demo",
+            "--endpoint",
+            f"http://127.0.0.1:{_dead_port()}",
+            "--duration",
+            "3",
+            "--rate",
+            "5",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "demo: finished: requests" in result.stdout
@@ -91,8 +107,9 @@ def test_the_demo_command_runs_with_no_collector_listening() -> None:
 
 @pytest.mark.parametrize("flag,value", [("--rate", "-1"), ("--duration", "soon"), ("--concurrency", "0")])
 def test_bad_flags_get_a_one_line_error(flag: str, value: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "streamscope", "demo", flag, value],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "streamscope", "demo", flag, value], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert f"Invalid value for '{flag}'" in result.stderr
     assert "Traceback" not in result.stderr

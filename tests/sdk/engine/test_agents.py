@@ -101,7 +101,9 @@ class ScriptedToolModel(BaseChatModel):
                 {"name": None, "args": json.dumps(call["args"]), "id": None, "index": index}]))  # fmt: skip
         return out
 
-    def _stream(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[Any]:
+    def _stream(
+        self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[Any]:
         for chunk in self._chunks(messages):
             yield ChatGenerationChunk(chunk)
 
@@ -186,7 +188,9 @@ def react_executor(llm: Any, tools: list[Any], **kwargs: Any) -> AgentExecutor:
 
 def tool_turns() -> list[AIMessage]:
     return [
-        AIMessage("", tool_calls=[{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_a", "type": "tool_call"}]),
+        AIMessage(
+            "", tool_calls=[{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_a", "type": "tool_call"}]
+        ),
         AIMessage("The sum is 42."),
     ]
 
@@ -204,7 +208,9 @@ def test_briefs_react_example_streams_actions_steps_output(capsys: pytest.Captur
     printed = capsys.readouterr().out.splitlines()
     assert [line.split("'")[1] for line in printed] == ["actions", "steps", "output"]
 
-    chunks = list(react_executor(react_llm(*SEARCH_THEN_ANSWER), [search]).stream("Find information about LangChain"))
+    chunks = list(
+        react_executor(react_llm(*SEARCH_THEN_ANSWER), [search]).stream("Find information about LangChain")
+    )
     action = AgentAction("search", "LangChain", SEARCH_THEN_ANSWER[0])
     observation = "LangChain is a framework for LLM apps (searched 'LangChain')"
     assert chunks[0] == {"actions": [action], "messages": [AIMessage(SEARCH_THEN_ANSWER[0])]}
@@ -228,7 +234,8 @@ def test_react_scratchpad_reaches_the_second_prompt() -> None:
     assert result["input"] == "Find information about LangChain"
     assert "search: Search the web for a query." in prompts[0] and "Use one of [search]." in prompts[0]
     assert prompts[1].endswith(
-        SEARCH_THEN_ANSWER[0] + "\nObservation: LangChain is a framework for LLM apps (searched 'LangChain')\nThought: "
+        SEARCH_THEN_ANSWER[0]
+        + "\nObservation: LangChain is a framework for LLM apps (searched 'LangChain')\nThought: "
     )
 
 
@@ -244,7 +251,9 @@ def test_react_callbacks_follow_langchains_order() -> None:
     assert tokens == "".join(SEARCH_THEN_ANSWER)  # every character streamed through on_llm_new_token
     tool_start = next(kw for k, _, kw in rec.events if k == "tool_start")
     assert tool_start["inputs"] is None and tool_start["name"] == "search"
-    executor_run = next(kw["run_id"] for k, p, kw in rec.events if k == "chain_start" and p == "AgentExecutor")
+    executor_run = next(
+        kw["run_id"] for k, p, kw in rec.events if k == "chain_start" and p == "AgentExecutor"
+    )
     action_kw = next(kw for k, _, kw in rec.events if k == "agent_action")
     assert action_kw["run_id"] == executor_run
 
@@ -337,7 +346,9 @@ def test_tool_calling_agent_streams_actions_steps_output() -> None:
 
 def test_tool_calling_agent_callbacks_and_tool_call_id() -> None:
     rec = Recorder()
-    list(tools_executor(ScriptedToolModel(tool_turns()), [add]).stream({"input": "2+40"}, {"callbacks": [rec]}))
+    list(
+        tools_executor(ScriptedToolModel(tool_turns()), [add]).stream({"input": "2+40"}, {"callbacks": [rec]})
+    )
     assert rec.outline() == [
         "executor_start", "llm_start", "tokens", "llm_end", "agent_action", "tool_start", "tool_end",
         "llm_start", "tokens", "llm_end", "agent_finish", "executor_end:completed",
@@ -350,7 +361,9 @@ def test_tool_calling_agent_callbacks_and_tool_call_id() -> None:
 
 def test_tool_calling_agent_astream_with_a_raising_tool() -> None:
     turns = [
-        AIMessage("", tool_calls=[{"name": "flaky", "args": {"query": "x"}, "id": "c1", "type": "tool_call"}]),
+        AIMessage(
+            "", tool_calls=[{"name": "flaky", "args": {"query": "x"}, "id": "c1", "type": "tool_call"}]
+        ),
         AIMessage("Sorry, the service is down."),
     ]
 
@@ -365,7 +378,11 @@ def test_tool_calling_agent_astream_with_a_raising_tool() -> None:
 
 
 def test_tool_calling_agent_async_error_propagates() -> None:
-    turns = [AIMessage("", tool_calls=[{"name": "broken", "args": {"query": "x"}, "id": "c1", "type": "tool_call"}])]
+    turns = [
+        AIMessage(
+            "", tool_calls=[{"name": "broken", "args": {"query": "x"}, "id": "c1", "type": "tool_call"}]
+        )
+    ]
 
     async def run() -> None:
         async for _ in tools_executor(ScriptedToolModel(turns), [broken]).astream({"input": "x"}):
@@ -377,10 +394,13 @@ def test_tool_calling_agent_async_error_propagates() -> None:
 
 def test_parallel_tool_calls_yield_all_actions_then_all_steps() -> None:
     turns = [
-        AIMessage("", tool_calls=[
-            {"name": "add", "args": {"a": 1, "b": 1}, "id": "c1", "type": "tool_call"},
-            {"name": "add", "args": {"a": 2, "b": 2}, "id": "c2", "type": "tool_call"},
-        ]),
+        AIMessage(
+            "",
+            tool_calls=[
+                {"name": "add", "args": {"a": 1, "b": 1}, "id": "c1", "type": "tool_call"},
+                {"name": "add", "args": {"a": 2, "b": 2}, "id": "c2", "type": "tool_call"},
+            ],
+        ),
         AIMessage("2 and 4"),
     ]
     model = ScriptedToolModel(turns)

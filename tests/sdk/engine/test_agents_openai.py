@@ -56,7 +56,9 @@ TOOLS = [
 BROKEN = [{"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}, "id": "call_w"}]}]
 
 REACT_PROMPT = PromptTemplate.from_template("Q: {input}\nTools:\n{tools}\n[{tool_names}]\n{agent_scratchpad}")
-TOOLS_PROMPT = ChatPromptTemplate.from_messages([("human", "{input}"), MessagesPlaceholder("agent_scratchpad")])
+TOOLS_PROMPT = ChatPromptTemplate.from_messages(
+    [("human", "{input}"), MessagesPlaceholder("agent_scratchpad")]
+)
 
 
 @pytest.fixture
@@ -121,7 +123,10 @@ def test_tool_calling_agent_over_http_async(server: FakeLLMServer) -> None:
     assert handler.tool_runs[0]["tool_call_id"] == "call_add"
     first, second = server.received
     assert first["tools"][0]["function"]["name"] == "add"
-    assert second["messages"][-2]["tool_calls"][0]["function"] == {"name": "add", "arguments": json.dumps({"a": 2, "b": 40})}
+    assert second["messages"][-2]["tool_calls"][0]["function"] == {
+        "name": "add",
+        "arguments": json.dumps({"a": 2, "b": 40}),
+    }
     assert second["messages"][-1] == {"role": "tool", "content": "42", "tool_call_id": "call_add"}
 
 
@@ -147,7 +152,9 @@ def test_a_tool_that_raises_over_http(server: FakeLLMServer, mode: str) -> None:
             seen.append(next(iter(chunk)))
 
     with llm(server, "broken") as chat:
-        executor = AgentExecutor(agent=create_tool_calling_agent(chat, [weather], TOOLS_PROMPT), tools=[weather])
+        executor = AgentExecutor(
+            agent=create_tool_calling_agent(chat, [weather], TOOLS_PROMPT), tools=[weather]
+        )
         with pytest.raises(ToolDown, match="weather service unreachable for Oslo"):
             if mode == "sync":
                 for chunk in executor.stream({"input": "weather in Oslo?"}):

@@ -189,7 +189,9 @@ def test_ignore_flags_skip_callbacks() -> None:
         def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
             seen.append("model")
 
-    (RunnableLambda(lambda x: x) | FakeListChatModel(responses=["x"])).invoke("q", {"callbacks": [NoChains()]})
+    (RunnableLambda(lambda x: x) | FakeListChatModel(responses=["x"])).invoke(
+        "q", {"callbacks": [NoChains()]}
+    )
     assert seen == ["model"]
 
 
@@ -210,21 +212,30 @@ def test_model_metadata_and_invocation_params(rec: Any) -> None:
     list(model.stream("hi", {"callbacks": [rec], "metadata": {"user": "u"}}, temperature=0.2))
     _, kwargs = rec.of("chat_model_start")[0]
     meta = kwargs["metadata"]
-    assert meta["ls_provider"] == "fake" and meta["ls_model_name"] == "m-1" and meta["ls_model_type"] == "chat"
+    assert (
+        meta["ls_provider"] == "fake" and meta["ls_model_name"] == "m-1" and meta["ls_model_type"] == "chat"
+    )
     assert meta["user"] == "u" and meta["ls_temperature"] == 0.2
     params = kwargs["invocation_params"]
     assert params["model"] == "m-1" and params["stream"] is True and params["temperature"] == 0.2
 
 
 def test_every_chunk_reaches_on_llm_new_token_including_empty(rec: Any) -> None:
-    model = FakeStreamingChatModel(chunks=["", "hi"], tool_calls=[{"name": "f", "args": {"a": 1}}],
-                                   usage={"input_tokens": 3, "output_tokens": 4})
+    model = FakeStreamingChatModel(
+        chunks=["", "hi"],
+        tool_calls=[{"name": "f", "args": {"a": 1}}],
+        usage={"input_tokens": 3, "output_tokens": 4},
+    )
     chunks = list(model.stream("q", {"callbacks": [rec]}))
     tokens = rec.of("new_token")
     assert len(tokens) == len(chunks) == 5
     assert [t for t, _ in tokens] == ["", "hi", "", "", ""]
     assert tokens[2][1]["chunk"].message.tool_call_chunks[0]["name"] == "f"
-    assert tokens[-1][1]["chunk"].message.usage_metadata == {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}
+    assert tokens[-1][1]["chunk"].message.usage_metadata == {
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "total_tokens": 7,
+    }
 
 
 def test_custom_events_go_to_the_enclosing_run(rec: Any) -> None:
@@ -233,7 +244,7 @@ def test_custom_events_go_to_the_enclosing_run(rec: Any) -> None:
         return x
 
     RunnableLambda(step).invoke(1, {"callbacks": [rec]})
-    (payload, kwargs), = rec.of("custom_event")
+    ((payload, kwargs),) = rec.of("custom_event")
     assert payload == ("progress", {"pct": 50})
     assert kwargs["run_id"] == rec.of("chain_start")[0][1]["run_id"]
     with pytest.raises(RuntimeError, match="inside a run"):
@@ -272,7 +283,9 @@ def test_async_handler_works_on_both_paths() -> None:
 
 
 def test_streaming_stdout_handler_prints_tokens(capsys: pytest.CaptureFixture[str]) -> None:
-    chat = FakeListChatModel(responses=["hello"], streaming=True, callbacks=[StreamingStdOutCallbackHandler()])
+    chat = FakeListChatModel(
+        responses=["hello"], streaming=True, callbacks=[StreamingStdOutCallbackHandler()]
+    )
     chat.invoke("hi")  # streaming=True: invoke streams internally, so tokens reach the handler
     assert capsys.readouterr().out == "hello"
 

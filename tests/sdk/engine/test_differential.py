@@ -25,7 +25,8 @@ SCENARIOS = Path(__file__).resolve().parent / "differential" / "scenarios.py"
 VENV = ROOT / ".bench-venvs" / f"langchain-core-{REFERENCE}"
 NAMES = sorted(
     line.split("def scenario_")[1].split("(")[0]
-    for line in SCENARIOS.read_text().splitlines() if line.startswith("def scenario_")
+    for line in SCENARIOS.read_text().splitlines()
+    if line.startswith("def scenario_")
 )
 
 
@@ -40,15 +41,20 @@ def reference_python() -> str:
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return str(python)
     venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", f"langchain-core=={REFERENCE}"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"langchain-core=={REFERENCE}"],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"langchain-core {REFERENCE} could not be installed: {done.stderr[-500:]}")
     return str(python)
 
 
 def run(python: str, impl: str) -> dict[str, Any]:
-    done = subprocess.run([python, str(SCENARIOS), impl], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [python, str(SCENARIOS), impl], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -24,10 +24,18 @@ from streamscope.engine import (
 )
 
 EXPECTED_ORDER = [
-    "chain_start", "chain_start", "chain_end",  # sequence, prompt (blocks), prompt done
-    "chat_model_start", "new_token",  # the model's first token ...
+    "chain_start",
+    "chain_start",
+    "chain_end",  # sequence, prompt (blocks), prompt done
+    "chat_model_start",
+    "new_token",  # the model's first token ...
     "chain_start",  # ... and only then the parser starts
-    "new_token", "new_token", "new_token", "llm_end", "chain_end", "chain_end",
+    "new_token",
+    "new_token",
+    "new_token",
+    "llm_end",
+    "chain_end",
+    "chain_end",
 ]
 
 
@@ -104,7 +112,10 @@ def test_error_mid_stream_async(rec: Any) -> None:
 
     assert asyncio.run(run()) == ["a", "b"]
     assert rec.names()[-3:] == ["llm_error", "chain_error", "chain_error"]
-    assert {v[0] for v in assert_each_run_ended_once(rec).values()} >= {"llm_error:error", "chain_error:error"}
+    assert {v[0] for v in assert_each_run_ended_once(rec).values()} >= {
+        "llm_error:error",
+        "chain_error:error",
+    }
 
 
 def test_error_in_lambda_records_error_and_reraises_original(rec: Any) -> None:
@@ -139,7 +150,10 @@ def test_sync_break_abandons_without_draining_upstream(rec: Any) -> None:
     assert pulled == [0]  # nothing after the abandonment point was produced
     ends = assert_each_run_ended_once(rec)
     assert sorted(v[0] for v in ends.values()) == [
-        "chain_end:abandoned", "chain_end:abandoned", "chain_end:completed", "llm_end:abandoned",
+        "chain_end:abandoned",
+        "chain_end:abandoned",
+        "chain_end:completed",
+        "llm_end:abandoned",
     ]
     assert rec.names()[-3:] == ["llm_end", "chain_end", "chain_end"]  # inner runs end before outer ones
     assert rec.of("llm_end")[0][0].generations[0][0].message.content == "a"  # partial output kept
@@ -163,7 +177,10 @@ def test_async_aclose_is_abandonment(rec: Any) -> None:
     asyncio.run(run())
     ends = assert_each_run_ended_once(rec)
     assert sorted(v[0] for v in ends.values()) == [
-        "chain_end:abandoned", "chain_end:abandoned", "chain_end:completed", "llm_end:abandoned",
+        "chain_end:abandoned",
+        "chain_end:abandoned",
+        "chain_end:completed",
+        "llm_end:abandoned",
     ]
 
 
@@ -184,7 +201,10 @@ def test_task_cancellation_is_cancelled(rec: Any) -> None:
     asyncio.run(run())
     ends = assert_each_run_ended_once(rec)
     assert sorted(v[0] for v in ends.values()) == [
-        "chain_end:completed", "chain_error:cancelled", "chain_error:cancelled", "llm_error:cancelled",
+        "chain_end:completed",
+        "chain_error:cancelled",
+        "chain_error:cancelled",
+        "llm_error:cancelled",
     ]
     error, kwargs = rec.of("llm_error")[0]
     assert isinstance(error, asyncio.CancelledError)

@@ -21,7 +21,9 @@ from streamscope.engine import (
 )
 
 
-def events(runnable: Runnable[Any, Any], value: Any, config: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
+def events(
+    runnable: Runnable[Any, Any], value: Any, config: Any = None, **kwargs: Any
+) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         return [e async for e in runnable.astream_events(value, config, version="v2", **kwargs)]
 
@@ -57,10 +59,17 @@ def test_three_lambdas_lazy_order() -> None:
     evts = events(seq, 1)
     assert [(e["event"], e["name"]) for e in evts] == [
         ("on_chain_start", "RunnableSequence"),
-        ("on_chain_start", "a"), ("on_chain_stream", "a"),
-        ("on_chain_start", "b"), ("on_chain_end", "a"), ("on_chain_stream", "b"),
-        ("on_chain_start", "c"), ("on_chain_end", "b"), ("on_chain_stream", "c"),
-        ("on_chain_stream", "RunnableSequence"), ("on_chain_end", "c"), ("on_chain_end", "RunnableSequence"),
+        ("on_chain_start", "a"),
+        ("on_chain_stream", "a"),
+        ("on_chain_start", "b"),
+        ("on_chain_end", "a"),
+        ("on_chain_stream", "b"),
+        ("on_chain_start", "c"),
+        ("on_chain_end", "b"),
+        ("on_chain_stream", "c"),
+        ("on_chain_stream", "RunnableSequence"),
+        ("on_chain_end", "c"),
+        ("on_chain_end", "RunnableSequence"),
     ]
     by = {(e["event"], e["name"]): e for e in evts}
     assert by[("on_chain_start", "b")]["data"] == {}  # deferred input
@@ -78,18 +87,29 @@ def test_prompt_model_parser_events() -> None:
     evts = events(chain, {"q": "hi"}, {"tags": ["t1"], "metadata": {"user": "u1"}})
     assert short(evts) == [
         ("on_chain_start", "RunnableSequence"),
-        ("on_prompt_start", "ChatPromptTemplate"), ("on_prompt_end", "ChatPromptTemplate"),
-        ("on_chat_model_start", "FakeListChatModel"), ("on_chat_model_stream", "FakeListChatModel"),
-        ("on_parser_start", "StrOutputParser"), ("on_parser_stream", "StrOutputParser"),
+        ("on_prompt_start", "ChatPromptTemplate"),
+        ("on_prompt_end", "ChatPromptTemplate"),
+        ("on_chat_model_start", "FakeListChatModel"),
+        ("on_chat_model_stream", "FakeListChatModel"),
+        ("on_parser_start", "StrOutputParser"),
+        ("on_parser_stream", "StrOutputParser"),
         ("on_chain_stream", "RunnableSequence"),
-        ("on_chat_model_stream", "FakeListChatModel"), ("on_parser_stream", "StrOutputParser"),
+        ("on_chat_model_stream", "FakeListChatModel"),
+        ("on_parser_stream", "StrOutputParser"),
         ("on_chain_stream", "RunnableSequence"),
-        ("on_chat_model_end", "FakeListChatModel"), ("on_parser_end", "StrOutputParser"),
+        ("on_chat_model_end", "FakeListChatModel"),
+        ("on_parser_end", "StrOutputParser"),
         ("on_chain_end", "RunnableSequence"),
     ]
     start = evts[3]
-    assert [type(m).__name__ for m in start["data"]["input"]["messages"][0]] == ["SystemMessage", "HumanMessage"]
-    assert start["metadata"]["ls_provider"] == "fakelistchatmodel" and start["metadata"]["ls_model_type"] == "chat"
+    assert [type(m).__name__ for m in start["data"]["input"]["messages"][0]] == [
+        "SystemMessage",
+        "HumanMessage",
+    ]
+    assert (
+        start["metadata"]["ls_provider"] == "fakelistchatmodel"
+        and start["metadata"]["ls_model_type"] == "chat"
+    )
     assert start["metadata"]["user"] == "u1" and start["tags"] == ["t1", "seq:step:2"]
     assert isinstance(evts[4]["data"]["chunk"], AIMessageChunk)
     end = evts[11]["data"]
@@ -120,7 +140,10 @@ def test_custom_event_appears_with_enclosing_run() -> None:
 def test_filters() -> None:
     chain = FakeListChatModel(responses=["ab"]) | StrOutputParser().with_config(tags=["keep"])
     assert {e["event"] for e in events(chain, "q", include_types=["chat_model"])} == {
-        "on_chat_model_start", "on_chat_model_stream", "on_chat_model_end"}
+        "on_chat_model_start",
+        "on_chat_model_stream",
+        "on_chat_model_end",
+    }
     assert {e["name"] for e in events(chain, "q", include_tags=["keep"])} == {"StrOutputParser"}
     names = {e["name"] for e in events(chain, "q", exclude_names=["StrOutputParser"])}
     assert names == {"RunnableSequence", "FakeListChatModel"}

@@ -48,14 +48,23 @@ def test_every_runnable_and_parser_class_can_be_subscripted() -> None:
 
 
 def test_message_prompt_templates_and_placeholders_format_as_langchain() -> None:
-    prompt = ChatPromptTemplate.from_messages([
-        SystemMessagePromptTemplate.from_template("be {style}"), MessagesPlaceholder("history"),
-        HumanMessagePromptTemplate.from_template("{q}"), AIMessagePromptTemplate.from_template("ok {q}"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            SystemMessagePromptTemplate.from_template("be {style}"),
+            MessagesPlaceholder("history"),
+            HumanMessagePromptTemplate.from_template("{q}"),
+            AIMessagePromptTemplate.from_template("ok {q}"),
+        ]
+    )
     assert sorted(prompt.input_variables) == ["history", "q", "style"]
     value = prompt.invoke({"style": "brief", "history": [("human", "hi"), ("ai", "yo")], "q": "why"})
     assert [(m.type, m.content) for m in value.to_messages()] == [
-        ("system", "be brief"), ("human", "hi"), ("ai", "yo"), ("human", "why"), ("ai", "ok why")]
+        ("system", "be brief"),
+        ("human", "hi"),
+        ("ai", "yo"),
+        ("human", "why"),
+        ("ai", "ok why"),
+    ]
     last = MessagesPlaceholder("h", n_messages=1).format_messages(h=[("human", "a"), ("ai", "b")])
     assert [m.content for m in last] == ["b"]
 
@@ -69,15 +78,19 @@ def test_chain_decorator_names_the_runnable_after_the_function() -> None:
 
 
 def branch() -> RunnableBranch:
-    return RunnableBranch((lambda x: x > 10, lambda x: "big"), (lambda x: x > 5, lambda x: "mid"),
-                          lambda x: "small")
+    return RunnableBranch(
+        (lambda x: x > 10, lambda x: "big"), (lambda x: x > 5, lambda x: "mid"), lambda x: "small"
+    )
 
 
 def test_runnable_branch_tags_conditions_and_the_chosen_branch(rec: Recorder) -> None:
     assert branch().invoke(7, {"callbacks": [rec]}) == "mid"
     assert [(k["name"], k["tags"]) for _, k in rec.of("chain_start")] == [
-        ("RunnableBranch", []), ("RunnableLambda", ["condition:1"]), ("RunnableLambda", ["condition:2"]),
-        ("RunnableLambda", ["branch:2"])]
+        ("RunnableBranch", []),
+        ("RunnableLambda", ["condition:1"]),
+        ("RunnableLambda", ["condition:2"]),
+        ("RunnableLambda", ["branch:2"]),
+    ]
 
 
 def test_runnable_branch_streams_and_runs_async(rec: Recorder) -> None:
@@ -90,19 +103,31 @@ USAGE = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3, "output_token
 
 
 def answers() -> list[AIMessage]:
-    return [AIMessage("hello big world", id="m1", response_metadata={"model_name": "m1"}, usage_metadata=USAGE),
-            AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": '{"a": 1, "b": 2}'}})]
+    return [
+        AIMessage("hello big world", id="m1", response_metadata={"model_name": "m1"}, usage_metadata=USAGE),
+        AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": '{"a": 1, "b": 2}'}}),
+    ]
 
 
 def test_generic_fake_streams_words_and_whitespace_then_additional_kwargs(rec: Recorder) -> None:
     model = GenericFakeChatModel(messages=iter(answers()))
     chunks = list(model.stream("x", {"callbacks": [rec]}))
     assert [(c.content, c.chunk_position) for c in chunks] == [
-        ("hello", None), (" ", None), ("big", None), (" ", None), ("world", "last")]
+        ("hello", None),
+        (" ", None),
+        ("big", None),
+        (" ", None),
+        ("world", "last"),
+    ]
     assert [t for t, _ in rec.of("new_token")] == ["hello", " ", "big", " ", "world"]
     calls = [c.additional_kwargs for c in model.stream("x")]
-    assert calls == [{"function_call": {"name": "f"}}, {"function_call": {"arguments": '{"a": 1'}},
-                     {"function_call": {"arguments": ","}}, {"function_call": {"arguments": ' "b": 2}'}}, {}]
+    assert calls == [
+        {"function_call": {"name": "f"}},
+        {"function_call": {"arguments": '{"a": 1'}},
+        {"function_call": {"arguments": ","}},
+        {"function_call": {"arguments": ' "b": 2}'}},
+        {},
+    ]
 
 
 def test_usage_metadata_callback_sums_usage_per_model_inside_its_block() -> None:
@@ -110,8 +135,14 @@ def test_usage_metadata_callback_sums_usage_per_model_inside_its_block() -> None
         GenericFakeChatModel(messages=iter(answers())).invoke("x")
         asyncio.run(GenericFakeChatModel(messages=iter(answers())).ainvoke("y"))
     GenericFakeChatModel(messages=iter(answers())).invoke("outside")
-    assert cb.usage_metadata == {"m1": {"input_tokens": 2, "output_tokens": 4, "total_tokens": 6,
-                                        "output_token_details": {"reasoning": 2}}}
+    assert cb.usage_metadata == {
+        "m1": {
+            "input_tokens": 2,
+            "output_tokens": 4,
+            "total_tokens": 6,
+            "output_token_details": {"reasoning": 2},
+        }
+    }
     handler = UsageMetadataCallbackHandler()
     GenericFakeChatModel(messages=iter(answers())).invoke("x", {"callbacks": [handler]})
     assert handler.usage_metadata == {"m1": USAGE}
@@ -147,20 +178,29 @@ def test_a_retriever_is_a_retriever_run_with_langchains_metadata() -> None:
 
     chain = retriever() | RunnableLambda(len)
     assert chain.invoke("cats", {"callbacks": [Handler()]}) == 1
-    assert seen == [("start", "cats", "KeywordRetriever", ["seq:step:1", "kb"], "keyword"),
-                    ("end", [Document("cats purr", {"s": 1})])]
+    assert seen == [
+        ("start", "cats", "KeywordRetriever", ["seq:step:1", "kb"], "keyword"),
+        ("end", [Document("cats purr", {"s": 1})]),
+    ]
     assert asyncio.run(retriever().ainvoke("dogs")) == [Document("dogs bark")]
 
 
 def test_retriever_events_in_a_chain() -> None:
     async def run() -> list[Any]:
         chain = retriever() | RunnableLambda(len)
-        return [(e["event"], e["name"], e["data"]) async for e in chain.astream_events("dogs", version="v2")
-                if "retriever" in e["event"]]
+        return [
+            (e["event"], e["name"], e["data"])
+            async for e in chain.astream_events("dogs", version="v2")
+            if "retriever" in e["event"]
+        ]
 
     assert asyncio.run(run()) == [
         ("on_retriever_start", "KeywordRetriever", {"input": {"query": "dogs"}}),
-        ("on_retriever_end", "KeywordRetriever", {"output": [Document("dogs bark")], "input": {"query": "dogs"}}),
+        (
+            "on_retriever_end",
+            "KeywordRetriever",
+            {"output": [Document("dogs bark")], "input": {"query": "dogs"}},
+        ),
     ]
 
 
@@ -170,7 +210,9 @@ def test_a_custom_chat_model_takes_its_declared_fields_as_keywords(rec: Recorder
         temperature: float = 0.0
         prefix: str = ">"
 
-        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        def _generate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> ChatResult:
             return ChatResult([ChatGeneration(AIMessage(self.prefix + messages[-1].content))])
 
     model = EchoChat(prefix="#", temperature=0.5)

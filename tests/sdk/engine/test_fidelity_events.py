@@ -35,13 +35,16 @@ def events(runnable: Runnable[Any, Any], value: Any, **kwargs: Any) -> list[dict
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize(("root", "value", "kind"), [
-    (add, {"a": 1, "b": 2}, "tool"),
-    (ChatPromptTemplate.from_messages([("human", "{x}")]), {"x": "hi"}, "prompt"),
-    (PromptTemplate.from_template("{x}"), {"x": 1}, "prompt"),
-    (StrOutputParser(), "abc", "parser"),
-    (JsonOutputParser(), '{"a": 1}', "parser"),
-])
+@pytest.mark.parametrize(
+    ("root", "value", "kind"),
+    [
+        (add, {"a": 1, "b": 2}, "tool"),
+        (ChatPromptTemplate.from_messages([("human", "{x}")]), {"x": "hi"}, "prompt"),
+        (PromptTemplate.from_template("{x}"), {"x": 1}, "prompt"),
+        (StrOutputParser(), "abc", "parser"),
+        (JsonOutputParser(), '{"a": 1}', "parser"),
+    ],
+)
 def test_a_root_that_only_invokes_sends_start_and_end_only(root: Any, value: Any, kind: str) -> None:
     got = [(e["event"], sorted(e["data"])) for e in events(root, value)]
     assert got == [(f"on_{kind}_start", ["input"]), (f"on_{kind}_end", ["output"])]
@@ -51,7 +54,10 @@ def test_a_run_started_by_stream_defers_its_input_to_its_end(rec: Recorder) -> N
     chain = RunnableLambda(lambda x: x + 1, name="one") | RunnableLambda(lambda x: x * 2, name="two")
     assert list(chain.stream(1, {"callbacks": [rec]})) == [4]
     assert [(k["name"], inputs) for inputs, k in rec.of("chain_start")] == [
-        ("RunnableSequence", {"input": ""}), ("one", {"input": ""}), ("two", {"input": ""})]
+        ("RunnableSequence", {"input": ""}),
+        ("one", {"input": ""}),
+        ("two", {"input": ""}),
+    ]
     assert [k["inputs"] for _, k in rec.of("chain_end")] == [1, 2, 1]
 
 
@@ -60,20 +66,31 @@ def test_a_nested_stream_reports_its_input_at_its_end() -> None:
     outer = RunnableLambda(lambda x: list(inner.stream(x)), name="outer")
     got = [(e["event"], e["name"], e["data"]) for e in events(outer, 2)]
     assert got == [
-        ("on_chain_start", "outer", {"input": 2}), ("on_chain_start", "inner", {}),
-        ("on_chain_stream", "inner", {"chunk": 6}), ("on_chain_end", "inner", {"output": 6, "input": 2}),
-        ("on_chain_stream", "outer", {"chunk": [6]}), ("on_chain_end", "outer", {"output": [6]}),
+        ("on_chain_start", "outer", {"input": 2}),
+        ("on_chain_start", "inner", {}),
+        ("on_chain_stream", "inner", {"chunk": 6}),
+        ("on_chain_end", "inner", {"output": 6, "input": 2}),
+        ("on_chain_stream", "outer", {"chunk": [6]}),
+        ("on_chain_end", "outer", {"output": [6]}),
     ]
 
 
 def test_a_run_id_reused_after_its_run_ended_is_a_new_run() -> None:
     rid = uuid.uuid4()
     inner = RunnableLambda(lambda x: x * 3, name="inner")
-    outer = RunnableLambda(lambda x: [inner.invoke(x, {"run_id": rid}), inner.invoke(x, {"run_id": rid})], name="dup")
+    outer = RunnableLambda(
+        lambda x: [inner.invoke(x, {"run_id": rid}), inner.invoke(x, {"run_id": rid})], name="dup"
+    )
     got = [(e["event"], e["name"]) for e in events(outer, 2)]
-    assert got == [("on_chain_start", "dup"), ("on_chain_start", "inner"), ("on_chain_end", "inner"),
-                   ("on_chain_start", "inner"), ("on_chain_end", "inner"), ("on_chain_stream", "dup"),
-                   ("on_chain_end", "dup")]
+    assert got == [
+        ("on_chain_start", "dup"),
+        ("on_chain_start", "inner"),
+        ("on_chain_end", "inner"),
+        ("on_chain_start", "inner"),
+        ("on_chain_end", "inner"),
+        ("on_chain_stream", "dup"),
+        ("on_chain_end", "dup"),
+    ]
 
 
 def test_the_run_log_patches_only_what_changed_in_a_structured_output() -> None:

@@ -39,7 +39,9 @@ class Upper(LLM):
     def _call(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> str:
         return prompt.upper()
 
-    def _stream(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[GenerationChunk]:
+    def _stream(
+        self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[GenerationChunk]:
         for char in prompt.upper():
             yield GenerationChunk(char)
 
@@ -53,8 +55,12 @@ def test_an_llm_run_reports_start_and_end_with_its_provider() -> None:
 def test_a_streaming_llm_reports_each_generation_chunk() -> None:
     seen = Seen()
     assert list(Upper().stream("ab", {"callbacks": [seen]})) == ["A", "B"]
-    assert seen.events == [("start", ["ab"], "upper", "llm"), ("token", "A", "GenerationChunk"),
-                           ("token", "B", "GenerationChunk"), ("end", [["AB"]])]
+    assert seen.events == [
+        ("start", ["ab"], "upper", "llm"),
+        ("token", "A", "GenerationChunk"),
+        ("token", "B", "GenerationChunk"),
+        ("end", [["AB"]]),
+    ]
     assert asyncio.run(_collect(Upper().astream("cd"))) == ["C", "D"]
 
 
@@ -72,14 +78,27 @@ def test_fake_streaming_list_llm_invokes_then_yields_characters() -> None:
 
 
 def test_a_prompt_value_becomes_the_prompt_string_and_events_match_langchain() -> None:
-    chain = PromptTemplate.from_template("say {x}") | FakeStreamingListLLM(responses=["ab"]) | StrOutputParser()
+    chain = (
+        PromptTemplate.from_template("say {x}") | FakeStreamingListLLM(responses=["ab"]) | StrOutputParser()
+    )
 
     async def run() -> list[Any]:
-        return [(e["event"], e["data"]) async for e in chain.astream_events({"x": 1}, version="v2")
-                if e["event"].startswith("on_llm")]
+        return [
+            (e["event"], e["data"])
+            async for e in chain.astream_events({"x": 1}, version="v2")
+            if e["event"].startswith("on_llm")
+        ]
 
     assert asyncio.run(run()) == [
         ("on_llm_start", {"input": {"prompts": ["say 1"]}}),
-        ("on_llm_end", {"output": {"generations": [[{"text": "ab", "generation_info": None, "type": "Generation"}]],
-                                   "llm_output": None}, "input": {"prompts": ["say 1"]}}),
+        (
+            "on_llm_end",
+            {
+                "output": {
+                    "generations": [[{"text": "ab", "generation_info": None, "type": "Generation"}]],
+                    "llm_output": None,
+                },
+                "input": {"prompts": ["say 1"]},
+            },
+        ),
     ]

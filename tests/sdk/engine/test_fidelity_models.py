@@ -24,21 +24,27 @@ from streamscope.engine import (
 class AsyncOnly(BaseChatModel):
     """Implements only ``_astream`` (and a ``_generate`` that must not be reached when streaming)."""
 
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         raise NotImplementedError("no _generate")
 
-    async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _astream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
         for text in ("a", "b"):
             yield ChatGenerationChunk(AIMessageChunk(text))
 
 
 class MyChat(BaseChatModel):
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         return ChatResult([ChatGeneration(AIMessage("hey"))])
 
-    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
         for text in ("a", "b"):
             yield ChatGenerationChunk(AIMessageChunk(text))
 
@@ -60,42 +66,70 @@ def test_a_model_with_only_astream_falls_back_to_generate_on_the_sync_path() -> 
 
 # -- item 2: usage details are summed; malformed usage raises -----------------------------------------------
 def test_usage_details_are_summed_when_chunks_fold() -> None:
-    left = AIMessageChunk("", usage_metadata={"input_tokens": 5, "output_tokens": 0, "total_tokens": 5,
-                                              "input_token_details": {"cache_read": 3}})
-    right = AIMessageChunk("", usage_metadata={"input_tokens": 0, "output_tokens": 10, "total_tokens": 10,
-                                               "input_token_details": {"cache_read": 1},
-                                               "output_token_details": {"reasoning": 4}})
+    left = AIMessageChunk(
+        "",
+        usage_metadata={
+            "input_tokens": 5,
+            "output_tokens": 0,
+            "total_tokens": 5,
+            "input_token_details": {"cache_read": 3},
+        },
+    )
+    right = AIMessageChunk(
+        "",
+        usage_metadata={
+            "input_tokens": 0,
+            "output_tokens": 10,
+            "total_tokens": 10,
+            "input_token_details": {"cache_read": 1},
+            "output_token_details": {"reasoning": 4},
+        },
+    )
     assert (left + right).usage_metadata == {
-        "input_tokens": 5, "output_tokens": 10, "total_tokens": 15,
-        "input_token_details": {"cache_read": 4}, "output_token_details": {"reasoning": 4},
+        "input_tokens": 5,
+        "output_tokens": 10,
+        "total_tokens": 15,
+        "input_token_details": {"cache_read": 4},
+        "output_token_details": {"reasoning": 4},
     }
 
 
 def test_usage_with_an_unknown_value_type_raises() -> None:
     left = AIMessageChunk("", usage_metadata={"input_tokens": 1, "output_tokens": 0, "total_tokens": 1})
-    bad = AIMessageChunk("", usage_metadata={"input_tokens": 1, "output_tokens": 0, "total_tokens": 1, "x": 1.5})
+    bad = AIMessageChunk(
+        "", usage_metadata={"input_tokens": 1, "output_tokens": 0, "total_tokens": 1, "x": 1.5}
+    )
     with pytest.raises(ValueError, match="Unknown value types"):
         _ = left + bad
 
 
 # -- item 4: list content joins text after a block ----------------------------------------------------------
 def test_text_after_a_thinking_block_joins_into_one_string() -> None:
-    parts = [AIMessageChunk([{"type": "thinking", "thinking": "hm", "index": 0}]),
-             AIMessageChunk([{"type": "thinking", "thinking": "m", "index": 0}]),
-             AIMessageChunk("Hel"), AIMessageChunk("lo"), AIMessageChunk("!")]
+    parts = [
+        AIMessageChunk([{"type": "thinking", "thinking": "hm", "index": 0}]),
+        AIMessageChunk([{"type": "thinking", "thinking": "m", "index": 0}]),
+        AIMessageChunk("Hel"),
+        AIMessageChunk("lo"),
+        AIMessageChunk("!"),
+    ]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged + part
     assert merged.content == [{"type": "thinking", "thinking": "hmm", "index": 0}, "Hello!"]
 
 
-@pytest.mark.parametrize(("contents", "expected"), [
-    ([[{"type": "text", "text": "x"}], "a", "b"], [{"type": "text", "text": "x"}, "ab"]),
-    ([["q"], "a", "b"], ["qab"]),
-    ([[], "a"], []),  # LangChain drops text that follows an empty list
-    (["Hel", [{"type": "text", "text": "x", "index": 1}], [{"type": "text", "text": "y", "index": 1}]],
-     ["Hel", {"type": "text", "text": "xy", "index": 1}]),
-])
+@pytest.mark.parametrize(
+    ("contents", "expected"),
+    [
+        ([[{"type": "text", "text": "x"}], "a", "b"], [{"type": "text", "text": "x"}, "ab"]),
+        ([["q"], "a", "b"], ["qab"]),
+        ([[], "a"], []),  # LangChain drops text that follows an empty list
+        (
+            ["Hel", [{"type": "text", "text": "x", "index": 1}], [{"type": "text", "text": "y", "index": 1}]],
+            ["Hel", {"type": "text", "text": "xy", "index": 1}],
+        ),
+    ],
+)
 def test_mixed_content_folds_as_langchain_merge_content(contents: list[Any], expected: Any) -> None:
     merged = AIMessageChunk(contents[0])
     for content in contents[1:]:
@@ -106,7 +140,7 @@ def test_mixed_content_folds_as_langchain_merge_content(contents: list[Any], exp
 # -- item 7: ids, provider, end payload, last chunk ---------------------------------------------------------
 def test_invoke_without_streaming_stamps_the_run_id_on_the_message(rec: Recorder) -> None:
     message = MyChat().invoke("hi", {"callbacks": [rec]})
-    (_, start), = rec.of("chat_model_start")
+    ((_, start),) = rec.of("chat_model_start")
     assert message.id == f"lc_run--{start['run_id']}-0"
 
 
@@ -142,8 +176,11 @@ def test_chat_model_end_event_of_an_invoked_model_carries_a_message() -> None:
         return [e async for e in chain.astream_events("hi", version="v2")]
 
     events = [e for e in asyncio.run(run()) if e["event"].startswith("on_chat_model")]
-    assert [e["event"] for e in events] == ["on_chat_model_start", *["on_chat_model_stream"] * 3,
-                                            "on_chat_model_end"]
+    assert [e["event"] for e in events] == [
+        "on_chat_model_start",
+        *["on_chat_model_stream"] * 3,
+        "on_chat_model_end",
+    ]
     output = events[-1]["data"]["output"]
     assert type(output) is AIMessage and output.content == "ab"
 
@@ -153,13 +190,21 @@ def test_openai_usage_keeps_cache_read_and_reasoning_details() -> None:
 
     from streamscope.engine.openai.convert import usage_metadata
 
-    usage = CompletionUsage.model_validate({
-        "prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
-        "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": None},
-        "completion_tokens_details": {"reasoning_tokens": 4},
-    })
-    assert usage_metadata(usage) == {"input_tokens": 10, "output_tokens": 7, "total_tokens": 17,
-                                     "input_token_details": {"cache_read": 3},
-                                     "output_token_details": {"reasoning": 4}}
+    usage = CompletionUsage.model_validate(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 7,
+            "total_tokens": 17,
+            "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": None},
+            "completion_tokens_details": {"reasoning_tokens": 4},
+        }
+    )
+    assert usage_metadata(usage) == {
+        "input_tokens": 10,
+        "output_tokens": 7,
+        "total_tokens": 17,
+        "input_token_details": {"cache_read": 3},
+        "output_token_details": {"reasoning": 4},
+    }
     plain = CompletionUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
     assert usage_metadata(plain) == {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}

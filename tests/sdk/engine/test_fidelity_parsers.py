@@ -29,9 +29,12 @@ ANSWER = 'Here is the answer:\n```json\n{"name": "x", "items": [1, 2]}\n```\nDon
 
 
 def test_streamed_json_after_prose_and_a_fence_emits_the_growing_object() -> None:
-    chunks = [ANSWER[i:i + 3] for i in range(0, len(ANSWER), 3)]
+    chunks = [ANSWER[i : i + 3] for i in range(0, len(ANSWER), 3)]
     assert list(JsonOutputParser().transform(iter(chunks))) == [
-        {}, {"name": "x"}, {"name": "x", "items": [1]}, {"name": "x", "items": [1, 2]},
+        {},
+        {"name": "x"},
+        {"name": "x", "items": [1]},
+        {"name": "x", "items": [1, 2]},
     ]
 
 
@@ -57,38 +60,52 @@ class Add:
 def tool_chunks() -> list[AIMessageChunk]:
     args = '{"a": 1, "b": 22}'
     out = [AIMessageChunk("", tool_call_chunks=[tool_call_chunk(name="Add", args="", id="c1", index=0)])]
-    out += [AIMessageChunk("", tool_call_chunks=[tool_call_chunk(args=args[i:i + 4], index=0)])
-            for i in range(0, len(args), 4)]
-    out.append(AIMessageChunk("", tool_call_chunks=[tool_call_chunk(name="mul", args='{"x": 3}', id="c2", index=1)]))
+    out += [
+        AIMessageChunk("", tool_call_chunks=[tool_call_chunk(args=args[i : i + 4], index=0)])
+        for i in range(0, len(args), 4)
+    ]
+    out.append(
+        AIMessageChunk("", tool_call_chunks=[tool_call_chunk(name="mul", args='{"x": 3}', id="c2", index=1)])
+    )
     return out
 
 
 def test_tools_parser_streams_the_calls_parsed_so_far() -> None:
     assert list(JsonOutputToolsParser().transform(iter(tool_chunks()))) == [
-        [{"args": {}, "type": "Add"}], [{"args": {"a": 1}, "type": "Add"}],
+        [{"args": {}, "type": "Add"}],
+        [{"args": {"a": 1}, "type": "Add"}],
         [{"args": {"a": 1, "b": 22}, "type": "Add"}],
         [{"args": {"a": 1, "b": 22}, "type": "Add"}, {"args": {"x": 3}, "type": "mul"}],
     ]
-    assert list(JsonOutputToolsParser(return_id=True, first_tool_only=True).transform(iter(tool_chunks())))[-1] == {
-        "args": {"a": 1, "b": 22}, "id": "c1", "type": "Add"}
+    assert list(JsonOutputToolsParser(return_id=True, first_tool_only=True).transform(iter(tool_chunks())))[
+        -1
+    ] == {"args": {"a": 1, "b": 22}, "id": "c1", "type": "Add"}
 
 
 def test_key_tools_parser_keeps_one_tools_arguments() -> None:
     assert list(JsonOutputKeyToolsParser(key_name="mul").transform(iter(tool_chunks()))) == [[], [{"x": 3}]]
-    assert list(JsonOutputKeyToolsParser(key_name="Add", first_tool_only=True).transform(iter(tool_chunks()))) == [
-        {}, {"a": 1}, {"a": 1, "b": 22}]
+    assert list(
+        JsonOutputKeyToolsParser(key_name="Add", first_tool_only=True).transform(iter(tool_chunks()))
+    ) == [{}, {"a": 1}, {"a": 1, "b": 22}]
 
 
 def test_pydantic_style_tools_parser_skips_calls_that_do_not_validate_yet() -> None:
     assert list(PydanticToolsParser(tools=[Add]).transform(iter(tool_chunks()[:-1]))) == [[], [Add(1, 22)]]
-    message = AIMessage("", tool_calls=[{"name": "Add", "args": {"a": 1, "b": 2}, "id": "q", "type": "tool_call"}])
+    message = AIMessage(
+        "", tool_calls=[{"name": "Add", "args": {"a": 1, "b": 2}, "id": "q", "type": "tool_call"}]
+    )
     assert PydanticToolsParser(tools=[Add]).invoke(message) == [Add(1, 2)]
     assert JsonOutputToolsParser().invoke(message) == [{"args": {"a": 1, "b": 2}, "type": "Add"}]
 
 
 def test_parse_tool_call_of_raw_openai_calls() -> None:
     raw = {"function": {"name": "f", "arguments": '{"a": 1'}, "id": "x"}
-    assert parse_tool_call(raw, partial=True) == {"name": "f", "args": {"a": 1}, "id": "x", "type": "tool_call"}
+    assert parse_tool_call(raw, partial=True) == {
+        "name": "f",
+        "args": {"a": 1},
+        "id": "x",
+        "type": "tool_call",
+    }
     with pytest.raises(OutputParserException, match="are not valid JSON"):
         parse_tool_call(raw)
     assert parse_tool_call({"function": {"name": "f", "arguments": ""}, "id": "x"})["args"] == {}
@@ -99,38 +116,52 @@ def test_simple_json_parser_is_the_json_parser() -> None:
 
 
 def pieces(text: str, n: int = 3) -> list[str]:
-    return [text[i:i + n] for i in range(0, len(text), n)]
+    return [text[i : i + n] for i in range(0, len(text), n)]
 
 
-@pytest.mark.parametrize(("parser", "text", "items"), [
-    (CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end', ["foo", "bar", "baz, qux", "end"]),
-    (NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last", ["foo", "bar baz", "last"]),
-    (MarkdownListOutputParser(), "- foo\n- bar\n* baz", ["foo", "bar", "baz"]),
-])
+@pytest.mark.parametrize(
+    ("parser", "text", "items"),
+    [
+        (CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end', ["foo", "bar", "baz, qux", "end"]),
+        (NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last", ["foo", "bar baz", "last"]),
+        (MarkdownListOutputParser(), "- foo\n- bar\n* baz", ["foo", "bar", "baz"]),
+    ],
+)
 def test_list_parsers_stream_each_finished_item(parser: Any, text: str, items: list[str]) -> None:
     assert parser.invoke(text) == items
     assert list(parser.transform(iter(pieces(text)))) == [[item] for item in items]
     assert list((FakeListChatModel(responses=[text]) | parser).stream("x")) == [[item] for item in items]
 
 
-XML = ("Sure:\n```xml\n<movies><movie><title>Alien</title><year>1979</year></movie>"
-       "<movie><title>Heat</title></movie></movies>\n```")
+XML = (
+    "Sure:\n```xml\n<movies><movie><title>Alien</title><year>1979</year></movie>"
+    "<movie><title>Heat</title></movie></movies>\n```"
+)
 
 
 def test_xml_parser_parses_after_prose_and_a_fence() -> None:
     assert XMLOutputParser(parser="xml").invoke(XML) == {
-        "movies": [{"movie": [{"title": "Alien"}, {"year": "1979"}]}, {"movie": [{"title": "Heat"}]}]}
+        "movies": [{"movie": [{"title": "Alien"}, {"year": "1979"}]}, {"movie": [{"title": "Heat"}]}]
+    }
     with pytest.raises(OutputParserException, match="Failed to parse XML format"):
         XMLOutputParser(parser="xml").invoke("<a><b></a>")
 
 
 def test_xml_parser_streams_each_leaf_as_its_path() -> None:
     out = list((FakeListChatModel(responses=[XML]) | XMLOutputParser(parser="xml")).stream("x"))
-    assert out == [{"movies": [{"movie": [{"title": "Alien"}]}]}, {"movies": [{"movie": [{"year": "1979"}]}]},
-                   {"movies": [{"movie": [{"title": "Heat"}]}]}]
+    assert out == [
+        {"movies": [{"movie": [{"title": "Alien"}]}]},
+        {"movies": [{"movie": [{"year": "1979"}]}]},
+        {"movies": [{"movie": [{"title": "Heat"}]}]},
+    ]
     folded = out[0] + out[1] + out[2]
-    assert folded == {"movies": [{"movie": [{"title": "Alien"}]}, {"movie": [{"year": "1979"}]},
-                                 {"movie": [{"title": "Heat"}]}]}
+    assert folded == {
+        "movies": [
+            {"movie": [{"title": "Alien"}]},
+            {"movie": [{"year": "1979"}]},
+            {"movie": [{"title": "Heat"}]},
+        ]
+    }
 
 
 def test_xml_parser_defaults_to_defusedxml_as_langchain() -> None:

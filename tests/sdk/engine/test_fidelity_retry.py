@@ -29,7 +29,8 @@ def flaky_chain(failures: int) -> Any:
 
     step = Flaky(failures)
     return RunnableLambda(lambda x: x + 1) | RunnableLambda(flaky).with_retry(
-        stop_after_attempt=3, wait_exponential_jitter=False)
+        stop_after_attempt=3, wait_exponential_jitter=False
+    )
 
 
 def starts(rec: Recorder) -> list[tuple[str, list[str]]]:
@@ -38,22 +39,33 @@ def starts(rec: Recorder) -> list[tuple[str, list[str]]]:
 
 def test_a_stream_through_retry_is_one_run_named_as_the_step(rec: Recorder) -> None:
     assert list(flaky_chain(0).stream(1, {"callbacks": [rec]})) == [4]
-    assert starts(rec) == [("RunnableSequence", []), ("RunnableLambda", ["seq:step:1"]), ("flaky", ["seq:step:2"])]
+    assert starts(rec) == [
+        ("RunnableSequence", []),
+        ("RunnableLambda", ["seq:step:1"]),
+        ("flaky", ["seq:step:2"]),
+    ]
 
 
 def test_a_retried_stream_adds_tagged_runs_of_the_step(rec: Recorder) -> None:
     assert list(flaky_chain(2).stream(1, {"callbacks": [rec]})) == [4]
-    assert starts(rec)[2:] == [("flaky", ["seq:step:2"]), ("flaky", ["seq:step:2", "retry:attempt:2"]),
-                               ("flaky", ["seq:step:2", "retry:attempt:3"])]
+    assert starts(rec)[2:] == [
+        ("flaky", ["seq:step:2"]),
+        ("flaky", ["seq:step:2", "retry:attempt:2"]),
+        ("flaky", ["seq:step:2", "retry:attempt:3"]),
+    ]
 
 
 def test_astream_events_through_retry_name_the_step() -> None:
     async def run() -> list[tuple[str, str, list[str]]]:
-        return [(e["event"], e["name"], e["tags"]) async for e in flaky_chain(0).astream_events(1, version="v2")]
+        return [
+            (e["event"], e["name"], e["tags"]) async for e in flaky_chain(0).astream_events(1, version="v2")
+        ]
 
     assert [e for e in asyncio.run(run()) if e[0] == "on_chain_start"] == [
-        ("on_chain_start", "RunnableSequence", []), ("on_chain_start", "RunnableLambda", ["seq:step:1"]),
-        ("on_chain_start", "flaky", ["seq:step:2"])]
+        ("on_chain_start", "RunnableSequence", []),
+        ("on_chain_start", "RunnableLambda", ["seq:step:1"]),
+        ("on_chain_start", "flaky", ["seq:step:2"]),
+    ]
 
 
 def test_invoke_through_retry_is_a_run_named_as_the_step_with_untagged_first_attempt(rec: Recorder) -> None:
@@ -63,8 +75,12 @@ def test_invoke_through_retry_is_a_run_named_as_the_step_with_untagged_first_att
 
 def test_retry_takes_a_predicate() -> None:
     step = Flaky(1)
-    assert RunnableLambda(step).with_retry(
-        retry_if_exception_type=lambda e: "boom" in str(e), wait_exponential_jitter=False).invoke(1) == 2
+    assert (
+        RunnableLambda(step)
+        .with_retry(retry_if_exception_type=lambda e: "boom" in str(e), wait_exponential_jitter=False)
+        .invoke(1)
+        == 2
+    )
     other = Flaky(1)
     with pytest.raises(ValueError, match="boom 1"):
         RunnableLambda(other).with_retry(retry_if_exception_type=lambda e: False).invoke(1)
@@ -84,7 +100,9 @@ class Counting(Runnable[Any, Any]):
             raise ValueError(f"{self.tag} fails {input}")
         return f"{self.tag}:{input}"
 
-    def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+    def batch(
+        self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kwargs: Any
+    ) -> list[Any]:
         self.batches += 1
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
@@ -115,7 +133,9 @@ def test_a_fallback_batch_raises_the_last_candidates_error() -> None:
 
 def test_a_retry_batch_retries_only_the_failed_inputs_with_the_steps_batch() -> None:
     step = Counting("r", ("1",))
-    got = step.with_retry(stop_after_attempt=3, wait_exponential_jitter=False).batch(["1", "2"], return_exceptions=True)
+    got = step.with_retry(stop_after_attempt=3, wait_exponential_jitter=False).batch(
+        ["1", "2"], return_exceptions=True
+    )
     assert [str(r) for r in got] == ["r fails 1", "r:2"]
     assert (step.calls, step.batches) == (4, 3)
 

@@ -83,7 +83,11 @@ def test_map_batches_the_runnable_over_a_list_in_one_run(rec: Recorder) -> None:
     assert starts[0][:2] == ("RunnableEach<RunnableLambda>", [1, 2, 3])
     root = rec.of("chain_start")[0][1]["run_id"]
     # the children run on batch threads: any order
-    assert sorted(starts[1:]) == [("RunnableLambda", 1, root), ("RunnableLambda", 2, root), ("RunnableLambda", 3, root)]
+    assert sorted(starts[1:]) == [
+        ("RunnableLambda", 1, root),
+        ("RunnableLambda", 2, root),
+        ("RunnableLambda", 3, root),
+    ]
     assert asyncio.run(RunnableLambda(lambda x: x * 2).map().ainvoke([1, 2])) == [2, 4]
 
 
@@ -142,14 +146,18 @@ def test_listeners_see_the_runnables_own_run() -> None:
     seen: list[Any] = []
     step = RunnableLambda(lambda x: x + 1).with_listeners(
         on_start=lambda run: seen.append(("start", run.name, dict(run.inputs), run.run_type)),
-        on_end=lambda run: seen.append(("end", run.inputs, run.outputs, run.error)))
+        on_end=lambda run: seen.append(("end", run.inputs, run.outputs, run.error)),
+    )
     assert step.invoke(1) == 2
     assert list(step.stream(2)) == [3]
     assert (step | RunnableLambda(lambda x: {"v": x})).invoke(3) == {"v": 4}
     assert seen == [
-        ("start", "RunnableLambda", {"input": 1}, "chain"), ("end", {"input": 1}, {"output": 2}, None),
-        ("start", "RunnableLambda", {"input": ""}, "chain"), ("end", {"input": 2}, {"output": 3}, None),
-        ("start", "RunnableLambda", {"input": 3}, "chain"), ("end", {"input": 3}, {"output": 4}, None),
+        ("start", "RunnableLambda", {"input": 1}, "chain"),
+        ("end", {"input": 1}, {"output": 2}, None),
+        ("start", "RunnableLambda", {"input": ""}, "chain"),
+        ("end", {"input": 2}, {"output": 3}, None),
+        ("start", "RunnableLambda", {"input": 3}, "chain"),
+        ("end", {"input": 3}, {"output": 4}, None),
     ]
 
 
@@ -173,7 +181,8 @@ def test_configurable_fields_are_set_per_call() -> None:
 
 def test_configurable_alternatives_choose_by_key(rec: Recorder) -> None:
     alt = FakeListChatModel(responses=["default"]).configurable_alternatives(
-        ConfigurableField(id="llm"), default_key="fake", other=FakeListChatModel(responses=["other"]))
+        ConfigurableField(id="llm"), default_key="fake", other=FakeListChatModel(responses=["other"])
+    )
     assert alt.invoke("x").content == "default"
     assert alt.invoke("x", {"configurable": {"llm": "other"}}).content == "other"
     with pytest.raises(ValueError, match="Unknown alternative: nope"):

@@ -106,7 +106,12 @@ def test_timeout_stage_covers_time_to_first_chunk_and_keeps_partial() -> None:
 
 
 def test_timeout_in_a_pipeline_ends_every_run_once(rec: Any) -> None:
-    chain = prompt | FakeStreamingChatModel(chunks=["x", "y"], gap=2.0) | flow.timeout(per_chunk=0.05) | StrOutputParser()
+    chain = (
+        prompt
+        | FakeStreamingChatModel(chunks=["x", "y"], gap=2.0)
+        | flow.timeout(per_chunk=0.05)
+        | StrOutputParser()
+    )
 
     async def main() -> None:
         with pytest.raises(flow.StreamTimeoutError):
@@ -125,7 +130,12 @@ def test_timeout_in_a_pipeline_ends_every_run_once(rec: Any) -> None:
 
 def test_sync_timeout_in_a_pipeline_ends_the_model_with_timeout(rec: Any) -> None:
     """The sync timeout closes the model from its producer thread; the model's run says why: timeout."""
-    chain = prompt | FakeStreamingChatModel(chunks=["x", "y"], gap=0.5) | flow.timeout(per_chunk=0.05) | StrOutputParser()
+    chain = (
+        prompt
+        | FakeStreamingChatModel(chunks=["x", "y"], gap=0.5)
+        | flow.timeout(per_chunk=0.05)
+        | StrOutputParser()
+    )
     with pytest.raises(flow.StreamTimeoutError):
         for _ in chain.stream({"q": "hi"}, config={"callbacks": [rec]}):
             pass
@@ -140,7 +150,12 @@ def test_sync_timeout_in_a_pipeline_ends_the_model_with_timeout(rec: Any) -> Non
 
 
 def test_a_stream_closed_by_the_consumer_stays_abandoned_behind_a_sync_timeout(rec: Any) -> None:
-    chain = prompt | FakeStreamingChatModel(chunks=["x", "y", "z"], gap=0.01) | flow.timeout(per_chunk=5) | StrOutputParser()
+    chain = (
+        prompt
+        | FakeStreamingChatModel(chunks=["x", "y", "z"], gap=0.01)
+        | flow.timeout(per_chunk=5)
+        | StrOutputParser()
+    )
     stream = chain.stream({"q": "hi"}, config={"callbacks": [rec]})
     assert next(stream) == "x"
     stream.close()  # type: ignore[attr-defined]
@@ -178,7 +193,14 @@ def test_stall_stage_in_an_async_pipeline_reports_without_aborting() -> None:
 def test_concurrent_pipelines_with_gather() -> None:
     def build(text: str) -> Runnable[Any, Any]:
         model = FakeListChatModel(responses=[text])
-        return prompt | model | flow.buffer(maxsize=2) | flow.rechunk(chunk_size=3) | flow.guard() | StrOutputParser()
+        return (
+            prompt
+            | model
+            | flow.buffer(maxsize=2)
+            | flow.rechunk(chunk_size=3)
+            | flow.guard()
+            | StrOutputParser()
+        )
 
     texts = [f"stream-{i}-" * 5 for i in range(6)]
 

@@ -46,7 +46,9 @@ def test_size_async_matches_sync() -> None:
 
 def test_size_merges_message_chunks() -> None:
     chunks = [AIMessageChunk(c, id="r") for c in "abcdefg"]
-    chunks[-1] = AIMessageChunk("g", id="r", usage_metadata={"input_tokens": 1, "output_tokens": 7, "total_tokens": 8})
+    chunks[-1] = AIMessageChunk(
+        "g", id="r", usage_metadata={"input_tokens": 1, "output_tokens": 7, "total_tokens": 8}
+    )
     out = list(flow.rechunk(chunk_size=3)(iter(chunks)))
     assert [m.content for m in out] == ["abc", "def", "g"]
     assert all(isinstance(m, AIMessageChunk) for m in out)

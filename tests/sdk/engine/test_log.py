@@ -71,6 +71,12 @@ def test_repeated_names_get_numbered_keys_and_filters() -> None:
 
 def test_apply_patch_subset() -> None:
     doc = apply_patch(None, [{"op": "replace", "path": "", "value": {"a": [], "b~/c": 1}}])
-    apply_patch(doc, [{"op": "add", "path": "/a/-", "value": 1}, {"op": "add", "path": "/a/0", "value": 0},
-                      {"op": "replace", "path": "/b~0~1c", "value": 2}])
+    apply_patch(
+        doc,
+        [
+            {"op": "add", "path": "/a/-", "value": 1},
+            {"op": "add", "path": "/a/0", "value": 0},
+            {"op": "replace", "path": "/b~0~1c", "value": 2},
+        ],
+    )
     assert doc == {"a": [0, 1], "b~/c": 2}

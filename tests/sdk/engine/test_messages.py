@@ -80,7 +80,8 @@ def test_list_content_merges_blocks_by_index() -> None:
 
 def test_to_message_keeps_tool_calls_and_usage() -> None:
     chunk = AIMessageChunk(
-        "x", tool_call_chunks=[{"name": "f", "args": "{}", "id": "1", "index": 0}],
+        "x",
+        tool_call_chunks=[{"name": "f", "args": "{}", "id": "1", "index": 0}],
         usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
     )
     message = chunk.to_message()
@@ -92,7 +93,9 @@ def test_to_message_keeps_tool_calls_and_usage() -> None:
 def test_a_string_is_one_human_message() -> None:
     assert convert_to_messages("hi") == [HumanMessage("hi")]
     assert convert_to_messages([("system", "s"), ("user", "u"), {"role": "assistant", "content": "a"}]) == [
-        SystemMessage("s"), HumanMessage("u"), AIMessage("a"),
+        SystemMessage("s"),
+        HumanMessage("u"),
+        AIMessage("a"),
     ]
     with pytest.raises(ValueError, match="Unknown message role"):
         convert_to_messages([("wizard", "x")])

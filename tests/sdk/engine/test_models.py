@@ -44,11 +44,19 @@ def test_chunks_share_one_id_and_fold_to_invoke() -> None:
     folded = chunks[0] + chunks[1]
     invoked = model.invoke("x")
     assert folded.content == invoked.content == "hello"
-    assert folded.usage_metadata == invoked.usage_metadata == {"input_tokens": 2, "output_tokens": 2, "total_tokens": 4}
+    assert (
+        folded.usage_metadata
+        == invoked.usage_metadata
+        == {"input_tokens": 2, "output_tokens": 2, "total_tokens": 4}
+    )
 
 
 def test_usage_is_on_the_last_chunk_only() -> None:
-    chunks = list(FakeStreamingChatModel(chunks=["a", "b", "c"], usage={"input_tokens": 1, "output_tokens": 3}).stream("x"))
+    chunks = list(
+        FakeStreamingChatModel(chunks=["a", "b", "c"], usage={"input_tokens": 1, "output_tokens": 3}).stream(
+            "x"
+        )
+    )
     assert [c.usage_metadata for c in chunks[:-1]] == [None, None]
     assert chunks[-1].usage_metadata == {"input_tokens": 1, "output_tokens": 3, "total_tokens": 4}
     assert chunks[-1].response_metadata["finish_reason"] == "stop"
@@ -93,8 +101,10 @@ def test_error_at_and_custom_error() -> None:
 
 
 def test_disable_streaming_and_streaming_false_yield_one_message() -> None:
-    for model in (FakeListChatModel(responses=["abc"], disable_streaming=True),
-                  FakeListChatModel(responses=["abc"], streaming=False)):
+    for model in (
+        FakeListChatModel(responses=["abc"], disable_streaming=True),
+        FakeListChatModel(responses=["abc"], streaming=False),
+    ):
         chunks = list(model.stream("x"))
         assert len(chunks) == 1 and isinstance(chunks[0], AIMessage) and chunks[0].content == "abc"
     tool_model = FakeListChatModel(responses=["abc"], disable_streaming="tool_calling")

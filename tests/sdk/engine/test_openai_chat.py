@@ -86,7 +86,9 @@ def make(server: FakeLLMServer, model: str = "text", **kwargs: Any) -> ChatOpenA
     return ChatOpenAI(model=model, base_url=server.base_url, api_key="test", **kwargs)
 
 
-def test_stream_yields_every_chunk_and_reports_each_to_callbacks(server: FakeLLMServer, rec: Recorder) -> None:
+def test_stream_yields_every_chunk_and_reports_each_to_callbacks(
+    server: FakeLLMServer, rec: Recorder
+) -> None:
     with make(server, callbacks=[rec]) as llm:
         chunks = list(llm.stream("hi"))
     # the provider's last chunk (usage) is marked last: no synthetic empty chunk follows
@@ -133,7 +135,9 @@ def test_stream_usage_off_sends_no_stream_options(server: FakeLLMServer) -> None
     assert "stream_options" not in server.received[-1]
 
 
-def test_streaming_invoke_prints_tokens_like_the_brief(server: FakeLLMServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_streaming_invoke_prints_tokens_like_the_brief(
+    server: FakeLLMServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     with make(server, streaming=True, callbacks=[StreamingStdOutCallbackHandler()]) as chat:
         answer = chat.invoke("Tell me a story")
     assert capsys.readouterr().out == "Hello brave world"
@@ -165,7 +169,9 @@ def test_messages_are_sent_in_openai_shape(server: FakeLLMServer) -> None:
     history = [
         SystemMessage("be brief"),
         HumanMessage("add 2 and 40"),
-        AIMessage("", tool_calls=[{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}]),
+        AIMessage(
+            "", tool_calls=[{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}]
+        ),
         ToolMessage("42", tool_call_id="call_1"),
     ]
     with make(server) as llm:
@@ -176,7 +182,13 @@ def test_messages_are_sent_in_openai_shape(server: FakeLLMServer) -> None:
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 40}'}}],
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": '{"a": 2, "b": 40}'},
+                }
+            ],
         },
         {"role": "tool", "content": "42", "tool_call_id": "call_1"},
     ]
@@ -202,7 +214,9 @@ def test_tool_call_stream_with_bind_tools(server: FakeLLMServer, rec: Recorder) 
     merged = chunks[0]
     for chunk in chunks[1:]:
         merged = merged + chunk
-    assert merged.tool_calls == [{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}]
+    assert merged.tool_calls == [
+        {"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}
+    ]
     assert merged.response_metadata["finish_reason"] == "tool_calls"
     assert rec.tokens() == [""] * len(chunks)  # tool-call chunks still reach on_llm_new_token
     token_chunks = [kw["chunk"].message.tool_call_chunks for k, _, kw in rec.events if k == "token"]
@@ -212,7 +226,9 @@ def test_tool_call_stream_with_bind_tools(server: FakeLLMServer, rec: Recorder) 
 def test_non_streaming_tool_calls(server: FakeLLMServer) -> None:
     with make(server, model="tools") as llm:
         answer = llm.bind_tools([add]).invoke("add")
-    assert answer.tool_calls == [{"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}]
+    assert answer.tool_calls == [
+        {"name": "add", "args": {"a": 2, "b": 40}, "id": "call_1", "type": "tool_call"}
+    ]
 
 
 def test_429_then_success_with_client_retry(server: FakeLLMServer, rec: Recorder) -> None:
@@ -246,7 +262,9 @@ def test_500_on_invoke(server: FakeLLMServer) -> None:
     assert info.value.status_code == 500 and info.value.body["type"] == "server_error"
 
 
-def test_dropped_stream_raises_connection_error_with_partial_output(server: FakeLLMServer, rec: Recorder) -> None:
+def test_dropped_stream_raises_connection_error_with_partial_output(
+    server: FakeLLMServer, rec: Recorder
+) -> None:
     seen: list[str] = []
     with make(server, callbacks=[rec]) as llm, pytest.raises(ChatOpenAIConnectionError) as info:
         for chunk in llm.stream("hi", extra_body={"scenario": {"text": "one two three", "drop_at": 1}}):

@@ -28,7 +28,7 @@ from streamscope.engine.partial_json import parse_json_markdown
         ('{"k": "a\\', {"k": "a"}),
         ('{"k": "\\u00e', {}),
         ('{"k": "\\u00e9"}', {"k": "é"}),
-        ('[1, 2,', [1, 2]),
+        ("[1, 2,", [1, 2]),
         ('"abc', "abc"),
         ('{"a": {"b": [', {"a": {"b": []}}),
     ],
@@ -66,11 +66,14 @@ def test_a_closer_that_closes_nothing_gives_none() -> None:
     assert parse_partial_json('{"a": 1]') is None
 
 
-@pytest.mark.parametrize("text", [
-    '```json\n{"a": 1}\n```',
-    'Here it is:\n```json\n{"a": 1}\n```\nDone.',
-    '```\n{"a": 1}\n```',
-    '  {"a": 1}  ',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '```json\n{"a": 1}\n```',
+        'Here it is:\n```json\n{"a": 1}\n```\nDone.',
+        '```\n{"a": 1}\n```',
+        '  {"a": 1}  ',
+    ],
+)
 def test_markdown_json_is_found_after_prose(text: str) -> None:
     assert parse_json_markdown(text) == {"a": 1}

@@ -30,8 +30,16 @@ from streamscope.testing import capture_spans
 from streamscope.tracing.handler import TracingCallbackHandler
 
 RUN_ID = "lc_run--r"
-FIELDS = ("content", "id", "name", "tool_call_chunks", "usage_metadata", "additional_kwargs", "response_metadata",
-          "chunk_position")
+FIELDS = (
+    "content",
+    "id",
+    "name",
+    "tool_call_chunks",
+    "usage_metadata",
+    "additional_kwargs",
+    "response_metadata",
+    "chunk_position",
+)
 
 
 def plain(text: str = "tok", cid: str | None = RUN_ID) -> ChatGenerationChunk:
@@ -50,8 +58,9 @@ def test_a_text_only_chunk_is_its_text() -> None:
 
 def _variants() -> list[tuple[str, ChatGenerationChunk, Any]]:
     def msg(**fields: Any) -> ChatGenerationChunk:
-        return ChatGenerationChunk(AIMessageChunk(fields.pop("content", "tok"), id=fields.pop("id", RUN_ID),
-                                                  **fields))
+        return ChatGenerationChunk(
+            AIMessageChunk(fields.pop("content", "tok"), id=fields.pop("id", RUN_ID), **fields)
+        )
 
     return [
         ("empty content", msg(content=""), RUN_ID),
@@ -61,12 +70,20 @@ def _variants() -> list[tuple[str, ChatGenerationChunk, Any]]:
         ("nothing merged yet", msg(), None),
         ("no id and nothing merged yet", plain(cid=None), None),
         ("a name", msg(name="bot"), RUN_ID),
-        ("tool call chunks", msg(tool_call_chunks=[{"name": "f", "args": "", "id": "c", "index": 0}]), RUN_ID),
+        (
+            "tool call chunks",
+            msg(tool_call_chunks=[{"name": "f", "args": "", "id": "c", "index": 0}]),
+            RUN_ID,
+        ),
         ("usage", msg(usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}), RUN_ID),
         ("response metadata", msg(response_metadata={"model_provider": "openai"}), RUN_ID),
         ("additional kwargs", msg(additional_kwargs={"refusal": "no"}), RUN_ID),
         ("last chunk", msg(chunk_position="last"), RUN_ID),
-        ("generation info", ChatGenerationChunk(AIMessageChunk("tok", id=RUN_ID), {"finish_reason": "stop"}), RUN_ID),
+        (
+            "generation info",
+            ChatGenerationChunk(AIMessageChunk("tok", id=RUN_ID), {"finish_reason": "stop"}),
+            RUN_ID,
+        ),
     ]
 
 
@@ -77,6 +94,7 @@ def test_any_other_chunk_is_not_plain_text(what: str, generation: ChatGeneration
 
 # -- differential -------------------------------------------------------------------------------------------------
 
+
 class Scripted(BaseChatModel):
     """Streams copies of the generations it is given (so both runs see equal, unshared chunks)."""
 
@@ -84,13 +102,15 @@ class Scripted(BaseChatModel):
         super().__init__(**kwargs)
         self.script = script
 
-    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
         for g in self.script:
             yield ChatGenerationChunk(copy.deepcopy(g.message), copy.deepcopy(g.generation_info))
 
-    async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _astream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
         for g in self._stream(messages):
             yield g
 
@@ -134,15 +154,25 @@ class SinkLog(TokenLog):
 texts = st.sampled_from(["Hello", " world", "!", "", "é"])
 chunk_specs = st.one_of(
     texts.map(lambda t: ("plain", t)),
-    st.tuples(st.just("fields"), texts, st.fixed_dictionaries({}, optional={
-        "name": st.just("bot"),
-        "id": st.sampled_from(["chatcmpl-1", "chatcmpl-2"]),
-        "usage_metadata": st.just({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}),
-        "response_metadata": st.sampled_from([{"model_provider": "openai"}, {"finish_reason": "stop"}]),
-        "additional_kwargs": st.just({"reasoning_content": "hmm"}),
-        "chunk_position": st.just("last"),
-        "tool_call_chunks": st.just([{"name": "f", "args": "{}", "id": "c1", "index": 0}]),
-    }), st.one_of(st.none(), st.just({"finish_reason": "stop"}))),
+    st.tuples(
+        st.just("fields"),
+        texts,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.just("bot"),
+                "id": st.sampled_from(["chatcmpl-1", "chatcmpl-2"]),
+                "usage_metadata": st.just({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}),
+                "response_metadata": st.sampled_from(
+                    [{"model_provider": "openai"}, {"finish_reason": "stop"}]
+                ),
+                "additional_kwargs": st.just({"reasoning_content": "hmm"}),
+                "chunk_position": st.just("last"),
+                "tool_call_chunks": st.just([{"name": "f", "args": "{}", "id": "c1", "index": 0}]),
+            },
+        ),
+        st.one_of(st.none(), st.just({"finish_reason": "stop"})),
+    ),
 )
 
 
@@ -161,6 +191,7 @@ def _run(script: list[ChatGenerationChunk], handler: Any, use_async: bool) -> An
     model = Scripted(script, callbacks=[handler])
     with capture_spans() as spans:
         if use_async:
+
             async def consume() -> list[str]:
                 return [dump(m) async for m in model.astream("q")]
 
@@ -168,18 +199,34 @@ def _run(script: list[ChatGenerationChunk], handler: Any, use_async: bool) -> An
         else:
             seen = [dump(m) for m in model.stream("q")]
     timing = ("time_to_", "gap", "offset", "tokens_per_second")
-    traced = [(s.name, {k: v for k, v in s.attributes.items() if not any(t in k for t in timing)
-                        and k != "streamscope.run.id"}) for s in spans]
+    traced = [
+        (
+            s.name,
+            {
+                k: v
+                for k, v in s.attributes.items()
+                if not any(t in k for t in timing) and k != "streamscope.run.id"
+            },
+        )
+        for s in spans
+    ]
     # the run's own id (a fresh uuid per run) in the default message id
-    return re.sub(r"lc_run--[0-9a-f-]{36}", "lc_run--RUN", repr((seen, getattr(handler, "tokens", None),
-                                                               getattr(handler, "end", None), traced)))
+    return re.sub(
+        r"lc_run--[0-9a-f-]{36}",
+        "lc_run--RUN",
+        repr((seen, getattr(handler, "tokens", None), getattr(handler, "end", None), traced)),
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(specs=st.lists(chunk_specs, max_size=12), handler_kind=st.sampled_from(["tracing", "sink", "log"]),
-       use_async=st.booleans())
-def test_the_short_way_changes_nothing_anyone_sees(specs: list[Any], handler_kind: str, use_async: bool,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@given(
+    specs=st.lists(chunk_specs, max_size=12),
+    handler_kind=st.sampled_from(["tracing", "sink", "log"]),
+    use_async=st.booleans(),
+)
+def test_the_short_way_changes_nothing_anyone_sees(
+    specs: list[Any], handler_kind: str, use_async: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def handler() -> Any:
         return {"tracing": TracingCallbackHandler, "sink": SinkLog, "log": TokenLog}[handler_kind]()
 
@@ -249,7 +296,9 @@ def test_a_text_sink_that_raises_is_reported_and_the_stream_goes_on(caplog: pyte
     assert caplog.text.count("Error in Broken.on_llm_new_token callback") == 1
 
 
-def test_a_handler_whose_token_sink_is_not_one_is_reported_once_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_handler_whose_token_sink_is_not_one_is_reported_once_and_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class NotASink(TokenLog):
         def token_sink(self, run_id: Any) -> Any:
             return lambda token, chunk: None  # the shape before the TokenSink protocol: no chunk / text

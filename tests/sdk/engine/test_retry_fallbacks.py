@@ -37,7 +37,11 @@ def test_retry_invoke_until_success(rec: Any) -> None:
     states = [p for p, _ in rec.of("retry")]
     assert [s.attempt_number for s in states] == [1, 2] and all(isinstance(s, RetryState) for s in states)
     tags = [k["tags"] for p, k in rec.of("chain_start")[1:]]
-    assert tags == [[], ["retry:attempt:2"], ["retry:attempt:3"]]  # as LangChain: the first attempt is untagged
+    assert tags == [
+        [],
+        ["retry:attempt:2"],
+        ["retry:attempt:3"],
+    ]  # as LangChain: the first attempt is untagged
 
 
 def test_retry_gives_up_and_respects_exception_types() -> None:
@@ -100,7 +104,9 @@ def test_fallbacks_invoke_and_exception_key() -> None:
         [RunnableLambda(lambda d: type(d["error"]).__name__)], exception_key="error"
     )
     assert keyed.invoke({"q": 1}) == "ValueError"
-    only_type = RunnableLambda(broken).with_fallbacks([RunnableLambda(lambda x: x)], exceptions_to_handle=(KeyError,))
+    only_type = RunnableLambda(broken).with_fallbacks(
+        [RunnableLambda(lambda x: x)], exceptions_to_handle=(KeyError,)
+    )
     with pytest.raises(ValueError):
         only_type.invoke(1)
 

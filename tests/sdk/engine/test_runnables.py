@@ -169,8 +169,10 @@ def test_lambda_returning_runnable_streams_it(rec: Any) -> None:
 
 
 def test_parallel_streams_single_key_chunks_that_fold_to_invoke() -> None:
-    par = RunnableParallel(a=FakeListChatModel(responses=["xy"]) | StrOutputParser(),
-                           b=FakeListChatModel(responses=["pqr"]) | StrOutputParser())
+    par = RunnableParallel(
+        a=FakeListChatModel(responses=["xy"]) | StrOutputParser(),
+        b=FakeListChatModel(responses=["pqr"]) | StrOutputParser(),
+    )
     for chunks in (collect(par, "go"), acollect(par, "go")):
         assert all(isinstance(c, AddableDict) and len(c) == 1 for c in chunks)
         assert len(chunks) == 5

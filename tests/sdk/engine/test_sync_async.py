@@ -62,12 +62,26 @@ def norm(value: Any) -> Any:
     if isinstance(value, BaseException):
         return {"error": type(value).__name__, "message": str(value)}
     if hasattr(value, "generations"):
-        return {"generations": norm(value.generations), "llm_output": norm(getattr(value, "llm_output", None))}
+        return {
+            "generations": norm(value.generations),
+            "llm_output": norm(getattr(value, "llm_output", None)),
+        }
     if hasattr(value, "message") and hasattr(value, "generation_info"):
-        return {"class": type(value).__name__, "message": norm(value.message), "info": norm(value.generation_info)}
+        return {
+            "class": type(value).__name__,
+            "message": norm(value.message),
+            "info": norm(value.generation_info),
+        }
     if hasattr(value, "content") and hasattr(value, "type"):
-        fields = ("content", "name", "tool_call_chunks", "usage_metadata", "additional_kwargs",
-                  "response_metadata", "chunk_position")
+        fields = (
+            "content",
+            "name",
+            "tool_call_chunks",
+            "usage_metadata",
+            "additional_kwargs",
+            "response_metadata",
+            "chunk_position",
+        )
         out = {"class": type(value).__name__, **{f: norm(getattr(value, f, None)) for f in fields}}
         out["id"] = "<run id>" if str(getattr(value, "id", "")).startswith("lc_run--") else value.id
         return out
@@ -92,15 +106,20 @@ class Recorder(BaseCallbackHandler):
 
     def _add(self, event: str, payload: Any, kw: dict[str, Any]) -> None:
         extra = {k: norm(v) for k, v in kw.items() if k not in ("run_id", "parent_run_id", "serialized")}
-        self.seen.append([event, self._id(kw.get("run_id")), self._id(kw.get("parent_run_id")), norm(payload),
-                          extra])
+        self.seen.append(
+            [event, self._id(kw.get("run_id")), self._id(kw.get("parent_run_id")), norm(payload), extra]
+        )
         if event.endswith("_start"):
-            self.starts[kw["run_id"]] = (kw.get("parent_run_id"), f"{kw.get('name')}{sorted(kw.get('tags') or [])}")
+            self.starts[kw["run_id"]] = (
+                kw.get("parent_run_id"),
+                f"{kw.get('name')}{sorted(kw.get('tags') or [])}",
+            )
         self.runs.setdefault(kw.get("run_id"), []).append(self.seen[-1][:1] + self.seen[-1][3:])
 
     def by_run(self) -> dict[str, list[Any]]:
         """Each run's callbacks in order, keyed by the run's path from its root (names and tags): what concurrent
         steps must agree on, whatever the interleaving between runs."""
+
         def path(run_id: Any) -> str:
             if run_id not in self.starts:
                 return "?"
@@ -153,15 +172,17 @@ class TwoChunks(BaseChatModel):
         yield ChatGenerationChunk(AIMessageChunk(""))
         yield ChatGenerationChunk(AIMessageChunk("a"))
         yield ChatGenerationChunk(AIMessageChunk("b", id="chatcmpl-1"))
-        yield ChatGenerationChunk(AIMessageChunk("c", additional_kwargs={"reasoning_content": "r"}),
-                                  {"finish_reason": "stop"})
+        yield ChatGenerationChunk(
+            AIMessageChunk("c", additional_kwargs={"reasoning_content": "r"}), {"finish_reason": "stop"}
+        )
 
 
 class BothWays(TwoChunks):
     """A custom model with its own ``_astream`` too."""
 
-    async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                       **kw: Any) -> AsyncIterator[Any]:
+    async def _astream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> AsyncIterator[Any]:
         for chunk in self._stream(messages):
             yield chunk
 
@@ -188,8 +209,10 @@ CASES: dict[str, tuple[Callable[[], Any], Any]] = {
     # models
     "fake list chat model": (lambda: FakeListChatModel(responses=["hey you"]), "q"),
     "fake streaming chat model": (lambda: _model(usage={"input_tokens": 2, "output_tokens": 4}), "q"),
-    "fake streaming tool calls": (lambda: FakeStreamingChatModel(
-        chunks=["a"], tool_calls=[{"name": "f", "args": {"x": 1}}]), "q"),
+    "fake streaming tool calls": (
+        lambda: FakeStreamingChatModel(chunks=["a"], tool_calls=[{"name": "f", "args": {"x": 1}}]),
+        "q",
+    ),
     "fake streaming error": (lambda: FakeStreamingChatModel(chunks=["a", "b", "c"], error_at=2), "q"),
     "custom model, sync only": (lambda: TwoChunks(streaming=True), "q"),
     "custom model, both ways": (lambda: BothWays(streaming=True), "q"),
@@ -197,30 +220,60 @@ CASES: dict[str, tuple[Callable[[], Any], Any]] = {
     "streaming text llm": (lambda: FakeStreamingListLLM(responses=["abc"]), "q"),
     # prompts and parsers
     "prompt": (lambda: PromptTemplate.from_template("say {x}"), {"x": "hi"}),
-    "chat prompt | model | str": (lambda: ChatPromptTemplate.from_messages([("human", "{q}")]) | _model()
-                                  | StrOutputParser(), {"q": "hi"}),
-    "json parser": (lambda: FakeStreamingChatModel(chunks=['{"a": [1', ', 2], "b"', ': "x"}']) | JsonOutputParser(),
-                    "q"),
-    "comma list parser": (lambda: FakeStreamingChatModel(chunks=["a, b", ", c"]) | CommaSeparatedListOutputParser(),
-                          "q"),
-    "numbered list parser": (lambda: FakeStreamingChatModel(chunks=["1. a\n2.", " b\n"])
-                             | NumberedListOutputParser(), "q"),
-    "markdown list parser": (lambda: FakeStreamingChatModel(chunks=["- a\n- ", "b\n"]) | MarkdownListOutputParser(),
-                             "q"),
+    "chat prompt | model | str": (
+        lambda: ChatPromptTemplate.from_messages([("human", "{q}")]) | _model() | StrOutputParser(),
+        {"q": "hi"},
+    ),
+    "json parser": (
+        lambda: FakeStreamingChatModel(chunks=['{"a": [1', ', 2], "b"', ': "x"}']) | JsonOutputParser(),
+        "q",
+    ),
+    "comma list parser": (
+        lambda: FakeStreamingChatModel(chunks=["a, b", ", c"]) | CommaSeparatedListOutputParser(),
+        "q",
+    ),
+    "numbered list parser": (
+        lambda: FakeStreamingChatModel(chunks=["1. a\n2.", " b\n"]) | NumberedListOutputParser(),
+        "q",
+    ),
+    "markdown list parser": (
+        lambda: FakeStreamingChatModel(chunks=["- a\n- ", "b\n"]) | MarkdownListOutputParser(),
+        "q",
+    ),
     "xml parser": (lambda: FakeStreamingChatModel(chunks=["<a><b>x", "</b></a>"]) | XMLOutputParser(), "q"),
-    "tool parser": (lambda: FakeStreamingChatModel(chunks=[""], tool_calls=[{"name": "f", "args": {"x": 1}}])
-                    | JsonOutputToolsParser(), "q"),
+    "tool parser": (
+        lambda: (
+            FakeStreamingChatModel(chunks=[""], tool_calls=[{"name": "f", "args": {"x": 1}}])
+            | JsonOutputToolsParser()
+        ),
+        "q",
+    ),
     # runnables
     "lambda": (lambda: RunnableLambda(lambda x: x * 2), 3),
     "lambda error": (lambda: RunnableLambda(_explode), 3),
     "generator": (lambda: RunnableGenerator(_gen, _agen), "abc"),
-    "sequence of lambdas and a generator": (lambda: RunnableLambda(lambda x: x + "!") | RunnableGenerator(_gen, _agen)
-                                            | RunnableLambda(lambda s: s + "?"), "ab"),
+    "sequence of lambdas and a generator": (
+        lambda: (
+            RunnableLambda(lambda x: x + "!")
+            | RunnableGenerator(_gen, _agen)
+            | RunnableLambda(lambda s: s + "?")
+        ),
+        "ab",
+    ),
     "passthrough assign": (lambda: RunnablePassthrough.assign(n=lambda d: len(d["s"])), {"s": "abc"}),
-    "parallel": (lambda: RunnableParallel(up=RunnableLambda(str.upper), model=_model() | StrOutputParser()), "q"),
+    "parallel": (
+        lambda: RunnableParallel(up=RunnableLambda(str.upper), model=_model() | StrOutputParser()),
+        "q",
+    ),
     "pick": (lambda: RunnablePassthrough.assign(n=lambda d: 1) | RunnablePick("n"), {"s": "x"}),
-    "branch": (lambda: RunnableBranch((lambda x: x > 1, RunnableLambda(lambda x: "big")), RunnableLambda(str)), 3),
-    "retry": (lambda: RunnableLambda(_flaky()).with_retry(stop_after_attempt=3, wait_exponential_jitter=False), 1),
+    "branch": (
+        lambda: RunnableBranch((lambda x: x > 1, RunnableLambda(lambda x: "big")), RunnableLambda(str)),
+        3,
+    ),
+    "retry": (
+        lambda: RunnableLambda(_flaky()).with_retry(stop_after_attempt=3, wait_exponential_jitter=False),
+        1,
+    ),
     "fallbacks": (lambda: RunnableLambda(_explode).with_fallbacks([RunnableLambda(lambda x: "saved")]), 1),
     "with config": (lambda: _model().with_config(tags=["t"], run_name="named") | StrOutputParser(), "q"),
     "bind": (lambda: _model().bind(stop=["x"]) | StrOutputParser(), "q"),
@@ -272,6 +325,7 @@ def _sync(mode: str, runnable: Any, value: Any) -> Any:
     elif mode == "batch":
         got = _outcome(lambda: runnable.batch([value, value], {**config, "max_concurrency": 1}))
     elif mode == "first chunk":
+
         def first() -> Any:
             stream = runnable.stream(value, config)
             try:
@@ -296,6 +350,7 @@ async def _async(mode: str, runnable: Any, value: Any) -> Any:
     rec = Recorder()
     config: Any = {"callbacks": [rec]}
     if mode == "stream":
+
         async def collect() -> Any:
             return [c async for c in runnable.astream(value, config)]
 
@@ -305,6 +360,7 @@ async def _async(mode: str, runnable: Any, value: Any) -> Any:
     elif mode == "batch":
         got = await _aoutcome(lambda: runnable.abatch([value, value], {**config, "max_concurrency": 1}))
     elif mode == "first chunk":
+
         async def first() -> Any:
             stream = runnable.astream(value, config)
             try:
@@ -317,7 +373,9 @@ async def _async(mode: str, runnable: Any, value: Any) -> Any:
         events: list[Any] = []
 
         async def run() -> Any:
-            async for event in runnable.astream_events(value, {"callbacks": [rec], "run_id": _ROOT}, version="v2"):
+            async for event in runnable.astream_events(
+                value, {"callbacks": [rec], "run_id": _ROOT}, version="v2"
+            ):
                 events.append(event)
 
         got = {**(await _aoutcome(run)), "events": _events(events)}
@@ -333,8 +391,17 @@ def _events(events: list[dict[str, Any]]) -> list[Any]:
     def idx(run_id: str) -> int:
         return ids.setdefault(run_id, len(ids))
 
-    return [[e["event"], e["name"], idx(e["run_id"]), [idx(p) for p in e["parent_ids"]], sorted(e["tags"]),
-             norm(e["data"])] for e in events]
+    return [
+        [
+            e["event"],
+            e["name"],
+            idx(e["run_id"]),
+            [idx(p) for p in e["parent_ids"]],
+            sorted(e["tags"]),
+            norm(e["data"]),
+        ]
+        for e in events
+    ]
 
 
 MODES = ["stream", "invoke", "batch", "first chunk", "events"]
@@ -344,10 +411,19 @@ MODES = ["stream", "invoke", "batch", "first chunk", "events"]
 #: (branch tasks, a flow stage's reader task), which ends those runs as ``cancelled``, while the sync path's
 #: threads cannot be interrupted and run their step to its end (``completed``).
 KNOWN = {
-    ("parallel", "first chunk"): "async parallel branches are cancelled when the consumer stops; sync ones finish",
-    ("pick", "first chunk"): "async parallel branches are cancelled when the consumer stops; sync ones finish",
-    ("timeout", "first chunk"): "the async timeout's reader task is cancelled when the consumer stops; the sync "
-                                "reader thread finishes its chunk",
+    (
+        "parallel",
+        "first chunk",
+    ): "async parallel branches are cancelled when the consumer stops; sync ones finish",
+    (
+        "pick",
+        "first chunk",
+    ): "async parallel branches are cancelled when the consumer stops; sync ones finish",
+    (
+        "timeout",
+        "first chunk",
+    ): "the async timeout's reader task is cancelled when the consumer stops; the sync "
+    "reader thread finishes its chunk",
 }
 CONCURRENT = {"parallel", "buffer", "timeout", "detect stalls", "rate limit", "guard", "rechunk"}
 
@@ -394,5 +470,7 @@ def test_abatch_like_batch_raises_only_after_every_input_ran() -> None:
                 asyncio.run(runnable.abatch([0, 1], {"callbacks": [rec]}))
             else:
                 runnable.batch([0, 1], {"callbacks": [rec]})
-        assert sorted(e[0] for e in rec.seen) == ["chain_end", "chain_error", "chain_start", "chain_start"], use_async
+        assert sorted(e[0] for e in rec.seen) == ["chain_end", "chain_error", "chain_start", "chain_start"], (
+            use_async
+        )
     assert asyncio.run(runnable.abatch([0, 1], return_exceptions=True))[1] == 1

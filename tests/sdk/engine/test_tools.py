@@ -45,7 +45,9 @@ class Recorder(BaseCallbackHandler):
 
 
 @tool
-def lookup(query: str, limit: int = 3, kind: Literal["web", "news"] = "web", tags: list[str] | None = None) -> str:
+def lookup(
+    query: str, limit: int = 3, kind: Literal["web", "news"] = "web", tags: list[str] | None = None
+) -> str:
     """Look something up.
 
     Args:
@@ -64,7 +66,12 @@ def test_schema_from_signature_and_docstring() -> None:
         "type": "object",
         "properties": {
             "query": {"title": "Query", "type": "string", "description": "what to search for"},
-            "limit": {"title": "Limit", "type": "integer", "description": "how many results (at most ten)", "default": 3},
+            "limit": {
+                "title": "Limit",
+                "type": "integer",
+                "description": "how many results (at most ten)",
+                "default": 3,
+            },
             "kind": {"title": "Kind", "enum": ["web", "news"], "default": "web"},
             "tags": {"title": "Tags", "type": "array", "items": {"type": "string"}, "default": None},
         },
@@ -95,7 +102,10 @@ def test_invoke_with_dict_string_and_tool_call() -> None:
         ({}, "Tool 'lookup' is missing required argument 'query'."),
         ({"query": "q", "limit": "5"}, "Tool 'lookup' argument 'limit' must be of type integer, got '5'."),
         ({"query": "q", "limit": True}, "Tool 'lookup' argument 'limit' must be of type integer, got True."),
-        ({"query": "q", "kind": "maps"}, "Tool 'lookup' argument 'kind' must be one of \"web\", \"news\", got 'maps'."),
+        (
+            {"query": "q", "kind": "maps"},
+            "Tool 'lookup' argument 'kind' must be one of \"web\", \"news\", got 'maps'.",
+        ),
         ({"query": "q", "extra": 1}, "Tool 'lookup' got an unexpected argument 'extra'."),
         ("just text", "Tool 'lookup' takes 4 arguments; pass a dict, not a string."),
         (42, "Tool 'lookup' expects a dict of arguments, got int."),
@@ -111,11 +121,15 @@ def test_bad_arguments_are_named(arguments: Any, error: str) -> None:
 
 def test_callbacks_carry_inputs_names_ids_and_reasons() -> None:
     rec = Recorder()
-    lookup.invoke({"name": "lookup", "args": {"query": "q"}, "id": "call_1", "type": "tool_call"}, {"callbacks": [rec]})
+    lookup.invoke(
+        {"name": "lookup", "args": {"query": "q"}, "id": "call_1", "type": "tool_call"}, {"callbacks": [rec]}
+    )
     (serialized, input_str), start = rec.events[0][1], rec.events[0][2]
     assert serialized == {"name": "lookup", "description": "Look something up."}
     assert input_str == '{"query": "q"}'
-    assert start["inputs"] == {"query": "q"} and start["tool_call_id"] == "call_1" and start["name"] == "lookup"
+    assert (
+        start["inputs"] == {"query": "q"} and start["tool_call_id"] == "call_1" and start["name"] == "lookup"
+    )
     kind, output, end = rec.events[1]
     assert kind == "tool_end" and isinstance(output, ToolMessage) and end["reason"] == "completed"
     assert end["run_id"] == start["run_id"]

@@ -36,8 +36,15 @@ class Model:
         self.__dict__.update(fields)
 
 
-def chunk(content: Any = "t", *, cid: Any = "c", model: Any = "m", finish: Any = None, usage: Any = None,
-          choices: int = 1) -> Model:
+def chunk(
+    content: Any = "t",
+    *,
+    cid: Any = "c",
+    model: Any = "m",
+    finish: Any = None,
+    usage: Any = None,
+    choices: int = 1,
+) -> Model:
     def choice() -> Model:
         return Model(index=0, finish_reason=finish, delta=Model(content=content, role=None))
 
@@ -52,9 +59,16 @@ class Run:
         self.payloads: list[Any] = []
         self.events: list[tuple[str, Any]] = []
         self.owner = object()
-        self.recorder = Recorder(iter(items), self.arrived, self.payloads, RAW, hide,
-                                 done or (lambda exc: self.events.append(("done", exc))),
-                                 abandoned or (lambda: self.events.append(("abandoned", None))), self.owner)
+        self.recorder = Recorder(
+            iter(items),
+            self.arrived,
+            self.payloads,
+            RAW,
+            hide,
+            done or (lambda exc: self.events.append(("done", exc))),
+            abandoned or (lambda: self.events.append(("abandoned", None))),
+            self.owner,
+        )
 
     def texts(self) -> list[Any]:
         """Each record: the text of a plain text chunk, or "RAW" for a chunk recorded as it came."""
@@ -85,8 +99,24 @@ def test_plain_text_chunks_are_recorded_as_their_text_and_everything_else_as_it_
     seen = list(run.recorder)
     after = time.perf_counter_ns()
     assert seen == items
-    assert run.texts() == ["RAW", "Hello", " world", "RAW", "y", "RAW", "RAW", "RAW", "RAW", "RAW", "RAW", "d",
-                           "RAW", "RAW", "RAW", "RAW"]
+    assert run.texts() == [
+        "RAW",
+        "Hello",
+        " world",
+        "RAW",
+        "y",
+        "RAW",
+        "RAW",
+        "RAW",
+        "RAW",
+        "RAW",
+        "RAW",
+        "d",
+        "RAW",
+        "RAW",
+        "RAW",
+        "RAW",
+    ]
     raws = [p[1] for p in run.payloads if not isinstance(p, str)]
     assert raws == [i for i, t in zip(items, run.texts(), strict=True) if t == "RAW"]
     assert len(run.arrived) == len(items)
@@ -170,8 +200,16 @@ def test_throw_abandons_and_raises_what_was_thrown() -> None:
 def test_a_recorder_in_a_reference_cycle_is_abandoned_when_collected() -> None:
     events: list[str] = []
     owner: list[Any] = []  # the traced stream, say, refers back to its iterator: a cycle through the Recorder
-    rec = Recorder(iter([chunk("a"), chunk("b")]), [], [], RAW, None, lambda exc: events.append("done"),
-                   lambda: events.append("abandoned"), owner)
+    rec = Recorder(
+        iter([chunk("a"), chunk("b")]),
+        [],
+        [],
+        RAW,
+        None,
+        lambda exc: events.append("done"),
+        lambda: events.append("abandoned"),
+        owner,
+    )
     owner.append(rec)
     next(rec)
     del rec, owner
@@ -239,32 +277,68 @@ def test_reentrant_next_is_refused_as_for_a_generator() -> None:
 
 
 def test_bad_arguments_are_type_errors() -> None:
-    ok: dict[str, Any] = {"source": iter([]), "arrived": [], "payloads": [], "raw_kind": RAW, "hide": None,
-                          "done": print, "abandoned": print, "owner": None}
+    ok: dict[str, Any] = {
+        "source": iter([]),
+        "arrived": [],
+        "payloads": [],
+        "raw_kind": RAW,
+        "hide": None,
+        "done": print,
+        "abandoned": print,
+        "owner": None,
+    }
     Recorder(**ok)
-    for key, bad in (("source", [1]), ("arrived", ()), ("payloads", None), ("done", 1), ("abandoned", None),
-                     ("hide", "x")):
+    for key, bad in (
+        ("source", [1]),
+        ("arrived", ()),
+        ("payloads", None),
+        ("done", 1),
+        ("abandoned", None),
+        ("hide", "x"),
+    ):
         with pytest.raises(TypeError):
             Recorder(**{**ok, key: bad})
 
 
 # -- differential, through the real openai client ---------------------------------------------------------
 
-_delta = st.fixed_dictionaries({}, optional={
-    "role": st.sampled_from(["assistant", None]),
-    "content": st.one_of(st.none(), st.sampled_from(["", "Hi", " there", "é\u2028<b>", "x" * 50]), st.integers()),
-    "reasoning_content": st.sampled_from(["thinking", ""]),
-    "tool_calls": st.just([{"index": 0, "id": "call_1", "type": "function",
-                            "function": {"name": "f", "arguments": "{\"a\": 1}"}}]),
-})
-_body = st.fixed_dictionaries({
-    "id": st.sampled_from(["c1", "c2"]),
-    "model": st.sampled_from(["m1", "m2"]),
-    "choices": st.lists(st.fixed_dictionaries({
-        "index": st.just(0), "delta": _delta,
-        "finish_reason": st.sampled_from([None, None, None, "", "stop", "length"]),
-    }), max_size=2),
-}, optional={"usage": st.just({"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7})})
+_delta = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": st.sampled_from(["assistant", None]),
+        "content": st.one_of(
+            st.none(), st.sampled_from(["", "Hi", " there", "é\u2028<b>", "x" * 50]), st.integers()
+        ),
+        "reasoning_content": st.sampled_from(["thinking", ""]),
+        "tool_calls": st.just(
+            [
+                {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": '{"a": 1}'},
+                }
+            ]
+        ),
+    },
+)
+_body = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["c1", "c2"]),
+        "model": st.sampled_from(["m1", "m2"]),
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "index": st.just(0),
+                    "delta": _delta,
+                    "finish_reason": st.sampled_from([None, None, None, "", "stop", "length"]),
+                }
+            ),
+            max_size=2,
+        ),
+    },
+    optional={"usage": st.just({"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7})},
+)
 
 
 @contextlib.contextmanager
@@ -289,11 +363,15 @@ def _consume(client: Any, comparable: Any, python_loop: bool, stop_after: int | 
     return seen, comparable(spans)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(bodies=st.lists(_body, min_size=1, max_size=10), stop_after=st.one_of(st.none(), st.integers(1, 10)))
-def test_the_c_loop_gives_what_the_python_loop_gives(bodies: list[dict[str, Any]], stop_after: int | None,
-                                                     replay_openai: Any, comparable: Any) -> None:
+def test_the_c_loop_gives_what_the_python_loop_gives(
+    bodies: list[dict[str, Any]], stop_after: int | None, replay_openai: Any, comparable: Any
+) -> None:
     # the fixtures are factories, safe to share between examples
     c_loop = _consume(replay_openai(bodies), comparable, False, stop_after)
     assert c_loop == _consume(replay_openai(bodies), comparable, True, stop_after)
@@ -325,7 +403,9 @@ def test_no_reference_is_leaked_and_text_chunks_die_as_the_consumer_drops_them()
 
 
 @pytest.mark.parametrize("python_loop", [False, True])
-def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(python_loop: bool, replay_openai: Any) -> None:
+def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(
+    python_loop: bool, replay_openai: Any
+) -> None:
     """A Stream subclass whose ``__iter__`` raises before any chunk: the user gets that exception, the span says
     error (not abandoned, later, by the garbage collector)."""
     import openai
@@ -334,8 +414,9 @@ def test_a_client_stream_whose_own_iter_raises_ends_as_an_error(python_loop: boo
         def __iter__(self) -> Any:
             raise ConnectionResetError("reset before the first chunk")
 
-    client = replay_openai([{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                             "choices": []}])
+    client = replay_openai(
+        [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": []}]
+    )
     with _loop(python_loop), capture_spans() as spans:
         stream = client.chat.completions.create(model="m", messages=[], stream=True)
         stream._ss_wrapped.__class__ = Broken

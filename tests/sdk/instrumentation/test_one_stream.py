@@ -76,6 +76,7 @@ def _consume(stream: Any, outcome: str) -> None:
 async def _aconsume(stream: Any, outcome: str) -> None:
     """Read ``stream`` in a task of its own; ``abandoned`` breaks after two chunks, ``cancelled`` has the task
     cancelled after two chunks (the cancellation lands at its next await, inside the stream)."""
+
     async def run() -> None:
         try:
             i = 0
@@ -143,7 +144,11 @@ def _assert_one_stream(receiver: Receiver, outcome: str, streamed: bool = True) 
         assert len(chunks) >= len(WORDS) if streamed else len(chunks) == 1  # a whole answer is one chunk
 
 
-STEPS_ENGINE = ("init", "instrument_openai", "enable_langchain")  # the LangChain hook on changes nothing for the engine
+STEPS_ENGINE = (
+    "init",
+    "instrument_openai",
+    "enable_langchain",
+)  # the LangChain hook on changes nothing for the engine
 STEPS_LANGCHAIN = ("init", "instrument_openai", "enable_langchain")
 CASES = [
     pytest.param(subject, order, mode, outcome, id=f"{subject}-{'+'.join(order)}-{mode}-{outcome}")
@@ -156,9 +161,15 @@ CASES = [
 
 
 @pytest.mark.parametrize(("subject", "order", "mode", "outcome"), CASES)
-def test_one_model_call_is_one_stream(server: FakeLLMServer, receiver: Receiver, subject: str,
-                                      order: tuple[str, ...], mode: str, outcome: str,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_one_model_call_is_one_stream(
+    server: FakeLLMServer,
+    receiver: Receiver,
+    subject: str,
+    order: tuple[str, ...],
+    mode: str,
+    outcome: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from streamscope.integrations.langchain import disable_langchain, enable_langchain
 
     tracing = None
@@ -174,7 +185,9 @@ def test_one_model_call_is_one_stream(server: FakeLLMServer, receiver: Receiver,
             if subject == "engine":
                 _call(lambda m, _: _engine_model(server.base_url, m), mode, outcome)
             else:
-                _call(lambda m, http: _langchain_model(server.base_url, m, http), mode, outcome, own_http=True)
+                _call(
+                    lambda m, http: _langchain_model(server.base_url, m, http), mode, outcome, own_http=True
+                )
         assert tracing is not None and tracing.force_flush(10)
     finally:
         disable_langchain()
@@ -195,7 +208,9 @@ def test_raw_openai_calls_from_the_consumers_loop_body_are_recorded(server: Fake
         with capture_spans() as spans:
             for i, _ in enumerate(_engine_model(server.base_url, "one-ok").stream("hi")):
                 if i == 1:
-                    client.chat.completions.create(model="one-ok", messages=[{"role": "user", "content": "x"}])
+                    client.chat.completions.create(
+                        model="one-ok", messages=[{"role": "user", "content": "x"}]
+                    )
     finally:
         uninstrument_openai()
         client.close()
@@ -224,8 +239,9 @@ def test_a_langchain_call_with_instrument_openai_gets_its_first_byte(server: Fak
 @pytest.mark.parametrize("subject", ["engine", "langchain"])
 @pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
 @pytest.mark.parametrize("outcome", ["completed", "http_500"])
-def test_a_call_that_is_not_streamed_is_one_stream_too(server: FakeLLMServer, receiver: Receiver, subject: str,
-                                                      mode: str, outcome: str) -> None:
+def test_a_call_that_is_not_streamed_is_one_stream_too(
+    server: FakeLLMServer, receiver: Receiver, subject: str, mode: str, outcome: str
+) -> None:
     """``invoke`` without streaming goes through ``create()`` (or its raw-response wrapper) once: one span."""
     from langchain_openai import ChatOpenAI as LangChainChatOpenAI
 
@@ -237,14 +253,20 @@ def test_a_call_that_is_not_streamed_is_one_stream_too(server: FakeLLMServer, re
     streamscope.instrument_openai()
     enable_langchain()
     try:
+
         async def acall(model: Any) -> None:
             import openai
 
             http = openai.DefaultAsyncHttpxClient()
             try:
                 if subject == "langchain":
-                    model = LangChainChatOpenAI(model=scenario, base_url=server.base_url, api_key="test",
-                                                max_retries=0, http_async_client=http)
+                    model = LangChainChatOpenAI(
+                        model=scenario,
+                        base_url=server.base_url,
+                        api_key="test",
+                        max_retries=0,
+                        http_async_client=http,
+                    )
                 await model.ainvoke("hi")
             finally:
                 await http.aclose()
@@ -252,7 +274,9 @@ def test_a_call_that_is_not_streamed_is_one_stream_too(server: FakeLLMServer, re
         if subject == "engine":
             model: Any = ChatOpenAI(model=scenario, base_url=server.base_url, api_key="test", max_retries=0)
         else:
-            model = LangChainChatOpenAI(model=scenario, base_url=server.base_url, api_key="test", max_retries=0)
+            model = LangChainChatOpenAI(
+                model=scenario, base_url=server.base_url, api_key="test", max_retries=0
+            )
         call = (lambda: model.invoke("hi")) if mode == "invoke" else (lambda: asyncio.run(acall(model)))
         if outcome == "completed":
             call()

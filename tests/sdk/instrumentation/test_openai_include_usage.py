@@ -49,24 +49,36 @@ def _next(stream: Any) -> list[Any]:
             return out
 
 
-CONSUMERS: dict[str, Callable[[Any], list[Any]]] = {"for": _for, "for-python-loop": _for_python_loop, "next": _next}
+CONSUMERS: dict[str, Callable[[Any], list[Any]]] = {
+    "for": _for,
+    "for-python-loop": _for_python_loop,
+    "next": _next,
+}
 
 
 def _shape(chunks: list[Any]) -> list[tuple[bool, bool, str | None]]:
     """What the user saw, chunk by chunk: has choices, has usage, content."""
-    return [(bool(c.choices), c.usage is not None, c.choices[0].delta.content if c.choices else None)
-            for c in chunks]
+    return [
+        (bool(c.choices), c.usage is not None, c.choices[0].delta.content if c.choices else None)
+        for c in chunks
+    ]
 
 
-def _sync(server: FakeLLMServer, consume: Callable[[Any], list[Any]], *, instrument: dict[str, Any] | None,
-          **create: Any) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+def _sync(
+    server: FakeLLMServer,
+    consume: Callable[[Any], list[Any]],
+    *,
+    instrument: dict[str, Any] | None,
+    **create: Any,
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
     if instrument is not None:
         instrument_openai(client, **instrument)
     try:
         with capture_spans() as spans:
-            seen = consume(client.chat.completions.create(model="usage-model", messages=MESSAGES, stream=True,
-                                                          **create))
+            seen = consume(
+                client.chat.completions.create(model="usage-model", messages=MESSAGES, stream=True, **create)
+            )
         llm = spans.llm_spans()
         return seen, dict(server.received[-1]), dict(llm[0].attributes or {}) if llm else {}
     finally:
@@ -74,7 +86,9 @@ def _sync(server: FakeLLMServer, consume: Callable[[Any], list[Any]], *, instrum
 
 
 @pytest.mark.parametrize("consumer", list(CONSUMERS))
-def test_include_usage_asks_for_usage_and_hides_the_chunk_it_adds(server: FakeLLMServer, consumer: str) -> None:
+def test_include_usage_asks_for_usage_and_hides_the_chunk_it_adds(
+    server: FakeLLMServer, consumer: str
+) -> None:
     consume = CONSUMERS[consumer]
     plain, plain_request, _ = _sync(server, consume, instrument=None)
     seen, request, attrs = _sync(server, consume, instrument={"include_usage": True})
@@ -95,17 +109,23 @@ def test_without_the_option_nothing_is_injected(server: FakeLLMServer, consumer:
 
 
 @pytest.mark.parametrize("consumer", list(CONSUMERS))
-def test_the_callers_own_stream_options_win_and_their_usage_chunk_is_shown(server: FakeLLMServer,
-                                                                         consumer: str) -> None:
+def test_the_callers_own_stream_options_win_and_their_usage_chunk_is_shown(
+    server: FakeLLMServer, consumer: str
+) -> None:
     own = {"include_usage": True}
     plain, _, _ = _sync(server, CONSUMERS[consumer], instrument=None, stream_options=own)
-    seen, request, attrs = _sync(server, CONSUMERS[consumer], instrument={"include_usage": True},
-                                 stream_options=own)
+    seen, request, attrs = _sync(
+        server, CONSUMERS[consumer], instrument={"include_usage": True}, stream_options=own
+    )
     assert request["stream_options"] == own
     assert _shape(seen) == _shape(plain) and seen[-1].usage is not None  # the caller asked: they see it
     assert attrs["streamscope.usage.source"] == "provider"
-    no_usage, request, _ = _sync(server, CONSUMERS[consumer], instrument={"include_usage": True},
-                                 stream_options={"include_usage": False})
+    no_usage, request, _ = _sync(
+        server,
+        CONSUMERS[consumer],
+        instrument={"include_usage": True},
+        stream_options={"include_usage": False},
+    )
     assert request["stream_options"] == {"include_usage": False}
     assert not any(c.usage is not None for c in no_usage)
 
@@ -117,7 +137,9 @@ def test_async_streams_hide_the_added_usage_chunk_too(server: FakeLLMServer) -> 
             instrument_openai(client, include_usage=True)
         try:
             with capture_spans() as spans:
-                stream = await client.chat.completions.create(model="usage-model", messages=MESSAGES, stream=True)
+                stream = await client.chat.completions.create(
+                    model="usage-model", messages=MESSAGES, stream=True
+                )
                 seen = []
                 if use_for:
                     async for chunk in stream:

@@ -35,10 +35,15 @@ def server() -> Iterator[FakeLLMServer]:
 def comparable(spans: Any) -> list[tuple[Any, ...]]:
     out = []
     for s in spans:
-        attrs = {k: v for k, v in (s.attributes or {}).items()
-                 if not any(t in k for t in TIMING) and k not in PER_CALL}
-        events = [(e.name, {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"})
-                  for e in s.events]
+        attrs = {
+            k: v
+            for k, v in (s.attributes or {}).items()
+            if not any(t in k for t in TIMING) and k not in PER_CALL
+        }
+        events = [
+            (e.name, {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"})
+            for e in s.events
+        ]
         out.append((s.name, attrs, events, s.status.status_code, s.status.description))
     return sorted(out, key=repr)
 
@@ -47,8 +52,12 @@ def stream_sync(base_url: str, model: str, style: str, stop_after: int | None) -
     client = OpenAI(base_url=base_url, api_key="x", max_retries=0)
     streamscope.instrument_openai(client)
     seen: list[str] = []
-    stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
-                                            stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     try:
         with stream:
             if style == "iterate":
@@ -74,8 +83,12 @@ async def stream_async(base_url: str, model: str, style: str, stop_after: int | 
     client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
     streamscope.instrument_openai(client)
     seen: list[str] = []
-    stream = await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
-                                                  stream=True, stream_options={"include_usage": True})
+    stream = await client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     try:
         async with stream:
             if style == "iterate":
@@ -103,8 +116,9 @@ async def stream_async(base_url: str, model: str, style: str, stop_after: int | 
     ("colours", 2, "abandoned"),
     ("colours-drop", None, "error"),
 ])  # fmt: skip
-def test_sync_and_async_streams_give_the_same_spans(server: FakeLLMServer, style: str, model: str,
-                                                    stop_after: int | None, outcome: str) -> None:
+def test_sync_and_async_streams_give_the_same_spans(
+    server: FakeLLMServer, style: str, model: str, stop_after: int | None, outcome: str
+) -> None:
     with capture_spans() as sync_spans:
         sync_seen = stream_sync(server.base_url, model, style, stop_after)
     with capture_spans() as async_spans:
@@ -121,18 +135,26 @@ def _broken_hide(item: Any) -> bool:
 
 @pytest.mark.parametrize("style", ["iterate", "pull"])
 @pytest.mark.parametrize("python_loop", [False, True])
-def test_a_failing_hide_never_reaches_the_app_sync(server: FakeLLMServer, style: str, python_loop: bool,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_hide_never_reaches_the_app_sync(
+    server: FakeLLMServer, style: str, python_loop: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from streamscope.instrumentation._openai_recording import start_recording
     from streamscope.instrumentation._openai_streams import TracedStream
 
     if python_loop:
         monkeypatch.setattr("streamscope.instrumentation._openai_streams._Recorder", None)
     client = OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-    kwargs: dict[str, Any] = {"model": "colours", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    kwargs: dict[str, Any] = {
+        "model": "colours",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+    }
     with capture_spans() as spans:
-        stream = TracedStream(client.chat.completions.create(**kwargs), start_recording(client.chat.completions, kwargs),
-                              hide=_broken_hide)
+        stream = TracedStream(
+            client.chat.completions.create(**kwargs),
+            start_recording(client.chat.completions, kwargs),
+            hide=_broken_hide,
+        )
         got = list(stream) if style == "iterate" else list(iter(lambda: next(stream, None), None))
         client.close()
     assert "".join(c.choices[0].delta.content or "" for c in got if c.choices) == "".join(WORDS)
@@ -146,10 +168,16 @@ def test_a_failing_hide_never_reaches_the_app_async(server: FakeLLMServer, style
 
     async def main() -> list[Any]:
         client = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-        kwargs: dict[str, Any] = {"model": "colours", "messages": [{"role": "user", "content": "hi"}],
-                                  "stream": True}
-        stream = TracedAsyncStream(await client.chat.completions.create(**kwargs),
-                                   start_recording(client.chat.completions, kwargs), hide=_broken_hide)
+        kwargs: dict[str, Any] = {
+            "model": "colours",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+        }
+        stream = TracedAsyncStream(
+            await client.chat.completions.create(**kwargs),
+            start_recording(client.chat.completions, kwargs),
+            hide=_broken_hide,
+        )
         got = []
         if style == "iterate":
             got = [c async for c in stream]

@@ -51,8 +51,11 @@ def test_handler_is_a_langchain_handler_running_inline() -> None:
 
 def test_full_stream_spans_nesting_rollups_and_chunks() -> None:
     with capture_spans() as spans:
-        out = "".join(_chain(FakeListChatModel(responses=["hello world"])).stream(  # type: ignore[attr-defined]
-            {"q": "hi"}, config=_cfg()))
+        out = "".join(
+            _chain(FakeListChatModel(responses=["hello world"])).stream(  # type: ignore[attr-defined]
+                {"q": "hi"}, config=_cfg()
+            )
+        )
     assert out == "hello world"
     root = spans.one("RunnableSequence")
     llm = spans.llm_spans()[0]
@@ -91,8 +94,11 @@ def test_sync_break_out_of_a_chain_reports_what_langchain_did() -> None:
     # LangChain drains the upstream model when a sync chain stream is abandoned (reference §5.6):
     # the model run really completed, so it is traced as completed with every chunk.
     with capture_spans() as spans:
-        for i, _ in enumerate(_chain(FakeListChatModel(responses=["abcdefgh"])).stream(  # type: ignore[attr-defined]
-                {"q": "hi"}, config=_cfg())):
+        for i, _ in enumerate(
+            _chain(FakeListChatModel(responses=["abcdefgh"])).stream(  # type: ignore[attr-defined]
+                {"q": "hi"}, config=_cfg()
+            )
+        ):
             if i == 2:
                 break
     a = _attrs(spans.llm_spans()[0])
@@ -145,8 +151,11 @@ def test_usage_metadata_on_chunks_is_provider_usage() -> None:
 
             yield ChatGenerationChunk(message=AIMessageChunk(content=""))
             yield ChatGenerationChunk(message=AIMessageChunk(content="hi"))
-            yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata={
-                "input_tokens": 7, "output_tokens": 2, "total_tokens": 9}))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="", usage_metadata={"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
+                )
+            )
 
     with capture_spans() as spans:
         list(UsageModel(messages=iter([])).stream("q", config=_cfg()))  # type: ignore[arg-type]

@@ -65,7 +65,10 @@ def test_cli_rejects_a_bad_scenarios_file(tmp_path: Path) -> None:
         ({"gap": float("nan")}, "Scenario field 'gap' must be a number of seconds."),
         ({"stall_at": -1}, "Scenario field 'stall_at' must be an integer from 0 to 100000."),
         ({"error_status": 200}, "Scenario field 'error_status' must be an integer from 400 to 599."),
-        ({"tool_calls": [{"arguments": {}}]}, "Each tool call in a scenario needs a non-empty string 'name'."),
+        (
+            {"tool_calls": [{"arguments": {}}]},
+            "Each tool call in a scenario needs a non-empty string 'name'.",
+        ),
         ({"usage": {"prompt_tokens": -1}}, "Scenario field 'usage' must be an object"),
     ],
 )
@@ -88,15 +91,25 @@ def test_a_busy_port_is_one_line_that_names_the_option() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         port = sock.getsockname()[1]
-        result = subprocess.run([sys.executable, "-c", SCRIPT, "fake-llm", "--port", str(port)], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", SCRIPT, "fake-llm", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is already in use: stop what holds it, or "
-                                     "pick another with --port (0 picks a free port).")
+    assert result.stderr.strip() == (
+        f"Error: port {port} on 127.0.0.1 is already in use: stop what holds it, or "
+        "pick another with --port (0 picks a free port)."
+    )
 
 
 def test_a_bad_host_is_one_line_that_names_the_option() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT, "fake-llm", "--host", "999.1.1.1", "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "fake-llm", "--host", "999.1.1.1", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("Error: cannot listen on 999.1.1.1: ") and "--host" in result.stderr

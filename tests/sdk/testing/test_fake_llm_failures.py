@@ -65,7 +65,10 @@ def test_dropped_connection_mid_stream(server: FakeLLMServer) -> None:
     seen: list[str | None] = []
     with _client(server) as client:
         stream = client.chat.completions.create(
-            model="text-model", messages=MSG, stream=True, extra_body={"scenario": {"text": "a b c d", "drop_at": 1}}
+            model="text-model",
+            messages=MSG,
+            stream=True,
+            extra_body={"scenario": {"text": "a b c d", "drop_at": 1}},
         )
         with pytest.raises(openai.APIConnectionError) as info:
             for chunk in stream:
@@ -81,7 +84,10 @@ def test_malformed_chunk_is_a_json_error(server: FakeLLMServer) -> None:
     seen: list[str | None] = []
     with _client(server) as client:
         stream = client.chat.completions.create(
-            model="text-model", messages=MSG, stream=True, extra_body={"scenario": {"text": "a b c", "malformed_at": 1}}
+            model="text-model",
+            messages=MSG,
+            stream=True,
+            extra_body={"scenario": {"text": "a b c", "malformed_at": 1}},
         )
         with pytest.raises(json.JSONDecodeError):
             for chunk in stream:
@@ -123,8 +129,18 @@ def _post(server: FakeLLMServer, content: bytes, path: str = "/v1/chat/completio
             "invalid_scenario",
             "scenario",
         ),
-        (b'{"model": "x", "messages": [{"role": "user"}], "scenario": {"bogus": 1}}', 400, "invalid_scenario", "scenario"),
-        (b'{"model": "text-model", "messages": [{"role": "user"}], "stream": "yes"}', 400, "invalid_type", "stream"),
+        (
+            b'{"model": "x", "messages": [{"role": "user"}], "scenario": {"bogus": 1}}',
+            400,
+            "invalid_scenario",
+            "scenario",
+        ),
+        (
+            b'{"model": "text-model", "messages": [{"role": "user"}], "stream": "yes"}',
+            400,
+            "invalid_type",
+            "stream",
+        ),
     ],
 )
 def test_bad_requests_get_openai_shaped_errors(

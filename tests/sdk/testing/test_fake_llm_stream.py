@@ -18,7 +18,10 @@ MSG = [{"role": "user", "content": "hello there"}]
 def server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer(
         {
-            "text-model": {"text": "Hello brave new world", "usage": {"prompt_tokens": 7, "completion_tokens": 4}},
+            "text-model": {
+                "text": "Hello brave new world",
+                "usage": {"prompt_tokens": 7, "completion_tokens": 4},
+            },
             "tool-model": {
                 "tool_calls": [
                     {"name": "add", "arguments": {"a": 1, "b": 22}, "id": "call_add"},
@@ -50,7 +53,11 @@ def test_text_stream_has_role_delta_content_deltas_finish_usage(client: openai.O
     assert chunks[5].choices[0].finish_reason == "stop" and chunks[5].choices[0].delta.content is None
     assert chunks[6].choices == []
     assert chunks[6].usage is not None
-    assert (chunks[6].usage.prompt_tokens, chunks[6].usage.completion_tokens, chunks[6].usage.total_tokens) == (7, 4, 11)
+    assert (
+        chunks[6].usage.prompt_tokens,
+        chunks[6].usage.completion_tokens,
+        chunks[6].usage.total_tokens,
+    ) == (7, 4, 11)
     assert all(c.usage is None for c in chunks[:6])
     assert len(chunks) == 7
     assert len({c.id for c in chunks}) == 1 and chunks[0].id.startswith("chatcmpl-")
@@ -77,7 +84,12 @@ def test_tool_call_stream_fragments_by_index(client: openai.OpenAI) -> None:
     assert chunks[0].choices[0].delta.role == "assistant"
     deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     heads = [d for d in deltas if d.id is not None]
-    assert (heads[0].index, heads[0].id, heads[0].type, heads[0].function and heads[0].function.name) == (0, "call_add", "function", "add")
+    assert (heads[0].index, heads[0].id, heads[0].type, heads[0].function and heads[0].function.name) == (
+        0,
+        "call_add",
+        "function",
+        "add",
+    )
     assert heads[1].index == 1 and heads[1].id is not None and heads[1].id.startswith("call_")
     assert heads[1].function is not None and heads[1].function.name == "lookup"
     fragments = [d for d in deltas if d.id is None]

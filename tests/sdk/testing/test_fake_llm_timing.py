@@ -25,16 +25,19 @@ LATE = 0.06  # generous for a loaded 2-core CI box; typical lateness is < 2 ms
 def client() -> Iterator[openai.OpenAI]:
     scenario = {"words": ["a", "b", "c", "d", "e"], "headers_delay": 0.05, "ttft": 0.12, "gap": 0.03,
                 "stall_at": 3, "stall": 0.1}  # fmt: skip
-    with FakeLLMServer({"timed": scenario}, include_defaults=False) as srv, openai.OpenAI(
-        base_url=srv.base_url, api_key="t", max_retries=0
-    ) as c:
+    with (
+        FakeLLMServer({"timed": scenario}, include_defaults=False) as srv,
+        openai.OpenAI(base_url=srv.base_url, api_key="t", max_retries=0) as c,
+    ):
         c.models.list()  # open the keep-alive connection so connect time is not measured
         yield c
 
 
 def test_first_byte_ttft_gaps_and_stall_match_the_script(client: openai.OpenAI) -> None:
     start = time.monotonic()
-    stream = client.chat.completions.create(model="timed", messages=[{"role": "user", "content": "x"}], stream=True)
+    stream = client.chat.completions.create(
+        model="timed", messages=[{"role": "user", "content": "x"}], stream=True
+    )
     headers_at = time.monotonic() - start  # create() returns once response headers arrived
     arrivals = [(time.monotonic() - start, chunk.choices[0].delta.content) for chunk in stream]
     expected = [("", 0.05), ("a", 0.12), ("b", 0.15), ("c", 0.18), ("d", 0.31), ("e", 0.34)]
@@ -58,4 +61,9 @@ def test_plan_places_ttft_gaps_stall_and_jitter_deterministically() -> None:
     assert all(0.05 <= s <= 0.15 for s in (steps[0], steps[2]))
     assert 1.05 <= steps[1] <= 1.15  # the stall comes before chunk 2
     assert len(set(steps)) == 3  # jitter really varies the gaps
-    assert plan(Scenario.from_dict({"text": "a", "ttft": 0.1, "headers_delay": 0.3}), prompt_tokens=0).pieces[0].at == 0.3
+    assert (
+        plan(Scenario.from_dict({"text": "a", "ttft": 0.1, "headers_delay": 0.3}), prompt_tokens=0)
+        .pieces[0]
+        .at
+        == 0.3
+    )

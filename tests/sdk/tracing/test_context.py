@@ -23,8 +23,12 @@ def _a(span: object) -> dict[str, object]:
 
 
 def test_values_land_on_every_span_including_chunk_spans() -> None:
-    with capture_spans() as spans, streamscope.context(session_id="conv-1", user_id="u-1", tags=["a"],
-                                                       metadata={"plan": "pro", "n": 3, "obj": [1]}):
+    with (
+        capture_spans() as spans,
+        streamscope.context(
+            session_id="conv-1", user_id="u-1", tags=["a"], metadata={"plan": "pro", "n": 3, "obj": [1]}
+        ),
+    ):
         step()
     assert len(spans) == 3
     for s in spans:

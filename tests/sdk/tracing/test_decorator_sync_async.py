@@ -25,11 +25,22 @@ def comparable(spans: Any) -> list[tuple[Any, ...]]:
     names = {s.context.span_id: s.name for s in spans}
     out = []
     for s in spans:
-        events = [(e.name, {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"})
-                  for e in s.events]
+        events = [
+            (e.name, {k: v for k, v in (e.attributes or {}).items() if k != "exception.stacktrace"})
+            for e in s.events
+        ]
         parent = names.get(s.parent.span_id) if s.parent is not None else None
-        out.append((s.name, s.kind, dict(s.attributes or {}), events, s.status.status_code, s.status.description,
-                    parent))
+        out.append(
+            (
+                s.name,
+                s.kind,
+                dict(s.attributes or {}),
+                events,
+                s.status.status_code,
+                s.status.description,
+                parent,
+            )
+        )
     return sorted(out, key=repr)
 
 

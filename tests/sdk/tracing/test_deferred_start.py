@@ -57,8 +57,15 @@ def _init(receiver: Receiver, watcher: StartWatcher | None = None, **kwargs: Any
 
 
 def _one_stream(parent: Any = None, **kwargs: Any) -> None:
-    rec = start_stream(model="m", provider="openai", request_params={"temperature": 0.5}, parent=parent,
-                       input_messages=[{"role": "user", "content": "hi"}], attributes={"x.custom": 1}, **kwargs)
+    rec = start_stream(
+        model="m",
+        provider="openai",
+        request_params={"temperature": 0.5},
+        parent=parent,
+        input_messages=[{"role": "user", "content": "hi"}],
+        attributes={"x.custom": 1},
+        **kwargs,
+    )
     for text in ("a", "b"):
         rec.chunk(CONTENT, text)
     rec.set_attribute("x.late", "yes")
@@ -76,7 +83,9 @@ def _comparable(span: Any) -> dict[str, Any]:
     return {k: v for k, v in attrs(span).items() if not any(t in k for t in timing)}
 
 
-def test_the_span_starts_on_the_export_thread_and_is_the_one_the_caller_would_start(receiver: Receiver) -> None:
+def test_the_span_starts_on_the_export_thread_and_is_the_one_the_caller_would_start(
+    receiver: Receiver,
+) -> None:
     runs = []
     for defer in (True, False):
         watcher = StartWatcher()
@@ -95,7 +104,9 @@ def test_the_span_starts_on_the_export_thread_and_is_the_one_the_caller_would_st
             tracing.shutdown()
         llm, chunks = _exported(receiver)
         receiver.spans.clear()
-        assert watcher.threads["chat m"] == ("streamscope-export" if defer else threading.current_thread().name)
+        assert watcher.threads["chat m"] == (
+            "streamscope-export" if defer else threading.current_thread().name
+        )
         assert [c.parent_span_id for c in chunks] == [llm.span_id, llm.span_id]
         assert len(llm.parent_span_id) == 0
         runs.append((llm.kind, _comparable(llm), [_comparable(c) for c in chunks]))
@@ -137,9 +148,12 @@ def test_the_span_nests_under_the_callers_current_span(receiver: Receiver) -> No
     assert llm.trace_id == outer.get_span_context().trace_id.to_bytes(16, "big")
 
 
-def test_a_child_run_of_an_llm_run_starts_the_span_where_it_needs_it(receiver: Receiver,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # the export thread does not wake by itself meanwhile
+def test_a_child_run_of_an_llm_run_starts_the_span_where_it_needs_it(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "OTEL_BSP_SCHEDULE_DELAY", "600000"
+    )  # the export thread does not wake by itself meanwhile
     watcher = StartWatcher()
     tracing = _init(receiver, watcher)
     handler = TracingCallbackHandler()
@@ -184,8 +198,9 @@ def test_sampling_by_ratio_starts_the_span_on_the_callers_thread(receiver: Recei
     assert watcher.threads["chat m"] == threading.current_thread().name
 
 
-def test_a_span_that_fails_to_start_costs_the_stream_nothing(receiver: Receiver,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_span_that_fails_to_start_costs_the_stream_nothing(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     tracing = _init(receiver, StartWatcher(fail=True))
     try:
         with caplog.at_level(logging.WARNING, logger="streamscope"):

@@ -43,8 +43,9 @@ def _cfg() -> dict[str, object]:
 
 
 def test_chain_stream_spans_timings_match_the_script() -> None:
-    model = FakeStreamingChatModel(chunks=["", "Hel", "lo", " there"], ttft=0.06, gap=0.03,
-                                   usage={"input_tokens": 3, "output_tokens": 3})
+    model = FakeStreamingChatModel(
+        chunks=["", "Hel", "lo", " there"], ttft=0.06, gap=0.03, usage={"input_tokens": 3, "output_tokens": 3}
+    )
     with capture_spans() as spans:
         out = "".join(_chain(model).stream({"q": "hi"}, config=_cfg()))  # type: ignore[attr-defined]
     assert out == "Hello there"
@@ -68,7 +69,9 @@ def test_chain_stream_spans_timings_match_the_script() -> None:
 
 
 def test_tool_call_deltas_give_time_to_first_tool_call() -> None:
-    model = FakeStreamingChatModel(chunks=[""], tool_calls=[{"name": "add", "args": {"a": 1}}], ttft=0.02, gap=0.01)
+    model = FakeStreamingChatModel(
+        chunks=[""], tool_calls=[{"name": "add", "args": {"a": 1}}], ttft=0.02, gap=0.01
+    )
     with capture_spans() as spans:
         list(model.stream("q", config=_cfg()))  # type: ignore[arg-type]
     a = _a(spans.one("chat fake-streaming"))
@@ -88,8 +91,11 @@ def test_break_is_abandoned_and_not_an_error() -> None:
     assert _a(llm)["streamscope.stream.outcome"] == "abandoned"
     assert llm.status.status_code == StatusCode.UNSET
     assert _a(llm)["streamscope.stream.partial_output"] == "ab"
-    assert all(_a(s)["streamscope.stream.outcome"] == "abandoned" for s in spans if s.name != "streamscope.chunk"
-               and s.name not in ("ChatPromptTemplate",))
+    assert all(
+        _a(s)["streamscope.stream.outcome"] == "abandoned"
+        for s in spans
+        if s.name != "streamscope.chunk" and s.name not in ("ChatPromptTemplate",)
+    )
 
 
 def test_error_mid_stream_is_error_with_exception() -> None:
@@ -129,7 +135,12 @@ def test_async_cancellation_is_cancelled() -> None:
 def test_a_flow_timeout_makes_the_llm_stream_a_timeout(mode: str) -> None:
     """``prompt | model | flow.timeout | parser``: the model stream that timed out is a timeout, not a cancel."""
     model = FakeStreamingChatModel(chunks=["a", "b", "c"], gap=0.4)
-    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | model | flow.timeout(per_chunk=0.1) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "{q}")])
+        | model
+        | flow.timeout(per_chunk=0.1)
+        | StrOutputParser()
+    )
 
     async def consume() -> None:
         async for _ in chain.astream({"q": "x"}, config=_cfg()):
@@ -169,9 +180,13 @@ def test_first_byte_custom_event_sets_time_to_first_byte() -> None:
     handler = streamscope.TracingCallbackHandler()
     run_id = uuid.uuid4()
     with capture_spans() as spans:
-        handler.on_chat_model_start({"name": "ChatOpenAI"}, [[]], run_id=run_id,
-                                    metadata={"ls_provider": "openai", "ls_model_name": "gpt-x"},
-                                    invocation_params={"model": "gpt-x", "stream": True, "temperature": 0.1})
+        handler.on_chat_model_start(
+            {"name": "ChatOpenAI"},
+            [[]],
+            run_id=run_id,
+            metadata={"ls_provider": "openai", "ls_model_name": "gpt-x"},
+            invocation_params={"model": "gpt-x", "stream": True, "temperature": 0.1},
+        )
         handler.on_custom_event("streamscope.first_byte", {"time_ns": time.time_ns()}, run_id=run_id)
         handler.on_llm_new_token("hi", chunk=None, run_id=run_id)
         handler.on_llm_end(None, run_id=run_id, reason="completed")

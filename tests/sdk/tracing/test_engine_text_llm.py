@@ -14,7 +14,9 @@ class Upper(LLM):
     def _call(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> str:
         return prompt.upper()
 
-    def _stream(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[GenerationChunk]:
+    def _stream(
+        self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[GenerationChunk]:
         for char in prompt.upper():
             yield GenerationChunk(char)
 
@@ -22,7 +24,10 @@ class Upper(LLM):
 def test_a_text_llm_in_a_chain_is_an_llm_span() -> None:
     chain = PromptTemplate.from_template("say {x}") | Upper()
     with capture_spans() as spans:
-        assert "".join(chain.stream({"x": "hi"}, {"callbacks": [streamscope.TracingCallbackHandler()]})) == "SAY HI"
+        assert (
+            "".join(chain.stream({"x": "hi"}, {"callbacks": [streamscope.TracingCallbackHandler()]}))
+            == "SAY HI"
+        )
     root = spans.one("RunnableSequence")
     llms = spans.llm_spans()
     assert len(llms) == 1, [s.name for s in spans]

@@ -50,8 +50,9 @@ def test_with_capture_off_exception_messages_never_reach_a_span() -> None:
     for span in failed:
         assert span.status.description == type(info.value).__name__
         (event,) = [e for e in span.events if e.name == "exception"]
-        assert dict(event.attributes or {}) == {"exception.type": f"{type(info.value).__module__}."
-                                                                   f"{type(info.value).__qualname__}"}
+        assert dict(event.attributes or {}) == {
+            "exception.type": f"{type(info.value).__module__}.{type(info.value).__qualname__}"
+        }
 
 
 def test_with_capture_on_the_exception_is_recorded_in_full() -> None:
@@ -83,14 +84,19 @@ def test_http_status_and_retry_after_of_a_real_openai_error_are_recorded() -> No
     from streamscope.instrumentation.openai import uninstrument_openai
     from streamscope.testing.fake_llm import FakeLLMServer
 
-    with FakeLLMServer({"limited": {"error_status": 429, "retry_after": 7}}) as llm, \
-            capture_spans(capture_content=False) as spans:
+    with (
+        FakeLLMServer({"limited": {"error_status": 429, "retry_after": 7}}) as llm,
+        capture_spans(capture_content=False) as spans,
+    ):
         streamscope.instrument_openai()
         try:
-            with openai.OpenAI(base_url=llm.base_url, api_key="x", max_retries=0) as client, \
-                    pytest.raises(openai.RateLimitError):
-                client.chat.completions.create(model="limited", stream=True,
-                                               messages=[{"role": "user", "content": "hi"}])
+            with (
+                openai.OpenAI(base_url=llm.base_url, api_key="x", max_retries=0) as client,
+                pytest.raises(openai.RateLimitError),
+            ):
+                client.chat.completions.create(
+                    model="limited", stream=True, messages=[{"role": "user", "content": "hi"}]
+                )
         finally:
             uninstrument_openai()
     (span,) = [s for s in spans if s.status.status_code == StatusCode.ERROR]
@@ -111,4 +117,7 @@ def test_http_attributes_ignore_other_errors_and_never_raise() -> None:
     from streamscope.engine.openai.errors import ChatOpenAIStatusError
 
     err = ChatOpenAIStatusError("boom", status_code=503, retry_after="2")
-    assert http_attributes(err) == {"http.response.status_code": 503, "http.response.header.retry-after": ("2",)}
+    assert http_attributes(err) == {
+        "http.response.status_code": 503,
+        "http.response.header.retry-after": ("2",),
+    }

@@ -28,11 +28,25 @@ from streamscope.tracing.handler import TracingCallbackHandler
 from streamscope.tracing.streams import RAW
 
 
-def _chunk(delta: dict[str, Any] | None = None, *, finish: str | None = None, cid: str = "chatcmpl-1",
-           model: str = "m-1", choices: int = 1, usage: dict[str, int] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model,
-                            "choices": [{"index": i, "delta": delta or {}, "logprobs": None, "finish_reason": finish}
-                                        for i in range(choices)]}
+def _chunk(
+    delta: dict[str, Any] | None = None,
+    *,
+    finish: str | None = None,
+    cid: str = "chatcmpl-1",
+    model: str = "m-1",
+    choices: int = 1,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {"index": i, "delta": delta or {}, "logprobs": None, "finish_reason": finish}
+            for i in range(choices)
+        ],
+    }
     if usage is not None:
         body["choices"] = []
         body["usage"] = usage
@@ -47,12 +61,26 @@ CHUNKS = [
     _chunk({"content": "!"}, cid="chatcmpl-2", model="m-2"),  # a new model
     _chunk({"content": "x"}, cid="chatcmpl-2", model="m-2", choices=2),  # two choices
     _chunk({"content": "y"}, cid="chatcmpl-2", model="m-2", finish="length"),  # content and a finish reason
-    _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                            "function": {"name": "f", "arguments": "{\"a\""}}]}, cid="chatcmpl-2", model="m-2"),
+    _chunk(
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": '{"a"'},
+                }
+            ]
+        },
+        cid="chatcmpl-2",
+        model="m-2",
+    ),
     _chunk({"content": None, "reasoning_content": "thinking"}, cid="chatcmpl-2", model="m-2"),
     _chunk({"content": "z"}, cid="chatcmpl-2", model="m-2"),
     _chunk({}, finish="stop", cid="chatcmpl-2", model="m-2"),
-    _chunk(usage={"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}, cid="chatcmpl-2", model="m-2"),
+    _chunk(
+        usage={"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}, cid="chatcmpl-2", model="m-2"
+    ),
 ]
 
 
@@ -70,13 +98,18 @@ def _consume_with_next(stream: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("chunk_spans", [True, False])
-def test_openai_for_loop_records_what_next_records(chunk_spans: bool, replay_openai: Any, comparable: Any) -> None:
+def test_openai_for_loop_records_what_next_records(
+    chunk_spans: bool, replay_openai: Any, comparable: Any
+) -> None:
     client = replay_openai(CHUNKS)
     runs = []
     for consume in (_consume_with_for, _consume_with_next):
         with capture_spans(chunk_spans=chunk_spans) as spans:
-            items = consume(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}],
-                                                           stream=True))
+            items = consume(
+                client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "q"}], stream=True
+                )
+            )
         runs.append((len(items), comparable(spans)))
     assert runs[0][0] == len(CHUNKS)
     assert runs[0] == runs[1]
@@ -92,8 +125,12 @@ def _async_client() -> AsyncOpenAI:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
 
-    client = AsyncOpenAI(base_url="http://test.invalid/v1", api_key="x", max_retries=0,
-                         http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)))
+    client = AsyncOpenAI(
+        base_url="http://test.invalid/v1",
+        api_key="x",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+    )
     streamscope.instrument_openai(client)
     return client
 
@@ -102,8 +139,9 @@ def test_async_openai_for_loop_records_what_anext_records(comparable: Any) -> No
     async def consume(use_for: bool) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
         client = _async_client()
         with capture_spans() as spans:
-            stream = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "q"}],
-                                                          stream=True)
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "q"}], stream=True
+            )
             items = []
             if use_for:
                 async for item in stream:
@@ -153,9 +191,12 @@ class _TokensOnly:
 def _script() -> list[Any]:
     return [
         AIMessageChunk(""),
-        "Hello", " world", AIMessageChunk("", tool_call_chunks=[{"name": "f", "args": "{}", "id": "c1", "index": 0}]),
+        "Hello",
+        " world",
+        AIMessageChunk("", tool_call_chunks=[{"name": "f", "args": "{}", "id": "c1", "index": 0}]),
         AIMessageChunk("mid", response_metadata={"model_name": "fake-2"}),
-        AIMessageChunk("", additional_kwargs={"reasoning_content": "hmm"}), "tail",
+        AIMessageChunk("", additional_kwargs={"reasoning_content": "hmm"}),
+        "tail",
     ]
 
 
@@ -165,18 +206,24 @@ async def _aconsume(model: Any) -> str:
 
 @pytest.mark.parametrize("chunk_spans", [True, False])
 @pytest.mark.parametrize("use_async", [False, True])
-def test_engine_token_sink_records_what_on_llm_new_token_records(chunk_spans: bool, use_async: bool,
-                                                                 comparable: Any) -> None:
+def test_engine_token_sink_records_what_on_llm_new_token_records(
+    chunk_spans: bool, use_async: bool, comparable: Any
+) -> None:
     """``stream`` and ``astream`` call the tracing handler's token sink directly (``astream`` without an awaited
     dispatch per chunk): the same spans as the general path, and the same messages to the consumer."""
     runs = []
     for general in (False, True):
         handler = TracingCallbackHandler()
         callback: Any = _TokensOnly(handler) if general else handler
-        model = FakeStreamingChatModel(chunks=_script(), usage={"input_tokens": 2, "output_tokens": 5},
-                                       callbacks=[callback])
+        model = FakeStreamingChatModel(
+            chunks=_script(), usage={"input_tokens": 2, "output_tokens": 5}, callbacks=[callback]
+        )
         with capture_spans(chunk_spans=chunk_spans) as spans:
-            text = asyncio.run(_aconsume(model)) if use_async else "".join(str(m.content) for m in model.stream("q"))
+            text = (
+                asyncio.run(_aconsume(model))
+                if use_async
+                else "".join(str(m.content) for m in model.stream("q"))
+            )
         runs.append((text, comparable(spans)))
     assert runs[0] == runs[1]
     assert runs[0][0] == "Hello worldmidtail"

@@ -26,13 +26,18 @@ def _where() -> str:
     return f"test_guard.place{next(_places)}"
 
 
-@pytest.mark.parametrize(("capture", "redact", "message_logged"),
-                         [(True, None, True), (False, None, False), (True, str.upper, False)])
-def test_the_message_is_logged_only_when_content_may_be(capture: bool, redact: object, message_logged: bool,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("capture", "redact", "message_logged"),
+    [(True, None, True), (False, None, False), (True, str.upper, False)],
+)
+def test_the_message_is_logged_only_when_content_may_be(
+    capture: bool, redact: object, message_logged: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     where = _where()
-    with caplog.at_level(logging.WARNING, logger="streamscope"), \
-            capture_spans(capture_content=capture, redact=redact):  # type: ignore[arg-type]
+    with (
+        caplog.at_level(logging.WARNING, logger="streamscope"),
+        capture_spans(capture_content=capture, redact=redact),
+    ):  # type: ignore[arg-type]
         guard.report(where, _fail())
     assert len([r for r in caplog.records if where in r.getMessage()]) == 1
     text = caplog.text

@@ -30,9 +30,11 @@ def _stream(n: int, model: str = "m") -> None:
 
 
 def test_exports_llm_and_chunk_spans_over_otlp_http(receiver: Receiver) -> None:
-    tracing = streamscope.init(receiver.url, service_name="svc-a", headers={"x-api-key": "k1"},
-                               instrument_engine=False)
+    tracing = streamscope.init(
+        receiver.url, service_name="svc-a", headers={"x-api-key": "k1"}, instrument_engine=False
+    )
     try:
+
         @streamscope.trace
         def job() -> None:
             _stream(5)
@@ -95,17 +97,22 @@ def test_explicit_arguments_beat_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert resolve(protocol="grpc", env={}).endpoint == "localhost:4317"
 
 
-@pytest.mark.parametrize(("kwargs", "env", "message"), [
-    ({"protocol": "carrier-pigeon"}, {}, "protocol must be"),
-    ({"sample_rate": 2.0}, {}, "sample_rate must be between"),
-    ({"stall_threshold": 0}, {}, "stall_threshold must be"),
-    ({}, {"STREAMSCOPE_CHUNK_SPANS": "maybe"}, "must be true or false"),
-    ({}, {"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "headers must look like"),
-    ({"endpoint": "ftp://x"}, {}, "must be an http"),
-    ({}, {"STREAMSCOPE_STALL_THRESHOLD": "soon"}, "must be a number"),
-    ({"count_tokens": 4}, {}, "count_tokens must be a callable"),
-])
-def test_bad_settings_raise_a_clear_error(kwargs: dict[str, object], env: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "env", "message"),
+    [
+        ({"protocol": "carrier-pigeon"}, {}, "protocol must be"),
+        ({"sample_rate": 2.0}, {}, "sample_rate must be between"),
+        ({"stall_threshold": 0}, {}, "stall_threshold must be"),
+        ({}, {"STREAMSCOPE_CHUNK_SPANS": "maybe"}, "must be true or false"),
+        ({}, {"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "headers must look like"),
+        ({"endpoint": "ftp://x"}, {}, "must be an http"),
+        ({}, {"STREAMSCOPE_STALL_THRESHOLD": "soon"}, "must be a number"),
+        ({"count_tokens": 4}, {}, "count_tokens must be a callable"),
+    ],
+)
+def test_bad_settings_raise_a_clear_error(
+    kwargs: dict[str, object], env: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve(env=env, **kwargs)  # type: ignore[arg-type]
 
@@ -138,7 +145,8 @@ def test_100_concurrent_streams_of_1000_chunks_are_not_dropped(receiver: Receive
 
 
 def test_a_full_queue_drops_are_counted_logged_and_reported_on_the_span(
-        receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     tracing = streamscope.init(receiver.url, max_queue_size=10, instrument_engine=False)
     try:
         with caplog.at_level(logging.WARNING, logger="streamscope.export"):
@@ -162,6 +170,7 @@ def _dead_port() -> int:
 def test_no_collector_listening_costs_the_app_nothing_visible() -> None:
     tracing = streamscope.init(f"http://127.0.0.1:{_dead_port()}", instrument_engine=False)
     try:
+
         @streamscope.trace
         def work() -> int:
             _stream(200)

@@ -41,8 +41,11 @@ def wait_until(cond: Callable[[], bool], what: str, timeout: float = DEADLINE) -
 
 
 def chunks_of(receiver: Receiver, parent: bytes | None = None) -> list[Span]:
-    return [s for s in list(receiver.spans)
-            if s.name == "streamscope.chunk" and (parent is None or s.parent_span_id == parent)]
+    return [
+        s
+        for s in list(receiver.spans)
+        if s.name == "streamscope.chunk" and (parent is None or s.parent_span_id == parent)
+    ]
 
 
 def llm_spans(receiver: Receiver) -> list[Span]:
@@ -57,20 +60,25 @@ def assert_exactly_once(chunks: list[Span], n: int) -> None:
     assert "streamscope.chunk.gap" not in attrs(by_index[0])
     for prev, cur in itertools.pairwise(by_index):
         a, b = attrs(prev), attrs(cur)
-        assert b["streamscope.chunk.gap"] == pytest.approx(b["streamscope.chunk.offset"] - a["streamscope.chunk.offset"],
-                                                          abs=1e-6)
+        assert b["streamscope.chunk.gap"] == pytest.approx(
+            b["streamscope.chunk.offset"] - a["streamscope.chunk.offset"], abs=1e-6
+        )
         assert cur.start_time_unix_nano >= prev.start_time_unix_nano
 
 
 @pytest.mark.parametrize("outcome", ["completed", "abandoned", "error", "cancelled", "timeout"])
 def test_chunks_leave_while_the_stream_runs_and_the_rest_at_the_end(receiver: Receiver, outcome: str) -> None:
-    tracing = streamscope.init(receiver.url, service_name="live-svc", instrument_engine=False, live_interval=0.05)
+    tracing = streamscope.init(
+        receiver.url, service_name="live-svc", instrument_engine=False, live_interval=0.05
+    )
     try:
         rec = start_stream(model="m-live", provider="openai")
         rec.chunk(ROLE)
         for i in range(5):
             rec.chunk(CONTENT, f"w{i} ")
-        wait_until(lambda: len(chunks_of(receiver)) == 6, "the first six chunk spans while the stream is open")
+        wait_until(
+            lambda: len(chunks_of(receiver)) == 6, "the first six chunk spans while the stream is open"
+        )
         assert llm_spans(receiver) == []  # the stream's own span has not ended, yet its chunks are there
         early = chunks_of(receiver)
         first = min(early, key=lambda s: attrs(s)["streamscope.chunk.index"])
@@ -95,8 +103,10 @@ def test_chunks_leave_while_the_stream_runs_and_the_rest_at_the_end(receiver: Re
     assert la["streamscope.stream.outcome"] == outcome
     assert la["streamscope.stream.chunk_count"] == 10
     assert la["streamscope.stream.chunk_spans_dropped"] == 0
-    texts = [attrs(c).get("streamscope.chunk.content") for c in sorted(
-        chunks, key=lambda s: attrs(s)["streamscope.chunk.index"])]
+    texts = [
+        attrs(c).get("streamscope.chunk.content")
+        for c in sorted(chunks, key=lambda s: attrs(s)["streamscope.chunk.index"])
+    ]
     assert texts == ["", *[f"w{i} " for i in range(9)]]
     assert all(c.trace_id == llm.trace_id for c in chunks)
     assert tracing.dropped_spans == 0 and tracing.failed_spans == 0
@@ -174,7 +184,9 @@ def test_raw_chunks_are_classified_on_the_export_thread_and_facts_are_kept_once(
     assert_exactly_once(chunks, 4)
 
 
-def test_end_on_the_consumer_thread_when_deferring_fails_still_sends_each_chunk_once(receiver: Receiver) -> None:
+def test_end_on_the_consumer_thread_when_deferring_fails_still_sends_each_chunk_once(
+    receiver: Receiver,
+) -> None:
     # A queue of 20 spans cannot hold the deferred end of a 40-chunk stream, so the consumer's thread finishes
     # it under the recorder's lock; the 36 chunks sent while it ran are not sent again, the last 4 fit.
     tracing = streamscope.init(receiver.url, instrument_engine=False, live_interval=0.02, max_queue_size=20)
@@ -247,8 +259,12 @@ def test_engine_stream_shows_its_chunks_while_it_streams(receiver: Receiver) -> 
         wait_until(lambda: len(chunks_of(receiver)) >= 2, "engine chunks in flight")
         early = chunks_of(receiver)
         assert llm_spans(receiver) == []
-        assert attrs(min(early, key=lambda s: attrs(s)["streamscope.chunk.index"]))[
-            "streamscope.live.request_model"] == "fake-live"
+        assert (
+            attrs(min(early, key=lambda s: attrs(s)["streamscope.chunk.index"]))[
+                "streamscope.live.request_model"
+            ]
+            == "fake-live"
+        )
         got.extend(c.content for c in stream)
         assert "".join(got) == "Hello world"
         assert tracing.force_flush(10)
@@ -257,8 +273,10 @@ def test_engine_stream_shows_its_chunks_while_it_streams(receiver: Receiver) -> 
     (llm,) = llm_spans(receiver)
     n = attrs(llm)["streamscope.stream.chunk_count"]
     assert_exactly_once(chunks_of(receiver, llm.span_id), n)
-    contents = [attrs(c).get("streamscope.chunk.content") for c in sorted(
-        chunks_of(receiver, llm.span_id), key=lambda s: attrs(s)["streamscope.chunk.index"])]
+    contents = [
+        attrs(c).get("streamscope.chunk.content")
+        for c in sorted(chunks_of(receiver, llm.span_id), key=lambda s: attrs(s)["streamscope.chunk.index"])
+    ]
     assert "".join(c or "" for c in contents) == "Hello world"
     assert attrs(llm)["streamscope.stream.outcome"] == "completed"
 
@@ -271,14 +289,19 @@ def test_openai_stream_shows_its_chunks_while_it_streams(receiver: Receiver, how
     from streamscope.testing.fake_llm import FakeLLMServer
 
     words = [f" w{i}" for i in range(6)]
-    with FakeLLMServer({"live-model": {"words": words, "gap": 0.01,
-                                       "usage": {"prompt_tokens": 3, "completion_tokens": 6}}}) as srv:
+    with FakeLLMServer(
+        {"live-model": {"words": words, "gap": 0.01, "usage": {"prompt_tokens": 3, "completion_tokens": 6}}}
+    ) as srv:
         client = openai.OpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
         instrument_openai(client)
         tracing = streamscope.init(receiver.url, instrument_engine=False, live_interval=0.05)
         try:
-            stream = client.chat.completions.create(model="live-model", messages=[{"role": "user", "content": "x"}],
-                                                    stream=True, stream_options={"include_usage": True})
+            stream = client.chat.completions.create(
+                model="live-model",
+                messages=[{"role": "user", "content": "x"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
             it = iter(stream)
             seen = [next(it), next(it), next(it)]  # the role-only delta and two words
             wait_until(lambda: len(chunks_of(receiver)) >= 3, "openai chunks in flight")
@@ -295,8 +318,10 @@ def test_openai_stream_shows_its_chunks_while_it_streams(receiver: Receiver, how
     a = attrs(llm)
     assert a["streamscope.stream.outcome"] == ("completed" if how == "complete" else "abandoned")
     assert_exactly_once(chunks_of(receiver, llm.span_id), a["streamscope.stream.chunk_count"])
-    kinds = [attrs(c)["streamscope.chunk.kind"] for c in sorted(
-        chunks_of(receiver, llm.span_id), key=lambda s: attrs(s)["streamscope.chunk.index"])]
+    kinds = [
+        attrs(c)["streamscope.chunk.kind"]
+        for c in sorted(chunks_of(receiver, llm.span_id), key=lambda s: attrs(s)["streamscope.chunk.index"])
+    ]
     assert kinds[0] == "role" and kinds[1] == "content"
     if how == "complete":
         assert len(seen) == len(kinds)

@@ -14,8 +14,13 @@ from streamscope.tracing.streams import CONTENT, EMPTY, ROLE, TOOL_CALL, USAGE, 
 
 
 def _stream(outcome: str = "completed", error: BaseException | None = None, **kw: object) -> None:
-    rec = start_stream(model="gpt-x", provider="openai", request_params={"temperature": 0.5, "max_tokens": 9},
-                       input_messages=[{"role": "user", "content": "hi"}], **kw)  # type: ignore[arg-type]
+    rec = start_stream(
+        model="gpt-x",
+        provider="openai",
+        request_params={"temperature": 0.5, "max_tokens": 9},
+        input_messages=[{"role": "user", "content": "hi"}],
+        **kw,
+    )  # type: ignore[arg-type]
     rec.first_byte()
     rec.chunk(ROLE)
     rec.chunk(CONTENT, "Hel")
@@ -68,10 +73,13 @@ def test_abandoned_and_cancelled_are_not_errors_and_keep_partial_output(outcome:
     assert "error.type" not in a
 
 
-@pytest.mark.parametrize(("outcome", "error", "etype"), [
-    ("error", ConnectionResetError("peer went away"), "ConnectionResetError"),
-    ("timeout", TimeoutError("no chunk for 2s"), "TimeoutError"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "error", "etype"),
+    [
+        ("error", ConnectionResetError("peer went away"), "ConnectionResetError"),
+        ("timeout", TimeoutError("no chunk for 2s"), "TimeoutError"),
+    ],
+)
 def test_error_and_timeout_are_errors_with_exception(outcome: str, error: BaseException, etype: str) -> None:
     with capture_spans() as spans:
         _stream(outcome, error)
@@ -123,7 +131,10 @@ def test_raw_chunks_are_classified_at_the_end() -> None:
         rec.end()
     llm = spans.one("chat m")
     assert [c.attributes["streamscope.chunk.kind"] for c in spans.chunks_of(llm)] == [  # type: ignore[index]
-        "empty", "tool_call", "content"]
+        "empty",
+        "tool_call",
+        "content",
+    ]
     assert "streamscope.stream.time_to_first_tool_call" in (llm.attributes or {})
 
 
@@ -142,9 +153,13 @@ def test_no_content_capture_keeps_text_out() -> None:
     with capture_spans(capture_content=False) as spans:
         _stream("abandoned")
     for s in spans:
-        for key in (s.attributes or {}):
-            assert key not in ("streamscope.chunk.content", "gen_ai.input.messages", "gen_ai.output.messages",
-                               "streamscope.stream.partial_output")
+        for key in s.attributes or {}:
+            assert key not in (
+                "streamscope.chunk.content",
+                "gen_ai.input.messages",
+                "gen_ai.output.messages",
+                "streamscope.stream.partial_output",
+            )
 
 
 def test_stall_threshold_is_configurable() -> None:
@@ -211,10 +226,13 @@ def test_provider_usage_wins_over_the_tokenizer() -> None:
     assert calls == []
 
 
-@pytest.mark.parametrize("counter", [lambda text: 1 // 0, lambda text: "12", lambda text: -1, lambda text: True])
-def test_a_failing_tokenizer_falls_back_to_the_estimate(counter: object, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="streamscope"), \
-            capture_spans(count_tokens=counter) as spans:  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "counter", [lambda text: 1 // 0, lambda text: "12", lambda text: -1, lambda text: True]
+)
+def test_a_failing_tokenizer_falls_back_to_the_estimate(
+    counter: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="streamscope"), capture_spans(count_tokens=counter) as spans:  # type: ignore[arg-type]
         rec = start_stream(model="m", provider="openai")
         rec.chunk(CONTENT, "x" * 40)
         rec.end("completed")

@@ -17,7 +17,9 @@ MS = 1_000_000
 
 
 def rolled(times_ms: list[int], kinds: list[int], output_tokens: int | None = None) -> rollups.Rollups:
-    return rollups.compute(0, [t * MS for t in times_ms], kinds, stall_threshold=2.0, output_tokens=output_tokens)
+    return rollups.compute(
+        0, [t * MS for t in times_ms], kinds, stall_threshold=2.0, output_tokens=output_tokens
+    )
 
 
 def facts(**usage: int) -> StreamFacts:
@@ -49,15 +51,20 @@ def test_a_completed_stream_says_its_rollups_usage_response_and_output() -> None
         "gen_ai.response.id": "r-1",
         "gen_ai.response.model": "m-2024",
         "gen_ai.response.finish_reasons": ("stop",),
-        "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hi you"}],
-                                               "finish_reason": "stop"}]),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": "hi you"}], "finish_reason": "stop"}]
+        ),
     }
 
 
 def test_timings_that_never_happened_are_absent_not_zero() -> None:
     attrs = stream_attributes("completed", rolled([], []), facts())
-    assert attrs == {"streamscope.stream.outcome": "completed", "streamscope.stream.chunk_count": 0,
-                     "streamscope.stream.stall_count": 0, "streamscope.stream.stall_threshold": 2.0}
+    assert attrs == {
+        "streamscope.stream.outcome": "completed",
+        "streamscope.stream.chunk_count": 0,
+        "streamscope.stream.stall_count": 0,
+        "streamscope.stream.stall_threshold": 2.0,
+    }
 
 
 @pytest.mark.parametrize("outcome", ["abandoned", "cancelled", "error", "timeout"])
@@ -74,8 +81,9 @@ def test_without_content_capture_no_text_is_said() -> None:
 
 def test_late_attributes_win_and_the_dropped_count_and_error_type_are_said_when_known() -> None:
     late = {"streamscope.stream.chunk_count": 99, "app.key": "v"}
-    attrs = stream_attributes("error", rolled([1], [CONTENT]), facts(), late=late, chunk_spans_dropped=0,
-                              error="ValueError")
+    attrs = stream_attributes(
+        "error", rolled([1], [CONTENT]), facts(), late=late, chunk_spans_dropped=0, error="ValueError"
+    )
     assert attrs["streamscope.stream.chunk_count"] == 99
     assert attrs["app.key"] == "v"
     assert attrs["streamscope.stream.chunk_spans_dropped"] == 0
@@ -86,8 +94,11 @@ def test_late_attributes_win_and_the_dropped_count_and_error_type_are_said_when_
 
 def test_the_arrays_of_a_span_without_chunk_spans() -> None:
     arrays = chunk_arrays(1_000, [1_000 + 5 * MS, 1_000 + 12 * MS], [3, 0], [CONTENT, USAGE])
-    assert arrays == {"streamscope.chunks.offset": (pytest.approx(0.005), pytest.approx(0.012)),
-                      "streamscope.chunks.size": (3, 0), "streamscope.chunks.kind": ("content", "usage")}
+    assert arrays == {
+        "streamscope.chunks.offset": (pytest.approx(0.005), pytest.approx(0.012)),
+        "streamscope.chunks.size": (3, 0),
+        "streamscope.chunks.kind": ("content", "usage"),
+    }
 
 
 def test_error_type_of_each_outcome() -> None:

@@ -46,11 +46,29 @@ def load(impl: str) -> SimpleNamespace:
     from langchain_core.runnables.history import RunnableWithMessageHistory
     from langchain_core.utils.json import parse_partial_json
 
-    names: dict[str, Any] = {"BaseChatModel": BaseChatModel, "parse_partial_json": parse_partial_json, "LLM": LLM,
-                             "FakeListLLM": FakeListLLM, "FakeStreamingListLLM": FakeStreamingListLLM,
-                             "RunnableWithMessageHistory": RunnableWithMessageHistory}
-    for module in (callbacks, messages, output_parsers, outputs, prompts, runnables, tools, fake_chat_models,
-                   openai_tools, message_tool, documents, retrievers, chat_history):
+    names: dict[str, Any] = {
+        "BaseChatModel": BaseChatModel,
+        "parse_partial_json": parse_partial_json,
+        "LLM": LLM,
+        "FakeListLLM": FakeListLLM,
+        "FakeStreamingListLLM": FakeStreamingListLLM,
+        "RunnableWithMessageHistory": RunnableWithMessageHistory,
+    }
+    for module in (
+        callbacks,
+        messages,
+        output_parsers,
+        outputs,
+        prompts,
+        runnables,
+        tools,
+        fake_chat_models,
+        openai_tools,
+        message_tool,
+        documents,
+        retrievers,
+        chat_history,
+    ):
         names.update({n: getattr(module, n) for n in dir(module) if not n.startswith("_")})
     return SimpleNamespace(**names)
 
@@ -87,8 +105,10 @@ def collect(aiter: AsyncIterator[Any]) -> list[Any]:
 
 
 def events(runnable: Any, value: Any, config: Any = None, **kwargs: Any) -> list[Any]:
-    return [[e["event"], e["name"], sorted(e["tags"]), norm(e["data"])]
-            for e in collect(runnable.astream_events(value, config, version="v2", **kwargs))]
+    return [
+        [e["event"], e["name"], sorted(e["tags"]), norm(e["data"])]
+        for e in collect(runnable.astream_events(value, config, version="v2", **kwargs))
+    ]
 
 
 def make_recorder(E: SimpleNamespace) -> Any:
@@ -108,8 +128,14 @@ def make_recorder(E: SimpleNamespace) -> Any:
 
         def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
             meta = kw.get("metadata") or {}
-            self.seen.append(["chat_model_start", sorted(kw.get("tags") or []), meta.get("ls_provider"),
-                              meta.get("ls_model_type")])
+            self.seen.append(
+                [
+                    "chat_model_start",
+                    sorted(kw.get("tags") or []),
+                    meta.get("ls_provider"),
+                    meta.get("ls_model_type"),
+                ]
+            )
 
         def on_llm_new_token(self, token: str, **kw: Any) -> None:
             self.seen.append(["token", token])
@@ -134,7 +160,9 @@ def custom_models(E: SimpleNamespace) -> tuple[Any, Any]:
         def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
             return E.ChatResult(generations=[E.ChatGeneration(message=E.AIMessage(content="hey"))])
 
-        def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[Any]:
+        def _stream(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> Iterator[Any]:
             for text in ("a", "b"):
                 yield E.ChatGenerationChunk(message=E.AIMessageChunk(content=text))
 
@@ -146,8 +174,9 @@ def custom_models(E: SimpleNamespace) -> tuple[Any, Any]:
         def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
             raise NotImplementedError("no _generate")
 
-        async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                           **kw: Any) -> AsyncIterator[Any]:
+        async def _astream(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> AsyncIterator[Any]:
             for text in ("a", "b"):
                 yield E.ChatGenerationChunk(message=E.AIMessageChunk(content=text))
 
@@ -161,7 +190,8 @@ def scenario_models(E: SimpleNamespace) -> dict[str, Any]:
     streamed = [norm(c) for c in my.stream("hi", {"callbacks": [rec]})]
     return {
         "invoke": [norm(message), message.id.startswith("lc_run--") and message.id.endswith("-0")],
-        "stream": streamed, "callbacks": rec.seen,
+        "stream": streamed,
+        "callbacks": rec.seen,
         "async_only": norm(collect(async_only.astream("hi"))),
         "events": events(my, "hi"),
         "events_invoked": events(E.RunnableLambda(lambda x: my.invoke(x)), "hi"),
@@ -170,20 +200,41 @@ def scenario_models(E: SimpleNamespace) -> dict[str, Any]:
 
 
 def scenario_folds(E: SimpleNamespace) -> dict[str, Any]:
-    usage_a = {"input_tokens": 5, "output_tokens": 0, "total_tokens": 5, "input_token_details": {"cache_read": 3}}
-    usage_b = {"input_tokens": 0, "output_tokens": 10, "total_tokens": 10,
-               "output_token_details": {"reasoning": 4}, "input_token_details": {"cache_read": 1}}
-    summed = E.AIMessageChunk(content="", usage_metadata=usage_a) + E.AIMessageChunk(content="", usage_metadata=usage_b)
+    usage_a = {
+        "input_tokens": 5,
+        "output_tokens": 0,
+        "total_tokens": 5,
+        "input_token_details": {"cache_read": 3},
+    }
+    usage_b = {
+        "input_tokens": 0,
+        "output_tokens": 10,
+        "total_tokens": 10,
+        "output_token_details": {"reasoning": 4},
+        "input_token_details": {"cache_read": 1},
+    }
+    summed = E.AIMessageChunk(content="", usage_metadata=usage_a) + E.AIMessageChunk(
+        content="", usage_metadata=usage_b
+    )
     try:
         bad = {"input_tokens": 1, "output_tokens": 0, "total_tokens": 1, "x": 1.5}
-        _ = E.AIMessageChunk(content="", usage_metadata=usage_a) + E.AIMessageChunk(content="", usage_metadata=bad)
+        _ = E.AIMessageChunk(content="", usage_metadata=usage_a) + E.AIMessageChunk(
+            content="", usage_metadata=bad
+        )
         malformed = "no error"
     except ValueError:
         malformed = "ValueError"
     contents = [
-        [[{"type": "thinking", "thinking": "hm", "index": 0}], [{"type": "thinking", "thinking": "m", "index": 0}],
-         "Hel", "lo", "!"],
-        [[{"type": "text", "text": "x"}], "a", "b"], [["q"], "a", "b"], [[], "a"],
+        [
+            [{"type": "thinking", "thinking": "hm", "index": 0}],
+            [{"type": "thinking", "thinking": "m", "index": 0}],
+            "Hel",
+            "lo",
+            "!",
+        ],
+        [[{"type": "text", "text": "x"}], "a", "b"],
+        [["q"], "a", "b"],
+        [[], "a"],
         ["Hel", [{"type": "text", "text": "x", "index": 1}], [{"type": "text", "text": "y", "index": 1}]],
     ]
     merged = []
@@ -197,16 +248,30 @@ def scenario_folds(E: SimpleNamespace) -> dict[str, Any]:
 
 def scenario_json(E: SimpleNamespace) -> dict[str, Any]:
     partial = {}
-    for text in ['{"foo": 1.', '{"a": 1} and some prose', '{"a": [1, 2', '{"a": tru', '[1, 2, {"x":', '{"a": 1}}}',
-                 'hello', '{"a": 1, "b": nul', '{"a": "x\\', '{"a":', '{"k": "\\u00e']:
+    for text in [
+        '{"foo": 1.',
+        '{"a": 1} and some prose',
+        '{"a": [1, 2',
+        '{"a": tru',
+        '[1, 2, {"x":',
+        '{"a": 1}}}',
+        "hello",
+        '{"a": 1, "b": nul',
+        '{"a": "x\\',
+        '{"a":',
+        '{"k": "\\u00e',
+    ]:
         try:
             partial[text] = norm(E.parse_partial_json(text))
         except ValueError:
             partial[text] = "ValueError"
     answer = 'Here is the answer:\n```json\n{"name": "x", "items": [1, 2]}\n```\nDone.'
-    chunks = [answer[i:i + 3] for i in range(0, len(answer), 3)]
-    return {"partial": partial, "streamed": norm(list(E.JsonOutputParser().transform(iter(chunks)))),
-            "whole": norm(E.JsonOutputParser().invoke(answer))}
+    chunks = [answer[i : i + 3] for i in range(0, len(answer), 3)]
+    return {
+        "partial": partial,
+        "streamed": norm(list(E.JsonOutputParser().transform(iter(chunks)))),
+        "whole": norm(E.JsonOutputParser().invoke(answer)),
+    }
 
 
 def scenario_roots(E: SimpleNamespace) -> dict[str, Any]:
@@ -232,8 +297,11 @@ def scenario_chains(E: SimpleNamespace) -> dict[str, Any]:
     inner = E.RunnableLambda(lambda x: x * 3)
     outer = E.RunnableLambda(lambda x: list(inner.stream(x)))
     return {
-        "streamed": streamed, "callbacks": rec.seen, "events": events(chain, {"q": "x"}),
-        "lambda_events": events(lambdas, 1), "nested_stream": events(outer, 2),
+        "streamed": streamed,
+        "callbacks": rec.seen,
+        "events": events(chain, {"q": "x"}),
+        "lambda_events": events(lambdas, 1),
+        "nested_stream": events(outer, 2),
         "parallel": events(E.RunnableParallel(a=E.RunnableLambda(lambda x: x + 1)), 1),
     }
 
@@ -245,9 +313,15 @@ def scenario_async(E: SimpleNamespace) -> dict[str, Any]:
     rec, rec_model = make_recorder(E), make_recorder(E)
     streamed = collect(chain.astream({"q": "x"}, {"callbacks": [rec]}))
     model_chunks = collect(async_only.astream("hi", {"callbacks": [rec_model]}))
-    batched = asyncio.run((E.RunnableLambda(lambda x: x + 1) | E.RunnableLambda(lambda x: x * 2)).abatch([1, 2]))
-    return {"chain": [streamed, rec.seen], "async_only": [norm(model_chunks), rec_model.seen],
-            "abatch": batched, "events": events(async_only | E.StrOutputParser(), "hi")}
+    batched = asyncio.run(
+        (E.RunnableLambda(lambda x: x + 1) | E.RunnableLambda(lambda x: x * 2)).abatch([1, 2])
+    )
+    return {
+        "chain": [streamed, rec.seen],
+        "async_only": [norm(model_chunks), rec_model.seen],
+        "abatch": batched,
+        "events": events(async_only | E.StrOutputParser(), "hi"),
+    }
 
 
 def scenario_errors(E: SimpleNamespace) -> dict[str, Any]:
@@ -274,11 +348,14 @@ def scenario_retry(E: SimpleNamespace) -> dict[str, Any]:
         return x * 2
 
     chain = E.RunnableLambda(lambda x: x + 1) | E.RunnableLambda(flaky).with_retry(
-        stop_after_attempt=3, wait_exponential_jitter=False)
+        stop_after_attempt=3, wait_exponential_jitter=False
+    )
     rec_stream, rec_invoke = make_recorder(E), make_recorder(E)
-    return {"stream": [list(chain.stream(1, {"callbacks": [rec_stream]})), rec_stream.seen],
-            "invoke": [chain.invoke(1, {"callbacks": [rec_invoke]}), rec_invoke.seen],
-            "events": events(chain, 1)}
+    return {
+        "stream": [list(chain.stream(1, {"callbacks": [rec_stream]})), rec_stream.seen],
+        "invoke": [chain.invoke(1, {"callbacks": [rec_invoke]}), rec_invoke.seen],
+        "events": events(chain, 1),
+    }
 
 
 def scenario_runnables(E: SimpleNamespace) -> dict[str, Any]:
@@ -300,20 +377,30 @@ def scenario_runnables(E: SimpleNamespace) -> dict[str, Any]:
 
     seen: list[Any] = []
     return {
-        "bind": E.RunnableLambda(keywords).bind(a=1).invoke(1), "call_kw": E.RunnableLambda(keywords).invoke(1, b=2),
-        "passthrough": [E.RunnablePassthrough(lambda x, **kw: seen.append(sorted(kw))).bind(a=1).invoke(5), seen],
+        "bind": E.RunnableLambda(keywords).bind(a=1).invoke(1),
+        "call_kw": E.RunnableLambda(keywords).invoke(1, b=2),
+        "passthrough": [
+            E.RunnablePassthrough(lambda x, **kw: seen.append(sorted(kw))).bind(a=1).invoke(5),
+            seen,
+        ],
         "recursion": recursion.replace("RunnableLambda(again)", "RunnableLambda(...)"),
         "config_keys": Keys().with_config(tags=["x"]).invoke(1),
         "map": E.RunnableLambda(lambda x: x + 1).map().invoke([1, 2, 3]),
-        "branch": [E.RunnableBranch((lambda x: x > 10, lambda x: "big"), (lambda x: x > 5, lambda x: "mid"),
-                                    lambda x: "small").invoke(v) for v in (1, 7, 20)],
+        "branch": [
+            E.RunnableBranch(
+                (lambda x: x > 10, lambda x: "big"), (lambda x: x > 5, lambda x: "mid"), lambda x: "small"
+            ).invoke(v)
+            for v in (1, 7, 20)
+        ],
     }
 
 
 def scenario_log_and_ids(E: SimpleNamespace) -> dict[str, Any]:
     chain = E.RunnableParallel(a=E.FakeListChatModel(responses=["xyz"]) | E.StrOutputParser())
-    patches = [[op for op in p.ops if op["path"].startswith("/final_output")]
-               for p in collect(chain.astream_log("q", include_names=["nothing"]))]
+    patches = [
+        [op for op in p.ops if op["path"].startswith("/final_output")]
+        for p in collect(chain.astream_log("q", include_names=["nothing"]))
+    ]
     rid = uuid.uuid4()
     inner = E.RunnableLambda(lambda x: x * 3)
     dup = E.RunnableLambda(lambda x: [inner.invoke(x, {"run_id": rid}), inner.invoke(x, {"run_id": rid})])
@@ -331,7 +418,9 @@ def scenario_batches(E: SimpleNamespace) -> dict[str, Any]:
                 raise ValueError(f"{self.tag} fails {input}")
             return f"{self.tag}:{input}"
 
-        def batch(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kw: Any) -> Any:
+        def batch(
+            self, inputs: Any, config: Any = None, *, return_exceptions: bool = False, **kw: Any
+        ) -> Any:
             self.batches += 1
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kw)
 
@@ -347,30 +436,48 @@ def scenario_batches(E: SimpleNamespace) -> dict[str, Any]:
     except ValueError as exc:
         fallback_error = str(exc)
     step = Counting("r", ("1",))
-    retried = step.with_retry(stop_after_attempt=3, wait_exponential_jitter=False).batch(["1", "2"],
-                                                                                         return_exceptions=True)
-    return {"sequence": [seq, a.batches, b.batches, b.calls],
-            "fallbacks": [fallback_error, primary.batches, fallback.batches],
-            "retry": [norm(retried), step.calls, step.batches]}
+    retried = step.with_retry(stop_after_attempt=3, wait_exponential_jitter=False).batch(
+        ["1", "2"], return_exceptions=True
+    )
+    return {
+        "sequence": [seq, a.batches, b.batches, b.calls],
+        "fallbacks": [fallback_error, primary.batches, fallback.batches],
+        "retry": [norm(retried), step.calls, step.batches],
+    }
 
 
 def scenario_tool_parsers(E: SimpleNamespace) -> dict[str, Any]:
     args = '{"a": 1, "b": 22}'
-    chunks = [E.AIMessageChunk(content="", tool_call_chunks=[E.tool_call_chunk(name="add", args="", id="c1", index=0)])]
-    chunks += [E.AIMessageChunk(content="", tool_call_chunks=[E.tool_call_chunk(args=args[i:i + 4], index=0)])
-               for i in range(0, len(args), 4)]
-    return {"tools": norm(list(E.JsonOutputToolsParser().transform(iter(chunks)))),
-            "key": norm(list(E.JsonOutputKeyToolsParser(key_name="add", first_tool_only=True).transform(iter(chunks))))}
+    chunks = [
+        E.AIMessageChunk(
+            content="", tool_call_chunks=[E.tool_call_chunk(name="add", args="", id="c1", index=0)]
+        )
+    ]
+    chunks += [
+        E.AIMessageChunk(content="", tool_call_chunks=[E.tool_call_chunk(args=args[i : i + 4], index=0)])
+        for i in range(0, len(args), 4)
+    ]
+    return {
+        "tools": norm(list(E.JsonOutputToolsParser().transform(iter(chunks)))),
+        "key": norm(
+            list(E.JsonOutputKeyToolsParser(key_name="add", first_tool_only=True).transform(iter(chunks)))
+        ),
+    }
 
 
 def scenario_list_parsers(E: SimpleNamespace) -> dict[str, Any]:
     out = {}
-    for parser, text in ((E.CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end'),
-                         (E.NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last"),
-                         (E.MarkdownListOutputParser(), "- foo\n- bar\n* baz")):
+    for parser, text in (
+        (E.CommaSeparatedListOutputParser(), 'foo, bar, "baz, qux", end'),
+        (E.NumberedListOutputParser(), "1. foo\n2. bar baz\n3. last"),
+        (E.MarkdownListOutputParser(), "- foo\n- bar\n* baz"),
+    ):
         model = E.FakeListChatModel(responses=[text])
-        out[type(parser).__name__] = [parser.invoke(text), list((model | parser).stream("x")),
-                                      events(model | parser, "x")]
+        out[type(parser).__name__] = [
+            parser.invoke(text),
+            list((model | parser).stream("x")),
+            events(model | parser, "x"),
+        ]
     return out
 
 
@@ -387,50 +494,72 @@ def scenario_text_llms_and_retrievers(E: SimpleNamespace) -> dict[str, Any]:
         def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
             return [E.Document(page_content=f"about {query}")]
 
-    chain = E.PromptTemplate.from_template("say {x}") | E.FakeStreamingListLLM(responses=["ab"]) | E.StrOutputParser()
+    chain = (
+        E.PromptTemplate.from_template("say {x}")
+        | E.FakeStreamingListLLM(responses=["ab"])
+        | E.StrOutputParser()
+    )
     rag = KeywordRetriever() | E.RunnableLambda(lambda docs: [d.page_content for d in docs])
-    return {"upper": Upper().invoke("hey"), "chain": [list(chain.stream({"x": 1})), events(chain, {"x": 1})],
-            "fake_list": [E.FakeListLLM(responses=["x", "y"]).batch(["a", "b"])],
-            "rag": [rag.invoke("cats"), [e[:3] for e in events(rag, "cats")]]}
+    return {
+        "upper": Upper().invoke("hey"),
+        "chain": [list(chain.stream({"x": 1})), events(chain, {"x": 1})],
+        "fake_list": [E.FakeListLLM(responses=["x", "y"]).batch(["a", "b"])],
+        "rag": [rag.invoke("cats"), [e[:3] for e in events(rag, "cats")]],
+    }
 
 
 def scenario_wrappers(E: SimpleNamespace) -> dict[str, Any]:
     seen: list[Any] = []
     listened = E.RunnableLambda(lambda x: x + 1).with_listeners(
-        on_end=lambda run: seen.append([run.name, run.inputs, run.outputs]))
-    configured = E.FakeListChatModel(responses=["a"]).configurable_fields(responses=E.ConfigurableField(id="r"))
+        on_end=lambda run: seen.append([run.name, run.inputs, run.outputs])
+    )
+    configured = E.FakeListChatModel(responses=["a"]).configurable_fields(
+        responses=E.ConfigurableField(id="r")
+    )
     alternatives = configured.configurable_alternatives(
-        E.ConfigurableField(id="llm"), default_key="base", other=E.FakeListChatModel(responses=["other"]))
+        E.ConfigurableField(id="llm"), default_key="base", other=E.FakeListChatModel(responses=["other"])
+    )
     store: dict[str, Any] = {}
-    chat = E.RunnableWithMessageHistory(E.FakeListChatModel(responses=["one", "two"]),
-                                        lambda sid: store.setdefault(sid, E.InMemoryChatMessageHistory()))
+    chat = E.RunnableWithMessageHistory(
+        E.FakeListChatModel(responses=["one", "two"]),
+        lambda sid: store.setdefault(sid, E.InMemoryChatMessageHistory()),
+    )
     session = {"configurable": {"session_id": "s"}}
     streamed = [c.content for c in chat.stream("q1", session)]
     chat.invoke("q2", session)
     xml = "<movies><movie><title>Alien</title><year>1979</year></movie></movies>"
     return {
         "listeners": [listened.invoke(1), list(listened.stream(2)), seen],
-        "configurable": [configured.invoke("x", {"configurable": {"r": ["b"]}}).content,
-                         alternatives.invoke("x", {"configurable": {"llm": "other"}}).content,
-                         events(configured | E.StrOutputParser(), "x", config={"configurable": {"r": ["cd"]}})],
+        "configurable": [
+            configured.invoke("x", {"configurable": {"r": ["b"]}}).content,
+            alternatives.invoke("x", {"configurable": {"llm": "other"}}).content,
+            events(configured | E.StrOutputParser(), "x", config={"configurable": {"r": ["cd"]}}),
+        ],
         "history": [streamed, norm(store["s"].messages)],
-        "xml": [E.XMLOutputParser(parser="xml").invoke(xml),
-                list((E.FakeListChatModel(responses=[xml]) | E.XMLOutputParser(parser="xml")).stream("x"))],
+        "xml": [
+            E.XMLOutputParser(parser="xml").invoke(xml),
+            list((E.FakeListChatModel(responses=[xml]) | E.XMLOutputParser(parser="xml")).stream("x")),
+        ],
     }
 
 
 def scenario_fakes_and_usage(E: SimpleNamespace) -> dict[str, Any]:
     usage = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
-    answer = E.AIMessage(content="hello big world", response_metadata={"model_name": "m1"}, usage_metadata=usage)
+    answer = E.AIMessage(
+        content="hello big world", response_metadata={"model_name": "m1"}, usage_metadata=usage
+    )
     handler = E.UsageMetadataCallbackHandler()
     model = E.GenericFakeChatModel(messages=iter([answer, answer]))
     streamed = norm(list(model.stream("x")))
     model.invoke("y", {"callbacks": [handler]})
-    return {"generic": streamed, "usage": norm(handler.usage_metadata),
-            "parrot": norm(E.ParrotFakeChatModel().invoke([("human", "a"), ("ai", "b")]))}
+    return {
+        "generic": streamed,
+        "usage": norm(handler.usage_metadata),
+        "parrot": norm(E.ParrotFakeChatModel().invoke([("human", "a"), ("ai", "b")])),
+    }
 
 
-SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
+SCENARIOS = {name[len("scenario_") :]: fn for name, fn in globals().items() if name.startswith("scenario_")}
 
 
 def main() -> None:

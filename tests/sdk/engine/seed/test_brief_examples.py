@@ -35,10 +35,7 @@ def ChatOpenAI(**kwargs: Any) -> FakeListChatModel:  # stands in for the network
 
 def test_streaming_fundamentals(capsys: pytest.CaptureFixture[str]) -> None:
     # Initialize streaming chat model
-    chat = ChatOpenAI(
-        streaming=True,
-        callbacks=[StreamingStdOutCallbackHandler()]
-    )
+    chat = ChatOpenAI(streaming=True, callbacks=[StreamingStdOutCallbackHandler()])
     chat.invoke("Tell me a story")
     assert capsys.readouterr().out == STORY
 
@@ -66,11 +63,7 @@ def test_runnable_streaming(capsys: pytest.CaptureFixture[str]) -> None:
     output_parser = StrOutputParser()
 
     # Create streaming sequence
-    sequence = RunnableSequence([
-        prompt_template,
-        chat,
-        output_parser
-    ])
+    sequence = RunnableSequence([prompt_template, chat, output_parser])
 
     # Stream the sequence
     for chunk in sequence.stream({"topic": "AI"}):
@@ -89,22 +82,19 @@ def test_agent_streaming(capsys: pytest.CaptureFixture[str]) -> None:
         return f"{query} is a framework for building LLM applications."
 
     tools = [search]
-    llm = FakeListChatModel(responses=[
-        "Thought: I should search.\nAction: search\nAction Input: LangChain",
-        "Thought: I know now.\nFinal Answer: LangChain is a framework for LLM apps.",
-    ])
+    llm = FakeListChatModel(
+        responses=[
+            "Thought: I should search.\nAction: search\nAction Input: LangChain",
+            "Thought: I know now.\nFinal Answer: LangChain is a framework for LLM apps.",
+        ]
+    )
     prompt = PromptTemplate.from_template(
         "Tools:\n{tools}\nUse one of [{tool_names}].\nQuestion: {input}\n{agent_scratchpad}"
     )
     agent = create_react_agent(llm, tools, prompt)
 
     # Create streaming agent
-    agent_executor = AgentExecutor(
-        agent=agent,
-        tools=tools,
-        verbose=True,
-        return_intermediate_steps=True
-    )
+    agent_executor = AgentExecutor(agent=agent, tools=tools, verbose=True, return_intermediate_steps=True)
 
     # Stream agent execution
     steps = []
@@ -112,7 +102,11 @@ def test_agent_streaming(capsys: pytest.CaptureFixture[str]) -> None:
         print(f"Step: {step}")
         steps.append(step)
 
-    assert [next(k for k in ("actions", "steps", "output") if k in s) for s in steps] == ["actions", "steps", "output"]
+    assert [next(k for k in ("actions", "steps", "output") if k in s) for s in steps] == [
+        "actions",
+        "steps",
+        "output",
+    ]
     assert steps[-1]["output"] == "LangChain is a framework for LLM apps."
     assert capsys.readouterr().out.count("Step: ") == 3
 
@@ -124,10 +118,7 @@ def test_synchronous_streaming_custom_handler(capsys: pytest.CaptureFixture[str]
             print(f"Token: {token}")
 
     # Use custom handler
-    chat = ChatOpenAI(
-        callbacks=[CustomStreamHandler()],
-        streaming=True
-    )
+    chat = ChatOpenAI(callbacks=[CustomStreamHandler()], streaming=True)
     chat.invoke("Tell me a story")
     assert capsys.readouterr().out == "".join(f"Token: {c}\n" for c in STORY)
 
@@ -148,10 +139,7 @@ def test_asynchronous_streaming_concurrently() -> None:
 
     # Run multiple streams concurrently
     async def main():  # type: ignore[no-untyped-def]
-        await asyncio.gather(
-            process_stream(),
-            process_stream()
-        )
+        await asyncio.gather(process_stream(), process_stream())
 
     asyncio.run(main())
     names = list(dict.fromkeys(name for name, _ in log))
@@ -170,7 +158,7 @@ def test_stream_configuration() -> None:
 
     async def stream_with_config(text: str, config: StreamConfig) -> AsyncIterator[str]:
         for i in range(0, len(text), config.chunk_size):
-            yield text[i:i + config.chunk_size]
+            yield text[i : i + config.chunk_size]
 
     async def run() -> list[str]:
         # the generator plugs straight into a streaming step
@@ -178,16 +166,13 @@ def test_stream_configuration() -> None:
         return [c async for c in parsed]
 
     chunks = asyncio.run(run())
-    assert chunks == [STORY[i:i + 8] for i in range(0, len(STORY), 8)]
+    assert chunks == [STORY[i : i + 8] for i in range(0, len(STORY), 8)]
 
 
 def test_performance_buffering_with_async_iterator_handler() -> None:
     async def stream_with_buffering(query: str, buffer_size: int = 5):  # type: ignore[no-untyped-def]
         callback = AsyncIteratorCallbackHandler()
-        model = ChatOpenAI(
-            callbacks=[callback],
-            streaming=True
-        )
+        model = ChatOpenAI(callbacks=[callback], streaming=True)
 
         task = asyncio.create_task(model.agenerate([query]))  # noqa: F841, RUF006  (verbatim)
         buffer = []
@@ -303,7 +288,7 @@ def test_flow_control_rate_limited_stream() -> None:
         async def process(self, stream):  # type: ignore[no-untyped-def]
             async for chunk in stream:
                 await self.queue.put(chunk)
-                await asyncio.sleep(1/self.rate_limit)
+                await asyncio.sleep(1 / self.rate_limit)
 
     async def run() -> list[str]:
         limited = RateLimitedStream(rate_limit=2000)
