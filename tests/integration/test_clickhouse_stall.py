@@ -55,6 +55,12 @@ def test_a_stalled_clickhouse_gives_503_and_ingest_recovers_without_restart(tmp_
             assert r.status_code == 200
             ids = sorted(s["span_id"] for s in client.get("/api/streams").json()["streams"])
             assert ids == sorted([before["llm"], during["llm"]])
+            # aggregates are derived off the write path (once a second): wait for them to converge, then check
+            # that they counted each stream once
+            deadline = time.monotonic() + 60
+            while client.get("/api/stats").json()["total"]["count"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(2)  # a later pass must not count the retried stream again
             assert client.get("/api/stats").json()["total"]["count"] == 2
     finally:
         if stopped:
