@@ -141,8 +141,8 @@ def set_valid_attributes(span: Span, attrs: Mapping[str, AttributeValue]) -> Non
         with lock:
             bounded = span._attributes  # type: ignore[attr-defined]
             if (
-                span._end_time is None
-                and isinstance(bounded, BoundedAttributes)  # type: ignore[attr-defined]
+                span._end_time is None  # type: ignore[attr-defined]
+                and isinstance(bounded, BoundedAttributes)
                 and bounded.max_value_len is None
                 and bounded.maxlen != 0
                 and not bounded._immutable
