@@ -7,7 +7,7 @@
 The extensions are the ``ext-modules`` of pyproject.toml, whatever they are today. Each is compiled with its own
 ``extra-compile-args`` followed by ``-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 -fno-omit-frame-pointer`` into a temporary directory. Then one pytest process runs, for each extension, the test
-files that mirror its source (``sdk/engine/_fold.c`` -> ``tests/sdk/engine/test_fold*.py``; every extension
+files that mirror its source (``sdk/instrumentation/_fastrecord.c`` -> ``tests/sdk/instrumentation/test_fastrecord*.py``; every extension
 must have at least one: its differential test against the Python reference), with:
 
 - the sanitized builds loaded in place of the installed ones before any test imports them (a pytest plugin
