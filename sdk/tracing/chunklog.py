@@ -26,6 +26,8 @@ from streamscope.tracing.rollups import CONTENT, EMPTY
 
 __all__ = ["RAW", "ChunkLog"]
 
+_TEXT_ONLY = {str}
+
 RAW = -1  # the kind of a record whose payload ``classify`` turns into (kind, text) later
 
 
@@ -57,11 +59,14 @@ class ChunkLog:
         times = self.arrived[done:n]
         texts = self.payloads[done:n]
         kinds = [CONTENT] * len(texts)
-        types = list(map(type, texts))
+        types = set(map(type, texts))  # (a set: one hash per record, not a list scan comparing each)
+        if types == _TEXT_ONLY:  # text chunks only, the common case
+            self._append(times, kinds, texts, True)
+            return
         if tuple in types:
             classify = self.classify
             learned = self.learned
-            for i in compress(range(len(types)), map(is_, types, repeat(tuple))):
+            for i in compress(range(len(texts)), map(is_, map(type, texts), repeat(tuple))):
                 kind, payload = texts[i]
                 if kind == RAW:
                     try:
@@ -78,10 +83,13 @@ class ChunkLog:
                 texts[i] = payload
         self._append(times, kinds, texts)
 
-    def _append(self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any]) -> None:
+    def _append(
+        self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any], strings: bool = False
+    ) -> None:
+        """Append classified records; ``strings``: the caller knows every text is a ``str``."""
         self.times.extend(times)
         self.kinds.extend(kinds)
-        if set(map(type, texts)) <= {str}:
+        if strings or set(map(type, texts)) <= _TEXT_ONLY:
             self.texts.extend(texts)
         else:
             self.texts.extend(t if isinstance(t, str) else str(t) for t in texts)
