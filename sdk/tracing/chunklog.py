@@ -26,8 +26,6 @@ from streamscope.tracing.rollups import CONTENT, EMPTY
 
 __all__ = ["RAW", "ChunkLog"]
 
-_TEXT_ONLY = {str}
-
 RAW = -1  # the kind of a record whose payload ``classify`` turns into (kind, text) later
 
 
@@ -59,14 +57,11 @@ class ChunkLog:
         times = self.arrived[done:n]
         texts = self.payloads[done:n]
         kinds = [CONTENT] * len(texts)
-        types = set(map(type, texts))  # (a set: one hash per record, not a list scan comparing each)
-        if types == _TEXT_ONLY:  # text chunks only, the common case
-            self._append(times, kinds, texts, True)
-            return
+        types = list(map(type, texts))
         if tuple in types:
             classify = self.classify
             learned = self.learned
-            for i in compress(range(len(texts)), map(is_, map(type, texts), repeat(tuple))):
+            for i in compress(range(len(types)), map(is_, types, repeat(tuple))):
                 kind, payload = texts[i]
                 if kind == RAW:
                     try:
@@ -83,13 +78,10 @@ class ChunkLog:
                 texts[i] = payload
         self._append(times, kinds, texts)
 
-    def _append(
-        self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any], strings: bool = False
-    ) -> None:
-        """Append classified records; ``strings``: the caller knows every text is a ``str``."""
+    def _append(self, times: Sequence[int], kinds: Sequence[int], texts: Sequence[Any]) -> None:
         self.times.extend(times)
         self.kinds.extend(kinds)
-        if strings or set(map(type, texts)) <= _TEXT_ONLY:
+        if set(map(type, texts)) <= {str}:
             self.texts.extend(texts)
         else:
             self.texts.extend(t if isinstance(t, str) else str(t) for t in texts)
