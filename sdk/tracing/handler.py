@@ -33,16 +33,13 @@ from streamscope.tracing import ownership, state
 from streamscope.tracing.decorator import outcome_of
 from streamscope.tracing.errors import mark_error
 from streamscope.tracing.guard import guarded, report
+from streamscope.tracing.reading import ChunkClassifier, message_dict, text_of
 from streamscope.tracing.streams import (
     CONTENT,
     EMPTY,
     OUTCOMES,
     RAW,
-    REASONING,
-    ROLE,
     TOOL_CALL,
-    USAGE,
-    StreamFacts,
     StreamRecorder,
     start_stream,
 )
@@ -50,51 +47,7 @@ from streamscope.tracing.streams import (
 if TYPE_CHECKING:
     from streamscope.engine.callbacks import TokenSink
 
-_ROLES = {
-    "human": "user",
-    "ai": "assistant",
-    "system": "system",
-    "tool": "tool",
-    "function": "tool",
-    "chat": "user",
-    "AIMessageChunk": "assistant",
-}
 _perf = time.perf_counter_ns
-
-
-def _text_of(content: Any) -> str:
-    """Visible text of message content: a string, or the text parts of a list of content blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, Mapping) and block.get("type") == "text":
-                parts.append(str(block.get("text", "")))
-        return "".join(parts)
-    return ""
-
-
-def _reasoning_of(message: Any) -> str:
-    extra = getattr(message, "additional_kwargs", None) or {}
-    value = extra.get("reasoning_content") or extra.get("reasoning")
-    if isinstance(value, str) and value:
-        return value
-    content = getattr(message, "content", None)
-    if isinstance(content, list):
-        return "".join(
-            str(b.get("reasoning") or b.get("thinking") or b.get("text") or "")
-            for b in content
-            if isinstance(b, Mapping) and b.get("type") in ("reasoning", "thinking")
-        )
-    return ""
-
-
-def _message_dict(message: Any) -> dict[str, Any]:
-    role = _ROLES.get(str(getattr(message, "type", "")), str(getattr(message, "type", "user")))
-    return {"role": role, "content": _text_of(getattr(message, "content", ""))}
 
 
 def _ignore(*args: Any) -> None:
@@ -125,61 +78,6 @@ def _text_recorder(arrived: list[int], payloads: list[Any]) -> Callable[[str], N
     return text
 
 
-class _ChunkClassifier:
-    """Classifies ``(token, chunk)`` records (on the export thread, in order, each once); sums usage on chunks."""
-
-    __slots__ = ("input_tokens", "output_tokens", "seen")
-
-    def __init__(self) -> None:
-        self.seen = False
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-
-    def __call__(self, record: tuple[str, Any], rec: StreamFacts) -> tuple[int, str]:
-        token, chunk = record
-        first = not self.seen
-        self.seen = True
-        message = getattr(chunk, "message", None)
-        if (
-            token
-            and message is not None
-            and not getattr(message, "tool_call_chunks", None)
-            and not getattr(message, "usage_metadata", None)
-            and not getattr(message, "response_metadata", None)
-            and not getattr(chunk, "generation_info", None)
-        ):
-            return CONTENT, token  # the common case: plain text, nothing else to learn
-        return self._slow(token, chunk, message, first, rec)
-
-    def _slow(self, token: Any, chunk: Any, message: Any, first: bool, rec: StreamFacts) -> tuple[int, str]:
-        info = getattr(chunk, "generation_info", None) or {}
-        meta = getattr(message, "response_metadata", None) or {}
-        finish = info.get("finish_reason") or meta.get("finish_reason")
-        if finish:
-            rec.set_response(finish_reasons=[str(finish)])
-        if meta.get("model_name") or meta.get("id"):
-            rec.set_response(response_model=meta.get("model_name"), response_id=meta.get("id"))
-        if getattr(message, "id", None) and str(message.id).startswith("chatcmpl"):
-            rec.set_response(response_id=str(message.id))
-        usage = getattr(message, "usage_metadata", None)
-        if usage:
-            self.input_tokens = (self.input_tokens or 0) + int(usage.get("input_tokens") or 0)
-            self.output_tokens = (self.output_tokens or 0) + int(usage.get("output_tokens") or 0)
-            rec.set_usage(self.input_tokens, self.output_tokens, "provider")
-        calls = getattr(message, "tool_call_chunks", None)
-        if calls:
-            return TOOL_CALL, "".join(str(c.get("name") or "") + str(c.get("args") or "") for c in calls)
-        text = token if isinstance(token, str) and token else _text_of(getattr(message, "content", ""))
-        if text:
-            return CONTENT, text
-        reasoning = _reasoning_of(message) if message is not None else ""
-        if reasoning:
-            return REASONING, reasoning
-        if usage:
-            return USAGE, ""
-        return (ROLE, "") if first and not finish else (EMPTY, "")
-
-
 class _Step:
     """A non-LLM run: its span, the context its children use as parent, and the handler that records it."""
 
@@ -194,7 +92,7 @@ class _Step:
 class _Llm:
     __slots__ = ("classifier", "owner", "rec")
 
-    def __init__(self, rec: StreamRecorder, classifier: _ChunkClassifier, owner: object) -> None:
+    def __init__(self, rec: StreamRecorder, classifier: ChunkClassifier, owner: object) -> None:
         self.rec = rec
         self.classifier = classifier
         self.owner = owner
@@ -330,7 +228,7 @@ class TracingCallbackHandler:
         params = dict(invocation_params or {})
         meta = metadata or {}
         model = params.get("model") or params.get("model_name") or meta.get("ls_model_name")
-        classifier = _ChunkClassifier()
+        classifier = ChunkClassifier()
         rec = start_stream(
             model=str(model) if model else None,
             provider=str(meta.get("ls_provider")) if meta.get("ls_provider") else None,
@@ -366,7 +264,7 @@ class TracingCallbackHandler:
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        inputs = [_message_dict(m) for m in (messages[0] if messages else [])]
+        inputs = [message_dict(m) for m in (messages[0] if messages else [])]
         self._start_llm(
             "chat",
             serialized,
@@ -464,7 +362,7 @@ class TracingCallbackHandler:
             rec.set_response(response_model=str(meta["model_name"]))
         if not rec.recorded and first is not None:
             # not streamed: the whole answer is one chunk that arrived now
-            text = getattr(first, "text", None) or _text_of(getattr(message, "content", ""))
+            text = getattr(first, "text", None) or text_of(getattr(message, "content", ""))
             finish = info.get("finish_reason") or meta.get("finish_reason")
             if finish:
                 rec.set_response(finish_reasons=[str(finish)])

@@ -172,7 +172,12 @@ class Encoder:
         return cached
 
     def encode_batch(self, batch: ChunkBatch) -> bytes:
-        """One ``ResourceSpans`` message holding every chunk span of ``batch``.
+        """One ``ResourceSpans`` message holding every chunk span of ``batch``."""
+        return b"".join(self._batch_pieces(batch)[0])
+
+    def _batch_pieces(self, batch: ChunkBatch) -> tuple[list[bytes], int]:
+        """:meth:`encode_batch`'s bytes as pieces to join, and their total length: the request body is joined
+        once (:meth:`encode`), instead of each enclosing message copying the batch's spans again.
 
         Built column by column with C-level ``map``/``zip``/``join`` over the batch's lists: per chunk only its
         span id, times, offset and gap are packed; the index attribute comes from a shared cache, and kind, size
@@ -182,7 +187,8 @@ class Encoder:
         resource_field, scope_field = self._head(resource, batch.scope)
         n = len(batch.times_ns)
         if not n:
-            return resource_field + _ld(0x12, scope_field)
+            whole = resource_field + _ld(0x12, scope_field)
+            return [whole], len(whole)
         trace_part = b"\x0a\x10" + batch.trace_id.to_bytes(16, "big") + b"\x12\x08"
         parent_part = (
             b"\x22\x08"
@@ -229,10 +235,12 @@ class Encoder:
         index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first : first + n]
         rest = self._rest(batch)
         lengths = list(map(add, map(add, map(len, fixed), map(len, index_attrs)), map(len, rest)))
-        spans = b"".join(
-            chain.from_iterable(zip(_span_prefixes(lengths), fixed, index_attrs, rest, strict=True))
-        )
-        return resource_field + _ld(0x12, scope_field + spans)
+        prefixes = _span_prefixes(lengths)
+        scope_len = len(scope_field) + sum(lengths) + sum(map(len, prefixes))
+        head_pieces = resource_field + b"\x12" + varint(scope_len) + scope_field
+        pieces = [head_pieces]
+        pieces.extend(chain.from_iterable(zip(prefixes, fixed, index_attrs, rest, strict=True)))
+        return pieces, len(head_pieces) + scope_len - len(scope_field)
 
     @staticmethod
     def _rest(batch: ChunkBatch) -> list[bytes]:
@@ -268,7 +276,10 @@ class Encoder:
                 parts.append(encode_spans(plain).SerializeToString())
             if len(plain) < len(spans):
                 parts.append(_encode_with_arrays([s for s in spans if _long_arrays(s)]))
-        parts.extend(_ld(0x0A, self.encode_batch(b)) for b in batches)
+        for batch in batches:
+            pieces, size = self._batch_pieces(batch)
+            parts.append(b"\x0a" + varint(size))
+            parts.extend(pieces)
         return b"".join(parts)
 
 

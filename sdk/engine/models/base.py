@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from streamscope.engine.callbacks.dispatch import unexpected_handler_error
 from streamscope.engine.callbacks.manager import CallbackManager, RunManager
-from streamscope.engine.callbacks.tokens import TokenSink
 from streamscope.engine.config import RunnableConfig, ensure_config
 from streamscope.engine.messages import (
     AIMessage,
@@ -25,36 +23,21 @@ from streamscope.engine.messages import (
     convert_to_messages,
     merge_ai_chunks,
 )
+from streamscope.engine.models.astreamrun import arun_stream
+from streamscope.engine.models.sstreamrun import run_stream
+from streamscope.engine.models.streamrun import default_token
 from streamscope.engine.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
     ChatResult,
-    GenerationAccumulator,
     LLMResult,
     merge_generation_chunks,
 )
-from streamscope.engine.runnables.base import (
-    Runnable,
-    abandon_reason,
-    aclose_quietly,
-    close_quietly,
-    close_reason,
-)
+from streamscope.engine.runnables.base import Runnable, close_quietly
 
 __all__ = ["BaseChatModel"]
 
 _END = object()
-
-
-class _NoSink:
-    def chunk(self, token: str, chunk: Any, /) -> None:
-        return None
-
-    def text(self, text: str, /) -> None:
-        return None
-
-
-_NO_SINK: TokenSink = _NoSink()
 
 
 class BaseChatModel(Runnable[Any, BaseMessage]):
@@ -248,10 +231,12 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             return bool(kwargs["stream"])
         return self._streaming is not False
 
-    @staticmethod
-    def _token(message: AIMessageChunk) -> str:
-        content = message.content
-        return content if type(content) is str else message.text
+    #: A streamed chunk's token (``on_llm_new_token``'s first argument); a subclass may override it.
+    _token = staticmethod(default_token)
+
+    #: The stream loops (:mod:`streamscope.engine.models.astreamrun`, and its generated sync twin).
+    _run_stream = run_stream
+    _arun_stream = arun_stream
 
     # -- streaming ------------------------------------------------------------------------------------------
     def stream(
@@ -272,46 +257,6 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
             self._serialized, [messages], **self._start_kwargs(cfg, stop, True, kwargs)
         )
         yield from self._run_stream(rm, messages, stop, kwargs)
-
-    def _run_stream(
-        self,
-        rm: RunManager,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        as_message: bool = False,
-    ) -> Iterator[AIMessageChunk]:
-        chunks = GenerationAccumulator()
-        default_id = f"lc_run--{rm.run_id}"
-        iterator: Iterator[ChatGenerationChunk] | None = None
-        message: AIMessageChunk | None = None
-        step = self._chunk_step(rm, chunks) if rm.handlers else None
-        call_methods = rm.token_takers().call_methods
-        try:
-            if self.rate_limiter is not None:
-                self.rate_limiter.acquire(blocking=True)
-            iterator = self._stream(messages, stop=stop, run_manager=rm, **kwargs)
-            for generation in iterator:
-                message = generation.message
-                if message.id is None:
-                    message.id = default_id
-                if step is not None and (token := step(generation)) is not None:
-                    call_methods(token, generation)
-                yield message  # (outside the step: what the consumer throws in is not taken for a handler's)
-            if message is not None and not message.chunk_position:
-                last = _last_chunk(message, default_id)  # (reported, not folded: as LangChain's stream)
-                if step is not None:
-                    rm.on_llm_new_token("", chunk=last)
-                yield last.message
-        except GeneratorExit:
-            close_quietly(iterator)
-            rm.on_llm_end(chunks.result(), reason=close_reason())
-            raise
-        except BaseException as exc:
-            close_quietly(iterator)
-            rm.on_llm_error(exc, response=chunks.result())
-            raise
-        rm.on_llm_end(_final_result(chunks, as_message))
 
     async def astream(
         self,
@@ -336,101 +281,6 @@ class BaseChatModel(Runnable[Any, BaseMessage]):
                 yield chunk
         finally:
             await stream.aclose()
-
-    async def _arun_stream(
-        self,
-        rm: RunManager,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        as_message: bool = False,
-    ) -> AsyncGenerator[AIMessageChunk, None]:
-        chunks = GenerationAccumulator()
-        default_id = f"lc_run--{rm.run_id}"
-        iterator: AsyncIterator[ChatGenerationChunk] | None = None
-        message: AIMessageChunk | None = None
-        step = self._chunk_step(rm, chunks) if rm.handlers else None
-        acall_methods = rm.token_takers().acall_methods
-        try:
-            if self.rate_limiter is not None:
-                await self.rate_limiter.aacquire(blocking=True)
-            iterator = self._astream(messages, stop=stop, run_manager=rm, **kwargs)
-            async for generation in iterator:
-                message = generation.message
-                if message.id is None:
-                    message.id = default_id
-                if step is not None and (token := step(generation)) is not None:
-                    await acall_methods(token, generation)
-                yield message
-            if message is not None and not message.chunk_position:
-                last = _last_chunk(message, default_id)  # (as in _run_stream)
-                if step is not None:
-                    await rm.aon_llm_new_token("", chunk=last)
-                yield last.message
-        except GeneratorExit:
-            reason = abandon_reason()
-            await aclose_quietly(iterator)
-            if reason == "cancelled":
-                await rm.aon_llm_error(asyncio.CancelledError(), response=chunks.result(), reason=reason)
-            else:
-                await rm.aon_llm_end(chunks.result(), reason=reason)
-            raise
-        except BaseException as exc:
-            await aclose_quietly(iterator)
-            await rm.aon_llm_error(exc, response=chunks.result())
-            raise
-        await rm.aon_llm_end(_final_result(chunks, as_message))
-
-    def _chunk_step(
-        self, rm: RunManager, chunks: GenerationAccumulator
-    ) -> Callable[[ChatGenerationChunk], str | None]:
-        """The per-chunk step ``stream`` and ``astream`` share when the run has handlers (without, there is nothing
-        to fold or tell). ``step(generation)`` folds the chunk into the run's message (for ``on_llm_end``), hands it
-        to the run's token sinks, and returns its token when handlers take tokens through ``on_llm_new_token`` (the
-        caller calls them, in its colour), else None. A chunk that only adds its text
-        (:meth:`ChatGenerationChunk.plain_text`) is folded with one append and handed to sinks as its text.
-
-        The run's one sink, the common case (the tracing handler), is called here directly, each chunk's exception
-        reported as its handler's; several go through :meth:`TokenTakers.tell_sinks`."""
-        takers = rm.token_takers()
-        add, append = chunks.add, chunks.content_appender()
-        sinks = takers.sinks
-        one = len(sinks) == 1
-        owner, sink = sinks[0] if one else (None, _NO_SINK)
-        sink_text, sink_chunk = sink.text, sink.chunk
-        tell_sinks = takers.tell_sinks if len(sinks) > 1 else None
-        methods = bool(takers.methods)
-        token_of = None if type(self)._token is BaseChatModel._token else self._token
-        merged_id: str | None = None  # the folded message's id (None before the first chunk: never plain)
-
-        def step(generation: ChatGenerationChunk) -> str | None:
-            nonlocal merged_id
-            text = generation.plain_text(merged_id) if token_of is None else None
-            if text is not None:
-                append(text)
-                token = text
-            else:
-                add(generation)
-                merged_id = chunks.message_id
-                message = generation.message
-                if token_of is not None:
-                    token = token_of(message)
-                else:
-                    content = message.content
-                    token = content if type(content) is str else message.text
-            if one:
-                try:
-                    if text is None:
-                        sink_chunk(token, generation)
-                    else:
-                        sink_text(text)
-                except Exception as exc:
-                    unexpected_handler_error(owner, "on_llm_new_token", exc)
-            elif tell_sinks is not None:
-                tell_sinks(token, generation, text)
-            return token if methods else None
-
-        return step
 
     # -- invoke / generate -------------------------------------------------------------------------------------
     def _wants_tokens(self, rm: RunManager) -> bool:
@@ -578,24 +428,6 @@ def set_declared_fields(model: object, fields: dict[str, Any]) -> None:
         if key not in declared:
             raise TypeError(f"{type(model).__name__} got an unexpected keyword argument {key!r}.")
         setattr(model, key, value)
-
-
-def _last_chunk(previous: AIMessageChunk, run_id: str) -> ChatGenerationChunk:
-    """The empty ``chunk_position="last"`` chunk LangChain appends when the model's last chunk was not marked."""
-    content: Any = "" if isinstance(previous.content, str) else []
-    return ChatGenerationChunk(AIMessageChunk(content, chunk_position="last", id=run_id))
-
-
-def _final_result(chunks: GenerationAccumulator, as_message: bool) -> LLMResult:
-    """``on_llm_end``'s response: the folded chunk, or (for ``invoke`` that streamed) the folded message."""
-    if not chunks:
-        return LLMResult([[ChatGenerationChunk(AIMessageChunk(""))]])
-    result = chunks.result()
-    if as_message:
-        merged = result.generations[0][0]
-        assert isinstance(merged, ChatGenerationChunk)
-        result.generations[0][0] = ChatGeneration(merged.message.to_message(), merged.generation_info)
-    return result
 
 
 def _stamp(result: ChatResult, rm: RunManager) -> None:
