@@ -63,7 +63,10 @@ def detect(span: Span) -> Dialect | None:
         op = None
     if op in genai.NON_INFERENCE_OPS:
         return None
-    return next((d for d in DIALECTS if d.detect(span, op)), None)
+    for d in DIALECTS:
+        if d.detect(span, op):
+            return d
+    return None
 
 
 def dialect(span: Span) -> str | None:

@@ -34,29 +34,28 @@ DEFAULT_STALL = 2.0
 def read_common(span: Span) -> Common:
     a = span.attributes
     chunks = compact_chunks(span) or event_chunks(span)
-    stall = num(a, "streamscope.stream.stall_threshold") or DEFAULT_STALL
-    usage = json_map(a.get(USAGE_DETAILS))
     output_tokens = integer(a, *OUTPUT_TOKENS)
-    if output_tokens is None:
-        output_tokens = integer(usage, *USAGE_OUTPUT)
     input_tokens = integer(a, *INPUT_TOKENS)
-    if input_tokens is None:
-        input_tokens = integer(usage, *USAGE_INPUT)
-    gaps = gap_rollups(chunks, stall) if chunks else None
+    if output_tokens is None or input_tokens is None:
+        usage = json_map(a.get(USAGE_DETAILS))
+        output_tokens = integer(usage, *USAGE_OUTPUT) if output_tokens is None else output_tokens
+        input_tokens = integer(usage, *USAGE_INPUT) if input_tokens is None else input_tokens
+    gaps = None
+    if chunks:
+        gaps = gap_rollups(chunks, num(a, "streamscope.stream.stall_threshold") or DEFAULT_STALL)
     chunk_count = integer(a, "streamscope.stream.chunk_count")
     return Common(
-        chunks=chunks,
-        model=text(a, *MODEL) or "",
-        provider=text(a, *PROVIDER) or "",
-        operation=text(a, *OPERATION) or "chat",
-        time_to_first_chunk=num(a, *TIME_TO_FIRST_CHUNK),
-        time_to_first_token=num(a, "streamscope.stream.time_to_first_token"),
-        output_tokens_per_second=num(a, *TOKENS_PER_SECOND),
-        output_tokens=output_tokens,
-        input_tokens=input_tokens,
-        duration=max(0, span.end_ns - span.start_ns) / NS,
-        chunk_count=chunk_count if chunk_count is not None or gaps is None else gaps.chunk_count,
-        gaps=gaps,
+        chunks,
+        text(a, *MODEL) or "",  # model
+        text(a, *PROVIDER) or "",  # provider
+        text(a, *OPERATION) or "chat",  # operation
+        num(a, *TIME_TO_FIRST_CHUNK),  # time_to_first_chunk
+        num(a, *TOKENS_PER_SECOND),  # output_tokens_per_second
+        output_tokens,
+        input_tokens,
+        max(0, span.end_ns - span.start_ns) / NS,  # duration
+        chunk_count if chunk_count is not None or gaps is None else gaps.chunk_count,  # chunk_count
+        gaps,
     )
 
 

@@ -31,49 +31,17 @@ def first_token_stamp(span: Span) -> float | None:
         if start is not None and start >= span.start_ns:
             stamp = (start - span.start_ns) / NS
     if stamp is None:
-        stamp = next(
-            (max(0, e.time_ns - span.start_ns) / NS for e in span.events
-             if e.name in FIRST_TOKEN_EVENTS or e.name in CHUNK_EVENTS),
-            None,
-        )  # fmt: skip
+        for e in span.events:
+            if e.name in FIRST_TOKEN_EVENTS or e.name in CHUNK_EVENTS:
+                return max(0, e.time_ns - span.start_ns) / NS
     return stamp
 
 
-def derived_timing(span: Span, common: Common, provider: str) -> Timing:
-    chunks = common.chunks
-    stamp = first_token_stamp(span)
-    if stamp is None and chunks:
-        stamp = chunks[0].offset
-    ttfc = common.time_to_first_chunk if common.time_to_first_chunk is not None else stamp
-    measured = first_content(span, chunks) if chunks else None
-    ttft: float | None
-    ttft_source: str | None
-    if measured is not None:  # the first chunk with content: TTFT as we define it
-        ttft, ttft_source = measured, "measured"
-    else:  # the source's own "first token", which is its first chunk: say so
-        ttft = stamp if stamp is not None else ttfc
-        ttft_source = "first_chunk" if ttft is not None else None
-    gaps = common.gaps
-    return Timing(
-        provider=provider,
-        ttft=ttft,
-        ttft_source=ttft_source,
-        time_to_first_chunk=ttfc,
-        gap_p50=gaps.p50 if gaps else None,
-        gap_p95=gaps.p95 if gaps else None,
-        gap_max=gaps.max if gaps else None,
-        stall_count=gaps.stall_count if gaps else None,
-        output_tokens_per_second=_tokens_per_second(common, ttft),
-    )
-
-
-def _tokens_per_second(common: Common, ttft: float | None) -> float | None:
-    """As sent, else as our SDK defines it: output tokens over first content token to last chunk (the span's end
-    when the chunks are not known)."""
-    if common.output_tokens_per_second is not None or not common.output_tokens or ttft is None:
-        return common.output_tokens_per_second
+def _tokens_per_second(common: Common, ttft: float) -> float | None:
+    """As our SDK defines it: output tokens over first content token to last chunk (the span's end when the chunks
+    are not known)."""
     end = common.chunks[-1].offset if common.chunks else common.duration
-    return common.output_tokens / (end - ttft) if end - ttft > 0 else None
+    return common.output_tokens / (end - ttft) if common.output_tokens and end - ttft > 0 else None
 
 
 class Derived:
@@ -85,4 +53,31 @@ class Derived:
     span_prefixes: tuple[str, ...] = ()
 
     def extract(self, span: Span, common: Common) -> Timing:
-        return derived_timing(span, common, common.provider)
+        chunks = common.chunks
+        stamp = first_token_stamp(span)
+        if stamp is None and chunks:
+            stamp = chunks[0].offset
+        ttfc = common.time_to_first_chunk if common.time_to_first_chunk is not None else stamp
+        measured = first_content(span, chunks) if chunks else None
+        ttft: float | None
+        ttft_source: str | None
+        if measured is not None:  # the first chunk with content: TTFT as we define it
+            ttft, ttft_source = measured, "measured"
+        else:  # the source's own "first token", which is its first chunk: say so
+            ttft = stamp if stamp is not None else ttfc
+            ttft_source = "first_chunk" if ttft is not None else None
+        tps = common.output_tokens_per_second
+        if tps is None and common.output_tokens and ttft is not None:
+            tps = _tokens_per_second(common, ttft)
+        gaps = common.gaps
+        return Timing(
+            common.provider,
+            ttft,
+            ttft_source,
+            ttfc,  # time_to_first_chunk
+            gaps.p50 if gaps else None,  # gap_p50
+            gaps.p95 if gaps else None,  # gap_p95
+            gaps.max if gaps else None,  # gap_max
+            gaps.stall_count if gaps else None,  # stall_count
+            tps,  # output_tokens_per_second
+        )

@@ -14,10 +14,10 @@ class OpenLIT(Derived):
     markers = GENAI_MARKERS
 
     def detect(self, span: Span, op: str | None) -> bool:
-        return is_genai(span, op) and (
+        return (
             "gen_ai.server.time_to_first_token" in span.attributes
             or span.resource.get("telemetry.sdk.name") == "openlit"
-        )
+        ) and is_genai(span, op)
 
 
 DIALECT = OpenLIT()

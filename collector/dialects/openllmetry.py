@@ -27,12 +27,10 @@ class Current(Derived):
     markers = GENAI_MARKERS
 
     def detect(self, span: Span, op: str | None) -> bool:
-        if not is_genai(span, op):
-            return False
-        a = span.attributes
-        return any(k in a for k in OPENLLMETRY_MARKERS) or any(
+        traceloop = not span.attributes.keys().isdisjoint(OPENLLMETRY_MARKERS) or any(
             e.name == OPENLLMETRY_CHUNK_EVENT for e in span.events
         )
+        return traceloop and is_genai(span, op)
 
 
 LEGACY = Legacy()

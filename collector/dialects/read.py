@@ -3,9 +3,9 @@ non-finite number or an empty string reads as absent, never as a crash. Every di
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from math import isfinite
 from typing import Any
 
 import orjson
@@ -20,12 +20,14 @@ def num(attrs: Mapping[str, Any], *keys: str, scale: float = 1.0) -> float | Non
     """The first of ``keys`` whose value is a finite number >= 0 (or a string of one), times ``scale``."""
     for k in keys:
         v = attrs.get(k)
+        if v is None:  # the usual case, first: most keys of most dialects are absent
+            continue
         if isinstance(v, str):
             try:
                 v = float(v)
             except ValueError:
                 continue
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and isfinite(v) and v >= 0:
             return float(v) * scale
     return None
 
@@ -48,7 +50,7 @@ def text(attrs: Mapping[str, Any], *keys: str) -> str | None:
 def iso_ns(value: Any, key: str) -> int | None:
     """An ISO 8601 time (quoted or not; naive means UTC) or ns since the epoch, as ns since the epoch."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
+        if not isfinite(value):
             raise BadSpan(f"a span has a non-finite {key} ({value})")
         v = int(value)
         return v if v > 10**17 else None  # ns since the epoch

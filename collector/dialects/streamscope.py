@@ -17,21 +17,26 @@ class Streamscope:
     span_prefixes: tuple[str, ...] = ()
 
     def detect(self, span: Span, op: str | None) -> bool:
-        return op in INFERENCE_OPS and any(k.startswith(ROLLUP_PREFIX) for k in span.attributes)
+        if op not in INFERENCE_OPS:
+            return False
+        for k in span.attributes:  # noqa: SIM110 - a loop, not any(...): this runs for every GenAI span
+            if k.startswith(ROLLUP_PREFIX):
+                return True
+        return False
 
     def extract(self, span: Span, common: Common) -> Timing:
         a = span.attributes
-        ttft = common.time_to_first_token
+        ttft = num(a, "streamscope.stream.time_to_first_token")
         return Timing(
-            provider=common.provider,
-            ttft=ttft,
-            ttft_source="measured" if ttft is not None else None,
-            time_to_first_chunk=common.time_to_first_chunk,
-            gap_p50=num(a, "streamscope.stream.gap_p50"),
-            gap_p95=num(a, "streamscope.stream.gap_p95"),
-            gap_max=num(a, "streamscope.stream.gap_max"),
-            stall_count=integer(a, "streamscope.stream.stall_count"),
-            output_tokens_per_second=common.output_tokens_per_second,
+            common.provider,  # provider
+            ttft,
+            "measured" if ttft is not None else None,  # ttft_source
+            common.time_to_first_chunk,  # time_to_first_chunk
+            num(a, "streamscope.stream.gap_p50"),  # gap_p50
+            num(a, "streamscope.stream.gap_p95"),  # gap_p95
+            num(a, "streamscope.stream.gap_max"),  # gap_max
+            integer(a, "streamscope.stream.stall_count"),  # stall_count
+            common.output_tokens_per_second,  # output_tokens_per_second
         )
 
 

@@ -5,7 +5,7 @@ provider id such as ``openai.chat`` whose first part is the provider."""
 from __future__ import annotations
 
 from streamscope.collector.dialects.base import Common, Timing
-from streamscope.collector.dialects.derived import Derived, derived_timing
+from streamscope.collector.dialects.derived import Derived
 from streamscope.collector.model import Span
 
 CALLS = (".doStream", ".doGenerate")
@@ -22,7 +22,7 @@ class Vercel(Derived):
         return isinstance(op_id, str) and op_id.startswith("ai.") and op_id.split(" ")[0].endswith(CALLS)
 
     def extract(self, span: Span, common: Common) -> Timing:
-        return derived_timing(span, common, common.provider.split(".")[0])
+        return super().extract(span, common)._replace(provider=common.provider.split(".")[0])
 
 
 DIALECT = Vercel()
