@@ -29,7 +29,9 @@ from streamscope.testing import capture_spans
 from streamscope.testing.fake_llm import FakeLLMServer
 
 WORDS = ["Streams", " arrive", " chunk", " by", " chunk", " here", "."]
-SLOW_WORDS = [f" w{i}" for i in range(40)]
+#: long enough that the cancellation case's cancel (sent after the third word) lands mid-stream even on a loaded
+#: machine; a stream that is not cancelled would take a minute.
+SLOW_WORDS = [f" w{i}" for i in range(1200)]
 
 #: model name -> fake-server scenario. Timings are tiny so the suite stays fast.
 SCENARIOS: dict[str, dict[str, Any]] = {
