@@ -23,7 +23,7 @@ def index() -> str:
     spans = st.source.error_rows(filters, limit=SCAN_LIMIT)
     until = filters.until if filters.until is not None else time.time()
     since = (
-        filters.since if filters.since is not None else min((float(s["start"]) for s in spans), default=until)
+        filters.since if filters.since is not None else min((s.start for s in spans), default=until)
     )
     groups = error_groups.group(spans, since, until)
     return render_template(
