@@ -43,7 +43,9 @@ def live() -> dict[str, Any]:
     return {
         "live": [
             row.to_dict()
-            for row in st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user)
+            for row in st.source.live(
+                window=st.settings.live_window, session=filters.session, user=filters.user
+            )
         ],
         "supported": st.source.live_supported,
     }

@@ -462,7 +462,9 @@ def test_filters_aggregates_cannot_answer_fall_back_to_streams(store: SpanStore)
         got = query.stats(store, "model", 60, f).to_dict()
         assert got["source"] == "streams"
         assert got["total"]["count"] == len(store.streams(f, None))
-    assert query.stats(store, "model", 45).to_dict()["source"] == "streams"  # bucket not a whole number of minutes
+    assert (
+        query.stats(store, "model", 45).to_dict()["source"] == "streams"
+    )  # bucket not a whole number of minutes
     with pytest.raises(ValueError):
         store.aggregates(60, Filters(search="x"))
 
