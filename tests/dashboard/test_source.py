@@ -48,7 +48,9 @@ def conforms(value: Any, hint: Any, path: str = "value") -> None:
         _conforms_generic(value, origin, args, path)
         return
     if hint is float:
-        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{path}: {value!r} is not a float"
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (
+            f"{path}: {value!r} is not a float"
+        )
         return
     if hint is int:
         assert isinstance(value, int) and not isinstance(value, bool), f"{path}: {value!r} is not an int"
