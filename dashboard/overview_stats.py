@@ -71,6 +71,9 @@ class ModelFigures(OverviewFigures):
     model: str
     provider: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "provider": self.provider, **asdict(self)}  # the JSON names them first
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSeries:

@@ -101,3 +101,20 @@ def test_one_stream_has_no_rate() -> None:
         query.compute_stats([_stream(1, 1000, "a")], "model", 60, (0, 86400 * NS))
     ).to_dict()
     assert out["totals"]["streams"] == 1 and out["totals"]["streams_per_second"] is None
+
+
+def test_the_json_keeps_its_key_order() -> None:
+    """``/api/overview`` is served without sorting keys: its bodies stay byte for byte what they were (a model
+    row names its model and provider first, then the figures in the totals' order)."""
+    streams = [_stream(1, 1000, "a"), _stream(2, 1030, "b")]
+    out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1080 * NS))).to_dict()
+    figures = ["streams", "chunks", "streams_per_second", "chunks_per_second", "ttft", "time_to_first_chunk",
+               "duration", "gap", "output_tokens_per_second", "rates", "error_rate", "stalls", "tokens", "cost"]  # fmt: skip
+    assert list(out) == ["totals", "models", "series"]
+    assert list(out["totals"]) == figures
+    assert [list(m) for m in out["models"]] == [["model", "provider", *figures]] * 2
+    assert list(out["series"]) == ["buckets", "seconds", "by_model"]
+    assert list(out["series"]["by_model"]["a"]) == [
+        "streams", "chunks", "streams_per_second", "chunks_per_second", "error", "abandoned", "cancelled", "timeout",
+        "input_tokens", "output_tokens", "ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50",
+    ]  # fmt: skip
