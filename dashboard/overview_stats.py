@@ -203,10 +203,11 @@ def _fill(column: ModelSeries, i: int, f: Figures, seconds: float | None) -> Non
     column.chunks[i] = f.chunks
     column.streams_per_second[i] = _per_second(f.count, seconds)
     column.chunks_per_second[i] = _per_second(f.chunks, seconds)
-    column.ttft_p50[i] = Percentiles.of(f.metric("ttft")).p50
-    column.ttft_p95[i] = Percentiles.of(f.metric("ttft")).p95
-    column.duration_p95[i] = Percentiles.of(f.metric("duration")).p95
-    column.tokens_per_second_p50[i] = Percentiles.of(f.metric("output_tokens_per_second")).p50
+    ttft, duration, tps = f.metric("ttft"), f.metric("duration"), f.metric("output_tokens_per_second")
+    column.ttft_p50[i] = None if ttft is None else ttft.p50
+    column.ttft_p95[i] = None if ttft is None else ttft.p95
+    column.duration_p95[i] = None if duration is None else duration.p95
+    column.tokens_per_second_p50[i] = None if tps is None else tps.p50
     for outcome in RATE_OUTCOMES:
         getattr(column, outcome)[i] = f.outcomes.get(outcome, 0)
     column.input_tokens[i] = f.input_tokens
