@@ -105,20 +105,10 @@ def _figures(
     n: int, seconds: float | None, metrics: dict[str, Summary], outcomes: dict[str, int], *, stalls: int,
     input_tokens: int, output_tokens: int, cost: float | None, chunks: int,
 ) -> Figures:  # fmt: skip
-    return Figures(
-        count=n,
-        rate_per_second=rate(n, seconds or 0),
-        metrics=metrics,
-        outcomes=outcomes,
-        outcome_rates=outcome_rates(outcomes, n),
-        error_rate=error_rate(outcomes, n),
-        abandon_rate=ratio(outcomes.get("abandoned", 0), n),
-        stall_count=stalls,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_usd_estimate=cost,
-        chunks=chunks,
-    )
+    rates = outcome_rates(outcomes, n)
+    abandoned = ratio(outcomes.get("abandoned", 0), n)
+    return Figures(n, rate(n, seconds or 0), metrics, outcomes, rates, error_rate(outcomes, n), abandoned, stalls,
+                   input_tokens, output_tokens, cost, chunks)  # fmt: skip
 
 
 def stream_figures(streams: Sequence[Stream], seconds: float | None) -> Figures:
