@@ -1,6 +1,6 @@
 """Query layer: pure functions (no Flask, no SQL). The HTTP API and the dashboard both call these.
 
-Each ``list_*``/``get_*`` function answers one frozen dataclass of :mod:`~streamscope.collector.results` whose
+Each ``list_*``/``get_*`` function answers one frozen record of :mod:`~streamscope.collector.results` whose
 ``to_dict()`` is the JSON of the query API (``GET /api/traces``, ``/api/traces/<id>``, ``/api/streams``,
 ``/api/streams/<id>/chunks``); ``/api/stats`` is :mod:`~streamscope.collector.query_stats`, ``/api/live``
 :mod:`~streamscope.collector.query_live` and the parameters :mod:`~streamscope.collector.query_params` (their

@@ -1,9 +1,9 @@
-"""What the query layer answers: frozen dataclasses, each with the one JSON shape of the query API.
+"""What the query layer answers: frozen records, each with the one JSON shape of the query API.
 
 The HTTP API serialises these with ``to_dict()`` (``docs/api.md`` is the contract); the dashboard reads their
 fields. Rows of the store (:class:`~streamscope.collector.model.Span`, ``Stream``, ``Chunk``, ``TraceSummary``,
 ``LiveStream``) are reused as they are; this module adds the pages, the live rows and the statistics built
-over them.
+over them. Records are frozen dataclasses, except the statistics built thousands at a time (named tuples).
 """
 
 from __future__ import annotations
