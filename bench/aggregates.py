@@ -129,12 +129,12 @@ def main() -> int:
         got = want = None
         for _ in range(5):
             t = time.perf_counter()
-            got = query.stats(store, "model", 1440, f)
+            got = query.stats(store, "model", 1440, f).to_dict()
             times_agg.append(time.perf_counter() - t)
             t = time.perf_counter()
             want = query.compute_stats(
                 store.streams(f, None), "model", 1440, (f.since_ns or 0, f.until_ns or 0)
-            )
+            ).to_dict()
             times_raw.append(time.perf_counter() - t)
         store.close()
     if got is None or want is None or got["source"] != "aggregates" or got["total"]["count"] != args.streams:

@@ -192,7 +192,7 @@ def main() -> int:
                 if name.startswith("clickhouse"):
                     store = ClickHouseStore.from_url(server.url(db))
                     c = store.counts()
-                    counted = query.stats(store)["total"]["count"]
+                    counted = query.stats(store).to_dict()["total"]["count"]
                     store.close()
                     stored = c["spans"] + c["chunks"]
                     if stored != res["spans"]:

@@ -312,7 +312,7 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
     @app.get("/api/traces")
     def api_traces() -> Response:
         filters, limit, cursor = query.parse_list_args(request.args)
-        return _json(query.list_traces(store, filters, limit, cursor))
+        return _json(query.list_traces(store, filters, limit, cursor).to_dict())
 
     @app.get("/api/traces/<trace_id>")
     def api_trace(trace_id: str) -> Response:
@@ -320,12 +320,12 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
         out = query.get_trace(store, trace_id)
         if out is None:
             return _error(404, "no trace with this id is stored.")
-        return _json(out)
+        return _json(out.to_dict())
 
     @app.get("/api/streams")
     def api_streams() -> Response:
         filters, limit, cursor = query.parse_list_args(request.args)
-        return _json(query.list_streams(store, filters, limit, cursor))
+        return _json(query.list_streams(store, filters, limit, cursor).to_dict())
 
     @app.get("/api/streams/<span_id>/chunks")
     def api_chunks(span_id: str) -> Response:
@@ -333,16 +333,16 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
         out = query.stream_chunks(store, span_id)
         if out is None:
             return _error(404, "no stream with this span id is stored.")
-        return _json(out)
+        return _json(out.to_dict())
 
     @app.get("/api/live")
     def api_live() -> Response:
         since_ns, limit = query.parse_live_args(request.args)
-        return _json({"live": query.live_streams(store, since_ns, limit)})
+        return _json({"live": [row.to_dict() for row in query.live_streams(store, since_ns, limit)]})
 
     @app.get("/api/stats")
     def api_stats() -> Response:
         group_by, bucket, filters = query.parse_stats_args(request.args)
-        return _json(query.stats(store, group_by, bucket, filters))
+        return _json(query.stats(store, group_by, bucket, filters).to_dict())
 
     return app

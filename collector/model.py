@@ -219,6 +219,15 @@ class TraceSummary:
     #: a trace is still running (spans are exported as they end, the root last), or it never will.
     waiting_for_root: bool = False
 
+    @property
+    def start(self) -> float:
+        """Epoch seconds."""
+        return self.start_ns / NS
+
+    @property
+    def duration(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / NS
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of one item of ``GET /api/traces``."""
         return {
@@ -252,6 +261,11 @@ class ErrorRow(NamedTuple):
     message: str
     http_status: int | None
 
+    @property
+    def start(self) -> float:
+        """Epoch seconds."""
+        return self.start_ns / NS
+
     @classmethod
     def of_span(cls, s: Span) -> ErrorRow:
         """The row of a failed span (every store reads the same fields the same way)."""
@@ -278,6 +292,19 @@ class SessionSummary:
     error_count: int  # traces whose status is error
     stream_count: int
     last_start_ns: int  # the latest trace's start (sessions are listed newest activity first)
+
+    @property
+    def start(self) -> float:
+        """Epoch seconds (as the ``*_ns`` fields)."""
+        return self.start_ns / NS
+
+    @property
+    def end(self) -> float:
+        return self.end_ns / NS
+
+    @property
+    def last_start(self) -> float:
+        return self.last_start_ns / NS
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,7 @@
 """A :class:`~streamscope.dashboard.source.DataSource` over the collector's store and query layer.
 
 The dashboard never writes SQL: it calls the collector's ``SpanStore`` Protocol (and its query functions) and
-turns the collector's frozen dataclasses into the query-API dicts the pages render.
+hands the pages the collector's frozen dataclasses (and the dashboard's own shapes built over them).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 from streamscope.collector import model as cm
 from streamscope.collector import query
+from streamscope.collector.results import LiveRow, StreamPage, TraceDetail, TracePage
 from streamscope.dashboard import overview_stats
 from streamscope.dashboard.errors import BadParameter
 from streamscope.dashboard.params import Filters
-from streamscope.dashboard.source import Row
+from streamscope.dashboard.source import Facets, LiveView, SessionDetail, SessionPage
 
 FACETS_SAMPLE = 5000
 FACETS_TTL = 15.0
@@ -110,32 +111,32 @@ class CollectorSource:
         self._stats_ttl = stats_ttl
         self._live_lag = query.LIVE_LAG if live_lag is None else live_lag
         self._stall_threshold = query.STALL_THRESHOLD if stall_threshold is None else stall_threshold
-        self._stats_cache: dict[tuple[Any, ...], tuple[float, Row]] = {}
-        self._facets: tuple[float, Row] | None = None
+        self._stats_cache: dict[tuple[Any, ...], tuple[float, overview_stats.Overview]] = {}
+        self._facets: tuple[float, Facets] | None = None
         self._lock = threading.Lock()
 
-    def traces(self, filters: Filters) -> Row:
+    def traces(self, filters: Filters) -> TracePage:
         return query.list_traces(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
 
-    def trace(self, trace_id: str) -> Row | None:
+    def trace(self, trace_id: str) -> TraceDetail | None:
         return query.get_trace(self.store, trace_id)
 
-    def streams(self, filters: Filters) -> Row:
+    def streams(self, filters: Filters) -> StreamPage:
         return query.list_streams(self.store, _to_collector(filters), filters.limit, _cursor(filters.cursor))
 
-    def stream(self, span_id: str) -> Row | None:
-        found = self.store.stream(span_id)
-        return None if found is None else found.to_dict()
+    def stream(self, span_id: str) -> cm.Stream | None:
+        found: cm.Stream | None = self.store.stream(span_id)
+        return found
 
     def timings(self, filters: Filters, metrics: tuple[str, ...]) -> dict[str, list[float | None]]:
         rows = self.store.streams(_to_collector(filters), filters.limit)
         return {m: [getattr(s, m) for s in rows] for m in metrics}
 
-    def chunks(self, span_id: str) -> list[Row] | None:
+    def chunks(self, span_id: str) -> list[cm.Chunk] | None:
         found = query.stream_chunks(self.store, span_id)
-        return None if found is None else list(found["chunks"])
+        return None if found is None else list(found.chunks)
 
-    def stats(self, filters: Filters, *, bucket: int) -> Row:
+    def stats(self, filters: Filters, *, bucket: int) -> overview_stats.Overview:
         key = (
             filters.service,
             filters.model,
@@ -158,7 +159,7 @@ class CollectorSource:
                 self._stats_cache[key] = (now, value)
         return value
 
-    def _compute_stats(self, filters: Filters, *, bucket: int) -> Row:
+    def _compute_stats(self, filters: Filters, *, bucket: int) -> overview_stats.Overview:
         until = filters.until if filters.until is not None else self._clock()
         cf = _to_collector(
             Filters(
@@ -172,9 +173,9 @@ class CollectorSource:
         )
         # query.stats reads the collector's per-minute aggregates when the filters and bucket allow it, and
         # falls back to raw streams otherwise (a session or user filter: aggregates are not keyed by them);
-        # either way the numbers come in compute_stats' shape.
+        # either way the numbers come as one query_stats.Stats.
         computed = query.stats(self.store, "model", bucket, cf, series_metrics=overview_stats.SERIES_METRICS)
-        return overview_stats.reshape(computed, providers=self.facets()["providers"])
+        return overview_stats.reshape(computed, providers=self.facets().providers)
 
     def percentile(self, values: Sequence[float], q: float) -> float | None:
         """``query.percentile``: closest ranks, linear interpolation (what ``/api/stats`` computes)."""
@@ -189,12 +190,11 @@ class CollectorSource:
         """Whether the collector's query layer and this store report in-flight streams."""
         return callable(getattr(query, "live_streams", None)) and callable(getattr(self.store, "live", None))
 
-    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[Row]:
+    def live(self, *, window: float, session: str | None = None, user: str | None = None) -> list[LiveView]:
         """Streams in flight from ``query.live_streams(store, since_ns=now - window)``, newest first.
 
-        Collector rows: ``{"trace_id", "span_id", "service", "model", "provider", "start", "chunk_count",
-        "last_offset", "current_rate", "recent_rate", "stalled_for", ...}``, computed at this source's clock.
-        This adds ``elapsed`` (s since the stream started), ``last_chunk_age`` (s since its latest chunk) and
+        Collector rows (``LiveRow``: the stream in flight, ``recent_rate``, ``stalled_for``), computed at this
+        source's clock, become :class:`LiveView` rows (:func:`live_view`), which add ``elapsed`` (s since the stream started), ``last_chunk_age`` (s since its latest chunk) and
         ``chunks_per_second``: the rate now (``recent_rate``: chunks per second over the last few seconds up to
         now, allowing for the export lag, so it falls towards 0 while the stream is silent; see
         ``query.live_rate``). ``stalled_for`` is the seconds since the latest chunk once the stream has been
@@ -208,53 +208,29 @@ class CollectorSource:
         if not self.live_supported:
             return []
         now = self._clock()
-        out = []
-        for item in query.live_streams(
+        rows = query.live_streams(
             self.store,
             since_ns=int((now - window) * NS),
             now_ns=int(now * NS),
             lag=self._live_lag,
             stall_threshold=self._stall_threshold,
-        ):
-            row = dict(item)
-            start = row.get("start")
-            elapsed = max(now - start, 0.0) if isinstance(start, (int, float)) else None
-            last = row.get("last_offset")
-            row["elapsed"] = elapsed
-            row["last_chunk_age"] = (
-                max(elapsed - last, 0.0) if elapsed is not None and isinstance(last, (int, float)) else None
-            )
-            recent = row.get("recent_rate")
-            row["chunks_per_second"] = recent if isinstance(recent, (int, float)) else None
-            row.setdefault("stalled_for", None)
-            out.append(row)
+        )
+        out = [live_view(row, now) for row in rows]
         if session is None and user is None:
             return out
         known: dict[str, bool] = {}
         for row in out:
-            tid = str(row["trace_id"])
-            if tid not in known:
-                spans = self.store.trace_spans(tid)
-                known[tid] = (session is None or any(s.session_id == session for s in spans)) and (
+            if row.trace_id not in known:
+                spans = self.store.trace_spans(row.trace_id)
+                known[row.trace_id] = (session is None or any(s.session_id == session for s in spans)) and (
                     user is None or any(s.user_id == user for s in spans)
                 )
-        return [row for row in out if known[str(row["trace_id"])]]
+        return [row for row in out if known[row.trace_id]]
 
-    def error_rows(self, filters: Filters, *, limit: int) -> list[Row]:
-        return [
-            {
-                "trace_id": r.trace_id,
-                "span_id": r.span_id,
-                "name": r.name,
-                "start": r.start_ns / NS,
-                "error_type": r.error_type,
-                "message": r.message,
-                "http_status": r.http_status,
-            }
-            for r in self.store.error_rows(_to_collector(filters), limit)
-        ]
+    def error_rows(self, filters: Filters, *, limit: int) -> list[cm.ErrorRow]:
+        return list(self.store.error_rows(_to_collector(filters), limit))
 
-    def sessions(self, filters: Filters) -> Row:
+    def sessions(self, filters: Filters) -> SessionPage:
         after = None if filters.cursor is None else session_cursor(filters.cursor)
         rows = self.store.sessions(_to_collector(filters), filters.limit + 1, after)
         page = rows[: filters.limit]
@@ -263,35 +239,60 @@ class CollectorSource:
             nxt = (
                 f"{page[-1].last_start_ns}_{base64.urlsafe_b64encode(page[-1].session_id.encode()).decode()}"
             )
-        return {"sessions": [s.to_dict() for s in page], "next": nxt}
+        return SessionPage(tuple(page), nxt)
 
-    def session(self, session_id: str) -> Row | None:
+    def session(self, session_id: str) -> SessionDetail | None:
         found = self.store.sessions(cm.Filters(session_id=session_id), 1)
         if not found:
             return None
         traces = self.store.traces(cm.Filters(session_id=session_id), SESSION_TRACES)
         streams = [st for t in traces for st in self.store.streams(cm.Filters(trace_id=t.trace_id), None)]
-        return {
-            "session": found[0].to_dict(),
-            "traces": [t.to_dict() for t in reversed(traces)],
-            "streams": [st.to_dict() for st in sorted(streams, key=lambda st: (st.start_ns, st.span_id))],
-            "truncated": found[0].trace_count > len(traces),
-        }
+        return SessionDetail(
+            session=found[0],
+            traces=tuple(reversed(traces)),
+            streams=tuple(sorted(streams, key=lambda st: (st.start_ns, st.span_id))),
+            truncated=found[0].trace_count > len(traces),
+        )
 
     def is_empty(self) -> bool:
         return not self.store.traces(cm.Filters(), 1) and not self.store.live(0, 1)
 
-    def facets(self) -> Row:
+    def facets(self) -> Facets:
         with self._lock:
             now = time.monotonic()
             if self._facets is not None and now - self._facets[0] < FACETS_TTL:
                 return self._facets[1]
         rows = self.store.streams(cm.Filters(), FACETS_SAMPLE)
-        value = {
-            "services": sorted({s.service for s in rows if s.service}),
-            "models": sorted({s.model for s in rows if s.model}),
-            "providers": {s.model: s.provider for s in rows if s.model and s.provider},
-        }
+        value = Facets(
+            services=tuple(sorted({s.service for s in rows if s.service})),
+            models=tuple(sorted({s.model for s in rows if s.model})),
+            providers={s.model: s.provider for s in rows if s.model and s.provider},
+        )
         with self._lock:
             self._facets = (now, value)
         return value
+
+
+def live_view(row: LiveRow, now: float) -> LiveView:
+    """The live page's row of a stream in flight at ``now`` (epoch seconds)."""
+    lv = row.stream
+    start = lv.start_ns / NS
+    elapsed = max(now - start, 0.0)
+    return LiveView(
+        trace_id=lv.trace_id,
+        span_id=lv.span_id,
+        service=lv.service,
+        model=lv.model,
+        provider=lv.provider,
+        operation=lv.operation,
+        start=start,
+        chunk_count=lv.chunk_count,
+        last_offset=lv.last_offset,
+        last_chunk=lv.last_ns / NS,
+        current_rate=lv.current_rate,
+        recent_rate=row.recent_rate,
+        stalled_for=row.stalled_for,
+        elapsed=elapsed,
+        last_chunk_age=max(elapsed - lv.last_offset, 0.0),
+        chunks_per_second=row.recent_rate,
+    )

@@ -8,10 +8,11 @@ a group counts *traces*: the same type and message in one trace counts once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from streamscope.dashboard.failures import from_row, group_key
+from streamscope.dashboard.source import ErrorRow
 
 LATEST_TRACES = 5
 
@@ -47,7 +48,7 @@ class ErrorGroup:
         return max(self.buckets, default=0)
 
 
-def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: int = 24) -> list[ErrorGroup]:
+def group(spans: Sequence[ErrorRow], since: float, until: float, n_buckets: int = 24) -> list[ErrorGroup]:
     """Group failed steps; most traces first, then most recent.
 
     Args:
@@ -63,7 +64,7 @@ def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: in
         f = from_row(span)
         key = group_key(f)
         g = groups.get(key)
-        start = float(span.get("start") or 0.0)
+        start = span.start
         if g is None:
             g = groups[key] = ErrorGroup(
                 error_type=key[0], message=key[1], first=start, last=start, buckets=[0] * n_buckets
@@ -72,7 +73,7 @@ def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: in
         g.first, g.last = min(g.first, start), max(g.last, start)
         if f.http_status is not None:
             g.http_statuses.add(f.http_status)
-        trace_id = str(span.get("trace_id") or "")
+        trace_id = span.trace_id
         if (trace_id, *key) in seen:
             continue
         seen.add((trace_id, *key))
@@ -81,5 +82,5 @@ def group(spans: list[dict[str, Any]], since: float, until: float, n_buckets: in
         if 0 <= slot < n_buckets:
             g.buckets[slot] += 1
         if len(g.latest) < LATEST_TRACES:
-            g.latest.append((trace_id, start, str(span.get("name") or "")))
+            g.latest.append((trace_id, start, span.name))
     return sorted(groups.values(), key=lambda g: (-g.traces, -g.last, g.error_type, g.message))

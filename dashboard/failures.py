@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from streamscope.dashboard.source import ErrorRow
+
 _HTTP_IN_MESSAGE = re.compile(r"\b(?:Error code|status(?: code)?|HTTP)[:\s]+([1-5]\d\d)\b", re.IGNORECASE)
 _RETRY_KEYS = ("http.response.header.retry-after", "http.response.header.retry_after", "retry_after")
 
@@ -116,13 +118,13 @@ def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failu
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def from_row(row: dict[str, Any]) -> Failure:
+def from_row(row: ErrorRow) -> Failure:
     """The failure of one errors-view row (``DataSource.error_rows``: type, message and HTTP status only)."""
-    message = str(row.get("message") or "")
-    status = row.get("http_status")
-    if not isinstance(status, int):
+    message = row.message or ""
+    status = row.http_status
+    if status is None:
         status = _http_status({}, _first_line(message))
-    error_type = str(row.get("error_type") or "")
+    error_type = row.error_type or ""
     return Failure(
         error_type="" if error_type == "_OTHER" else error_type, message=message, http_status=status
     )

@@ -239,10 +239,25 @@ def filters(
     Raises:
         BadParameter: On an unknown, repeated, malformed or out-of-range parameter.
     """
-    allowed_set = set(allowed)
+    values = _single_values(args, set(allowed))
+    got = _field_values(values, default_limit)
+    got.update(_time_range(values, default_range, time.time() if now is None else now))
+    if got.get("since") is not None and got.get("until") is not None and got["since"] > got["until"]:  # type: ignore[operator]
+        raise BadParameter("The time range ends before it starts.")
+    if "min_duration" in got and "max_duration" in got and got["min_duration"] > got["max_duration"]:  # type: ignore[operator]
+        raise BadParameter("min_duration is larger than max_duration.")
+    return Filters(**got)  # type: ignore[arg-type]
+
+
+def _single_values(args: Mapping[str, list[str]], allowed: set[str]) -> dict[str, str]:
+    """Each parameter's one value (empty form fields mean "no filter" and are left out).
+
+    Raises:
+        BadParameter: On an unknown or repeated parameter.
+    """
     values: dict[str, str] = {}
     for key, raw_values in args.items():
-        if key not in allowed_set:
+        if key not in allowed:
             shown = (
                 key
                 if len(key) <= 40 and not _CONTROL.search(key)
@@ -251,8 +266,13 @@ def filters(
             raise BadParameter(f"Unknown query parameter {shown!r}.")
         if len(raw_values) != 1:
             raise BadParameter(f"The {key} parameter was given more than once.")
-        if raw_values[0] != "":  # empty form fields mean "no filter"
+        if raw_values[0] != "":
             values[key] = raw_values[0]
+    return values
+
+
+def _field_values(values: Mapping[str, str], default_limit: int) -> dict[str, object]:
+    """The validated filters other than the time range."""
     got: dict[str, object] = {}
     for key in ("service", "model", "q", "session", "user"):
         if key in values:
@@ -272,7 +292,13 @@ def filters(
     got["limit_given"] = "limit" in values
     if "bucket" in values:
         got["bucket"] = integer("bucket", values["bucket"], low=1, high=86400)
-    now = time.time() if now is None else now
+    return got
+
+
+def _time_range(values: Mapping[str, str], default_range: str | None, now: float) -> dict[str, object]:
+    """``range`` (or ``default_range`` without ``range`` and ``since``) as ``since`` at ``now``, and ``since`` /
+    ``until`` as given."""
+    got: dict[str, object] = {}
     if "range" in values:
         if "since" in values:
             raise BadParameter("Give either range or since, not both.")
@@ -286,11 +312,7 @@ def filters(
     if "range" in got:
         seconds = RANGES[str(got["range"])]
         got["since"] = None if seconds is None else now - seconds
-    if got.get("since") is not None and got.get("until") is not None and got["since"] > got["until"]:  # type: ignore[operator]
-        raise BadParameter("The time range ends before it starts.")
-    if "min_duration" in got and "max_duration" in got and got["min_duration"] > got["max_duration"]:  # type: ignore[operator]
-        raise BadParameter("min_duration is larger than max_duration.")
-    return Filters(**got)  # type: ignore[arg-type]
+    return got
 
 
 def check_query_string(raw: bytes) -> None:

@@ -172,23 +172,13 @@ def up(
 ) -> None:
     """Run the collector and the dashboard together (and, with --demo, a demo workload feeding them)."""
     from streamscope.collector.gc_tuning import tune_gc
-    from streamscope.collector.ports import PortTaken, check_free
     from streamscope.collector.server import CollectorServer
     from streamscope.dashboard import create_app
-    from streamscope.serving import host_problem, port_problem
+    from streamscope.serving import port_problem
 
-    problem = host_problem(host)
-    if problem is not None:
-        raise click.ClickException(problem)
-    try:
-        check_free(host, {"--http-port": http_port, "--grpc-port": grpc_port, "--ui-port": ui_port})
-    except PortTaken as exc:
-        raise click.ClickException(str(exc.strerror)) from None
-    directory = Path(data_dir)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.ClickException(f"cannot create the data directory {directory}: {exc.strerror}.") from None
+    directory = _preflight(
+        host, {"--http-port": http_port, "--grpc-port": grpc_port, "--ui-port": ui_port}, data_dir
+    )
     db = directory / "streamscope.db"
 
     stop = threading.Event()
@@ -234,35 +224,7 @@ def up(
         dashboard_url = _url(host, int(sock.getsockname()[1]))
         click.echo(f"listening on {dashboard_url} (dashboard)")
 
-        demo_child: _Child | None = None
-        if demo:
-            python = [sys.executable, "-m", "streamscope"]
-            llm = _Child(
-                [*python, "fake-llm", "--host", host, "--port", "0"], "fake LLM server", capture=True
-            )
-            cleanups.append(lambda: llm.stop(5))
-            llm_url = llm.wait_for_url()
-            click.echo(f"listening on {llm_url} (fake LLM)")
-            demo_child = _Child(
-                [
-                    *python,
-                    "demo",
-                    "--endpoint",
-                    collector_url,
-                    "--llm-url",
-                    f"{llm_url}/v1",
-                    "--rate",
-                    f"{demo_rate:g}",
-                    "--seed",
-                    str(seed),
-                ],
-                "demo workload",
-                capture=False,
-            )
-            child = demo_child
-            cleanups.append(
-                lambda: child.stop(30, signal.SIGINT)
-            )  # it finishes in-flight requests and flushes
+        demo_child = _start_demo(host, collector_url, demo_rate, seed, cleanups) if demo else None
 
         click.echo("")
         click.echo(f"streamscope is up; data in {directory}/")
@@ -294,3 +256,47 @@ def up(
                 click.echo(f"while stopping: {exc!r}", err=True)
     time.sleep(0)  # let daemon threads observe the shutdown
     click.echo(f"stopped; data kept in {directory}/")
+
+
+def _preflight(host: str, ports: dict[str, int], data_dir: str) -> Path:
+    """Check the host and that the ports are free, and create the data directory (a one-line error if not)."""
+    from streamscope.collector.ports import PortTaken, check_free
+    from streamscope.serving import host_problem
+
+    problem = host_problem(host)
+    if problem is not None:
+        raise click.ClickException(problem)
+    try:
+        check_free(host, ports)
+    except PortTaken as exc:
+        raise click.ClickException(str(exc.strerror)) from None
+    directory = Path(data_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the data directory {directory}: {exc.strerror}.") from None
+    return directory
+
+
+def _start_demo(
+    host: str, collector_url: str, demo_rate: float, seed: int, cleanups: list[Callable[[], None]]
+) -> _Child:
+    """Start the fake LLM server and the demo workload feeding the collector (their stops go on ``cleanups``)."""
+    python = [sys.executable, "-m", "streamscope"]
+    llm = _Child([*python, "fake-llm", "--host", host, "--port", "0"], "fake LLM server", capture=True)
+    cleanups.append(lambda: llm.stop(5))
+    llm_url = llm.wait_for_url()
+    click.echo(f"listening on {llm_url} (fake LLM)")
+    args = [
+        "--endpoint",
+        collector_url,
+        "--llm-url",
+        f"{llm_url}/v1",
+        "--rate",
+        f"{demo_rate:g}",
+        "--seed",
+        str(seed),
+    ]
+    child = _Child([*python, "demo", *args], "demo workload", capture=False)
+    cleanups.append(lambda: child.stop(30, signal.SIGINT))  # it finishes in-flight requests and flushes
+    return child

@@ -32,7 +32,9 @@ SDK_FOR_SERVERS = ("streamscope.serving",)
 DASHBOARD_COLLECTOR_IMPORTS: dict[str, tuple[str, ...]] = {
     # the DataSource over the collector's store and query layer, and the overview's reshaping of query.stats
     "collector_source.py": ("streamscope.collector",),
-    "overview_stats.py": ("streamscope.collector.model",),
+    "overview_stats.py": ("streamscope.collector.results",),
+    # the interface itself: the collector's rows and query results are the types its methods answer
+    "source.py": ("streamscope.collector.model", "streamscope.collector.results"),
     # composition: they open the store (or start the collector) and hand the app a DataSource
     "app.py": ("streamscope.collector.store",),
     "cli.py": ("streamscope.collector.cli_options", "streamscope.collector.http_edge",

@@ -1,6 +1,6 @@
 """JSON endpoints that feed the pages' scripts (charts, live view, stream replay).
 
-They return the collector's query-API shapes; Flask's JSON encoder escapes nothing HTML-specific, which is fine
+They return the ``to_dict()`` JSON of what the data source answers (the collector's query-API shapes); Flask's JSON encoder escapes nothing HTML-specific, which is fine
 because scripts insert values with ``textContent`` only and responses are ``application/json`` with
 ``nosniff``.
 """
@@ -32,7 +32,7 @@ def overview() -> dict[str, Any]:
     """Overview aggregates and time series for the charts."""
     filters = overview_filters()
     bucket = bucket_for(filters)
-    return {"bucket": bucket, **state().source.stats(filters, bucket=bucket)}
+    return {"bucket": bucket, **state().source.stats(filters, bucket=bucket).to_dict()}
 
 
 @bp.get("/live")
@@ -41,7 +41,12 @@ def live() -> dict[str, Any]:
     st = state()
     filters = live_filters()
     return {
-        "live": st.source.live(window=st.settings.live_window, session=filters.session, user=filters.user),
+        "live": [
+            row.to_dict()
+            for row in st.source.live(
+                window=st.settings.live_window, session=filters.session, user=filters.user
+            )
+        ],
         "supported": st.source.live_supported,
     }
 
@@ -53,7 +58,7 @@ def traces() -> dict[str, Any]:
     filters = params.filters(
         request.args.to_dict(flat=False), allowed=TRACE_FILTERS, default_limit=st.settings.page_size
     )
-    return st.source.traces(filters)
+    return st.source.traces(filters).to_dict()
 
 
 @bp.get("/traces/<raw_id>")
@@ -62,9 +67,9 @@ def trace(raw_id: str) -> dict[str, Any]:
     trace_id = params.trace_id(raw_id)
     _no_args()
     found = state().source.trace(trace_id)
-    if found is None or not found.get("spans"):
+    if found is None or not found.spans:
         raise NotFound("No trace with that id is stored.")
-    return found
+    return found.to_dict()
 
 
 @bp.get("/streams")
@@ -74,7 +79,7 @@ def streams() -> dict[str, Any]:
     filters = params.filters(
         request.args.to_dict(flat=False), allowed=STREAM_FILTERS, default_limit=st.settings.page_size
     )
-    return st.source.streams(filters)
+    return st.source.streams(filters).to_dict()
 
 
 @bp.get("/streams/<raw_id>/chunks")
@@ -85,4 +90,4 @@ def chunks(raw_id: str) -> dict[str, Any]:
     found = state().source.chunks(span_id)
     if found is None:
         raise NotFound("No stream with that span id is stored.")
-    return {"chunks": found}
+    return {"chunks": [c.to_dict() for c in found]}

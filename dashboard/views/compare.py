@@ -10,6 +10,7 @@ from flask import Blueprint, render_template, request
 from streamscope.dashboard import distributions, layout, params
 from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
+from streamscope.dashboard.source import Stream
 
 bp = Blueprint("compare", __name__)
 
@@ -52,7 +53,7 @@ def index() -> str:
     seconds = params.RANGES[range_name]
     since = None if seconds is None else time.time() - seconds
     service = params.text("service", values["service"]) if "service" in values else None
-    models = facets["models"]
+    models = facets.models
     model_a = params.text("model_a", values.get("model_a", models[0] if models else ""))
     model_b = params.text("model_b", values.get("model_b", models[1] if len(models) > 1 else model_a))
     names = tuple(m for m, _, _ in MODEL_METRICS)
@@ -87,41 +88,41 @@ def index() -> str:
 def _streams(values: dict[str, str], *, session: str | None, user: str | None) -> str:
     st = state()
     ids = {k: params.span_id(values[k]) for k in ("a", "b") if k in values}
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Stream] = {}
     for key, span_id in ids.items():
         row = st.source.stream(span_id)
         if row is None:
             raise NotFound("No stream with that span id is stored.")
         found[key] = row
-    candidates: list[dict[str, Any]] = []
     if "b" not in found:  # offer the latest streams of the same model (and session / user) to compare with
-        model = found["a"].get("model") or None
-        scope = params.Filters(model=model, session=session, user=user, limit=21)
-        candidates = [s for s in st.source.streams(scope)["streams"] if s["span_id"] != ids["a"]][:20]
+        scope = params.Filters(model=found["a"].model or None, session=session, user=user, limit=21)
+        candidates = [s for s in st.source.streams(scope).streams if s.span_id != ids["a"]][:20]
         return render_template("compare.html", mode="pick", a=found["a"], candidates=candidates, scope=scope)
     chunks = {k: st.source.chunks(ids[k]) or [] for k in ("a", "b")}
-    axis = max(
-        max(found[k].get("duration") or 0.0, *(c.get("offset") or 0.0 for c in chunks[k]), 1e-9)
+    axis = max(max(found[k].duration, *(c.offset for c in chunks[k]), 1e-9) for k in ("a", "b"))
+    # the timeline helper draws the query API's JSON of a span, its chunks and its stream
+    timelines = {
+        k: layout.timeline(
+            _span_of(found[k]), [c.to_dict() for c in chunks[k]], found[k].to_dict(), axis=axis
+        )
         for k in ("a", "b")
-    )
-    timelines = {k: layout.timeline(_span_of(found[k]), chunks[k], found[k], axis=axis) for k in ("a", "b")}
+    }
     gaps = distributions.pair(
-        [c.get("gap") for c in chunks["a"]], [c.get("gap") for c in chunks["b"]], st.source.percentile
+        [c.gap for c in chunks["a"]], [c.gap for c in chunks["b"]], st.source.percentile
     )
     return render_template(
         "compare.html", mode="streams", a=found["a"], b=found["b"], timelines=timelines, gaps=gaps
     )
 
 
-def _span_of(stream: dict[str, Any]) -> dict[str, Any]:
-    """A stream row as the span its timeline is drawn for."""
-    start = float(stream.get("start") or 0.0)
+def _span_of(stream: Stream) -> dict[str, Any]:
+    """A stream as the span its timeline is drawn for (the query API's JSON of a span)."""
     return {
-        "span_id": stream["span_id"],
-        "name": stream.get("name") or stream.get("model") or "stream",
-        "start": start,
-        "end": start + float(stream.get("duration") or 0.0),
-        "status": "error" if stream.get("outcome") == "error" else "ok",
+        "span_id": stream.span_id,
+        "name": stream.name or stream.model or "stream",
+        "start": stream.start,
+        "end": stream.start + stream.duration,
+        "status": "error" if stream.outcome == "error" else "ok",
         "attributes": {},
         "events": [],
     }

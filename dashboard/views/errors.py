@@ -22,9 +22,7 @@ def index() -> str:
     filters = params.filters(request.args.to_dict(flat=False), allowed=ERROR_FILTERS, default_range="24h")
     spans = st.source.error_rows(filters, limit=SCAN_LIMIT)
     until = filters.until if filters.until is not None else time.time()
-    since = (
-        filters.since if filters.since is not None else min((float(s["start"]) for s in spans), default=until)
-    )
+    since = filters.since if filters.since is not None else min((s.start for s in spans), default=until)
     groups = error_groups.group(spans, since, until)
     return render_template(
         "errors.html",

@@ -29,7 +29,7 @@ def index() -> str:
     return render_template(
         "live.html",
         live=live,
-        recent=recent["streams"],
+        recent=recent.streams,
         live_supported=st.source.live_supported,
         stall_threshold=st.source.stall_threshold,
         filters=filters,

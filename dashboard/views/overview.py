@@ -38,14 +38,12 @@ def default_range(now: float | None = None, *, session: str | None = None, user:
     filtered), so the page opens on the latest data drawn across the charts rather than as a sliver at an edge;
     ``15m`` without data, ``all`` past 30 days."""
     try:
-        newest = (
-            state().source.streams(params.Filters(limit=1, session=session, user=user)).get("streams") or []
-        )
+        newest = state().source.streams(params.Filters(limit=1, session=session, user=user)).streams
     except Exception:  # no store yet, or a store that cannot answer: the shortest range
         return OPENING_RANGES[0]
-    if not newest or not isinstance(newest[0].get("start"), (int, float)):
+    if not newest:
         return OPENING_RANGES[0]
-    age = (time.time() if now is None else now) - float(newest[0]["start"])
+    age = (time.time() if now is None else now) - newest[0].start
     for name in OPENING_RANGES:
         seconds = params.RANGES[name]
         if seconds is not None and age <= seconds * 0.75:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, render_template, request
@@ -9,6 +10,7 @@ from flask import Blueprint, render_template, request
 from streamscope.dashboard import params
 from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
+from streamscope.dashboard.source import Stream
 
 bp = Blueprint("sessions", __name__)
 
@@ -34,15 +36,15 @@ def index() -> str:
     )
 
 
-def totals(streams: list[dict[str, Any]]) -> dict[str, Any]:
+def totals(streams: Sequence[Stream]) -> dict[str, Any]:
     """Tokens, estimated cost and outcome counts over a session's streams."""
-    costs = [s["cost_usd"] for s in streams if isinstance(s.get("cost_usd"), (int, float))]
+    costs = [s.cost_usd for s in streams if s.cost_usd is not None]
     outcomes: dict[str, int] = {}
     for s in streams:
-        outcomes[str(s.get("outcome"))] = outcomes.get(str(s.get("outcome")), 0) + 1
+        outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
     return {
-        "input_tokens": sum(s.get("input_tokens") or 0 for s in streams),
-        "output_tokens": sum(s.get("output_tokens") or 0 for s in streams),
+        "input_tokens": sum(s.input_tokens or 0 for s in streams),
+        "output_tokens": sum(s.output_tokens or 0 for s in streams),
         "cost": sum(costs) if costs else None,
         "failed_streams": sum(n for o, n in outcomes.items() if o in ("error", "timeout")),
         "outcomes": outcomes,
@@ -58,15 +60,15 @@ def detail(session_id: str) -> str:
     found = state().source.session(session_id)
     if found is None:
         raise NotFound("No session with that id is stored.")
-    by_trace: dict[str, list[dict[str, Any]]] = {}
-    for s in found["streams"]:
-        by_trace.setdefault(s["trace_id"], []).append(s)
+    by_trace: dict[str, list[Stream]] = {}
+    for s in found.streams:
+        by_trace.setdefault(s.trace_id, []).append(s)
     return render_template(
         "sessions/detail.html",
         session_id=session_id,
-        summary=found["session"],
-        traces=found["traces"],
+        summary=found.session,
+        traces=found.traces,
         by_trace=by_trace,
-        totals=totals(found["streams"]),
-        truncated=found.get("truncated", False),
+        totals=totals(found.streams),
+        truncated=found.truncated,
     )

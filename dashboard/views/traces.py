@@ -51,12 +51,11 @@ def index() -> str:
         request.args.to_dict(flat=False), allowed=TRACE_FILTERS, default_limit=st.settings.page_size
     )
     page = st.source.traces(filters)
-    for t in page["traces"]:
-        t["in_progress"] = bool(t.get("waiting_for_root")) and in_progress(t["start"] + t["duration"])
     return render_template(
         "traces/list.html",
         filters=filters,
         page=page,
+        running={t.trace_id for t in page.traces if t.waiting_for_root and in_progress(t.start + t.duration)},
         facets=st.source.facets(),
         outcomes=params.OUTCOMES,
         statuses=params.STATUSES,
@@ -72,17 +71,21 @@ def detail(raw_id: str) -> str:
         raise BadParameter("The trace page takes no query parameters.")
     st = state()
     trace = st.source.trace(trace_id)
-    if trace is None or not trace.get("spans"):
+    if trace is None or not trace.spans:
         raise NotFound("No trace with that id is stored.")
-    streams = {s["span_id"]: s for s in trace.get("streams") or []}
-    rows, start, total = layout.waterfall(trace["spans"], frozenset(streams))
+    # the waterfall, timeline and failure helpers draw the query API's JSON of spans, streams and chunks
+    spans = [s.to_dict() for s in trace.spans]
+    streams = {s.span_id: s.to_dict() for s in trace.streams}
+    rows, start, total = layout.waterfall(spans, frozenset(streams))
     timelines = {}
     details = []
     for row in rows:
         span_id = str(row.span.get("span_id"))
         if row.is_stream:
             chunks = st.source.chunks(span_id)
-            timelines[span_id] = layout.timeline(row.span, chunks or [], streams.get(span_id))
+            timelines[span_id] = layout.timeline(
+                row.span, [c.to_dict() for c in chunks or []], streams.get(span_id)
+            )
         details.append(
             SpanDetail(
                 row=row,
@@ -92,10 +95,9 @@ def detail(raw_id: str) -> str:
                 stream=streams.get(span_id),
             )
         )
-    spans = trace["spans"]
-    session = next((s["session_id"] for s in spans if s.get("session_id")), None)
-    user = next((s["user_id"] for s in spans if s.get("user_id")), None)
-    ids = {sp.get("span_id") for sp in spans}
+    session = next((s.session_id for s in trace.spans if s.session_id), None)
+    user = next((s.user_id for s in trace.spans if s.user_id), None)
+    ids = {sp.span_id for sp in trace.spans}
     missing_root = any(
         r.depth == 0 and r.span.get("parent_span_id") and r.span.get("parent_span_id") not in ids
         for r in rows

@@ -113,7 +113,7 @@ def test_an_older_database_gets_its_aggregates_on_open(tmp_path: Path) -> None:
     store = SQLiteStore(db)
     for i in range(5):
         store.write(llm_trace(start=i * 70, ttft=0.1 * (i + 1)))
-    want = query.stats(store, "model", 60)
+    want = query.stats(store, "model", 60).to_dict()
     store.close()
     con = sqlite3.connect(db)
     con.execute("DROP TABLE stream_aggregates")  # what a database from before aggregates looks like
@@ -122,7 +122,7 @@ def test_an_older_database_gets_its_aggregates_on_open(tmp_path: Path) -> None:
     reopened = SQLiteStore(db)
     try:
         assert len(reopened.aggregates(60, Filters())) == 5
-        assert query.stats(reopened, "model", 60) == want
+        assert query.stats(reopened, "model", 60).to_dict() == want
     finally:
         reopened.close()
 

@@ -56,13 +56,13 @@ def test_a_failed_derive_pass_keeps_its_marks_and_the_next_pass_makes_the_aggreg
         with pytest.raises(ConnectionError):
             store.settle()
         assert store.counts()["streams"] == 4  # stored, but not yet in the aggregates
-        assert query.stats(store)["total"]["count"] == 3
+        assert query.stats(store).to_dict()["total"]["count"] == 3
         monkeypatch.setattr(store._w, "fold", real)
         for b in batches[4:]:
             store.write(b)
         store.settle()
         assert _all_aggregates(store) == _expected_aggregates(store)
-        assert query.stats(store)["total"]["count"] == 6
+        assert query.stats(store).to_dict()["total"]["count"] == 6
     finally:
         store.close()
 
@@ -81,11 +81,11 @@ def test_a_write_returns_before_its_derive_pass_and_one_pass_serves_many_writes(
         for b in batches[1:]:
             store.write(b)
         assert store.counts()["streams"] == 8  # the rows are there at once
-        assert query.stats(store)["total"]["count"] == 1  # the derived rows wait for the next pass
+        assert query.stats(store).to_dict()["total"]["count"] == 1  # the derived rows wait for the next pass
         store.settle()
         assert len(folds) == 1  # seven writes, one fold
         assert _all_aggregates(store) == _expected_aggregates(store)
-        assert query.stats(store)["total"]["count"] == 8
+        assert query.stats(store).to_dict()["total"]["count"] == 8
     finally:
         store.close()
 
@@ -109,7 +109,7 @@ def test_a_collector_killed_before_its_pass_is_repaired_by_another_collectors_sw
         for b in batches[4:]:
             killed._w.write(b)  # stored and acknowledged; the process dies before it marks them
         traces = {st.trace_id for b in batches for st in b.streams}
-        assert query.stats(survivor)["total"]["count"] == 4
+        assert query.stats(survivor).to_dict()["total"]["count"] == 4
         stale_traces, stale_minutes = survivor._derive.stale(0)
         assert stale_traces == {st.trace_id for b in batches[4:] for st in b.streams}
         assert stale_minutes  # the minutes those streams fall in
@@ -118,7 +118,7 @@ def test_a_collector_killed_before_its_pass_is_repaired_by_another_collectors_sw
         survivor.settle()
         assert survivor._derive.stale(0) == (set(), set())
         assert _all_aggregates(survivor) == _expected_aggregates(survivor)
-        assert query.stats(survivor)["total"]["count"] == 10
+        assert query.stats(survivor).to_dict()["total"]["count"] == 10
         summaries = survivor.traces(Filters(), 100)
         assert {t.trace_id for t in summaries} == traces
         assert all(t.stream_count == 1 and t.span_count == 2 for t in summaries)
@@ -267,6 +267,6 @@ def test_a_minute_folded_before_is_folded_again_from_its_new_streams_only() -> N
         store.settle()
         assert reads == [(True, 10), (False, 1)]  # from scratch once, then only the new stream
         assert _all_aggregates(store) == _expected_aggregates(store)
-        assert query.stats(store)["total"]["count"] == 11
+        assert query.stats(store).to_dict()["total"]["count"] == 11
     finally:
         store.close()

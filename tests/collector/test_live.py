@@ -144,9 +144,11 @@ def test_a_stream_whose_process_was_killed_ages_out(server: CollectorServer, cli
     last = row["last_chunk"]
     # Still listed while its last chunk is recent; gone once nothing arrived for LIVE_WINDOW seconds.
     store = server.store
-    assert [r["span_id"] for r in query.live_streams(store, now_ns=int(last * NS))] == [row["span_id"]]
+    assert [
+        r["span_id"] for r in [_r.to_dict() for _r in query.live_streams(store, now_ns=int(last * NS))]
+    ] == [row["span_id"]]
     later = int((last + query.LIVE_WINDOW + 1) * NS)
-    assert query.live_streams(store, now_ns=later) == []
+    assert [_r.to_dict() for _r in query.live_streams(store, now_ns=later)] == []
     assert client.get("/api/live", params={"since": str(last + 1)}).json()["live"] == []
     # Retention drops the stale entry and its chunk rows (its span will never come).
     store.delete_before(later)
@@ -211,8 +213,10 @@ def test_decoding_the_in_flight_signal() -> None:
     assert lv.last_ns == t0 + int(0.75 * NS)
     store = MemoryStore()
     store.write(normalise(decoded))
-    assert [r["span_id"] for r in query.live_streams(store, now_ns=t0)] == [parent.hex()]
-    assert query.live_streams(store, since_ns=t0 + NS) == []
+    assert [r["span_id"] for r in [_r.to_dict() for _r in query.live_streams(store, now_ns=t0)]] == [
+        parent.hex()
+    ]
+    assert [_r.to_dict() for _r in query.live_streams(store, since_ns=t0 + NS)] == []
 
 
 # -- the rate now and the stall of a stream in flight (pure) --------------------------------------------------
@@ -277,10 +281,15 @@ def test_live_streams_rows_carry_the_rate_now_and_the_stall() -> None:
             )
         )
     )
-    (row,) = query.live_streams(store, now_ns=t0 + int(3.5 * NS))
+    (row,) = [_r.to_dict() for _r in query.live_streams(store, now_ns=t0 + int(3.5 * NS))]
     assert (row["current_rate"], row["recent_rate"], row["stalled_for"]) == (20.0, 20.0, None)
-    (row,) = query.live_streams(store, now_ns=t0 + 8 * NS)
+    (row,) = [_r.to_dict() for _r in query.live_streams(store, now_ns=t0 + 8 * NS)]
     assert row["current_rate"] == 20.0  # over the latest update: it does not fall while the stream is silent
     assert row["recent_rate"] == 0.0 and row["stalled_for"] == 5.0
-    (row,) = query.live_streams(store, now_ns=t0 + 8 * NS, lag=0.0, stall_threshold=10.0, rate_window=10.0)
+    (row,) = [
+        _r.to_dict()
+        for _r in query.live_streams(
+            store, now_ns=t0 + 8 * NS, lag=0.0, stall_threshold=10.0, rate_window=10.0
+        )
+    ]
     assert row["stalled_for"] is None and row["recent_rate"] == pytest.approx(20 / 6)

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from factories import llm_trace, span, span_id, trace_id
 
 from streamscope.collector import query
 from streamscope.collector.model import Filters, IngestBatch
 from streamscope.collector.store.memory import MemoryStore
+
+
+def _json(found: Any) -> Any:
+    """The query-API JSON of an optional result (None stays None)."""
+    return None if found is None else found.to_dict()
 
 
 def test_percentile_linear_interpolation() -> None:
@@ -17,7 +24,7 @@ def test_percentile_linear_interpolation() -> None:
 
 
 def test_summary_skips_missing_values() -> None:
-    s = query.summary([None, 1.0, 3.0])
+    s = query.summary([None, 1.0, 3.0]).to_dict()
     assert s["count"] == 2 and s["p50"] == 2.0 and s["max"] == 3.0 and s["mean"] == 2.0
 
 
@@ -37,12 +44,12 @@ def test_list_traces_shape_and_pagination() -> None:
     store = MemoryStore()
     for i in range(5):
         store.write(llm_trace(start=i))
-    page = query.list_traces(store, limit=2)
+    page = query.list_traces(store, limit=2).to_dict()
     assert set(page["traces"][0]) >= {"trace_id", "root_name", "service", "start", "duration", "status",
                                       "span_count", "stream_count"}  # fmt: skip
     ids = [t["trace_id"] for t in page["traces"]]
     while page["next"]:
-        page = query.list_traces(store, limit=2, cursor=page["next"])
+        page = query.list_traces(store, limit=2, cursor=page["next"]).to_dict()
         ids += [t["trace_id"] for t in page["traces"]]
     assert len(ids) == len(set(ids)) == 5
 
@@ -51,7 +58,7 @@ def test_get_trace_and_chunks_shapes() -> None:
     store = MemoryStore()
     b = llm_trace(3)
     store.write(b)
-    tr = query.get_trace(store, b.spans[0].trace_id)
+    tr = _json(query.get_trace(store, b.spans[0].trace_id))
     assert tr is not None and [s["span_id"] for s in tr["spans"]] == [b.spans[0].span_id, b.spans[1].span_id]
     assert set(tr["spans"][0]) >= {
         "span_id",
@@ -63,16 +70,16 @@ def test_get_trace_and_chunks_shapes() -> None:
         "status",
         "attributes",
     }
-    assert query.get_trace(store, "0" * 32) is None
-    ch = query.stream_chunks(store, b.streams[0].span_id)
+    assert _json(query.get_trace(store, "0" * 32)) is None
+    ch = _json(query.stream_chunks(store, b.streams[0].span_id))
     assert ch is not None and [c["index"] for c in ch["chunks"]] == [0, 1, 2]
     assert set(ch["chunks"][0]) >= {"index", "offset", "gap", "kind", "size", "content"}
-    st = query.list_streams(store)["streams"][0]
+    st = query.list_streams(store).to_dict()["streams"][0]
     assert set(st) >= {"trace_id", "span_id", "service", "model", "provider", "start", "duration", "outcome", "ttft",
                        "time_to_first_chunk", "chunk_count", "gap_p95", "stall_count", "output_tokens",
                        "input_tokens", "output_tokens_per_second"}  # fmt: skip
     with pytest.raises(query.QueryError):
-        query.get_trace(store, "ZZ")
+        _json(query.get_trace(store, "ZZ"))
 
 
 def test_stats_groups_and_buckets() -> None:
@@ -80,7 +87,7 @@ def test_stats_groups_and_buckets() -> None:
     store.write(llm_trace(start=0, model="a", ttft=0.1))
     store.write(llm_trace(start=1, model="a", ttft=0.3, outcome="error"))
     store.write(llm_trace(start=61, model="b", ttft=1.0, outcome="abandoned"))
-    out = query.stats(store, group_by="model", bucket=60)
+    out = query.stats(store, group_by="model", bucket=60).to_dict()
     groups = {g["key"]: g for g in out["groups"]}
     assert groups["a"]["count"] == 2 and groups["a"]["ttft"]["p50"] == pytest.approx(0.2)
     assert groups["a"]["error_rate"] == 0.5 and groups["b"]["abandon_rate"] == 1.0
@@ -88,7 +95,7 @@ def test_stats_groups_and_buckets() -> None:
     assert len(out["series"]) == 2
     assert out["total"]["count"] == 3
     with pytest.raises(query.QueryError):
-        query.stats(store, group_by="prompt")
+        query.stats(store, group_by="prompt").to_dict()
 
 
 @pytest.mark.parametrize(
@@ -121,5 +128,5 @@ def test_parse_filters_converts_seconds() -> None:
 def test_empty_store() -> None:
     store = MemoryStore()
     store.write(IngestBatch())
-    assert query.list_traces(store) == {"traces": [], "next": None}
-    assert query.stats(store)["total"]["count"] == 0
+    assert query.list_traces(store).to_dict() == {"traces": [], "next": None}
+    assert query.stats(store).to_dict()["total"]["count"] == 0

@@ -113,7 +113,7 @@ def test_a_partly_stored_batch_written_again_converges(store: SpanStore) -> None
     assert sorted(s.span_id for s in store.trace_spans(tid)) == sorted(s.span_id for s in whole.spans)
     assert store.chunks(sid) == list(whole.chunks)
     assert _all_aggregates(store) == _expected_aggregates(store)
-    assert query.stats(store)["total"]["count"] == 1
+    assert query.stats(store).to_dict()["total"]["count"] == 1
 
 
 def test_children_arriving_later_update_the_summary(store: SpanStore) -> None:
@@ -404,7 +404,7 @@ def _raw_stats(store: SpanStore, group_by: str, bucket: int, f: Filters) -> dict
     streams = store.streams(f, None)
     lo = f.since_ns if f.since_ns is not None else min((s.start_ns for s in streams), default=0)
     hi = f.until_ns if f.until_ns is not None else max((s.start_ns for s in streams), default=0) + bucket * NS
-    return query.compute_stats(streams, group_by, bucket, (lo, hi))
+    return query.compute_stats(streams, group_by, bucket, (lo, hi)).to_dict()
 
 
 _M = 60 * NS
@@ -431,7 +431,7 @@ def test_stats_from_aggregates_equal_raw_within_histogram_error(
     for b in _random_streams(400):
         store.write(b)
     store.settle()
-    got = query.stats(store, group_by, bucket, filters)
+    got = query.stats(store, group_by, bucket, filters).to_dict()
     assert got["source"] == "aggregates" and got["relative_error"] == RELATIVE_ERROR
     want = _raw_stats(store, group_by, bucket, filters)
     assert got["total"]["count"] == want["total"]["count"] > 0  # type: ignore[index]
@@ -444,7 +444,7 @@ def test_small_groups_are_exact(store: SpanStore) -> None:
     store.write(llm_trace(start=1, model="b", ttft=0.1))
     store.write(llm_trace(start=2, model="b", ttft=0.3))
     store.settle()
-    got = {g["key"]: g for g in query.stats(store, "model", 60)["groups"]}
+    got = {g["key"]: g for g in query.stats(store, "model", 60).to_dict()["groups"]}
     assert got["a"]["ttft"]["p50"] == 0.1234 and got["a"]["ttft"]["p99"] == 0.1234
     assert got["b"]["ttft"]["p50"] == pytest.approx(0.2) and got["b"]["ttft"]["max"] == 0.3
 
@@ -459,10 +459,12 @@ def test_filters_aggregates_cannot_answer_fall_back_to_streams(store: SpanStore)
         Filters(session_id="s1"),
         Filters(min_ttft=0.3),
     ):
-        got = query.stats(store, "model", 60, f)
+        got = query.stats(store, "model", 60, f).to_dict()
         assert got["source"] == "streams"
         assert got["total"]["count"] == len(store.streams(f, None))
-    assert query.stats(store, "model", 45)["source"] == "streams"  # bucket not a whole number of minutes
+    assert (
+        query.stats(store, "model", 45).to_dict()["source"] == "streams"
+    )  # bucket not a whole number of minutes
     with pytest.raises(ValueError):
         store.aggregates(60, Filters(search="x"))
 
@@ -519,9 +521,9 @@ def test_retention_keeps_aggregates_exact(store: SpanStore) -> None:
     assert _all_aggregates(store) == _expected_aggregates(store)
     assert store.delete_oldest(25) == 25
     assert _all_aggregates(store) == _expected_aggregates(store)
-    _close(query.stats(store, "model", 300), _raw_stats(store, "model", 300, Filters()))
+    _close(query.stats(store, "model", 300).to_dict(), _raw_stats(store, "model", 300, Filters()))
     store.delete_before(T0 + 100 * 3600 * NS)
-    assert store.aggregates(60, Filters()) == [] and query.stats(store)["total"]["count"] == 0
+    assert store.aggregates(60, Filters()) == [] and query.stats(store).to_dict()["total"]["count"] == 0
 
 
 def test_delete_oldest_goes_by_trace_start(store: SpanStore) -> None:

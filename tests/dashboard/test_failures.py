@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamscope.collector.model import NS, ErrorRow
 from streamscope.dashboard.error_groups import group
 from streamscope.dashboard.failures import failure
 
@@ -74,15 +75,8 @@ def test_timeout_outcome_without_status_counts_as_failure() -> None:
 
 
 def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
-    def failed(trace: str, start: float, message: str, etype: str = "E") -> dict[str, Any]:
-        return {
-            "trace_id": trace,
-            "name": "chat",
-            "start": start,
-            "error_type": etype,
-            "message": message,
-            "http_status": None,
-        }
+    def failed(trace: str, start: float, message: str, etype: str = "E") -> ErrorRow:
+        return ErrorRow(trace, "a" * 16, "chat", round(start * NS), etype, message, None)
 
     spans = [
         failed("t3", 190.0, "boom\nline two"),
@@ -100,15 +94,8 @@ def test_groups_count_traces_once_and_bucket_them_over_time() -> None:
 
 
 def test_numbers_in_messages_do_not_split_groups_but_http_statuses_do() -> None:
-    def failed(trace: str, message: str) -> dict[str, Any]:
-        return {
-            "trace_id": trace,
-            "name": "x",
-            "start": 1.0,
-            "error_type": "E",
-            "message": message,
-            "http_status": None,
-        }
+    def failed(trace: str, message: str) -> ErrorRow:
+        return ErrorRow(trace, "a" * 16, "x", NS, "E", message, None)
 
     groups = group(
         [

@@ -33,7 +33,7 @@ def test_reshape_counts_rates_chunks_and_aligns_series() -> None:
         _stream(4, 1135, "a", "timeout"),
     ]
     computed = query.compute_stats(streams, "model", 60, (960 * NS, 1200 * NS))
-    out = overview_stats.reshape(computed, streams, providers={"a": "openai"})
+    out = overview_stats.reshape(computed, providers={"a": "openai"}).to_dict()
     totals = out["totals"]
     assert totals["streams"] == 4 and totals["chunks"] == 34
     # per second of data: starts span 1000..1135, plus one average interval (135 / 3): 180 s, not the 240 s window
@@ -62,7 +62,7 @@ def test_reshape_counts_every_non_completed_outcome_cancelled_included() -> None
         _stream(5, 1080, "b", "cancelled"),
     ]
     computed = query.compute_stats(streams, "model", 60, (960 * NS, 1140 * NS))
-    for out in (overview_stats.reshape(computed, streams), overview_stats.reshape(computed)):
+    for out in (overview_stats.reshape(computed).to_dict(),):
         assert out["totals"]["rates"] == {"error": 0.2, "abandoned": 0.0, "cancelled": 0.6, "timeout": 0.0}
         a, b = out["models"]
         assert (a["model"], a["rates"]["cancelled"]) == ("a", 2 / 3)
@@ -76,7 +76,7 @@ def test_reshape_counts_every_non_completed_outcome_cancelled_included() -> None
 
 def test_reshape_of_nothing_is_empty() -> None:
     """No streams: zero counts, no rates, no buckets."""
-    out = overview_stats.reshape(query.compute_stats([], "model", 60, (0, 60 * NS)), [])
+    out = overview_stats.reshape(query.compute_stats([], "model", 60, (0, 60 * NS))).to_dict()
     assert out["totals"]["streams"] == 0 and out["totals"]["rates"]["error"] is None
     assert out["models"] == [] and out["series"] == {"buckets": [], "seconds": [], "by_model": {}}
     assert out["totals"]["streams_per_second"] is None and out["totals"]["error_rate"] is None
@@ -87,7 +87,7 @@ def test_the_last_partial_bucket_is_a_rate_over_the_time_it_covers() -> None:
     streams = [_stream(i, 960 + 6 * i, "a") for i in range(20)] + [
         _stream(20 + i, 1140 + 5 * i, "a") for i in range(2)
     ]
-    out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1150 * NS)), streams)
+    out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1150 * NS))).to_dict()
     assert out["series"]["seconds"] == [60.0, 60.0, 60.0, 10.0]
     a = out["series"]["by_model"]["a"]
     assert a["streams"] == [10, 10, 0, 2]
@@ -97,5 +97,24 @@ def test_the_last_partial_bucket_is_a_rate_over_the_time_it_covers() -> None:
 
 def test_one_stream_has_no_rate() -> None:
     """One stream says nothing about a rate: the figure is absent (shown as a dash), never n / window."""
-    out = overview_stats.reshape(query.compute_stats([_stream(1, 1000, "a")], "model", 60, (0, 86400 * NS)))
+    out = overview_stats.reshape(
+        query.compute_stats([_stream(1, 1000, "a")], "model", 60, (0, 86400 * NS))
+    ).to_dict()
     assert out["totals"]["streams"] == 1 and out["totals"]["streams_per_second"] is None
+
+
+def test_the_json_keeps_its_key_order() -> None:
+    """``/api/overview`` is served without sorting keys: its bodies stay byte for byte what they were (a model
+    row names its model and provider first, then the figures in the totals' order)."""
+    streams = [_stream(1, 1000, "a"), _stream(2, 1030, "b")]
+    out = overview_stats.reshape(query.compute_stats(streams, "model", 60, (960 * NS, 1080 * NS))).to_dict()
+    figures = ["streams", "chunks", "streams_per_second", "chunks_per_second", "ttft", "time_to_first_chunk",
+               "duration", "gap", "output_tokens_per_second", "rates", "error_rate", "stalls", "tokens", "cost"]  # fmt: skip
+    assert list(out) == ["totals", "models", "series"]
+    assert list(out["totals"]) == figures
+    assert [list(m) for m in out["models"]] == [["model", "provider", *figures]] * 2
+    assert list(out["series"]) == ["buckets", "seconds", "by_model"]
+    assert list(out["series"]["by_model"]["a"]) == [
+        "streams", "chunks", "streams_per_second", "chunks_per_second", "error", "abandoned", "cancelled", "timeout",
+        "input_tokens", "output_tokens", "ttft_p50", "ttft_p95", "duration_p95", "tokens_per_second_p50",
+    ]  # fmt: skip

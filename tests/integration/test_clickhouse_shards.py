@@ -72,7 +72,7 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
             assert s.traces(Filters(model="c", search="chat c"), 100) == ref.traces(
                 Filters(model="c", search="chat c"), 100
             )
-            got, want = query.stats(s, "model", 60), query.stats(ref, "model", 60)
+            got, want = query.stats(s, "model", 60).to_dict(), query.stats(ref, "model", 60).to_dict()
             assert got["source"] == "aggregates" and got["total"]["count"] == want["total"]["count"] == 40
         local = [
             int(c.client.query("SELECT count() FROM sharded.streams_local").result_rows[0][0]) for c in stores

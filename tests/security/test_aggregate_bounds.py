@@ -50,7 +50,7 @@ def test_extreme_values_barely_grow_the_database(tmp_path: Path) -> None:
     )
     store.write(IngestBatch(streams=streams))
     grown = os.path.getsize(path) + os.path.getsize(str(path) + "-wal") - base
-    stats = query.stats(store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS))
+    stats = query.stats(store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS)).to_dict()
     store.close()
     assert stats["source"] == "aggregates" and stats["total"]["count"] == 81
     # unbounded: 40 keys x 2 row sets x 6 metrics x ~280 KB of histogram lanes, ~130 MB; bounded: a few MB
@@ -71,7 +71,9 @@ def test_extreme_values_barely_grow_the_clickhouse_store() -> None:
         store.write(IngestBatch(streams=streams))
         store.settle()  # aggregates are folded off the write path: converged once settle returned
         grown = store.storage_bytes() - base
-        stats = query.stats(store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS))
+        stats = query.stats(
+            store, "model", 60, Filters(since_ns=T0 - 60 * NS, until_ns=T0 + 60 * NS)
+        ).to_dict()
     finally:
         store.close()
     assert stats["source"] == "aggregates" and stats["total"]["count"] == 81
