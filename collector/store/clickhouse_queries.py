@@ -3,15 +3,24 @@
 Filters become server-side bound parameters (``{name:Type}``), never SQL text. Text search matches like every
 other store: ASCII lower-case (ClickHouse's ``lower``) and a plain substring (``position``), so ``%`` and ``_``
 are ordinary characters.
+
+Newest-first lists (traces, streams, failed spans) read a time window, not the whole table: they ask for the rows
+that start in the last minute, then ten minutes, an hour and so on (:func:`newest`), and stop at the first window
+that holds a full page. Every row outside a window starts before it, so the first full window's page is the
+page of the whole table: the answer is the same, only the rows read change (day partitions and the streams'
+start-time sorting key skip the rest). A trace's spans and streams start at or after the trace, so the window
+bounds the subqueries of a trace filter too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector.model import (
+    NS,
     Chunk,
     Cursor,
     Filters,
@@ -28,6 +37,36 @@ from streamscope.collector.store.clickhouse_writer import (
     TRACE_COLUMNS,
     Client,
 )
+
+# The windows a newest-first list widens through, in seconds before its anchor; after the last, no window.
+WINDOWS_S = (60, 600, 6_000, 60_000, 600_000, 6_000_000)
+
+
+def newest(
+    run: Callable[[int | None], list[Any]], limit: int | None, anchor_ns: int, since_ns: int | None
+) -> list[Any]:
+    """The first ``limit`` rows of a newest-first list, read through widening time windows.
+
+    ``run(lo)`` answers the list restricted to rows starting at or after ``lo`` (``None``: no window). Rows outside
+    a window start before every row in it, so a window holding ``limit`` rows holds the list's first ``limit``.
+    ``anchor_ns``: where the windows end (now, the cursor or the filter's end); ``since_ns``: the filter's start
+    (a window reaching before it reads nothing more than the filter does).
+    """
+    if limit is None:
+        return run(None)
+    for width in WINDOWS_S:
+        lo = anchor_ns - width * NS
+        if since_ns is not None and lo <= since_ns:
+            break
+        rows = run(lo)
+        if len(rows) >= limit:
+            return rows
+    return run(None)
+
+
+def _anchor(f: Filters, cursor: Cursor | None) -> int:
+    ends = [time.time_ns()] + [x for x in (f.until_ns, cursor.start_ns if cursor else None) if x is not None]
+    return min(ends)
 
 
 class _Where:
@@ -59,7 +98,14 @@ class Queries:
         return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
 
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
+        return newest(lambda lo: self._traces(f, limit, cursor, lo), limit, _anchor(f, cursor), f.since_ns)
+
+    def _traces(self, f: Filters, limit: int, cursor: Cursor | None, lo: int | None) -> list[TraceSummary]:
         w = _Where()
+        # a trace's spans and streams start in its window too
+        win = "" if lo is None else f" AND start_ns >= {w.p(lo, 'Int64')}"
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         for col, val in (("trace_id", f.trace_id), ("service", f.service), ("status", f.status),
                          ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
             if val is not None:
@@ -76,16 +122,15 @@ class Queries:
         for col, val in (("model", f.model), ("outcome", f.outcome), ("provider", f.provider)):
             if val is not None:
                 w.add(
-                    f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')})"
+                    f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')}{win})"
                 )
         if f.min_ttft is not None:
             w.add(
-                f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')})"
+                f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')}{win})"
             )
         if f.search is not None:
-            w.add(
-                f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL WHERE {self._search(w, f.search)})"
-            )
+            w.add(f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL"
+                  f" WHERE ({self._search(w, f.search)}){win})")  # fmt: skip
         if cursor is not None:
             s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
             w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
@@ -98,7 +143,12 @@ class Queries:
         return list(self.c.query(sql, parameters={"tid": trace_id}).result_rows)
 
     def streams(self, f: Filters, limit: int | None, cursor: Cursor | None) -> list[Stream]:
+        return newest(lambda lo: self._streams(f, limit, cursor, lo), limit, _anchor(f, cursor), f.since_ns)
+
+    def _streams(self, f: Filters, limit: int | None, cursor: Cursor | None, lo: int | None) -> list[Stream]:
         w = _Where()
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         for col, val in (("trace_id", f.trace_id), ("service", f.service), ("model", f.model),
                          ("outcome", f.outcome), ("provider", f.provider)):  # fmt: skip
             if val is not None:
@@ -141,8 +191,13 @@ class Queries:
 
     def error_spans(self, f: Filters, limit: int) -> list[tuple[Any, ...]]:
         """Failed spans (status error) newest first, as span rows (the store turns them into ``ErrorRow``)."""
+        return newest(lambda lo: self._error_spans(f, limit, lo), limit, _anchor(f, None), f.since_ns)
+
+    def _error_spans(self, f: Filters, limit: int, lo: int | None) -> list[tuple[Any, ...]]:
         w = _Where()
         w.add("status_code = 2")
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         if f.since_ns is not None:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
