@@ -73,7 +73,9 @@ def routes(store: Any) -> list[tuple[str, str]]:
         ("streams filtered", "/streams?model=claude-haiku&min_ttft=0.3"), ("trace detail", f"/traces/{newest.trace_id}"),
         ("live", "/live"), ("api overview", "/api/overview?range=6h"), ("api traces", "/api/traces?limit=100"),
         ("api streams", "/api/streams?limit=100"), ("api chunks", f"/api/streams/{newest.span_id}/chunks"),
-        ("api live", "/api/live"),
+        ("api live", "/api/live"), ("errors", "/errors"), ("sessions", "/sessions"),
+        ("session", f"/sessions/{newest.session_id}"),
+        ("compare models", "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h"),
     ]  # fmt: skip
 
 

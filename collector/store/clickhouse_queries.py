@@ -8,8 +8,8 @@ Newest-first lists (traces, streams, failed spans) read a time window, not the w
 that start in the last minute, then ten minutes, an hour and so on (:func:`newest`), and stop at the first window
 that holds a full page. Every row outside a window starts before it, so the first full window's page is the
 page of the whole table: the answer is the same, only the rows read change (day partitions and the streams'
-start-time sorting key skip the rest). A trace's spans and streams start at or after the trace, so the window
-bounds the subqueries of a trace filter too.
+start-time sorting key skip the rest: ``PER_PARTITION``). A trace's spans and streams start at or after the
+trace, so the window bounds the subqueries of a trace filter too.
 """
 
 from __future__ import annotations
@@ -64,8 +64,16 @@ def newest(
     return run(None)
 
 
-def _anchor(f: Filters, cursor: Cursor | None) -> int:
-    ends = [time.time_ns()] + [x for x in (f.until_ns, cursor.start_ns if cursor else None) if x is not None]
+# List reads collapse copies of a row within each day partition only (``FINAL`` per partition), so the day
+# partitions outside a window are skipped and the skip indexes (start time, session) apply. The same copies
+# collapse: the write path never stores two versions of a row in different day partitions (a span keeps its start
+# when re-delivered; a trace summary whose start moved to another day is deleted from the old one; a stored stream
+# or chunk is not inserted again).
+PER_PARTITION = {"do_not_merge_across_partitions_select_final": 1}
+
+
+def _anchor(f: Filters, cursor_ns: int | None) -> int:
+    ends = [time.time_ns()] + [x for x in (f.until_ns, cursor_ns) if x is not None]
     return min(ends)
 
 
@@ -98,7 +106,12 @@ class Queries:
         return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
 
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
-        return newest(lambda lo: self._traces(f, limit, cursor, lo), limit, _anchor(f, cursor), f.since_ns)
+        return newest(
+            lambda lo: self._traces(f, limit, cursor, lo),
+            limit,
+            _anchor(f, cursor.start_ns if cursor else None),
+            f.since_ns,
+        )
 
     def _traces(self, f: Filters, limit: int, cursor: Cursor | None, lo: int | None) -> list[TraceSummary]:
         w = _Where()
@@ -136,14 +149,22 @@ class Queries:
             w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
         sql = (f"SELECT {', '.join(TRACE_COLUMNS)} FROM {self.t('traces')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, trace_id DESC LIMIT {int(limit)}")  # fmt: skip
-        return [TraceSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            TraceSummary(*r)
+            for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def trace_spans(self, trace_id: str) -> list[tuple[Any, ...]]:
         sql = f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL WHERE trace_id = {{tid:String}}"
         return list(self.c.query(sql, parameters={"tid": trace_id}).result_rows)
 
     def streams(self, f: Filters, limit: int | None, cursor: Cursor | None) -> list[Stream]:
-        return newest(lambda lo: self._streams(f, limit, cursor, lo), limit, _anchor(f, cursor), f.since_ns)
+        return newest(
+            lambda lo: self._streams(f, limit, cursor, lo),
+            limit,
+            _anchor(f, cursor.start_ns if cursor else None),
+            f.since_ns,
+        )
 
     def _streams(self, f: Filters, limit: int | None, cursor: Cursor | None, lo: int | None) -> list[Stream]:
         w = _Where()
@@ -187,7 +208,9 @@ class Queries:
                " ORDER BY start_ns DESC, span_id DESC")  # fmt: skip
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [Stream(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            Stream(*r) for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def error_spans(self, f: Filters, limit: int) -> list[tuple[Any, ...]]:
         """Failed spans (status error) newest first, as span rows (the store turns them into ``ErrorRow``)."""
@@ -212,9 +235,17 @@ class Queries:
                 )
         sql = (f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
-        return list(self.c.query(sql, parameters=w.params).result_rows)
+        return list(self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows)
 
     def sessions(self, f: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+        """Sessions newest first (by their last trace's start). A window holds the sessions with a trace starting
+        in it, each summed over all its traces."""
+        anchor = _anchor(f, None if after is None else after[0])
+        return newest(lambda lo: self._sessions(f, limit, after, lo), limit, anchor, f.since_ns)
+
+    def _sessions(
+        self, f: Filters, limit: int, after: tuple[int, str] | None, lo: int | None
+    ) -> list[SessionSummary]:
         w = _Where()
         w.add("session_id IS NOT NULL")
         for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
@@ -224,6 +255,9 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        if lo is not None:
+            recent = " AND ".join([*w.clauses, f"start_ns >= {w.p(lo, 'Int64')}"])
+            w.add(f"session_id IN (SELECT session_id FROM {self.t('traces')} FINAL WHERE {recent})")
         having = ""
         if after is not None:
             last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
@@ -232,7 +266,10 @@ class Queries:
                " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
                f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid{having} ORDER BY last DESC, sid"
                f" LIMIT {int(limit)}")  # fmt: skip
-        return [SessionSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            SessionSummary(*r)
+            for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def stream(self, span_id: str) -> Stream | None:
         rows = self.c.query(
