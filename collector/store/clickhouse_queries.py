@@ -105,7 +105,17 @@ class Queries:
         n = w.p(ascii_lower(needle), "String")
         return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
 
+    def _of_sessions(self, w: _Where, match: str) -> None:
+        """Narrow a ``FINAL`` read of trace summaries to some sessions' (``match``: ``= {p}`` or ``IN (...)``):
+        the trace ids and day partitions of every stored version naming one (found through the session bloom
+        filter, without ``FINAL``). A summary's versions share its day partition, so its latest version is among
+        them; the caller's condition on ``session_id`` then keeps the summaries whose latest version matches."""
+        found = f"FROM {self.t('traces')} WHERE session_id {match}"
+        w.add(f"_partition_id IN (SELECT _partition_id {found}) AND trace_id IN (SELECT trace_id {found})")
+
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
+        if f.session_id is not None:  # one session's traces: a few key lookups, no window needed
+            return self._traces(f, limit, cursor, None)
         return newest(
             lambda lo: self._traces(f, limit, cursor, lo),
             limit,
@@ -123,6 +133,8 @@ class Queries:
                          ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
+        if f.session_id is not None:
+            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
         if f.min_duration is not None:
             w.add(f"(end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
         if f.max_duration is not None:
@@ -240,6 +252,8 @@ class Queries:
     def sessions(self, f: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
         """Sessions newest first (by their last trace's start). A window holds the sessions with a trace starting
         in it, each summed over all its traces."""
+        if f.session_id is not None:
+            return self._sessions(f, limit, after, None)
         anchor = _anchor(f, None if after is None else after[0])
         return newest(lambda lo: self._sessions(f, limit, after, lo), limit, anchor, f.since_ns)
 
@@ -255,6 +269,8 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        if f.session_id is not None:
+            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
         if lo is not None:
             recent = " AND ".join([*w.clauses, f"start_ns >= {w.p(lo, 'Int64')}"])
             w.add(f"session_id IN (SELECT session_id FROM {self.t('traces')} FINAL WHERE {recent})")

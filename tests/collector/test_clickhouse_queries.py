@@ -86,6 +86,26 @@ def test_windowed_lists_answer_exactly_as_a_read_of_the_whole_table(
     assert q.sessions(Filters(session_id="old0"), 1)[0].trace_count == 5  # summed over all its traces
 
 
+@pytest.mark.parametrize("session", ["old0", "old7", "new1", "none"])
+def test_one_sessions_traces_and_summary_read_its_traces_only(store: ClickHouseStore, session: str) -> None:
+    q = store._q
+    whole = store.client.query(
+        f"SELECT trace_id FROM `{store.layout.database}`.traces FINAL WHERE session_id = {{s:String}} ORDER BY start_ns DESC,"
+        " trace_id DESC", parameters={"s": session}
+    ).result_rows  # fmt: skip
+    f = Filters(session_id=session)
+    assert [t.trace_id for t in q.traces(f, 500, None)] == [r[0] for r in whole]
+    assert q.sessions(f, 1) == (q._sessions(Filters(session_id=session, user_id=None), 1, None, None))
+    counting = _Counting(store.client)
+    q.c = counting  # type: ignore[assignment]
+    try:
+        q.traces(f, 500, None)
+        q.sessions(f, 1)
+        assert counting.read_rows < 300, counting.read_rows  # not every trace summary
+    finally:
+        q.c = store.client
+
+
 def test_the_newest_traces_streams_and_failed_spans_read_the_recent_window_only(
     store: ClickHouseStore,
 ) -> None:
