@@ -187,11 +187,6 @@ class Queries:
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
         traces = self.t("traces")
-        if f.trace_id is not None:  # a trace's streams start within its span: read that range of the sort key
-            tid = w.p(f.trace_id, "String")
-            w.add(f"start_ns >= ifNull((SELECT minOrNull(start_ns) FROM {traces} WHERE trace_id = {tid}),"
-                  f" -9223372036854775807) AND start_ns <= ifNull((SELECT maxOrNull(end_ns) FROM {traces}"
-                  f" WHERE trace_id = {tid}), 9223372036854775807)")  # fmt: skip
         if f.status is not None:
             w.add(
                 f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})"

@@ -115,7 +115,8 @@ def test_the_newest_traces_streams_and_failed_spans_read_the_recent_window_only(
         for read in (lambda: store.traces(Filters(), 5), lambda: store.streams(Filters(), 5),
                      lambda: store.traces(Filters(search="claude"), 3),
                      lambda: store.traces(Filters(outcome="error"), 2), lambda: store.error_rows(Filters(), 1),
-                     lambda: store.sessions(Filters(), 2)):  # fmt: skip
+                     lambda: store.sessions(Filters(), 2),
+                     lambda: store.streams(Filters(trace_id=store.traces(Filters(), 1)[0].trace_id), None)):  # fmt: skip
             counting.read_rows = 0
             assert read()
             assert 0 < counting.read_rows < 300, counting.read_rows  # not the 300 traces of three days ago
