@@ -39,7 +39,8 @@ def _columns(n: str, start: int, span_ns: int, total: int) -> dict[str, str]:
     u = f"(cityHash64({n}, 1) % 1000000) / 1e6"  # uniform in [0, 1)
     o = f"(cityHash64({n}, 2) % 1000) / 1e3"
     return {
-        "tid": f"leftPad(lower(hex({n} + 1)), 32, '0')",
+        # trace ids are random like real ones (a counter would sort the trace-keyed tables by time for free)
+        "tid": f"concat(leftPad(lower(hex(cityHash64({n}, 7))), 16, '0'), leftPad(lower(hex(cityHash64({n}, 8))), 16, '0'))",
         "root": f"leftPad(lower(hex(2 * {n} + 1)), 16, '0')",
         "llm": f"leftPad(lower(hex(2 * {n} + 2)), 16, '0')",
         "start": f"toInt64({start} + {n} * {span_ns // total} + cityHash64({n}, 3) % 1000000000)",

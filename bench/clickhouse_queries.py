@@ -13,6 +13,16 @@ over ``--days`` days, and times every route there, printing how long generation 
 
     python bench/clickhouse_queries.py --generate --streams 10000000 --chunks 10 --repeat 10
 
+``--data-dir DIR`` keeps the generated ClickHouse data in DIR (default: a temporary directory), and
+``--data-dir DIR --reuse`` times the routes again against data generated earlier, without regenerating (the
+store's migrations run on start, so an older schema is brought up to date first):
+
+    python bench/clickhouse_queries.py --generate --streams 10000000 --chunks 10 --data-dir /work/ch10m
+    python bench/clickhouse_queries.py --data-dir /work/ch10m --reuse --repeat 10
+
+Beside p50/p95 each route prints the rows ClickHouse read to answer one request (the sum of ``read_rows`` of the
+queries the request ran): a route that reads O(all data) instead of O(what it shows) stands out there.
+
 Exits non-zero on a harness error (a non-200 answer).
 """
 
@@ -39,6 +49,21 @@ import chserver
 TARGET_MS = 300.0
 
 
+class CountingClient:
+    """The store's client, counting the rows ClickHouse read (``read_rows`` of every query's summary)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.read_rows = client, 0
+
+    def query(self, *args: Any, **kw: Any) -> Any:
+        res = self.client.query(*args, **kw)
+        self.read_rows += int((getattr(res, "summary", None) or {}).get("read_rows", 0))
+        return res
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
 def routes(store: Any) -> list[tuple[str, str]]:
     newest = store.streams(Filters(), 1)[0]
     return [
@@ -48,7 +73,9 @@ def routes(store: Any) -> list[tuple[str, str]]:
         ("streams filtered", "/streams?model=claude-haiku&min_ttft=0.3"), ("trace detail", f"/traces/{newest.trace_id}"),
         ("live", "/live"), ("api overview", "/api/overview?range=6h"), ("api traces", "/api/traces?limit=100"),
         ("api streams", "/api/streams?limit=100"), ("api chunks", f"/api/streams/{newest.span_id}/chunks"),
-        ("api live", "/api/live"),
+        ("api live", "/api/live"), ("errors", "/errors"), ("sessions", "/sessions"),
+        ("session", f"/sessions/{newest.session_id}"),
+        ("compare models", "/compare?model_a=gpt-4o-mini&model_b=claude-haiku&range=24h"),
     ]  # fmt: skip
 
 
@@ -59,6 +86,7 @@ def timings(
     out, failed = {}, False
     for name, url in urls:
         times = []
+        client.get(url)  # warm-up (not timed): the first request of a route pays for connections and caches
         for _ in range(repeat):
             t = time.perf_counter()
             r = client.get(url)
@@ -79,6 +107,17 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--generate", action="store_true", help="ClickHouse alone, generated inside the server")
     ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the ClickHouse server's data here (default: a temporary directory)",
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --data-dir: time the routes against data generated earlier, without generating",
+    )
+    ap.add_argument(
         "--days", type=float, default=10.0, help="with --generate: the days the streams spread over"
     )
     ap.add_argument(
@@ -88,9 +127,15 @@ def main() -> int:
         help="with --generate: fold aggregates of the last N hours only (the timed routes read <= 24 h)",
     )
     a = ap.parse_args()
+    if a.reuse and a.data_dir is None:
+        ap.error("--reuse needs --data-dir DIR (the directory an earlier --generate --data-dir DIR filled)")
+    if a.reuse and not (a.data_dir / "data").is_dir():
+        ap.error(f"{a.data_dir} holds no generated data (no {a.data_dir / 'data'} directory)")
     work = Path(tempfile.mkdtemp(prefix="bench-chq-"))
-    server = chserver.start(work / "clickhouse")
+    server = chserver.start(a.data_dir or work / "clickhouse", timeout=600)
     try:
+        if a.reuse:
+            return reused(a, server)
         return generated(a, server) if a.generate else side_by_side(a, server, work)
     finally:
         server.stop()
@@ -144,24 +189,49 @@ def generated(a: argparse.Namespace, server: chserver.Server) -> int:
     fold_s = None if a.fold_hours is None else a.fold_hours * 3600
     took = generate(store, a.streams, a.chunks, time.time(), a.days * 86400, client=slow, fold_s=fold_s)
     total = time.perf_counter() - t
-    disk = store.storage_bytes()
-    urls = routes(store)
-    results, failed = timings(store, urls, a.repeat)
-    counts = store.counts()
-    print(
-        f"ClickHouse: {counts['streams']:,} streams, {counts['chunks']:,} chunk rows, {counts['spans']:,} spans over "
-        f"{a.days:g} days; {a.repeat} requests per route; target p95 {TARGET_MS:.0f} ms"
-    )
     print(
         f"generation {total:.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in took.items())
-        + f"); {disk / 1e9:.2f} GB on disk"
+        + f") over {a.days:g} days"
         + ("" if a.fold_hours is None else f"; aggregates folded for the last {a.fold_hours:g} h only")
+        + (
+            ""
+            if a.data_dir is None
+            else f"; data kept in {a.data_dir} (rerun the timings with --data-dir {a.data_dir} --reuse)"
+        )
     )
-    print(f"{'route':<18} {'p50 ms':>8} {'p95 ms':>8}  target")
+    return report(a, store)
+
+
+def reused(a: argparse.Namespace, server: chserver.Server) -> int:
+    t = time.perf_counter()
+    store = ClickHouseStore.from_url(server.url("q", fsync="0"))  # runs any migration the data lacks
+    print(f"reusing {a.data_dir}: server up and schema current in {time.perf_counter() - t:.1f} s")
+    return report(a, store)
+
+
+def report(a: argparse.Namespace, store: ClickHouseStore) -> int:
+    disk = store.storage_bytes()
+    counts = store.counts()
+    urls = routes(store)
+    counting = CountingClient(store.client)
+    store._q.c = counting  # the read path's client: count what each route reads
+    results, failed = timings(store, urls, a.repeat)
+    rows = {}
+    for name, url in urls:  # one more request per route, counted alone
+        counting.read_rows = 0
+        create_app({"stats_ttl": 0}, store=store).test_client().get(url)
+        rows[name] = counting.read_rows
+    print(
+        f"ClickHouse: {counts['streams']:,} streams, {counts['chunks']:,} chunk rows, {counts['spans']:,} spans;"
+        f" {disk / 1e9:.2f} GB on disk; {a.repeat} requests per route; target p95 {TARGET_MS:.0f} ms"
+    )
+    print(f"{'route':<18} {'p50 ms':>8} {'p95 ms':>8}  {'target':<6} {'rows read':>12}")
     for name, _ in urls:
         c50, c95 = results[name]
-        print(f"{name:<18} {c50:>8.1f} {c95:>8.1f}  {'met' if c95 <= TARGET_MS else 'OVER'}")
+        print(
+            f"{name:<18} {c50:>8.1f} {c95:>8.1f}  {'met' if c95 <= TARGET_MS else 'OVER':<6} {rows[name]:>12,}"
+        )
     store.close()
     return 1 if failed else 0
 

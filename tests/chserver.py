@@ -42,6 +42,7 @@ def start(
 ) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     port_file, log = workdir / "ports.tsv", workdir / "server.log"
+    port_file.unlink(missing_ok=True)  # a reused directory holds the ports of the last run
     args = [sys.executable, "-m", "streamscope.collector.store.clickhouse_local", str(workdir / "data"),
             str(port_file), str(http_port), str(tcp_port)]  # fmt: skip
     if extra_config:

@@ -3,15 +3,24 @@
 Filters become server-side bound parameters (``{name:Type}``), never SQL text. Text search matches like every
 other store: ASCII lower-case (ClickHouse's ``lower``) and a plain substring (``position``), so ``%`` and ``_``
 are ordinary characters.
+
+Newest-first lists (traces, streams, failed spans) read a time window, not the whole table: they ask for the rows
+that start in the last minute, then ten minutes, an hour and so on (:func:`newest`), and stop at the first window
+that holds a full page. Every row outside a window starts before it, so the first full window's page is the
+page of the whole table: the answer is the same, only the rows read change (day partitions and the streams'
+start-time sorting key skip the rest: ``PER_PARTITION``). A trace's spans and streams start at or after the
+trace, so the window bounds the subqueries of a trace filter too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector.model import (
+    NS,
     Chunk,
     Cursor,
     Filters,
@@ -28,6 +37,44 @@ from streamscope.collector.store.clickhouse_writer import (
     TRACE_COLUMNS,
     Client,
 )
+
+# The windows a newest-first list widens through, in seconds before its anchor; after the last, no window.
+WINDOWS_S = (60, 600, 6_000, 60_000, 600_000, 6_000_000)
+
+
+def newest(
+    run: Callable[[int | None], list[Any]], limit: int | None, anchor_ns: int, since_ns: int | None
+) -> list[Any]:
+    """The first ``limit`` rows of a newest-first list, read through widening time windows.
+
+    ``run(lo)`` answers the list restricted to rows starting at or after ``lo`` (``None``: no window). Rows outside
+    a window start before every row in it, so a window holding ``limit`` rows holds the list's first ``limit``.
+    ``anchor_ns``: where the windows end (now, the cursor or the filter's end); ``since_ns``: the filter's start
+    (a window reaching before it reads nothing more than the filter does).
+    """
+    if limit is None:
+        return run(None)
+    for width in WINDOWS_S:
+        lo = anchor_ns - width * NS
+        if since_ns is not None and lo <= since_ns:
+            break
+        rows = run(lo)
+        if len(rows) >= limit:
+            return rows
+    return run(None)
+
+
+# List reads collapse copies of a row within each day partition only (``FINAL`` per partition), so the day
+# partitions outside a window are skipped and the skip indexes (start time, session) apply. The same copies
+# collapse: the write path never stores two versions of a row in different day partitions (a span keeps its start
+# when re-delivered; a trace summary whose start moved to another day is deleted from the old one; a stored stream
+# or chunk is not inserted again).
+PER_PARTITION = {"do_not_merge_across_partitions_select_final": 1}
+
+
+def _anchor(f: Filters, cursor_ns: int | None) -> int:
+    ends = [time.time_ns()] + [x for x in (f.until_ns, cursor_ns) if x is not None]
+    return min(ends)
 
 
 class _Where:
@@ -58,12 +105,36 @@ class Queries:
         n = w.p(ascii_lower(needle), "String")
         return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
 
+    def _of_sessions(self, w: _Where, match: str) -> None:
+        """Narrow a ``FINAL`` read of trace summaries to some sessions' (``match``: ``= {p}`` or ``IN (...)``):
+        the trace ids and day partitions of every stored version naming one (found through the session bloom
+        filter, without ``FINAL``). A summary's versions share its day partition, so its latest version is among
+        them; the caller's condition on ``session_id`` then keeps the summaries whose latest version matches."""
+        found = f"FROM {self.t('traces')} WHERE session_id {match}"
+        w.add(f"_partition_id IN (SELECT _partition_id {found}) AND trace_id IN (SELECT trace_id {found})")
+
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
+        if f.session_id is not None:  # one session's traces: a few key lookups, no window needed
+            return self._traces(f, limit, cursor, None)
+        return newest(
+            lambda lo: self._traces(f, limit, cursor, lo),
+            limit,
+            _anchor(f, cursor.start_ns if cursor else None),
+            f.since_ns,
+        )
+
+    def _traces(self, f: Filters, limit: int, cursor: Cursor | None, lo: int | None) -> list[TraceSummary]:
         w = _Where()
+        # a trace's spans and streams start in its window too
+        win = "" if lo is None else f" AND start_ns >= {w.p(lo, 'Int64')}"
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         for col, val in (("trace_id", f.trace_id), ("service", f.service), ("status", f.status),
                          ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
+        if f.session_id is not None:
+            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
         if f.min_duration is not None:
             w.add(f"(end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
         if f.max_duration is not None:
@@ -76,39 +147,46 @@ class Queries:
         for col, val in (("model", f.model), ("outcome", f.outcome), ("provider", f.provider)):
             if val is not None:
                 w.add(
-                    f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')})"
+                    f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE {col} = {w.p(val, 'String')}{win})"
                 )
         if f.min_ttft is not None:
             w.add(
-                f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')})"
+                f"trace_id IN (SELECT trace_id FROM {streams} FINAL WHERE ttft >= {w.p(f.min_ttft, 'Float64')}{win})"
             )
         if f.search is not None:
-            w.add(
-                f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL WHERE {self._search(w, f.search)})"
-            )
+            w.add(f"trace_id IN (SELECT trace_id FROM {self.t('spans')} FINAL"
+                  f" WHERE ({self._search(w, f.search)}){win})")  # fmt: skip
         if cursor is not None:
             s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
             w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
         sql = (f"SELECT {', '.join(TRACE_COLUMNS)} FROM {self.t('traces')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, trace_id DESC LIMIT {int(limit)}")  # fmt: skip
-        return [TraceSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            TraceSummary(*r)
+            for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def trace_spans(self, trace_id: str) -> list[tuple[Any, ...]]:
         sql = f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL WHERE trace_id = {{tid:String}}"
         return list(self.c.query(sql, parameters={"tid": trace_id}).result_rows)
 
     def streams(self, f: Filters, limit: int | None, cursor: Cursor | None) -> list[Stream]:
+        return newest(
+            lambda lo: self._streams(f, limit, cursor, lo),
+            limit,
+            _anchor(f, cursor.start_ns if cursor else None),
+            f.since_ns,
+        )
+
+    def _streams(self, f: Filters, limit: int | None, cursor: Cursor | None, lo: int | None) -> list[Stream]:
         w = _Where()
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         for col, val in (("trace_id", f.trace_id), ("service", f.service), ("model", f.model),
                          ("outcome", f.outcome), ("provider", f.provider)):  # fmt: skip
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
         traces = self.t("traces")
-        if f.trace_id is not None:  # a trace's streams start within its span: read that range of the sort key
-            tid = w.p(f.trace_id, "String")
-            w.add(f"start_ns >= ifNull((SELECT minOrNull(start_ns) FROM {traces} WHERE trace_id = {tid}),"
-                  f" -9223372036854775807) AND start_ns <= ifNull((SELECT maxOrNull(end_ns) FROM {traces}"
-                  f" WHERE trace_id = {tid}), 9223372036854775807)")  # fmt: skip
         if f.status is not None:
             w.add(
                 f"trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE status = {w.p(f.status, 'String')})"
@@ -137,12 +215,19 @@ class Queries:
                " ORDER BY start_ns DESC, span_id DESC")  # fmt: skip
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [Stream(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            Stream(*r) for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def error_spans(self, f: Filters, limit: int) -> list[tuple[Any, ...]]:
         """Failed spans (status error) newest first, as span rows (the store turns them into ``ErrorRow``)."""
+        return newest(lambda lo: self._error_spans(f, limit, lo), limit, _anchor(f, None), f.since_ns)
+
+    def _error_spans(self, f: Filters, limit: int, lo: int | None) -> list[tuple[Any, ...]]:
         w = _Where()
         w.add("status_code = 2")
+        if lo is not None:
+            w.add(f"start_ns >= {w.p(lo, 'Int64')}")
         if f.since_ns is not None:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
@@ -157,9 +242,19 @@ class Queries:
                 )
         sql = (f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
-        return list(self.c.query(sql, parameters=w.params).result_rows)
+        return list(self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows)
 
     def sessions(self, f: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
+        """Sessions newest first (by their last trace's start). A window holds the sessions with a trace starting
+        in it, each summed over all its traces."""
+        if f.session_id is not None:
+            return self._sessions(f, limit, after, None)
+        anchor = _anchor(f, None if after is None else after[0])
+        return newest(lambda lo: self._sessions(f, limit, after, lo), limit, anchor, f.since_ns)
+
+    def _sessions(
+        self, f: Filters, limit: int, after: tuple[int, str] | None, lo: int | None
+    ) -> list[SessionSummary]:
         w = _Where()
         w.add("session_id IS NOT NULL")
         for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
@@ -169,6 +264,11 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        if f.session_id is not None:
+            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
+        if lo is not None:
+            recent = " AND ".join([*w.clauses, f"start_ns >= {w.p(lo, 'Int64')}"])
+            w.add(f"session_id IN (SELECT session_id FROM {self.t('traces')} FINAL WHERE {recent})")
         having = ""
         if after is not None:
             last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
@@ -177,7 +277,10 @@ class Queries:
                " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
                f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid{having} ORDER BY last DESC, sid"
                f" LIMIT {int(limit)}")  # fmt: skip
-        return [SessionSummary(*r) for r in self.c.query(sql, parameters=w.params).result_rows]
+        return [
+            SessionSummary(*r)
+            for r in self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows
+        ]
 
     def stream(self, span_id: str) -> Stream | None:
         rows = self.c.query(

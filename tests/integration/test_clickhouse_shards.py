@@ -58,7 +58,9 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
     stores = [ClickHouseStore.from_url(u) for u in urls]  # each applies the schema on its own server
     ref = MemoryStore()
     try:
-        batches = [llm_trace(4, start=i, model=("a", "b", "c")[i % 3]) for i in range(40)]
+        batches = [
+            llm_trace(4, start=i, model=("a", "b", "c")[i % 3], session=f"s{i % 4}") for i in range(40)
+        ]
         for i, b in enumerate(batches):
             stores[i % 2].write(b)
             ref.write(b)
@@ -72,6 +74,11 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
             assert s.traces(Filters(model="c", search="chat c"), 100) == ref.traces(
                 Filters(model="c", search="chat c"), 100
             )
+            assert s.sessions(Filters(), 10) == ref.sessions(Filters(), 10)
+            one = Filters(session_id="s1")  # the session narrowing reads through the Distributed tables
+            assert s.sessions(one, 1) == ref.sessions(one, 1) and s.traces(one, 100) == ref.traces(one, 100)
+            tid = ref.traces(Filters(), 1)[0].trace_id
+            assert s.streams(Filters(trace_id=tid), None) == ref.streams(Filters(trace_id=tid), None)
             got, want = query.stats(s, "model", 60).to_dict(), query.stats(ref, "model", 60).to_dict()
             assert got["source"] == "aggregates" and got["total"]["count"] == want["total"]["count"] == 40
         local = [
