@@ -19,7 +19,6 @@ import resource
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from itertools import chain
 from pathlib import Path
 
@@ -31,8 +30,10 @@ import chserver
 
 MAX_BATCH_ROWS = 20_000  # pipeline.Ingestor's default
 # clickhouse-local keeps no query or part log unless configured
-LOGS = ("<query_log><database>system</database><table>query_log</table></query_log>"
-        "<part_log><database>system</database><table>part_log</table></part_log>")
+LOGS = (
+    "<query_log><database>system</database><table>query_log</table></query_log>"
+    "<part_log><database>system</database><table>part_log</table></part_log>"
+)
 
 
 def _cpu() -> float:
@@ -77,7 +78,9 @@ def profile(server: chserver.Server, db: str, pool: BodyPool, n_bodies: int) -> 
     store.settle()
     out["derive"] = _cpu() - c
     time.sleep(2)  # background merges of the new parts
-    out["server process CPU (write, derive, 2 s of merges)"] = sum(cpu_by_process(server.proc.pid).values()) - srv
+    out["server process CPU (write, derive, 2 s of merges)"] = (
+        sum(cpu_by_process(server.proc.pid).values()) - srv
+    )
     store.client.command("SYSTEM FLUSH LOGS")
     out = {k: v / spans * 1e6 for k, v in out.items()}
     q = store.client.query(
@@ -89,7 +92,9 @@ def profile(server: chserver.Server, db: str, pool: BodyPool, n_bodies: int) -> 
         parameters={"t": t0 - 1, "db": db},
     ).result_rows
     for kind, what, n, wrows, wbytes, rrows, us in q:
-        out[f"server {kind} {what[:40]} x{n} (rows w {wrows} r {rrows}, {wbytes / spans:.0f} B/span)"] = us / spans
+        out[f"server {kind} {what[:40]} x{n} (rows w {wrows} r {rrows}, {wbytes / spans:.0f} B/span)"] = (
+            us / spans
+        )
     parts = store.client.query(
         "SELECT table, count(), sum(rows), sum(size_in_bytes) FROM system.part_log WHERE database = {db:String}"
         " AND event_type = 'NewPart' AND event_time >= toDateTime({t:Float64}) GROUP BY table ORDER BY table",
@@ -125,7 +130,9 @@ def main() -> int:
             results[shape] = profile(server, f"p_{shape}", pool, a.bodies)
     finally:
         server.stop()
-    print(f"{a.bodies} bodies x {SPANS_PER_BODY} spans per shape; us per span (shared machine: compare shapes)")
+    print(
+        f"{a.bodies} bodies x {SPANS_PER_BODY} spans per shape; us per span (shared machine: compare shapes)"
+    )
     for shape, res in results.items():
         print(f"\n{shape} spans")
         for k, v in res.items():
