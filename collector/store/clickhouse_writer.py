@@ -195,8 +195,8 @@ class Writer:
     def write(self, batch: IngestBatch) -> tuple[set[str], set[int]]:
         """Insert the batch's rows; return what depends on them (trace ids, minute slots) for the deriver.
 
-        Independent statements run side by side (each is a round trip to the server): the two checks for stored
-        rows and the inserts. Trace summaries and aggregates are derived later (``clickhouse_derive``)."""
+        Independent statements run side by side (each is a round trip to the server): the one check for stored
+        streams and chunks, and the inserts. Trace summaries and aggregates are derived later (``clickhouse_derive``)."""
         if not len(batch):
             return set(), set()
         first = FIRST_WINS - self.versions.next()
