@@ -9,7 +9,7 @@ CPU time, so the server's and the clickhouse-connect pool threads' work is apart
 normalise, the whole ``Writer.write`` (thread CPU of every writer thread: process CPU less the server), the
 derive pass. The server's side comes from ``system.query_log``: per statement kind, rows and bytes written,
 server CPU (``UserTimeMicroseconds + SystemTimeMicroseconds``) per span, and ``system.part_log`` parts per table.
-Numbers share the machine with whatever else runs: compare the two shapes of one run, not runs.
+The garbage collector is tuned as in ``streamscope collector``. Numbers share the machine with whatever else runs: compare the two shapes of one run, not runs.
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=400)
     a = ap.parse_args()
+    from streamscope.collector.gc_tuning import tune_gc
+
+    tune_gc()  # as `streamscope collector` does
     work = Path(tempfile.mkdtemp(prefix="bench-ch-phases-"))
     server = chserver.start(work / "clickhouse", extra_config=LOGS)
     results: dict[str, dict[str, float]] = {}
