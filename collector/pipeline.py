@@ -74,10 +74,15 @@ class Ingestor:
         max_queue_rows: int = 100_000,
         max_batch_rows: int = 20_000,
         writers: int = 1,
+        gather: bool = False,
     ) -> None:
         """``writers`` threads take batches from the queue; with more than one, a store that can accept a write
         while another is in progress (the writer process) gets the next batch without waiting for the last
-        commit."""
+        commit. With ``gather``, a writer that took less than ``max_batch_rows`` keeps gathering queued batches
+        while another write is in flight and starts its write when that one ends (or its batch is full): a
+        store whose every write has a large fixed cost (ClickHouse: a statement and a part per table) then
+        writes a few large batches instead of many small ones side by side, yet the next write is ready the
+        moment the last one ends."""
         self.store = store
         self.metrics = metrics or CollectorMetrics()
         self.max_queue_rows = max_queue_rows
@@ -86,6 +91,8 @@ class Ingestor:
         self._queued_rows = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._gather = gather
+        self._writing = 0  # writes in flight
         self.paused = threading.Event()  # tests: hold the writer to fill the queue
         #: called before each write; what it raises fails the write's requests (503) instead (retention.admit)
         self.admit: Callable[[], None] | None = None
@@ -128,16 +135,23 @@ class Ingestor:
                 self._cond.wait(0.05)
             taken = [self._queue.popleft()]
             rows = taken[0].size
-            while self._queue and rows + self._queue[0].size <= self.max_batch_rows:
-                t = self._queue.popleft()
-                rows += t.size
-                taken.append(t)
+            while True:
+                while self._queue and rows + self._queue[0].size <= self.max_batch_rows:
+                    t = self._queue.popleft()
+                    rows += t.size
+                    taken.append(t)
+                if not (self._gather and self._writing and not self._queue and not self._stopping):
+                    break  # (a batch that would not fit in this one ends the gathering too)
+                self._cond.wait(0.05)  # woken by a submit or by the end of the write in flight
+            self._writing += 1
             return taken
 
     def _release(self, taken: list[Ticket]) -> None:
         with self._cond:
+            self._writing -= 1
             self._queued_rows -= sum(t.size for t in taken)
             self.metrics.queue_depth.set(self._queued_rows)
+            self._cond.notify_all()  # a writer gathering meanwhile may write now
 
     def _run(self) -> None:
         while True:

@@ -18,7 +18,10 @@ from streamscope.collector.normalise import normalise_checked
 from streamscope.collector.pipeline import BatchTooLarge, Ingestor, Overloaded
 from streamscope.collector.pricing import DEFAULT_PRICES, Prices
 
-ACK_TIMEOUT = 30.0
+# s: under the 10 s an OTLP exporter waits for an answer by default (OTEL_EXPORTER_OTLP_TIMEOUT), so during a store
+# stall the client gets the 503 and retries instead of timing out first (the write may still land: retries are
+# idempotent)
+ACK_TIMEOUT = 8.0
 
 
 class NotStored(Exception):

@@ -65,7 +65,8 @@ class CollectorServer:
         # two writer threads when the store takes a batch while committing the last (the writer process); a store
         # whose writes may run side by side says how many (ClickHouse: each write is a few round trips)
         writers = getattr(store, "write_concurrency", 2 if isinstance(store, SQLiteProcessStore) else 1)
-        self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers)
+        self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers,
+                                 gather=getattr(store, "gather_writes", False))  # fmt: skip
         self.limits = limits
         self.receiver = Receiver(self.ingestor, prices, tuple(api_keys), limits)
         self.app = create_app(self.receiver, api_keys=api_keys, hosts=HostCheck(host, allowed_hosts))

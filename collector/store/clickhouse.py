@@ -148,10 +148,13 @@ def _row_span(r: tuple[Any, ...]) -> Span:
 class ClickHouseStore:
     """A SpanStore over a clickhouse-connect client (HTTP, or chdb's in-process engine in tests)."""
 
-    # Writes are idempotent inserts, a couple of round trips each: the collector runs two at once, so one is in
-    # flight while the next gathers every request queued meanwhile (a write's fixed cost, about 1 ms of client
-    # CPU per statement, is then shared by many requests)
+    # Writes are idempotent inserts, a few statements each, and each statement has a fixed cost on both sides
+    # (client CPU, and on the server a part per table, its merges and its fsync): the collector runs two writer
+    # threads that gather (pipeline.Ingestor), so one write is in flight while the next gathers every request
+    # queued meanwhile and starts when the first ends. Two small writes side by side cost the server about twice
+    # one of both (bench/clickhouse_ingest_phases.py: CPU per span against requests per write).
     write_concurrency = 2
+    gather_writes = True
 
     def __init__(
         self, client: Client, layout: Layout | None = None, *, retention_s: float | None = None

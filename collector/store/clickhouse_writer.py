@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import compress
 from typing import Any, Protocol
 
 from streamscope.collector import aggregates as agg
@@ -117,6 +118,28 @@ def _span_cols(spans: Iterable[Span]) -> list[list[Any]]:
     return cols
 
 
+def chunk_columns(chunks: Sequence[Chunk]) -> list[list[Any]]:
+    """The chunk rows (tuples, as the decoder made them) as the table's columns, transposed in C."""
+    if not chunks:
+        return [[] for _ in CHUNK_COLUMNS]
+    return [list(c) for c in zip(*chunks, strict=True)]
+
+
+def new_chunk_columns(cols: list[list[Any]], stored: set[tuple[str, int]]) -> list[list[Any]]:
+    """``cols`` without the rows whose (span id, index) is in ``stored`` or came earlier in ``cols``: the columns
+    as they are when every chunk is new and unique (the usual case, checked with one set), else filtered."""
+    keys = list(zip(cols[0], cols[1], strict=True))
+    unique = set(keys)
+    if len(unique) == len(keys) and unique.isdisjoint(stored):
+        return cols
+    seen = set(stored)
+    keep = []
+    for k in keys:
+        keep.append(k not in seen)
+        seen.add(k)
+    return [list(compress(c, keep)) for c in cols]
+
+
 ID_PART = 2000  # ids per bound array: ClickHouse's HTTP form fields hold at most 128 KiB by default
 
 
@@ -172,14 +195,20 @@ class Writer:
     def write(self, batch: IngestBatch) -> tuple[set[str], set[int]]:
         """Insert the batch's rows; return what depends on them (trace ids, minute slots) for the deriver.
 
-        Independent statements run side by side (each is a round trip to the server): the two checks for stored
-        rows and the inserts. Trace summaries and aggregates are derived later (``clickhouse_derive``)."""
+        Independent statements run side by side (each is a round trip to the server): the one check for stored
+        streams and chunks, and the inserts. Trace summaries and aggregates are derived later (``clickhouse_derive``)."""
         if not len(batch):
             return set(), set()
         first = FIRST_WINS - self.versions.next()
         pool = self._pool
-        streams_f = pool.submit(self._new_streams, batch.streams) if batch.streams else None
-        chunks_f = pool.submit(self._write_chunks, batch.chunks, first) if batch.chunks else None
+        streams: dict[str, Stream] = {}
+        for st in batch.streams:
+            streams.setdefault(st.span_id, st)
+        chunks = chunk_columns(batch.chunks)
+        # one round trip asks which of the batch's streams and chunks are stored already (a chunk's span id is
+        # its stream's, so the two checks share their ids)
+        ids = set(streams).union(chunks[0]) if chunks[0] else set(streams)
+        stored_f = pool.submit(self._stored, ids) if ids else None
         touched: set[str] = set()
         jobs = []
         if batch.spans:
@@ -194,47 +223,37 @@ class Writer:
             jobs.append(
                 pool.submit(self._insert, "live", _rows_to_cols(rows, len(LIVE_COLUMNS)), LIVE_COLUMNS, first)
             )
-        new_streams = streams_f.result() if streams_f is not None else []
+        stored_streams, stored_chunks = stored_f.result() if stored_f is not None else (set(), set())
+        new_streams = [st for sid, st in streams.items() if sid not in stored_streams]
         if new_streams:
             rows = [tuple(getattr(st, f) for f in STREAM_COLUMNS) for st in new_streams]
             jobs.append(pool.submit(self._insert, "streams", _rows_to_cols(rows, len(STREAM_COLUMNS)),
                                     STREAM_COLUMNS, first))  # fmt: skip
+        if chunks[0]:
+            self._insert("chunks", new_chunk_columns(chunks, stored_chunks), CHUNK_COLUMNS, first)
         for j in jobs:
             j.result()
-        if chunks_f is not None:
-            chunks_f.result()
         # Every stream of the batch, stored now or before: a retry after a write that stored its streams and
         # failed before its marks reached the deriver must still derive them.
         touched.update(st.trace_id for st in batch.streams)
         return touched, {agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams}
 
-    def _write_chunks(self, chunks: Sequence[Chunk], ver: int) -> None:
-        self._insert(
-            "chunks", _rows_to_cols(self._new_chunks(chunks), len(CHUNK_COLUMNS)), CHUNK_COLUMNS, ver
-        )
-
-    def _new_streams(self, streams: Sequence[Stream]) -> list[Stream]:
-        """The first of each span id in the batch that is not stored yet."""
-        first: dict[str, Stream] = {}
-        for st in streams:
-            first.setdefault(st.span_id, st)
-        for part in parts(first):
-            stored = self.c.query(f"SELECT DISTINCT span_id FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}",
-                                  parameters={"ids": part}).result_rows  # fmt: skip
-            for (sid,) in stored:
-                first.pop(sid, None)
-        return list(first.values())
-
-    def _new_chunks(self, chunks: Sequence[Chunk]) -> list[tuple[Any, ...]]:
-        first: dict[tuple[str, int], Chunk] = {}
-        for ch in chunks:
-            first.setdefault((ch.span_id, ch.index), ch)
-        for part in parts({sid for sid, _ in first}):
-            stored = self.c.query(f"SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
-                                  parameters={"ids": part}).result_rows  # fmt: skip
-            for sid, idx in stored:
-                first.pop((sid, idx), None)
-        return [tuple(ch) for ch in first.values()]
+    def _stored(self, ids: set[str]) -> tuple[set[str], set[tuple[str, int]]]:
+        """Which of these span ids have a stored stream, and which (span id, index) chunks are stored."""
+        streams: set[str] = set()
+        chunks: set[tuple[str, int]] = set()
+        for part in parts(ids):
+            rows = self.c.query(
+                f"SELECT span_id, -1 FROM {self.t('streams')} WHERE span_id IN {{ids:Array(String)}}"
+                f" UNION ALL SELECT DISTINCT span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}",
+                parameters={"ids": part},
+            ).result_rows  # fmt: skip
+            for sid, idx in rows:
+                if idx < 0:
+                    streams.add(sid)
+                else:
+                    chunks.add((sid, idx))
+        return streams, chunks
 
     # -- trace summaries -------------------------------------------------------------------------------------
     def refresh_traces(self, trace_ids: Sequence[str]) -> None:

@@ -44,7 +44,7 @@ _live_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(LiveStre
 log = logging.getLogger(__name__)
 _STOP = b"stop"
 _OK = b"ok"
-ANSWER_TIMEOUT = 120.0  # s: a commit takes well under a second; receivers answer 503 after 30 s anyway
+ANSWER_TIMEOUT = 120.0  # s: a commit takes well under a second; receivers answer 503 after 8 s anyway
 
 
 class WriterProcessError(RuntimeError):

@@ -1,6 +1,7 @@
 """A ClickHouse server that stops answering (a stalled process, not a refused connection; the refused case is
 test_clickhouse_scaleout.py): ingest answers 503 with Retry-After, never 500 or 200 for spans not stored, and
-recovers without a restart once the server answers again; nothing acknowledged is lost and a retry counts once."""
+recovers without a restart once the server answers again; nothing acknowledged is lost and a retry counts once. The
+503 comes before an OTLP exporter's default timeout (10 s) runs out."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from streamscope.collector.receiver import ACK_TIMEOUT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+EXPORTER_TIMEOUT = 10.0  # s: what OTLP exporters wait for an answer by default (OTEL_EXPORTER_OTLP_TIMEOUT)
 
 
 def test_a_stalled_clickhouse_gives_503_and_ingest_recovers_without_restart(tmp_path: Path) -> None:
@@ -41,7 +43,8 @@ def test_a_stalled_clickhouse_gives_503_and_ingest_recovers_without_restart(tmp_
             stopped = True
             req, during = our_stream(4)
             body = req.SerializeToString()
-            r = client.post("/v1/traces", content=body, headers=PROTOBUF)
+            # answered before an exporter with the default timeout gives up (httpx raises ReadTimeout otherwise)
+            r = client.post("/v1/traces", content=body, headers=PROTOBUF, timeout=EXPORTER_TIMEOUT)
             assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1, (r.status_code, r.text[:200])
             assert "retry" in status_pb2.Status.FromString(r.content).message  # the OTLP error body
             os.kill(server.proc.pid, signal.SIGCONT)
