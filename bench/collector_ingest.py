@@ -329,7 +329,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
             insert = "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)"
         else:  # generic spans: their rows in the spans table alone (with its unique index)
             con.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS streams")[0])
-            rows = [r for b in batches for r in span_rows(b.spans)]
+            rows = [r for b in batches for r in span_rows(b.spans).rows]
             insert = _INSERT_SPAN
         t = time.perf_counter()
         for i in range(0, len(rows), 5120):

@@ -92,14 +92,14 @@ class Prepared(NamedTuple):
     stored: set[str]
 
 
-#: A spans table row (``sqlite.span_rows``: trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
-#: status_code, ..., session_id, user_id) -> its Head fields.
-_head_fields = operator.itemgetter(0, 1, 2, 5, 6, 7, 14, 15)
+#: A span row as the writer gets it (``sqlite.span_rows``: trace_id, span_id, parent_span_id, name, kind, start_ns,
+#: end_ns, status_code, ..., session_id, user_id, origin) -> its Head fields.
+_head_fields = operator.itemgetter(0, 1, 2, 5, 6, 7, 12, 13)
 _tuple_new = tuple.__new__
 
 
 def prepare(con: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> Prepared:
-    """``rows``: the batch's spans table rows, in the table's column order."""
+    """``rows``: the batch's span rows (``sqlite.span_rows``)."""
     first: dict[tuple[str, str], Head] = {}
     for r in rows:
         key = (r[0], r[1])
