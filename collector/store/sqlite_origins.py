@@ -19,7 +19,9 @@ import hashlib
 import sqlite3
 from collections.abc import Mapping
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS span_origins (id INTEGER PRIMARY KEY, resource TEXT, scope TEXT NOT NULL);"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS span_origins (id INTEGER PRIMARY KEY, resource TEXT, scope TEXT NOT NULL);"
+)
 
 #: A span's resource (JSON text, or None for an empty resource) and its scope name.
 Origin = tuple[str | None, str]

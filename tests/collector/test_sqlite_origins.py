@@ -39,7 +39,9 @@ def test_a_resource_is_stored_once_and_read_back_with_every_span(tmp_path: Path)
     store = SQLiteStore(str(tmp_path / "s.db"))
     try:
         for i in range(3):  # three batches of one exporter, one re-delivered
-            store.write(IngestBatch(spans=(span(T1, f"{i:016x}", APP), span(T1, f"{i + 8:016x}", APP, "other.lib"))))
+            store.write(
+                IngestBatch(spans=(span(T1, f"{i:016x}", APP), span(T1, f"{i + 8:016x}", APP, "other.lib")))
+            )
         store.write(IngestBatch(spans=(span(T1, f"{0:016x}", APP),)))
         store.write(IngestBatch(spans=(span(T2, "c" * 16, {}),)))  # an empty resource is an origin too
         spans = read_back(store, T1)
@@ -79,7 +81,10 @@ def test_a_database_from_before_span_origins_keeps_its_rows_and_gains_the_table(
     try:
         store.write(IngestBatch(spans=(span(T1, "1" * 16, APP, parent="0" * 16), span(T1, "0" * 16, OTHER))))
         spans = read_back(store, T1)
-        assert spans == {"0" * 16: ({"service.name": "app", "host.name": "h0"}, "old.lib"), "1" * 16: (APP, "lib")}
+        assert spans == {
+            "0" * 16: ({"service.name": "app", "host.name": "h0"}, "old.lib"),
+            "1" * 16: (APP, "lib"),
+        }
         assert store.counts()["spans"] == 2  # the re-delivered old span counts once
         (summary,) = store.traces(Filters(), 5)
         assert summary.root_name == "old root" and summary.span_count == 2
@@ -100,7 +105,11 @@ def test_a_pair_whose_id_is_taken_keeps_its_resource_in_its_row(
         store.write(IngestBatch(spans=(span(T1, "1" * 16, APP),)))
         store.write(IngestBatch(spans=(span(T1, "2" * 16, OTHER), span(T1, "3" * 16, APP))))
         store.write(IngestBatch(spans=(span(T1, "2" * 16, OTHER),)))  # re-delivered: still once
-        assert read_back(store, T1) == {"1" * 16: (APP, "lib"), "2" * 16: (OTHER, "lib"), "3" * 16: (APP, "lib")}
+        assert read_back(store, T1) == {
+            "1" * 16: (APP, "lib"),
+            "2" * 16: (OTHER, "lib"),
+            "3" * 16: (APP, "lib"),
+        }
         assert store.counts()["spans"] == 3
     finally:
         store.close()
