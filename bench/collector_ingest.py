@@ -678,7 +678,9 @@ def run_phoenix(venv: str, pool: BodyPool, duration: float, threads: int) -> dic
         started = time.monotonic()
         while True:
             if proc.poll() is not None or time.monotonic() - started > 180:
-                print(f"(Phoenix did not become healthy; log in {wd}/phoenix.log; printing its earlier result)")
+                print(
+                    f"(Phoenix did not become healthy; log in {wd}/phoenix.log; printing its earlier result)"
+                )
                 return None
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)

@@ -175,9 +175,7 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
-def encode_batch(
-    batch: IngestBatch, clock: int, observe: bool, rows: SpanRows | None = None
-) -> memoryview:
+def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: SpanRows | None = None) -> memoryview:
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
     travel as their rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing left to
     encode in the child; each resource and scope once, the rows hold its id); ``rows``, when given, in place of
