@@ -91,8 +91,7 @@ _first = operator.itemgetter(0)
 
 _stream_row = operator.attrgetter(*STREAM_COLUMNS)  # dataclasses.astuple deep-copies every field: slow
 
-# A span row as the writer gets it (:func:`span_rows`): its resource and scope are in span_origins, the row holds
-# their id; _INSERT_SPAN_INLINE is for the rare row that keeps them itself (sqlite_origins.py).
+# A span row holds its origin's id (span_origins); _INSERT_SPAN_INLINE: a row keeping its resource and scope itself
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 12) + ",NULL,'',?,?,?)"
 _INSERT_SPAN_INLINE = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 17) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
@@ -111,8 +110,7 @@ _UPSERT_LIVE = (
     " ELSE live.last_offset END,"
     " chunk_count = max(live.chunk_count, excluded.chunk_count)"
 )
-# The spans of a trace with their resource and scope: a row's own columns for rows written before span_origins
-# existed (and for a hash collision), its origin's otherwise.
+# A span's resource and scope: its row's own for rows from before span_origins (or a collision), else its origin's
 _SPAN_COLS = (
     "s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,"
     " s.status_message, s.service, s.attributes, s.events,"
@@ -303,10 +301,16 @@ class SQLiteStore(AggregateRows):
         if not collided and not rows.inline:
             con.executemany(_INSERT_SPAN, rows.rows)
             return
-        mapped = [type(r[14]) is int and r[14] not in collided for r in rows.rows]
-        con.executemany(_INSERT_SPAN, [r for r, m in zip(rows.rows, mapped, strict=True) if m])
-        inline = [r for r, m in zip(rows.rows, mapped, strict=True) if not m]
-        con.executemany(_INSERT_SPAN_INLINE, _inline(inline, rows.origins))
+
+        def mapped(r: SpanRow) -> bool:
+            return type(r[14]) is int and r[14] not in collided
+
+        for ok, run in itertools.groupby(rows.rows, key=mapped):  # in order: the first row of an id wins
+            part = list(run)
+            if ok:
+                con.executemany(_INSERT_SPAN, part)
+            else:
+                con.executemany(_INSERT_SPAN_INLINE, _inline(part, rows.origins))
 
     @contextmanager
     def _writing(self, con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:

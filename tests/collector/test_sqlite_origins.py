@@ -117,6 +117,22 @@ def test_a_pair_whose_id_is_taken_keeps_its_resource_in_its_row(
         ("1" * 16, "", 7), ("2" * 16, "lib", None), ("3" * 16, "lib", None)]  # fmt: skip
 
 
+def test_the_first_row_of_a_span_wins_when_its_origin_collided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that carries one span twice, first with a collided origin (kept in the row) and then with a mapped
+    one: the first row is stored, as for every re-delivered span."""
+    third = {"service.name": "third"}
+    monkeypatch.setattr(sqlite_origins, "origin_id", lambda resource, scope: 8 if "third" in resource else 7)
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    try:
+        store.write(IngestBatch(spans=(span(T1, "1" * 16, APP),)))  # id 7 is APP's
+        store.write(IngestBatch(spans=(span(T1, "2" * 16, OTHER), span(T1, "2" * 16, third))))
+        assert read_back(store, T1) == {"1" * 16: (APP, "lib"), "2" * 16: (OTHER, "lib")}
+    finally:
+        store.close()
+
+
 def test_an_origin_inserted_by_a_rolled_back_write_is_inserted_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
