@@ -15,9 +15,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector import codec
@@ -36,7 +36,7 @@ from streamscope.collector.model import (
     by_stream,
 )
 from streamscope.collector.rollup import ascii_lower
-from streamscope.collector.store import chunk_blocks, sqlite_views, trace_rollups
+from streamscope.collector.store import chunk_blocks, sqlite_origins, sqlite_views, trace_rollups
 from streamscope.collector.store.sqlite_aggregates import AGG_SCHEMA, AggregateRows, _batched
 from streamscope.collector.store.sqlite_tx import BUSY_TIMEOUT_S, busy_timeout, configure, write_transaction
 
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS spans (
     kind INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
     status_code INTEGER NOT NULL, status_message TEXT NOT NULL, service TEXT NOT NULL,
     attributes TEXT NOT NULL, events TEXT, resource TEXT, scope TEXT NOT NULL,
-    session_id TEXT, user_id TEXT
+    session_id TEXT, user_id TEXT, origin INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans(trace_id, span_id);
 CREATE TABLE IF NOT EXISTS streams (
@@ -91,7 +91,9 @@ _first = operator.itemgetter(0)
 
 _stream_row = operator.attrgetter(*STREAM_COLUMNS)  # dataclasses.astuple deep-copies every field: slow
 
-_INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 16) + ")"
+# A span row holds its origin's id (span_origins); _INSERT_SPAN_INLINE: a row keeping its resource and scope itself
+_INSERT_SPAN = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 12) + ",NULL,'',?,?,?)"
+_INSERT_SPAN_INLINE = "INSERT OR IGNORE INTO spans VALUES (" + ",".join("?" * 17) + ")"
 _INSERT_STREAM = f"INSERT OR IGNORE INTO streams ({','.join(STREAM_COLUMNS)}) VALUES ({','.join('?' * len(STREAM_COLUMNS))})"
 # A stream in flight: new, or updated by a later slice (more chunks); never once its stream row exists.
 # In DO UPDATE every ``live.*`` is the row's old value, so prev_* take the counts this update replaces.
@@ -108,38 +110,57 @@ _UPSERT_LIVE = (
     " ELSE live.last_offset END,"
     " chunk_count = max(live.chunk_count, excluded.chunk_count)"
 )
+# A span's resource and scope: its row's own for rows from before span_origins (or a collision), else its origin's
 _SPAN_COLS = (
-    "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, service,"
-    " attributes, events, resource, scope, session_id, user_id"
+    "s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code,"
+    " s.status_message, s.service, s.attributes, s.events,"
+    " CASE WHEN s.origin IS NULL THEN s.resource ELSE o.resource END,"
+    " CASE WHEN s.origin IS NULL THEN s.scope ELSE o.scope END, s.session_id, s.user_id"
+)
+_SPANS_OF_TRACE = (
+    f"SELECT {_SPAN_COLS} FROM spans s LEFT JOIN span_origins o ON o.id = s.origin WHERE s.trace_id = ?"
 )
 
+#: A span as the writer inserts it: trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code,
+#: status_message, service, attributes, events, session_id, user_id, and the id of its (resource, scope) origin.
+SpanRow = tuple[Any, ...]
 
-SpanRow = tuple[Any, ...]  #: a row of the spans table, in its column order
+
+class SpanRows(NamedTuple):
+    """A batch's span rows and the origins they refer to (each once, by id). A row whose pair's id is taken by
+    another pair of the batch (a hash collision) holds the pair itself instead of an id; ``inline`` says so."""
+
+    rows: list[SpanRow]
+    origins: dict[int, sqlite_origins.Origin]
+    inline: bool = False
 
 
-def span_rows(spans: Iterable[Span]) -> list[SpanRow]:
-    """The spans table rows of ``spans``. Spans of one resource share its map (the decoder gives them one): it is
-    encoded once."""
-    resources: dict[int, str | None] = {}
+def span_rows(spans: Iterable[Span]) -> SpanRows:
+    """The rows of ``spans`` and their origins. Spans of one resource share its map (the decoder gives them one):
+    it is encoded once."""
+    ids: dict[tuple[int, str], int | sqlite_origins.Origin] = {}
+    origins: dict[int, sqlite_origins.Origin] = {}
+    inline = False
     rows = []
     for s in spans:
         r = s.resource
-        resource = resources.get(id(r), _UNSEEN)
-        if resource is _UNSEEN:
-            resource = resources[id(r)] = codec.dumps(dict(r)) if r else None
-        rows.append(_span_row(s, resource))
-    return rows
-
-
-_UNSEEN = ""  # not a JSON text: marks a resource not encoded yet
+        oid = ids.get((id(r), s.scope))
+        if oid is None:
+            pair = (codec.dumps(dict(r)) if r else None, s.scope)
+            oid = sqlite_origins.origin_id(*pair)
+            if origins.setdefault(oid, pair) != pair:
+                oid, inline = pair, True
+            ids[(id(r), s.scope)] = oid
+        rows.append(_span_row(s, oid))
+    return SpanRows(rows, origins, inline)
 
 
 _row_head = operator.attrgetter("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns",
                                 "status_code", "status_message", "service")  # fmt: skip
-_row_tail = operator.attrgetter("scope", "session_id", "user_id")
+_row_tail = operator.attrgetter("session_id", "user_id")
 
 
-def _span_row(s: Span, resource: str | None) -> SpanRow:
+def _span_row(s: Span, origin: int | sqlite_origins.Origin) -> SpanRow:
     events = (
         codec.dumps(
             [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)} for e in s.events]
@@ -148,7 +169,12 @@ def _span_row(s: Span, resource: str | None) -> SpanRow:
         else None
     )
     attributes = codec.dumps(a if type(a := s.attributes) is dict else dict(a))
-    return (*_row_head(s), attributes, events, resource, *_row_tail(s))
+    return (*_row_head(s), attributes, events, *_row_tail(s), origin)
+
+
+def _inline(rows: Sequence[SpanRow], origins: Mapping[int, sqlite_origins.Origin]) -> list[SpanRow]:
+    """Rows of the spans table's full width, for rows whose origin must stay in the row (a hash collision)."""
+    return [(*r[:12], *(r[14] if type(r[14]) is tuple else origins[r[14]]), r[12], r[13], None) for r in rows]
 
 
 def _row_span(r: Sequence[Any]) -> Span:
@@ -179,6 +205,7 @@ class SQLiteStore(AggregateRows):
             int, int
         ] = {}  # width -> first unsealed slot (writer's copy, checked like the cache)
         self.clock = time.time_ns  # the writer's clock for sealing (tests move it)
+        self._origins = sqlite_origins.OriginTable()
         self._w = self._connect()
         self._w.execute("PRAGMA journal_mode=WAL")
         self._w.execute(
@@ -191,6 +218,7 @@ class SQLiteStore(AggregateRows):
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trace_rollups'"
         ).fetchone()
         self._w.executescript(SCHEMA)
+        sqlite_origins.migrate(self._w)  # a database written before span_origins
         if "waiting_for_root" not in {r[1] for r in self._w.execute("PRAGMA table_info(traces)")}:
             # a database written before traces knew whether their root had arrived (only new rollups set it)
             self._w.execute("ALTER TABLE traces ADD COLUMN waiting_for_root INTEGER NOT NULL DEFAULT 0")
@@ -238,19 +266,19 @@ class SQLiteStore(AggregateRows):
         return con
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, batch: IngestBatch, rows: Sequence[SpanRow] | None = None) -> None:
+    def write(self, batch: IngestBatch, rows: SpanRows | None = None) -> None:
         """``rows``: the rows of the batch's spans made already (:func:`span_rows`; the writer process gets them
         so), written in place of ``batch.spans``."""
         if rows is None:
             rows = span_rows(batch.spans)
-        if not len(batch) and not rows:
+        if not len(batch) and not rows.rows:
             return
         with self._wlock:
             con = self._w
             with self._writing(con):
-                prepared = trace_rollups.prepare(con, rows)  # before the insert: which spans are new
-                if rows:
-                    con.executemany(_INSERT_SPAN, rows)
+                prepared = trace_rollups.prepare(con, rows.rows)  # before the insert: which spans are new
+                if rows.rows:
+                    self._insert_spans(con, rows)
                 new_streams: list[Stream] = []
                 if batch.streams:
                     new_streams = self._new_streams(con, batch.streams)
@@ -268,6 +296,22 @@ class SQLiteStore(AggregateRows):
                     )
                 self._rollup(con, prepared, new_streams)
 
+    def _insert_spans(self, con: sqlite3.Connection, rows: SpanRows) -> None:
+        collided = self._origins.store(con, rows.origins)
+        if not collided and not rows.inline:
+            con.executemany(_INSERT_SPAN, rows.rows)
+            return
+
+        def mapped(r: SpanRow) -> bool:
+            return type(r[14]) is int and r[14] not in collided
+
+        for ok, run in itertools.groupby(rows.rows, key=mapped):  # in order: the first row of an id wins
+            part = list(run)
+            if ok:
+                con.executemany(_INSERT_SPAN, part)
+            else:
+                con.executemany(_INSERT_SPAN_INLINE, _inline(part, rows.origins))
+
     @contextmanager
     def _writing(self, con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         """A write transaction on the writer connection (the caller holds ``_wlock``). A failed one drops the
@@ -278,6 +322,7 @@ class SQLiteStore(AggregateRows):
         except BaseException:
             self._agg_cache.clear()
             self._seals = {}
+            self._origins.forget()
             raise
 
     def _write_chunks(self, con: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
@@ -441,8 +486,7 @@ class SQLiteStore(AggregateRows):
         return [TraceSummary(*(*r[:-1], bool(r[-1]))) for r in self._r().execute(sql, p)]
 
     def trace_spans(self, trace_id: str) -> list[Span]:
-        rows = self._r().execute(f"SELECT {_SPAN_COLS} FROM spans WHERE trace_id = ?", (trace_id,))
-        return [_row_span(r) for r in rows]
+        return [_row_span(r) for r in self._r().execute(_SPANS_OF_TRACE, (trace_id,))]
 
     def streams(self, filters: Filters, limit: int | None, cursor: Cursor | None = None) -> list[Stream]:
         f = filters

@@ -17,9 +17,10 @@ the store's write transaction. The result equals ``rollup_trace`` over all store
 
 from __future__ import annotations
 
+import itertools
 import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from streamscope.collector.model import Stream, status_name
@@ -38,19 +39,6 @@ CREATE TABLE IF NOT EXISTS trace_rollups (
 """
 TABLES = ("trace_roots", "trace_rollups")
 _PAIRS = 400  # (trace_id, span_id) pairs per statement
-
-
-class Head(NamedTuple):
-    """The span fields a summary folds in."""
-
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    start_ns: int
-    end_ns: int
-    status_code: int
-    session_id: str | None
-    user_id: str | None
 
 
 def _stored_traces(con: sqlite3.Connection, trace_ids: Sequence[str]) -> set[str]:
@@ -83,50 +71,53 @@ def _stored_pairs(con: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> 
 
 
 class Prepared(NamedTuple):
-    """What a write must know before its spans are inserted: its new spans (first of each id, not yet stored),
-    which of them are root candidates (no parent, or a parent neither stored nor in the batch), and which of their
-    traces had spans stored before (only those can hold candidates that a new span is the parent of)."""
+    """What a write must know before its spans are inserted: its new spans (first of each id, not yet stored; their
+    rows), which of them are root candidates (no parent, or a parent neither stored nor in the batch), and which of
+    their traces had spans stored before (only those can hold candidates that a new span is the parent of)."""
 
-    new: dict[str, list[Head]]
-    candidates: list[Head]
+    new: dict[str, list[tuple[Any, ...]]]
+    candidates: list[tuple[Any, ...]]
     stored: set[str]
 
 
-#: A spans table row (``sqlite.span_rows``: trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
-#: status_code, ..., session_id, user_id) -> its Head fields.
-_head_fields = operator.itemgetter(0, 1, 2, 5, 6, 7, 14, 15)
-_tuple_new = tuple.__new__
+# The fields a summary folds in, by their position in a span row as the writer gets it (``sqlite.span_rows``:
+# trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, ..., session_id, user_id, origin).
+# The per-span work below runs in C (map, min, compress) rather than in a Python loop over the spans.
+_START, _SESSION, _USER = 5, 12, 13
+_trace, _key, _parent_key = operator.itemgetter(0), operator.itemgetter(0, 1), operator.itemgetter(0, 2)
+_start, _end, _status = operator.itemgetter(_START), operator.itemgetter(6), operator.itemgetter(7)
+_start_span = operator.itemgetter(_START, 1)
 
 
-def prepare(con: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> Prepared:
-    """``rows``: the batch's spans table rows, in the table's column order."""
-    first: dict[tuple[str, str], Head] = {}
-    for r in rows:
-        key = (r[0], r[1])
-        if key not in first:
-            first[key] = _tuple_new(Head, _head_fields(r))  # Head(*fields) without its Python-level __new__
-    stored = _stored_traces(con, sorted({tid for tid, _ in first}))
-    for key in _stored_pairs(con, [k for k in first if k[0] in stored]):  # a span of a new trace is new
-        del first[key]
-    wanted = sorted({(h.trace_id, h.parent_span_id) for h in first.values() if h.parent_span_id is not None
-                     and h.trace_id in stored and (h.trace_id, h.parent_span_id) not in first})  # fmt: skip
-    stored_parents = _stored_pairs(con, wanted)
-    new: dict[str, list[Head]] = {}
-    candidates: list[Head] = []
-    for (tid, _sid), h in first.items():
-        new.setdefault(tid, []).append(h)
-        p = h.parent_span_id
-        if p is None or ((tid, p) not in first and (tid, p) not in stored_parents):
-            candidates.append(h)
-    return Prepared(new, candidates, stored)
+def prepare(con: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> Prepared:
+    """``rows``: the batch's span rows (``sqlite.span_rows``)."""
+    # the first row of each id (INSERT OR IGNORE keeps the first one): built backwards, the first one wins
+    first = dict(zip(reversed(list(map(_key, rows))), reversed(rows), strict=True))
+    stored = _stored_traces(con, sorted(set(map(_trace, first))))
+    if stored:
+        for key in _stored_pairs(con, [k for k in first if k[0] in stored]):  # a span of a new trace is new
+            del first[key]
+    heads = list(first.values())
+    parents = list(map(_parent_key, heads))
+    missing = set(parents).difference(first)  # parents not new in this batch (and no parent: (trace, None))
+    wanted = sorted(k for k in missing if k[1] is not None and k[0] in stored)
+    if wanted:
+        missing.difference_update(_stored_pairs(con, wanted))
+    new: dict[str, list[tuple[Any, ...]]] = {}
+    for tid, group in itertools.groupby(heads, _trace):
+        new.setdefault(tid, []).extend(group)
+    return Prepared(new, list(itertools.compress(heads, map(missing.__contains__, parents))), stored)
 
 
 def _earliest(
-    best: tuple[int, str, str] | None, start: int, span: str, value: str | None
+    best: tuple[int, str, str] | None, heads: Sequence[tuple[Any, ...]], field: int
 ) -> tuple[int, str, str] | None:
-    if not value:
+    """The earliest (start, span id) of ``best`` and the heads whose ``field`` (session or user id) is set."""
+    carrying = list(filter(operator.itemgetter(field), heads))
+    if not carrying:
         return best
-    cand = (start, span, value)
+    h = min(carrying, key=_start_span)
+    cand = (h[_START], h[1], h[field])
     return cand if best is None or cand[:2] < best[:2] else best
 
 
@@ -135,14 +126,13 @@ def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Str
     if prepared.stored:  # a new trace has no stored candidates yet
         con.executemany(
             "DELETE FROM trace_roots WHERE trace_id = ? AND parent_span_id = ?",
-            [(h.trace_id, h.span_id) for tid in prepared.stored for h in prepared.new.get(tid, ())],
+            [k for tid in prepared.stored for k in map(_key, prepared.new.get(tid, ()))],
         )
     if prepared.candidates:
         con.executemany(
             "INSERT OR IGNORE INTO trace_roots VALUES (?,?,?,?,?)",
-            [(h.trace_id, h.span_id, h.parent_span_id, h.parent_span_id is not None, h.start_ns)
-             for h in prepared.candidates],
-        )  # fmt: skip
+            [(h[0], h[1], h[2], h[2] is not None, h[_START]) for h in prepared.candidates],
+        )
     streams_per_trace: dict[str, int] = {}
     for st in new_streams:
         streams_per_trace[st.trace_id] = streams_per_trace.get(st.trace_id, 0) + 1
@@ -159,7 +149,7 @@ def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Str
 
 
 def _fold(
-    con: sqlite3.Connection, tid: str, heads: Sequence[Head], new_streams: int
+    con: sqlite3.Connection, tid: str, heads: Sequence[tuple[Any, ...]], new_streams: int
 ) -> tuple[tuple[Any, ...] | None, tuple[Any, ...]]:
     old = con.execute("SELECT start_ns, end_ns, span_count FROM traces WHERE trace_id = ?", (tid,)).fetchone()
     r = con.execute(
@@ -171,12 +161,13 @@ def _fold(
     session = (r[2], r[3], r[4]) if r and r[4] else None
     user = (r[5], r[6], r[7]) if r and r[7] else None
     start, end, count = old if old else (None, None, 0)
-    for h in heads:
-        start = h.start_ns if start is None or h.start_ns < start else start
-        end = h.end_ns if end is None or h.end_ns > end else end
-        has_error = has_error or h.status_code == 2
-        session = _earliest(session, h.start_ns, h.span_id, h.session_id)
-        user = _earliest(user, h.start_ns, h.span_id, h.user_id)
+    if heads:
+        lo, hi = min(map(_start, heads)), max(map(_end, heads))
+        start = lo if start is None or lo < start else start
+        end = hi if end is None or hi > end else end
+        has_error = has_error or 2 in map(_status, heads)
+        session = _earliest(session, heads, _SESSION)
+        user = _earliest(user, heads, _USER)
     count += len(heads)
     stream_count += new_streams
     rollup = (
@@ -227,14 +218,14 @@ def rebuild(con: sqlite3.Connection) -> None:
     )
     con.execute("DELETE FROM traces")
     streams = dict(con.execute("SELECT trace_id, count(*) FROM streams GROUP BY trace_id").fetchall())
-    cur = con.execute(
-        "SELECT trace_id, span_id, parent_span_id, start_ns, end_ns, status_code, session_id, user_id FROM spans"
-        " ORDER BY trace_id"
+    cur = con.execute(  # in the layout of a span row (the fields a summary needs; NULL for the others)
+        "SELECT trace_id, span_id, parent_span_id, NULL, NULL, start_ns, end_ns, status_code, NULL, NULL, NULL,"
+        " NULL, session_id, user_id FROM spans ORDER BY trace_id"
     )
-    group: list[Head] = []
+    group: list[tuple[Any, ...]] = []
     while rows := cur.fetchmany(10_000):
-        for h in map(Head._make, rows):
-            if group and group[0].trace_id != h.trace_id:
+        for h in rows:
+            if group and group[0][0] != h[0]:
                 _rebuild_one(con, group, streams)
                 group = []
             group.append(h)
@@ -245,8 +236,8 @@ def rebuild(con: sqlite3.Connection) -> None:
                     (tid, streams[tid]))  # fmt: skip
 
 
-def _rebuild_one(con: sqlite3.Connection, heads: list[Head], streams: dict[str, int]) -> None:
-    tid = heads[0].trace_id
+def _rebuild_one(con: sqlite3.Connection, heads: list[tuple[Any, ...]], streams: dict[str, int]) -> None:
+    tid = heads[0][0]
     summary, rollup = _fold(con, tid, heads, streams.get(tid, 0))
     if summary is not None:
         con.execute("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?)", summary)

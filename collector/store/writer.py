@@ -28,14 +28,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.metrics import BatchObserver, Observation
 from streamscope.collector.model import IngestBatch, LiveStream, Stream
-from streamscope.collector.store.sqlite import SpanRow, SQLiteStore, span_rows
+from streamscope.collector.store.sqlite import SpanRows, SQLiteStore, span_rows
 
 # Streams and in-flight streams cross to the child as tuples of their fields (taken in C; pickling the dataclasses
 # themselves calls a Python __getstate__ per object) and are rebuilt there; spans as their table rows.
@@ -104,8 +103,8 @@ class SQLiteProcessStore(SQLiteStore):
     def writer_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def write(self, batch: IngestBatch, rows: Sequence[SpanRow] | None = None) -> None:
-        if len(batch) or rows:
+    def write(self, batch: IngestBatch, rows: SpanRows | None = None) -> None:
+        if len(batch) or (rows is not None and rows.rows):
             self._write(batch, False, rows)
 
     def write_observed(self, batch: IngestBatch) -> Observation:
@@ -117,7 +116,7 @@ class SQLiteProcessStore(SQLiteStore):
         observed: Observation = pickle.loads(reply[len(_OK) :])
         return observed
 
-    def _write(self, batch: IngestBatch, observe: bool, rows: Sequence[SpanRow] | None = None) -> bytes:
+    def _write(self, batch: IngestBatch, observe: bool, rows: SpanRows | None = None) -> bytes:
         """Send the batch, wait for the child's answer after its commit; the answer (``ok`` + observations)."""
         payload = encode_batch(batch, self.clock(), observe, rows)
         with self._lock:  # send in turn; the child commits (and answers) in the order it received
@@ -176,28 +175,28 @@ class SQLiteProcessStore(SQLiteStore):
         super().close()
 
 
-def encode_batch(
-    batch: IngestBatch, clock: int, observe: bool, rows: Sequence[SpanRow] | None = None
-) -> memoryview:
+def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: SpanRows | None = None) -> memoryview:
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
-    travel as their table rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing
-    left to encode in the child); ``rows``, when given, in place of ``batch.spans``."""
+    travel as their rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing left to
+    encode in the child; each resource and scope once, the rows hold its id); ``rows``, when given, in place of
+    ``batch.spans``."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
-    spans = span_rows(batch.spans) if rows is None else list(rows)
-    pickler.dump((clock, observe, spans, list(map(_stream_fields, batch.streams)),
+    spans = span_rows(batch.spans) if rows is None else rows
+    pickler.dump((clock, observe, list(spans.rows), dict(spans.origins), spans.inline,
+                  list(map(_stream_fields, batch.streams)),
                   list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
     return buf.getbuffer()
 
 
-def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, list[SpanRow]]:
+def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, SpanRows]:
     """:func:`encode_batch` undone, in the child: the batch without its spans, and their rows."""
-    clock, observe, rows, streams, chunks, live = pickle.loads(msg)
+    clock, observe, rows, origins, inline, streams, chunks, live = pickle.loads(msg)
     batch = IngestBatch(
         (), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live)
     )
-    return clock, observe, batch, rows
+    return clock, observe, batch, SpanRows(rows, origins, inline)
 
 
 def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
