@@ -247,16 +247,15 @@ class Encoder:
         """Per chunk: its kind, size and content attributes, then the batch's constant attributes and flags."""
         tail = (_attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b"") + _FLAGS
         texts = batch.texts
-        keys: Any = (
-            zip(batch.kinds, batch.sizes, texts, strict=True)
-            if texts is not None
-            else zip(batch.kinds, batch.sizes, strict=True)
+        columns: tuple[Sequence[Any], ...] = (
+            (batch.kinds, batch.sizes) if texts is None else (batch.kinds, batch.sizes, texts)
         )
-        keys = list(keys)
         cache: dict[tuple[Any, ...], bytes] = {}
         p = _P
         content_key = p.content
-        for key in set(keys):  # each distinct (kind, size[, text]) once
+        # Keys are zipped twice rather than kept in a list: ``zip`` reuses its result tuple when nobody holds it,
+        # so no tuple per chunk is allocated (n live tuples also set off the garbage collector).
+        for key in set(zip(*columns, strict=True)):  # each distinct (kind, size[, text]) once
             size = key[1]
             attr = p.kinds[key[0]] + (
                 _SIZE_CACHE[size] if 0 <= size < _SIZE_CACHED else _int_attr(p.size, size)
@@ -264,8 +263,7 @@ class Encoder:
             if texts is not None:
                 attr += _str_attr(content_key, key[2])
             cache[key] = attr + tail
-        out = list(map(cache.__getitem__, keys))
-        return out
+        return list(map(cache.__getitem__, zip(*columns, strict=True)))
 
     def encode(self, spans: Sequence[ReadableSpan], batches: Sequence[ChunkBatch]) -> bytes:
         """The full request body."""
