@@ -113,6 +113,7 @@ def _str_attr(key: bytes, value: str) -> bytes:
 _SIZE_CACHED = 4096
 _SIZE_CACHE = [_int_attr(_P.size, i) for i in range(_SIZE_CACHED)]
 _INDEX_CACHE: list[bytes] = []
+_INDEX_LENS: list[int] = []  # len() of each _INDEX_CACHE entry
 _PREFIX_CACHED = 1 << 14
 _PREFIX_CACHE: list[bytes] = []  # b"\x12" + varint(n): the tag and length of a span of n bytes in ScopeSpans
 
@@ -233,10 +234,19 @@ class Encoder:
                 )
             )
         index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first : first + n]
+        if len(_INDEX_LENS) < first + n:
+            _INDEX_LENS.extend(map(len, _INDEX_CACHE[len(_INDEX_LENS) :]))
         rest = self._rest(batch)
-        lengths = list(map(add, map(add, map(len, fixed), map(len, index_attrs)), map(len, rest)))
+        # every fixed part but the first has the same length: no len() call per chunk for it or the index
+        lengths = list(
+            map(add, map(add, _INDEX_LENS[first : first + n], map(len, rest)), repeat(_FIXED.size, n))
+        )
+        lengths[0] += len(head) - _FIXED.size
         prefixes = _span_prefixes(lengths)
-        scope_len = len(scope_field) + sum(lengths) + sum(map(len, prefixes))
+        # the usual chunk span has a tag and a two-byte length: no len() call per chunk for its prefix either
+        two_bytes = min(lengths) >= 0x80 and max(lengths) < 0x4000
+        prefix_total = 3 * n if two_bytes else sum(map(len, prefixes))
+        scope_len = len(scope_field) + sum(lengths) + prefix_total
         head_pieces = resource_field + b"\x12" + varint(scope_len) + scope_field
         pieces = [head_pieces]
         pieces.extend(chain.from_iterable(zip(prefixes, fixed, index_attrs, rest, strict=True)))
