@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from itertools import chain, islice, repeat
+from itertools import chain, repeat
 from operator import add, mul, sub
 from typing import Any
 
@@ -113,6 +113,7 @@ def _str_attr(key: bytes, value: str) -> bytes:
 _SIZE_CACHED = 4096
 _SIZE_CACHE = [_int_attr(_P.size, i) for i in range(_SIZE_CACHED)]
 _INDEX_CACHE: list[bytes] = []
+_INDEX_LENS: list[int] = []  # len() of each _INDEX_CACHE entry
 _PREFIX_CACHED = 1 << 14
 _PREFIX_CACHE: list[bytes] = []  # b"\x12" + varint(n): the tag and length of a span of n bytes in ScopeSpans
 
@@ -215,28 +216,39 @@ class Encoder:
             head += _attribute_bytes(batch.first_attributes)
         fixed = [head]
         if n > 1:
-            gaps = map(mul, map(sub, islice(times, 1, None), times), repeat(1e-9))
+            # columns from the second chunk on as copied slices: a list iterator steps cheaper than ``islice``
+            later_walls = walls[1:]
+            gaps = map(mul, map(sub, times[1:], times), repeat(1e-9))
             fixed.extend(
                 map(
                     _FIXED.pack,
                     repeat(trace_part),
-                    islice(sids, 1, None),
+                    sids[1:],
                     repeat(parent_part),
                     repeat(0x39),
-                    islice(walls, 1, None),
+                    later_walls,
                     repeat(0x41),
-                    islice(walls, 1, None),
+                    later_walls,
                     repeat(p.offset),
-                    islice(offsets, 1, None),
+                    offsets[1:],
                     repeat(p.gap),
                     gaps,
                 )
             )
         index_attrs = _cached_ints(_INDEX_CACHE, p.index, first + n)[first : first + n]
+        if len(_INDEX_LENS) < first + n:
+            _INDEX_LENS.extend(map(len, _INDEX_CACHE[len(_INDEX_LENS) :]))
         rest = self._rest(batch)
-        lengths = list(map(add, map(add, map(len, fixed), map(len, index_attrs)), map(len, rest)))
+        # every fixed part but the first has the same length: no len() call per chunk for it or the index
+        lengths = list(
+            map(add, map(add, _INDEX_LENS[first : first + n], map(len, rest)), repeat(_FIXED.size, n))
+        )
+        lengths[0] += len(head) - _FIXED.size
         prefixes = _span_prefixes(lengths)
-        scope_len = len(scope_field) + sum(lengths) + sum(map(len, prefixes))
+        # the usual chunk span has a tag and a two-byte length: no len() call per chunk for its prefix either
+        two_bytes = min(lengths) >= 0x80 and max(lengths) < 0x4000
+        prefix_total = 3 * n if two_bytes else sum(map(len, prefixes))
+        scope_len = len(scope_field) + sum(lengths) + prefix_total
         head_pieces = resource_field + b"\x12" + varint(scope_len) + scope_field
         pieces = [head_pieces]
         pieces.extend(chain.from_iterable(zip(prefixes, fixed, index_attrs, rest, strict=True)))
@@ -247,16 +259,15 @@ class Encoder:
         """Per chunk: its kind, size and content attributes, then the batch's constant attributes and flags."""
         tail = (_attribute_bytes(batch.extra_attributes) if batch.extra_attributes else b"") + _FLAGS
         texts = batch.texts
-        keys: Any = (
-            zip(batch.kinds, batch.sizes, texts, strict=True)
-            if texts is not None
-            else zip(batch.kinds, batch.sizes, strict=True)
+        columns: tuple[Sequence[Any], ...] = (
+            (batch.kinds, batch.sizes) if texts is None else (batch.kinds, batch.sizes, texts)
         )
-        keys = list(keys)
         cache: dict[tuple[Any, ...], bytes] = {}
         p = _P
         content_key = p.content
-        for key in set(keys):  # each distinct (kind, size[, text]) once
+        # Keys are zipped twice rather than kept in a list: ``zip`` reuses its result tuple when nobody holds it,
+        # so no tuple per chunk is allocated (n live tuples also set off the garbage collector).
+        for key in set(zip(*columns, strict=True)):  # each distinct (kind, size[, text]) once
             size = key[1]
             attr = p.kinds[key[0]] + (
                 _SIZE_CACHE[size] if 0 <= size < _SIZE_CACHED else _int_attr(p.size, size)
@@ -264,8 +275,7 @@ class Encoder:
             if texts is not None:
                 attr += _str_attr(content_key, key[2])
             cache[key] = attr + tail
-        out = list(map(cache.__getitem__, keys))
-        return out
+        return list(map(cache.__getitem__, zip(*columns, strict=True)))
 
     def encode(self, spans: Sequence[ReadableSpan], batches: Sequence[ChunkBatch]) -> bytes:
         """The full request body."""

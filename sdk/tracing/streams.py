@@ -407,7 +407,8 @@ class StreamRecorder:
         """The captured output (redacted as one text with a redactor) and, when chunk spans are redacted too, the
         redacted text of every chunk (a secret split across chunks is caught)."""
         red = self.active.settings.redact
-        text = "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
+        only_content = kinds.count(CONTENT) == len(kinds)  # the usual stream: no pass to pick the content out
+        text = "".join(texts) if only_content else "".join(compress(texts, map(eq, kinds, repeat(CONTENT))))
         if red is None:
             return None, text
         if texts and chunk_spans:

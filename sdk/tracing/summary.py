@@ -121,6 +121,8 @@ def output_tokens(
 ) -> tuple[int, str]:
     """The output's token count when nobody reported it, and its source: the user's tokenizer over the produced
     text (content, reasoning, tool calls) if there is one and it works, else an estimate from the characters."""
+    if counter is None and kinds.count(CONTENT) == len(kinds):  # the usual stream: every chunk is content
+        return rollups.estimate_tokens(sum(sizes)), "estimate"
     produced = list(map(_PRODUCED.__contains__, kinds))
     counted = count_tokens(counter, texts, produced)
     if counted is not None:

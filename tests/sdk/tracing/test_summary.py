@@ -128,6 +128,14 @@ def test_output_tokens_count_what_was_produced_with_the_users_tokenizer_else_est
     assert output_tokens(kinds, texts, sizes, None) == (3, "estimate")  # 10 characters, ~4 a token
 
 
+def test_an_all_content_stream_estimates_like_a_mixed_one_and_still_uses_the_tokenizer() -> None:
+    texts = ["abcd", "efgh", "ij"]
+    sizes = list(map(len, texts))
+    assert output_tokens([CONTENT] * 3, texts, sizes, None) == (3, "estimate")
+    assert output_tokens([CONTENT, CONTENT, USAGE], texts, sizes, None) == (2, "estimate")  # 8 characters
+    assert output_tokens([CONTENT] * 3, texts, sizes, lambda text: len(text) * 10) == (100, "tokenizer")
+
+
 def test_a_failing_tokenizer_falls_back_to_the_estimate() -> None:
     def broken(text: str) -> int:
         raise RuntimeError("no vocab")
