@@ -388,8 +388,10 @@ def test_stream_lifecycle(
     assert traced.error is untraced.error
     if case.prefix_only:
         for model in case.models:
-            got = traced.texts.get(model, [])
-            assert got == untraced.texts[model][: len(got)] or got == untraced.texts[model]
+            got, plain = traced.texts.get(model, []), untraced.texts[model]
+            # either run may see an item more before its cancel lands; both see the same items up to there
+            n = min(len(got), len(plain))
+            assert n >= 3 and got[:n] == plain[:n], (got, plain)
     else:
         assert traced.texts == untraced.texts
 

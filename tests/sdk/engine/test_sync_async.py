@@ -386,10 +386,19 @@ _ROOT = UUID(int=1)
 
 
 def _events(events: list[dict[str, Any]]) -> list[Any]:
-    ids: dict[str, int] = {}
+    """The events with each run named by its place among its parent's children (not by first appearance, which
+    concurrent runs make vary): run ``(name, tags)`` under its ancestors' names, numbered when that repeats."""
+    first: dict[str, tuple[Any, ...]] = {}
+    for e in events:
+        first.setdefault(e["run_id"], (*[first.get(p, p) for p in e["parent_ids"]], e["name"], *sorted(e["tags"])))
+    ids: dict[str, Any] = {}
+    seen: dict[tuple[Any, ...], int] = {}
+    for run_id, key in first.items():
+        ids[run_id] = (*key, seen.setdefault(key, 0))
+        seen[key] += 1
 
-    def idx(run_id: str) -> int:
-        return ids.setdefault(run_id, len(ids))
+    def idx(run_id: str) -> Any:
+        return ids[run_id]
 
     return [
         [

@@ -25,7 +25,8 @@ from streamscope.testing.fake_llm import FakeLLMServer
 WORDS = ["One", " model", " call", " is", " one", " stream", "."]
 SCENARIOS: dict[str, Any] = {
     "one-ok": {"words": WORDS, "gap": 0.002},
-    "one-slow": {"words": [f" w{i}" for i in range(30)], "gap": 0.03},
+    # long enough that a cancel sent after the second chunk lands while the stream still waits, even under load
+    "one-slow": {"words": [f" w{i}" for i in range(600)], "gap": 0.03},
     "one-500": {"error_status": 500},
     "one-drop": {"words": WORDS, "gap": 0.002, "drop_at": 2},
 }
