@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 fast=()
 if [ "${1:-}" = "--fast" ]; then
     shift
-    fast=(-q -n auto -m "not integration and not browser and not slow" --ignore=tests/integration)
+    fast=(-q -n auto -m "not integration and not browser and not slow and not clickhouse" --ignore=tests/integration)
 else
     bash scripts/system-deps.sh
 fi

@@ -100,6 +100,7 @@ def requests(draw: st.DrawFn) -> bytes:
     return req.SerializeToString()
 
 
+@pytest.mark.slow  # hundreds of generated bodies: the whole suite and the sanitizer run take them
 @needs_walker
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
@@ -109,6 +110,7 @@ def test_generated_requests_decode_the_same(body: bytes) -> None:
     assert all(type(c) is Chunk for c in fast.chunks)
 
 
+@pytest.mark.slow  # hundreds of generated bodies: the whole suite and the sanitizer run take them
 @needs_walker
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
@@ -290,6 +292,7 @@ def generic_requests(draw: st.DrawFn) -> bytes:
     return req.SerializeToString()
 
 
+@pytest.mark.slow  # hundreds of generated bodies: the whole suite and the sanitizer run take them
 @needs_walker
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(generic_requests())
@@ -299,6 +302,7 @@ def test_generic_requests_decode_the_same(body: bytes) -> None:
     assert all(type(s) is Span for s in fast.spans)
 
 
+@pytest.mark.slow  # hundreds of generated bodies: the whole suite and the sanitizer run take them
 @needs_walker
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(generic_requests(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1,

@@ -390,7 +390,9 @@ def _events(events: list[dict[str, Any]]) -> list[Any]:
     concurrent runs make vary): run ``(name, tags)`` under its ancestors' names, numbered when that repeats."""
     first: dict[str, tuple[Any, ...]] = {}
     for e in events:
-        first.setdefault(e["run_id"], (*[first.get(p, p) for p in e["parent_ids"]], e["name"], *sorted(e["tags"])))
+        first.setdefault(
+            e["run_id"], (*[first.get(p, p) for p in e["parent_ids"]], e["name"], *sorted(e["tags"]))
+        )
     ids: dict[str, Any] = {}
     seen: dict[tuple[Any, ...], int] = {}
     for run_id, key in first.items():
