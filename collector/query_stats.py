@@ -107,8 +107,8 @@ def _figures(
 ) -> Figures:  # fmt: skip
     rates = outcome_rates(outcomes, n)
     abandoned = ratio(outcomes.get("abandoned", 0), n)
-    return Figures(n, rate(n, seconds or 0), metrics, outcomes, rates, error_rate(outcomes, n), abandoned, stalls,
-                   input_tokens, output_tokens, cost, chunks)  # fmt: skip
+    return tuple.__new__(Figures, (n, rate(n, seconds or 0), metrics, outcomes, rates, error_rate(outcomes, n),
+                                   abandoned, stalls, input_tokens, output_tokens, cost, chunks))  # fmt: skip
 
 
 def stream_figures(streams: Sequence[Stream], seconds: float | None) -> Figures:
@@ -133,7 +133,7 @@ def state_figures(s: agg.AggState, seconds: float | None, metrics: Sequence[str]
     return _figures(
         s.n,
         seconds,
-        {name: Summary.of(s.metrics[i].summary()) for i, name in enumerate(agg.METRICS) if name in metrics},
+        {name: s.metrics[i].summary() for i, name in enumerate(agg.METRICS) if name in metrics},
         _count_outcomes(s.outcomes.items()),
         stalls=s.stalls,
         input_tokens=s.input_tokens,
@@ -224,8 +224,8 @@ def _aggregate_cells(
             rows.setdefault(ck, []).append(row.data)
     cells: dict[Cell, agg.AggState] = {}
     for ck, items in rows.items():
-        cell = cells[ck] = agg.AggState()
-        cell.merge_rows(items)
+        cell = cells[ck] = agg.decode(items[0])  # a new state: the first row needs no merge into an empty one
+        cell.merge_rows(items[1:])
     return cells
 
 
