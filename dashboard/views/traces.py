@@ -73,9 +73,11 @@ def detail(raw_id: str) -> str:
     trace = st.source.trace(trace_id)
     if trace is None or not trace.spans:
         raise NotFound("No trace with that id is stored.")
-    # the waterfall, timeline and failure helpers draw the query API's JSON of spans, streams and chunks
+    # the waterfall and timeline helpers draw the query API's JSON of spans, streams and chunks
     spans = [s.to_dict() for s in trace.spans]
     streams = {s.span_id: s.to_dict() for s in trace.streams}
+    span_records = {s.span_id: s for s in trace.spans}
+    stream_records = {s.span_id: s for s in trace.streams}
     rows, start, total = layout.waterfall(spans, frozenset(streams))
     timelines = {}
     details = []
@@ -89,7 +91,7 @@ def detail(raw_id: str) -> str:
         details.append(
             SpanDetail(
                 row=row,
-                failure=failures.failure(row.span, streams.get(span_id)),
+                failure=failures.failure(span_records[span_id], stream_records.get(span_id)),
                 messages=conversation.messages(row.span.get("attributes")),
                 timeline=timelines.get(span_id),
                 stream=streams.get(span_id),
