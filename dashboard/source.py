@@ -22,6 +22,7 @@ from streamscope.collector.model import (
     SpanEvent,
     Stream,
     TraceSummary,
+    kind_name,
     status_name,
 )
 from streamscope.collector.results import StreamPage, TraceDetail, TracePage
@@ -32,7 +33,7 @@ from streamscope.dashboard.params import Filters
 __all__ = [
     "NS", "Chunk", "DataSource", "ErrorRow", "Facets", "LiveView", "Overview", "SessionDetail",
     "SessionPage", "SessionSummary", "Span", "SpanEvent", "Stream", "StreamPage", "TraceDetail", "TracePage",
-    "TraceSummary", "status_name",
+    "TraceSummary", "kind_name", "status_name",
 ]  # fmt: skip
 
 
