@@ -1,6 +1,6 @@
 """A span's prompt, output and tool traffic as chat messages, whatever dialect recorded them.
 
-Pure functions over a span's attributes (query-API shape). Understood, in this order:
+Pure functions over a span record's attributes. Understood, in this order:
 
 * OpenTelemetry GenAI (v1.37+): ``gen_ai.system_instructions``, ``gen_ai.input.messages`` and
   ``gen_ai.output.messages`` (JSON strings of ``{"role", "parts": [{"type": "text" | "tool_call" |

@@ -1,6 +1,6 @@
 """Why a span failed, read from what OpenTelemetry and the GenAI conventions record.
 
-Pure functions over query-API span dicts: the status description, the ``exception`` events
+Pure functions over the collector's span and stream records: the status description, the ``exception`` events
 (``exception.type``, ``exception.message``, ``exception.stacktrace``), ``error.type``, the HTTP status
 (``http.response.status_code``, or the ``Error code: NNN`` the openai client puts in its messages) and
 ``Retry-After`` (``http.response.header.retry-after``). All values stay plain strings; the template escapes them.

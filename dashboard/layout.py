@@ -1,7 +1,8 @@
 """Geometry for the trace page: the step waterfall and the per-chunk timeline.
 
-Pure functions over the collector's records (``Span``, ``Stream``, ``Chunk``). Positions are percentages of the drawing width, so the page can draw
-them as SVG attributes (no inline styles, which the Content-Security-Policy forbids).
+Pure functions over the collector's records (``Span``, ``Stream``, ``Chunk``). Positions are percentages of the
+drawing width, so the page can draw them as SVG attributes (no inline styles, which the Content-Security-Policy
+forbids).
 """
 
 from __future__ import annotations
