@@ -23,6 +23,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import accumulate
 
+from streamscope.collector.results import Summary
+
 RELATIVE_ERROR = 0.01
 GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
 _LN_GAMMA = math.log(GAMMA)
@@ -197,17 +199,12 @@ class Metric:
             out.append(float(a + (at(lo + 1) - a) * frac) if frac else float(a))
         return out
 
-    def summary(self) -> dict[str, float | None]:
-        """The shape of :func:`query.summary`: p50/p95/p99/mean/max/count."""
+    def summary(self) -> Summary:
+        """What :func:`~streamscope.collector.query_stats.summary` answers for the raw values: p50/p95/p99, mean,
+        max and count (built here, positionally: a day's ``/api/stats`` by minute builds ~9,000)."""
+        n = self.n
         p50, p95, p99 = self.percentiles((50, 95, 99))
-        return {
-            "p50": p50,
-            "p95": p95,
-            "p99": p99,
-            "mean": self.sum / self.n if self.n else None,
-            "max": self.max,
-            "count": self.n,
-        }
+        return tuple.__new__(Summary, (p50, p95, p99, self.sum / n if n else None, self.max, n))
 
     def copy(self) -> Metric:
         m = Metric()

@@ -343,6 +343,6 @@ def create_app(receiver: Receiver, *, api_keys: Sequence[str] = (), hosts: HostC
     @app.get("/api/stats")
     def api_stats() -> Response:
         group_by, bucket, filters = query.parse_stats_args(request.args)
-        return _json(query.stats(store, group_by, bucket, filters).to_dict())
+        return Response(query.stats(store, group_by, bucket, filters).to_json(), content_type=JSON)
 
     return app

@@ -1,6 +1,6 @@
 """A span's prompt, output and tool traffic as chat messages, whatever dialect recorded them.
 
-Pure functions over a span's attributes (query-API shape). Understood, in this order:
+Pure functions over a span record's attributes. Understood, in this order:
 
 * OpenTelemetry GenAI (v1.37+): ``gen_ai.system_instructions``, ``gen_ai.input.messages`` and
   ``gen_ai.output.messages`` (JSON strings of ``{"role", "parts": [{"type": "text" | "tool_call" |
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,7 @@ _FLAT = (
 _FLAT_CALL = re.compile(r"^tool_calls\.(\d+)\.(?:tool_call\.)?(?:function\.)?(name|arguments|id)$")
 
 
-def _flat(attrs: dict[str, Any]) -> list[Message]:
+def _flat(attrs: Mapping[str, Any]) -> list[Message]:
     groups: dict[tuple[int, str, int], dict[str, Any]] = {}
     for key, value in attrs.items():
         for order, (pattern, direction) in enumerate(_FLAT):
@@ -204,8 +205,8 @@ def _flat(attrs: dict[str, Any]) -> list[Message]:
     return out
 
 
-def messages(attrs: dict[str, Any] | None) -> list[Message]:
-    """The chat messages one span recorded, prompt first; ``[]`` when it recorded none."""
+def messages(attrs: Mapping[str, Any] | None) -> list[Message]:
+    """The chat messages one span recorded (its attributes), prompt first; ``[]`` when it recorded none."""
     a = attrs or {}
     out: list[Message] = []
     system = a.get("gen_ai.system_instructions")

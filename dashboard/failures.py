@@ -1,6 +1,6 @@
 """Why a span failed, read from what OpenTelemetry and the GenAI conventions record.
 
-Pure functions over query-API span dicts: the status description, the ``exception`` events
+Pure functions over the collector's span and stream records: the status description, the ``exception`` events
 (``exception.type``, ``exception.message``, ``exception.stacktrace``), ``error.type``, the HTTP status
 (``http.response.status_code``, or the ``Error code: NNN`` the openai client puts in its messages) and
 ``Retry-After`` (``http.response.header.retry-after``). All values stay plain strings; the template escapes them.
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamscope.dashboard.source import ErrorRow
+from streamscope.dashboard.source import NS, ErrorRow, Span, Stream, status_name
 
 _HTTP_IN_MESSAGE = re.compile(r"\b(?:Error code|status(?: code)?|HTTP)[:\s]+([1-5]\d\d)\b", re.IGNORECASE)
 _RETRY_KEYS = ("http.response.header.retry-after", "http.response.header.retry_after", "retry_after")
@@ -52,7 +53,7 @@ def _first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def _http_status(attrs: dict[str, Any], *texts: str) -> int | None:
+def _http_status(attrs: Mapping[str, Any], *texts: str) -> int | None:
     for key in ("http.response.status_code", "http.status_code"):
         value = attrs.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
@@ -66,7 +67,7 @@ def _http_status(attrs: dict[str, Any], *texts: str) -> int | None:
     return None
 
 
-def _retry_after(attrs: dict[str, Any]) -> str | None:
+def _retry_after(attrs: Mapping[str, Any]) -> str | None:
     for key in _RETRY_KEYS:
         value = attrs.get(key)
         if isinstance(value, (list, tuple)) and value:
@@ -76,34 +77,31 @@ def _retry_after(attrs: dict[str, Any]) -> str | None:
     return None
 
 
-def failure(span: dict[str, Any], stream: dict[str, Any] | None = None) -> Failure | None:
-    """The failure of ``span`` (query-API shape), or None when it did not fail.
+def failure(span: Span, stream: Stream | None = None) -> Failure | None:
+    """The failure of ``span``, or None when it did not fail.
 
     A span failed when its status is ``error`` or it carries an ``exception`` event; ``stream`` (the collector's
     stream row) adds its ``error_type`` and marks error/timeout outcomes as failures too.
     """
-    attrs = span.get("attributes") or {}
-    events = [e for e in span.get("events") or [] if isinstance(e, dict) and e.get("name") == "exception"]
-    outcome = (stream or {}).get("outcome")
-    failed = (
-        str(span.get("status") or "").lower() == "error" or bool(events) or outcome in ("error", "timeout")
-    )
+    attrs = span.attributes
+    events = [e for e in span.events if e.name == "exception"]
+    outcome = stream.outcome if stream is not None else None
+    failed = status_name(span.status_code) == "error" or bool(events) or outcome in ("error", "timeout")
     if not failed:
         return None
-    ev = events[-1].get("attributes") or {} if events else {}
+    ev = events[-1].attributes if events else {}
     error_type = str(
-        ev.get("exception.type") or attrs.get("error.type") or (stream or {}).get("error_type") or ""
+        ev.get("exception.type") or attrs.get("error.type") or (stream.error_type if stream else None) or ""
     )
     if error_type == "_OTHER":
         error_type = ""
-    message = str(ev.get("exception.message") or span.get("status_message") or "")
+    message = str(ev.get("exception.message") or span.status_message or "")
     if not error_type and outcome == "timeout":
         error_type = "timeout"
     stacktrace = str(ev.get("exception.stacktrace") or "")
     at = None
-    start = span.get("start")
-    if events and isinstance(events[-1].get("time"), (int, float)) and isinstance(start, (int, float)):
-        at = max(float(events[-1]["time"]) - float(start), 0.0)
+    if events:  # seconds as the query API gives them (epoch seconds, subtracted)
+        at = max(events[-1].time_ns / NS - span.start_ns / NS, 0.0)
         at = at if math.isfinite(at) else None
     return Failure(
         error_type=error_type,

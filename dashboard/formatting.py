@@ -85,6 +85,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(plural, "plural")
     app.add_template_filter(status_word, "status_word")
+    from streamscope.dashboard.source import kind_name, status_name
+
+    # a span record's kind and status as the query API names them
+    app.add_template_filter(kind_name, "kind_name")
+    app.add_template_filter(status_name, "status_name")
     from streamscope.dashboard.attribute_format import attribute_value
 
     app.add_template_filter(attribute_value, "attribute_value")

@@ -1,14 +1,18 @@
 """Geometry for the trace page: the step waterfall and the per-chunk timeline.
 
-Pure functions over the query-API dicts. Positions are percentages of the drawing width, so the page can draw
-them as SVG attributes (no inline styles, which the Content-Security-Policy forbids).
+Pure functions over the collector's records (``Span``, ``Stream``, ``Chunk``). Positions are percentages of the
+drawing width, so the page can draw them as SVG attributes (no inline styles, which the Content-Security-Policy
+forbids).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from streamscope.dashboard.source import NS, Chunk, Span, Stream, status_name
 
 CHUNK_SPAN_NAME = "streamscope.chunk"
 STREAM_OPERATIONS = ("chat", "text_completion", "generate_content")
@@ -34,7 +38,7 @@ class WaterfallRow:
     """One span drawn as a bar.
 
     Attributes:
-        span: The span dict from the query API.
+        span: The span record.
         depth: Nesting depth (0 for roots).
         left: Bar start, percent of the trace's duration.
         width: Bar width in percent (at least a sliver so instant spans stay visible).
@@ -43,7 +47,7 @@ class WaterfallRow:
         is_stream: Whether the span is an LLM stream (gets a chunk timeline).
     """
 
-    span: dict[str, Any]
+    span: Span
     depth: int
     left: float
     width: float
@@ -52,16 +56,16 @@ class WaterfallRow:
     is_stream: bool
 
 
-def is_stream(span: dict[str, Any]) -> bool:
+def is_stream(span: Span) -> bool:
     """Whether ``span`` is an LLM stream span (a model call)."""
-    attrs = span.get("attributes") or {}
+    attrs = span.attributes
     return (
         attrs.get("gen_ai.operation.name") in STREAM_OPERATIONS or "streamscope.stream.chunk_count" in attrs
     )
 
 
 def waterfall(
-    spans: list[dict[str, Any]],
+    spans: Sequence[Span],
     stream_ids: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[WaterfallRow], float, float]:
     """Lay spans out as nested bars on one time axis.
@@ -70,34 +74,35 @@ def waterfall(
     are shown as roots; parent cycles cannot loop.
 
     Args:
-        spans: Spans of one trace (query-API shape).
+        spans: Spans of one trace.
         stream_ids: Span ids the collector recognised as LLM streams (any dialect); spans that look like
             streams by their attributes count too.
 
     Returns:
         ``(rows, trace_start, trace_duration)``; rows in depth-first order, children sorted by start time.
     """
-    steps = [s for s in spans if s.get("name") != CHUNK_SPAN_NAME and _num(s.get("start")) is not None]
+    steps = [s for s in spans if s.name != CHUNK_SPAN_NAME]
     if not steps:
         return [], 0.0, 0.0
-    start = min(float(s["start"]) for s in steps)
-    end = max(max(_num(s.get("end")) or float(s["start"]), float(s["start"])) for s in steps)
+    # times in epoch seconds, as the query API gives them (the same floats: the page shows the same numbers)
+    start = min(s.start_ns / NS for s in steps)
+    end = max(_end(s) for s in steps)
     total = end - start
-    by_id = {s.get("span_id"): s for s in steps}
-    children: dict[Any, list[dict[str, Any]]] = {}
+    by_id = {s.span_id: s for s in steps}
+    children: dict[str, list[Span]] = {}
     roots = []
     for s in steps:
-        parent = s.get("parent_span_id")
-        if parent and parent in by_id and parent != s.get("span_id"):
+        parent = s.parent_span_id
+        if parent and parent in by_id and parent != s.span_id:
             children.setdefault(parent, []).append(s)
         else:
             roots.append(s)
     rows: list[WaterfallRow] = []
-    seen: set[Any] = set()
+    seen: set[str] = set()
 
-    def row(span: dict[str, Any], depth: int) -> WaterfallRow:
-        s_start = float(span["start"])
-        s_end = max(_num(span.get("end")) or s_start, s_start)
+    def row(span: Span, depth: int) -> WaterfallRow:
+        s_start = span.start_ns / NS
+        s_end = _end(span)
         return WaterfallRow(
             span=span,
             depth=depth,
@@ -105,26 +110,26 @@ def waterfall(
             width=max(_pct(s_end - s_start, total), 0.2),
             offset=s_start - start,
             duration=s_end - s_start,
-            is_stream=span.get("span_id") in stream_ids or is_stream(span),
+            is_stream=span.span_id in stream_ids or is_stream(span),
         )
 
-    def visit(top: dict[str, Any]) -> None:
+    def visit(top: Span) -> None:
         # Depth-first with an explicit stack: a trace nested thousands of levels deep must not hit Python's
         # recursion limit.
         stack = [(top, 0)]
         while stack:
             span, depth = stack.pop()
-            if span.get("span_id") in seen:
+            if span.span_id in seen:
                 continue
-            seen.add(span.get("span_id"))
+            seen.add(span.span_id)
             rows.append(row(span, depth))
-            kids = sorted(children.get(span.get("span_id"), []), key=lambda c: float(c["start"]))
+            kids = sorted(children.get(span.span_id, []), key=lambda c: c.start_ns / NS)
             stack.extend((child, depth + 1) for child in reversed(kids))
 
-    for root in sorted(roots, key=lambda r: float(r["start"])):
+    for root in sorted(roots, key=lambda r: r.start_ns / NS):
         visit(root)
     for s in steps:  # members of a parent cycle, unreachable from any root
-        if s.get("span_id") not in seen:
+        if s.span_id not in seen:
             visit(s)
     return rows, start, total
 
@@ -172,7 +177,7 @@ class Timeline:
         ttft_note: Why TTFT is missing although chunks arrived ('' when there is nothing to explain).
     """
 
-    span: dict[str, Any]
+    span: Span
     duration: float
     marks: list[ChunkMark]
     stalls: list[tuple[float, float]]
@@ -211,21 +216,27 @@ _MARKERS = (
 ENDINGS = ("error", "timeout", "cancelled", "abandoned")
 
 
-def _ending_at(span: dict[str, Any], start: float, end: float) -> float:
-    times = [
-        _num(e.get("time"))
-        for e in span.get("events") or []
-        if isinstance(e, dict) and e.get("name") == "exception"
-    ]
-    at = next((t for t in reversed(times) if t is not None), None)
+def _end(span: Span) -> float:
+    """A span's end in epoch seconds, never before its start."""
+    s_start = span.start_ns / NS
+    return max((span.end_ns / NS) or s_start, s_start)
+
+
+def _ending_at(span: Span, start: float, end: float) -> float:
+    times = [e.time_ns / NS for e in span.events if e.name == "exception"]
+    at = times[-1] if times else None
     return max((at if at is not None else end) - start, 0.0)
 
 
-def _ttft_note(stream: dict[str, Any], attrs: dict[str, Any], kinds: set[str]) -> str:
-    ttft = stream.get("ttft", attrs.get("streamscope.stream.time_to_first_token"))
+def _ttft_note(stream: Stream | None, attrs: Mapping[str, Any], kinds: set[str]) -> str:
+    ttft = stream.ttft if stream is not None else attrs.get("streamscope.stream.time_to_first_token")
     if ttft is not None:
         return ""
-    tool = stream.get("time_to_first_tool_call", attrs.get("streamscope.stream.time_to_first_tool_call"))
+    tool = (
+        stream.time_to_first_tool_call
+        if stream is not None
+        else attrs.get("streamscope.stream.time_to_first_tool_call")
+    )
     if tool is not None or ("tool_call" in kinds and "content" not in kinds):
         return "TTFT is – because this stream sent only tool calls, no content tokens (see first tool call)."
     if kinds and "content" not in kinds:
@@ -234,57 +245,55 @@ def _ttft_note(stream: dict[str, Any], attrs: dict[str, Any], kinds: set[str]) -
 
 
 def timeline(
-    span: dict[str, Any],
-    chunks: list[dict[str, Any]],
-    stream: dict[str, Any] | None = None,
+    span: Span,
+    chunks: Sequence[Chunk],
+    stream: Stream | None = None,
     *,
     axis: float | None = None,
 ) -> Timeline:
     """Place a stream's chunks, stalls and TTFT markers on its time axis.
 
     Args:
-        span: The stream span (query-API shape).
-        chunks: Its chunks (query-API shape) in any order.
-        stream: The collector's normalised stream row (query-API shape); its timings win over the span's own
+        span: The stream span.
+        chunks: Its chunks in any order.
+        stream: The collector's normalised stream row; its timings win over the span's own
             ``streamscope.stream.*`` attributes, so streams from other dialects get markers too.
         axis: At least this many seconds of axis (to draw several streams on one scale).
 
     Returns:
         The timeline.
     """
-    attrs = span.get("attributes") or {}
-    stream = stream or {}
+    attrs = span.attributes
     threshold = _num(attrs.get("streamscope.stream.stall_threshold")) or DEFAULT_STALL_THRESHOLD
-    start = _num(span.get("start")) or 0.0
-    end = _num(span.get("end")) or start
-    ordered = sorted(chunks, key=lambda c: (_num(c.get("offset")) or 0.0, c.get("index") or 0))
-    last = max((_num(c.get("offset")) or 0.0 for c in ordered), default=0.0)
-    markers_raw = [
-        (label, _num(stream.get(key)) if _num(stream.get(key)) is not None else _num(attrs.get(attr)))
-        for label, key, attr in _MARKERS
-    ]
+    start = span.start_ns / NS
+    end = (span.end_ns / NS) or start
+    ordered = sorted(chunks, key=lambda c: (_num(c.offset) or 0.0, c.index or 0))
+    last = max((_num(c.offset) or 0.0 for c in ordered), default=0.0)
+    markers_raw = []
+    for label, key, attr in _MARKERS:
+        known = _num(getattr(stream, key)) if stream is not None else None
+        markers_raw.append((label, known if known is not None else _num(attrs.get(attr))))
     axis = max(end - start, last, *(v for _, v in markers_raw if v is not None), axis or 0.0, 1e-9)
     marks = []
     stalls = []
     pieces = []
     for chunk in ordered:
-        offset = _num(chunk.get("offset")) or 0.0
-        gap = _num(chunk.get("gap"))
+        offset = _num(chunk.offset) or 0.0
+        gap = _num(chunk.gap)
         stall = gap is not None and gap > threshold
         if stall and gap is not None:
             stalls.append((_pct(offset - gap, axis), max(_pct(gap, axis), 0.2)))
-        content = chunk.get("content")
-        content = content if isinstance(content, str) else None
+        content = chunk.content if isinstance(chunk.content, str) else None
         if content:
             pieces.append(content)
-        size = chunk.get("size")
+        size = chunk.size
         marks.append(
             ChunkMark(
-                index=int(chunk.get("index") or 0),
+                index=int(chunk.index or 0),
                 x=_pct(offset, axis),
                 offset=offset,
                 gap=gap,
-                kind=str(chunk.get("kind") or "content"),
+                kind=str(chunk.kind or "content"),
                 size=size if isinstance(size, int) else None,
                 content=content,
                 stall=stall,
@@ -292,9 +301,9 @@ def timeline(
         )
     markers = [(label, _pct(v, axis), v) for label, v in markers_raw if v is not None]
     ticks = [(_pct(axis * i / 4, axis), axis * i / 4) for i in range(5)]
-    outcome = stream.get("outcome") or attrs.get("streamscope.stream.outcome")
+    outcome = (stream.outcome if stream is not None else None) or attrs.get("streamscope.stream.outcome")
     outcome = outcome if isinstance(outcome, str) else None
-    if outcome is None and str(span.get("status") or "").lower() == "error":
+    if outcome is None and status_name(span.status_code) == "error":
         outcome = "error"
     ending = None
     if outcome in ENDINGS:

@@ -13,15 +13,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from streamscope.collector.model import Chunk, ErrorRow, SessionSummary, Stream, TraceSummary
+from streamscope.collector.model import (
+    NS,
+    Chunk,
+    ErrorRow,
+    SessionSummary,
+    Span,
+    SpanEvent,
+    Stream,
+    TraceSummary,
+    kind_name,
+    status_name,
+)
 from streamscope.collector.results import StreamPage, TraceDetail, TracePage
 from streamscope.dashboard.overview_stats import Overview
 from streamscope.dashboard.params import Filters
 
 #: the rows and results the pages read, under the names they import them by (pages import no collector module)
 __all__ = [
-    "Chunk", "DataSource", "ErrorRow", "Facets", "LiveView", "Overview", "SessionDetail", "SessionPage",
-    "SessionSummary", "Stream", "StreamPage", "TraceDetail", "TracePage", "TraceSummary",
+    "NS", "Chunk", "DataSource", "ErrorRow", "Facets", "LiveView", "Overview", "SessionDetail",
+    "SessionPage", "SessionSummary", "Span", "SpanEvent", "Stream", "StreamPage", "TraceDetail", "TracePage",
+    "TraceSummary", "kind_name", "status_name",
 ]  # fmt: skip
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import distributions, layout, params
 from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
-from streamscope.dashboard.source import Stream
+from streamscope.dashboard.source import Span, Stream
 
 bp = Blueprint("compare", __name__)
 
@@ -100,13 +99,7 @@ def _streams(values: dict[str, str], *, session: str | None, user: str | None) -
         return render_template("compare.html", mode="pick", a=found["a"], candidates=candidates, scope=scope)
     chunks = {k: st.source.chunks(ids[k]) or [] for k in ("a", "b")}
     axis = max(max(found[k].duration, *(c.offset for c in chunks[k]), 1e-9) for k in ("a", "b"))
-    # the timeline helper draws the query API's JSON of a span, its chunks and its stream
-    timelines = {
-        k: layout.timeline(
-            _span_of(found[k]), [c.to_dict() for c in chunks[k]], found[k].to_dict(), axis=axis
-        )
-        for k in ("a", "b")
-    }
+    timelines = {k: layout.timeline(_span_of(found[k]), chunks[k], found[k], axis=axis) for k in ("a", "b")}
     gaps = distributions.pair(
         [c.gap for c in chunks["a"]], [c.gap for c in chunks["b"]], st.source.percentile
     )
@@ -115,14 +108,15 @@ def _streams(values: dict[str, str], *, session: str | None, user: str | None) -
     )
 
 
-def _span_of(stream: Stream) -> dict[str, Any]:
-    """A stream as the span its timeline is drawn for (the query API's JSON of a span)."""
-    return {
-        "span_id": stream.span_id,
-        "name": stream.name or stream.model or "stream",
-        "start": stream.start,
-        "end": stream.start + stream.duration,
-        "status": "error" if stream.outcome == "error" else "ok",
-        "attributes": {},
-        "events": [],
-    }
+def _span_of(stream: Stream) -> Span:
+    """A stream as the span its timeline is drawn for (no attributes or events: the stream row has the timings)."""
+    return Span(
+        trace_id=stream.trace_id,
+        span_id=stream.span_id,
+        parent_span_id=None,
+        name=stream.name or stream.model or "stream",
+        kind=0,
+        start_ns=stream.start_ns,
+        end_ns=stream.start_ns + max(0, stream.end_ns - stream.start_ns),
+        status_code=2 if stream.outcome == "error" else 1,
+    )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Blueprint, render_template, request
 
 from streamscope.dashboard import conversation, failures, layout, params
 from streamscope.dashboard.errors import BadParameter, NotFound
 from streamscope.dashboard.extension import state
+from streamscope.dashboard.source import Stream
 
 bp = Blueprint("traces", __name__)
 
@@ -73,24 +73,20 @@ def detail(raw_id: str) -> str:
     trace = st.source.trace(trace_id)
     if trace is None or not trace.spans:
         raise NotFound("No trace with that id is stored.")
-    # the waterfall, timeline and failure helpers draw the query API's JSON of spans, streams and chunks
-    spans = [s.to_dict() for s in trace.spans]
-    streams = {s.span_id: s.to_dict() for s in trace.streams}
-    rows, start, total = layout.waterfall(spans, frozenset(streams))
+    streams = {s.span_id: s for s in trace.streams}
+    rows, start, total = layout.waterfall(trace.spans, frozenset(streams))
     timelines = {}
     details = []
     for row in rows:
-        span_id = str(row.span.get("span_id"))
+        span_id = row.span.span_id
         if row.is_stream:
             chunks = st.source.chunks(span_id)
-            timelines[span_id] = layout.timeline(
-                row.span, [c.to_dict() for c in chunks or []], streams.get(span_id)
-            )
+            timelines[span_id] = layout.timeline(row.span, chunks or (), streams.get(span_id))
         details.append(
             SpanDetail(
                 row=row,
                 failure=failures.failure(row.span, streams.get(span_id)),
-                messages=conversation.messages(row.span.get("attributes")),
+                messages=conversation.messages(row.span.attributes),
                 timeline=timelines.get(span_id),
                 stream=streams.get(span_id),
             )
@@ -99,8 +95,7 @@ def detail(raw_id: str) -> str:
     user = next((s.user_id for s in trace.spans if s.user_id), None)
     ids = {sp.span_id for sp in trace.spans}
     missing_root = any(
-        r.depth == 0 and r.span.get("parent_span_id") and r.span.get("parent_span_id") not in ids
-        for r in rows
+        r.depth == 0 and r.span.parent_span_id and r.span.parent_span_id not in ids for r in rows
     )
     return render_template(
         "traces/detail.html",
@@ -125,14 +120,13 @@ def origins(details: list[SpanDetail]) -> list[SpanDetail]:
     failed = [d for d in details if d.failure is not None]
     passed_on = set()
     for d in failed:
-        parent = d.row.span.get("parent_span_id")
+        parent = d.row.span.parent_span_id
         if parent and d.failure is not None:
             passed_on.add((parent, failures.group_key(d.failure)))
     return [
         d
         for d in failed
-        if d.failure is not None
-        and (d.row.span.get("span_id"), failures.group_key(d.failure)) not in passed_on
+        if d.failure is not None and (d.row.span.span_id, failures.group_key(d.failure)) not in passed_on
     ]
 
 
@@ -144,4 +138,4 @@ class SpanDetail:
     failure: failures.Failure | None
     messages: list[conversation.Message]
     timeline: layout.Timeline | None
-    stream: dict[str, Any] | None
+    stream: Stream | None

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from streamscope.collector import aggregates as agg
 from streamscope.collector import query
 from streamscope.collector.model import NS, Filters
+from streamscope.collector.results import Summary
 from streamscope.collector.store.sqlite import SQLiteStore
 
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -56,6 +57,15 @@ def test_metric_merge_equals_adding_everything() -> None:
     a.merge(b)
     assert (a.n, a.min, a.max, a.bins()) == (whole.n, whole.min, whole.max, whole.bins())
     assert a.sum == pytest.approx(whole.sum) and a.summary() == pytest.approx(whole.summary())
+
+
+def test_metric_summary_is_the_query_layers_summary_record() -> None:
+    for values in ([], [2.5], [0.5, 4.0], [0.0, 0.0]):  # up to two values a metric's summary is exact
+        m = agg.Metric()
+        for x in values:
+            m.add(x)
+        got = m.summary()
+        assert type(got) is Summary and got == query.summary(values)
 
 
 def test_state_encoding_roundtrips() -> None:

@@ -130,3 +130,22 @@ def test_empty_store() -> None:
     store.write(IngestBatch())
     assert query.list_traces(store).to_dict() == {"traces": [], "next": None}
     assert query.stats(store).to_dict()["total"]["count"] == 0
+
+
+def test_stats_to_json_is_the_bytes_of_to_dict() -> None:
+    import orjson
+
+    store = MemoryStore()
+    store.write(llm_trace(start=0, model="a", ttft=0.1))
+    store.write(llm_trace(start=1, model="a", ttft=0.3, outcome="error"))
+    store.write(llm_trace(start=61, model="b", ttft=1.0, outcome="abandoned"))
+    answers = [
+        query.stats(store, group_by="model", bucket=60),  # source (and relative_error when from aggregates)
+        query.stats(store, group_by="none", bucket=3600),
+        query.compute_stats(store.streams(Filters(), None), "model", 60),  # neither source nor relative_error
+        query.compute_stats([], "none", 60),  # no groups, no series
+    ]
+    assert answers[0].source is not None and answers[2].source is None and not answers[3].series
+    for answer in answers:
+        assert answer.to_json() == orjson.dumps(answer.to_dict())
+        assert orjson.loads(answer.to_json())["total"]["count"] == answer.total.count

@@ -4,46 +4,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamscope.collector.model import NS, ErrorRow
+from streamscope.collector.model import NS, ErrorRow, Span, SpanEvent, Stream
 from streamscope.dashboard.error_groups import group
 from streamscope.dashboard.failures import failure
 
 
-def _span(**kw: Any) -> dict[str, Any]:
+def _span(**kw: Any) -> Span:
     base: dict[str, Any] = {
+        "trace_id": "f" * 32,
         "span_id": "a" * 16,
+        "parent_span_id": None,
         "name": "chat",
-        "start": 100.0,
-        "end": 101.0,
-        "status": "unset",
-        "status_message": "",
-        "attributes": {},
-        "events": [],
+        "kind": 3,
+        "start_ns": 100 * NS,
+        "end_ns": 101 * NS,
     }
-    return {**base, **kw}
+    return Span(**{**base, **kw})
+
+
+def _stream(outcome: str, error_type: str | None = None) -> Stream:
+    return Stream(trace_id="f" * 32, span_id="a" * 16, start_ns=100 * NS, end_ns=101 * NS, outcome=outcome,
+                  error_type=error_type)  # fmt: skip
 
 
 def test_a_span_that_did_not_fail_has_no_failure() -> None:
     assert failure(_span()) is None
-    assert failure(_span(status="ok")) is None
+    assert failure(_span(status_code=1)) is None
 
 
 def test_exception_event_http_status_and_retry_after() -> None:
     span = _span(
-        status="error",
+        status_code=2,
         status_message="Error code: 429 - slow down",
         attributes={"http.response.header.retry-after": ("12",)},
-        events=[
-            {
-                "name": "exception",
-                "time": 100.25,
-                "attributes": {
+        events=(
+            SpanEvent(
+                "exception",
+                100 * NS + NS // 4,
+                {
                     "exception.type": "openai.RateLimitError",
                     "exception.message": "Error code: 429 - slow down",
                     "exception.stacktrace": "Traceback ...",
                 },
-            }
-        ],
+            ),
+        ),
     )
     f = failure(span)
     assert f is not None
@@ -56,10 +60,16 @@ def test_exception_event_http_status_and_retry_after() -> None:
     assert f.at == 0.25 and f.headline == "openai.RateLimitError: Error code: 429 - slow down"
 
 
+def test_an_exception_event_alone_is_a_failure_timed_from_the_span_start() -> None:
+    f = failure(_span(events=(SpanEvent("log", 100 * NS), SpanEvent("exception", 100 * NS + NS // 2, {}))))
+    assert f is not None and f.at == 0.5 and f.error_type == ""
+    assert failure(_span(events=(SpanEvent("log", 100 * NS),))) is None
+
+
 def test_status_only_and_attribute_status_code() -> None:
     f = failure(
         _span(
-            status="error",
+            status_code=2,
             status_message="ValueError",
             attributes={"error.type": "ValueError", "http.response.status_code": 503},
         )
@@ -69,9 +79,11 @@ def test_status_only_and_attribute_status_code() -> None:
 
 
 def test_timeout_outcome_without_status_counts_as_failure() -> None:
-    f = failure(_span(), {"outcome": "timeout", "error_type": None})
+    f = failure(_span(), _stream("timeout"))
     assert f is not None and f.error_type == "timeout"
-    assert failure(_span(), {"outcome": "completed"}) is None
+    assert failure(_span(), _stream("completed")) is None
+    f = failure(_span(), _stream("error", "openai.APIConnectionError"))
+    assert f is not None and f.error_type == "openai.APIConnectionError"
 
 
 def test_groups_count_traces_once_and_bucket_them_over_time() -> None:

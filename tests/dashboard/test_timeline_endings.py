@@ -4,39 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamscope.collector.model import NS, Chunk, Span, SpanEvent, Stream
 from streamscope.dashboard.layout import timeline
 
 
-def _span(**kw: Any) -> dict[str, Any]:
-    return {
-        "span_id": "a" * 16,
-        "name": "chat",
-        "start": 100.0,
-        "end": 102.0,
-        "status": "unset",
-        "attributes": {},
-        "events": [],
-        **kw,
-    }
+def _span(**kw: Any) -> Span:
+    base: dict[str, Any] = {"trace_id": "f" * 32, "span_id": "a" * 16, "parent_span_id": None, "name": "chat",
+                            "kind": 3, "start_ns": 100 * NS, "end_ns": 102 * NS}  # fmt: skip
+    return Span(**{**base, **kw})
 
 
-def _chunks(kinds: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "index": i,
-            "offset": 0.1 * (i + 1),
-            "gap": None if i == 0 else 0.1,
-            "kind": k,
-            "size": 1,
-            "content": None,
-        }
-        for i, k in enumerate(kinds)
-    ]
+def _chunks(kinds: list[str]) -> list[Chunk]:
+    return [Chunk("a" * 16, i, 0.1 * (i + 1), None if i == 0 else 0.1, k, 1) for i, k in enumerate(kinds)]
+
+
+def _stream(outcome: str, ttft: float | None = None, tool: float | None = None) -> Stream:
+    return Stream(trace_id="f" * 32, span_id="a" * 16, start_ns=100 * NS, end_ns=102 * NS, outcome=outcome,
+                  ttft=ttft, time_to_first_tool_call=tool)  # fmt: skip
 
 
 def test_a_failed_stream_ends_where_its_exception_was_raised() -> None:
-    span = _span(status="error", events=[{"name": "exception", "time": 101.0, "attributes": {}}])
-    tl = timeline(span, _chunks(["role", "content"]), {"outcome": "error", "ttft": 0.2})
+    span = _span(status_code=2, events=(SpanEvent("exception", 101 * NS),))
+    tl = timeline(span, _chunks(["role", "content"]), _stream("error", 0.2))
     assert tl.ending == ("error", 50.0, 1.0)
 
 
@@ -44,26 +33,32 @@ def test_timeouts_cancellations_and_abandons_end_at_the_span_end_and_completed_s
     None
 ):
     for outcome in ("timeout", "cancelled", "abandoned"):
-        tl = timeline(_span(), _chunks(["content"]), {"outcome": outcome, "ttft": 0.1})
+        tl = timeline(_span(), _chunks(["content"]), _stream(outcome, 0.1))
         assert tl.ending == (outcome, 100.0, 2.0)
-    assert timeline(_span(), _chunks(["content"]), {"outcome": "completed", "ttft": 0.1}).ending is None
+    assert timeline(_span(), _chunks(["content"]), _stream("completed", 0.1)).ending is None
 
 
 def test_a_tool_only_stream_says_why_ttft_is_missing() -> None:
     tl = timeline(
         _span(),
         _chunks(["role", "tool_call", "tool_call"]),
-        {"outcome": "completed", "ttft": None, "time_to_first_tool_call": 0.2},
+        _stream("completed", None, 0.2),
     )
     assert "only tool calls" in tl.ttft_note
-    assert (
-        timeline(_span(), _chunks(["role", "content"]), {"outcome": "completed", "ttft": 0.2}).ttft_note == ""
-    )
-    assert (
-        "no content token"
-        in timeline(_span(), _chunks(["role"]), {"outcome": "abandoned", "ttft": None}).ttft_note
-    )
+    assert timeline(_span(), _chunks(["role", "content"]), _stream("completed", 0.2)).ttft_note == ""
+    assert "no content token" in timeline(_span(), _chunks(["role"]), _stream("abandoned")).ttft_note
 
 
 def test_a_shared_axis_puts_two_streams_on_one_scale() -> None:
-    assert timeline(_span(), _chunks(["content"]), {}, axis=8.0).duration == 8.0
+    assert timeline(_span(), _chunks(["content"]), None, axis=8.0).duration == 8.0
+
+
+def test_without_a_stream_row_the_spans_own_attributes_and_status_count() -> None:
+    attrs = {"streamscope.stream.time_to_first_token": 0.5, "streamscope.stream.outcome": "timeout"}
+    tl = timeline(_span(attributes=attrs), _chunks(["content"]))
+    assert [(label, x) for label, x, _ in tl.markers] == [("TTFT", 25.0)] and tl.ending == (
+        "timeout",
+        100.0,
+        2.0,
+    )
+    assert timeline(_span(status_code=2), _chunks(["content"])).outcome == "error"
