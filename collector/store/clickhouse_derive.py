@@ -13,7 +13,8 @@ first pass and every ``sweep_every`` seconds, each collector compares, for the r
 ``window_s`` seconds (their ``ver`` holds the insert time), the trace summaries' span and stream counts with the
 stored spans and streams, and each minute's aggregate count (and each coarser slot's) with the stored streams; a
 mismatch is derived again. So trace summaries and aggregates converge once a pass ran after the write (within
-``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``).
+``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``). The sweep
+also compares the recent traces' copies by session with their summaries (``clickhouse_sessions``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable
 
 from streamscope.collector import aggregates as agg
 from streamscope.collector.model import NS
+from streamscope.collector.store import clickhouse_sessions as sessions
 from streamscope.collector.store.clickhouse_writer import FIRST_WINS, Writer
 
 log = logging.getLogger(__name__)
@@ -118,25 +120,38 @@ class Deriver:
 
     def run_pass(self, traces: set[str], minutes: set[int]) -> None:
         forget: set[int] = set()
+        left: dict[str, set[str]] = {}
         if time.monotonic() >= self._next_sweep:
-            stale_traces, forget = self.stale(self._clock() - int(self.window_s * NS))
-            traces |= stale_traces
+            since = self._clock() - int(self.window_s * NS)
+            stale_traces, forget = self.stale(since)
+            left = self.stale_sessions(since)
+            traces |= stale_traces | set(left)
             minutes -= forget
             self._next_sweep = time.monotonic() + self.sweep_every
         if traces:
-            self._w.refresh_traces(sorted(traces))
+            self._w.refresh_traces(sorted(traces), left)
         if minutes:
             self._w.fold(minutes)
         if forget:  # a stale slot may also hold rows of deleted streams: keys it lost are emptied
             self._w.fold(forget, forget=True)
+
+    def _recent(self, since_ns: int) -> str:
+        """The trace ids of spans and streams inserted since ``since_ns`` (a subquery)."""
+        v = FIRST_WINS - since_ns  # ver falls with the insert time: recent rows have ver <= v
+        return (f"SELECT trace_id FROM {self._w.t('spans')} WHERE ver <= {v}"
+                f" UNION ALL SELECT trace_id FROM {self._w.t('streams')} WHERE ver <= {v}")  # fmt: skip
+
+    def stale_sessions(self, since_ns: int) -> dict[str, set[str]]:
+        """Traces with rows inserted since ``since_ns`` whose copies by session disagree with their summary:
+        trace id -> the sessions of its live copies (``clickhouse_sessions``)."""
+        return sessions.stale(lambda sql: self._w.c.query(sql).result_rows, self._w.t, self._recent(since_ns))
 
     def stale(self, since_ns: int) -> tuple[set[str], set[int]]:
         """Trace ids and minute slots, among those with rows inserted since ``since_ns``, whose derived rows
         disagree with the stored rows (counts compared in the server, nothing read row by row)."""
         t, c = self._w.t, self._w.c
         v = FIRST_WINS - since_ns  # ver falls with the insert time: recent rows have ver <= v
-        recent = (f"SELECT trace_id FROM {t('spans')} WHERE ver <= {v}"
-                  f" UNION ALL SELECT trace_id FROM {t('streams')} WHERE ver <= {v}")  # fmt: skip
+        recent = self._recent(since_ns)
         traces = {tid for (tid,) in c.query(
             f"SELECT s.trace_id FROM (SELECT trace_id, count() AS n FROM {t('spans')} FINAL"
             f" WHERE trace_id IN ({recent}) GROUP BY trace_id) AS s"

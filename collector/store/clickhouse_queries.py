@@ -105,13 +105,12 @@ class Queries:
         n = w.p(ascii_lower(needle), "String")
         return f"position(lower(name), {n}) > 0 OR position(lower(attributes), {n}) > 0"
 
-    def _of_sessions(self, w: _Where, match: str) -> None:
-        """Narrow a ``FINAL`` read of trace summaries to some sessions' (``match``: ``= {p}`` or ``IN (...)``):
-        the trace ids and day partitions of every stored version naming one (found through the session bloom
-        filter, without ``FINAL``). A summary's versions share its day partition, so its latest version is among
-        them; the caller's condition on ``session_id`` then keeps the summaries whose latest version matches."""
-        found = f"FROM {self.t('traces')} WHERE session_id {match}"
-        w.add(f"_partition_id IN (SELECT _partition_id {found}) AND trace_id IN (SELECT trace_id {found})")
+    def _of_session(self, col: str, v: str) -> str:
+        """The trace ids whose summary names ``v`` (a bound parameter) in ``col``: for a session, one range of
+        ``session_traces``; for a user, the trace summaries."""
+        if col == "session_id":
+            return f"SELECT trace_id FROM {self.t('session_traces')} FINAL WHERE session_id = {v} AND gone = 0"
+        return f"SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}"
 
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:
         if f.session_id is not None:  # one session's traces: a few key lookups, no window needed
@@ -133,8 +132,6 @@ class Queries:
                          ("session_id", f.session_id), ("user_id", f.user_id)):  # fmt: skip
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
-        if f.session_id is not None:
-            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
         if f.min_duration is not None:
             w.add(f"(end_ns - start_ns) / 1e9 >= {w.p(f.min_duration, 'Float64')}")
         if f.max_duration is not None:
@@ -159,7 +156,11 @@ class Queries:
         if cursor is not None:
             s, k = w.p(cursor.start_ns, "Int64"), w.p(cursor.key, "String")
             w.add(f"(start_ns < {s} OR (start_ns = {s} AND trace_id < {k}))")
-        sql = (f"SELECT {', '.join(TRACE_COLUMNS)} FROM {self.t('traces')} FINAL{w.sql()}"
+        table = "traces"
+        if f.session_id is not None:  # one session's summaries: one range of their copies by session
+            table = "session_traces"
+            w.add("gone = 0")
+        sql = (f"SELECT {', '.join(TRACE_COLUMNS)} FROM {self.t(table)} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, trace_id DESC LIMIT {int(limit)}")  # fmt: skip
         return [
             TraceSummary(*r)
@@ -204,7 +205,7 @@ class Queries:
         for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
             if val is not None:
                 v = w.p(val, "String")
-                w.add(f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {traces} FINAL WHERE {col} = {v}))")
+                w.add(f"({col} = {v} OR trace_id IN ({self._of_session(col, v)}))")
         if f.search is not None:
             w.add(f"(trace_id, span_id) IN (SELECT trace_id, span_id FROM {self.t('spans')} FINAL"
                   f" WHERE {self._search(w, f.search)})")  # fmt: skip
@@ -237,16 +238,15 @@ class Queries:
         for col, val in (("session_id", f.session_id), ("user_id", f.user_id)):
             if val is not None:  # on the span or on its trace
                 v = w.p(val, "String")
-                w.add(
-                    f"({col} = {v} OR trace_id IN (SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}))"
-                )
+                w.add(f"({col} = {v} OR trace_id IN ({self._of_session(col, v)}))")
         sql = (f"SELECT {', '.join(SPAN_COLUMNS)} FROM {self.t('spans')} FINAL{w.sql()}"
                f" ORDER BY start_ns DESC, span_id DESC LIMIT {int(limit)}")  # fmt: skip
         return list(self.c.query(sql, parameters=w.params, settings=PER_PARTITION).result_rows)
 
     def sessions(self, f: Filters, limit: int, after: tuple[int, str] | None = None) -> list[SessionSummary]:
-        """Sessions newest first (by their last trace's start). A window holds the sessions with a trace starting
-        in it, each summed over all its traces."""
+        """Sessions newest first (by their last trace's start), each summed over all its traces (that match the
+        filters). A window holds the sessions with a trace starting in it; one session is one range of
+        ``session_traces``."""
         if f.session_id is not None:
             return self._sessions(f, limit, after, None)
         anchor = _anchor(f, None if after is None else after[0])
@@ -255,8 +255,10 @@ class Queries:
     def _sessions(
         self, f: Filters, limit: int, after: tuple[int, str] | None, lo: int | None
     ) -> list[SessionSummary]:
+        """The page's sessions are found in the trace summaries starting at or after ``lo`` (every trace of a
+        session in the window's page starts there or earlier, and its latest in the window: its ``last`` is the
+        window's), then summed from their copies by session (a few ranges, however many traces are stored)."""
         w = _Where()
-        w.add("session_id IS NOT NULL")
         for col, val in (("user_id", f.user_id), ("service", f.service), ("session_id", f.session_id)):
             if val is not None:
                 w.add(f"{col} = {w.p(val, 'String')}")
@@ -264,18 +266,21 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
-        if f.session_id is not None:
-            self._of_sessions(w, f"= {w.p(f.session_id, 'String')}")
-        if lo is not None:
-            recent = " AND ".join([*w.clauses, f"start_ns >= {w.p(lo, 'Int64')}"])
-            w.add(f"session_id IN (SELECT session_id FROM {self.t('traces')} FINAL WHERE {recent})")
-        having = ""
-        if after is not None:
-            last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
-            having = f" HAVING last < {last} OR (last = {last} AND sid > {sid})"
-        sql = ("SELECT assumeNotNull(session_id) AS sid, max(user_id), min(start_ns), max(end_ns), count(),"
+        if f.session_id is None:  # the page's sessions, from the trace summaries (of the window)
+            find = [*w.clauses, "session_id IS NOT NULL"]
+            if lo is not None:
+                find.append(f"start_ns >= {w.p(lo, 'Int64')}")
+            having = ""
+            if after is not None:
+                last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
+                having = f" HAVING max(start_ns) < {last} OR (max(start_ns) = {last} AND sid > {sid})"
+            w.add(f"session_id IN (SELECT assumeNotNull(session_id) AS sid FROM {self.t('traces')} FINAL"
+                  f" WHERE {' AND '.join(find)} GROUP BY sid{having} ORDER BY max(start_ns) DESC, sid"
+                  f" LIMIT {int(limit)})")  # fmt: skip
+        w.add("gone = 0")
+        sql = ("SELECT session_id AS sid, max(user_id), min(start_ns), max(end_ns), count(),"
                " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
-               f" FROM {self.t('traces')} FINAL{w.sql()} GROUP BY sid{having} ORDER BY last DESC, sid"
+               f" FROM {self.t('session_traces')} FINAL{w.sql()} GROUP BY sid ORDER BY last DESC, sid"
                f" LIMIT {int(limit)}")  # fmt: skip
         return [
             SessionSummary(*r)

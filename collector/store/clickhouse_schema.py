@@ -94,7 +94,24 @@ TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
         _SECS.format(col="slot_ns"),
         "cityHash64(slot_ns, model)",
     ),
+    # One session's trace summaries as one range of the sorting key (clickhouse_sessions): a copy of each trace
+    # summary that names a session, written with it; ``gone`` marks a trace that left the session. One partition
+    # (a session's traces span days: day partitions would make every lookup read a granule of each day), so the
+    # retention TTL drops rows as parts merge (TABLE_SETTINGS), and small granules keep a lookup's read small.
+    "session_traces": (
+        """session_id String, trace_id String, root_name String, service LowCardinality(String), start_ns Int64,
+    end_ns Int64, status LowCardinality(String), span_count Int64, stream_count Int64, user_id Nullable(String),
+    waiting_for_root Bool, gone UInt8, ver UInt64,
+    INDEX idx_trace trace_id TYPE bloom_filter(0.001) GRANULARITY 1""",
+        "(session_id, trace_id)",
+        "tuple()",
+        _SECS.format(col="start_ns"),
+        "cityHash64(session_id)",
+    ),
 }
+
+# Table settings other than the default (``ttl_only_drop_parts = 1``: TTL drops whole day partitions).
+TABLE_SETTINGS: dict[str, str] = {"session_traces": "ttl_only_drop_parts = 0, index_granularity = 1024"}
 
 
 @dataclass(frozen=True)
@@ -138,7 +155,7 @@ class Layout:
         )
         out = [
             f"CREATE TABLE IF NOT EXISTS {self.local(name)}{self._on} (\n    {cols}\n) ENGINE = {self._engine(name)}"
-            f"\nPARTITION BY {partition}\nORDER BY {order}{ttl}\nSETTINGS ttl_only_drop_parts = 1"
+            f"\nPARTITION BY {partition}\nORDER BY {order}{ttl}\nSETTINGS {TABLE_SETTINGS.get(name, 'ttl_only_drop_parts = 1')}"
             f", fsync_after_insert = {int(self.fsync)}, fsync_part_directory = {int(self.fsync)}"
         ]
         if self.cluster:
@@ -185,6 +202,26 @@ def _start_indexes(layout: Layout) -> list[str]:
             f"ALTER TABLE {spans}{layout._on} MATERIALIZE INDEX idx_start"]  # fmt: skip
 
 
+SESSION_COLUMNS = ("session_id", "trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count",
+                   "stream_count", "user_id", "waiting_for_root", "gone")  # fmt: skip
+
+
+def backfill_sessions(layout: Layout) -> str:
+    """Copy the stored trace summaries that name a session into ``session_traces`` (each with its own ``ver``, so
+    a copy the derive pass writes meanwhile, with a newer ``ver``, wins; running it twice stores copies that
+    collapse)."""
+    copied = ", ".join(SESSION_COLUMNS[1:-1])  # between the session id and ``gone``
+    settings = " SETTINGS distributed_foreground_insert = 1" if layout.cluster else ""
+    return (f"INSERT INTO {layout.table('session_traces')} ({', '.join(SESSION_COLUMNS)}, ver)"
+            f" SELECT assumeNotNull(session_id), {copied}, 0, ver FROM {layout.table('traces')} FINAL"
+            f" WHERE session_id IS NOT NULL{settings}")  # fmt: skip
+
+
+def _sessions_table(layout: Layout) -> list[str]:
+    """The per-session copy of the trace summaries, filled from the summaries already stored."""
+    return [*layout.create_table("session_traces"), backfill_sessions(layout)]
+
+
 # Versioned migrations: (version, description, statements for a layout). Every statement is idempotent
 # (IF NOT EXISTS), so two collectors that start at once both run them safely; the version rows only say what
 # has been applied. Add new versions at the end; never change an applied one.
@@ -192,6 +229,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[Layout], list[str]]], ...] = (
     (1, "spans, streams, chunks, traces, live, aggregates", _create_tables),
     (2, "min-max index on the insert version of spans and streams", _ver_indexes),
     (4, "min-max index on the start time of spans", _start_indexes),
+    (5, "session_traces: trace summaries by session, backfilled from traces", _sessions_table),
 )
 
 

@@ -10,7 +10,8 @@ stored rows off the write path (:meth:`Writer.refresh_traces` and :meth:`Writer.
   differ in its start and so land in another day partition, where ``FINAL`` would not collapse it).
 * trace summaries of the touched traces are re-computed from the spans ``FINAL`` (what the pure
   :func:`~streamscope.collector.rollup.rollup_trace` of every store computes, folded in ClickHouse so that only
-  one row per trace is read back) and inserted with a growing ``ver``;
+  one row per trace is read back) and inserted with a growing ``ver``, after their copies by session
+  (``clickhouse_sessions``);
 * aggregate rows of the touched minute slots are *folded* again from the streams ``FINAL`` (never summed by a
   materialized view, which would count a re-delivery twice for ever), and the coarser tiers' slots holding them
   from the minute rows; keys a slot lost get an empty row (``n = 0``) that reads skip.
@@ -27,7 +28,7 @@ import copy
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
 from typing import Any, Protocol
@@ -37,7 +38,8 @@ from streamscope.collector import codec
 from streamscope.collector.model import NS, Chunk, IngestBatch, Span, Stream, TraceSummary, status_name
 from streamscope.collector.rollup import SpanHead
 from streamscope.collector.store.clickhouse_fold import Minute, MinuteCache
-from streamscope.collector.store.clickhouse_schema import Layout
+from streamscope.collector.store.clickhouse_schema import SESSION_COLUMNS, Layout
+from streamscope.collector.store.clickhouse_sessions import copies as session_copies
 
 FIRST_WINS = 1 << 63  # ver = FIRST_WINS - t: the earliest write has the highest version
 
@@ -256,11 +258,12 @@ class Writer:
         return streams, chunks
 
     # -- trace summaries -------------------------------------------------------------------------------------
-    def refresh_traces(self, trace_ids: Sequence[str]) -> None:
+    def refresh_traces(self, trace_ids: Sequence[str], left: Mapping[str, Iterable[str]] | None = None) -> None:
+        """``left``: trace id -> sessions it may have been copied under (``clickhouse_sessions``)."""
         for part in parts(trace_ids):
-            self._refresh_traces(part)
+            self._refresh_traces(part, left or {})
 
-    def _refresh_traces(self, trace_ids: Sequence[str]) -> None:
+    def _refresh_traces(self, trace_ids: Sequence[str], left: Mapping[str, Iterable[str]]) -> None:
         """Summarise the traces in ClickHouse: one row per trace comes back however many spans it holds (shipping
         every span's head to fold it here made a write into a trace of 128k spans ~100x slower). The result is
         ``rollup_trace`` over the stored spans: the root is the first root candidate (a span whose parent is not
@@ -284,13 +287,17 @@ class Writer:
             return
         counts: dict[str, int] = {}
         old: dict[str, int] = {}
-        for what, tid, value in self.c.query(
-            f"SELECT 1, trace_id, count() FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
-            f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns FROM {self.t('traces')} FINAL"
-            " WHERE trace_id IN {ids:Array(String)}", parameters={"ids": [f[0] for f in facts]},
+        sessions: dict[str, set[str]] = {tid: set(s) for tid, s in left.items()}  # sessions a trace may leave
+        for what, tid, value, session in self.c.query(
+            f"SELECT 1, trace_id, count(), '' FROM {self.t('streams')} FINAL WHERE trace_id IN {{ids:Array(String)}}"
+            f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns, ifNull(session_id, '') FROM {self.t('traces')}"
+            " FINAL WHERE trace_id IN {ids:Array(String)}", parameters={"ids": [f[0] for f in facts]},
         ).result_rows:  # fmt: skip
             (counts if what == 1 else old)[tid] = int(value)
+            if session:
+                sessions.setdefault(tid, set()).add(session)
         rows = []
+        summaries = []
         for tid, n, start, end, failed, session, user, candidate, first in facts:
             # argMinIf with no candidate gives the tuple's defaults (an empty span id): a parent cycle
             root = SpanHead(*(candidate if candidate[0] else first))
@@ -301,9 +308,13 @@ class Writer:
                 user_id=root.user_id or user or None, waiting_for_root=root.parent_span_id is not None,
             )  # fmt: skip
             rows.append(tuple(getattr(s, f) for f in TRACE_COLUMNS))
+            summaries.append(s)
             before = old.get(tid)
             if before is not None and before // 86_400_000_000_000 != s.start_ns // 86_400_000_000_000:
                 self._drop_moved_trace(tid, s.start_ns)
+        # the copies by session first: a pass cut short leaves the summary older than its copies (see the module)
+        by_session = session_copies(summaries, sessions)
+        self._insert("session_traces", _rows_to_cols(by_session, len(SESSION_COLUMNS)), SESSION_COLUMNS, ver)
         self._insert("traces", _rows_to_cols(rows, len(TRACE_COLUMNS)), TRACE_COLUMNS, ver)
 
     def _drop_moved_trace(self, trace_id: str, start_ns: int) -> None:
