@@ -109,7 +109,9 @@ class Queries:
         """The trace ids whose summary names ``v`` (a bound parameter) in ``col``: for a session, one range of
         ``session_traces``; for a user, the trace summaries."""
         if col == "session_id":
-            return f"SELECT trace_id FROM {self.t('session_traces')} FINAL WHERE session_id = {v} AND gone = 0"
+            return (
+                f"SELECT trace_id FROM {self.t('session_traces')} FINAL WHERE session_id = {v} AND gone = 0"
+            )
         return f"SELECT trace_id FROM {self.t('traces')} FINAL WHERE {col} = {v}"
 
     def traces(self, f: Filters, limit: int, cursor: Cursor | None) -> list[TraceSummary]:

@@ -40,7 +40,9 @@ def copies(summaries: Iterable[TraceSummary], before: Mapping[str, Iterable[str]
     return rows
 
 
-def stale(query: Callable[[str], list[tuple[Any, ...]]], t: Callable[[str], str], recent: str) -> dict[str, set[str]]:
+def stale(
+    query: Callable[[str], list[tuple[Any, ...]]], t: Callable[[str], str], recent: str
+) -> dict[str, set[str]]:
     """Traces among ``recent`` (a subquery of trace ids) whose live ``session_traces`` copies are not exactly one
     copy under the ``traces`` row's session with its ``ver`` (none when it names no session): trace id -> the
     sessions of its live copies. The copies are looked up under the sessions the traces' spans name (the only

@@ -258,7 +258,9 @@ class Writer:
         return streams, chunks
 
     # -- trace summaries -------------------------------------------------------------------------------------
-    def refresh_traces(self, trace_ids: Sequence[str], left: Mapping[str, Iterable[str]] | None = None) -> None:
+    def refresh_traces(
+        self, trace_ids: Sequence[str], left: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
         """``left``: trace id -> sessions it may have been copied under (``clickhouse_sessions``)."""
         for part in parts(trace_ids):
             self._refresh_traces(part, left or {})

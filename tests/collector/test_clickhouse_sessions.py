@@ -46,7 +46,9 @@ def _check(store: ClickHouseStore) -> None:
 
 
 def _session_batch(n: int, start: float, sessions: int) -> IngestBatch:
-    traces = [llm_trace(1, start=start + i, session=f"s{i % sessions}", status=2 * (i % 7 == 0)) for i in range(n)]
+    traces = [
+        llm_trace(1, start=start + i, session=f"s{i % sessions}", status=2 * (i % 7 == 0)) for i in range(n)
+    ]
     return IngestBatch(
         spans=tuple(s for b in traces for s in b.spans),
         streams=tuple(s for b in traces for s in b.streams),
@@ -78,7 +80,10 @@ def test_a_trace_that_moves_to_another_session_leaves_the_old_one() -> None:
         assert store.sessions(Filters(session_id="a"), 1) == []
         assert store.traces(Filters(session_id="a"), 10) == []
         assert [t.trace_id for t in store.traces(Filters(session_id="b"), 10)] == [tid]
-        assert store.streams(Filters(session_id="a"), 10) == [] and store.error_rows(Filters(session_id="a"), 10) == []
+        assert (
+            store.streams(Filters(session_id="a"), 10) == []
+            and store.error_rows(Filters(session_id="a"), 10) == []
+        )
         _check(store)
     finally:
         store.close()
