@@ -246,7 +246,14 @@ class CollectorSource:
         if not found:
             return None
         traces = self.store.traces(cm.Filters(session_id=session_id), SESSION_TRACES)
-        streams = [st for t in traces for st in self.store.streams(cm.Filters(trace_id=t.trace_id), None)]
+        # The streams of these traces in one read: a trace's streams start within its span of time, so the
+        # session's streams between its first shown trace's start and last end, kept if their trace is shown.
+        streams = []
+        if traces:
+            shown = {t.trace_id for t in traces}
+            during = cm.Filters(session_id=session_id, since_ns=min(t.start_ns for t in traces),
+                                until_ns=max(t.end_ns for t in traces) + 1)  # fmt: skip
+            streams = [st for st in self.store.streams(during, None) if st.trace_id in shown]
         return SessionDetail(
             session=found[0],
             traces=tuple(reversed(traces)),

@@ -50,11 +50,11 @@ def _dashboard(url: str) -> tuple[subprocess.Popen[str], str]:
     return proc, m.group(1)
 
 
-def _all(client: httpx.Client, url: str, key: str) -> list[dict[str, object]]:
+def _all(client: httpx.Client, url: str, key: str, **query: str) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     cursor = None
     while True:
-        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+        params = {"limit": "500", **query, **({"cursor": cursor} if cursor else {})}
         body = client.get(url, params=params).json()
         out += body[key]
         cursor = body["next"]
@@ -67,6 +67,7 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
     collectors = [start_collector(str(tmp_path / f"unused{i}.db"), "--store", url) for i in range(2)]
     dash, dash_url = _dashboard(url)
     acked: dict[str, int] = {}  # llm span id -> chunk count
+    sessions: dict[str, int] = {}  # session id -> acknowledged traces
     lock = threading.Lock()
     errors: list[str] = []
     stop_at = time.monotonic() + 60
@@ -74,9 +75,12 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
     def sender(seed: int) -> None:
         rng = random.Random(seed)
         with httpx.Client(timeout=10) as client:
-            for _ in range(40):
+            for k in range(40):
                 n = rng.randrange(1, 6)
-                req, ids = our_stream(n, model=rng.choice(["m-a", "m-b"]), service=f"svc{seed % 2}")
+                session = f"sess{seed}-{k % 3}"
+                req, ids = our_stream(
+                    n, model=rng.choice(["m-a", "m-b"]), service=f"svc{seed % 2}", session=session
+                )
                 body = req.SerializeToString()
                 target = rng.randrange(2)
                 while True:
@@ -93,6 +97,7 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
                     time.sleep(0.05)
                 with lock:
                     acked[ids["llm"]] = n
+                    sessions[session] = sessions.get(session, 0) + 1
                 if rng.random() < 0.2:  # an exporter retry after a lost response: re-delivered elsewhere
                     alive = [c for c in collectors if c.proc.poll() is None]
                     client.post(f"{alive[-1].url}/v1/traces", content=body, headers=PROTOBUF)
@@ -123,7 +128,11 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
             while True:
                 stats = client.get(f"{api}/api/stats", params={"group_by": "model", "bucket": "60"}).json()
                 traces = _all(client, f"{api}/api/traces", "traces")
-                done = stats["total"]["count"] == len(ids) and len(traces) == len(ids)
+                by_session = {sid: len(_all(client, f"{api}/api/traces", "traces", session_id=sid))
+                              for sid in sessions}  # fmt: skip
+                done = (
+                    stats["total"]["count"] == len(ids) and len(traces) == len(ids) and by_session == sessions
+                )
                 if done or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
@@ -131,11 +140,17 @@ def test_two_collectors_kill9_and_redelivery_count_once(server: chserver.Server,
             assert stats["total"]["count"] == len(ids)
             assert len(traces) == len({t["trace_id"] for t in traces}) == len(ids)
             assert all(t["stream_count"] == 1 and t["span_count"] == 2 for t in traces)
+            assert by_session == sessions  # each session's traces (read by session) counted once
             # the dashboard, a third process on the same store, serves them
             some = streams[0]
             page = client.get(f"{dash_url}/traces/{some['trace_id']}")
             assert page.status_code == 200 and str(some["span_id"]) in page.text
             assert client.get(f"{dash_url}/streams").status_code == 200
+            listing = client.get(f"{dash_url}/sessions").text
+            assert all(sid in listing for sid in sessions)  # the sessions list, and two sessions' pages
+            for sid in ("sess0-0", "sess3-2"):
+                page = client.get(f"{dash_url}/sessions/{sid}")
+                assert page.status_code == 200 and f"{sessions[sid]} traces" in page.text, page.text[:2000]
             assert client.get(f"{dash_url}/").status_code == 200
     finally:
         for c in collectors:
