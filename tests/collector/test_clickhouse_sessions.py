@@ -12,6 +12,7 @@ from factories import llm_trace, span, span_id, trace_id
 from streamscope.collector.model import Filters, IngestBatch, SessionSummary, TraceSummary
 from streamscope.collector.store.clickhouse import ClickHouseStore
 from streamscope.collector.store.clickhouse_sessions import copies
+from streamscope.dashboard.collector_source import CollectorSource
 
 pytest.importorskip("chdb")
 
@@ -215,6 +216,12 @@ def test_one_session_and_the_newest_sessions_read_their_own_rows_not_every_trace
         assert {st.session_id for st in store.sessions(Filters(), 5)} == before
         # the newest window's summaries (factories' traces start at one time: all of them), then five sessions
         assert Counting.read_rows < 6000 + 2 * 1024, Counting.read_rows
+        # the session's page: its traces and their streams (one read bounded by the traces' times)
+        detail = CollectorSource(store, stats_ttl=0).session("s17")
+        assert detail is not None and len(detail.traces) == 10
+        per_trace = [st for t in detail.traces for st in store.streams(Filters(trace_id=t.trace_id), None)]
+        assert detail.streams == tuple(sorted(per_trace, key=lambda st: (st.start_ns, st.span_id)))
+        assert len(detail.streams) == 10
     finally:
         store._q.c = store.client
         store.close()
