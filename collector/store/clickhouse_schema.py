@@ -106,7 +106,7 @@ TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
         "(session_id, trace_id)",
         "tuple()",
         _SECS.format(col="start_ns"),
-        "cityHash64(session_id)",
+        "cityHash64(trace_id)",  # beside the trace's summary: a shard's summaries fill its copies (migration 5)
     ),
 }
 
@@ -209,11 +209,14 @@ SESSION_COLUMNS = ("session_id", "trace_id", "root_name", "service", "start_ns",
 def backfill_sessions(layout: Layout) -> str:
     """Copy the stored trace summaries that name a session into ``session_traces`` (each with its own ``ver``, so
     a copy the derive pass writes meanwhile, with a newer ``ver``, wins; running it twice stores copies that
-    collapse)."""
+    collapse). On a cluster both tables are sharded by trace id, so each shard's summaries are copied on that
+    shard: through the ``Distributed`` tables when DDL runs ``ON CLUSTER`` (every shard has the tables), else on
+    the shard whose collector runs the migration (one collector per shard starts once)."""
     copied = ", ".join(SESSION_COLUMNS[1:-1])  # between the session id and ``gone``
-    settings = " SETTINGS distributed_foreground_insert = 1" if layout.cluster else ""
-    return (f"INSERT INTO {layout.table('session_traces')} ({', '.join(SESSION_COLUMNS)}, ver)"
-            f" SELECT assumeNotNull(session_id), {copied}, 0, ver FROM {layout.table('traces')} FINAL"
+    table = layout.table if layout.on_cluster else layout.local
+    settings = " SETTINGS distributed_foreground_insert = 1" if layout.cluster and layout.on_cluster else ""
+    return (f"INSERT INTO {table('session_traces')} ({', '.join(SESSION_COLUMNS)}, ver)"
+            f" SELECT assumeNotNull(session_id), {copied}, 0, ver FROM {table('traces')} FINAL"
             f" WHERE session_id IS NOT NULL{settings}")  # fmt: skip
 
 

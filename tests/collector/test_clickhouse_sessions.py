@@ -225,3 +225,14 @@ def test_one_session_and_the_newest_sessions_read_their_own_rows_not_every_trace
     finally:
         store._q.c = store.client
         store.close()
+
+
+def test_on_a_cluster_each_shard_copies_its_own_summaries() -> None:
+    from streamscope.collector.store.clickhouse_schema import Layout, backfill_sessions
+
+    assert "FROM `db`.`traces` FINAL" in backfill_sessions(Layout(database="db"))
+    per_shard = backfill_sessions(Layout(database="db", cluster="c", on_cluster=False))  # no DDL queue
+    assert "INTO `db`.`session_traces_local`" in per_shard and "FROM `db`.`traces_local` FINAL" in per_shard
+    # ON CLUSTER: through the Distributed tables, both sharded by trace id, so each copy stays on its shard
+    everywhere = backfill_sessions(Layout(database="db", cluster="c"))
+    assert "INTO `db`.`session_traces` " in everywhere and "distributed_foreground_insert = 1" in everywhere
