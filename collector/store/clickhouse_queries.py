@@ -10,6 +10,9 @@ that holds a full page. Every row outside a window starts before it, so the firs
 page of the whole table: the answer is the same, only the rows read change (day partitions and the streams'
 start-time sorting key skip the rest: ``PER_PARTITION``). A trace's spans and streams start at or after the
 trace, so the window bounds the subqueries of a trace filter too.
+
+Sessions read ``session_traces`` (``clickhouse_sessions``), the trace summaries sorted by session id: one session is
+one key range, and the sessions list sums only its page's sessions, found in the window's trace summaries.
 """
 
 from __future__ import annotations
@@ -268,21 +271,22 @@ class Queries:
             w.add(f"start_ns >= {w.p(f.since_ns, 'Int64')}")
         if f.until_ns is not None:
             w.add(f"start_ns < {w.p(f.until_ns, 'Int64')}")
+        having = ""
+        if after is not None:
+            last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
+            having = f" HAVING max(start_ns) < {last} OR (max(start_ns) = {last} AND sid > {sid})"
         if f.session_id is None:  # the page's sessions, from the trace summaries (of the window)
             find = [*w.clauses, "session_id IS NOT NULL"]
             if lo is not None:
                 find.append(f"start_ns >= {w.p(lo, 'Int64')}")
-            having = ""
-            if after is not None:
-                last, sid = w.p(after[0], "Int64"), w.p(after[1], "String")
-                having = f" HAVING max(start_ns) < {last} OR (max(start_ns) = {last} AND sid > {sid})"
             w.add(f"session_id IN (SELECT assumeNotNull(session_id) AS sid FROM {self.t('traces')} FINAL"
                   f" WHERE {' AND '.join(find)} GROUP BY sid{having} ORDER BY max(start_ns) DESC, sid"
                   f" LIMIT {int(limit)})")  # fmt: skip
+            having = ""  # the page's sessions are past the cursor
         w.add("gone = 0")
         sql = ("SELECT session_id AS sid, max(user_id), min(start_ns), max(end_ns), count(),"
                " countIf(status = 'error'), sum(stream_count), max(start_ns) AS last"
-               f" FROM {self.t('session_traces')} FINAL{w.sql()} GROUP BY sid ORDER BY last DESC, sid"
+               f" FROM {self.t('session_traces')} FINAL{w.sql()} GROUP BY sid{having} ORDER BY last DESC, sid"
                f" LIMIT {int(limit)}")  # fmt: skip
         return [
             SessionSummary(*r)

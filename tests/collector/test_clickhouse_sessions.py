@@ -236,3 +236,24 @@ def test_on_a_cluster_each_shard_copies_its_own_summaries() -> None:
     # ON CLUSTER: through the Distributed tables, both sharded by trace id, so each copy stays on its shard
     everywhere = backfill_sessions(Layout(database="db", cluster="c"))
     assert "INTO `db`.`session_traces` " in everywhere and "distributed_foreground_insert = 1" in everywhere
+
+
+def test_a_cursor_past_the_one_filtered_session_answers_no_session_like_the_memory_store() -> None:
+    from streamscope.collector.store.memory import MemoryStore
+
+    store, ref = fresh_store(), MemoryStore()
+    try:
+        batch = _session_batch(12, 0.0, 3)
+        store.write(batch)
+        ref.write(batch)
+        store.settle()
+        one = Filters(session_id="s1")
+        found = store.sessions(one, 1)
+        assert found == ref.sessions(one, 1) and len(found) == 1
+        past, before = (found[0].last_start_ns, "s1"), (found[0].last_start_ns + 1, "s1")
+        assert store.sessions(one, 1, past) == ref.sessions(one, 1, past) == []
+        assert store.sessions(one, 1, before) == ref.sessions(one, 1, before) == found
+        for after in (None, past, (found[0].last_start_ns, "s0")):  # the unfiltered list pages the same way
+            assert store.sessions(Filters(), 2, after) == ref.sessions(Filters(), 2, after)
+    finally:
+        store.close()
