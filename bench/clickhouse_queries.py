@@ -79,6 +79,17 @@ def routes(store: Any) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+def picked(urls: list[tuple[str, str]], names: str | None) -> list[tuple[str, str]]:
+    """The routes named in ``names`` (comma-separated), or all of them."""
+    if not names:
+        return urls
+    wanted = {r.strip() for r in names.split(",")}
+    unknown = wanted - {name for name, _ in urls}
+    if unknown:
+        raise SystemExit(f"no route named {', '.join(sorted(unknown))}")
+    return [(name, url) for name, url in urls if name in wanted]
+
+
 def timings(
     store: Any, urls: list[tuple[str, str]], repeat: int
 ) -> tuple[dict[str, tuple[float, float]], bool]:
@@ -126,6 +137,11 @@ def main() -> int:
         default=None,
         help="with --generate: fold aggregates of the last N hours only (the timed routes read <= 24 h)",
     )
+    ap.add_argument(
+        "--routes",
+        default=None,
+        help="time only these routes (comma-separated names as printed, e.g. 'sessions,session,traces')",
+    )
     a = ap.parse_args()
     if a.reuse and a.data_dir is None:
         ap.error("--reuse needs --data-dir DIR (the directory an earlier --generate --data-dir DIR filled)")
@@ -154,7 +170,7 @@ def side_by_side(a: argparse.Namespace, server: chserver.Server, work: Path) -> 
             f"{time.perf_counter() - t:.1f} s",
             file=sys.stderr,
         )
-    urls = routes(stores["sqlite"])
+    urls = picked(routes(stores["sqlite"]), a.routes)
     results, failed = {}, False
     for name, store in stores.items():
         results[name], bad = timings(store, urls, a.repeat)
@@ -213,7 +229,7 @@ def reused(a: argparse.Namespace, server: chserver.Server) -> int:
 def report(a: argparse.Namespace, store: ClickHouseStore) -> int:
     disk = store.storage_bytes()
     counts = store.counts()
-    urls = routes(store)
+    urls = picked(routes(store), a.routes)
     counting = CountingClient(store.client)
     store._q.c = counting  # the read path's client: count what each route reads
     results, failed = timings(store, urls, a.repeat)
