@@ -257,3 +257,24 @@ def test_a_cursor_past_the_one_filtered_session_answers_no_session_like_the_memo
             assert store.sessions(Filters(), 2, after) == ref.sessions(Filters(), 2, after)
     finally:
         store.close()
+
+
+def test_retention_is_a_ttl_on_the_copies_too_dropping_expired_rows() -> None:
+    store = fresh_store(retention_s=2 * 3600)
+    ddl = f"SHOW CREATE TABLE `{store.layout.database}`.`session_traces`"
+    try:
+        shown = store.client.query(ddl).result_rows[0][0]
+        assert "TTL" in shown and "7200" in shown and "ttl_only_drop_parts = 0" in shown, shown
+        again = ClickHouseStore(client(), store.layout, retention_s=3600)  # type: ignore[arg-type]
+        assert "toIntervalSecond(3600)" in store.client.query(ddl).result_rows[0][0]
+        again.close()
+        from factories import T0
+
+        store.write(_session_batch(5, 1e9 - T0 / 1e9, 2))  # traces of 2001: long expired
+        store.settle()
+        table = f"`{store.layout.database}`.`session_traces`"
+        # what a merge does (an insert drops such rows already)
+        store.client.command(f"OPTIMIZE TABLE {table} FINAL")
+        assert store.client.query(f"SELECT count() FROM {table}").result_rows[0][0] == 0
+    finally:
+        store.close()
