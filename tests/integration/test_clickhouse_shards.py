@@ -75,6 +75,10 @@ def test_two_shards_store_and_answer_like_one(shards: list[chserver.Server]) -> 
                 Filters(model="c", search="chat c"), 100
             )
             assert s.sessions(Filters(), 10) == ref.sessions(Filters(), 10)
+            page = ref.sessions(Filters(), 2)  # a page of the list: its sessions found over both shards
+            assert s.sessions(Filters(), 2) == page
+            after = (page[-1].last_start_ns, page[-1].session_id)
+            assert s.sessions(Filters(), 2, after) == ref.sessions(Filters(), 2, after)
             one = Filters(session_id="s1")  # the session narrowing reads through the Distributed tables
             assert s.sessions(one, 1) == ref.sessions(one, 1) and s.traces(one, 100) == ref.traces(one, 100)
             tid = ref.traces(Filters(), 1)[0].trace_id
