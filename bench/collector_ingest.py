@@ -52,7 +52,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from streamscope.collector.decode import decode_body, decode_request, parse_protobuf
+from streamscope.collector.decode import count_request_spans, decode_body, decode_request, parse_protobuf
+from streamscope.collector.limits import Limits
 from streamscope.collector.model import IngestBatch
 from streamscope.collector.normalise import normalise
 from streamscope.collector.store.sqlite import _INSERT_SPAN, SCHEMA, SQLiteStore, span_rows
@@ -280,8 +281,9 @@ class BodyPool:
 
 
 # -- limits ------------------------------------------------------------------------------------------
-PHASES = ("parse", "decode", "normalise", "hand-off", "child", "store")
+PHASES = ("count", "parse", "decode", "normalise", "hand-off", "child", "store")
 PHASE_NAMES = {
+    "count": "span count on the wire (the span cap, before the parse)",
     "parse": "upb ParseFromString",
     "decode": "decode (C walker + Python), after the parse",
     "normalise": "normalise (dialects, stream rows)",
@@ -307,9 +309,11 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
         )
         return result
 
+    cap = Limits().max_spans_per_request  # as the receivers call decode_body
+    phase("count", lambda: [count_request_spans(b, cap) for b in bodies])
     phase("parse", lambda: [ExportTraceServiceRequest.FromString(b) for b in bodies])
-    decoded = phase("decode", lambda: [decode_body(b) for b in bodies])
-    out["us_decode"] -= out["us_parse"]
+    decoded = phase("decode", lambda: [decode_body(b, max_spans=cap) for b in bodies])
+    out["us_decode"] -= out["us_parse"] + out["us_count"]
     batches = phase("normalise", lambda: [normalise(d) for d in decoded])
     groups = [IngestBatch(tuple(s for b in part for s in b.spans), tuple(s for b in part for s in b.streams),
                           tuple(c for b in part for c in b.chunks))
@@ -320,7 +324,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
     py = [normalise(decode_request(parse_protobuf(b))) for b in bodies]
     out["decode_py"] = spans / (time.perf_counter() - t)
     out["parse"] = spans / out["wall_parse"]
-    out["decode"] = spans / (out["wall_decode"] + out["wall_normalise"])
+    out["decode"] = spans / (out["wall_decode"] + out["wall_normalise"])  # count + parse + decode + normalise
     del py
     with tempfile.TemporaryDirectory() as d:
         con = sqlite3.connect(os.path.join(d, "raw.db"), isolation_level=None)
