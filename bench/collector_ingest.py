@@ -347,7 +347,7 @@ def bench_limits(pool: BodyPool, n: int = 200) -> dict[str, float]:
         out["raw_sql"] = len(rows) / (time.perf_counter() - t)
         con.close()
         store = SQLiteStore(os.path.join(d, "store.db"))
-        phase("store", lambda: [store.write(g, rows) for g, rows in child])
+        phase("store", lambda: [store.write(g, rows, chunks) for g, rows, chunks in child])
         out["store"] = spans / out["wall_store"]
         store.close()
     return out
