@@ -7,7 +7,7 @@ receivers decode on one core while the child inserts and commits on the other.
 :class:`SQLiteProcessStore` is a :class:`SQLiteStore` (reads, retention and aggregates queries run here, on
 WAL readers) whose :meth:`write` hands the batch to the child and returns once the child has committed it: the
 same durability as the in-process store. Span rows travel as plain tuples (the cheapest thing to pickle), chunk
-rows as one flat list of their fields. With
+rows column by column (``chunk_columns.pack``). With
 :meth:`SQLiteProcessStore.write_observed` the child also turns the committed batch into metric observations
 (``metrics.BatchObserver``) and sends them back with its answer: that work then runs on the writer's core
 instead of under the receivers' GIL. The
@@ -184,15 +184,15 @@ def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: SpanRows |
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
     travel as their rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing left to
     encode in the child; each resource and scope once, the rows hold its id); ``rows``, when given, in place of
-    ``batch.spans``. Chunk rows travel as one flat list of their fields (``chunk_columns.flatten``): no tuple per
-    row to build here, to pickle, or to rebuild in the child, which slices the list into columns."""
+    ``batch.spans``. Chunk rows travel column by column (``chunk_columns.pack``): no tuple per row to build here,
+    to pickle, or to rebuild in the child, which uses them as columns."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
     spans = span_rows(batch.spans) if rows is None else rows
     pickler.dump((clock, observe, list(spans.rows), dict(spans.origins), spans.inline,
                   list(map(_stream_fields, batch.streams)),
-                  chunk_columns.flatten(batch.chunks), list(map(_live_fields, batch.live))))  # fmt: skip
+                  chunk_columns.pack(batch.chunks), list(map(_live_fields, batch.live))))  # fmt: skip
     return buf.getbuffer()
 
 
@@ -201,7 +201,7 @@ def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, SpanRows, Groups]:
     chunk rows by stream as columns."""
     clock, observe, rows, origins, inline, streams, chunks, live = pickle.loads(msg)
     batch = IngestBatch((), tuple(Stream(*f) for f in streams), (), tuple(LiveStream(*f) for f in live))
-    groups = chunk_columns.by_stream(chunk_columns.from_flat(chunks))
+    groups = chunk_columns.by_stream(chunk_columns.unpack(chunks))
     return clock, observe, batch, SpanRows(rows, origins, inline), groups
 
 

@@ -3,7 +3,6 @@ makes of them. Whatever the values, the columns path stores, returns and observe
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -37,16 +36,31 @@ def edge_chunks(storable: bool = True) -> tuple[Chunk, ...]:
     )
 
 
+def packable_chunks() -> tuple[Chunk, ...]:
+    """What the C packer takes (no content, no bools, ints within 64 bits), at its edges."""
+    return (
+        Chunk(A, 0, 0.1, None, "content", 3, None, None),
+        Chunk(A, 1, -0.0, NAN, "reasoning", 2**63 - 1, -(2**63), None),
+        Chunk(B, 7, INF, -INF, "\u00e9\U0001f642", -1, 0, None),
+        Chunk(B, 7, 5e-324, 0.0, "", 0, None, None),
+        Chunk(A, 2, 1e308, None, "content", 0, 12, None),
+        Chunk(C, -5, 0.0, 0.5, "content", 1, None, None),
+    )
+
+
 def same(a: object, b: object) -> bool:
-    """Equal, NaN included, and of the same types all the way down."""
+    """Equal, and of the same types all the way down; floats bit for bit (NaN, -0.0)."""
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
-        return math.isnan(b)
+    if isinstance(a, float):
+        return type(b) is float and repr(a) == repr(b)
     return type(a) is type(b) and a == b
 
 
-@pytest.mark.parametrize("chunks", [(), edge_chunks(False), edge_chunks()[:1], edge_chunks()[3:6]])
+@pytest.mark.parametrize(
+    "chunks",
+    [(), edge_chunks(False), edge_chunks()[:1], edge_chunks()[3:6], packable_chunks(), packable_chunks()[:1]],
+)
 def test_the_hand_off_gives_back_every_value_and_type_by_stream(chunks: tuple[Chunk, ...]) -> None:
     _, _, batch, _, groups = decode_batch(bytes(encode_batch(IngestBatch(chunks=chunks), 7, False)))
     assert batch.chunks == ()
@@ -55,6 +69,23 @@ def test_the_hand_off_gives_back_every_value_and_type_by_stream(chunks: tuple[Ch
     for sid, rows in expected.items():
         assert same(groups[sid].rows(), rows)
         assert same(chunk_columns.index_gaps(groups)[sid], ([r.index for r in rows], [r.gap for r in rows]))
+
+
+@pytest.mark.skipif(chunk_columns._fastotlp is None, reason="the C packer is not built here")
+def test_rows_the_decoders_make_are_packed_by_column_and_any_other_row_crosses_as_its_fields() -> None:
+    assert isinstance(chunk_columns.pack(packable_chunks()), bytes)
+    assert isinstance(chunk_columns.pack(()), bytes)
+    row = packable_chunks()[0]
+
+    class Text(str):
+        pass
+
+    for odd in (row._replace(index=True), row._replace(size=2**63), row._replace(tokens=-(2**63) - 1),
+                row._replace(offset=1), row._replace(gap=0), row._replace(content="text"),
+                row._replace(kind=Text("content")), row._replace(span_id="\ud800"), row._replace(kind=None)):  # fmt: skip
+        packed = chunk_columns.pack((row, odd))
+        assert isinstance(packed, list), odd
+        assert same(chunk_columns.unpack(packed).rows(), [row, odd])
 
 
 def test_a_flat_list_of_partial_rows_is_refused() -> None:
