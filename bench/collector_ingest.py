@@ -17,7 +17,8 @@ load with bodies of spans that are not ours, as OpenInference, OpenLLMetry, Open
 with index/offset/gap/kind attributes); none of them is a chunk row: every attribute is decoded and stored as JSON
 in the spans table (each resource and scope once, in span_origins). Both shapes are printed side by side: their
 limits (parse, decode, store, one thread each; the raw SQLite limit of the generic shape is its span rows in the
-spans table) and the CPU µs per span of every phase.
+spans table) and the CPU µs per span of every phase (span count on the wire, parse, decode, normalise, hand-off,
+the writer's decode and store; with the garbage collector tuned as the collector's processes tune it).
 
 Same run, for scale: raw protobuf parsing (the decode limit), our decode+normalise alone (per-span Python cost),
 raw SQLite ``executemany`` of the chunk rows as one table row per chunk (the limit of that layout, which the store
@@ -53,6 +54,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from streamscope.collector.decode import count_request_spans, decode_body, decode_request, parse_protobuf
+from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.limits import Limits
 from streamscope.collector.model import IngestBatch
 from streamscope.collector.normalise import normalise
@@ -732,6 +734,7 @@ def main() -> int:
     ap.add_argument("--phoenix-venv", default=None)
     args = ap.parse_args()
 
+    tune_gc()  # the phases below run as in the collector's two processes, whose garbage collector is tuned so
     pool = BodyPool(args.base_bodies)
     limits = bench_limits(pool)
     generic_pool = BodyPool(args.base_bodies, seed=2, build=build_generic)
