@@ -14,8 +14,12 @@
  * order and ``spans`` a Span per other valid span in body order (None where Python must decode that span);
  * ``others`` one (resource, scope, span, chunk position or -1, span position or -1) per valid span left to
  * Python; ``reason`` the code of the first rejection (decode.REJECT_REASONS).
+ *
+ * The module also counts a request's spans on the wire before the parse (collector/_fastotlp_count.c) and packs
+ * chunk rows column by column for the SQLite writer process (collector/_fastotlp_pack.c).
  */
 #include "_fastotlp_span.h"
+#include "_fastotlp_rows.h"
 
 #define KIND_CHARS 32
 #define MAX_SECONDS 1e7 /* decode.MAX_SECONDS: offsets and gaps beyond it, or not finite, are ignored */
@@ -468,6 +472,12 @@ static PyMethodDef methods[] = {
      "walk(body, horizon_ns) -> None | (received, rejected, reason, chunks, spans, others)"},
     {"configure", configure, METH_VARARGS,
      "configure(Chunk[, Span, fields, session_keys, user_keys, dropped_key, max_attributes]): the types to build"},
+    {"pack_chunks", fo_pack_chunks, METH_O,
+     "pack_chunks(chunks) -> bytes | None: chunk rows column by column (collector/chunk_columns.py)"},
+#ifdef __SIZEOF_INT128__
+    {"count_spans", fo_count_spans, METH_VARARGS,
+     "count_spans(body, limit) -> int: collector.wire.count_spans in C (the same count, step for step)"},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

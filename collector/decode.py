@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -58,6 +58,8 @@ except ImportError:  # pragma: no cover - depends on the build
 else:
     _fastotlp.configure(Chunk, Span, tuple(f.name for f in fields(Span)), SESSION_KEYS, USER_KEYS, DROPPED_ATTRS,
                         MAX_ATTRIBUTES)  # fmt: skip
+# the span count before the parse: wire.count_spans, in C when built (the Python walk costs ~0.4 µs a span, this ~6 ns)
+count_request_spans: Callable[[bytes, int], int] = getattr(_fastotlp, "count_spans", None) or count_spans
 
 
 class DecodeError(ValueError):
@@ -321,7 +323,7 @@ def decode_body(body: bytes, now_ns: int | None = None, max_spans: int | None = 
     With ``max_spans``, a body holding more spans raises :class:`TooManySpans` before anything is parsed.
 
     upb parses (and validates) the whole body first, so errors and their messages are the same either way."""
-    if max_spans is not None and count_spans(body, max_spans) > max_spans:
+    if max_spans is not None and count_request_spans(body, max_spans) > max_spans:
         raise TooManySpans(max_spans, "protobuf")
     req = parse_protobuf(body)
     if _fastotlp is None:

@@ -16,7 +16,8 @@ import threading
 import time
 from collections import Counter as _Tally
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -170,7 +171,13 @@ class BatchObserver:
         self._lock = threading.Lock()
         self._max_remembered = max_remembered
 
-    def observe(self, batch: IngestBatch) -> Observation:
+    def observe(
+        self,
+        batch: IngestBatch,
+        chunks: Mapping[str, tuple[list[int], list[float | None]]] | None = None,
+    ) -> Observation:
+        """``chunks``: each stream's chunk indices and gaps, in place of those of ``batch.chunks`` (the writer
+        process has them as columns: ``chunk_columns.index_gaps``)."""
         fresh: dict[str, tuple[tuple[str, ...], str]] = {}
         streams: list[StreamObservation] = []
         with self._lock:  # a stream sent twice (an exporter's retry) is stored once: count it once too
@@ -183,7 +190,10 @@ class BatchObserver:
             streams.append((labels, st.trace_id, st.error_type or "", st.duration, st.time_to_first_chunk,
                             st.input_tokens, st.output_tokens, st.output_tokens_per_second, st.outcome,
                             st.stall_count, st.ttft))  # fmt: skip
-        streams_chunks = by_stream(batch.chunks)
+        if chunks is None:
+            chunks = {
+                sid: (list(map(_index, g)), list(map(_gap, g))) for sid, g in by_stream(batch.chunks).items()
+            }
         gaps: dict[str, list[float]] = {}
         with self._lock:
             # Chunk rows sent again (an exporter's retry) are stored once, so their gaps count once: a stream's
@@ -191,26 +201,24 @@ class BatchObserver:
             # counted per stream is enough; within one batch, duplicates are dropped by (stream, index).
             # A gap counts for a chunk after the first (index > 0) when it is a number >= 0.
             high = self._gap_high
-            for sid, group in streams_chunks.items():
+            for sid, (indices, stream_gaps) in chunks.items():
                 floor = high.get(sid, -1)
-                indices = list(map(_index, group))
                 lo = indices[0]
                 if lo > floor and indices == list(range(lo, lo + len(indices))):  # new, in order, no repeats
-                    values = list(map(_gap, group))
+                    values: list[Any] = list(stream_gaps)  # None and NaN are dropped below
                     if lo == 0:
                         del values[0]
                     top = indices[-1]
                 else:
                     counted: set[int] = set()
                     values, top = [], floor
-                    for c in group:
-                        i = c[1]
+                    for i, gap in zip(indices, stream_gaps, strict=True):
                         if i <= floor or i in counted:
                             continue
                         counted.add(i)
                         top = max(top, i)
                         if i > 0:
-                            values.append(c[3])
+                            values.append(gap)
                 if values and (None in values or not min(values) >= 0 or (total := sum(values)) != total):
                     values = [g for g in values if g is not None and g >= 0]  # NaN is not >= 0 either
                 if values:

@@ -46,7 +46,7 @@ def unpack(code: str, data: bytes) -> array[Any]:
     return a
 
 
-def _column(values: tuple[Any, ...]) -> bytes:
+def _column(values: Sequence[Any]) -> bytes:
     first = values[0]
     return orjson.dumps(first if values.count(first) == len(values) else values)
 
@@ -56,19 +56,33 @@ def _uncolumn(data: bytes, n: int) -> list[Any]:
     return v if isinstance(v, list) else [v] * n
 
 
+def _in_order(idx: Sequence[Any], lo: int, n: int) -> bool:
+    """Whether the indices are exactly lo..lo+n-1 (compared with ==, as a tuple compares)."""
+    return (idx if type(idx) is list else list(idx)) == list(range(lo, lo + n))
+
+
 def encode(span_id: str, rows: Sequence[tuple[Any, ...]], have: set[int] | None) -> tuple[Any, ...] | None:
     """The ``chunk_blocks`` row of one stream's chunk rows (tuples in ``Chunk`` field order), without the
     indices in ``have`` (already stored) and the repeats of an index; None when nothing is left."""
-    _, idx, off, gap, kind, size, tokens, content = zip(*rows, strict=True)
+    return encode_columns(span_id, tuple(zip(*rows, strict=True)), have)
+
+
+def encode_columns(
+    span_id: str, cols: Sequence[Sequence[Any]], have: set[int] | None
+) -> tuple[Any, ...] | None:
+    """:func:`encode` of the same rows given as columns (``Chunk`` field order, one value per row in each)."""
+    _, idx, off, gap, kind, size, tokens, content = cols
     lo, n = idx[0], len(idx)
     try:
         total = sum(off)
     except TypeError:
         total = _NAN
-    if have or total != total or idx != tuple(range(lo, lo + n)):  # the slow path: filter, order
+    if have or total != total or not _in_order(idx, lo, n):  # the slow path: filter, order
         seen = set(have) if have else set()
         keep = []
-        for r in sorted(rows, key=_index):  # stable: the first of repeated indices stays first
+        for r in sorted(
+            zip(*cols, strict=True), key=_index
+        ):  # stable: the first of repeated indices stays first
             i, o = r[1], r[2]
             if i in seen or not isinstance(o, (int, float)) or o != o:
                 continue
@@ -78,9 +92,9 @@ def encode(span_id: str, rows: Sequence[tuple[Any, ...]], have: set[int] | None)
             return None
         _, idx, off, gap, kind, size, tokens, content = zip(*keep, strict=True)
         lo, n = idx[0], len(idx)
-    packed_idx = None if idx == tuple(range(lo, lo + n)) else pack("q", idx)
+    packed_idx = None if _in_order(idx, lo, n) else pack("q", idx)
     if None in gap:
-        gap = tuple(_NAN if g is None else g for g in gap)
+        gap = [_NAN if g is None else g for g in gap]
     return (span_id, lo, n, packed_idx, pack("d", off), pack("d", gap), _column(kind), _column(size),
             _column(tokens), _column(content))  # fmt: skip
 

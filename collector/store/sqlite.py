@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from streamscope.collector import aggregates as agg
-from streamscope.collector import codec
+from streamscope.collector import chunk_columns, codec
+from streamscope.collector.chunk_columns import Groups
 from streamscope.collector.model import (
     Chunk,
     Cursor,
@@ -33,7 +34,6 @@ from streamscope.collector.model import (
     SpanEvent,
     Stream,
     TraceSummary,
-    by_stream,
 )
 from streamscope.collector.rollup import ascii_lower
 from streamscope.collector.store import chunk_blocks, sqlite_origins, sqlite_views, trace_rollups
@@ -266,12 +266,13 @@ class SQLiteStore(AggregateRows):
         return con
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, batch: IngestBatch, rows: SpanRows | None = None) -> None:
-        """``rows``: the rows of the batch's spans made already (:func:`span_rows`; the writer process gets them
-        so), written in place of ``batch.spans``."""
-        if rows is None:
-            rows = span_rows(batch.spans)
-        if not len(batch) and not rows.rows:
+    def write(self, batch: IngestBatch, rows: SpanRows | None = None, chunks: Groups | None = None) -> None:
+        """``rows``: the rows of the batch's spans made already (:func:`span_rows`), in place of ``batch.spans``;
+        ``chunks``: its chunk rows by stream as columns (``chunk_columns.by_stream``), in place of
+        ``batch.chunks`` (the writer process gets both so)."""
+        rows = span_rows(batch.spans) if rows is None else rows
+        chunks = chunk_columns.by_stream(chunk_columns.from_rows(batch.chunks)) if chunks is None else chunks
+        if not len(batch) and not rows.rows and not chunks:
             return
         with self._wlock:
             con = self._w
@@ -284,8 +285,8 @@ class SQLiteStore(AggregateRows):
                     new_streams = self._new_streams(con, batch.streams)
                     con.executemany(_INSERT_STREAM, map(_stream_row, batch.streams))
                     self._add_aggregates(con, new_streams)
-                if batch.chunks:
-                    self._write_chunks(con, batch.chunks)
+                if chunks:
+                    self._write_chunks(con, chunks)
                 if batch.live:
                     con.executemany(
                         _UPSERT_LIVE, [(*dataclasses.astuple(lv), lv.span_id) for lv in batch.live]
@@ -325,8 +326,7 @@ class SQLiteStore(AggregateRows):
             self._origins.forget()
             raise
 
-    def _write_chunks(self, con: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
-        groups = by_stream(chunks)  # a Chunk is its row (a tuple in column order)
+    def _write_chunks(self, con: sqlite3.Connection, groups: Groups) -> None:
         have: dict[str, set[int]] = {}
         for part in _batched(list(groups)):
             marks = ",".join("?" * len(part))
@@ -337,7 +337,7 @@ class SQLiteStore(AggregateRows):
         rows = [
             b
             for sid, group in groups.items()
-            if (b := chunk_blocks.encode(sid, group, have.get(sid))) is not None
+            if (b := chunk_blocks.encode_columns(sid, group, have.get(sid))) is not None
         ]
         con.executemany(_INSERT_BLOCK, rows)
 

@@ -83,7 +83,7 @@ class Prepared(NamedTuple):
 # The fields a summary folds in, by their position in a span row as the writer gets it (``sqlite.span_rows``:
 # trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, ..., session_id, user_id, origin).
 # The per-span work below runs in C (map, min, compress) rather than in a Python loop over the spans.
-_START, _SESSION, _USER = 5, 12, 13
+_START, _STATUS, _SESSION, _USER = 5, 7, 12, 13
 _trace, _key, _parent_key = operator.itemgetter(0), operator.itemgetter(0, 1), operator.itemgetter(0, 2)
 _start, _end, _status = operator.itemgetter(_START), operator.itemgetter(6), operator.itemgetter(7)
 _start_span = operator.itemgetter(_START, 1)
@@ -138,8 +138,16 @@ def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Str
         streams_per_trace[st.trace_id] = streams_per_trace.get(st.trace_id, 0) + 1
     touched = sorted(set(prepared.new) | set(streams_per_trace))
     summaries, rollups = [], []
+    # a trace none of whose spans was stored before has no summary yet, and its root candidates are all here
+    fresh = set(prepared.new).difference(prepared.stored)
+    first_roots: dict[str, tuple[Any, ...]] = {}
+    for h in prepared.candidates:
+        tid = h[0]
+        if tid in fresh and (tid not in first_roots or _root_key(h) < _root_key(first_roots[tid])):
+            first_roots[tid] = h
     for tid in touched:
-        summary, rollup = _fold(con, tid, prepared.new.get(tid, ()), streams_per_trace.get(tid, 0))
+        summary, rollup = _fold(con, tid, prepared.new.get(tid, ()), streams_per_trace.get(tid, 0),
+                                tid in fresh, first_roots.get(tid))  # fmt: skip
         if summary is not None:
             summaries.append(summary)
         rollups.append(rollup)
@@ -148,10 +156,25 @@ def apply(con: sqlite3.Connection, prepared: Prepared, new_streams: Sequence[Str
     con.executemany("INSERT OR REPLACE INTO trace_rollups VALUES (?,?,?,?,?,?,?,?,?)", rollups)
 
 
+_SUMMARY = "SELECT start_ns, end_ns, span_count FROM traces WHERE trace_id = ?"
+
+
+def _root_key(h: tuple[Any, ...]) -> tuple[bool, int, str]:
+    """The order ``_root`` reads candidates in (parentless first, then by start and span id)."""
+    return h[2] is not None, h[_START], h[1]
+
+
 def _fold(
-    con: sqlite3.Connection, tid: str, heads: Sequence[tuple[Any, ...]], new_streams: int
+    con: sqlite3.Connection,
+    tid: str,
+    heads: Sequence[tuple[Any, ...]],
+    new_streams: int,
+    new_trace: bool = False,
+    first_root: tuple[Any, ...] | None = None,
 ) -> tuple[tuple[Any, ...] | None, tuple[Any, ...]]:
-    old = con.execute("SELECT start_ns, end_ns, span_count FROM traces WHERE trace_id = ?", (tid,)).fetchone()
+    """``new_trace``: none of the trace's spans was stored before (so it has no summary row); ``first_root``: then
+    its first root candidate, all of which are in ``heads``."""
+    old = None if new_trace else con.execute(_SUMMARY, (tid,)).fetchone()
     r = con.execute(
         "SELECT has_error, stream_count, session_start, session_span, session_id, user_start, user_span, user_id"
         " FROM trace_rollups WHERE trace_id = ?",
@@ -179,7 +202,11 @@ def _fold(
     )
     if not count or start is None or end is None:
         return None, rollup
-    root = _root(con, tid)
+    if first_root is not None:  # the row _root would read back: the span as inserted
+        h = first_root
+        root: tuple[Any, ...] = (h[3], h[9], h[_STATUS], h[_SESSION], h[_USER], h[2])
+    else:
+        root = _root(con, tid)
     name, service, status_code, root_session, root_user, root_parent = root
     return (
         tid, name, service, start, end, "error" if has_error else status_name(status_code), count, stream_count,

@@ -6,7 +6,8 @@ receivers decode on one core while the child inserts and commits on the other.
 
 :class:`SQLiteProcessStore` is a :class:`SQLiteStore` (reads, retention and aggregates queries run here, on
 WAL readers) whose :meth:`write` hands the batch to the child and returns once the child has committed it: the
-same durability as the in-process store. Rows travel as plain tuples (the cheapest thing to pickle). With
+same durability as the in-process store. Span rows travel as plain tuples (the cheapest thing to pickle), chunk
+rows column by column (``chunk_columns.pack``). With
 :meth:`SQLiteProcessStore.write_observed` the child also turns the committed batch into metric observations
 (``metrics.BatchObserver``) and sends them back with its answer: that work then runs on the writer's core
 instead of under the receivers' GIL. The
@@ -31,6 +32,8 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from streamscope.collector import chunk_columns
+from streamscope.collector.chunk_columns import Groups
 from streamscope.collector.gc_tuning import tune_gc
 from streamscope.collector.metrics import BatchObserver, Observation
 from streamscope.collector.model import IngestBatch, LiveStream, Stream
@@ -103,7 +106,9 @@ class SQLiteProcessStore(SQLiteStore):
     def writer_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def write(self, batch: IngestBatch, rows: SpanRows | None = None) -> None:
+    def write(self, batch: IngestBatch, rows: SpanRows | None = None, chunks: Groups | None = None) -> None:
+        if chunks is not None:  # rows again: they cross as one flat list of fields
+            batch = dataclasses.replace(batch, chunks=tuple(r for g in chunks.values() for r in g.rows()))
         if len(batch) or (rows is not None and rows.rows):
             self._write(batch, False, rows)
 
@@ -179,24 +184,25 @@ def encode_batch(batch: IngestBatch, clock: int, observe: bool, rows: SpanRows |
     """The message that carries a batch to the child (with the parent's clock and whether to observe it). Spans
     travel as their rows (attribute maps as JSON text: one string to pickle instead of a dict, and nothing left to
     encode in the child; each resource and scope once, the rows hold its id); ``rows``, when given, in place of
-    ``batch.spans``."""
+    ``batch.spans``. Chunk rows travel column by column (``chunk_columns.pack``): no tuple per row to build here,
+    to pickle, or to rebuild in the child, which uses them as columns."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # no memo: nothing in a batch refers to itself, and memoising every row costs 20%
     spans = span_rows(batch.spans) if rows is None else rows
     pickler.dump((clock, observe, list(spans.rows), dict(spans.origins), spans.inline,
                   list(map(_stream_fields, batch.streams)),
-                  list(map(tuple, batch.chunks)), list(map(_live_fields, batch.live))))  # fmt: skip
+                  chunk_columns.pack(batch.chunks), list(map(_live_fields, batch.live))))  # fmt: skip
     return buf.getbuffer()
 
 
-def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, SpanRows]:
-    """:func:`encode_batch` undone, in the child: the batch without its spans, and their rows."""
+def decode_batch(msg: bytes) -> tuple[int, bool, IngestBatch, SpanRows, Groups]:
+    """:func:`encode_batch` undone, in the child: the batch without its spans and chunks, their rows, and the
+    chunk rows by stream as columns."""
     clock, observe, rows, origins, inline, streams, chunks, live = pickle.loads(msg)
-    batch = IngestBatch(
-        (), tuple(Stream(*f) for f in streams), tuple(chunks), tuple(LiveStream(*f) for f in live)
-    )
-    return clock, observe, batch, SpanRows(rows, origins, inline)
+    batch = IngestBatch((), tuple(Stream(*f) for f in streams), (), tuple(LiveStream(*f) for f in live))
+    groups = chunk_columns.by_stream(chunk_columns.unpack(chunks))
+    return clock, observe, batch, SpanRows(rows, origins, inline), groups
 
 
 def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
@@ -218,8 +224,8 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
             if msg == _STOP:
                 return
             try:
-                now[0], observe, batch, rows = decode_batch(msg)
-                store.write(batch, rows)
+                now[0], observe, batch, rows, chunks = decode_batch(msg)
+                store.write(batch, rows, chunks)
             except Exception as e:  # answer it; the parent raises it in the ingest pipeline (503, retried)
                 reply: Any = f"the writer process could not store the batch: {type(e).__name__}: {e}"
                 send.send_bytes(reply.encode("utf-8", "replace")[:4096])
@@ -228,7 +234,7 @@ def _serve(read_fd: int, write_fd: int, path: str, synchronous: str) -> None:
                 send.send_bytes(_OK)
                 continue
             try:
-                observed: Observation = observer.observe(batch)
+                observed: Observation = observer.observe(batch, chunk_columns.index_gaps(chunks))
             except Exception:  # committed all the same: answer ok, without these metrics
                 log.exception("metrics observation failed")
                 observed = ([], [])
