@@ -53,6 +53,7 @@ TRACE_COLUMNS = ("trace_id", "root_name", "service", "start_ns", "end_ns", "stat
 FOLD_COLUMNS = ("trace_id", "span_id", "start_ns", "end_ns", "service", "model", "provider", "operation", "outcome",
                 "ttft", "time_to_first_chunk", "chunk_count", "gap_p95", "gap_max", "stall_count", "output_tokens",
                 "input_tokens", "output_tokens_per_second", "cost_usd")  # fmt: skip
+_SPAN_ID, _START_NS = FOLD_COLUMNS.index("span_id"), FOLD_COLUMNS.index("start_ns")
 # the span fields a trace summary reads (rollup.SpanHead), as one ClickHouse tuple
 _HEAD = "span_id, parent_span_id, name, service, start_ns, end_ns, status_code, session_id, user_id"
 AGG_COLUMNS = (
@@ -374,7 +375,10 @@ class Writer:
 
     def _read_streams(self, minutes: set[int], since_ns: int | None) -> list[Stream]:
         """The stored streams of these minute slots (the first write of each), or only those inserted since
-        ``since_ns`` (without ``FINAL``: the first write of each span id among them)."""
+        ``since_ns`` (without ``FINAL``: the first write of each span id among them) that the cached minute has
+        not folded yet. An incremental read sees each stream again on every pass within the cache's margin (30
+        passes of a hot minute): a ``Stream`` is built only for the span ids its minute lacks (building one
+        costs ~5 us, about 7x reading its row)."""
         step = agg.MINUTE * NS
         where = (f" WHERE start_ns >= {{lo:Int64}} AND start_ns < {{hi:Int64}}"
                  f" AND (start_ns - start_ns % {step}) IN {{slots:Array(Int64)}}")  # fmt: skip
@@ -382,12 +386,22 @@ class Writer:
         cols = ", ".join(FOLD_COLUMNS)
         if since_ns is None:
             sql = f"SELECT {cols} FROM {self.t('streams')} FINAL{where}"
-        else:  # ver falls with the insert time; the highest ver of a span id is its first write, as FINAL keeps
-            sql = (f"SELECT {cols} FROM {self.t('streams')}{where} AND ver <= {{v:UInt64}}"
-                   " ORDER BY ver DESC LIMIT 1 BY span_id")  # fmt: skip
-            params["v"] = FIRST_WINS - since_ns
-        return [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True)))
-                for r in self.c.query(sql, parameters=params).result_rows]  # fmt: skip
+            return [Stream(**dict(zip(FOLD_COLUMNS, r, strict=True)))
+                    for r in self.c.query(sql, parameters=params).result_rows]  # fmt: skip
+        # ver falls with the insert time; the highest ver of a span id is its first write, as FINAL keeps
+        sql = (f"SELECT {cols} FROM {self.t('streams')}{where} AND ver <= {{v:UInt64}}"
+               " ORDER BY ver DESC LIMIT 1 BY span_id")  # fmt: skip
+        params["v"] = FIRST_WINS - since_ns
+        columns = self.c.query(sql, parameters=params).result_columns
+        if not columns or not columns[0]:
+            return []
+        known = {m: minute.ids for m in minutes if (minute := self.minutes.get(m)) is not None}
+        empty: set[str] = set()
+        new = [i for i, (sid, start) in enumerate(zip(columns[_SPAN_ID], columns[_START_NS], strict=True))
+               if sid not in known.get(start - start % step, empty)]  # fmt: skip
+        return [
+            Stream(**{name: col[i] for name, col in zip(FOLD_COLUMNS, columns, strict=True)}) for i in new
+        ]
 
     def read_rows(self, width: int, slots: set[int], outer: int) -> list[agg.Aggregate]:
         """Stored rows of tier ``width`` inside the ``outer``-wide slots ``slots`` (every row set)."""

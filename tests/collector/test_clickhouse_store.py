@@ -271,3 +271,34 @@ def test_a_minute_folded_before_is_folded_again_from_its_new_streams_only() -> N
         assert query.stats(store).to_dict()["total"]["count"] == 11
     finally:
         store.close()
+
+
+def test_an_incremental_fold_builds_only_the_streams_its_minute_has_not_folded() -> None:
+    """Within the cache's margin for slow commits every pass reads a hot minute's recent streams again; only the
+    span ids the minute lacks become streams (the rest were folded by an earlier pass)."""
+    store = fresh_store()
+    assert store._w.minutes.margin_ns > 0  # the default: recent streams are read again on every pass
+    store._derive.interval = 3600.0  # passes only when asked
+    reads: list[tuple[bool, list[str]]] = []
+    real = store._w._read_streams
+
+    def spy(minutes: set[int], since_ns: int | None) -> list[object]:
+        got = real(minutes, since_ns)
+        reads.append((since_ns is None, sorted(st.span_id for st in got)))
+        return got  # type: ignore[return-value]
+
+    store._w._read_streams = spy  # type: ignore[assignment, method-assign]
+    try:
+        for i in range(10):
+            store.write(llm_trace(2, start=i * 0.5))  # one minute
+        store.settle()
+        late = llm_trace(2, start=5.5)
+        store.write(late)
+        store.settle()
+        store.settle()  # a pass with nothing marked reads nothing
+        assert [(scratch, len(ids)) for scratch, ids in reads] == [(True, 10), (False, 1)]
+        assert reads[1][1] == [st.span_id for st in late.streams]
+        assert _all_aggregates(store) == _expected_aggregates(store)
+        assert query.stats(store).to_dict()["total"]["count"] == 11
+    finally:
+        store.close()
