@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -302,3 +305,35 @@ def test_an_incremental_fold_builds_only_the_streams_its_minute_has_not_folded()
         assert query.stats(store).to_dict()["total"]["count"] == 11
     finally:
         store.close()
+
+
+_INSERT_ONE_BLOCK = """
+import sys
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.insert import InsertContext
+from streamscope.collector.store.clickhouse import without_dataframes
+if sys.argv[1] == "pandas first":
+    import pandas
+if sys.argv[1] != "as is":
+    without_dataframes()
+ctx = InsertContext("t", ["a"], [get_from_name("String")], column_oriented=True)
+ctx.data = [["x", "y"]]  # what every insert of the writer does with its column lists
+from clickhouse_connect.driver import options
+print("pandas" in sys.modules, options.pd is not None)
+"""
+
+
+NO_PANDAS = importlib.util.find_spec("pandas") is None
+
+
+@pytest.mark.skipif(NO_PANDAS, reason="without pandas there is no import to avoid")
+def test_a_streamscope_process_inserts_without_importing_pandas() -> None:
+    def run(mode: str) -> str:
+        out = subprocess.run([sys.executable, "-c", _INSERT_ONE_BLOCK, mode], capture_output=True, text=True,
+                             timeout=120, check=True)  # fmt: skip
+        return out.stdout.strip()
+
+    # what it avoids: clickhouse-connect imports pandas at the first insert
+    assert run("as is") == "True True"
+    assert run("streamscope") == "False False"
+    assert run("pandas first") == "True True"  # a process that uses pandas keeps the DataFrame support
