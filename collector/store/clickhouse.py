@@ -259,7 +259,7 @@ class ClickHouseStore:
             ).result_rows
             for sids in parts(r[0] for r in streams):
                 self._w.delete("chunks", "span_id IN {sids:Array(String)}", {"sids": sids})
-            for table in ("streams", "spans", "traces"):
+            for table in ("streams", "stream_ids", "spans", "traces"):
                 self._w.delete(table, "trace_id IN {ids:Array(String)}", ids)
             minutes.update(agg.slot_of(start, agg.MINUTE) for _, start in streams)
         self._w.fold(minutes, forget=True)

@@ -94,7 +94,19 @@ TABLES: dict[str, tuple[str, str, str, str | None, str]] = {
         _SECS.format(col="slot_ns"),
         "cityHash64(slot_ns, model)",
     ),
+    # every stored stream's span id, sorted by it, filled by a materialized view on ``streams`` (migration 6):
+    # the write path's check for stored streams is a primary-key look-up here instead of reading the span-id
+    # bloom filter of every granule of ``streams`` (sorted by start time), which grows with the store
+    "stream_ids": (
+        "span_id String, trace_id String, start_ns Int64, ver UInt64",
+        "(span_id)",
+        _DAY.format(col="start_ns"),
+        _SECS.format(col="start_ns"),
+        "cityHash64(trace_id)",
+    ),
 }
+# the tables of migration 1 (later migrations create their own)
+FIRST_TABLES = ("spans", "streams", "chunks", "traces", "live", "aggregates")
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,7 @@ class Executor(Protocol):
 
 
 def _create_tables(layout: Layout) -> list[str]:
-    return [stmt for name in TABLES for stmt in layout.create_table(name)]
+    return [stmt for name in FIRST_TABLES for stmt in layout.create_table(name)]
 
 
 def _ver_indexes(layout: Layout) -> list[str]:
@@ -185,6 +197,21 @@ def _start_indexes(layout: Layout) -> list[str]:
             f"ALTER TABLE {spans}{layout._on} MATERIALIZE INDEX idx_start"]  # fmt: skip
 
 
+def _stream_ids(layout: Layout) -> list[str]:
+    """The span-id look-up of stored streams: its table, the view that fills it on every insert into
+    ``streams`` (on each shard's local table), and the streams stored before (a copy; a row that both copy
+    and view write collapses like any re-delivered row). On a cluster the copy is of the shard the migrating
+    collector is connected to (its shard's rows, into its shard's look-up): a shard no collector migrates lacks
+    the look-up of the streams it stored before version 6, so only a re-delivery of one of those, from another
+    day, would be stored again."""
+    cols = "span_id, trace_id, start_ns, ver"
+    view = f"`{layout.database}`.`stream_ids_mv`"
+    return [*layout.create_table("stream_ids"),
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{layout._on} TO {layout.local('stream_ids')}"
+            f" AS SELECT {cols} FROM {layout.local('streams')}",
+            f"INSERT INTO {layout.local('stream_ids')} ({cols}) SELECT {cols} FROM {layout.local('streams')}"]  # fmt: skip
+
+
 # Versioned migrations: (version, description, statements for a layout). Every statement is idempotent
 # (IF NOT EXISTS), so two collectors that start at once both run them safely; the version rows only say what
 # has been applied. Add new versions at the end; never change an applied one.
@@ -192,6 +219,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[Layout], list[str]]], ...] = (
     (1, "spans, streams, chunks, traces, live, aggregates", _create_tables),
     (2, "min-max index on the insert version of spans and streams", _ver_indexes),
     (4, "min-max index on the start time of spans", _start_indexes),
+    (6, "span-id look-up of stored streams", _stream_ids),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from factories import llm_trace
 from test_store_contract import _all_aggregates, _expected_aggregates, _random_streams
 
 from streamscope.collector import query
-from streamscope.collector.model import Filters, IngestBatch
+from streamscope.collector.model import NS, Filters, IngestBatch
 from streamscope.collector.store.clickhouse import parse_url
 from streamscope.collector.store.clickhouse_schema import MIGRATIONS
 
@@ -216,10 +217,64 @@ def test_a_version_1_schema_gets_the_insert_version_indexes_on_start() -> None:
         old.close()
 
 
+def _moved(batch: IngestBatch, days: int) -> IngestBatch:
+    """The batch's streams again, starting ``days`` later (another day partition)."""
+    return IngestBatch(streams=tuple(dataclasses.replace(st, start_ns=st.start_ns + days * 86_400 * NS, ttft=9.0)
+                                     for st in batch.streams))  # fmt: skip
+
+
+def test_a_store_from_before_version_6_gets_the_stream_id_look_up_of_the_streams_it_stored() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    old = fresh_store()
+    db = old.layout.database
+    stored = llm_trace(2)
+    old.write(stored)
+    for stmt in ("DROP VIEW `{db}`.stream_ids_mv", "DROP TABLE `{db}`.stream_ids",
+                 "DELETE FROM `{db}`.schema_migrations WHERE version = 6"):  # fmt: skip
+        old.client.command(stmt.format(db=db))  # as the store was before version 6
+    new = ClickHouseStore(client(), old.layout)  # type: ignore[arg-type]
+    try:
+        ids = new.client.query(f"SELECT span_id FROM `{db}`.stream_ids").result_rows
+        assert [r[0] for r in ids] == [st.span_id for st in stored.streams]  # copied on start
+        new.write(_moved(stored, 2))  # re-delivered, another day: still skipped
+        later = llm_trace(2, start=3.0)
+        new.write(later)  # the view fills the look-up from now on
+        assert new.counts()["streams"] == 2
+        assert new.stream(stored.streams[0].span_id) == stored.streams[0]
+        ids = new.client.query(f"SELECT span_id FROM `{db}`.stream_ids FINAL").result_rows
+        assert sorted(r[0] for r in ids) == sorted(st.span_id for b in (stored, later) for st in b.streams)
+    finally:
+        new.close()
+        old.close()
+
+
+def test_a_look_up_row_without_its_stream_does_not_make_a_write_skip_the_stream() -> None:
+    """A span id in ``stream_ids`` whose stream row is gone (a delete, or an insert that stored one table and not
+    the other) is not a stored stream: the check finds stored streams in ``streams`` itself."""
+    store = fresh_store()
+    db = store.layout.database
+    try:
+        batch = llm_trace(2)
+        st = batch.streams[0]
+        store.client.command(
+            f"INSERT INTO `{db}`.stream_ids VALUES ('{st.span_id}', '{st.trace_id}', {st.start_ns}, 1)"
+        )
+        store.write(batch)
+        assert store.stream(st.span_id) == st
+        store.write(_moved(batch, 3))  # and once stored, a re-delivery from another day is skipped
+        assert store.counts()["streams"] == 1
+        assert store.stream(st.span_id) == st
+    finally:
+        store.close()
+
+
 def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
     store = fresh_store(retention_s=2 * 3600)
     try:
-        for table in ("spans", "streams", "chunks", "traces", "live", "aggregates"):
+        for table in ("spans", "streams", "chunks", "traces", "live", "aggregates", "stream_ids"):
             ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
                 0
             ]
