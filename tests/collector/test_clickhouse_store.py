@@ -392,3 +392,21 @@ def test_a_streamscope_process_inserts_without_importing_pandas() -> None:
     assert run("as is") == "True True"
     assert run("streamscope") == "False False"
     assert run("pandas first") == "True True"  # a process that uses pandas keeps the DataFrame support
+
+
+def test_every_table_fsyncs_its_inserted_parts_but_the_stream_id_look_up() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+    from streamscope.collector.store.clickhouse_schema import TABLES, Layout
+
+    store = ClickHouseStore(client(), Layout(database=f"fsync_{id(object()):x}", fsync=True))  # type: ignore[arg-type]
+    try:
+        for table in TABLES:
+            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
+                0
+            ]
+            synced = table != "stream_ids"  # a hint: every look-up hit is confirmed in streams
+            assert f"fsync_after_insert = {int(synced)}" in ddl, table
+    finally:
+        store.close()
