@@ -80,9 +80,10 @@ def open_shared_store(url: str, retention_s: float | None = None) -> Any:
     Raises:
         click.ClickException: with one line saying why, when the store cannot be reached or prepared.
     """
-    from streamscope.collector.store.clickhouse import ClickHouseStore, parse_url
+    from streamscope.collector.store.clickhouse import ClickHouseStore, parse_url, without_dataframes
 
     try:
+        without_dataframes()  # a streamscope process: no pandas import at the first insert
         return ClickHouseStore.from_url(url, retention_s=retention_s)
     except ImportError as e:  # the driver is in the `clickhouse` extra
         raise click.ClickException(

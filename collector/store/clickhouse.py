@@ -11,6 +11,7 @@ summaries and aggregates follow a write once the deriver's next pass ran (``clic
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -112,6 +113,21 @@ def connect(target: Target) -> Client:
         settings={"distributed_product_mode": "global"} if target.layout.cluster else None,
     )  # fmt: skip
     return client
+
+
+def without_dataframes() -> None:
+    """Tell clickhouse-connect that pandas is absent, unless this process has imported it already.
+
+    Its insert checks every block for a pandas DataFrame and, where pandas is installed, imports it for that at
+    the first insert: ~0.3 s of CPU in the middle of ingest (more on a busy machine) and ~75 MB per process (pandas
+    brings pyarrow), for a check that is always false here (the store inserts Python column lists). This is the
+    state clickhouse-connect is in when pandas is not installed. For processes streamscope runs (the CLI's
+    ``open_shared_store``), not for an application that embeds the store and may insert DataFrames itself."""
+    if "pandas" in sys.modules:
+        return
+    from clickhouse_connect.driver import options
+
+    vars(options).update(pd=None, pd_time_test=None)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -243,7 +259,7 @@ class ClickHouseStore:
             ).result_rows
             for sids in parts(r[0] for r in streams):
                 self._w.delete("chunks", "span_id IN {sids:Array(String)}", {"sids": sids})
-            for table in ("streams", "spans", "session_traces", "traces"):
+            for table in ("streams", "stream_ids", "spans", "session_traces", "traces"):
                 self._w.delete(table, "trace_id IN {ids:Array(String)}", ids)
             minutes.update(agg.slot_of(start, agg.MINUTE) for _, start in streams)
         self._w.fold(minutes, forget=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -10,7 +14,7 @@ from factories import llm_trace
 from test_store_contract import _all_aggregates, _expected_aggregates, _random_streams
 
 from streamscope.collector import query
-from streamscope.collector.model import Filters, IngestBatch
+from streamscope.collector.model import NS, Filters, IngestBatch
 from streamscope.collector.store.clickhouse import parse_url
 from streamscope.collector.store.clickhouse_schema import MIGRATIONS
 
@@ -213,10 +217,64 @@ def test_a_version_1_schema_gets_the_insert_version_indexes_on_start() -> None:
         old.close()
 
 
+def _moved(batch: IngestBatch, days: int) -> IngestBatch:
+    """The batch's streams again, starting ``days`` later (another day partition)."""
+    return IngestBatch(streams=tuple(dataclasses.replace(st, start_ns=st.start_ns + days * 86_400 * NS, ttft=9.0)
+                                     for st in batch.streams))  # fmt: skip
+
+
+def test_a_store_from_before_version_6_gets_the_stream_id_look_up_of_the_streams_it_stored() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+
+    old = fresh_store()
+    db = old.layout.database
+    stored = llm_trace(2)
+    old.write(stored)
+    for stmt in ("DROP VIEW `{db}`.stream_ids_mv", "DROP TABLE `{db}`.stream_ids",
+                 "DELETE FROM `{db}`.schema_migrations WHERE version = 6"):  # fmt: skip
+        old.client.command(stmt.format(db=db))  # as the store was before version 6
+    new = ClickHouseStore(client(), old.layout)  # type: ignore[arg-type]
+    try:
+        ids = new.client.query(f"SELECT span_id FROM `{db}`.stream_ids").result_rows
+        assert [r[0] for r in ids] == [st.span_id for st in stored.streams]  # copied on start
+        new.write(_moved(stored, 2))  # re-delivered, another day: still skipped
+        later = llm_trace(2, start=3.0)
+        new.write(later)  # the view fills the look-up from now on
+        assert new.counts()["streams"] == 2
+        assert new.stream(stored.streams[0].span_id) == stored.streams[0]
+        ids = new.client.query(f"SELECT span_id FROM `{db}`.stream_ids FINAL").result_rows
+        assert sorted(r[0] for r in ids) == sorted(st.span_id for b in (stored, later) for st in b.streams)
+    finally:
+        new.close()
+        old.close()
+
+
+def test_a_look_up_row_without_its_stream_does_not_make_a_write_skip_the_stream() -> None:
+    """A span id in ``stream_ids`` whose stream row is gone (a delete, or an insert that stored one table and not
+    the other) is not a stored stream: the check finds stored streams in ``streams`` itself."""
+    store = fresh_store()
+    db = store.layout.database
+    try:
+        batch = llm_trace(2)
+        st = batch.streams[0]
+        store.client.command(
+            f"INSERT INTO `{db}`.stream_ids VALUES ('{st.span_id}', '{st.trace_id}', {st.start_ns}, 1)"
+        )
+        store.write(batch)
+        assert store.stream(st.span_id) == st
+        store.write(_moved(batch, 3))  # and once stored, a re-delivery from another day is skipped
+        assert store.counts()["streams"] == 1
+        assert store.stream(st.span_id) == st
+    finally:
+        store.close()
+
+
 def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
     store = fresh_store(retention_s=2 * 3600)
     try:
-        for table in ("spans", "streams", "chunks", "traces", "live", "aggregates"):
+        for table in ("spans", "streams", "chunks", "traces", "live", "aggregates", "stream_ids"):
             ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
                 0
             ]
@@ -269,5 +327,86 @@ def test_a_minute_folded_before_is_folded_again_from_its_new_streams_only() -> N
         assert reads == [(True, 10), (False, 1)]  # from scratch once, then only the new stream
         assert _all_aggregates(store) == _expected_aggregates(store)
         assert query.stats(store).to_dict()["total"]["count"] == 11
+    finally:
+        store.close()
+
+
+def test_an_incremental_fold_builds_only_the_streams_its_minute_has_not_folded() -> None:
+    """Within the cache's margin for slow commits every pass reads a hot minute's recent streams again; only the
+    span ids the minute lacks become streams (the rest were folded by an earlier pass)."""
+    store = fresh_store()
+    assert store._w.minutes.margin_ns > 0  # the default: recent streams are read again on every pass
+    store._derive.interval = 3600.0  # passes only when asked
+    reads: list[tuple[bool, list[str]]] = []
+    real = store._w._read_streams
+
+    def spy(minutes: set[int], since_ns: int | None) -> list[object]:
+        got = real(minutes, since_ns)
+        reads.append((since_ns is None, sorted(st.span_id for st in got)))
+        return got  # type: ignore[return-value]
+
+    store._w._read_streams = spy  # type: ignore[assignment, method-assign]
+    try:
+        for i in range(10):
+            store.write(llm_trace(2, start=i * 0.5))  # one minute
+        store.settle()
+        late = llm_trace(2, start=5.5)
+        store.write(late)
+        store.settle()
+        store.settle()  # a pass with nothing marked reads nothing
+        assert [(scratch, len(ids)) for scratch, ids in reads] == [(True, 10), (False, 1)]
+        assert reads[1][1] == [st.span_id for st in late.streams]
+        assert _all_aggregates(store) == _expected_aggregates(store)
+        assert query.stats(store).to_dict()["total"]["count"] == 11
+    finally:
+        store.close()
+
+
+_INSERT_ONE_BLOCK = """
+import sys
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.insert import InsertContext
+from streamscope.collector.store.clickhouse import without_dataframes
+if sys.argv[1] == "pandas first":
+    import pandas
+if sys.argv[1] != "as is":
+    without_dataframes()
+ctx = InsertContext("t", ["a"], [get_from_name("String")], column_oriented=True)
+ctx.data = [["x", "y"]]  # what every insert of the writer does with its column lists
+from clickhouse_connect.driver import options
+print("pandas" in sys.modules, options.pd is not None)
+"""
+
+
+NO_PANDAS = importlib.util.find_spec("pandas") is None
+
+
+@pytest.mark.skipif(NO_PANDAS, reason="without pandas there is no import to avoid")
+def test_a_streamscope_process_inserts_without_importing_pandas() -> None:
+    def run(mode: str) -> str:
+        out = subprocess.run([sys.executable, "-c", _INSERT_ONE_BLOCK, mode], capture_output=True, text=True,
+                             timeout=120, check=True)  # fmt: skip
+        return out.stdout.strip()
+
+    # what it avoids: clickhouse-connect imports pandas at the first insert
+    assert run("as is") == "True True"
+    assert run("streamscope") == "False False"
+    assert run("pandas first") == "True True"  # a process that uses pandas keeps the DataFrame support
+
+
+def test_every_table_fsyncs_its_inserted_parts_but_the_stream_id_look_up() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse import ClickHouseStore
+    from streamscope.collector.store.clickhouse_schema import TABLES, Layout
+
+    store = ClickHouseStore(client(), Layout(database=f"fsync_{id(object()):x}", fsync=True))  # type: ignore[arg-type]
+    try:
+        for table in TABLES:
+            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
+                0
+            ]
+            synced = table != "stream_ids"  # a hint: every look-up hit is confirmed in streams
+            assert f"fsync_after_insert = {int(synced)}" in ddl, table
     finally:
         store.close()
