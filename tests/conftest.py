@@ -7,8 +7,9 @@ test's ``clickhouse`` case). ``scripts/test.sh --fast`` leaves those out; the wh
 under pytest-xdist first, then these one at a time): it drives Chromium against timed live pages, binds the
 default ports, builds in the source tree, or bounds what it measures while ingest runs flat out.
 
-Under xdist, modules holding ``slow`` tests are collected first, so the long ones start early and the short
-ones fill the end (every test still runs once; within a module the order is unchanged).
+Under xdist, modules holding ``slow`` tests are collected first (the sanitizer build, a minute of CPU on its own,
+before them all), so the long ones start early and the short ones fill the end (every test still runs once;
+within a module the order is unchanged).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ SERIAL_MODULES = {
     "tests/test_packaging.py": "pip builds the wheel in the source tree (build/, *.egg-info)",
     "tests/security/test_size_bound.py": "the database's peak size is bounded by how fast one writer keeps up",
 }
+
+FIRST = "tests/test_c_sanitizers.py"
 
 
 def _module(item: pytest.Item) -> str:
@@ -34,4 +37,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.serial)
     if getattr(config.option, "numprocesses", None):
         slow = {_module(item) for item in items if item.get_closest_marker("slow")}
-        items.sort(key=lambda item: _module(item) not in slow)  # stable: the order within each part is kept
+        # stable: the order within each part is kept
+        items.sort(key=lambda item: (_module(item) != FIRST, _module(item) not in slow))
