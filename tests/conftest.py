@@ -20,6 +20,7 @@ SERIAL_MODULES = {
     "tests/integration/test_quickstart.py": "runs the quick start as written, on the default ports",
     "tests/test_packaging.py": "pip builds the wheel in the source tree (build/, *.egg-info)",
     "tests/security/test_size_bound.py": "the database's peak size is bounded by how fast one writer keeps up",
+    "tests/sdk/testing/test_fake_llm_timing.py": "the fake server's wake-up jitter is its one tolerance (40 ms)",
 }
 
 FIRST = "tests/test_c_sanitizers.py"
