@@ -30,22 +30,29 @@ from streamscope.collector.store.memory import MemoryStore
 from streamscope.collector.store.sqlite import SQLiteStore
 from streamscope.collector.store.writer import SQLiteProcessStore
 
+STORES = ["memory", "sqlite", "sqlite-sealing", "sqlite-process", "clickhouse"]
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-sealing", "sqlite-process", "clickhouse"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
+
+def _open(kind: str, tmp_path: Path) -> SpanStore:
     s: SpanStore
-    if request.param == "clickhouse":  # the real ClickHouse engine, in process (chdb)
+    if kind == "clickhouse":  # the real ClickHouse engine, in process (chdb)
         s = fresh_store()
-    elif request.param == "memory":
+    elif kind == "memory":
         s = MemoryStore()
-    elif request.param == "sqlite-process":  # writes in a child process, reads here
+    elif kind == "sqlite-process":  # writes in a child process, reads here
         s = SQLiteProcessStore(str(tmp_path / "db.sqlite"))
     else:
         s = SQLiteStore(str(tmp_path / "db.sqlite"))
-    if request.param == "sqlite-sealing":
+    if kind == "sqlite-sealing":
         # The test data starts at T0 (in the future): with the writer's clock 90 minutes after T0, the coarser
         # aggregate slots before it are sealed (materialised), later ones are merged from minute rows on read.
         s.clock = lambda: T0 + 90 * 60 * NS  # type: ignore[attr-defined]
+    return s
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpanStore]:
+    s = _open(request.param, tmp_path)
     yield s
     s.close()
 
@@ -424,13 +431,25 @@ AGG_CASES = [
 ]
 
 
+@pytest.fixture(scope="module", params=STORES)
+def random_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SpanStore]:
+    """One store per kind holding ``_random_streams(400)``, written once for the read-only cases below."""
+    s = _open(request.param, tmp_path_factory.mktemp("random"))
+    for b in _random_streams(400):
+        s.write(b)
+    s.settle()
+    yield s
+    s.close()
+
+
 @pytest.mark.parametrize(("group_by", "bucket", "filters"), AGG_CASES)
 def test_stats_from_aggregates_equal_raw_within_histogram_error(
-    store: SpanStore, group_by: str, bucket: int, filters: Filters
+    random_store: SpanStore, group_by: str, bucket: int, filters: Filters
 ) -> None:
-    for b in _random_streams(400):
-        store.write(b)
-    store.settle()
+    store = random_store
+    assert len(store.streams(Filters(), None)) == 400  # shared: no case may have changed it
     got = query.stats(store, group_by, bucket, filters).to_dict()
     assert got["source"] == "aggregates" and got["relative_error"] == RELATIVE_ERROR
     want = _raw_stats(store, group_by, bucket, filters)

@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "collector"))
 from test_store_contract import *  # noqa: F403  (every contract test, with the store fixture below)
+from test_store_contract import _random_streams
 
 from streamscope.collector.store import SpanStore
 from streamscope.collector.store.clickhouse import ClickHouseStore
@@ -38,11 +39,30 @@ def _url(database: str, async_insert: str) -> str:
     return urlunsplit((u.scheme, u.netloc, f"/{database}", query, ""))
 
 
-@pytest.fixture(params=["0", "1"], ids=["sync-insert", "async-insert"])
-def store(request: pytest.FixtureRequest) -> Iterator[SpanStore]:
+def _open(async_insert: str) -> ClickHouseStore:
     base = urlsplit(URL).path.strip("/") or "streamscope_test"
-    s = ClickHouseStore.from_url(_url(f"{base}_{os.getpid()}_{next(_n)}", request.param))
-    yield s
+    return ClickHouseStore.from_url(_url(f"{base}_{os.getpid()}_{next(_n)}", async_insert))
+
+
+def _drop(s: ClickHouseStore) -> None:
     on = f" ON CLUSTER `{s.layout.cluster}`" if s.layout.cluster and s.layout.on_cluster else ""
     s.client.command(f"DROP DATABASE IF EXISTS `{s.layout.database}`{on} SYNC")
     s.close()
+
+
+@pytest.fixture(params=["0", "1"], ids=["sync-insert", "async-insert"])
+def store(request: pytest.FixtureRequest) -> Iterator[SpanStore]:
+    s = _open(request.param)
+    yield s
+    _drop(s)
+
+
+@pytest.fixture(scope="module", params=["0", "1"], ids=["sync-insert", "async-insert"])
+def random_store(request: pytest.FixtureRequest) -> Iterator[SpanStore]:
+    """The contract's shared read-only store (``_random_streams(400)``), on this server."""
+    s = _open(request.param)
+    for b in _random_streams(400):
+        s.write(b)
+    s.settle()
+    yield s
+    _drop(s)
