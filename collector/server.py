@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from streamscope.collector import auth
 from streamscope.collector.grpc_server import GrpcServer, start_grpc
 from streamscope.collector.hosts import HostCheck
 from streamscope.collector.http_app import create_app
@@ -54,6 +55,8 @@ class CollectorServer:
         writer_process: bool = True,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        for key in api_keys:  # before anything starts (a writer process, writer threads) that a refusal would leak
+            auth.check_key(key)
         if store is None:
             if db is None:
                 raise ValueError("give a database path or a store")

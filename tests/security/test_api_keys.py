@@ -6,8 +6,10 @@ Item 11 (collector side): the key check is constant-time (fixed-length digests, 
 from __future__ import annotations
 
 import hmac
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +36,29 @@ def test_collector_refuses_to_start_with_an_unusable_key(bad: str, tmp_path: Pat
     assert "--api-key" in done.stderr and "listening" not in done.stdout
 
 
+def _children() -> set[int]:
+    """This process's live child processes (from /proc: pid and parent of each)."""
+    me, kids = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == me and fields[0] != "Z":
+                kids.add(int(entry.name))
+    return kids
+
+
 def test_an_empty_key_is_refused_by_the_embeddable_server_too(tmp_path: Path) -> None:
+    before_kids = _children()
+    before_threads = {t.ident for t in threading.enumerate()}
     with pytest.raises(ValueError, match="empty"):
         CollectorServer(str(tmp_path / "c.db"), http_port=0, grpc_port=None, api_keys=("ok-key", ""))
+    # refused before anything starts: no writer process or writer thread is left running behind the error
+    assert _children() - before_kids == set()
+    assert [t.name for t in threading.enumerate() if t.ident not in before_threads] == []
 
 
 @pytest.fixture
