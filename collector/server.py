@@ -55,7 +55,8 @@ class CollectorServer:
         writer_process: bool = True,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        for key in api_keys:  # before anything starts (a writer process, writer threads) that a refusal would leak
+        # checked before anything starts (a writer process, writer threads) that a refusal would leave running
+        for key in api_keys:
             auth.check_key(key)
         if store is None:
             if db is None:
