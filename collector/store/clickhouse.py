@@ -35,7 +35,7 @@ from streamscope.collector.model import (
 from streamscope.collector.store import StoreUnavailable
 from streamscope.collector.store.clickhouse_derive import Deriver
 from streamscope.collector.store.clickhouse_queries import Queries
-from streamscope.collector.store.clickhouse_schema import TABLES, Layout, bootstrap, migrate
+from streamscope.collector.store.clickhouse_schema import TABLES, TUNING_NAMES, Layout, bootstrap, migrate
 from streamscope.collector.store.clickhouse_writer import Client, Writer, parts
 
 SCHEMES = ("clickhouse", "clickhouses")
@@ -182,9 +182,9 @@ class ClickHouseStore:
         self.client = client
         self.name = f"database {layout.database}"
         self._prepare()
-        self._w = Writer(client, layout)
+        self._w = Writer(client, self.layout)
         self._derive = Deriver(self._w)
-        self._q = Queries(client, layout.table)
+        self._q = Queries(client, self.layout.table)
 
     @classmethod
     def from_url(cls, url: str, *, retention_s: float | None = None) -> ClickHouseStore:
@@ -197,6 +197,10 @@ class ClickHouseStore:
         """Create or migrate the schema (idempotent; safe when several collectors start at once)."""
         for stmt in bootstrap(self.client, self.layout):
             self.client.command(stmt)
+        known = {name for (name,) in self.client.query(
+            "SELECT name FROM system.merge_tree_settings WHERE name IN {names:Array(String)}",
+            parameters={"names": sorted(TUNING_NAMES)}).result_rows}  # fmt: skip
+        self.layout = replace(self.layout, tuned=self.layout.tuned & known)
         applied = {int(v) for (v,) in self.client.query(
             f"SELECT version FROM `{self.layout.database}`.`schema_migrations`").result_rows}  # fmt: skip
         migrate(self.client, self.layout, applied)

@@ -130,6 +130,23 @@ FIRST_TABLES = ("spans", "streams", "chunks", "traces", "live", "aggregates")
 # Table settings other than the default (``ttl_only_drop_parts = 1``: TTL drops whole day partitions).
 TABLE_SETTINGS: dict[str, str] = {"session_traces": "ttl_only_drop_parts = 0, index_granularity = 1024"}
 
+# The tables every write inserts into: a part each per write, so their merges cost the server most.
+INGEST_TABLES = frozenset({"spans", "streams", "chunks", "stream_ids"})
+# Part storage and merge settings that cut the server's CPU per write (migration 7); a server that does not know
+# one (an older release than the 26.9 tested here) gets the table without it (``Layout.tuned``, probed on start):
+# * ``min_bytes_for_full_part_storage``: a part under 10 MiB (every part a write inserts) is stored packed, one
+#   file instead of ~13, each created and fsynced (~1 ms of server CPU per part, the same durability: the packed
+#   file and the part's directory are fsynced as before); merged parts past the size are stored in full;
+# * ``merge_selector_base``: merge when ~10 parts of a size have gathered, not ~5, so a row of the tables
+#   written by every request is rewritten fewer times (merges were ~2.5 us of server CPU per chunk span, 1.4
+#   at 10) for ~1.4x the active parts between merges (reads: no change beyond the noise).
+TUNING: dict[str, dict[str, str]] = {
+    name: {"min_bytes_for_full_part_storage": "10485760"}
+    | ({"merge_selector_base": "10"} if name in INGEST_TABLES else {})
+    for name in TABLES
+}
+TUNING_NAMES = frozenset(k for settings in TUNING.values() for k in settings)
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -144,6 +161,7 @@ class Layout:
         True  # fsync every inserted part before the insert returns (what an acknowledgement promises)
     )
     async_insert: bool = False  # the server batches small inserts (waits for the flush before answering)
+    tuned: frozenset[str] = TUNING_NAMES  # the TUNING settings the server knows (ClickHouseStore narrows it)
 
     def table(self, name: str) -> str:
         """The table queries and inserts use (the Distributed one on a cluster)."""
@@ -175,6 +193,7 @@ class Layout:
             f"CREATE TABLE IF NOT EXISTS {self.local(name)}{self._on} (\n    {cols}\n) ENGINE = {self._engine(name)}"
             f"\nPARTITION BY {partition}\nORDER BY {order}{ttl}\nSETTINGS {TABLE_SETTINGS.get(name, 'ttl_only_drop_parts = 1')}"
             f", fsync_after_insert = {fsync}, fsync_part_directory = {fsync}"
+            + "".join(f", {k} = {v}" for k, v in self.tuning(name).items())
         ]
         if self.cluster:
             out.append(
@@ -182,6 +201,10 @@ class Layout:
                 f" ENGINE = Distributed(`{self.cluster}`, `{self.database}`, `{name}_local`, {shard})"
             )
         return out
+
+    def tuning(self, name: str) -> dict[str, str]:
+        """The TUNING settings of this table that the server knows."""
+        return {k: v for k, v in TUNING[name].items() if k in self.tuned}
 
     def set_ttl(self, name: str) -> list[str]:
         """Apply the current retention to a stored table (a changed ``--retention`` on start)."""
@@ -218,6 +241,17 @@ def _start_indexes(layout: Layout) -> list[str]:
     spans = layout.local("spans")
     return [f"ALTER TABLE {spans}{layout._on} ADD INDEX IF NOT EXISTS idx_start start_ns TYPE minmax GRANULARITY 1",
             f"ALTER TABLE {spans}{layout._on} MATERIALIZE INDEX idx_start"]  # fmt: skip
+
+
+def _tune(layout: Layout) -> list[str]:
+    """The TUNING settings on the tables created before them (new parts and merges follow them from now on)."""
+    out = []
+    for name in TABLES:
+        settings = layout.tuning(name)
+        if settings:
+            listed = ", ".join(f"{k} = {v}" for k, v in settings.items())
+            out.append(f"ALTER TABLE {layout.local(name)}{layout._on} MODIFY SETTING {listed}")
+    return out
 
 
 SESSION_COLUMNS = ("session_id", "trace_id", "root_name", "service", "start_ns", "end_ns", "status", "span_count",
@@ -267,6 +301,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[Layout], list[str]]], ...] = (
     (4, "min-max index on the start time of spans", _start_indexes),
     (5, "session_traces: trace summaries by session, backfilled from traces", _sessions_table),
     (6, "span-id look-up of stored streams", _stream_ids),
+    (7, "packed small parts, and a merge base of 10 on the tables every write inserts into", _tune),
 )
 
 

@@ -15,7 +15,7 @@ from test_store_contract import _all_aggregates, _expected_aggregates, _random_s
 
 from streamscope.collector import query
 from streamscope.collector.model import NS, Filters, IngestBatch
-from streamscope.collector.store.clickhouse import parse_url
+from streamscope.collector.store.clickhouse import ClickHouseStore, parse_url
 from streamscope.collector.store.clickhouse_schema import MIGRATIONS
 
 
@@ -408,5 +408,95 @@ def test_every_table_fsyncs_its_inserted_parts_but_the_stream_id_look_up() -> No
             ]
             synced = table != "stream_ids"  # a hint: every look-up hit is confirmed in streams
             assert f"fsync_after_insert = {int(synced)}" in ddl, table
+    finally:
+        store.close()
+
+
+def _table_settings(store: ClickHouseStore, table: str) -> str:
+    ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0]
+    return str(ddl).split("SETTINGS", 1)[1]
+
+
+def test_written_parts_are_packed_and_the_tables_every_write_inserts_into_merge_at_base_10() -> None:
+    from streamscope.collector.store.clickhouse_schema import INGEST_TABLES, TABLES
+
+    store = fresh_store()
+    db = store.layout.database
+    try:
+        for table in TABLES:
+            settings = _table_settings(store, table)
+            assert "min_bytes_for_full_part_storage = 10485760" in settings, table
+            assert ("merge_selector_base = 10" in settings) == (table in INGEST_TABLES), table
+        batch = llm_trace(3)
+        store.write(batch)
+        store.settle()
+        stored = store.client.query(
+            "SELECT DISTINCT table, part_storage_type FROM system.parts WHERE database = {db:String} AND active"
+            " AND table IN ('spans', 'streams', 'chunks', 'traces')",
+            parameters={"db": db},
+        ).result_rows
+        assert sorted(stored) == [("chunks", "Packed"), ("spans", "Packed"), ("streams", "Packed"),
+                                  ("traces", "Packed")]  # fmt: skip
+        assert store.stream(batch.streams[0].span_id) == batch.streams[0]
+        assert len(store.chunks(batch.streams[0].span_id)) == len(
+            [c for c in batch.chunks if c[0] == batch.streams[0].span_id]
+        )
+    finally:
+        store.close()
+
+
+def test_a_store_from_before_version_7_gets_packed_parts_and_the_merge_base_on_start() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse_schema import TABLES
+
+    old = fresh_store()
+    db = old.layout.database
+    old.write(llm_trace(2))
+    for table in TABLES:  # as the tables were before version 7
+        old.client.command(
+            f"ALTER TABLE `{db}`.`{table}` RESET SETTING min_bytes_for_full_part_storage, merge_selector_base"
+        )
+    old.client.command(f"DELETE FROM `{db}`.schema_migrations WHERE version = 7")
+    assert "min_bytes_for_full_part_storage" not in _table_settings(old, "chunks")
+    new = ClickHouseStore(client(), old.layout)  # type: ignore[arg-type]
+    try:
+        assert "merge_selector_base = 10" in _table_settings(new, "chunks")
+        assert "min_bytes_for_full_part_storage = 10485760" in _table_settings(new, "traces")
+        assert new.counts()["streams"] == 1  # the data stayed
+    finally:
+        new.close()
+        old.close()
+
+
+class _WithoutMergeBase:
+    """The engine's client, as a server that does not know ``merge_selector_base`` answers the store's probe."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def query(self, sql: str, *args: object, **kw: object) -> object:
+        if "system.merge_tree_settings" in sql:
+            sql = sql.replace("WHERE name IN", "WHERE name != 'merge_selector_base' AND name IN")
+        return self.real.query(sql, *args, **kw)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_a_server_that_lacks_a_setting_gets_tables_and_migrations_without_it() -> None:
+    from chdb_engine import client
+
+    from streamscope.collector.store.clickhouse_schema import Layout
+
+    layout = Layout(database=f"old_{id(object()):x}", fsync=False)
+    store = ClickHouseStore(_WithoutMergeBase(client()), layout)  # type: ignore[arg-type]
+    try:
+        assert store.layout.tuned == {"min_bytes_for_full_part_storage"}
+        for table in ("spans", "chunks", "traces"):
+            settings = _table_settings(store, table)
+            assert "merge_selector_base" not in settings and "min_bytes_for_full_part_storage" in settings
+        store.write(llm_trace(2))
+        assert store.counts()["streams"] == 1
     finally:
         store.close()
