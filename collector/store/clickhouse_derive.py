@@ -9,10 +9,14 @@ minute written by a hundred requests in a pass is folded once, not a hundred tim
 
 What a pass derives is idempotent, so collectors need no coordination; the only thing a collector can lose is its
 *marks*, when it is killed between acknowledging a write and its next pass. The **sweep** repairs that: on the
-first pass and every ``sweep_every`` seconds, each collector compares, for the rows inserted in the last
-``window_s`` seconds (their ``ver`` holds the insert time), the trace summaries' span and stream counts with the
-stored spans and streams, and each minute's aggregate count (and each coarser slot's) with the stored streams; a
-mismatch is derived again. So trace summaries and aggregates converge once a pass ran after the write (within
+first pass and every ``sweep_every`` seconds, each collector compares, for the rows inserted recently (their
+``ver`` holds the insert time), the trace summaries' span and stream counts with the stored spans and streams, and
+each minute's aggregate count (and each coarser slot's) with the stored streams; a mismatch is derived again.
+The first sweep compares the rows of the last ``window_s`` seconds; each later one the rows inserted since the
+last sweep that ran to the end began, less ``margin_s`` (a write slower than that to commit, or a collector's
+clock that far behind, and the first sweep of a collector started later is what finds its rows), never more than
+``window_s``: a sweep's work follows the ingest rate, not the window (every 10 s over a 15-minute window, each
+row was compared ~90 times). So trace summaries and aggregates converge once a pass ran after the write (within
 ``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``). The sweep
 also compares the recent traces' copies by session with their summaries (``clickhouse_sessions``).
 """
@@ -34,11 +38,14 @@ log = logging.getLogger(__name__)
 
 class Deriver:
     def __init__(self, writer: Writer, *, interval: float = 1.0, sweep_every: float = 10.0,
-                 window_s: float = 900.0, clock: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
+                 window_s: float = 900.0, margin_s: float = 60.0,
+                 clock: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
         self._w = writer
         self.interval = interval
         self.sweep_every = sweep_every
         self.window_s = window_s
+        self.margin_s = margin_s
+        self._swept_at: int | None = None  # clock at the start of the last sweep that ran to the end
         self._clock = clock
         self._cond = threading.Condition()
         self._traces: set[str] = set()
@@ -121,8 +128,12 @@ class Deriver:
     def run_pass(self, traces: set[str], minutes: set[int]) -> None:
         forget: set[int] = set()
         left: dict[str, set[str]] = {}
+        swept: int | None = None
         if time.monotonic() >= self._next_sweep:
-            since = self._clock() - int(self.window_s * NS)
+            swept = self._clock()
+            since = swept - int(self.window_s * NS)
+            if self._swept_at is not None:  # rows inserted before the last sweep began were compared by it
+                since = max(since, self._swept_at - int(self.margin_s * NS))
             stale_traces, forget = self.stale(since)
             left = self.stale_sessions(since)
             traces |= stale_traces | set(left)
@@ -134,6 +145,8 @@ class Deriver:
             self._w.fold(minutes)
         if forget:  # a stale slot may also hold rows of deleted streams: keys it lost are emptied
             self._w.fold(forget, forget=True)
+        if swept is not None:
+            self._swept_at = swept
 
     def _recent(self, since_ns: int) -> str:
         """The trace ids of spans and streams inserted since ``since_ns`` (a subquery)."""
