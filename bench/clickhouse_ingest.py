@@ -18,6 +18,10 @@ are stopped (each runs its last derive pass), the stored rows are counted and mu
 and the derived rows must count every stream and trace once (exit 1 otherwise). The targets are printed beside
 the results: >= 100k spans/s with two collectors, <= 8 us collector CPU per span. The whole run (two shapes,
 three stores each) takes about 3 minutes.
+
+A sustained load, one row, the rate interval by interval (the 10 s rows above are a fresh store's first seconds)::
+
+    .venv/bin/python bench/clickhouse_ingest.py --shapes chunk --stores "clickhouse x2" --duration 300 --interval 15
 """
 
 from __future__ import annotations
@@ -107,7 +111,13 @@ def start_collector(args: list[str]) -> tuple[subprocess.Popen[str], int]:
 
 
 def run(
-    ports: list[int], pids: list[int], pool: BodyPool, duration: float, threads: int, server_pid: int
+    ports: list[int],
+    pids: list[int],
+    pool: BodyPool,
+    duration: float,
+    threads: int,
+    server_pid: int,
+    interval: float = 0.0,
 ) -> dict[str, Any]:
     acked = [0] * threads
     stop = threading.Event()
@@ -139,7 +149,30 @@ def run(
     ts = [threading.Thread(target=sender, args=(k,)) for k in range(threads)]
     for t in ts:
         t.start()
-    time.sleep(duration)
+    if interval > 0:  # the rate and each process's CPU per span, interval by interval (a sustained load)
+        last, last_cpu, last_srv = 0, cpu0, srv0
+        while (left := duration - (time.perf_counter() - t0)) > 0:
+            time.sleep(min(interval, left))
+            n = sum(acked)
+            now_cpu = [sum(cpu_by_process(p).values()) for p in pids]
+            now_srv = sum(cpu_by_process(server_pid).values())
+            done = max(1, n - last)
+            print(
+                f"  {time.perf_counter() - t0:6.0f} s {(n - last) / interval:>10,.0f} spans/s   ClickHouse"
+                f" {(now_srv - last_srv) / done * 1e6:5.1f} us/span   collectors "
+                + " ".join(
+                    f"{(c - c0) / done * 1e6 * len(pids):.1f}"
+                    for c, c0 in zip(now_cpu, last_cpu, strict=True)
+                )
+                + " us/span",
+                flush=True,
+            )
+            last, last_cpu, last_srv = n, now_cpu, now_srv
+            # the bodies' times move on with the clock, as an SDK's exports do (streams that just ended): a pool
+            # built once would put a 5-minute load's every stream into the same few minute slots
+            pool.bases = type(pool)(len(pool.bases)).bases
+    else:
+        time.sleep(duration)
     stop.set()
     for t in ts:
         t.join()
@@ -159,6 +192,15 @@ def main() -> int:
         "--fsync", default="1", help="the store URL's fsync option (1: fsync every inserted part)"
     )
     ap.add_argument("--shapes", default="chunk,generic", help="comma-separated: chunk, generic")
+    ap.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="print the rate and CPU per span every this many seconds (with a long --duration: sustained ingest)",
+    )
+    ap.add_argument(
+        "--stores", default="sqlite x1,clickhouse x1,clickhouse x2", help="comma-separated rows to run"
+    )
     a = ap.parse_args()
     shapes = [(f"{s} spans", BodyPool(8) if s == "chunk" else GenericPool(8)) for s in a.shapes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-ch-"))
@@ -171,6 +213,8 @@ def main() -> int:
 
         for shape, pool in shapes:
             for name, n in (("sqlite x1", 1), ("clickhouse x1", 1), ("clickhouse x2", 2)):
+                if name not in {x.strip() for x in a.stores.split(",")}:
+                    continue
                 db = f"b{len(rows)}"
                 if name.startswith("sqlite"):
                     procs = [start_collector(["--db", str(work / f"{db}.sqlite")])]
@@ -184,6 +228,7 @@ def main() -> int:
                         a.duration,
                         a.threads,
                         server.proc.pid,
+                        a.interval,
                     )
                 finally:
                     for pr, _ in procs:
@@ -225,7 +270,7 @@ def main() -> int:
         "shape          store             spans/s   vs sqlite   ClickHouse us/span   collector CPU us/span (each)"
     )
     for shape, name, res in rows:
-        base = next(r for s, n, r in rows if s == shape and n == "sqlite x1")["rate"]
+        base = next((r["rate"] for s, n, r in rows if s == shape and n == "sqlite x1"), float("nan"))
         server = f"{res['server_us']:>10.1f}" if name.startswith("clickhouse") else f"{'-':>10}"
         met = ""
         if name == "clickhouse x2":
