@@ -13,10 +13,10 @@ first pass and every ``sweep_every`` seconds, each collector compares, for the r
 ``ver`` holds the insert time), the trace summaries' span and stream counts with the stored spans and streams, and
 each minute's aggregate count (and each coarser slot's) with the stored streams; a mismatch is derived again.
 The first sweep compares the rows of the last ``window_s`` seconds; each later one the rows inserted since the
-last sweep that ran to the end began, less ``margin_s`` (a write slower than that to commit, or a collector's
-clock that far behind, and the first sweep of a collector started later is what finds its rows), never more than
-``window_s``: a sweep's work follows the ingest rate, not the window (every 10 s over a 15-minute window, each
-row was compared ~90 times). So trace summaries and aggregates converge once a pass ran after the write (within
+last sweep that ran to the end began, less ``margin_s``, never more than ``window_s``: a sweep's work follows the
+ingest rate, not the window (every 10 s over a 15-minute window, each row was compared ~90 times). Rows of a
+write slower than ``margin_s`` to commit, or stamped by a clock that far behind, are left to the first sweep of a
+collector that starts later. So trace summaries and aggregates converge once a pass ran after the write (within
 ``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``). The sweep
 also compares the recent traces' copies by session with their summaries (``clickhouse_sessions``).
 """
