@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,40 @@ def test_mypy_strict_on_collector_and_dashboard(tmp_path: Path) -> None:
     modules = [p for d in ("collector", "dashboard") for p in (ROOT / d).rglob("*.py")]
     checked = re.search(r"in (\d+) source files", result.stdout)
     assert checked is not None and int(checked.group(1)) >= len(modules), result.stdout
+
+
+def _test_sh(*args: str) -> list[list[str]]:
+    """The pytest commands ``scripts/test.sh ARGS`` would run (its dry run), each as argv."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test.sh"), *args],
+        env={**os.environ, "STREAMSCOPE_TEST_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [shlex.split(line) for line in out.splitlines() if "pytest" in line and not line.startswith("==")]
+
+
+def _marker(argv: list[str]) -> str:
+    """The one marker expression pytest is given (after ``python -m pytest``)."""
+    args = argv[argv.index("pytest") + 1 :]
+    assert args.count("-m") == 1, argv
+    return args[args.index("-m") + 1]
+
+
+def test_the_suite_runs_every_test_once_in_two_phases_split_by_the_serial_marker() -> None:
+    phases = _test_sh()
+    assert [_marker(p) for p in phases] == ["not serial", "serial"]
+
+
+def test_a_users_marker_narrows_each_phase_instead_of_replacing_its_own() -> None:
+    phases = _test_sh("-m", "clickhouse or browser", "-k", "store", "-x")
+    assert [_marker(p) for p in phases] == [
+        "(not serial) and (clickhouse or browser)",
+        "(serial) and (clickhouse or browser)",
+    ]
+    assert all(p[-3:] == ["-k", "store", "-x"] for p in phases)
+    (fast,) = _test_sh("--fast", "tests/collector")
+    assert _marker(fast) == "not integration and not browser and not slow and not clickhouse"
+    (fast,) = _test_sh("--fast", "-mclickhouse", "tests/collector")  # the lane's exclusions give way to it
+    assert _marker(fast) == "clickhouse" and fast[-1] == "tests/collector"
