@@ -271,13 +271,16 @@ def test_a_look_up_row_without_its_stream_does_not_make_a_write_skip_the_stream(
         store.close()
 
 
+def _ddl(store: ClickHouseStore, table: str) -> str:
+    """The table's CREATE statement as the server shows it."""
+    return str(store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0])
+
+
 def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
     store = fresh_store(retention_s=2 * 3600)
     try:
         for table in ("spans", "streams", "chunks", "traces", "live", "aggregates", "stream_ids"):
-            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
-                0
-            ]
+            ddl = _ddl(store, table)
             assert "TTL" in ddl and "7200" in ddl and "ttl_only_drop_parts = 1" in ddl, ddl
     finally:
         store.close()
@@ -403,9 +406,7 @@ def test_every_table_fsyncs_its_inserted_parts_but_the_stream_id_look_up() -> No
     store = ClickHouseStore(client(), Layout(database=f"fsync_{id(object()):x}", fsync=True))  # type: ignore[arg-type]
     try:
         for table in TABLES:
-            ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][
-                0
-            ]
+            ddl = _ddl(store, table)
             synced = table != "stream_ids"  # a hint: every look-up hit is confirmed in streams
             assert f"fsync_after_insert = {int(synced)}" in ddl, table
     finally:
@@ -413,8 +414,7 @@ def test_every_table_fsyncs_its_inserted_parts_but_the_stream_id_look_up() -> No
 
 
 def _table_settings(store: ClickHouseStore, table: str) -> str:
-    ddl = store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0]
-    return str(ddl).split("SETTINGS", 1)[1]
+    return _ddl(store, table).split("SETTINGS", 1)[1]
 
 
 def test_written_parts_are_packed_and_the_tables_every_write_inserts_into_merge_at_base_10() -> None:
