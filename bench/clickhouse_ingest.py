@@ -30,6 +30,7 @@ import argparse
 import http.client
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,6 +262,7 @@ def main() -> int:
                 )
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the run's stores (~0.7 GB) would stay in the temp dir
     print(
         f"\n{a.threads} closed-loop senders, {a.duration:g} s per row, {SPANS_PER_BODY} spans per request; the machine's"
         " load shares every number (run it on a quiet machine)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -133,6 +134,7 @@ def main() -> int:
             results[shape] = profile(server, f"p_{shape}", pool, a.bodies)
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the run's stores (~0.7 GB) would stay in the temp dir
     print(
         f"{a.bodies} bodies x {SPANS_PER_BODY} spans per shape; us per span (shared machine: compare shapes)"
     )

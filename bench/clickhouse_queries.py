@@ -29,6 +29,7 @@ Exits non-zero on a harness error (a non-200 answer).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def main() -> int:
         return generated(a, server) if a.generate else side_by_side(a, server, work)
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the run's stores (~0.7 GB) would stay in the temp dir
 
 
 def side_by_side(a: argparse.Namespace, server: chserver.Server, work: Path) -> int:
