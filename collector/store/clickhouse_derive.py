@@ -13,12 +13,13 @@ first pass and every ``sweep_every`` seconds, each collector compares, for the r
 ``ver`` holds the insert time), the trace summaries' span and stream counts with the stored spans and streams, and
 each minute's aggregate count (and each coarser slot's) with the stored streams; a mismatch is derived again.
 The first sweep compares the rows of the last ``window_s`` seconds; each later one the rows inserted since the
-last sweep that ran to the end began, less ``margin_s``, never more than ``window_s``: a sweep's work follows the
-ingest rate, not the window (every 10 s over a 15-minute window, each row was compared ~90 times). Rows of a
-write slower than ``margin_s`` to commit, or stamped by a clock that far behind, are left to the first sweep of a
-collector that starts later. So trace summaries and aggregates converge once a pass ran after the write (within
-``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``). The sweep
-also compares the recent traces' copies by session with their summaries (``clickhouse_sessions``).
+last sweep that ran to the end began, less ``margin_s``, never more than ``window_s`` (every 10 s over a 15-minute
+window, each row was compared ~90 times). Rows of a write slower than ``margin_s`` to commit, or stamped by a clock
+that far behind, are left to the first sweep of a collector that starts later. A sweep still reads much of the
+tables (the recent trace ids are random: each costs a granule in every part of ``spans``), so it runs every 30 s:
+only a killed collector's marks need it. So trace summaries and aggregates converge once a pass ran after the
+write (within ``interval`` on a live collector, within ``sweep_every`` on the surviving ones after a ``kill -9``).
+The sweep also compares the recent traces' copies by session with their summaries (``clickhouse_sessions``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class Deriver:
-    def __init__(self, writer: Writer, *, interval: float = 1.0, sweep_every: float = 10.0,
+    def __init__(self, writer: Writer, *, interval: float = 1.0, sweep_every: float = 30.0,
                  window_s: float = 900.0, margin_s: float = 60.0,
                  clock: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
         self._w = writer
@@ -166,7 +167,9 @@ class Deriver:
         v = FIRST_WINS - since_ns  # ver falls with the insert time: recent rows have ver <= v
         recent = self._recent(since_ns)
         traces = {tid for (tid,) in c.query(
-            f"SELECT s.trace_id FROM (SELECT trace_id, count() AS n FROM {t('spans')} FINAL"
+            # a trace's distinct span ids are its spans FINAL would count (the sorting key is (trace_id, span_id)),
+            # without merging the parts' rows
+            f"SELECT s.trace_id FROM (SELECT trace_id, uniqExact(span_id) AS n FROM {t('spans')}"
             f" WHERE trace_id IN ({recent}) GROUP BY trace_id) AS s"
             f" LEFT ANY JOIN (SELECT trace_id, span_count, stream_count FROM {t('traces')} FINAL"
             f" WHERE trace_id IN ({recent})) AS r ON s.trace_id = r.trace_id"

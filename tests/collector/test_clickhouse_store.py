@@ -276,6 +276,66 @@ def _ddl(store: ClickHouseStore, table: str) -> str:
     return str(store.client.query(f"SHOW CREATE TABLE `{store.layout.database}`.`{table}`").result_rows[0][0])
 
 
+def test_chunks_go_to_the_writers_day_and_only_a_copy_in_another_day_is_looked_for() -> None:
+    """A write's chunk rows go to the day partition of the writer's clock; its check for stored chunks finds a
+    copy in any other day (re-delivered across midnight, or to a collector whose clock is behind) and skips it,
+    and leaves the write's own day out: a copy there is inserted again and collapses into the first (``FINAL``),
+    the first write winning."""
+    from streamscope.collector.store.clickhouse_writer import Versions
+
+    store = fresh_store()
+    db = store.layout.database
+    day = 86_400 * NS
+    day1 = 20_000 * day  # 2024-10-04 (UTC)
+    try:
+        chunks = llm_trace(3).chunks
+        later = tuple(c._replace(content="later copy") for c in chunks)
+
+        def write(at: int, batch: tuple[object, ...]) -> None:
+            store._w.versions = Versions(lambda: at)
+            store.write(IngestBatch(chunks=batch))  # type: ignore[arg-type]
+
+        def days() -> list[tuple[str, int]]:
+            sql = (
+                f"SELECT toString(day), count() FROM `{db}`.chunks GROUP BY day ORDER BY day"  # without FINAL
+            )
+            return [(d, n) for d, n in store.client.query(sql).result_rows]
+
+        write(day1 + 3600 * NS, chunks)
+        assert days() == [("2024-10-04", 3)]
+        write(day1 + day + 3600 * NS, later)  # the next day: the copy from the day before is found
+        write(day1 - day + 3600 * NS, later)  # a clock a day behind: found too
+        assert days() == [("2024-10-04", 3)]
+        write(day1 + 7200 * NS, later)  # the same day: inserted, and collapses into the first write
+        assert days() == [("2024-10-04", 6)]
+        assert [c.content for c in store.chunks(chunks[0].span_id)] == ["c0", "c1", "c2"]
+        assert store.counts()["chunks"] == 3
+    finally:
+        store.close()
+
+
+def test_a_span_stored_twice_before_its_parts_merge_is_summarised_from_its_first_write() -> None:
+    """Trace summaries read the spans without ``FINAL``; a trace holding two copies of a span (a re-delivery that
+    differs, in a part not merged yet) is read again with it, so the first write wins as everywhere."""
+    store = fresh_store()
+    db = store.layout.database
+    try:
+        store.client.command(f"SYSTEM STOP MERGES `{db}`.spans")
+        b = llm_trace(2)
+        store.write(b)
+        store.settle()
+        root = b.spans[0]
+        evil = dataclasses.replace(root, name="evil", start_ns=root.start_ns - 5 * NS, status_code=2)
+        store.write(IngestBatch(spans=(evil,)))
+        store.settle()
+        assert store.client.query(f"SELECT count() FROM `{db}`.spans").result_rows == [(3,)]  # both copies
+        (summary,) = store.traces(Filters(), 10)
+        assert (summary.root_name, summary.start_ns, summary.status, summary.span_count) == (
+            "handle request", root.start_ns, "unset", 2)  # fmt: skip
+    finally:
+        store.close()
+
+
 def test_retention_becomes_a_ttl_on_every_timed_table() -> None:
     store = fresh_store(retention_s=2 * 3600)
     try:
