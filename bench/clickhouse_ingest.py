@@ -151,15 +151,15 @@ def run(
     for t in ts:
         t.start()
     if interval > 0:  # the rate and each process's CPU per span, interval by interval (a sustained load)
-        last, last_cpu, last_srv = 0, cpu0, srv0
+        last, last_cpu, last_srv, last_t = 0, cpu0, srv0, t0
         while (left := duration - (time.perf_counter() - t0)) > 0:
             time.sleep(min(interval, left))
-            n = sum(acked)
+            n, now_t = sum(acked), time.perf_counter()
             now_cpu = [sum(cpu_by_process(p).values()) for p in pids]
             now_srv = sum(cpu_by_process(server_pid).values())
             done = max(1, n - last)
             print(
-                f"  {time.perf_counter() - t0:6.0f} s {(n - last) / interval:>10,.0f} spans/s   ClickHouse"
+                f"  {now_t - t0:6.0f} s {(n - last) / (now_t - last_t):>10,.0f} spans/s   ClickHouse"
                 f" {(now_srv - last_srv) / done * 1e6:5.1f} us/span   collectors "
                 + " ".join(
                     f"{(c - c0) / done * 1e6 * len(pids):.1f}"
@@ -168,7 +168,7 @@ def run(
                 + " us/span",
                 flush=True,
             )
-            last, last_cpu, last_srv = n, now_cpu, now_srv
+            last, last_cpu, last_srv, last_t = n, now_cpu, now_srv, now_t
             # the bodies' times move on with the clock, as an SDK's exports do (streams that just ended): a pool
             # built once would put a 5-minute load's every stream into the same few minute slots
             pool.bases = type(pool)(len(pool.bases)).bases
