@@ -7,7 +7,9 @@ minute reads only the streams inserted since its last read (less ``margin`` seco
 to commit), adds those it has not folded, and writes the minute's rows again: the same rows as a fold from
 scratch, for the cost of the new streams. A stream that became visible more than ``margin`` after its insert
 began, or a minute whose streams were deleted by another process, is caught by the deriver's sweep, whose fold
-starts that minute from scratch (``forget``).
+starts that minute from scratch (``forget``). The margin is 10 s: each pass of a hot minute reads the streams of
+the margin again (and a collector parses every one of them), while a write that slow to commit means a server
+far past its capacity; a minute such a write left short is folded again by the next sweep (every 30 s).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Minute:
 
 
 class MinuteCache:
-    def __init__(self, margin_s: float = 30.0, keep_s: float = 600.0, max_minutes: int = 240) -> None:
+    def __init__(self, margin_s: float = 10.0, keep_s: float = 600.0, max_minutes: int = 240) -> None:
         self.margin_ns = int(margin_s * NS)
         self.keep_ns = int(keep_s * NS)
         self.max_minutes = max_minutes

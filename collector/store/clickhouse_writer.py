@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import date, timedelta
 from itertools import compress
 from typing import Any, Protocol
 
@@ -129,10 +129,11 @@ def chunk_columns(chunks: Sequence[Chunk]) -> list[list[Any]]:
     return [list(c) for c in zip(*chunks, strict=True)]
 
 
-def chunk_day(now_ns: int) -> date:
-    """The day partition a write's chunk rows go to: the UTC day it was written (a chunk row carries no time of its
-    own), taken by the writer so that its check for stored chunks can leave that partition out."""
-    return datetime.fromtimestamp(now_ns // NS, timezone.utc).date()
+def chunk_day(now_ns: int) -> int:
+    """The day partition a write's chunk rows go to, as days since 1970-01-01: the UTC day it was written (a chunk
+    row carries no time of its own), taken by the writer so that its check for stored chunks can leave that
+    partition out. (``Date`` columns take the number as it is: no date object per row.)"""
+    return now_ns // (86_400 * NS)
 
 
 def new_chunk_columns(cols: list[list[Any]], stored: set[tuple[str, int]]) -> list[list[Any]]:
@@ -150,6 +151,7 @@ def new_chunk_columns(cols: list[list[Any]], stored: set[tuple[str, int]]) -> li
     return [list(compress(c, keep)) for c in cols]
 
 
+_EPOCH = date(1970, 1, 1)
 ID_PART = 2000  # ids per bound array: ClickHouse's HTTP form fields hold at most 128 KiB by default
 
 
@@ -251,7 +253,7 @@ class Writer:
         touched.update(st.trace_id for st in batch.streams)
         return touched, {agg.slot_of(st.start_ns, agg.MINUTE) for st in batch.streams}
 
-    def _stored(self, ids: set[str], day: date) -> tuple[set[str], set[tuple[str, int]]]:
+    def _stored(self, ids: set[str], day: int) -> tuple[set[str], set[tuple[str, int]]]:
         """Which of these span ids have a stored stream, and which (span id, index) chunks are stored in a day
         partition other than ``day``, the one this write's chunks go to.
 
@@ -272,7 +274,7 @@ class Writer:
                 f"SELECT 0, span_id, start_ns FROM {self.t('stream_ids')} WHERE span_id IN {{ids:Array(String)}}"
                 f" UNION ALL SELECT DISTINCT 1, span_id, idx FROM {self.t('chunks')} WHERE span_id IN {{ids:Array(String)}}"
                 " AND (day < {day:Date} OR day > {day:Date})",  # (partitions pruned by their day range)
-                parameters={"ids": part, "day": day},
+                parameters={"ids": part, "day": _EPOCH + timedelta(days=day)},
             ).result_rows  # fmt: skip
             for what, sid, value in rows:
                 if what == 0:
@@ -435,7 +437,7 @@ class Writer:
     def _read_streams(self, minutes: set[int], since_ns: int | None) -> list[Stream]:
         """The stored streams of these minute slots (the first write of each), or only those inserted since
         ``since_ns`` (without ``FINAL``: the first write of each span id among them) that the cached minute has
-        not folded yet. An incremental read sees each stream again on every pass within the cache's margin (30
+        not folded yet. An incremental read sees each stream again on every pass within the cache's margin (10
         passes of a hot minute): a ``Stream`` is built only for the span ids its minute lacks (building one
         costs ~5 us, about 7x reading its row)."""
         step = agg.MINUTE * NS
