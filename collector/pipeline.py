@@ -9,6 +9,7 @@ acknowledge only then. Stores ignore duplicates, so a client retrying an unackno
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -75,6 +76,8 @@ class Ingestor:
         max_batch_rows: int = 20_000,
         writers: int = 1,
         gather: bool = False,
+        linger: float = 0.0,
+        linger_rows: int = 0,
     ) -> None:
         """``writers`` threads take batches from the queue; with more than one, a store that can accept a write
         while another is in progress (the writer process) gets the next batch without waiting for the last
@@ -82,7 +85,12 @@ class Ingestor:
         while another write is in flight and starts its write when that one ends (or its batch is full): a
         store whose every write has a large fixed cost (ClickHouse: a statement and a part per table) then
         writes a few large batches instead of many small ones side by side, yet the next write is ready the
-        moment the last one ends."""
+        moment the last one ends. One writer gathers at a time.
+
+        ``linger`` (seconds, with ``gather``): once no write is in flight, a batch of fewer than ``linger_rows``
+        rows waits up to that long for more. Without it a write holds what arrived while the last one was in
+        flight, which under a steady load is about half the requests in flight (those of the last write are
+        answered only when it ends, and come back while the next one runs); the linger lets them join."""
         self.store = store
         self.metrics = metrics or CollectorMetrics()
         self.max_queue_rows = max_queue_rows
@@ -92,6 +100,9 @@ class Ingestor:
         self._cond = threading.Condition()
         self._stopping = False
         self._gather = gather
+        self._linger = linger if gather else 0.0
+        self._linger_rows = linger_rows
+        self._gathering = threading.Lock() if gather else contextlib.nullcontext()
         self._writing = 0  # writes in flight
         self.paused = threading.Event()  # tests: hold the writer to fill the queue
         #: called before each write; what it raises fails the write's requests (503) instead (retention.admit)
@@ -128,21 +139,32 @@ class Ingestor:
         return ticket
 
     def _take(self) -> list[Ticket] | None:
-        with self._cond:
+        with self._gathering, self._cond:
             while not self._queue or self.paused.is_set():
                 if self._stopping and not self._queue:
                     return None
                 self._cond.wait(0.05)
             taken = [self._queue.popleft()]
             rows = taken[0].size
+            idle_since: float | None = None  # when no write was in flight any more
             while True:
                 while self._queue and rows + self._queue[0].size <= self.max_batch_rows:
                     t = self._queue.popleft()
                     rows += t.size
                     taken.append(t)
-                if not (self._gather and self._writing and not self._queue and not self._stopping):
+                if self._queue or self._stopping:
                     break  # (a batch that would not fit in this one ends the gathering too)
-                self._cond.wait(0.05)  # woken by a submit or by the end of the write in flight
+                if self._gather and self._writing:
+                    self._cond.wait(0.05)  # woken by a submit or by the end of the write in flight
+                    continue
+                if rows >= self._linger_rows:
+                    break
+                now = time.monotonic()
+                idle_since = now if idle_since is None else idle_since
+                left = idle_since + self._linger - now
+                if left <= 0:
+                    break
+                self._cond.wait(left)  # woken by a submit
             self._writing += 1
             return taken
 

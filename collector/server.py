@@ -70,7 +70,9 @@ class CollectorServer:
         # whose writes may run side by side says how many (ClickHouse: each write is a few round trips)
         writers = getattr(store, "write_concurrency", 2 if isinstance(store, SQLiteProcessStore) else 1)
         self.ingestor = Ingestor(store, self.metrics, max_queue_rows=max_queue_rows, writers=writers,
-                                 gather=getattr(store, "gather_writes", False))  # fmt: skip
+                                 gather=getattr(store, "gather_writes", False),
+                                 linger=getattr(store, "gather_linger_s", 0.0),
+                                 linger_rows=getattr(store, "gather_rows", 0))  # fmt: skip
         self.limits = limits
         self.receiver = Receiver(self.ingestor, prices, tuple(api_keys), limits)
         self.app = create_app(self.receiver, api_keys=api_keys, hosts=HostCheck(host, allowed_hosts))

@@ -171,6 +171,10 @@ class ClickHouseStore:
     # one of both (bench/clickhouse_ingest_phases.py: CPU per span against requests per write).
     write_concurrency = 2
     gather_writes = True
+    # and a write of fewer rows waits up to 20 ms for more once the last write ended (pipeline.Ingestor): the
+    # requests that write answered come back meanwhile, so a write holds about all of them instead of half
+    gather_linger_s = 0.02
+    gather_rows = 10_000
 
     def __init__(
         self, client: Client, layout: Layout | None = None, *, retention_s: float | None = None

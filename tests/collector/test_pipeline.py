@@ -53,3 +53,33 @@ def test_with_gather_a_second_writer_gathers_while_a_write_is_in_flight(gather: 
     finally:
         store.release.set()
         ingestor.close()
+
+
+def test_with_a_linger_a_small_batch_waits_for_more_until_it_has_the_rows_it_wants() -> None:
+    """No write in flight: the first request waits (up to a linger far longer than the test allows), the two
+    that come next join it, and the write starts once the batch holds ``linger_rows``."""
+    store = HeldStore()
+    store.release.set()
+    one = len(llm_trace(2))
+    ingestor = Ingestor(store, writers=2, gather=True, linger=60.0, linger_rows=3 * one)
+    try:
+        tickets = [ingestor.submit(llm_trace(2))]
+        time.sleep(0.2)
+        assert not store.entered.is_set()  # still lingering
+        tickets += [ingestor.submit(llm_trace(2)) for _ in range(2)]
+        assert all(t.wait(10) for t in tickets)  # the third request filled the batch: no 60 s wait
+        assert store.sizes == [3 * one]
+    finally:
+        ingestor.close()
+
+
+def test_a_lingering_batch_is_written_when_the_linger_ends() -> None:
+    store = HeldStore()
+    store.release.set()
+    ingestor = Ingestor(store, writers=2, gather=True, linger=0.3, linger_rows=1_000_000)
+    try:
+        ticket = ingestor.submit(llm_trace(2))
+        assert ticket.wait(10)
+        assert store.sizes == [len(llm_trace(2))]
+    finally:
+        ingestor.close()
