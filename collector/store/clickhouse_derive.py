@@ -167,13 +167,13 @@ class Deriver:
         v = FIRST_WINS - since_ns  # ver falls with the insert time: recent rows have ver <= v
         recent = self._recent(since_ns)
         traces = {tid for (tid,) in c.query(
-            # a trace's distinct span ids are its spans FINAL would count (the sorting key is (trace_id, span_id)),
-            # without merging the parts' rows
+            # distinct span ids: what FINAL would count (spans are sorted by (trace_id, span_id); a write skips a
+            # stored stream), without merging the parts' rows, as the refresh counts them
             f"SELECT s.trace_id FROM (SELECT trace_id, uniqExact(span_id) AS n FROM {t('spans')}"
             f" WHERE trace_id IN ({recent}) GROUP BY trace_id) AS s"
             f" LEFT ANY JOIN (SELECT trace_id, span_count, stream_count FROM {t('traces')} FINAL"
             f" WHERE trace_id IN ({recent})) AS r ON s.trace_id = r.trace_id"
-            f" LEFT ANY JOIN (SELECT trace_id, count() AS m FROM {t('streams')} FINAL"
+            f" LEFT ANY JOIN (SELECT trace_id, uniqExact(span_id) AS m FROM {t('streams')}"
             f" WHERE trace_id IN ({recent}) GROUP BY trace_id) AS x ON s.trace_id = x.trace_id"
             " WHERE r.span_count != s.n OR r.stream_count != x.m"
         ).result_rows}  # fmt: skip
