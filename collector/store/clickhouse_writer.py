@@ -316,14 +316,14 @@ class Writer:
         counts: dict[str, int] = {}
         old: dict[str, int] = {}
         sessions: dict[str, set[str]] = {tid: set(s) for tid, s in left.items()}  # sessions a trace may leave
-        # A trace's streams: its distinct stream span ids (what FINAL would count, without merging the parts), read
-        # from its earliest span's start on (``streams`` is sorted by start: a key range, not the trace-id bloom
-        # filter of every granule, which a pass's many ids nearly all pass: ~11M rows a pass at 10M streams).
+        # A trace's streams: its distinct stream span ids (what FINAL would count, a write skipping stored streams),
+        # without FINAL, which ignores the trace-id bloom filter: at 10M streams it read the whole table per pass.
+        # (No bound by the trace's start: a stream stored without its span, a write that failed half-way, may
+        # start anywhere.)
         for what, tid, value, session in self.c.query(
             f"SELECT 1, trace_id, uniqExact(span_id), '' FROM {self.t('streams')} WHERE trace_id IN {{ids:Array(String)}}"
-            " AND start_ns >= {lo:Int64} GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns,"
-            f" ifNull(session_id, '') FROM {self.t('traces')} FINAL WHERE trace_id IN {{ids:Array(String)}}",
-            parameters={"ids": [f[0] for f in facts], "lo": min(f[3] for f in facts)},
+            f" GROUP BY trace_id UNION ALL SELECT 2, trace_id, start_ns, ifNull(session_id, '') FROM {self.t('traces')}"
+            " FINAL WHERE trace_id IN {ids:Array(String)}", parameters={"ids": [f[0] for f in facts]},
         ).result_rows:  # fmt: skip
             (counts if what == 1 else old)[tid] = int(value)
             if session:
