@@ -6,9 +6,10 @@ stored rows off the write path (:meth:`Writer.refresh_traces` and :meth:`Writer.
 
 * rows: spans, streams, chunks and live reports go to ``ReplacingMergeTree`` tables whose sorting key is the
   row's identity and whose ``ver`` falls with time, so the first write of a row wins at read (``FINAL``) and at
-  merge. Streams and chunks that are already stored are skipped before the insert (a re-delivered stream may
-  differ in its start and so land in another day partition, where ``FINAL`` would not collapse it).
-* trace summaries of the touched traces are re-computed from the spans ``FINAL`` (what the pure
+  merge. Streams already stored, and chunks stored in another day partition than the write's, are skipped
+  before the insert (a re-delivered stream may differ in its start and so land in another day partition, where
+  ``FINAL`` would not collapse it; a chunk's day is the writer's, so a copy in the same day collapses).
+* trace summaries of the touched traces are re-computed from the stored spans (what the pure
   :func:`~streamscope.collector.rollup.rollup_trace` of every store computes, folded in ClickHouse so that only
   one row per trace is read back) and inserted with a growing ``ver``, after their copies by session
   (``clickhouse_sessions``);
