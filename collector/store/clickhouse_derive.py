@@ -3,7 +3,7 @@
 A ClickHouse write stores its rows and returns (the request is acknowledged); what depends on them is derived
 here, by one :class:`Deriver` thread per store, in *passes*: every ``interval`` seconds (or at once when
 :meth:`Deriver.settle` asks) a pass takes the trace ids and minute slots that writes marked since the last pass,
-re-computes those trace summaries from the spans ``FINAL`` and re-folds those minutes from the streams ``FINAL``
+re-computes those trace summaries from the stored spans and re-folds those minutes from the streams ``FINAL``
 (:class:`~streamscope.collector.store.clickhouse_writer.Writer`'s idempotent, convergent refresh and fold). A hot
 minute written by a hundred requests in a pass is folded once, not a hundred times, and no request waits for it.
 
