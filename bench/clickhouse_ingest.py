@@ -204,6 +204,7 @@ def main() -> int:
     )
     a = ap.parse_args()
     shapes = [(f"{s} spans", BodyPool(8) if s == "chunk" else GenericPool(8)) for s in a.shapes.split(",")]
+    wanted = {x.strip() for x in a.stores.split(",")}
     work = Path(tempfile.mkdtemp(prefix="bench-ch-"))
     server = chserver.start(work / "clickhouse")
     rows: list[tuple[str, str, dict[str, Any]]] = []
@@ -214,7 +215,7 @@ def main() -> int:
 
         for shape, pool in shapes:
             for name, n in (("sqlite x1", 1), ("clickhouse x1", 1), ("clickhouse x2", 2)):
-                if name not in {x.strip() for x in a.stores.split(",")}:
+                if name not in wanted:
                     continue
                 db = f"b{len(rows)}"
                 if name.startswith("sqlite"):
